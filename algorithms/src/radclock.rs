@@ -1,0 +1,1 @@
+//! RADclock: the feedforward estimator (see the module documentation added with the implementation).

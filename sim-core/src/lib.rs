@@ -1,0 +1,22 @@
+//! # sim-core: the vtsim engine
+//!
+//! The smallest possible discrete-event core, and nothing about clocks:
+//!
+//! * [`SimTime`] / [`SimDuration`]: true time as integer nanoseconds;
+//! * [`EventQueue`]: a heap ordered by (time, insertion sequence), so
+//!   simultaneous events pop deterministically;
+//! * [`Engine`] / [`Model`] / [`Scheduler`]: the run loop with a stop time;
+//! * [`RngStreams`]: one reproducible random stream per named component;
+//! * [`stats`]: streaming statistics (quantiles, RMS, Allan family, MTIE).
+//!
+//! Models live in the `models` crate and implement [`Model`].
+
+mod engine;
+mod queue;
+mod rng;
+mod time;
+
+pub use engine::{Engine, Model, RunStats, Scheduler};
+pub use queue::EventQueue;
+pub use rng::{RngStreams, SimRng};
+pub use time::{SimDuration, SimTime};

@@ -1,0 +1,3 @@
+//! # vtsim
+//!
+//! A discrete-event simulator of virtualized timekeeping.
