@@ -1,11 +1,14 @@
 //! Choosing an algorithm by name, with typed parameters.
 //!
-//! In a scenario (RON) an algorithm is written as its variant name with its
-//! own parameters, each defaulted:
+//! In a scenario (RON, read with the `unwrap_variant_newtypes` extension) an
+//! algorithm is written as its variant name with its own parameters, each
+//! defaulted:
 //!
 //! ```
 //! use algorithms::AlgorithmConfig;
-//! let cfg: AlgorithmConfig = ron::from_str("Naive(poll_period_s: 64)").unwrap();
+//! let opts = ron::Options::default()
+//!     .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+//! let cfg: AlgorithmConfig = opts.from_str("Naive(poll_period_s: 64)").unwrap();
 //! assert_eq!(cfg.name(), "naive");
 //! assert!(cfg.validate().is_empty());
 //! ```
@@ -113,10 +116,11 @@ impl AlgorithmConfig {
         errors
     }
 
-    /// Builds the algorithm for a counter. `seed` feeds any internal
-    /// randomness (ntpd's poll jitter), so runs stay reproducible.
-    /// Returns `None` for the oracle, which only the world can build.
-    pub fn build(&self, counter: CounterInfo, _seed: u64) -> Option<Box<dyn SyncAlgorithm>> {
+    /// Builds the algorithm for a counter and `n_servers` servers. `seed`
+    /// feeds any internal randomness (ntpd's poll jitter), so runs stay
+    /// reproducible. Returns `None` for the oracle, which only the world can
+    /// build.
+    pub fn build(&self, counter: CounterInfo, _n_servers: usize, _seed: u64) -> Option<Box<dyn SyncAlgorithm>> {
         Some(match self {
             AlgorithmConfig::FreeRunning(c) => Box::new(FreeRunning::new(counter, c.poll_period_s)),
             AlgorithmConfig::Naive(c) => Box::new(Naive::new(counter, c.poll_period_s)),

@@ -5,3 +5,12 @@
 //! hosts and hypervisors, the sync daemons that drive an algorithm, and the
 //! probes that compare every clock with true time. Clock errors emerge from
 //! these mechanisms; nothing adds noise to a result.
+
+pub mod counter;
+pub mod dilation;
+pub mod migration;
+pub mod network;
+pub mod oscillator;
+pub mod replication;
+pub mod server;
+pub mod xen;

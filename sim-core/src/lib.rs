@@ -12,6 +12,7 @@
 //! Models live in the `models` crate and implement [`Model`].
 
 mod engine;
+pub mod stats;
 mod queue;
 mod rng;
 mod time;

@@ -1,0 +1,1 @@
+//! counter model (implementation in progress).

@@ -1,0 +1,1 @@
+//! dilation model (implementation in progress).

@@ -1,0 +1,1 @@
+//! migration model (implementation in progress).

@@ -1,0 +1,1 @@
+//! network model (implementation in progress).

@@ -1,0 +1,1 @@
+//! oscillator model (implementation in progress).

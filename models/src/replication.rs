@@ -1,0 +1,1 @@
+//! replication model (implementation in progress).

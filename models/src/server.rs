@@ -1,0 +1,1 @@
+//! server model (implementation in progress).

@@ -1,0 +1,1 @@
+//! Xen host models (implementation in progress).

@@ -1,0 +1,1 @@
+//! Streaming statistics (implementation in progress).
