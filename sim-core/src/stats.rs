@@ -1,1 +1,0 @@
-//! Streaming statistics (implementation in progress).

@@ -1,0 +1,659 @@
+//! [`Summary`]: moments, extremes and quantiles of a stream in bounded memory.
+//!
+//! Moments (mean, RMS, standard deviation) and extremes are kept exactly:
+//! compensated sums for `Σx` and `Σx²`, Welford's recurrence for the
+//! variance, and running min/max.
+//!
+//! Quantiles come from a DDSketch (Masson, Rim & Lee, "DDSketch: a fast and
+//! fully-mergeable quantile sketch with relative-error guarantees", VLDB
+//! 2019). With `γ = (1+α)/(1−α)`, a magnitude `|x|` falls in bucket
+//! `i = ⌈log_γ |x|⌉`, which covers `(γ^(i−1), γ^i]`; reporting the bucket as
+//! `2γ^i/(γ+1)` is within relative error `α` of *every* value in it. Signed
+//! errors use two stores (positive and negative magnitudes) and a zero
+//! bucket for `|x|` below a floor, so a clock error of 3 ns and one of 3 ms
+//! are both resolved to 0.1 %. A store is a dense run of counters between
+//! the lowest and highest bucket seen; at α = 1e-3 a decade takes about 1151
+//! buckets, so the default cap of 20 000 buckets per sign spans 17 decades
+//! (1e-12 s to 1e5 s). Should a run exceed that span, the buckets nearest
+//! zero are merged into the lowest kept bucket: quantiles of magnitude
+//! inside the kept span stay guaranteed, smaller ones are reported too large
+//! in magnitude. [`Summary::merge`] adds two sketches bucket by bucket, so
+//! merging is exact.
+//!
+//! The quantile of level `q` is defined as the sorted sample of 0-based
+//! rank `⌊q·(n−1)⌋` (numpy's `method="lower"`); the sketch returns a value
+//! within relative `α` of it (absolute `zero_floor` for values inside the
+//! zero bucket), clamped to the exact `[min, max]`.
+
+use super::CompensatedSum;
+
+/// Default relative accuracy of [`Summary`] quantiles: 0.1 %, the value the
+/// DDSketch paper (§4) uses, and finer than any error figure the simulator
+/// reports to three significant digits.
+pub const DEFAULT_RELATIVE_ACCURACY: f64 = 1e-3;
+
+/// Default zero floor, seconds: errors with `|x|` below 1 ps are counted as
+/// zero. A picosecond is three orders below the nanosecond-level read
+/// latencies of the fastest counters modelled (TSC ~7 ns, DESIGN.md §4).
+pub const DEFAULT_ZERO_FLOOR_S: f64 = 1e-12;
+
+/// Default cap on buckets per sign: 20 000 buckets at α = 1e-3 span 17
+/// decades above the zero floor (1e-12 s to 1e5 s), i.e. at most 160 KiB
+/// per sign, and only the span actually seen is allocated.
+pub const DEFAULT_MAX_BINS_PER_SIGN: usize = 20_000;
+
+/// Maps magnitudes to logarithmic bucket indices and back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Mapping {
+    alpha: f64,
+    gamma: f64,
+    ln_gamma: f64,
+    zero_floor: f64,
+}
+
+impl Mapping {
+    fn new(alpha: f64, zero_floor: f64) -> Self {
+        let gamma = (1.0 + alpha) / (1.0 - alpha);
+        Mapping {
+            alpha,
+            gamma,
+            ln_gamma: gamma.ln(),
+            zero_floor,
+        }
+    }
+
+    /// Bucket of a magnitude `m ≥ zero_floor` (finite).
+    #[inline]
+    fn index(&self, m: f64) -> i32 {
+        // |ln m| ≤ 710 for finite f64, so the index fits i32 for any α ≥ 1e-5.
+        (m.ln() / self.ln_gamma).ceil() as i32
+    }
+
+    /// The value reported for bucket `i`: within relative α of `(γ^(i−1), γ^i]`.
+    #[inline]
+    fn value(&self, i: i32) -> f64 {
+        2.0 * (f64::from(i) * self.ln_gamma).exp() / (1.0 + self.gamma)
+    }
+}
+
+/// Counts per bucket index over a contiguous, capped index range.
+#[derive(Clone, Debug, PartialEq)]
+struct Store {
+    /// Counters; `counts[k]` is bucket `offset + k`.
+    counts: Vec<u64>,
+    offset: i32,
+    /// Lowest and highest non-empty bucket (meaningful when `total > 0`).
+    lo: i32,
+    hi: i32,
+    total: u64,
+    max_bins: usize,
+    /// Whether buckets near zero were ever merged to respect `max_bins`.
+    collapsed: bool,
+}
+
+impl Store {
+    fn new(max_bins: usize) -> Self {
+        Store {
+            counts: Vec::new(),
+            offset: 0,
+            lo: 0,
+            hi: 0,
+            total: 0,
+            max_bins,
+            collapsed: false,
+        }
+    }
+
+    fn add(&mut self, idx: i32, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let (mut lo, hi) = if self.total == 0 {
+            (idx, idx)
+        } else {
+            (self.lo.min(idx), self.hi.max(idx))
+        };
+        let max = self.max_bins as i64;
+        if i64::from(hi) - i64::from(lo) + 1 > max {
+            // Keep the largest magnitudes: they carry the tails that matter.
+            lo = (i64::from(hi) - max + 1) as i32;
+            self.collapsed = true;
+        }
+        self.reshape(lo, hi);
+        let k = (idx.max(lo) - self.offset) as usize;
+        self.counts[k] += n;
+        self.total += n;
+    }
+
+    /// Makes buckets `lo..=hi` addressable, folding any count below `lo`
+    /// into `lo`. Reallocates only when the range outgrows the buffer, with
+    /// geometric slack so a long run reallocates O(log span) times.
+    fn reshape(&mut self, lo: i32, hi: i32) {
+        let mut folded = 0u64;
+        if self.total > 0 && self.lo < lo {
+            for i in self.lo..=self.hi.min(lo - 1) {
+                let k = (i - self.offset) as usize;
+                folded += std::mem::take(&mut self.counts[k]);
+            }
+        }
+        let len = self.counts.len() as i64;
+        let fits = len > 0 && lo >= self.offset && i64::from(hi) < i64::from(self.offset) + len;
+        if !fits {
+            let span = (i64::from(hi) - i64::from(lo) + 1) as usize;
+            let new_len = (2 * self.counts.len())
+                .max(span + 64)
+                .min(self.max_bins)
+                .max(span);
+            let new_offset = lo - ((new_len - span) / 2) as i32;
+            let mut counts = vec![0u64; new_len];
+            if self.total > 0 {
+                for i in self.lo.max(lo)..=self.hi {
+                    counts[(i - new_offset) as usize] = self.counts[(i - self.offset) as usize];
+                }
+            }
+            self.counts = counts;
+            self.offset = new_offset;
+        }
+        if folded > 0 {
+            self.counts[(lo - self.offset) as usize] += folded;
+        }
+        self.lo = lo;
+        self.hi = hi;
+    }
+
+    /// Non-empty buckets in ascending index order.
+    fn buckets(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
+        let (lo, hi) = if self.total == 0 {
+            (1, 0)
+        } else {
+            (self.lo, self.hi)
+        };
+        (lo..=hi).filter_map(move |i| {
+            let c = self.counts[(i - self.offset) as usize];
+            (c > 0).then_some((i, c))
+        })
+    }
+}
+
+/// Streaming summary of a series of `f64` (clock errors, seconds): count,
+/// mean, RMS, standard deviation, min/max, and quantiles to a guaranteed
+/// relative accuracy, in memory independent of the number of samples.
+///
+/// Non-finite inputs (NaN, ±∞) are counted by [`Summary::nonfinite_count`]
+/// and otherwise ignored, so one bad sample cannot poison the statistics.
+/// Every statistic of an empty summary is `None`.
+///
+/// ```
+/// use sim_core::stats::Summary;
+/// let mut s = Summary::new();
+/// for x in [-3e-6, 1e-6, 2e-6, 4e-6, f64::NAN] {
+///     s.push(x);
+/// }
+/// assert_eq!(s.count(), 4);
+/// assert_eq!(s.nonfinite_count(), 1);
+/// assert_eq!(s.max_abs(), Some(4e-6));
+/// let med = s.median().unwrap(); // lower median: 1e-6
+/// assert!((med - 1e-6).abs() <= 1e-6 * s.relative_accuracy());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    n: u64,
+    nonfinite: u64,
+    sum: CompensatedSum,
+    sum_sq: CompensatedSum,
+    welford_mean: f64,
+    welford_m2: f64,
+    min: f64,
+    max: f64,
+    mapping: Mapping,
+    neg: Store,
+    zero: u64,
+    pos: Store,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Summary {
+    /// An empty summary with the default sketch: relative accuracy
+    /// [`DEFAULT_RELATIVE_ACCURACY`], zero floor [`DEFAULT_ZERO_FLOOR_S`],
+    /// at most [`DEFAULT_MAX_BINS_PER_SIGN`] buckets per sign.
+    pub fn new() -> Self {
+        Self::build(
+            DEFAULT_RELATIVE_ACCURACY,
+            DEFAULT_ZERO_FLOOR_S,
+            DEFAULT_MAX_BINS_PER_SIGN,
+        )
+    }
+
+    /// An empty summary with a custom sketch. Returns `None` unless
+    /// `1e-5 ≤ relative_accuracy < 1`, `zero_floor` is finite and positive
+    /// (in the unit of the data, seconds for clock errors) and
+    /// `max_bins_per_sign ≥ 1`.
+    pub fn with_sketch(
+        relative_accuracy: f64,
+        zero_floor: f64,
+        max_bins_per_sign: usize,
+    ) -> Option<Self> {
+        let ok = (1e-5..1.0).contains(&relative_accuracy)
+            && zero_floor.is_finite()
+            && zero_floor > 0.0
+            && max_bins_per_sign >= 1;
+        ok.then(|| Self::build(relative_accuracy, zero_floor, max_bins_per_sign))
+    }
+
+    fn build(alpha: f64, zero_floor: f64, max_bins: usize) -> Self {
+        Summary {
+            n: 0,
+            nonfinite: 0,
+            sum: CompensatedSum::default(),
+            sum_sq: CompensatedSum::default(),
+            welford_mean: 0.0,
+            welford_m2: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            mapping: Mapping::new(alpha, zero_floor),
+            neg: Store::new(max_bins),
+            zero: 0,
+            pos: Store::new(max_bins),
+        }
+    }
+
+    /// Adds one sample. Non-finite samples are counted and dropped.
+    pub fn push(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.nonfinite += 1;
+            return;
+        }
+        self.n += 1;
+        self.sum.add(x);
+        self.sum_sq.add(x * x);
+        let delta = x - self.welford_mean;
+        self.welford_mean += delta / self.n as f64;
+        self.welford_m2 += delta * (x - self.welford_mean);
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        self.sketch_add(x, 1);
+    }
+
+    fn sketch_add(&mut self, x: f64, count: u64) {
+        let m = x.abs();
+        if m < self.mapping.zero_floor {
+            self.zero += count;
+        } else if x > 0.0 {
+            self.pos.add(self.mapping.index(m), count);
+        } else {
+            self.neg.add(self.mapping.index(m), count);
+        }
+    }
+
+    /// Adds every sample of `other` into `self`, as if they had been pushed
+    /// here. With equal sketch parameters the merge is exact (bucket counts
+    /// add); otherwise `other`'s buckets are re-inserted at their reported
+    /// values, and quantile errors of the two sketches add up.
+    pub fn merge(&mut self, other: &Summary) {
+        self.nonfinite += other.nonfinite;
+        if other.n == 0 {
+            return;
+        }
+        let (na, nb) = (self.n as f64, other.n as f64);
+        let n = na + nb;
+        let delta = other.welford_mean - self.welford_mean;
+        self.welford_mean += delta * nb / n;
+        self.welford_m2 += other.welford_m2 + delta * delta * na * nb / n;
+        self.n += other.n;
+        self.sum.merge(&other.sum);
+        self.sum_sq.merge(&other.sum_sq);
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        if self.mapping == other.mapping {
+            for (i, c) in other.pos.buckets() {
+                self.pos.add(i, c);
+            }
+            for (i, c) in other.neg.buckets() {
+                self.neg.add(i, c);
+            }
+            self.zero += other.zero;
+        } else {
+            for (i, c) in other.pos.buckets() {
+                self.sketch_add(other.mapping.value(i), c);
+            }
+            for (i, c) in other.neg.buckets() {
+                self.sketch_add(-other.mapping.value(i), c);
+            }
+            self.sketch_add(0.0, other.zero);
+        }
+        self.pos.collapsed |= other.pos.collapsed;
+        self.neg.collapsed |= other.neg.collapsed;
+    }
+
+    /// Number of finite samples pushed.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Number of non-finite samples pushed (and ignored).
+    pub fn nonfinite_count(&self) -> u64 {
+        self.nonfinite
+    }
+
+    /// The relative accuracy α guaranteed for quantiles.
+    pub fn relative_accuracy(&self) -> f64 {
+        self.mapping.alpha
+    }
+
+    /// Magnitudes below this value are counted as zero by the sketch.
+    pub fn zero_floor(&self) -> f64 {
+        self.mapping.zero_floor
+    }
+
+    /// Whether the sketch ever merged its smallest-magnitude buckets to stay
+    /// within its bucket cap (quantiles near zero then lose the guarantee).
+    pub fn collapsed(&self) -> bool {
+        self.pos.collapsed || self.neg.collapsed
+    }
+
+    /// Arithmetic mean, from a compensated sum.
+    pub fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum.value() / self.n as f64)
+    }
+
+    /// Root mean square `√(Σx²/n)`: the error figure that penalises both
+    /// bias and spread.
+    pub fn rms(&self) -> Option<f64> {
+        (self.n > 0).then(|| (self.sum_sq.value() / self.n as f64).sqrt())
+    }
+
+    /// Sample standard deviation (divisor `n − 1`); `None` below two samples.
+    pub fn std_dev(&self) -> Option<f64> {
+        (self.n > 1).then(|| (self.welford_m2.max(0.0) / (self.n - 1) as f64).sqrt())
+    }
+
+    /// Smallest sample.
+    pub fn min(&self) -> Option<f64> {
+        (self.n > 0).then_some(self.min)
+    }
+
+    /// Largest sample.
+    pub fn max(&self) -> Option<f64> {
+        (self.n > 0).then_some(self.max)
+    }
+
+    /// Largest magnitude, `max |x|`.
+    pub fn max_abs(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.min.abs().max(self.max.abs()))
+    }
+
+    /// Quantile of level `q ∈ [0, 1]`: the sorted sample of rank
+    /// `⌊q·(n−1)⌋`, to relative accuracy α. `None` when empty or when `q` is
+    /// outside `[0, 1]`.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.n == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        if q == 0.0 {
+            return Some(self.min);
+        }
+        if q == 1.0 {
+            return Some(self.max);
+        }
+        let rank = ((q * (self.n - 1) as f64).floor() as u64).min(self.n - 1);
+        let mut seen = 0u64;
+        let mut found = None;
+        // Ascending order of value: negatives from the largest magnitude
+        // down, then zero, then positives from the smallest magnitude up.
+        for (i, c) in self.neg.buckets().rev() {
+            seen += c;
+            if seen > rank {
+                found = Some(-self.mapping.value(i));
+                break;
+            }
+        }
+        if found.is_none() {
+            seen += self.zero;
+            if seen > rank {
+                found = Some(0.0);
+            }
+        }
+        if found.is_none() {
+            for (i, c) in self.pos.buckets() {
+                seen += c;
+                if seen > rank {
+                    found = Some(self.mapping.value(i));
+                    break;
+                }
+            }
+        }
+        // Clamping to the exact extremes can only move the estimate towards
+        // the true sample, which lies within them.
+        found.map(|v| v.clamp(self.min, self.max))
+    }
+
+    /// Median (lower median for an even count), to relative accuracy α.
+    pub fn median(&self) -> Option<f64> {
+        self.quantile(0.5)
+    }
+
+    /// Interquartile range `q(0.75) − q(0.25)`.
+    pub fn iqr(&self) -> Option<f64> {
+        Some(self.quantile(0.75)? - self.quantile(0.25)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The exact statistic the sketch approximates: numpy `method="lower"`.
+    fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
+        sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+    }
+
+    /// The sketch's guarantee: relative α (plus float slack), or absolute
+    /// zero_floor for samples inside the zero bucket.
+    fn within_guarantee(est: f64, exact: f64, s: &Summary) -> bool {
+        let tol = s.relative_accuracy() * exact.abs() * (1.0 + 1e-9) + 1e-300;
+        let tol = if exact.abs() < s.zero_floor() {
+            s.zero_floor()
+        } else {
+            tol
+        };
+        (est - exact).abs() <= tol
+    }
+
+    #[test]
+    fn empty_summary_reports_nothing() {
+        let s = Summary::new();
+        assert_eq!(s.count(), 0);
+        assert_eq!(s.mean(), None);
+        assert_eq!(s.rms(), None);
+        assert_eq!(s.std_dev(), None);
+        assert_eq!(s.min(), None);
+        assert_eq!(s.max_abs(), None);
+        assert_eq!(s.quantile(0.5), None);
+        assert_eq!(s.iqr(), None);
+    }
+
+    #[test]
+    fn nonfinite_samples_are_counted_not_used() {
+        let mut s = Summary::new();
+        for x in [1.0, f64::NAN, 3.0, f64::INFINITY, f64::NEG_INFINITY] {
+            s.push(x);
+        }
+        assert_eq!(s.count(), 2);
+        assert_eq!(s.nonfinite_count(), 3);
+        assert_eq!(s.mean(), Some(2.0));
+        assert_eq!(s.max(), Some(3.0));
+        assert_eq!(s.quantile(f64::NAN), None);
+        assert_eq!(s.quantile(1.5), None);
+    }
+
+    #[test]
+    fn small_example_by_hand() {
+        // x = -2, -1, 0, 1, 2, 6: mean 1, Σx² = 46, sample variance (46 − 6)/5 = 8
+        let mut s = Summary::new();
+        for x in [2.0, -1.0, 6.0, 0.0, -2.0, 1.0] {
+            s.push(x);
+        }
+        assert_eq!(s.mean(), Some(1.0));
+        assert!((s.rms().unwrap() - (46.0f64 / 6.0).sqrt()).abs() < 1e-15);
+        assert!((s.std_dev().unwrap() - 8.0f64.sqrt()).abs() < 1e-15);
+        assert_eq!(s.min(), Some(-2.0));
+        assert_eq!(s.max_abs(), Some(6.0));
+        // ranks ⌊q·5⌋: q=0.5 → 2 (value 0), q=0.25 → 1 (−1), q=0.75 → 3 (1)
+        assert_eq!(s.median(), Some(0.0));
+        assert!((s.quantile(0.25).unwrap() + 1.0).abs() <= 1.001e-3);
+        assert!((s.quantile(0.75).unwrap() - 1.0).abs() <= 1.001e-3);
+        assert!((s.iqr().unwrap() - 2.0).abs() <= 2.001e-3);
+        assert_eq!(s.quantile(1.0), Some(6.0));
+        assert_eq!(s.quantile(0.0), Some(-2.0));
+    }
+
+    #[test]
+    fn memory_is_bounded_over_a_million_samples() {
+        // a log-uniform spread over 6 decades, both signs
+        let mut s = Summary::new();
+        let mut state = 0x1234_5678_u64;
+        for _ in 0..1_000_000 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let sign = if state & 1 == 0 { 1.0 } else { -1.0 };
+            s.push(sign * 10f64.powf(-9.0 + 6.0 * u));
+        }
+        // 6 decades ≈ 6 × 1151 buckets per sign; slack at most doubles it
+        assert!(
+            s.pos.counts.len() <= 2 * 6 * 1152 + 64,
+            "{}",
+            s.pos.counts.len()
+        );
+        assert!(s.neg.counts.len() <= 2 * 6 * 1152 + 64);
+        assert!(!s.collapsed());
+        let med = s.median().unwrap().abs();
+        assert!(
+            med < 1e-8,
+            "median of a symmetric spread is near the low end: {med}"
+        );
+    }
+
+    #[test]
+    fn collapsing_keeps_large_quantiles_accurate() {
+        // 500 buckets at α = 1e-2 (115 per decade) span ~4.3 decades; feed 1e-10..1e0.
+        let mut s = Summary::with_sketch(1e-2, 1e-12, 500).unwrap();
+        let xs: Vec<f64> = (0..=1000)
+            .map(|i| 10f64.powf(-10.0 + i as f64 / 100.0))
+            .collect();
+        for &x in &xs {
+            s.push(x);
+        }
+        assert!(s.collapsed());
+        assert!(s.pos.counts.len() <= 500);
+        for q in [0.6, 0.9, 0.99] {
+            let exact = exact_quantile(&xs, q);
+            assert!(within_guarantee(s.quantile(q).unwrap(), exact, &s), "q={q}");
+        }
+        // the folded low end is reported too large, never below the floor
+        assert!(s.quantile(0.1).unwrap() > exact_quantile(&xs, 0.1));
+    }
+
+    #[test]
+    fn bad_sketch_parameters_are_refused() {
+        assert!(Summary::with_sketch(0.0, 1e-12, 10).is_none());
+        assert!(Summary::with_sketch(1.0, 1e-12, 10).is_none());
+        assert!(Summary::with_sketch(1e-3, 0.0, 10).is_none());
+        assert!(Summary::with_sketch(1e-3, f64::NAN, 10).is_none());
+        assert!(Summary::with_sketch(1e-3, 1e-12, 0).is_none());
+    }
+
+    #[test]
+    fn merge_with_different_sketches_adds_errors() {
+        let xs: Vec<f64> = (1..=2000).map(|i| (i as f64) * 1e-7 - 1e-4).collect();
+        let mut a = Summary::new();
+        let mut b = Summary::with_sketch(2e-3, 1e-12, 5000).unwrap();
+        for (k, &x) in xs.iter().enumerate() {
+            if k % 3 == 0 { a.push(x) } else { b.push(x) }
+        }
+        a.merge(&b);
+        assert_eq!(a.count(), 2000);
+        let mut sorted = xs.clone();
+        sorted.sort_by(f64::total_cmp);
+        for q in [0.05, 0.25, 0.5, 0.75, 0.95] {
+            let exact = exact_quantile(&sorted, q);
+            let est = a.quantile(q).unwrap();
+            assert!((est - exact).abs() <= 3.1e-3 * exact.abs() + 1e-12, "q={q}");
+        }
+    }
+
+    fn series() -> impl Strategy<Value = Vec<f64>> {
+        // signed values spanning 1e-13..1e3 (inside the default 17 decades),
+        // with exact zeros and repeats
+        let mag = (-13.0f64..3.0).prop_map(|e| 10f64.powf(e));
+        let val = prop_oneof![
+            8 => (mag.clone(), any::<bool>()).prop_map(|(m, neg)| if neg { -m } else { m }),
+            1 => Just(0.0),
+            1 => Just(1.5e-6),
+        ];
+        proptest::collection::vec(val, 1..400)
+    }
+
+    proptest! {
+        #[test]
+        fn quantiles_within_relative_accuracy(xs in series(), qs in proptest::collection::vec(0.0f64..=1.0, 1..8)) {
+            let mut s = Summary::new();
+            for &x in &xs { s.push(x); }
+            let mut sorted = xs.clone();
+            sorted.sort_by(f64::total_cmp);
+            for q in qs {
+                let est = s.quantile(q).unwrap();
+                let exact = exact_quantile(&sorted, q);
+                prop_assert!(within_guarantee(est, exact, &s), "q={} est={} exact={}", q, est, exact);
+            }
+        }
+
+        #[test]
+        fn moments_exact_to_rounding(xs in series()) {
+            let mut s = Summary::new();
+            for &x in &xs { s.push(x); }
+            let n = xs.len() as f64;
+            // references in extended care: sort by magnitude before summing
+            let mut mags: Vec<f64> = xs.clone();
+            mags.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+            let sum: f64 = mags.iter().sum();
+            let sum_sq: f64 = mags.iter().map(|x| x * x).sum();
+            let scale = mags.iter().map(|x| x.abs()).fold(0.0, f64::max);
+            prop_assert!((s.mean().unwrap() - sum / n).abs() <= 1e-13 * scale);
+            let rms = (sum_sq / n).sqrt();
+            prop_assert!((s.rms().unwrap() - rms).abs() <= 1e-13 * rms);
+            prop_assert_eq!(s.max_abs().unwrap(), scale);
+            prop_assert_eq!(s.count(), xs.len() as u64);
+        }
+
+        #[test]
+        fn merge_equals_pushing_everything(xs in series(), split in 0usize..400) {
+            let split = split.min(xs.len());
+            let mut all = Summary::new();
+            let mut a = Summary::new();
+            let mut b = Summary::new();
+            for (k, &x) in xs.iter().enumerate() {
+                all.push(x);
+                if k < split { a.push(x) } else { b.push(x) }
+            }
+            a.merge(&b);
+            for q in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0] {
+                prop_assert_eq!(a.quantile(q), all.quantile(q));
+            }
+            prop_assert_eq!(a.count(), all.count());
+            let scale = all.max_abs().unwrap();
+            prop_assert!((a.mean().unwrap() - all.mean().unwrap()).abs() <= 1e-13 * scale);
+            if xs.len() > 1 {
+                let sd = all.std_dev().unwrap();
+                prop_assert!((a.std_dev().unwrap() - sd).abs() <= 1e-9 * sd + 1e-12 * scale);
+            }
+        }
+    }
+}
