@@ -1,1 +1,0 @@
-//! RADclock: the feedforward estimator (see the module documentation added with the implementation).

@@ -1,0 +1,495 @@
+//! Physics tests on a synthetic stamp stream (research/radclock.md §5.3):
+//! a 1 GHz counter running 50 ppm fast with a slow daily rate wander, a path
+//! with fixed minimum delays (150 µs forward, 130 µs back: 20 µs
+//! asymmetry), exponential queueing mixtures, and server residence time.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp};
+
+use super::*;
+
+const DAY_S: f64 = 86_400.0;
+
+/// The client's counter: `T(t) = T0 + f·[(1+skew)·t + wander·(D/2π)(1 − cos 2πt/D)]`.
+#[derive(Clone, Copy)]
+struct Osc {
+    t0_ticks: u64,
+    nominal_hz: f64,
+    skew_ppm: f64,
+    wander_ppm: f64,
+    wander_period_s: f64,
+}
+
+impl Osc {
+    fn counter(&self, t: f64) -> u64 {
+        let w = 2.0 * std::f64::consts::PI / self.wander_period_s;
+        let phase =
+            (1.0 + self.skew_ppm * 1e-6) * t + self.wander_ppm * 1e-6 * (1.0 - (w * t).cos()) / w;
+        self.t0_ticks + (self.nominal_hz * phase).floor() as u64
+    }
+    /// True mean counter period at time t, seconds per tick.
+    fn period_s(&self, t: f64) -> f64 {
+        let w = 2.0 * std::f64::consts::PI / self.wander_period_s;
+        1.0 / (self.nominal_hz
+            * (1.0 + self.skew_ppm * 1e-6 + self.wander_ppm * 1e-6 * (w * t).sin()))
+    }
+}
+
+/// One direction's delay: minimum plus a mixture of exponentials.
+#[derive(Clone, Copy)]
+struct Net {
+    fwd_min_s: f64,
+    back_min_s: f64,
+    congest_prob: f64,
+    small_mean_s: f64,
+    big_mean_s: f64,
+    server_min_s: f64,
+    server_mean_s: f64,
+}
+
+impl Net {
+    /// Research §5.3: 90 % Exp(60 µs), 10 % Exp(2 ms) each way; server
+    /// 20 µs + Exp(5 µs).
+    fn lan() -> Self {
+        Net {
+            fwd_min_s: 150e-6,
+            back_min_s: 130e-6,
+            congest_prob: 0.1,
+            small_mean_s: 60e-6,
+            big_mean_s: 2e-3,
+            server_min_s: 20e-6,
+            server_mean_s: 5e-6,
+        }
+    }
+    /// A quiet path: a few µs of queueing only.
+    fn quiet() -> Self {
+        Net {
+            congest_prob: 0.0,
+            small_mean_s: 5e-6,
+            ..Net::lan()
+        }
+    }
+}
+
+struct Gen {
+    rng: ChaCha8Rng,
+    osc: Osc,
+    net: Net,
+    poll_s: f64,
+    burst: bool,
+    /// True send time of the next request.
+    t_next: f64,
+    k: u64,
+    /// Added to the server's stamps (a server clock fault).
+    server_offset_s: f64,
+}
+
+/// One generated exchange with the true arrival time of the reply.
+struct Obs {
+    ex: Exchange,
+    tf_true: f64,
+}
+
+impl Gen {
+    fn new(seed: u64, poll_s: f64, net: Net, wander_ppm: f64) -> Self {
+        let osc = Osc {
+            t0_ticks: 987_654_321_000,
+            nominal_hz: 1e9,
+            skew_ppm: 50.0,
+            wander_ppm,
+            wander_period_s: DAY_S,
+        };
+        Gen {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            osc,
+            net,
+            poll_s,
+            burst: true,
+            t_next: 1000.0,
+            k: 0,
+            server_offset_s: 0.0,
+        }
+    }
+
+    fn queue(&mut self) -> f64 {
+        let mean = if self.rng.random::<f64>() < self.net.congest_prob {
+            self.net.big_mean_s
+        } else {
+            self.net.small_mean_s
+        };
+        Exp::new(1.0 / mean).unwrap().sample(&mut self.rng)
+    }
+
+    fn next(&mut self) -> Obs {
+        let ta = self.t_next;
+        let tb = ta + self.net.fwd_min_s + self.queue();
+        let te = tb
+            + self.net.server_min_s
+            + Exp::new(1.0 / self.net.server_mean_s)
+                .unwrap()
+                .sample(&mut self.rng);
+        let tf = te + self.net.back_min_s + self.queue();
+        self.k += 1;
+        let step = if self.burst && self.k < NTP_BURST {
+            BURST_DELAY_S
+        } else {
+            self.poll_s + self.rng.random_range(-0.5..0.5)
+        };
+        self.t_next = ta + step;
+        let ex = Exchange {
+            server: 0,
+            ta: self.osc.counter(ta),
+            tb: tb + self.server_offset_s,
+            te: te + self.server_offset_s,
+            tf: self.osc.counter(tf),
+            stratum: 1,
+            server_changed: false,
+        };
+        Obs { ex, tf_true: tf }
+    }
+
+    /// Skips `secs` of polling (an outage: requests lost).
+    fn skip(&mut self, secs: f64) {
+        self.t_next += secs;
+    }
+}
+
+fn feed(rad: &mut Radclock, o: &Obs) -> f64 {
+    rad.advance(o.ex.ta);
+    rad.on_transmit(0, o.ex.ta);
+    rad.advance(o.ex.tf);
+    rad.on_exchange(&o.ex);
+    rad.read(o.ex.tf) - ClockTime::from_secs_f64(o.tf_true)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// (median, IQR) of the errors, seconds.
+fn median_iqr(errs: &[f64]) -> (f64, f64) {
+    let mut v = errs.to_vec();
+    v.sort_by(f64::total_cmp);
+    (quantile(&v, 0.5), quantile(&v, 0.75) - quantile(&v, 0.25))
+}
+
+/// Runs `duration_s` of the LAN path at poll period `poll_s`; returns the
+/// errors Ca(Tf) − tf after warm-up and the first quarter of the run.
+fn run_lan(seed: u64, cfg: &RadclockConfig, duration_s: f64) -> Vec<f64> {
+    let mut g = Gen::new(seed, cfg.poll_period_s, Net::lan(), 0.05);
+    let mut rad = Radclock::new(cfg, CounterInfo { nominal_hz: 1e9 });
+    let n = (duration_s / cfg.poll_period_s) as u64;
+    let skip = (n / 4).max(rad.windows().warmup_win);
+    (0..n)
+        .map(|_| feed(&mut rad, &g.next()))
+        .skip(skip as usize)
+        .collect()
+}
+
+#[test]
+fn asymmetry_sets_the_median_at_16s() {
+    let errs = run_lan(1, &RadclockConfig::default(), 4.0 * DAY_S);
+    let (med, iqr) = median_iqr(&errs);
+    println!(
+        "P=16 s: median {:.2} µs, IQR {:.2} µs over {} stamps",
+        med * 1e6,
+        iqr * 1e6,
+        errs.len()
+    );
+    assert!((med - 10e-6).abs() < 2e-6, "median {med}");
+    assert!(iqr < 10e-6, "IQR {iqr}");
+}
+
+#[test]
+fn iqr_grows_with_the_poll_period() {
+    let mut last = 0.0;
+    for p in [16.0, 64.0, 256.0, 1024.0] {
+        let cfg = RadclockConfig {
+            poll_period_s: p,
+            ..Default::default()
+        };
+        let errs = run_lan(2, &cfg, (4.0 * DAY_S).max(2000.0 * p));
+        let (med, iqr) = median_iqr(&errs);
+        println!(
+            "P={p} s: median {:.2} µs, IQR {:.2} µs over {} stamps",
+            med * 1e6,
+            iqr * 1e6,
+            errs.len()
+        );
+        assert!(iqr > last, "IQR at P = {p} s ({iqr}) not above {last}");
+        assert!((med - 10e-6).abs() < 10e-6, "median {med} at P = {p} s");
+        last = iqr;
+    }
+}
+
+#[test]
+fn level_shifts_up_after_the_shift_window_down_at_once() {
+    let cfg = RadclockConfig::default();
+    let mut g = Gen::new(3, 16.0, Net::quiet(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let shift_win = rad.windows().shift_win;
+    let (up_at, down_at) = (2000u64, 3000u64);
+    let mut floor_before = 0.0;
+    for i in 0..4000u64 {
+        if i == up_at {
+            floor_before = rad.rtt_hat_s();
+            g.net.fwd_min_s += 300e-6;
+        }
+        if i == down_at {
+            g.net.fwd_min_s -= 300e-6;
+        }
+        feed(&mut rad, &g.next());
+        let detected = rad.status() & status::RTT_UPSHIFT != 0;
+        if (up_at..down_at).contains(&i) {
+            assert_eq!(detected, i == up_at + shift_win - 1, "stamp {i}");
+            if i < up_at + shift_win - 1 {
+                assert!(
+                    (rad.rtt_hat_s() - floor_before).abs() < 1e-6,
+                    "floor moved early at {i}"
+                );
+            } else {
+                assert!(
+                    rad.rtt_hat_s() > floor_before + 290e-6,
+                    "floor not raised at {i}"
+                );
+            }
+        }
+        if i == down_at {
+            assert!(
+                rad.rtt_hat_s() < floor_before + 20e-6,
+                "floor did not drop at once: {}",
+                rad.rtt_hat_s()
+            );
+        }
+    }
+    assert_eq!(rad.upshifts(), (1, Some(up_at + shift_win - 1)));
+}
+
+#[test]
+fn recovers_from_a_two_hour_outage_within_five_stamps() {
+    let cfg = RadclockConfig::default();
+    let mut g = Gen::new(4, 16.0, Net::lan(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let pre: Vec<f64> = (0..8000)
+        .map(|_| feed(&mut rad, &g.next()))
+        .skip(2000)
+        .collect();
+    let mut sorted = pre.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (lo, hi) = (quantile(&sorted, 0.005), quantile(&sorted, 0.995));
+    g.skip(7200.0);
+    let post: Vec<f64> = (0..60).map(|_| feed(&mut rad, &g.next())).collect();
+    println!(
+        "outage: pre band [{:.1}, {:.1}] µs, post {:?}",
+        lo * 1e6,
+        hi * 1e6,
+        post.iter()
+            .take(8)
+            .map(|e| (e * 1e7).round() / 10.0)
+            .collect::<Vec<_>>()
+    );
+    for (k, e) in post.iter().enumerate().skip(4) {
+        assert!(
+            *e >= lo - 2e-6 && *e <= hi + 2e-6,
+            "stamp {k} after the gap: {e}"
+        );
+    }
+}
+
+#[test]
+fn server_fault_pulls_then_decays() {
+    let cfg = RadclockConfig::default();
+    let mut g = Gen::new(5, 16.0, Net::lan(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    for _ in 0..3000 {
+        feed(&mut rad, &g.next());
+    }
+    let mut peak: f64 = 0.0;
+    let mut errs = Vec::new();
+    for k in 0..300 {
+        g.server_offset_s = if k < 5 { 10e-3 } else { 0.0 };
+        let e = feed(&mut rad, &g.next());
+        peak = peak.max(e.abs());
+        errs.push(e);
+    }
+    // 30 min after the fault ended: 5 + 112 stamps.
+    let settle = errs
+        .iter()
+        .skip(5 + 112)
+        .fold(0.0f64, |m, e| m.max(e.abs()));
+    let first_good = errs
+        .iter()
+        .position(|e| e.abs() < 30e-6 && errs.len() > 0)
+        .unwrap_or(0);
+    println!(
+        "server fault: peak {:.3} ms, max |err| after 30 min {:.1} µs, first <30 µs at stamp {first_good}",
+        peak * 1e3,
+        settle * 1e6
+    );
+    assert!(peak > 1e-3 && peak < 3e-3, "peak {peak}");
+    assert!(settle < 30e-6, "still {settle} after 30 min");
+}
+
+#[test]
+fn rate_converges_and_difference_clock_is_sub_microsecond() {
+    // No wander: p̂ against the exact period.
+    let cfg = RadclockConfig::default();
+    let mut g = Gen::new(6, 16.0, Net::lan(), 0.0);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    for _ in 0..(DAY_S / 16.0) as u64 {
+        feed(&mut rad, &g.next());
+    }
+    let rel = rad.phat_s() / g.osc.period_s(0.0) - 1.0;
+    println!("p̂ relative error after one day: {rel:.3e}");
+    assert!(rel.abs() < 1e-8, "relative error {rel}");
+
+    // 0.1 ppm peak-to-peak wander: 1 s intervals through the difference clock.
+    let mut g = Gen::new(7, 16.0, Net::lan(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let mut worst: f64 = 0.0;
+    for i in 0..(2.0 * DAY_S / 16.0) as u64 {
+        let o = g.next();
+        feed(&mut rad, &o);
+        if i > rad.windows().warmup_win {
+            let t = o.tf_true + 3.0;
+            let d = rad.difference(g.osc.counter(t), g.osc.counter(t + 1.0));
+            worst = worst.max((d - 1.0).abs());
+        }
+    }
+    println!("difference clock, 1 s: worst error {:.3} µs", worst * 1e6);
+    assert!(worst < 0.2e-6, "worst {worst}");
+}
+
+#[test]
+fn same_stream_gives_bit_identical_outputs() {
+    let cfg = RadclockConfig {
+        poll_period_s: 64.0,
+        ..Default::default()
+    };
+    let run = || {
+        let mut g = Gen::new(8, 64.0, Net::lan(), 0.05);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        let mut rows = Vec::new();
+        for _ in 0..1500 {
+            let o = g.next();
+            feed(&mut rad, &o);
+            rad.trace_row(&mut rows);
+            rows.push(rad.read(o.ex.tf + 12345).as_secs_f64());
+        }
+        rows.into_iter().map(f64::to_bits).collect::<Vec<_>>()
+    };
+    let a = run();
+    assert_eq!(a.len(), 1500 * 16);
+    assert_eq!(a, run());
+}
+
+#[test]
+fn presets_give_slightly_different_clocks() {
+    let stream: Vec<Obs> = {
+        let mut g = Gen::new(9, 16.0, Net::lan(), 0.05);
+        (0..8000).map(|_| g.next()).collect()
+    };
+    let mut old = Radclock::new(&RadclockConfig::default(), CounterInfo { nominal_hz: 1e9 });
+    let mut new = Radclock::new(
+        &RadclockConfig {
+            preset: Preset::Current,
+            ..Default::default()
+        },
+        CounterInfo { nominal_hz: 1e9 },
+    );
+    let mut diff_sum = 0.0;
+    let mut diff_max: f64 = 0.0;
+    for o in &stream {
+        let d = feed(&mut old, o) - feed(&mut new, o);
+        diff_sum += d.abs();
+        diff_max = diff_max.max(d.abs());
+    }
+    let mean = diff_sum / stream.len() as f64;
+    println!(
+        "presets: mean |ΔCa| {:.2} µs, max {:.2} µs",
+        mean * 1e6,
+        diff_max * 1e6
+    );
+    assert!((old.thresholds().e_offset_s - 90e-6).abs() < 1e-12);
+    assert!((new.thresholds().e_offset_s - 150e-6).abs() < 1e-12);
+    assert!(mean > 0.2e-6 && mean < 6e-6, "mean {mean}");
+    assert!(diff_max < 30e-6, "max {diff_max}");
+}
+
+#[test]
+fn polls_burst_then_fixed_grid() {
+    let cfg = RadclockConfig::default();
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    assert_eq!(rad.next_poll().unwrap().at, 0);
+    let origin = 5_000_000_000u64;
+    rad.on_transmit(0, origin);
+    let mut sent = vec![origin];
+    for _ in 0..10 {
+        let at = rad.next_poll().unwrap().at;
+        rad.on_transmit(0, at);
+        sent.push(at);
+    }
+    let gaps: Vec<u64> = sent
+        .windows(2)
+        .map(|w| (w[1] - w[0]) / 1_000_000_000)
+        .collect();
+    assert_eq!(gaps, vec![2, 2, 2, 2, 2, 2, 2, 16, 16, 16]);
+    // A late request snaps back onto the grid.
+    let last = *sent.last().unwrap();
+    rad.on_transmit(0, last + 20_000_000_000);
+    assert_eq!(rad.next_poll().unwrap().at, last + 32_000_000_000);
+    let no_burst = Radclock::new(
+        &RadclockConfig {
+            startup_burst: false,
+            ..cfg
+        },
+        CounterInfo { nominal_hz: 1e9 },
+    );
+    let mut nb = no_burst;
+    nb.on_transmit(0, origin);
+    assert_eq!(nb.next_poll().unwrap().at, origin + 16_000_000_000);
+}
+
+#[test]
+fn insane_stamps_are_dropped_and_status_evolves() {
+    let cfg = RadclockConfig {
+        poll_period_s: 128.0,
+        ..Default::default()
+    };
+    let mut g = Gen::new(10, 128.0, Net::lan(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let first = g.next();
+    feed(&mut rad, &first);
+    assert_eq!(rad.status(), status::WARMUP | status::UNSYNC);
+    // Repeated stamp, reply before request, server stamps reversed.
+    rad.on_exchange(&first.ex);
+    let mut bad = g.next().ex;
+    std::mem::swap(&mut bad.ta, &mut bad.tf);
+    rad.on_exchange(&bad);
+    let mut bad2 = g.next().ex;
+    std::mem::swap(&mut bad2.tb, &mut bad2.te);
+    rad.on_exchange(&bad2);
+    assert_eq!((rad.stamps_processed(), rad.stamps_dropped()), (1, 3));
+    let warmup = rad.windows().warmup_win;
+    for i in 1..warmup + 5 {
+        feed(&mut rad, &g.next());
+        let st = rad.status();
+        assert_eq!(st & status::UNSYNC != 0, i < NTP_BURST, "UNSYNC at {i}");
+        assert_eq!(st & status::WARMUP != 0, i < warmup - 1, "WARMUP at {i}");
+    }
+    // Published parameters read the same clock as `read`.
+    let p = rad.ff_params().unwrap();
+    let t = p.last_changed + 7_000_000_000;
+    assert_eq!(rad.read(t), p.absolute(t));
+    assert!(p.valid_till > p.last_changed);
+    // Starvation after 10 poll periods without a stamp.
+    rad.advance(p.last_changed + 11 * 128_000_000_000);
+    assert_ne!(rad.status() & status::STARVING, 0);
+    let mut trace = Vec::new();
+    rad.trace_row(&mut trace);
+    assert_eq!(trace.len(), rad.trace_columns().len());
+}
