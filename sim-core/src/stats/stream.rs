@@ -324,6 +324,25 @@ mod tests {
     }
 
     #[test]
+    fn stream_matches_golden_vectors() {
+        let (tau0, x, rows) = allan::tests::golden();
+        let ms: Vec<usize> = rows.iter().map(|r| r[0] as usize).collect();
+        let mut s = AllanStream::with_factors(tau0, &ms).unwrap();
+        x.iter().for_each(|&v| s.push(v));
+        for (p, r) in s.points().iter().zip(&rows) {
+            assert_eq!(p.m, r[0] as usize);
+            assert!(
+                allan::tests::matches_golden(p.oadev, r[2]),
+                "oadev m={}",
+                p.m
+            );
+            assert!(allan::tests::matches_golden(p.mdev, r[4]), "mdev m={}", p.m);
+            assert!(allan::tests::matches_golden(p.tdev, r[5]), "tdev m={}", p.m);
+            assert!(allan::tests::matches_golden(p.mtie, r[6]), "mtie m={}", p.m);
+        }
+    }
+
+    #[test]
     fn nonfinite_samples_are_skipped() {
         let x = series(100, 7);
         let mut clean = AllanStream::new(1.0, 8).unwrap();
