@@ -1,1 +1,0 @@
-//! network model (implementation in progress).

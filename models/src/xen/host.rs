@@ -1,0 +1,1572 @@
+//! The host state machine: pCPUs, vCPUs, their work queues, the schedulers,
+//! and the packet path through Dom0.
+//!
+//! ## Work
+//!
+//! A vCPU has two kinds of work. *Kernel items* (a packet to receive and
+//! timestamp, a packet to send, netback work in Dom0) sit in a FIFO and are
+//! served first, as interrupts and softirqs pre-empt user code. The *CPU
+//! burst* of its workload is served when no item is pending. A vCPU with
+//! neither blocks; new work wakes it. Progress is accounted lazily: a
+//! running vCPU's work advances when its pCPU is next looked at, and each
+//! pCPU arms one timer for the earliest moment a decision is needed (the
+//! head item completes, the burst ends, the slice expires, the rate limit
+//! lapses, an SEDF slice runs out or a period renews). A generation number
+//! retires timers that a later decision superseded.
+//!
+//! ## Credit1, simplified
+//!
+//! * Credits are kept in nanoseconds of entitlement (credit1's 10 credits
+//!   per ms is a change of unit). Running burns them exactly (as in
+//!   Xen ≥ 4.2 `burn_credits`, not by tick sampling).
+//! * Every `tslice` (on the tick that completes it) the total
+//!   `pcpus·tslice` is shared among *active* vCPUs by weight; credit below
+//!   zero gives OVER (clamped at −tslice), otherwise UNDER; credit above
+//!   +tslice parks the vCPU as inactive and halves it (`csched_acct`). A vCPU
+//!   becomes active when a tick finds it running.
+//! * A tick that finds a vCPU running in BOOST drops it to UNDER. A vCPU
+//!   waking while UNDER gets BOOST. Priorities change only at these points.
+//! * Each pCPU has a run queue ordered by priority, FIFO within one. A waking
+//!   vCPU goes to its last pCPU, or straight to an idle pCPU it may use
+//!   (standing for credit1's tickling of idlers that then steal it). It
+//!   pre-empts the current vCPU when its priority is higher, unless the
+//!   current one has run less than the rate limit; the decision is then
+//!   retaken when the limit lapses (at least `min_timer` later).
+//! * A pCPU whose best local candidate is OVER or absent steals the first
+//!   higher-priority vCPU from its peers' queues (`csched_load_balance`).
+//!   Cache-hot migration delay is 0 (Xen's default).
+//! * Caps are not modelled.
+//!
+//! ## SEDF
+//!
+//! vCPUs stay on their pCPU (SEDF never migrated). Each has a period and a
+//! slice; the runnable vCPU with the earliest deadline and slice left runs;
+//! when none has slice left, vCPUs with `extratime` share the slack round
+//! robin in `extra_quantum` pieces (Xen weights the slack by utilisation;
+//! equal shares here). Periods renew lazily at the deadline, and a vCPU that
+//! slept through deadlines starts a fresh period. With SEDF-DC, every
+//! `dc_interval` the Dom0 CPU used in that interval is split among guests in
+//! proportion to their netback packet counts weighted `rx + ratio·tx`, and
+//! that debt is subtracted from the guests' next slices (at most one slice
+//! per period, so a large debt is spread over periods).
+//!
+//! ## Packet path
+//!
+//! Receive: NIC (DMA, optional coalescing) → event channel → Dom0 vCPU 0
+//! queues netback work (per-packet CPU) → event channel → the guest's
+//! vCPU 0 queues kernel receive work → timestamp. Dom0's own packets, and a
+//! native host's, skip netback. Send: the request queues a send item on the
+//! vCPU; the timestamp is taken when the item starts, i.e. when the vCPU
+//! actually runs; kernel transmit work follows, then netback in Dom0 for a
+//! guest, then the NIC. Waking a vCPU on an idle pCPU costs an IPI and a
+//! C-state exit; switching vCPUs costs a context switch.
+
+use std::collections::VecDeque;
+
+use rand::RngExt;
+use sim_core::{SimRng, SimTime};
+
+use super::config::{SchedulerConfig, XenHostConfig};
+use super::parametric::StageLog;
+
+const NONE: u32 = u32::MAX;
+const UNSET: u64 = u64::MAX;
+
+/// Credit1 priorities, higher wins (BOOST > UNDER > OVER).
+const PRI_OVER: i8 = 0;
+const PRI_UNDER: i8 = 1;
+const PRI_BOOST: i8 = 2;
+const PRI_IDLE: i8 = -1;
+
+/// What a kernel work item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ItemKind {
+    /// Dom0 forwards a received frame to a guest.
+    NetbackRx,
+    /// Dom0 puts a guest's frame on the wire.
+    NetbackTx,
+    /// A kernel receives a frame and timestamps it at the end.
+    KernelRx,
+    /// A kernel timestamps (at the start) and transmits a frame.
+    Send,
+}
+
+/// A packet in flight through the host (opaque to the world).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Packet {
+    kind: ItemKind,
+    /// The domain the packet belongs to.
+    dom: u16,
+    notify: bool,
+    token: u64,
+    /// NIC arrival (receive) or send request (send), ns.
+    t0_ns: u64,
+    /// When queued at its current vCPU, ns.
+    enq_ns: u64,
+    /// Send timestamp, ns (UNSET before).
+    stamp_ns: u64,
+    /// CPU already spent on this item, ns.
+    done_ns: u64,
+}
+
+/// Host-internal events; the world schedules them and hands them back to
+/// [`XenHost::handle`] at their time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HostEvent {
+    /// A pCPU's decision timer.
+    PcpuTimer {
+        /// pCPU index.
+        pcpu: u16,
+        /// Generation; stale timers are ignored.
+        generation: u32,
+    },
+    /// Credit1's accounting tick (all pCPUs).
+    Tick,
+    /// A packet reaches a vCPU's kernel queue.
+    Enqueue {
+        /// Global vCPU index.
+        vcpu: u16,
+        /// The packet.
+        pkt: Packet,
+    },
+    /// A vCPU's next CPU burst begins.
+    BurstStart {
+        /// Global vCPU index.
+        vcpu: u16,
+        /// Generation; stale starts (after churn) are ignored.
+        generation: u32,
+    },
+    /// A background packet of a domain's workload.
+    Background {
+        /// Domain index.
+        dom: u16,
+        /// Send (true) or receive.
+        tx: bool,
+    },
+    /// A domain starts or stops.
+    Churn {
+        /// Domain index.
+        dom: u16,
+    },
+    /// SEDF-DC accounting interval ends.
+    DebtAccount,
+    /// ShareGuard checks usage.
+    GuardCheck,
+    /// ShareGuard lets a guest's traffic through again.
+    GuardUnblock {
+        /// Domain index.
+        dom: u16,
+    },
+    /// Parametric model: a notification falls due.
+    Emit(HostNote),
+}
+
+/// What the host tells the world.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HostNote {
+    /// The domain's kernel timestamped a received packet at `at` (its vCPU
+    /// runs and can read the counter now).
+    Delivered {
+        /// Domain index.
+        domain: usize,
+        /// The world's token.
+        token: u64,
+        /// Time of the timestamp.
+        at: SimTime,
+    },
+    /// The domain's kernel timestamped a packet it sends, at `at`.
+    SendStamped {
+        /// Domain index.
+        domain: usize,
+        /// The world's token.
+        token: u64,
+        /// Time of the timestamp.
+        at: SimTime,
+    },
+    /// The packet leaves the NIC at `at` (possibly after the current time).
+    ToNic {
+        /// Domain index.
+        domain: usize,
+        /// The world's token.
+        token: u64,
+        /// Departure time.
+        at: SimTime,
+    },
+    /// The packet was dropped (domain stopped, or ShareGuard).
+    Dropped {
+        /// Domain index.
+        domain: usize,
+        /// The world's token.
+        token: u64,
+        /// When.
+        at: SimTime,
+    },
+}
+
+/// Reusable output buffer: follow-up events for the world to schedule and
+/// notifications. Clear (or drain) it after each call; its capacity is kept.
+#[derive(Clone, Debug, Default)]
+pub struct HostOutputs {
+    /// `(time, event)` pairs to schedule.
+    pub events: Vec<(SimTime, HostEvent)>,
+    /// Notifications.
+    pub notes: Vec<HostNote>,
+}
+
+impl HostOutputs {
+    /// Empties both lists, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.notes.clear();
+    }
+}
+
+/// CPU accounting of one domain (the isolation scenario's measure).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DomainCpu {
+    /// CPU time the domain's own vCPUs consumed, ns.
+    pub own_cpu_ns: u64,
+    /// Dom0 CPU time spent on this domain's packets (netback), ns.
+    pub dom0_on_behalf_ns: u64,
+    /// Packets received through netback (or by Dom0's kernel for Dom0).
+    pub rx_packets: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Packets dropped (stopped domain or ShareGuard).
+    pub dropped_packets: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VState {
+    Offline,
+    Blocked,
+    Queued,
+    Running,
+}
+
+#[derive(Clone, Debug)]
+struct Vcpu {
+    dom: u16,
+    pcpu: u16,
+    state: VState,
+    items: VecDeque<Packet>,
+    /// Remaining CPU of the current burst, ns (UNSET = never ends).
+    burst_left_ns: u64,
+    burst_gen: u32,
+    // credit
+    credit_ns: i64,
+    pri: i8,
+    active: bool,
+    // sedf
+    deadline_ns: u64,
+    slice_left_ns: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Pcpu {
+    current: u32,
+    last: u32,
+    runq: Vec<u16>,
+    dispatched_ns: u64,
+    progress_ns: u64,
+    slice_end_ns: u64,
+    resched_at_ns: u64,
+    timer_gen: u32,
+    timer_at_ns: u64,
+    /// SEDF: running in extra time until this instant (UNSET = real time).
+    extra_end_ns: u64,
+    extra_last: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Dom {
+    first_vcpu: u16,
+    nvcpus: u16,
+    weight: u32,
+    affinity_mask: u64,
+    online: bool,
+    busy: bool,
+    busy_fraction: f64,
+    burst_mean_ns: f64,
+    think_mean_ns: f64,
+    rx_pps: f64,
+    tx_pps: f64,
+    on_mean_s: f64,
+    off_mean_s: f64,
+    churns: bool,
+    period_ns: u64,
+    slice_ns: u64,
+    extratime: bool,
+    cpu: DomainCpu,
+    online_since_ns: u64,
+    online_total_ns: u64,
+    // SEDF-DC
+    dc_rx: u64,
+    dc_tx: u64,
+    debt_ns: u64,
+    // ShareGuard
+    cap: f64,
+    guard_blocked: bool,
+    guard_window_ns: u64,
+    guard_base_ns: u64,
+}
+
+/// A Xen host (or a native one) that schedules vCPUs and moves packets.
+///
+/// ```
+/// use models::xen::{HostNote, HostOutputs, XenHost, XenHostConfig};
+/// use rand::SeedableRng;
+/// use sim_core::{EventQueue, SimRng, SimTime};
+///
+/// let mut host = XenHost::new(XenHostConfig::default(), SimRng::seed_from_u64(1));
+/// let mut out = HostOutputs::default();
+/// let mut queue = EventQueue::new();
+/// host.start(SimTime::ZERO, &mut out);
+/// host.packet_from_nic(SimTime::from_secs(1), 0, 7, &mut out);
+/// let mut delivered = None;
+/// while delivered.is_none() {
+///     for (t, e) in out.events.drain(..) { queue.push(t, e); }
+///     for n in out.notes.drain(..) {
+///         if let HostNote::Delivered { at, .. } = n { delivered = Some(at); }
+///     }
+///     let Some((t, e)) = queue.pop() else { break };
+///     host.handle(t, e, &mut out);
+/// }
+/// // Dom0 timestamps within tens of microseconds of the NIC arrival.
+/// let d = delivered.unwrap().as_nanos() - SimTime::from_secs(1).as_nanos();
+/// assert!(d > 10_000 && d < 100_000, "{d}");
+/// ```
+pub struct XenHost {
+    cfg: XenHostConfig,
+    rng: SimRng,
+    doms: Vec<Dom>,
+    vcpus: Vec<Vcpu>,
+    pcpus: Vec<Pcpu>,
+    ticks: u64,
+    dc_mark_ns: u64,
+    log: Option<Vec<StageLog>>,
+}
+
+fn exp_draw(rng: &mut SimRng, mean: f64) -> f64 {
+    let u: f64 = rng.random();
+    -mean * (1.0 - u).ln()
+}
+
+fn at(ns: u64) -> SimTime {
+    SimTime::from_nanos(ns)
+}
+
+impl XenHost {
+    /// A host in its initial state; call [`XenHost::start`] before use. The
+    /// configuration should have passed [`XenHostConfig::validate`]; invalid
+    /// values are clamped rather than panicking.
+    pub fn new(cfg: XenHostConfig, rng: SimRng) -> Self {
+        let npcpus = cfg.pcpus.clamp(1, 64);
+        let mut doms = Vec::new();
+        let mut vcpus = Vec::new();
+        let caps = &cfg.share_guard.cap_fraction;
+        for (i, d) in cfg.domains().enumerate() {
+            let mut mask: u64 = d
+                .affinity
+                .iter()
+                .filter(|&&p| p < npcpus)
+                .fold(0, |m, &p| m | (1 << p));
+            if mask == 0 {
+                mask = if npcpus == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << npcpus) - 1
+                };
+            }
+            let w = &d.workload;
+            let f = w.busy_fraction.clamp(0.0, 1.0);
+            let burst = w.burst_mean_ns.max(1) as f64;
+            let first = vcpus.len() as u16;
+            let nv = d.vcpus.clamp(1, 64);
+            for j in 0..nv {
+                let allowed: Vec<u16> = (0..npcpus as u16)
+                    .filter(|p| mask & (1 << p) != 0)
+                    .collect();
+                let pcpu = allowed[(first as usize + j) % allowed.len()];
+                vcpus.push(Vcpu {
+                    dom: i as u16,
+                    pcpu,
+                    state: VState::Offline,
+                    items: VecDeque::with_capacity(64),
+                    burst_left_ns: 0,
+                    burst_gen: 0,
+                    credit_ns: 0,
+                    pri: PRI_UNDER,
+                    active: false,
+                    deadline_ns: 0,
+                    slice_left_ns: 0,
+                });
+            }
+            doms.push(Dom {
+                first_vcpu: first,
+                nvcpus: nv as u16,
+                weight: d.weight.max(1),
+                affinity_mask: mask,
+                online: false,
+                busy: w.is_busy(),
+                busy_fraction: f,
+                burst_mean_ns: burst,
+                think_mean_ns: if f > 0.0 {
+                    burst * (1.0 - f) / f
+                } else {
+                    f64::INFINITY
+                },
+                rx_pps: w.rx_pps.max(0.0),
+                tx_pps: w.tx_pps.max(0.0),
+                on_mean_s: w.churn.as_ref().map_or(0.0, |c| c.on_mean_s),
+                off_mean_s: w.churn.as_ref().map_or(0.0, |c| c.off_mean_s),
+                churns: w.churn.is_some(),
+                period_ns: d.sedf.period_ns.max(10_000),
+                slice_ns: d.sedf.slice_ns.min(d.sedf.period_ns),
+                extratime: d.sedf.extratime,
+                cpu: DomainCpu::default(),
+                online_since_ns: 0,
+                online_total_ns: 0,
+                dc_rx: 0,
+                dc_tx: 0,
+                debt_ns: 0,
+                cap: if i == 0 {
+                    -1.0
+                } else {
+                    caps.get(i - 1).copied().unwrap_or(-1.0)
+                },
+                guard_blocked: false,
+                guard_window_ns: 0,
+                guard_base_ns: 0,
+            });
+        }
+        let nv = vcpus.len();
+        let pcpus = (0..npcpus)
+            .map(|_| Pcpu {
+                current: NONE,
+                last: NONE,
+                runq: Vec::with_capacity(nv),
+                dispatched_ns: 0,
+                progress_ns: 0,
+                slice_end_ns: 0,
+                resched_at_ns: UNSET,
+                timer_gen: 0,
+                timer_at_ns: UNSET,
+                extra_end_ns: UNSET,
+                extra_last: NONE,
+            })
+            .collect();
+        XenHost {
+            cfg,
+            rng,
+            doms,
+            vcpus,
+            pcpus,
+            ticks: 0,
+            dc_mark_ns: 0,
+            log: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &XenHostConfig {
+        &self.cfg
+    }
+
+    /// Number of domains (Dom0 + guests).
+    pub fn domains(&self) -> usize {
+        self.doms.len()
+    }
+
+    /// Records every packet's stage delays (for calibration and tests).
+    /// Off by default: recording allocates.
+    pub fn record_delays(&mut self, on: bool) {
+        self.log = on.then(|| vec![StageLog::default(); self.doms.len()]);
+    }
+
+    /// Takes the recorded stage delays, one log per domain (empty if
+    /// recording was off), and keeps recording into fresh logs.
+    pub fn take_delay_log(&mut self) -> Vec<StageLog> {
+        match &mut self.log {
+            Some(l) => std::mem::replace(l, vec![StageLog::default(); self.doms.len()]),
+            None => Vec::new(),
+        }
+    }
+
+    fn is_parametric(&self) -> bool {
+        matches!(self.cfg.scheduler, SchedulerConfig::Parametric(_))
+    }
+
+    /// Starts workloads, churn and the scheduler's periodic events at `now`.
+    pub fn start(&mut self, now: SimTime, out: &mut HostOutputs) {
+        let t = now.as_nanos();
+        match &self.cfg.scheduler {
+            SchedulerConfig::Credit(c) => out.events.push((at(t + c.tick_ns), HostEvent::Tick)),
+            SchedulerConfig::Sedf(s) if s.debt_collector => {
+                out.events
+                    .push((at(t + s.dc_interval_ns), HostEvent::DebtAccount));
+            }
+            _ => {}
+        }
+        if self.cfg.share_guard.enabled && !self.is_parametric() {
+            out.events.push((
+                at(t + self.cfg.share_guard.interval_ns),
+                HostEvent::GuardCheck,
+            ));
+        }
+        for d in 0..self.doms.len() {
+            let start_on = self
+                .cfg
+                .domains()
+                .nth(d)
+                .and_then(|c| c.workload.churn.as_ref())
+                .is_none_or(|c| c.start_on);
+            if start_on {
+                self.set_online(t, d, out);
+            } else if self.doms[d].churns {
+                let dt = exp_draw(&mut self.rng, self.doms[d].off_mean_s * 1e9);
+                out.events
+                    .push((at(t + dt as u64), HostEvent::Churn { dom: d as u16 }));
+            }
+            for tx in [false, true] {
+                let rate = if tx {
+                    self.doms[d].tx_pps
+                } else {
+                    self.doms[d].rx_pps
+                };
+                if rate > 0.0 {
+                    let dt = exp_draw(&mut self.rng, 1e9 / rate);
+                    out.events.push((
+                        at(t + dt as u64),
+                        HostEvent::Background { dom: d as u16, tx },
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Handles one of the host's own events at `now`.
+    pub fn handle(&mut self, now: SimTime, ev: HostEvent, out: &mut HostOutputs) {
+        let t = now.as_nanos();
+        match ev {
+            HostEvent::PcpuTimer { pcpu, generation } => {
+                let p = pcpu as usize;
+                if p < self.pcpus.len() && self.pcpus[p].timer_gen == generation {
+                    self.pcpus[p].timer_at_ns = UNSET;
+                    self.resched(p, t, out);
+                }
+            }
+            HostEvent::Tick => self.tick(t, out),
+            HostEvent::Enqueue { vcpu, pkt } => self.enqueue(t, vcpu as usize, pkt, out),
+            HostEvent::BurstStart { vcpu, generation } => {
+                self.burst_start(t, vcpu as usize, generation, out)
+            }
+            HostEvent::Background { dom, tx } => {
+                let d = dom as usize;
+                if self.doms[d].online {
+                    if tx {
+                        self.send_request(t, d, 0, false, out);
+                    } else {
+                        self.nic_arrival(t, d, 0, false, out);
+                    }
+                }
+                let rate = if tx {
+                    self.doms[d].tx_pps
+                } else {
+                    self.doms[d].rx_pps
+                };
+                let dt = exp_draw(&mut self.rng, 1e9 / rate);
+                out.events.push((
+                    at(t + dt.max(1.0) as u64),
+                    HostEvent::Background { dom, tx },
+                ));
+            }
+            HostEvent::Churn { dom } => {
+                let d = dom as usize;
+                if self.doms[d].online {
+                    self.set_offline(t, d, out);
+                } else {
+                    self.set_online(t, d, out);
+                }
+            }
+            HostEvent::DebtAccount => self.debt_account(t, out),
+            HostEvent::GuardCheck => self.guard_check(t, out),
+            HostEvent::GuardUnblock { dom } => {
+                let d = &mut self.doms[dom as usize];
+                d.guard_blocked = false;
+                d.guard_window_ns = t;
+            }
+            HostEvent::Emit(n) => out.notes.push(n),
+        }
+    }
+
+    /// A frame for `domain` arrives at the NIC at `now`; `token` comes back
+    /// in the notifications.
+    pub fn packet_from_nic(
+        &mut self,
+        now: SimTime,
+        domain: usize,
+        token: u64,
+        out: &mut HostOutputs,
+    ) {
+        self.nic_arrival(now.as_nanos(), domain, token, true, out);
+    }
+
+    /// `domain`'s daemon sends a packet at `now` (its timer fires): the
+    /// kernel timestamps it when the domain's vCPU runs
+    /// ([`HostNote::SendStamped`]), then it goes out ([`HostNote::ToNic`]).
+    pub fn packet_from_guest(
+        &mut self,
+        now: SimTime,
+        domain: usize,
+        token: u64,
+        out: &mut HostOutputs,
+    ) {
+        self.send_request(now.as_nanos(), domain, token, true, out);
+    }
+
+    /// Whether one of `domain`'s vCPUs is running now; `None` for the
+    /// parametric model, which does not track vCPUs.
+    pub fn domain_running(&self, domain: usize) -> Option<bool> {
+        if self.is_parametric() {
+            return None;
+        }
+        let d = self.doms.get(domain)?;
+        let r = d.first_vcpu as usize..(d.first_vcpu + d.nvcpus) as usize;
+        Some(self.vcpus[r].iter().any(|v| v.state == VState::Running))
+    }
+
+    /// Number of guests currently online with a non-idle workload.
+    pub fn busy_guests(&self) -> usize {
+        self.doms
+            .iter()
+            .skip(1)
+            .filter(|d| d.online && d.busy)
+            .count()
+    }
+
+    /// CPU accounting of `domain` up to the last event handled. For the
+    /// parametric model, own CPU is the workload's busy fraction times its
+    /// online time plus kernel packet costs.
+    pub fn cpu_account(&self, domain: usize) -> DomainCpu {
+        let Some(d) = self.doms.get(domain) else {
+            return DomainCpu::default();
+        };
+        let mut c = d.cpu;
+        if self.is_parametric() {
+            let k = &self.cfg.costs;
+            c.own_cpu_ns = (d.busy_fraction * d.online_total_ns as f64) as u64
+                + c.rx_packets * k.kernel_rx_ns
+                + c.tx_packets * k.kernel_tx_ns;
+        }
+        c
+    }
+
+    // ----------------------------------------------------------------- I/O
+
+    fn nic_arrival(&mut self, t: u64, d: usize, token: u64, notify: bool, out: &mut HostOutputs) {
+        if d >= self.doms.len() {
+            return;
+        }
+        if !self.doms[d].online {
+            self.drop_pkt(t, d, token, notify, out);
+            return;
+        }
+        let k = &self.cfg.costs;
+        let mut delay = k.nic_rx_ns;
+        if k.nic_coalesce_max_ns > 0 {
+            delay += self.rng.random_range(0..=k.nic_coalesce_max_ns);
+        }
+        if !self.cfg.native {
+            delay += k.evtchn_ns;
+        }
+        if let SchedulerConfig::Parametric(p) = &self.cfg.scheduler {
+            let tab = p.table(self.busy_guests());
+            let s = if d == 0 { &tab.dom0 } else { &tab.domu };
+            let dt = s.rx_backend.sample(&mut self.rng) + s.rx_wake.sample(&mut self.rng);
+            self.doms[d].cpu.rx_packets += 1;
+            if d != 0 {
+                self.doms[d].cpu.dom0_on_behalf_ns += k.netback_rx_ns;
+            }
+            if notify {
+                let a = at(t + dt);
+                out.events.push((
+                    a,
+                    HostEvent::Emit(HostNote::Delivered {
+                        domain: d,
+                        token,
+                        at: a,
+                    }),
+                ));
+            }
+            return;
+        }
+        let kind = if d == 0 {
+            ItemKind::KernelRx
+        } else {
+            ItemKind::NetbackRx
+        };
+        let pkt = Packet {
+            kind,
+            dom: d as u16,
+            notify,
+            token,
+            t0_ns: t,
+            enq_ns: 0,
+            stamp_ns: UNSET,
+            done_ns: 0,
+        };
+        let v = self.doms[0].first_vcpu;
+        out.events
+            .push((at(t + delay), HostEvent::Enqueue { vcpu: v, pkt }));
+    }
+
+    fn send_request(&mut self, t: u64, d: usize, token: u64, notify: bool, out: &mut HostOutputs) {
+        if d >= self.doms.len() {
+            return;
+        }
+        if !self.doms[d].online {
+            self.drop_pkt(t, d, token, notify, out);
+            return;
+        }
+        if let SchedulerConfig::Parametric(p) = &self.cfg.scheduler {
+            let tab = p.table(self.busy_guests());
+            let s = if d == 0 { &tab.dom0 } else { &tab.domu };
+            let w = s.send_wake.sample(&mut self.rng);
+            let x = s.tx.sample(&mut self.rng);
+            self.doms[d].cpu.tx_packets += 1;
+            if d != 0 {
+                self.doms[d].cpu.dom0_on_behalf_ns += self.cfg.costs.netback_tx_ns;
+            }
+            if notify {
+                let a = at(t + w);
+                out.events.push((
+                    a,
+                    HostEvent::Emit(HostNote::SendStamped {
+                        domain: d,
+                        token,
+                        at: a,
+                    }),
+                ));
+                let b = at(t + w + x);
+                out.events.push((
+                    a,
+                    HostEvent::Emit(HostNote::ToNic {
+                        domain: d,
+                        token,
+                        at: b,
+                    }),
+                ));
+            }
+            return;
+        }
+        let pkt = Packet {
+            kind: ItemKind::Send,
+            dom: d as u16,
+            notify,
+            token,
+            t0_ns: t,
+            enq_ns: 0,
+            stamp_ns: UNSET,
+            done_ns: 0,
+        };
+        let v = self.doms[d].first_vcpu as usize;
+        self.enqueue(t, v, pkt, out);
+    }
+
+    fn drop_pkt(&mut self, t: u64, d: usize, token: u64, notify: bool, out: &mut HostOutputs) {
+        self.doms[d].cpu.dropped_packets += 1;
+        if notify {
+            out.notes.push(HostNote::Dropped {
+                domain: d,
+                token,
+                at: at(t),
+            });
+        }
+    }
+
+    fn cost(&self, kind: ItemKind) -> u64 {
+        let k = &self.cfg.costs;
+        match kind {
+            ItemKind::NetbackRx => k.netback_rx_ns,
+            ItemKind::NetbackTx => k.netback_tx_ns,
+            ItemKind::KernelRx => k.kernel_rx_ns,
+            ItemKind::Send => k.kernel_tx_ns,
+        }
+    }
+
+    fn enqueue(&mut self, t: u64, v: usize, mut pkt: Packet, out: &mut HostOutputs) {
+        let owner = pkt.dom as usize;
+        let vdom = self.vcpus[v].dom as usize;
+        let netback = matches!(pkt.kind, ItemKind::NetbackRx | ItemKind::NetbackTx);
+        if !self.doms[vdom].online || (netback && self.doms[owner].guard_blocked) {
+            self.drop_pkt(t, owner, pkt.token, pkt.notify, out);
+            return;
+        }
+        pkt.enq_ns = t;
+        if pkt.kind == ItemKind::KernelRx
+            && let Some(l) = &mut self.log
+        {
+            l[owner].rx_backend_ns.push(t - pkt.t0_ns);
+        }
+        match self.vcpus[v].state {
+            VState::Running => {
+                let p = self.vcpus[v].pcpu as usize;
+                self.account(p, t, out);
+                self.vcpus[v].items.push_back(pkt);
+                self.set_timer(p, t, out);
+            }
+            VState::Queued => self.vcpus[v].items.push_back(pkt),
+            VState::Blocked => {
+                self.vcpus[v].items.push_back(pkt);
+                self.wake(t, v, out);
+            }
+            VState::Offline => self.drop_pkt(t, owner, pkt.token, pkt.notify, out),
+        }
+    }
+
+    /// Effects of a finished (or, for a send, started) item at time `t`.
+    fn item_done(&mut self, t: u64, pkt: Packet, out: &mut HostOutputs) {
+        let d = pkt.dom as usize;
+        let k = &self.cfg.costs;
+        match pkt.kind {
+            ItemKind::NetbackRx => {
+                let c = k.netback_rx_ns;
+                let dd = &mut self.doms[d];
+                dd.cpu.dom0_on_behalf_ns += c;
+                dd.cpu.rx_packets += 1;
+                dd.dc_rx += 1;
+                let next = Packet {
+                    kind: ItemKind::KernelRx,
+                    done_ns: 0,
+                    ..pkt
+                };
+                let v = dd.first_vcpu;
+                out.events.push((
+                    at(t + k.evtchn_ns),
+                    HostEvent::Enqueue { vcpu: v, pkt: next },
+                ));
+            }
+            ItemKind::NetbackTx => {
+                let c = k.netback_tx_ns;
+                let dd = &mut self.doms[d];
+                dd.cpu.dom0_on_behalf_ns += c;
+                dd.cpu.tx_packets += 1;
+                dd.dc_tx += 1;
+                self.to_nic(t, pkt, out);
+            }
+            ItemKind::KernelRx => {
+                if d == 0 {
+                    self.doms[0].cpu.rx_packets += 1;
+                }
+                if let Some(l) = &mut self.log {
+                    l[d].rx_wake_ns.push(t - pkt.enq_ns);
+                }
+                if pkt.notify {
+                    out.notes.push(HostNote::Delivered {
+                        domain: d,
+                        token: pkt.token,
+                        at: at(t),
+                    });
+                }
+            }
+            ItemKind::Send => {
+                if d == 0 {
+                    self.doms[0].cpu.tx_packets += 1;
+                    self.to_nic(t, pkt, out);
+                } else {
+                    let next = Packet {
+                        kind: ItemKind::NetbackTx,
+                        done_ns: 0,
+                        ..pkt
+                    };
+                    let v = self.doms[0].first_vcpu;
+                    out.events.push((
+                        at(t + k.evtchn_ns),
+                        HostEvent::Enqueue { vcpu: v, pkt: next },
+                    ));
+                }
+            }
+        }
+    }
+
+    fn send_stamped(&mut self, t: u64, pkt: &mut Packet, out: &mut HostOutputs) {
+        pkt.stamp_ns = t;
+        if let Some(l) = &mut self.log {
+            l[pkt.dom as usize].send_wake_ns.push(t - pkt.t0_ns);
+        }
+        if pkt.notify {
+            out.notes.push(HostNote::SendStamped {
+                domain: pkt.dom as usize,
+                token: pkt.token,
+                at: at(t),
+            });
+        }
+    }
+
+    fn to_nic(&mut self, t: u64, pkt: Packet, out: &mut HostOutputs) {
+        let leave = t + self.cfg.costs.nic_tx_ns;
+        if let Some(l) = &mut self.log {
+            l[pkt.dom as usize]
+                .tx_ns
+                .push(leave - pkt.stamp_ns.min(leave));
+        }
+        if pkt.notify {
+            out.notes.push(HostNote::ToNic {
+                domain: pkt.dom as usize,
+                token: pkt.token,
+                at: at(leave),
+            });
+        }
+    }
+
+    // ------------------------------------------------------------ workload
+
+    fn burst_start(&mut self, t: u64, v: usize, generation: u32, out: &mut HostOutputs) {
+        let vc = &self.vcpus[v];
+        if vc.burst_gen != generation || vc.state == VState::Offline {
+            return;
+        }
+        let d = &self.doms[vc.dom as usize];
+        let len = if d.busy_fraction >= 1.0 {
+            UNSET
+        } else {
+            exp_draw(&mut self.rng, d.burst_mean_ns).max(1.0) as u64
+        };
+        match self.vcpus[v].state {
+            VState::Running => {
+                let p = self.vcpus[v].pcpu as usize;
+                self.account(p, t, out);
+                self.vcpus[v].burst_left_ns = len;
+                self.set_timer(p, t, out);
+            }
+            VState::Blocked => {
+                self.vcpus[v].burst_left_ns = len;
+                self.wake(t, v, out);
+            }
+            _ => self.vcpus[v].burst_left_ns = len,
+        }
+    }
+
+    fn set_online(&mut self, t: u64, d: usize, out: &mut HostOutputs) {
+        let dom = &mut self.doms[d];
+        dom.online = true;
+        dom.online_since_ns = t;
+        let (first, n, f, think) = (
+            dom.first_vcpu as usize,
+            dom.nvcpus as usize,
+            dom.busy_fraction,
+            dom.think_mean_ns,
+        );
+        let churns = dom.churns;
+        let on_mean = dom.on_mean_s;
+        for v in first..first + n {
+            let vc = &mut self.vcpus[v];
+            vc.state = VState::Blocked;
+            vc.burst_gen = vc.burst_gen.wrapping_add(1);
+            if f > 0.0 {
+                // Start in a burst with probability f, as in the stationary regime.
+                let delay = if self.rng.random::<f64>() < f {
+                    0.0
+                } else {
+                    exp_draw(&mut self.rng, think)
+                };
+                out.events.push((
+                    at(t + delay as u64),
+                    HostEvent::BurstStart {
+                        vcpu: v as u16,
+                        generation: vc.burst_gen,
+                    },
+                ));
+            }
+        }
+        if churns {
+            let dt = exp_draw(&mut self.rng, on_mean * 1e9);
+            out.events
+                .push((at(t + dt as u64), HostEvent::Churn { dom: d as u16 }));
+        }
+    }
+
+    fn set_offline(&mut self, t: u64, d: usize, out: &mut HostOutputs) {
+        let dom = &mut self.doms[d];
+        dom.online = false;
+        dom.online_total_ns += t - dom.online_since_ns;
+        let (first, n) = (dom.first_vcpu as usize, dom.nvcpus as usize);
+        for v in first..first + n {
+            let p = self.vcpus[v].pcpu as usize;
+            match self.vcpus[v].state {
+                VState::Running => self.account(p, t, out),
+                VState::Queued => {
+                    let q = &mut self.pcpus[p].runq;
+                    if let Some(i) = q.iter().position(|&x| x as usize == v) {
+                        q.remove(i);
+                    }
+                }
+                _ => {}
+            }
+            let was_running = self.vcpus[v].state == VState::Running;
+            let vc = &mut self.vcpus[v];
+            vc.burst_left_ns = 0;
+            vc.burst_gen = vc.burst_gen.wrapping_add(1);
+            if !was_running {
+                vc.state = VState::Offline;
+            }
+            while let Some(pkt) = self.vcpus[v].items.pop_front() {
+                self.drop_pkt(t, pkt.dom as usize, pkt.token, pkt.notify, out);
+            }
+            if was_running {
+                self.resched(p, t, out);
+            }
+        }
+        let off = self.doms[d].off_mean_s;
+        let dt = exp_draw(&mut self.rng, off * 1e9);
+        out.events
+            .push((at(t + dt as u64), HostEvent::Churn { dom: d as u16 }));
+    }
+
+    // ------------------------------------------------------------ scheduling
+
+    fn runnable(&self, v: usize) -> bool {
+        let vc = &self.vcpus[v];
+        self.doms[vc.dom as usize].online && (!vc.items.is_empty() || vc.burst_left_ns > 0)
+    }
+
+    fn allowed(&self, v: usize, p: usize) -> bool {
+        self.doms[self.vcpus[v].dom as usize].affinity_mask & (1 << p) != 0
+    }
+
+    /// Advances the running vCPU's work on `p` up to `t`.
+    fn account(&mut self, p: usize, t: u64, out: &mut HostOutputs) {
+        let cur = self.pcpus[p].current;
+        if cur == NONE {
+            return;
+        }
+        let v = cur as usize;
+        let start = self.pcpus[p].progress_ns;
+        if t < start {
+            return;
+        }
+        let mut now = start;
+        let mut budget = t - start;
+        loop {
+            if let Some(&head) = self.vcpus[v].items.front() {
+                if head.kind == ItemKind::Send && head.stamp_ns == UNSET {
+                    let mut h = head;
+                    self.send_stamped(now, &mut h, out);
+                    *self.vcpus[v].items.front_mut().expect("head exists") = h;
+                    continue;
+                }
+                let need = self.cost(head.kind).saturating_sub(head.done_ns);
+                if need <= budget {
+                    now += need;
+                    budget -= need;
+                    let pkt = self.vcpus[v].items.pop_front().expect("head exists");
+                    self.item_done(now, pkt, out);
+                    continue;
+                }
+                self.vcpus[v]
+                    .items
+                    .front_mut()
+                    .expect("head exists")
+                    .done_ns += budget;
+                now += budget;
+                break;
+            }
+            let left = self.vcpus[v].burst_left_ns;
+            if left == UNSET {
+                now += budget;
+            } else if left > 0 {
+                let c = left.min(budget);
+                now += c;
+                self.vcpus[v].burst_left_ns -= c;
+                if self.vcpus[v].burst_left_ns == 0 {
+                    let d = &self.doms[self.vcpus[v].dom as usize];
+                    let think = exp_draw(&mut self.rng, d.think_mean_ns);
+                    let generation = self.vcpus[v].burst_gen;
+                    out.events.push((
+                        at(now + think as u64),
+                        HostEvent::BurstStart {
+                            vcpu: v as u16,
+                            generation,
+                        },
+                    ));
+                }
+            }
+            break;
+        }
+        let used = now - start;
+        let vc = &mut self.vcpus[v];
+        vc.credit_ns -= used as i64;
+        if self.pcpus[p].extra_end_ns == UNSET {
+            vc.slice_left_ns = vc.slice_left_ns.saturating_sub(used);
+        }
+        self.doms[vc.dom as usize].cpu.own_cpu_ns += used;
+        self.pcpus[p].progress_ns = t;
+    }
+
+    fn wake(&mut self, t: u64, v: usize, out: &mut HostOutputs) {
+        self.vcpus[v].state = VState::Queued;
+        let home = self.vcpus[v].pcpu as usize;
+        match &self.cfg.scheduler {
+            SchedulerConfig::Credit(c) => {
+                if c.boost && self.vcpus[v].pri == PRI_UNDER {
+                    self.vcpus[v].pri = PRI_BOOST;
+                }
+                let target = if self.pcpus[home].current == NONE && self.allowed(v, home) {
+                    home
+                } else {
+                    (0..self.pcpus.len())
+                        .find(|&q| self.pcpus[q].current == NONE && self.allowed(v, q))
+                        .unwrap_or(home)
+                };
+                self.vcpus[v].pcpu = target as u16;
+                self.runq_insert(target, v);
+                let cur = self.pcpus[target].current;
+                if cur == NONE || self.vcpus[v].pri > self.vcpus[cur as usize].pri {
+                    self.resched(target, t, out);
+                }
+            }
+            SchedulerConfig::Sedf(_) => {
+                self.sedf_refresh(v, t);
+                self.pcpus[home].runq.push(v as u16);
+                self.resched(home, t, out);
+            }
+            SchedulerConfig::Parametric(_) => {}
+        }
+    }
+
+    fn runq_insert(&mut self, p: usize, v: usize) {
+        let pri = self.vcpus[v].pri;
+        let q = &self.pcpus[p].runq;
+        let pos = q
+            .iter()
+            .position(|&x| self.vcpus[x as usize].pri < pri)
+            .unwrap_or(q.len());
+        self.pcpus[p].runq.insert(pos, v as u16);
+    }
+
+    fn resched(&mut self, p: usize, t: u64, out: &mut HostOutputs) {
+        match &self.cfg.scheduler {
+            SchedulerConfig::Credit(_) => self.resched_credit(p, t, out),
+            SchedulerConfig::Sedf(_) => self.resched_sedf(p, t, out),
+            SchedulerConfig::Parametric(_) => {}
+        }
+    }
+
+    /// Credit1's best candidate for `p`: `(queue pCPU, index)`.
+    fn credit_pick(&self, p: usize) -> Option<(usize, usize)> {
+        let local = self.pcpus[p]
+            .runq
+            .first()
+            .map(|&x| self.vcpus[x as usize].pri);
+        if local.is_some_and(|pri| pri > PRI_OVER) {
+            return Some((p, 0));
+        }
+        let floor = local.unwrap_or(PRI_IDLE);
+        let n = self.pcpus.len();
+        for off in 1..n {
+            let q = (p + off) % n;
+            for (i, &x) in self.pcpus[q].runq.iter().enumerate() {
+                let x = x as usize;
+                if self.vcpus[x].pri <= floor {
+                    break;
+                }
+                if self.allowed(x, p) {
+                    return Some((q, i));
+                }
+            }
+        }
+        local.map(|_| (p, 0))
+    }
+
+    fn resched_credit(&mut self, p: usize, t: u64, out: &mut HostOutputs) {
+        let SchedulerConfig::Credit(c) = &self.cfg.scheduler else {
+            return;
+        };
+        let (tslice, ratelimit, min_timer) = (c.tslice_ns, c.ratelimit_ns, c.min_timer_ns);
+        self.account(p, t, out);
+        self.pcpus[p].resched_at_ns = UNSET;
+        let cur = self.pcpus[p].current;
+        let cur_ok = cur != NONE && self.runnable(cur as usize);
+        let cand = self.credit_pick(p);
+        if cur_ok {
+            let c = cur as usize;
+            let cpri = self.vcpus[c].pri;
+            let expired = t >= self.pcpus[p].slice_end_ns;
+            let wants = cand.is_some_and(|(q, i)| {
+                let xp = self.vcpus[self.pcpus[q].runq[i] as usize].pri;
+                xp > cpri || (expired && xp >= cpri)
+            });
+            if wants {
+                let runtime = t - self.pcpus[p].dispatched_ns;
+                if ratelimit > 0 && runtime < ratelimit {
+                    self.pcpus[p].resched_at_ns =
+                        (self.pcpus[p].dispatched_ns + ratelimit).max(t + min_timer);
+                } else {
+                    let (q, i) = cand.expect("wants implies a candidate");
+                    let x = self.pcpus[q].runq.remove(i) as usize;
+                    self.vcpus[c].state = VState::Queued;
+                    self.runq_insert(p, c);
+                    self.switch_to(p, x, t, false, tslice);
+                    self.kick_idle(c, p, t, out);
+                }
+            } else if expired {
+                self.pcpus[p].slice_end_ns = t + tslice;
+            }
+        } else {
+            let was_idle = cur == NONE;
+            if !was_idle {
+                let c = cur as usize;
+                self.vcpus[c].state = if self.doms[self.vcpus[c].dom as usize].online {
+                    VState::Blocked
+                } else {
+                    VState::Offline
+                };
+                self.pcpus[p].last = cur;
+                self.pcpus[p].current = NONE;
+            }
+            if let Some((q, i)) = cand {
+                let x = self.pcpus[q].runq.remove(i) as usize;
+                self.switch_to(p, x, t, was_idle, tslice);
+            }
+        }
+        self.set_timer(p, t, out);
+    }
+
+    /// A vCPU pre-empted onto `p`'s queue moves to an idle pCPU if one may
+    /// run it (credit1 tickles idlers, which then steal).
+    fn kick_idle(&mut self, v: usize, p: usize, t: u64, out: &mut HostOutputs) {
+        let Some(q) = (0..self.pcpus.len())
+            .find(|&q| q != p && self.pcpus[q].current == NONE && self.allowed(v, q))
+        else {
+            return;
+        };
+        if let Some(i) = self.pcpus[p].runq.iter().position(|&x| x as usize == v) {
+            self.pcpus[p].runq.remove(i);
+            self.vcpus[v].pcpu = q as u16;
+            self.runq_insert(q, v);
+            self.resched(q, t, out);
+        }
+    }
+
+    fn switch_to(&mut self, p: usize, x: usize, t: u64, was_idle: bool, slice_ns: u64) {
+        let k = &self.cfg.costs;
+        let mut start = t;
+        if was_idle {
+            start += k.ipi_wake_ns;
+            if k.cstate_exit_max_ns > 0 {
+                start += self.rng.random_range(
+                    k.cstate_exit_min_ns.min(k.cstate_exit_max_ns)..=k.cstate_exit_max_ns,
+                );
+            }
+        }
+        let pc = &mut self.pcpus[p];
+        if pc.last != x as u32 && !self.cfg.native {
+            start += k.ctx_switch_ns;
+        }
+        pc.current = x as u32;
+        pc.last = x as u32;
+        pc.dispatched_ns = t;
+        pc.progress_ns = start;
+        pc.slice_end_ns = t + slice_ns;
+        let vc = &mut self.vcpus[x];
+        vc.state = VState::Running;
+        vc.pcpu = p as u16;
+    }
+
+    /// Arms `p`'s timer for the next moment a decision is due.
+    fn set_timer(&mut self, p: usize, t: u64, out: &mut HostOutputs) {
+        let pc = &self.pcpus[p];
+        let mut next = UNSET;
+        if pc.current != NONE {
+            let v = pc.current as usize;
+            let vc = &self.vcpus[v];
+            let from = pc.progress_ns.max(t);
+            let work_end = if let Some(h) = vc.items.front() {
+                if h.kind == ItemKind::Send && h.stamp_ns == UNSET {
+                    from
+                } else {
+                    from + self.cost(h.kind).saturating_sub(h.done_ns)
+                }
+            } else if vc.burst_left_ns == UNSET {
+                UNSET
+            } else {
+                from + vc.burst_left_ns
+            };
+            next = next.min(work_end).min(pc.resched_at_ns);
+            match &self.cfg.scheduler {
+                SchedulerConfig::Credit(_) => next = next.min(pc.slice_end_ns),
+                SchedulerConfig::Sedf(_) => {
+                    if pc.extra_end_ns != UNSET {
+                        next = next.min(pc.extra_end_ns);
+                    } else {
+                        next = next.min(from + vc.slice_left_ns);
+                    }
+                }
+                SchedulerConfig::Parametric(_) => {}
+            }
+        }
+        if matches!(self.cfg.scheduler, SchedulerConfig::Sedf(_)) {
+            // Period renewals of runnable vCPUs may change the EDF choice.
+            let cur = pc.current;
+            for &x in pc
+                .runq
+                .iter()
+                .chain((cur != NONE).then_some(cur as u16).iter())
+            {
+                let dl = self.vcpus[x as usize].deadline_ns;
+                if dl > t {
+                    next = next.min(dl);
+                }
+            }
+        }
+        if next == UNSET {
+            self.pcpus[p].timer_at_ns = UNSET;
+            self.pcpus[p].timer_gen = self.pcpus[p].timer_gen.wrapping_add(1);
+            return;
+        }
+        let next = next.max(t);
+        if self.pcpus[p].timer_at_ns == next {
+            return;
+        }
+        let pc = &mut self.pcpus[p];
+        pc.timer_gen = pc.timer_gen.wrapping_add(1);
+        pc.timer_at_ns = next;
+        out.events.push((
+            at(next),
+            HostEvent::PcpuTimer {
+                pcpu: p as u16,
+                generation: pc.timer_gen,
+            },
+        ));
+    }
+
+    fn tick(&mut self, t: u64, out: &mut HostOutputs) {
+        let SchedulerConfig::Credit(c) = &self.cfg.scheduler else {
+            return;
+        };
+        let (tick, tslice) = (c.tick_ns, c.tslice_ns);
+        out.events.push((at(t + tick), HostEvent::Tick));
+        self.ticks += 1;
+        for p in 0..self.pcpus.len() {
+            let cur = self.pcpus[p].current;
+            if cur == NONE {
+                continue;
+            }
+            self.account(p, t, out);
+            let vc = &mut self.vcpus[cur as usize];
+            vc.active = true;
+            if vc.pri == PRI_BOOST {
+                vc.pri = PRI_UNDER;
+            }
+        }
+        let per_acct = (tslice / tick.max(1)).max(1);
+        if self.ticks.is_multiple_of(per_acct) {
+            self.credit_acct(tslice);
+        }
+    }
+
+    /// `csched_acct`: share `pcpus·tslice` among active vCPUs by weight.
+    fn credit_acct(&mut self, tslice: u64) {
+        let total = (self.pcpus.len() as u64 * tslice) as f64;
+        let wsum: f64 = self
+            .vcpus
+            .iter()
+            .filter(|v| v.active)
+            .map(|v| f64::from(self.doms[v.dom as usize].weight))
+            .sum();
+        if wsum > 0.0 {
+            let cap = tslice as i64;
+            for v in self.vcpus.iter_mut().filter(|v| v.active) {
+                let share = total * f64::from(self.doms[v.dom as usize].weight) / wsum;
+                v.credit_ns += share as i64;
+                if v.credit_ns < 0 {
+                    v.pri = PRI_OVER;
+                    v.credit_ns = v.credit_ns.max(-cap);
+                } else {
+                    v.pri = PRI_UNDER;
+                    if v.credit_ns > cap {
+                        v.active = false;
+                        v.credit_ns /= 2;
+                    }
+                }
+            }
+        }
+        for p in 0..self.pcpus.len() {
+            let mut q = std::mem::take(&mut self.pcpus[p].runq);
+            q.sort_by_key(|&x| std::cmp::Reverse(self.vcpus[x as usize].pri));
+            self.pcpus[p].runq = q;
+        }
+    }
+
+    // ------------------------------------------------------------------ SEDF
+
+    /// Renews the vCPU's period if its deadline has passed.
+    fn sedf_refresh(&mut self, v: usize, t: u64) {
+        let d = self.vcpus[v].dom as usize;
+        let (period, slice) = (self.doms[d].period_ns, self.doms[d].slice_ns);
+        let vc = &mut self.vcpus[v];
+        if t < vc.deadline_ns {
+            return;
+        }
+        let behind = (t - vc.deadline_ns) / period + 1;
+        vc.deadline_ns += behind * period;
+        let dom = &mut self.doms[d];
+        let charge = dom.debt_ns.min(slice);
+        dom.debt_ns -= charge;
+        self.vcpus[v].slice_left_ns = slice - charge;
+    }
+
+    fn resched_sedf(&mut self, p: usize, t: u64, out: &mut HostOutputs) {
+        let SchedulerConfig::Sedf(s) = &self.cfg.scheduler else {
+            return;
+        };
+        let quantum = s.extra_quantum_ns;
+        self.account(p, t, out);
+        let cur = self.pcpus[p].current;
+        let was_idle = cur == NONE;
+        if cur != NONE {
+            let c = cur as usize;
+            if self.runnable(c) {
+                self.pcpus[p].runq.push(cur as u16);
+            } else {
+                self.vcpus[c].state = if self.doms[self.vcpus[c].dom as usize].online {
+                    VState::Blocked
+                } else {
+                    VState::Offline
+                };
+            }
+            self.pcpus[p].current = NONE;
+        }
+        for i in 0..self.pcpus[p].runq.len() {
+            let x = self.pcpus[p].runq[i] as usize;
+            self.sedf_refresh(x, t);
+        }
+        // Earliest deadline with slice left; else extra time round robin.
+        let q = &self.pcpus[p].runq;
+        let real = q
+            .iter()
+            .enumerate()
+            .filter(|&(_, &x)| self.vcpus[x as usize].slice_left_ns > 0)
+            .min_by_key(|&(_, &x)| (self.vcpus[x as usize].deadline_ns, x))
+            .map(|(i, _)| i);
+        let (pick, extra) = match real {
+            Some(i) => (Some(i), false),
+            None => {
+                let last = self.pcpus[p].extra_last;
+                let ok = |x: u16| self.doms[self.vcpus[x as usize].dom as usize].extratime;
+                let after = q
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &x)| ok(x) && u32::from(x) > last)
+                    .min_by_key(|&(_, &x)| x);
+                let first = q
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &x)| ok(x))
+                    .min_by_key(|&(_, &x)| x);
+                (after.or(first).map(|(i, _)| i), true)
+            }
+        };
+        if let Some(i) = pick {
+            let x = self.pcpus[p].runq.remove(i) as usize;
+            let same = x as u32 == cur;
+            if same {
+                self.pcpus[p].current = cur;
+                self.vcpus[x].state = VState::Running;
+            } else {
+                self.switch_to(p, x, t, was_idle, 0);
+            }
+            for &y in &self.pcpus[p].runq {
+                self.vcpus[y as usize].state = VState::Queued;
+            }
+            if extra {
+                let pc = &mut self.pcpus[p];
+                if !same || pc.extra_end_ns == UNSET || pc.extra_end_ns <= t {
+                    pc.extra_end_ns = t + quantum;
+                }
+                pc.extra_last = x as u32;
+            } else {
+                self.pcpus[p].extra_end_ns = UNSET;
+            }
+        } else {
+            for &y in &self.pcpus[p].runq {
+                self.vcpus[y as usize].state = VState::Queued;
+            }
+            if !was_idle {
+                self.pcpus[p].last = cur;
+            }
+            self.pcpus[p].extra_end_ns = UNSET;
+        }
+        self.set_timer(p, t, out);
+    }
+
+    /// SEDF-DC: split the interval's Dom0 CPU among guests by weighted
+    /// packet counts and add it to their debt.
+    fn debt_account(&mut self, t: u64, out: &mut HostOutputs) {
+        let SchedulerConfig::Sedf(s) = &self.cfg.scheduler else {
+            return;
+        };
+        let (ratio, interval) = (s.send_to_recv_cost_ratio, s.dc_interval_ns);
+        out.events.push((at(t + interval), HostEvent::DebtAccount));
+        for p in 0..self.pcpus.len() {
+            self.account(p, t, out);
+        }
+        let used = self.doms[0].cpu.own_cpu_ns - self.dc_mark_ns;
+        self.dc_mark_ns = self.doms[0].cpu.own_cpu_ns;
+        let weighted = |d: &Dom| d.dc_rx as f64 + ratio * d.dc_tx as f64;
+        let total: f64 = self.doms.iter().skip(1).map(weighted).sum();
+        for d in self.doms.iter_mut().skip(1) {
+            if total > 0.0 {
+                d.debt_ns += (used as f64 * weighted(d) / total) as u64;
+            }
+            d.dc_rx = 0;
+            d.dc_tx = 0;
+        }
+    }
+
+    // ------------------------------------------------------------ ShareGuard
+
+    fn guard_check(&mut self, t: u64, out: &mut HostOutputs) {
+        let interval = self.cfg.share_guard.interval_ns;
+        out.events.push((at(t + interval), HostEvent::GuardCheck));
+        for p in 0..self.pcpus.len() {
+            self.account(p, t, out);
+        }
+        for (i, d) in self.doms.iter_mut().enumerate().skip(1) {
+            if d.cap < 0.0 || d.guard_blocked {
+                continue;
+            }
+            let used = d.cpu.dom0_on_behalf_ns - d.guard_base_ns;
+            let elapsed = t.saturating_sub(d.guard_window_ns);
+            if used as f64 > d.cap * elapsed as f64 {
+                // Block until the window's average falls to the cap; what is
+                // still queued in Dom0 counts against the next window.
+                let until = d.guard_window_ns
+                    + if d.cap > 0.0 {
+                        (used as f64 / d.cap) as u64
+                    } else {
+                        interval
+                    };
+                d.guard_blocked = true;
+                d.guard_base_ns = d.cpu.dom0_on_behalf_ns;
+                out.events.push((
+                    at(until.max(t + 1)),
+                    HostEvent::GuardUnblock { dom: i as u16 },
+                ));
+            } else if elapsed >= interval {
+                d.guard_window_ns = t;
+                d.guard_base_ns = d.cpu.dom0_on_behalf_ns;
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for XenHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XenHost")
+            .field("pcpus", &self.pcpus.len())
+            .field("domains", &self.doms.len())
+            .finish()
+    }
+}
