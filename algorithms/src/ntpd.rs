@@ -1,1 +1,0 @@
-//! ntpd: the NTPv4 reference clock discipline (see the module documentation added with the implementation).

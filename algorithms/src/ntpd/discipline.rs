@@ -1,0 +1,332 @@
+//! `local_clock`: the state machine, the hybrid PLL/FLL, the poll-interval
+//! "jiggle counter", and the Linux kernel PLL (research/ntpd.md §3, §5.8,
+//! §5.12).
+//!
+//! Expressions are evaluated in the order of the reference C code so that
+//! results match it bit for bit (research/ntpd.md §5).
+
+use super::{MAXFREQ_S_PER_S, NtpVersion, Params};
+
+/// PLL gain `CLOCK_PLL` (phase time constant 16·τ; §3.1).
+pub(crate) const CLOCK_PLL: f64 = 16.0;
+/// FLL gain `CLOCK_FLL` (§3.1).
+const CLOCK_FLL: f64 = 0.25;
+/// Jitter and wander averaging weight `CLOCK_AVG` (§3.1).
+const CLOCK_AVG: f64 = 8.0;
+/// Offset that ends the start-up hold `CLOCK_FLOOR`, s (§3.5).
+const CLOCK_FLOOR_S: f64 = 5e-4;
+/// Allan intercept `CLOCK_ALLAN`, log2 s (§3.1).
+const CLOCK_ALLAN: i32 = 11;
+/// Jiggle counter bound `CLOCK_LIMIT` (§3.6).
+const CLOCK_LIMIT: i32 = 30;
+/// Poll-adjust gate `CLOCK_PGATE` (§3.6).
+const CLOCK_PGATE: f64 = 4.0;
+/// Linux `SHIFT_PLL` (§3.9).
+const SHIFT_PLL: i32 = 2;
+/// Linux `MAXTC` (§3.9).
+const KERNEL_MAXTC: i32 = 10;
+/// Linux `MAXPHASE`, s (§3.9).
+const KERNEL_MAXPHASE_S: f64 = 0.5;
+
+/// The discipline's state (`state` in `ntp_loopfilter.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockState {
+    /// No drift file, nothing received yet.
+    Nset,
+    /// Drift file loaded, nothing received yet.
+    Fset,
+    /// An offset above the step threshold was seen; waiting for the stepout.
+    Spik,
+    /// Frequency training after a cold start (lasts the stepout).
+    Freq,
+    /// Normal operation.
+    Sync,
+}
+
+impl ClockState {
+    /// ntpd's event code for the state (`EVNT_NSET` = 1 … `EVNT_SYNC` = 5),
+    /// as used in the trace.
+    pub fn code(self) -> u8 {
+        match self {
+            ClockState::Nset => 1,
+            ClockState::Fset => 2,
+            ClockState::Spik => 3,
+            ClockState::Freq => 4,
+            ClockState::Sync => 5,
+        }
+    }
+}
+
+/// The loop variables of `ntp_loopfilter.c`.
+#[derive(Clone, Debug)]
+pub(crate) struct Discipline {
+    pub state: ClockState,
+    /// `drift_comp`, s/s.
+    pub freq: f64,
+    /// `clock_offset`: the residual still to be slewed, s.
+    pub resid: f64,
+    /// `last_offset`, s.
+    pub last: f64,
+    /// `clock_jitter`, s.
+    pub jit: f64,
+    /// `clock_stability` (wander), s/s.
+    pub wander: f64,
+    /// `clock_epoch`: time of the last accepted update, s.
+    pub epoch: u64,
+    /// `sys_poll`, log2 s.
+    pub poll: i32,
+    /// `tc_counter`.
+    pub tc: i32,
+    /// `freq_cnt`: the start-up hold, s.
+    pub hold: i32,
+    pub allow_panic: bool,
+}
+
+/// What `local_clock` asks of the clock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UpdateOutcome {
+    /// ntpd's return code: −1 panic, 0 ignored, 1 slewed, 2 stepped.
+    pub rv: i32,
+    /// Step the clock by this much now.
+    pub step_s: Option<f64>,
+    /// The NSET initial slew (`adj_systime(θ)`).
+    pub initial_slew_s: Option<f64>,
+}
+
+impl Discipline {
+    pub fn new(p: &Params, drift: Option<f64>, allow_panic: bool) -> Self {
+        Discipline {
+            state: if drift.is_some() {
+                ClockState::Fset
+            } else {
+                ClockState::Nset
+            },
+            freq: drift
+                .unwrap_or(0.0)
+                .clamp(-MAXFREQ_S_PER_S, MAXFREQ_S_PER_S),
+            resid: 0.0,
+            last: 0.0,
+            jit: p.rho_s,
+            wander: 0.0,
+            epoch: 0,
+            poll: p.minpoll,
+            tc: 0,
+            hold: if p.version == NtpVersion::Ntp426 {
+                0
+            } else {
+                p.stepout_s as i32
+            },
+            allow_panic,
+        }
+    }
+
+    fn rst(&mut self, state: ClockState, offset: f64, now: u64) {
+        self.state = state;
+        self.resid = offset;
+        self.last = offset;
+        self.epoch = now;
+    }
+
+    /// `direct_freq`: the frequency from one offset over the training interval.
+    fn direct_freq(&mut self, p: &Params, theta: f64, mu: f64, kern: &mut KernelLoop) -> f64 {
+        self.freq = if p.version == NtpVersion::Ntp426 {
+            (theta - self.resid) / mu + self.freq
+        } else {
+            theta / mu
+        };
+        if p.kernel {
+            kern.set_freq(self.freq);
+        }
+        self.freq
+    }
+
+    /// `local_clock` after the panic test and huff-n'-puff (§5.8 steps 3–10).
+    pub fn update(
+        &mut self,
+        p: &Params,
+        now: u64,
+        theta: f64,
+        last_step: Option<u64>,
+        kern: &mut KernelLoop,
+    ) -> UpdateOutcome {
+        let mut out = UpdateOutcome {
+            rv: 1,
+            step_s: None,
+            initial_slew_s: None,
+        };
+        self.allow_panic = false;
+        self.poll = self.poll.clamp(p.minpoll, p.maxpoll);
+        let mu = now.saturating_sub(self.epoch) as f64;
+        let mut f = self.freq;
+        let stepout = p.stepout_s;
+        if p.step_s > 0.0 && theta.abs() > p.step_s {
+            match self.state {
+                ClockState::Sync => {
+                    self.state = ClockState::Spik;
+                    out.rv = 0;
+                    return out;
+                }
+                ClockState::Freq => {
+                    if mu < stepout {
+                        out.rv = 0;
+                        return out;
+                    }
+                    f = self.direct_freq(p, theta, mu, kern);
+                }
+                ClockState::Spik => {
+                    if mu < stepout {
+                        out.rv = 0;
+                        return out;
+                    }
+                }
+                ClockState::Nset | ClockState::Fset => {}
+            }
+            out.step_s = Some(theta);
+            self.tc = 0;
+            self.jit = p.rho_s;
+            out.rv = 2;
+            let retrain = match p.version {
+                NtpVersion::Ntp426 => {
+                    self.state == ClockState::Nset
+                        || last_step.is_some_and(|t| (now.saturating_sub(t) as f64) < 2.0 * stepout)
+                }
+                _ => self.state == ClockState::Nset,
+            };
+            if retrain {
+                self.rst(ClockState::Freq, 0.0, now);
+                return out;
+            }
+            self.rst(ClockState::Sync, 0.0, now);
+        } else {
+            let floor = if p.version == NtpVersion::Ntpsec {
+                0.0
+            } else {
+                p.rho_s
+            };
+            let etemp = self.jit * self.jit;
+            let d = (theta - self.last).abs().max(floor);
+            self.jit = (etemp + (d * d - etemp) / CLOCK_AVG).sqrt();
+            match self.state {
+                ClockState::Nset => {
+                    if p.version != NtpVersion::Ntp426 {
+                        out.initial_slew_s = Some(theta);
+                    }
+                    self.rst(ClockState::Freq, theta, now);
+                }
+                ClockState::Freq => {
+                    if mu < stepout {
+                        out.rv = 0;
+                        return out;
+                    }
+                    f = self.direct_freq(p, theta, mu, kern);
+                    self.pll_fll(p, &mut f, theta, mu, now);
+                }
+                ClockState::Fset | ClockState::Spik | ClockState::Sync => {
+                    self.pll_fll(p, &mut f, theta, mu, now)
+                }
+            }
+        }
+        if p.kernel && self.hold == 0 {
+            let (k_off, k_freq) = kern.update(self.resid, self.poll, now);
+            f = k_freq;
+            self.resid = k_off;
+        }
+        let df = f - self.freq;
+        self.freq = f.clamp(-MAXFREQ_S_PER_S, MAXFREQ_S_PER_S);
+        let etemp = self.wander * self.wander;
+        self.wander = (etemp + (df * df - etemp) / CLOCK_AVG).sqrt();
+        if self.hold > 0 {
+            self.tc = 0;
+        } else if self.resid.abs() < CLOCK_PGATE * self.jit {
+            self.tc += self.poll;
+            if self.tc > CLOCK_LIMIT {
+                self.tc = CLOCK_LIMIT;
+                if self.poll < p.maxpoll {
+                    self.tc = 0;
+                    self.poll += 1;
+                }
+            }
+        } else {
+            self.tc -= self.poll << 1;
+            if self.tc < -CLOCK_LIMIT {
+                self.tc = -CLOCK_LIMIT;
+                if self.poll > p.minpoll {
+                    self.tc = 0;
+                    self.poll -= 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The default branch: FLL above the Allan intercept, PLL always
+    /// (skipped during the start-up hold), then `rstclock(SYNC, θ)`.
+    fn pll_fll(&mut self, p: &Params, f: &mut f64, theta: f64, mu: f64, now: u64) {
+        if self.hold == 0 {
+            let tau = 2f64.powi(self.poll);
+            if self.poll >= CLOCK_ALLAN {
+                if p.version == NtpVersion::Ntpsec {
+                    *f += (theta - self.resid) / (tau.max(mu) * CLOCK_FLL);
+                } else {
+                    *f += (theta - self.resid) / tau.max(mu) * CLOCK_FLL;
+                }
+            }
+            let etemp = 2f64.powi(CLOCK_ALLAN).min(mu);
+            let dtemp = 4.0 * CLOCK_PLL * tau;
+            *f += theta * etemp / (dtemp * dtemp);
+        }
+        self.rst(ClockState::Sync, theta, now);
+        if theta.abs() < CLOCK_FLOOR_S {
+            self.hold = 0;
+        }
+    }
+}
+
+/// The Linux kernel PLL (`kernel/time/ntp.c`, `SHIFT_PLL` = 2; §5.12),
+/// in floating point (the kernel's integer truncation is sub-ns).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KernelLoop {
+    /// `time_offset`: phase still to be slewed, s.
+    pub offset_s: f64,
+    /// `time_freq`, s/s.
+    pub freq: f64,
+    /// `time_constant`.
+    pub tc: i32,
+    /// `time_reftime`: time of the last offset update, s.
+    pub reference: u64,
+}
+
+impl KernelLoop {
+    /// `MOD_FREQUENCY`.
+    pub fn set_freq(&mut self, freq: f64) {
+        self.freq = freq.clamp(-MAXFREQ_S_PER_S, MAXFREQ_S_PER_S);
+    }
+
+    /// `MOD_OFFSET | MOD_TIMECONST` (`ntp_update_offset`); returns the
+    /// kernel's offset and frequency as ntpd reads them back.
+    pub fn update(&mut self, theta: f64, poll: i32, now: u64) -> (f64, f64) {
+        self.tc = poll.clamp(0, KERNEL_MAXTC);
+        let theta = theta.clamp(-KERNEL_MAXPHASE_S, KERNEL_MAXPHASE_S);
+        let mut secs = now.saturating_sub(self.reference) as f64;
+        self.reference = now;
+        // Linux applies the FLL term only for secs >= MINSEC (256) and, without
+        // STA_FLL (ntpd never sets it), secs > MAXSEC (2048): the latter decides.
+        let mut df = if secs > 2048.0 {
+            theta / (4.0 * secs)
+        } else {
+            0.0
+        };
+        secs = secs.min(2f64.powi(SHIFT_PLL + 1 + self.tc));
+        df += theta * secs / 2f64.powi(2 * (SHIFT_PLL + 2 + self.tc));
+        self.freq = (self.freq + df).clamp(-MAXFREQ_S_PER_S, MAXFREQ_S_PER_S);
+        self.offset_s = theta;
+        (self.offset_s, self.freq)
+    }
+
+    /// `second_overflow`: the phase chunk plus frequency for the coming second.
+    pub fn second(&mut self) -> f64 {
+        let chunk = self.offset_s / 2f64.powi(SHIFT_PLL + self.tc);
+        self.offset_s -= chunk;
+        chunk + self.freq
+    }
+}

@@ -1,0 +1,1008 @@
+//! # ntpd: the NTPv4 reference daemon's clock discipline
+//!
+//! ntpd is a *feedback* synchronizer. It owns a disciplined clock (the
+//! kernel's system clock), stamps its requests with that clock, measures how
+//! far the clock is from each server, and steers the clock's phase and
+//! frequency so that the measured offset goes to zero. Everything it does is
+//! driven by integer seconds of its own timer (`current_time`):
+//!
+//! ```text
+//!  reply ─▶ on-wire θ,δ,ε ─▶ clock filter ─▶ select/cluster/combine ─▶ local_clock ─▶ adj_host_clock (1 s)
+//!           (per server)     (8 stages,       (intersection, 1/λ       (state machine,   (slews the residual
+//!                             min delay,        weights, system          step/stepout,     with TC 16·2^poll,
+//!                             popcorn)          peer, anti-clockhop)     PLL/FLL, poll)    plus the frequency)
+//! ```
+//!
+//! * **Per packet** (research/ntpd.md §1): offset θ = ((T2−T1)+(T3−T4))/2,
+//!   delay δ, dispersion ε; an 8-stage filter keeps the minimum-delay sample,
+//!   rejects popcorn spikes and never reuses a sample, so the loop is updated
+//!   at most once per new filter output, not once per poll.
+//! * **Several servers** (§2): correctness intervals θ ± λ (λ = root
+//!   distance) are intersected (Marzullo's algorithm as modified in 4.2.8),
+//!   falsetickers dropped, outliers clustered away, the survivors combined
+//!   with weights 1/λ; the loop runs only when the system peer has a new
+//!   sample.
+//! * **The discipline** (§3, §5): the `local_clock` state machine (NSET,
+//!   FSET, FREQ, SPIK, SYNC): offsets above 128 ms are spikes until the
+//!   stepout (300 s in 4.2.8, 900 s in 4.2.6) has passed, then the clock is
+//!   stepped and every association is cleared; smaller offsets feed a
+//!   type-II PLL (time constant 16·τ, damping 2) and, above the Allan
+//!   intercept, an FLL. The residual offset is slewed every second, never
+//!   more than 500 ppm in total. The poll exponent follows a "jiggle
+//!   counter". Optionally the Linux kernel PLL (`SHIFT_PLL` = 2, 4× faster)
+//!   replaces the daemon's phase/frequency actuator (§5.12).
+//!
+//! The per-second adjustment runs on a grid of counter values: tick k fires
+//! at counter `k·round(nominal_hz)`, so feeding the same stamps replays the
+//! same clock bit for bit. The clock is piecewise linear in the counter,
+//! re-anchored at every tick (and at every step) with a [`ClockTime`]
+//! anchor, so its precision does not decay in long runs.
+//!
+//! ```
+//! use algorithms::{CounterInfo, SyncAlgorithm, ntpd::{Ntpd, NtpdConfig}};
+//! let cfg = NtpdConfig { iburst: true, ..NtpdConfig::default() };
+//! assert!(cfg.validate().is_empty());
+//! let mut ntpd = Ntpd::new(&cfg, CounterInfo { nominal_hz: 1e9 }, 1, 7);
+//! ntpd.advance(5_000_000_000);
+//! assert_eq!(ntpd.poll_log2(), 6);
+//! assert!(ntpd.next_poll().is_some());
+//! ```
+
+mod discipline;
+mod peer;
+mod select;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{ClockTime, ticks_between};
+use crate::config::ConfigError;
+use crate::sync::{CounterInfo, Exchange, PollRequest, SyncAlgorithm};
+
+pub use discipline::ClockState;
+pub use select::PeerSelection;
+
+use discipline::{Discipline, KernelLoop};
+use peer::Peer;
+use select::SelectScratch;
+
+/// Dispersion growth rate `PHI`, s/s (`CLOCK_PHI`, research/ntpd.md §1.1).
+pub(crate) const PHI_S_PER_S: f64 = 15e-6;
+/// Maximum dispersion `MAXDISPERSE`, s (§3.1).
+pub(crate) const MAXDISP_S: f64 = 16.0;
+/// Selection threshold `sys_maxdist`, s (§3.1).
+pub(crate) const MAXDIST_S: f64 = 1.5;
+/// Minimum root distance `sys_mindisp`, s (§1.4).
+pub(crate) const MINDIST_S: f64 = 0.001;
+/// Slew and frequency clamp `NTP_MAXFREQ`, s/s (§3.1).
+pub(crate) const MAXFREQ_S_PER_S: f64 = 500e-6;
+/// Number of clock-filter stages `NTP_SHIFT` (§1.2).
+pub(crate) const NSTAGE: usize = 8;
+/// Packets in an iburst `NTP_IBURST` (§1.3).
+const NTP_IBURST: i32 = 6;
+/// Minimum packet spacing `ntp_minpkt`, s (§1.3).
+const NTP_MINPKT_S: u64 = 2;
+/// Burst retry counter `NTP_RETRY` (§1.3).
+const NTP_RETRY: i32 = 3;
+/// Polls without reply before the poll interval backs off `NTP_UNREACH` (§1.3).
+const NTP_UNREACH: i32 = 10;
+/// Width of one huff-n'-puff register `HUFFPUFF`, s (§3.7).
+const HUFFPUFF_S: u64 = 900;
+
+/// The ntpd release whose behaviour is modelled (research/ntpd.md §3.10).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NtpVersion {
+    /// ntp.org 4.2.8p9 and later: stepout 300 s, start-up hold, root
+    /// distance with peer dispersion (CVE-2016-7433 fix).
+    #[default]
+    Ntp428,
+    /// ntp.org 4.2.6 / RFC 5905: stepout 900 s, no start-up hold, FREQ
+    /// training from the residual, re-training after repeated steps,
+    /// no 500 ppm clamp in the per-second adjustment.
+    Ntp426,
+    /// NTPsec: 4.2.8's machine, FLL gain as divisor, no precision floor on
+    /// jitters, root distance without dispersion plus a separate dispersion
+    /// gate, samples with δ > 1.5 s dropped.
+    Ntpsec,
+}
+
+impl NtpVersion {
+    /// The default stepout (`CLOCK_MINSTEP`), s: 300 (4.2.8, NTPsec) or
+    /// 900 (4.2.6, RFC 5905 WATCH) (research/ntpd.md §3.1).
+    pub fn default_stepout_s(self) -> f64 {
+        match self {
+            NtpVersion::Ntp426 => 900.0,
+            NtpVersion::Ntp428 | NtpVersion::Ntpsec => 300.0,
+        }
+    }
+}
+
+/// ntpd parameters (the `ntp.conf`/`tinker` knobs that shape the clock).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NtpdConfig {
+    /// Which release to model (default 4.2.8p9+).
+    pub version: NtpVersion,
+    /// Minimum poll exponent, log2 s (default 6 = 64 s; research/ntpd.md §3.1).
+    /// Fixed 16 s polling is `minpoll = maxpoll = 4`.
+    pub minpoll: i32,
+    /// Maximum poll exponent, log2 s (default 10 = 1024 s; §3.1).
+    pub maxpoll: i32,
+    /// `iburst`: six packets 2 s apart when a server is unreachable (§1.3).
+    pub iburst: bool,
+    /// `burst`: up to eight packets on every reachable poll (§1.3).
+    pub burst: bool,
+    /// Step threshold `tinker step`, s (default 0.128, §3.1; 0 = never step).
+    pub step_threshold_s: f64,
+    /// Stepout `tinker stepout`, s; `None` takes the version's default
+    /// (300 s for 4.2.8/NTPsec, 900 s for 4.2.6; §3.1).
+    pub stepout_s: Option<f64>,
+    /// Panic threshold `tinker panic`, s (default 1000, §3.1; 0 = off). An
+    /// offset above it makes ntpd exit (the model stops disciplining).
+    pub panic_threshold_s: f64,
+    /// `-g`: allow the first update to exceed the panic threshold (§3.2).
+    pub allow_initial_panic: bool,
+    /// Drift file content, ppm (the frequency *correction*, ntpq
+    /// "frequency"); `None` = cold start in NSET (§5.3).
+    pub drift_ppm: Option<f64>,
+    /// Use the Linux kernel PLL (`SHIFT_PLL` = 2) for phase and frequency
+    /// (§3.9, §5.12). Engaged only when 0 < step threshold ≤ 0.5 s, as ntpd does.
+    pub kernel_loop: bool,
+    /// Huff-n'-puff window `tinker huffpuff`, s (off by default; ≥ 900; §3.7).
+    pub huffpuff_s: Option<f64>,
+    /// System precision exponent ρ, log2 s (default −20 ≈ 1 µs; §1.1).
+    pub precision_log2: i32,
+    /// Precision exponent the servers advertise, log2 s (default −20; §1.1).
+    pub server_precision_log2: i32,
+    /// Per-server offset correction (`bias`), s, added to every sample;
+    /// missing entries are 0 (§1.1).
+    pub bias_s: Vec<f64>,
+}
+
+impl Default for NtpdConfig {
+    fn default() -> Self {
+        NtpdConfig {
+            version: NtpVersion::Ntp428,
+            minpoll: 6,
+            maxpoll: 10,
+            iburst: false,
+            burst: false,
+            step_threshold_s: 0.128,
+            stepout_s: None,
+            panic_threshold_s: 1000.0,
+            allow_initial_panic: false,
+            drift_ppm: None,
+            kernel_loop: false,
+            huffpuff_s: None,
+            precision_log2: -20,
+            server_precision_log2: -20,
+            bias_s: Vec::new(),
+        }
+    }
+}
+
+impl NtpdConfig {
+    /// All problems with the parameters, each naming its field and range.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        let poll_lo = if self.version == NtpVersion::Ntpsec {
+            0
+        } else {
+            3
+        };
+        ConfigError::check_range(
+            &mut e,
+            "minpoll",
+            f64::from(self.minpoll),
+            f64::from(poll_lo),
+            17.0,
+            "log2 s",
+        );
+        ConfigError::check_range(
+            &mut e,
+            "maxpoll",
+            f64::from(self.maxpoll),
+            f64::from(poll_lo),
+            17.0,
+            "log2 s",
+        );
+        if self.minpoll > self.maxpoll {
+            e.push(ConfigError::new(
+                "maxpoll",
+                format!("{} is below minpoll {}", self.maxpoll, self.minpoll),
+            ));
+        }
+        ConfigError::check_range(
+            &mut e,
+            "step_threshold_s",
+            self.step_threshold_s,
+            0.0,
+            1e6,
+            "s",
+        );
+        if let Some(s) = self.stepout_s {
+            ConfigError::check_range(&mut e, "stepout_s", s, 1.0, 86_400.0, "s");
+        }
+        ConfigError::check_range(
+            &mut e,
+            "panic_threshold_s",
+            self.panic_threshold_s,
+            0.0,
+            1e9,
+            "s",
+        );
+        if let Some(d) = self.drift_ppm {
+            ConfigError::check_range(&mut e, "drift_ppm", d, -500.0, 500.0, "ppm");
+        }
+        if let Some(h) = self.huffpuff_s {
+            ConfigError::check_range(&mut e, "huffpuff_s", h, 900.0, 86_400.0, "s");
+        }
+        ConfigError::check_range(
+            &mut e,
+            "precision_log2",
+            f64::from(self.precision_log2),
+            -30.0,
+            0.0,
+            "log2 s",
+        );
+        ConfigError::check_range(
+            &mut e,
+            "server_precision_log2",
+            f64::from(self.server_precision_log2),
+            -30.0,
+            0.0,
+            "log2 s",
+        );
+        for (i, b) in self.bias_s.iter().enumerate() {
+            ConfigError::check_range(&mut e, &format!("bias_s[{i}]"), *b, -1.0, 1.0, "s");
+        }
+        e
+    }
+
+    /// The stepout in force, s.
+    pub fn effective_stepout_s(&self) -> f64 {
+        self.stepout_s
+            .unwrap_or_else(|| self.version.default_stepout_s())
+    }
+}
+
+/// Fixed parameters derived from the configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct Params {
+    pub version: NtpVersion,
+    pub minpoll: i32,
+    pub maxpoll: i32,
+    pub iburst: bool,
+    pub burst: bool,
+    pub step_s: f64,
+    pub stepout_s: f64,
+    pub panic_s: f64,
+    pub kernel: bool,
+    /// 2^ρ, s.
+    pub rho_s: f64,
+    /// 2^ρ of the servers, s.
+    pub rho_peer_s: f64,
+}
+
+/// The disciplined clock: `L(T) = anchor + (T − anchor_counter)/f·(1 + rate)`.
+#[derive(Clone, Debug)]
+struct DisciplinedClock {
+    anchor_counter: u64,
+    anchor: ClockTime,
+    /// Fractional rate correction applied over the current second, s/s.
+    rate: f64,
+    inv_hz: f64,
+}
+
+impl DisciplinedClock {
+    fn read(&self, counter: u64) -> ClockTime {
+        let dt = ticks_between(self.anchor_counter, counter) * self.inv_hz;
+        self.anchor.add_secs(dt + dt * self.rate)
+    }
+    fn reanchor(&mut self, counter: u64) {
+        self.anchor = self.read(counter);
+        self.anchor_counter = counter;
+    }
+}
+
+/// Huff-n'-puff registers (§3.7): minimum delay per 900 s slice.
+#[derive(Clone, Debug)]
+struct HuffPuff {
+    regs: Vec<f64>,
+    ptr: usize,
+    mindly_s: f64,
+    next: u64,
+}
+
+/// A small deterministic PRNG (splitmix64) for ntpd's `ntp_random()`.
+#[derive(Clone, Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The ntpd model: associations, system process and clock discipline.
+#[derive(Clone, Debug)]
+pub struct Ntpd {
+    p: Params,
+    counter: CounterInfo,
+    /// Counter ticks per ntpd timer second (round(nominal_hz)).
+    tick_ticks: u64,
+    started: bool,
+    /// ntpd's `current_time`: index of the last timer tick on the grid.
+    now: u64,
+    clock: DisciplinedClock,
+    disc: Discipline,
+    kern: KernelLoop,
+    /// Pending `adjtime()` amount the kernel still has to slew, s.
+    adjtime_pending_s: f64,
+    /// `sys_residual` of `adj_systime`: sub-µs carry, s.
+    adj_residual_s: f64,
+    peers: Vec<Peer>,
+    scratch: SelectScratch,
+    huff: Option<HuffPuff>,
+    rng: SplitMix,
+    // System variables.
+    sys_epoch: u64,
+    synced: bool,
+    sys_peer: Option<usize>,
+    sys_offset_s: f64,
+    sys_jitter_s: f64,
+    sys_clockhop_s: f64,
+    sys_rootdisp_s: f64,
+    sys_rootdelay_s: f64,
+    panicked: bool,
+    steps: u64,
+    last_step_time: Option<u64>,
+    stepped_this_exchange: bool,
+    /// Counter value of the event being processed (where a step lands).
+    current_counter: u64,
+}
+
+impl Ntpd {
+    /// An ntpd for `n_servers` servers on `counter`. `seed` drives ntpd's
+    /// own poll randomization (`ntp_random()`).
+    pub fn new(cfg: &NtpdConfig, counter: CounterInfo, n_servers: usize, seed: u64) -> Self {
+        let step_s = cfg.step_threshold_s.max(0.0);
+        let p = Params {
+            version: cfg.version,
+            minpoll: cfg.minpoll.clamp(0, 17),
+            maxpoll: cfg.maxpoll.clamp(cfg.minpoll.clamp(0, 17), 17),
+            iburst: cfg.iburst,
+            burst: cfg.burst,
+            step_s,
+            stepout_s: cfg.effective_stepout_s().max(1.0),
+            panic_s: cfg.panic_threshold_s.max(0.0),
+            kernel: cfg.kernel_loop && step_s > 0.0 && step_s <= 0.5,
+            rho_s: 2f64.powi(cfg.precision_log2),
+            rho_peer_s: 2f64.powi(cfg.server_precision_log2),
+        };
+        let tick_ticks = (counter.nominal_hz.round().max(1.0)) as u64;
+        let disc = Discipline::new(&p, cfg.drift_ppm.map(|d| d * 1e-6), cfg.allow_initial_panic);
+        let mut kern = KernelLoop::default();
+        if p.kernel {
+            kern.set_freq(disc.freq);
+        }
+        let n = n_servers.max(1);
+        let peers = (0..n)
+            .map(|i| Peer::new(&p, cfg.bias_s.get(i).copied().unwrap_or(0.0)))
+            .collect::<Vec<_>>();
+        let huff = cfg.huffpuff_s.map(|w| {
+            let len = ((w / HUFFPUFF_S as f64) as usize).max(1);
+            HuffPuff {
+                regs: vec![1e9; len],
+                ptr: 0,
+                mindly_s: 1e9,
+                next: 0,
+            }
+        });
+        let mut ntpd = Ntpd {
+            counter,
+            tick_ticks,
+            started: false,
+            now: 0,
+            clock: DisciplinedClock {
+                anchor_counter: 0,
+                anchor: ClockTime::ZERO,
+                rate: 0.0,
+                inv_hz: 1.0 / counter.nominal_hz,
+            },
+            disc,
+            kern,
+            adjtime_pending_s: 0.0,
+            adj_residual_s: 0.0,
+            scratch: SelectScratch::with_capacity(n),
+            peers,
+            huff,
+            rng: SplitMix(seed ^ 0x6E74_7064_u64),
+            sys_epoch: 0,
+            synced: false,
+            sys_peer: None,
+            sys_offset_s: 0.0,
+            sys_jitter_s: p.rho_s,
+            sys_clockhop_s: 0.0,
+            sys_rootdisp_s: 0.0,
+            sys_rootdelay_s: 0.0,
+            panicked: false,
+            steps: 0,
+            last_step_time: None,
+            stepped_this_exchange: false,
+            current_counter: 0,
+            p,
+        };
+        for i in 0..n {
+            ntpd.peer_clear(i, true);
+        }
+        ntpd
+    }
+
+    /// The loop state (NSET, FSET, FREQ, SPIK, SYNC).
+    pub fn state(&self) -> ClockState {
+        self.disc.state
+    }
+
+    /// The system poll exponent `sys_poll`, log2 s.
+    pub fn poll_log2(&self) -> i32 {
+        self.disc.poll
+    }
+
+    /// The frequency correction `drift_comp`, ppm (what ntpq calls "frequency").
+    pub fn freq_ppm(&self) -> f64 {
+        self.disc.freq * 1e6
+    }
+
+    /// Number of clock steps so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The residual offset `clock_offset` of the last update, s.
+    pub fn offset_s(&self) -> f64 {
+        self.disc.resid
+    }
+
+    /// The clock jitter, s.
+    pub fn jitter_s(&self) -> f64 {
+        self.disc.jit
+    }
+
+    /// The combined system offset of the last selection, s.
+    pub fn sys_offset_s(&self) -> f64 {
+        self.sys_offset_s
+    }
+
+    /// The system peer (server index), if any.
+    pub fn sys_peer(&self) -> Option<usize> {
+        self.sys_peer
+    }
+
+    /// How the last selection classified `server`.
+    pub fn selection(&self, server: usize) -> PeerSelection {
+        self.peers
+            .get(server)
+            .map_or(PeerSelection::Unfit, |p| p.selection)
+    }
+
+    /// The reach register of `server` (8 bits, newest poll in bit 0).
+    pub fn reach(&self, server: usize) -> u8 {
+        self.peers.get(server).map_or(0, |p| p.reach)
+    }
+
+    /// True once an offset above the panic threshold made ntpd give up.
+    pub fn panicked(&self) -> bool {
+        self.panicked
+    }
+
+    /// ntpd's timer, `current_time`, s.
+    pub fn current_time_s(&self) -> u64 {
+        self.now
+    }
+
+    fn start(&mut self, counter: u64) {
+        self.started = true;
+        self.now = counter / self.tick_ticks;
+        self.clock.anchor_counter = counter;
+        self.clock.anchor = self.counter.nominal_time(counter);
+        self.disc.epoch = self.now;
+        self.kern.reference = self.now;
+        for i in 0..self.peers.len() {
+            let p = &mut self.peers[i];
+            p.update = self.now;
+            p.outdate = self.now;
+            p.nextdate = self.now + 1 + i as u64;
+        }
+        if let Some(h) = self.huff.as_mut() {
+            h.next = self.now;
+        }
+    }
+
+    fn ensure_started(&mut self, counter: u64) {
+        if !self.started {
+            self.start(counter);
+        }
+    }
+
+    /// One tick of ntpd's timer (`timer()`): adjust the clock, then age
+    /// the rate limiter and rotate huff-n'-puff.
+    fn second(&mut self) {
+        let grid = (self.now + 1) * self.tick_ticks;
+        self.clock.reanchor(grid);
+        self.now += 1;
+        if !self.panicked {
+            self.adj_host_clock();
+        }
+        self.actuate_second();
+        for p in &mut self.peers {
+            if p.throttle > 0 {
+                p.throttle -= 1;
+            }
+        }
+        if let Some(h) = self.huff.as_mut()
+            && h.next <= self.now
+        {
+            h.next += HUFFPUFF_S;
+            h.ptr = (h.ptr + 1) % h.regs.len();
+            h.regs[h.ptr] = 1e9;
+            h.mindly_s = h.regs.iter().copied().fold(1e9, f64::min);
+        }
+    }
+
+    /// `adj_host_clock` (research/ntpd.md §3.4, §5.4).
+    fn adj_host_clock(&mut self) {
+        self.sys_rootdisp_s += PHI_S_PER_S;
+        let d = &mut self.disc;
+        if self.p.version == NtpVersion::Ntp426 {
+            // 4.2.6: nothing when the kernel loop is on; no state test, no clamp.
+            if self.p.kernel {
+                return;
+            }
+            let a = d.resid / (discipline::CLOCK_PLL * 2f64.powi(d.poll));
+            d.resid -= a;
+            let total = a + d.freq;
+            self.adj_systime(total);
+            return;
+        }
+        let mut a = if d.state != ClockState::Sync {
+            0.0
+        } else if d.hold > 0 {
+            d.hold -= 1;
+            d.resid / (discipline::CLOCK_PLL * 2.0)
+        } else if self.p.kernel {
+            0.0
+        } else {
+            d.resid / (discipline::CLOCK_PLL * 2f64.powi(d.poll))
+        };
+        let b = if self.p.kernel { 0.0 } else { d.freq };
+        if a + b > MAXFREQ_S_PER_S {
+            a = MAXFREQ_S_PER_S - b;
+        } else if a + b < -MAXFREQ_S_PER_S {
+            a = -MAXFREQ_S_PER_S - b;
+        }
+        d.resid -= a;
+        self.adj_systime(a + b);
+    }
+
+    /// libntp `adj_systime` on POSIX: ignore 0, quantize to 1 µs carrying the
+    /// remainder, then `adjtime()`, which replaces any pending slew (§3.4).
+    fn adj_systime(&mut self, amount_s: f64) {
+        if amount_s == 0.0 {
+            return;
+        }
+        let mut dtemp = amount_s + self.adj_residual_s;
+        let neg = dtemp < 0.0;
+        if neg {
+            dtemp = -dtemp;
+        }
+        let mut sec = dtemp.trunc();
+        dtemp -= sec;
+        let ticks = (dtemp / 1e-6 + 0.5).trunc();
+        let mut usec = (ticks * 1e-6 * 1e6 + 0.5).trunc();
+        if usec >= 1e6 {
+            sec += 1.0;
+            usec -= 1e6;
+            dtemp -= 1.0;
+        }
+        let mut residual = dtemp - usec * 1e-6;
+        let mut adj = sec + usec * 1e-6;
+        if neg {
+            adj = -adj;
+            residual = -residual;
+        }
+        self.adj_residual_s = residual;
+        if adj != 0.0 {
+            self.adjtime_pending_s = adj;
+        }
+    }
+
+    /// The kernel's `second_overflow`: the clock's rate over the coming
+    /// second (adjtime chunk ≤ 500 µs, kernel PLL phase chunk, frequency).
+    fn actuate_second(&mut self) {
+        let chunk = self
+            .adjtime_pending_s
+            .clamp(-MAXFREQ_S_PER_S, MAXFREQ_S_PER_S);
+        self.adjtime_pending_s -= chunk;
+        let k = if self.p.kernel {
+            self.kern.second()
+        } else {
+            0.0
+        };
+        self.clock.rate = chunk + k;
+    }
+
+    /// `step_systime`: jump the clock now; Linux `ntp_clear` drops pending
+    /// adjtime and kernel phase (the frequency stays).
+    fn step_clock(&mut self, counter: u64, offset_s: f64) {
+        self.clock.reanchor(counter);
+        self.clock.anchor = self.clock.anchor.add_secs(offset_s);
+        self.adjtime_pending_s = 0.0;
+        self.adj_residual_s = 0.0;
+        self.kern.offset_s = 0.0;
+        self.clock.rate = if self.p.kernel { self.kern.freq } else { 0.0 };
+        self.steps += 1;
+        self.stepped_this_exchange = true;
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng.next() >> 33
+    }
+
+    /// `peer_clear` (§5.10).
+    fn peer_clear(&mut self, i: usize, initializing: bool) {
+        let r = self.random();
+        let now = self.now;
+        let (minpoll, maxpoll, rho) = (self.p.minpoll, self.p.maxpoll, self.p.rho_s);
+        let p = &mut self.peers[i];
+        p.clear(now, minpoll, maxpoll, rho);
+        p.nextdate = if initializing {
+            now + 1 + i as u64
+        } else {
+            now + r % (minpoll.max(1) as u64)
+        };
+    }
+
+    /// `poll_update`: the next poll of association `i` (§5.5).
+    fn poll_update(&mut self, i: usize, mpoll: i32) {
+        let r = self.random();
+        let now = self.now;
+        let (minpoll, maxpoll) = (self.p.minpoll, self.p.maxpoll);
+        let p = &mut self.peers[i];
+        let hpoll = mpoll.min(maxpoll).max(minpoll);
+        p.hpoll = hpoll;
+        let headway = p.throttle - (NSTAGE as i64 - 1) * (1i64 << minpoll);
+        let utemp = now + headway.max(NTP_MINPKT_S as i64) as u64;
+        if p.burst > 0 {
+            if p.nextdate > now {
+                return;
+            }
+            p.nextdate = utemp;
+        } else {
+            let h = if p.retry > 0 {
+                minpoll
+            } else {
+                p.ppoll.min(p.hpoll)
+            };
+            let next = ((0x1000u64 | (r & 0xff)) << h) >> 12;
+            let next = next + p.outdate;
+            p.nextdate = if next > utemp { next } else { utemp };
+            if p.throttle > (1i64 << minpoll) {
+                p.nextdate += NTP_MINPKT_S;
+            }
+        }
+    }
+
+    /// `transmit` (§5.5): the reach register and the poll dance.
+    fn transmit(&mut self, i: usize, ta: u64) {
+        let now = self.now;
+        let mut hpoll = self.peers[i].hpoll;
+        {
+            let p = &mut self.peers[i];
+            if p.outdate > p.last_rx && p.reach == 0 {
+                p.ppoll = self.p.maxpoll;
+            }
+        }
+        if self.peers[i].burst == 0 {
+            let p = &mut self.peers[i];
+            p.outdate = now;
+            p.unreach += 1;
+            p.reach <<= 1;
+            if p.reach == 0 {
+                self.clock_filter(i, 0.0, 0.0, MAXDISP_S);
+                let p = &mut self.peers[i];
+                if self.p.iburst && p.retry == 0 {
+                    p.retry = NTP_RETRY;
+                }
+            } else {
+                hpoll = self.disc.poll;
+                self.peers[i].unreach = 0;
+                if self.p.burst && self.peers[i].retry == 0 && !self.peer_unfit(i) {
+                    self.peers[i].retry = NTP_RETRY;
+                }
+            }
+            if self.peers[i].unreach >= NTP_UNREACH {
+                hpoll += 1;
+            }
+        } else {
+            self.peers[i].burst -= 1;
+        }
+        let minpoll = self.p.minpoll;
+        let t1 = self.clock.read(ta);
+        let p = &mut self.peers[i];
+        if p.retry > 0 {
+            p.retry -= 1;
+        }
+        // peer_xmit: the request carries the current host poll.
+        p.throttle += (1i64 << minpoll) - 2;
+        p.sent_poll = p.hpoll;
+        p.pending = Some((ta, t1));
+        self.poll_update(i, hpoll);
+    }
+
+    /// `receive` + `process_packet` (§5.6).
+    fn receive(&mut self, ex: &Exchange) {
+        let i = ex.server;
+        let Some((ta, t1)) = self.peers[i].pending else {
+            return;
+        };
+        if ta != ex.ta {
+            return; // bogus origin: not the reply to the outstanding request
+        }
+        self.peers[i].pending = None;
+        let t4 = self.clock.read(ex.tf);
+        let now = self.now;
+        {
+            let p = &mut self.peers[i];
+            p.last_rx = now;
+            p.ppoll = p.sent_poll.max(self.p.minpoll);
+        }
+        // Test 6: the server must be synchronized with a sane stratum.
+        if ex.stratum == 0 || ex.stratum >= 16 {
+            let h = self.peers[i].hpoll;
+            self.poll_update(i, h);
+            return;
+        }
+        self.peers[i].stratum = ex.stratum;
+        if self.peers[i].retry > 0 {
+            let minpoll = self.p.minpoll;
+            let p = &mut self.peers[i];
+            p.retry = 0;
+            p.burst = if p.reach != 0 {
+                (1i32 << (p.hpoll - minpoll).clamp(0, 30)).min(NSTAGE as i32) - 1
+            } else {
+                NTP_IBURST - 1
+            };
+            if p.burst > 0 {
+                p.nextdate = now;
+            }
+        }
+        let h = self.peers[i].hpoll;
+        self.poll_update(i, h);
+        self.peers[i].reach |= 1;
+        let t21 = ClockTime::from_secs_f64(ex.tb) - t1;
+        let t34 = ClockTime::from_secs_f64(ex.te) - t4;
+        let mut delay = (t21 - t34).abs();
+        let offset = (t21 + t34) / 2.0;
+        delay = delay.max(self.p.rho_s);
+        if self.p.version == NtpVersion::Ntpsec && delay > MAXDIST_S {
+            return;
+        }
+        let disp = self.p.rho_s + self.p.rho_peer_s + PHI_S_PER_S * delay;
+        let bias = self.peers[i].bias_s;
+        self.clock_filter(i, offset + bias, delay, disp);
+    }
+
+    /// `clock_filter` (§1.2, §5.6 step 4).
+    fn clock_filter(&mut self, i: usize, offset: f64, delay: f64, disp: f64) {
+        let sort = match self.p.version {
+            NtpVersion::Ntp426 => self.synced,
+            _ => self.disc.hold == 0,
+        };
+        let floor = if self.p.version == NtpVersion::Ntpsec {
+            0.0
+        } else {
+            self.p.rho_s
+        };
+        let now = self.now;
+        let outcome = self.peers[i].filter(now, offset, delay, disp, sort, floor);
+        if outcome && (self.peers[i].burst == 0 || !self.synced) {
+            self.clock_select();
+        }
+    }
+
+    /// `peer_unfit` (§1.4): true if `i` may not synchronize the clock.
+    fn peer_unfit(&self, i: usize) -> bool {
+        let p = &self.peers[i];
+        let gate = MAXDIST_S + PHI_S_PER_S * 2f64.powi(p.hpoll);
+        if p.stratum == 0 || p.stratum >= 16 || p.reach == 0 {
+            return true;
+        }
+        if self.root_distance(i) >= gate {
+            return true;
+        }
+        self.p.version == NtpVersion::Ntpsec && p.disp >= gate
+    }
+
+    /// `root_distance` λ per version (§1.4); servers are primary (root
+    /// delay and dispersion 0).
+    fn root_distance(&self, i: usize) -> f64 {
+        let p = &self.peers[i];
+        let age = PHI_S_PER_S * (self.now.saturating_sub(p.update)) as f64;
+        let d = match self.p.version {
+            NtpVersion::Ntp428 => p.delay / 2.0 + p.disp + age + p.jitter,
+            NtpVersion::Ntp426 => p.delay / 2.0 + p.disp + age + p.jitter,
+            NtpVersion::Ntpsec => p.delay / 2.0 + self.p.rho_peer_s + self.p.rho_s + age + p.jitter,
+        };
+        d.max(MINDIST_S)
+    }
+
+    /// `clock_update` (§2.7, §5.7): feed the system offset to the loop.
+    fn clock_update(&mut self, sp: usize, counter: u64) {
+        self.sys_peer = Some(sp);
+        self.sys_epoch = self.peers[sp].epoch;
+        self.disc.poll = self.disc.poll.clamp(self.p.minpoll, self.p.maxpoll);
+        let sys_poll = self.disc.poll;
+        self.poll_update(sp, sys_poll);
+        let p = &self.peers[sp];
+        let dtemp = p.disp
+            + self.sys_jitter_s
+            + PHI_S_PER_S * self.now.saturating_sub(p.update) as f64
+            + self.sys_offset_s.abs();
+        self.sys_rootdisp_s = dtemp.max(MINDIST_S);
+        self.sys_rootdelay_s = p.delay;
+        let delay = p.delay;
+        let old_poll = self.disc.poll;
+        let rv = self.local_clock(counter, self.sys_offset_s, delay);
+        if self.disc.poll != old_poll {
+            let np = self.disc.poll;
+            self.poll_update(sp, np);
+        }
+        match rv {
+            -1 => self.panicked = true,
+            2 => {
+                for j in 0..self.peers.len() {
+                    self.peer_clear(j, false);
+                }
+                self.sys_epoch = 0;
+                self.synced = false;
+                self.sys_rootdelay_s = 0.0;
+                self.sys_rootdisp_s = 0.0;
+                self.sys_jitter_s = self.p.rho_s;
+                self.sys_peer = None;
+            }
+            1 => self.synced = true,
+            _ => {}
+        }
+    }
+
+    /// `local_clock` with the huff-n'-puff correction (§3.7, §5.8).
+    fn local_clock(&mut self, counter: u64, offset_s: f64, peer_delay_s: f64) -> i32 {
+        if self.p.panic_s > 0.0 && offset_s.abs() > self.p.panic_s && !self.disc.allow_panic {
+            return -1;
+        }
+        let mut theta = offset_s;
+        if let Some(h) = self.huff.as_mut() {
+            if peer_delay_s < h.regs[h.ptr] {
+                h.regs[h.ptr] = peer_delay_s;
+            }
+            if peer_delay_s < h.mindly_s {
+                h.mindly_s = peer_delay_s;
+            }
+            let d = if theta > 0.0 {
+                -(peer_delay_s - h.mindly_s) / 2.0
+            } else {
+                (peer_delay_s - h.mindly_s) / 2.0
+            };
+            theta += d;
+        }
+        let now = self.now;
+        let out = self
+            .disc
+            .update(&self.p, now, theta, self.last_step_time, &mut self.kern);
+        if let Some(slew) = out.initial_slew_s {
+            self.adj_systime(slew);
+        }
+        if let Some(step) = out.step_s {
+            self.step_clock(counter, step);
+            self.last_step_time = Some(now);
+        }
+        out.rv
+    }
+}
+
+impl SyncAlgorithm for Ntpd {
+    fn name(&self) -> &'static str {
+        "ntpd"
+    }
+
+    fn advance(&mut self, now: u64) {
+        self.ensure_started(now);
+        while (self.now + 1).saturating_mul(self.tick_ticks) <= now {
+            self.second();
+        }
+    }
+
+    fn next_poll(&self) -> Option<PollRequest> {
+        if self.panicked {
+            return None;
+        }
+        let (server, p) = self
+            .peers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| p.nextdate)?;
+        let at = if self.started {
+            p.nextdate.saturating_mul(self.tick_ticks)
+        } else {
+            0
+        };
+        Some(PollRequest { server, at })
+    }
+
+    fn on_transmit(&mut self, server: usize, ta: u64) {
+        self.ensure_started(ta);
+        if server < self.peers.len() && !self.panicked {
+            self.current_counter = ta;
+            self.transmit(server, ta);
+        }
+    }
+
+    fn on_exchange(&mut self, ex: &Exchange) {
+        self.ensure_started(ex.tf);
+        self.stepped_this_exchange = false;
+        if ex.server < self.peers.len() && !self.panicked {
+            self.current_counter = ex.tf;
+            self.receive(ex);
+        }
+    }
+
+    fn read(&self, counter: u64) -> ClockTime {
+        if !self.started {
+            return self.counter.nominal_time(counter);
+        }
+        self.clock.read(counter)
+    }
+
+    fn difference(&self, t1: u64, t2: u64) -> f64 {
+        let dt = ticks_between(t1, t2) * self.clock.inv_hz;
+        dt + dt * self.clock.rate
+    }
+
+    fn error_estimate(&self) -> Option<f64> {
+        // ntpd's maximum error: root delay/2 + root dispersion, the latter
+        // growing by PHI every second since the last update.
+        self.synced
+            .then(|| self.sys_rootdelay_s / 2.0 + self.sys_rootdisp_s)
+    }
+
+    fn trace_columns(&self) -> &'static [&'static str] {
+        &[
+            "offset_s",
+            "jitter_s",
+            "freq_ppm",
+            "wander_ppm",
+            "poll_log2",
+            "state",
+            "sys_peer",
+            "stepped",
+        ]
+    }
+
+    fn trace_row(&self, out: &mut Vec<f64>) {
+        out.push(self.disc.resid);
+        out.push(self.disc.jit);
+        out.push(self.disc.freq * 1e6);
+        out.push(self.disc.wander * 1e6);
+        out.push(f64::from(self.disc.poll));
+        out.push(f64::from(self.disc.state.code()));
+        out.push(self.sys_peer.map_or(-1.0, |s| s as f64));
+        out.push(if self.stepped_this_exchange { 1.0 } else { 0.0 });
+    }
+}
+
+#[cfg(test)]
+mod tests;
