@@ -501,7 +501,7 @@ impl Radclock {
     /// far window `[0, wwidth)` and a near window of the last `wwidth`
     /// stamps, each a quarter of the data.
     fn phat_warmup(&mut self, i: u64, rtt: u64) {
-        if i % WARMUP_WINRATIO != 0 {
+        if !i.is_multiple_of(WARMUP_WINRATIO) {
             self.near_i = self
                 .hist
                 .argmin_rtt_slide(self.near_i, i - self.wwidth, i - 1);

@@ -278,60 +278,63 @@ fn recovers_from_a_two_hour_outage_within_five_stamps() {
         .map(|_| feed(&mut rad, &g.next()))
         .skip(2000)
         .collect();
-    let mut sorted = pre.clone();
-    sorted.sort_by(f64::total_cmp);
-    let (lo, hi) = (quantile(&sorted, 0.005), quantile(&sorted, 0.995));
+    let lo = pre.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = pre.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     g.skip(7200.0);
     let post: Vec<f64> = (0..60).map(|_| feed(&mut rad, &g.next())).collect();
+    let shown: Vec<f64> = post.iter().map(|e| (e * 1e7).round() / 10.0).collect();
     println!(
-        "outage: pre band [{:.1}, {:.1}] µs, post {:?}",
+        "outage: pre-outage band [{:.1}, {:.1}] µs, after the gap {shown:?}",
         lo * 1e6,
-        hi * 1e6,
-        post.iter()
-            .take(8)
-            .map(|e| (e * 1e7).round() / 10.0)
-            .collect::<Vec<_>>()
+        hi * 1e6
     );
     for (k, e) in post.iter().enumerate().skip(4) {
-        assert!(
-            *e >= lo - 2e-6 && *e <= hi + 2e-6,
-            "stamp {k} after the gap: {e}"
-        );
+        assert!(*e >= lo && *e <= hi, "stamp {k} after the gap: {e}");
     }
 }
 
+/// A server clock 10 ms off for 5 consecutive stamps, RTTs unaffected: the
+/// RTT filter cannot see it, only the sanity band limits each step
+/// (research §5.3).
 #[test]
 fn server_fault_pulls_then_decays() {
     let cfg = RadclockConfig::default();
-    let mut g = Gen::new(5, 16.0, Net::lan(), 0.05);
-    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
-    for _ in 0..3000 {
-        feed(&mut rad, &g.next());
+    let mut peaks = Vec::new();
+    for seed in 100..108u64 {
+        let mut g = Gen::new(seed, 16.0, Net::lan(), 0.05);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        for _ in 0..3000 {
+            feed(&mut rad, &g.next());
+        }
+        let mut errs = Vec::new();
+        for k in 0..300 {
+            g.server_offset_s = if k < 5 { 10e-3 } else { 0.0 };
+            errs.push(feed(&mut rad, &g.next()));
+        }
+        let peak = errs.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        // 30 min after the fault ended: 5 + 112 stamps.
+        let settle = errs
+            .iter()
+            .skip(5 + 112)
+            .fold(0.0f64, |m, e| m.max(e.abs()));
+        let back = errs
+            .iter()
+            .rposition(|e| e.abs() >= 30e-6)
+            .map_or(0, |k| k + 1);
+        println!(
+            "seed {seed}: peak {:.2} ms, |err| < 30 µs from stamp {back} ({:.1} min), max |err| from 30 min on {:.1} µs",
+            peak * 1e3,
+            back as f64 * 16.0 / 60.0,
+            settle * 1e6
+        );
+        assert!(peak > 0.5e-3 && peak < 6e-3, "seed {seed}: peak {peak}");
+        assert!(settle < 30e-6, "seed {seed}: still {settle} after 30 min");
+        peaks.push(peak);
     }
-    let mut peak: f64 = 0.0;
-    let mut errs = Vec::new();
-    for k in 0..300 {
-        g.server_offset_s = if k < 5 { 10e-3 } else { 0.0 };
-        let e = feed(&mut rad, &g.next());
-        peak = peak.max(e.abs());
-        errs.push(e);
-    }
-    // 30 min after the fault ended: 5 + 112 stamps.
-    let settle = errs
-        .iter()
-        .skip(5 + 112)
-        .fold(0.0f64, |m, e| m.max(e.abs()));
-    let first_good = errs
-        .iter()
-        .position(|e| e.abs() < 30e-6 && errs.len() > 0)
-        .unwrap_or(0);
-    println!(
-        "server fault: peak {:.3} ms, max |err| after 30 min {:.1} µs, first <30 µs at stamp {first_good}",
-        peak * 1e3,
-        settle * 1e6
-    );
-    assert!(peak > 1e-3 && peak < 3e-3, "peak {peak}");
-    assert!(settle < 30e-6, "still {settle} after 30 min");
+    peaks.sort_by(f64::total_cmp);
+    let median = 0.5 * (peaks[3] + peaks[4]);
+    println!("server fault: median peak {:.2} ms", median * 1e3);
+    assert!(median > 1e-3 && median < 3e-3, "median peak {median}");
 }
 
 #[test]
