@@ -496,3 +496,61 @@ fn insane_stamps_are_dropped_and_status_evolves() {
     rad.trace_row(&mut trace);
     assert_eq!(trace.len(), rad.trace_columns().len());
 }
+
+/// A single lucky stamp 100 µs under the path floor lowers RTThat at once;
+/// it is too small a step for the upward-shift detector (150 µs), so it is
+/// only forgotten at the history-window mark `h_win − 1` (research §2.7).
+#[test]
+fn rtt_floor_is_forgotten_at_the_history_window() {
+    let cfg = RadclockConfig {
+        poll_period_s: 256.0,
+        use_local_rate: true,
+        ..Default::default()
+    };
+    let mut g = Gen::new(11, 256.0, Net::lan(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let h_win = rad.windows().h_win;
+    assert_eq!(h_win, 2362);
+    let lan = g.net;
+    let floor_ticks = |r: &Radclock| (r.rtt_hat_s() / r.phat_s()).round();
+    let (mut normal, mut low) = (0.0, 0.0);
+    let mut phat_updates = 0;
+    for i in 0..h_win + 10 {
+        g.net = if i == 300 {
+            Net {
+                fwd_min_s: lan.fwd_min_s - 100e-6,
+                congest_prob: 0.0,
+                small_mean_s: 1e-8,
+                server_mean_s: 1e-8,
+                ..lan
+            }
+        } else {
+            lan
+        };
+        feed(&mut rad, &g.next());
+        let floor = floor_ticks(&rad);
+        match i {
+            299 => normal = floor,
+            300 => {
+                low = floor;
+                assert!(
+                    low < normal - 90e3,
+                    "floor {low} not lowered from {normal} ticks"
+                );
+            }
+            _ if i > 300 && i < h_win - 1 => {
+                assert_eq!(floor, low, "stamp {i}");
+                phat_updates += u32::from(rad.status() & status::PHAT_UPDATED != 0);
+            }
+            _ if i >= h_win - 1 => assert!(floor > low + 90e3, "stamp {i}: floor not renewed"),
+            _ => {}
+        }
+    }
+    // Meanwhile every stamp's point error exceeds Ep = 45 µs, so p̂ froze.
+    assert_eq!(phat_updates, 0);
+    assert_eq!(rad.upshifts().0, 0);
+    // The local-rate read mode applies the plocal refinement.
+    let p = rad.ff_params().unwrap();
+    let t = p.last_changed + 100_000_000_000;
+    assert_eq!(rad.read(t), p.absolute_local(t));
+}
