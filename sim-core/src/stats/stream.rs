@@ -4,7 +4,8 @@
 //! as they occur; the stream never stores the series. For a set of
 //! averaging factors `m` with largest `M` it keeps:
 //!
-//! * a ring of the last `3M + 1` phase samples: enough for the newest
+//! * a ring of the last `3M + 1` phase samples (rounded up to a power of
+//!   two, so indexing is a mask): enough for the newest
 //!   second difference `x[k] − 2x[k−m] + x[k−2m]` and for the one that
 //!   leaves the MDEV moving sum, `Δ²x(k−3m, m)`;
 //! * per `m`, compensated sums of squared second differences (OADEV) and of
@@ -104,7 +105,11 @@ impl AllanStream {
         ms.sort_unstable();
         ms.dedup();
         let max_m = *ms.last()?;
-        let cap = max_m.checked_mul(3)?.checked_add(1)?;
+        // a power of two, so indexing the ring is a mask, not a division
+        let cap = max_m
+            .checked_mul(3)?
+            .checked_add(1)?
+            .checked_next_power_of_two()?;
         if !(tau0_s.is_finite() && tau0_s > 0.0) || ms[0] == 0 {
             return None;
         }
@@ -154,12 +159,12 @@ impl AllanStream {
             return;
         }
         let k = self.count;
-        let cap = self.ring.len() as u64;
-        self.ring[(k % cap) as usize] = x_s;
+        let mask = self.ring.len() as u64 - 1;
+        self.ring[(k & mask) as usize] = x_s;
         self.count += 1;
-        // Sample j, valid while k − j < cap.
+        // Sample j, valid while k − j < ring length.
         let ring = &self.ring;
-        let at = |j: u64| ring[(j % cap) as usize];
+        let at = |j: u64| ring[(j & mask) as usize];
         for lv in &mut self.levels {
             let m = lv.m as u64;
 
@@ -307,7 +312,7 @@ mod tests {
         let x = series(200_000, 6);
         let mut s = AllanStream::new(1.0, 4096).unwrap();
         x.iter().for_each(|&v| s.push(v));
-        assert_eq!(s.ring.len(), 3 * 4096 + 1);
+        assert_eq!(s.ring.len(), 16384); // 3·4096 + 1 rounded up to a power of two
         for p in s.points() {
             assert!(
                 rel_close(p.oadev, allan::oadev(&x, 1.0, p.m), 1e-11),
