@@ -89,7 +89,7 @@ pub fn mdev(x: &[f64], tau0_s: f64, m: usize) -> Option<f64> {
     let mut sum = CompensatedSum::default();
     let mut window = 0.0;
     for j in 0..windows {
-        if j % m == 0 {
+        if j.is_multiple_of(m) {
             // fresh sum: bounds the rounding of the moving sum below
             window = (j..j + m).map(|i| d2(x, i, m)).sum();
         } else {

@@ -206,7 +206,7 @@ impl AllanStream {
                 continue;
             }
             let j = k + 1 - 3 * m;
-            if j % m == 0 {
+            if j.is_multiple_of(m) {
                 lv.window = (j..j + m).map(d2).sum();
             } else {
                 lv.window += newest - d2(j - 1);
