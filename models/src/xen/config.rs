@@ -312,6 +312,12 @@ pub struct PathCosts {
     /// Kernel transmit processing after the send timestamp, ns (default
     /// 5 µs [E], symmetric with receive; 0..=1 ms).
     pub kernel_tx_ns: u64,
+    /// Guest-side paravirtual driver (netfront) CPU per packet and
+    /// direction, on top of the kernel's: event-channel upcall, grant and
+    /// ring handling, ns (default 8 µs [E]: Menon et al. 2006 find guest
+    /// receive trailing native by 61 % after optimisation, research §3.4, so
+    /// the guest pays well over the native stack cost; 0..=1 ms).
+    pub netfront_ns: u64,
     /// Dom0 CPU per received packet forwarded to a guest (driver, bridge,
     /// netback), ns (default 10 µs, §3.4/§7; 0..=1 ms).
     pub netback_rx_ns: u64,
@@ -333,6 +339,7 @@ impl Default for PathCosts {
             evtchn_ns: 2_000,
             kernel_rx_ns: 5_000,
             kernel_tx_ns: 5_000,
+            netfront_ns: 8_000,
             netback_rx_ns: 10_000,
             netback_tx_ns: 5_000,
         }
@@ -476,6 +483,7 @@ impl XenHostConfig {
             ("evtchn_ns", c.evtchn_ns),
             ("kernel_rx_ns", c.kernel_rx_ns),
             ("kernel_tx_ns", c.kernel_tx_ns),
+            ("netfront_ns", c.netfront_ns),
             ("netback_rx_ns", c.netback_rx_ns),
             ("netback_tx_ns", c.netback_tx_ns),
         ] {

@@ -785,13 +785,15 @@ impl XenHost {
         }
     }
 
-    fn cost(&self, kind: ItemKind) -> u64 {
+    /// CPU cost of an item; a guest's kernel also runs its netfront driver.
+    fn cost(&self, pkt: &Packet) -> u64 {
         let k = &self.cfg.costs;
-        match kind {
+        let front = if pkt.dom == 0 { 0 } else { k.netfront_ns };
+        match pkt.kind {
             ItemKind::NetbackRx => k.netback_rx_ns,
             ItemKind::NetbackTx => k.netback_tx_ns,
-            ItemKind::KernelRx => k.kernel_rx_ns,
-            ItemKind::Send => k.kernel_tx_ns,
+            ItemKind::KernelRx => k.kernel_rx_ns + front,
+            ItemKind::Send => k.kernel_tx_ns + front,
         }
     }
 
@@ -853,7 +855,7 @@ impl XenHost {
                 dd.cpu.dom0_on_behalf_ns += c;
                 dd.cpu.tx_packets += 1;
                 dd.dc_tx += 1;
-                self.to_nic(t, pkt, out);
+                self.leave_nic(t, pkt, out);
             }
             ItemKind::KernelRx => {
                 if d == 0 {
@@ -873,7 +875,7 @@ impl XenHost {
             ItemKind::Send => {
                 if d == 0 {
                     self.doms[0].cpu.tx_packets += 1;
-                    self.to_nic(t, pkt, out);
+                    self.leave_nic(t, pkt, out);
                 } else {
                     let next = Packet {
                         kind: ItemKind::NetbackTx,
@@ -904,7 +906,7 @@ impl XenHost {
         }
     }
 
-    fn to_nic(&mut self, t: u64, pkt: Packet, out: &mut HostOutputs) {
+    fn leave_nic(&mut self, t: u64, pkt: Packet, out: &mut HostOutputs) {
         let leave = t + self.cfg.costs.nic_tx_ns;
         if let Some(l) = &mut self.log {
             l[pkt.dom as usize]
@@ -1056,7 +1058,7 @@ impl XenHost {
                     *self.vcpus[v].items.front_mut().expect("head exists") = h;
                     continue;
                 }
-                let need = self.cost(head.kind).saturating_sub(head.done_ns);
+                let need = self.cost(&head).saturating_sub(head.done_ns);
                 if need <= budget {
                     now += need;
                     budget -= need;
@@ -1286,7 +1288,7 @@ impl XenHost {
                 if h.kind == ItemKind::Send && h.stamp_ns == UNSET {
                     from
                 } else {
-                    from + self.cost(h.kind).saturating_sub(h.done_ns)
+                    from + self.cost(h).saturating_sub(h.done_ns)
                 }
             } else if vc.burst_left_ns == UNSET {
                 UNSET

@@ -19,6 +19,7 @@
 //!   [`XenHost::handle`], injects packets with [`XenHost::packet_from_nic`]
 //!   and [`XenHost::packet_from_guest`], and reads [`HostNote`]s
 //!   (timestamps, NIC departures) from the reusable [`HostOutputs`].
+//! * [`pvclock`]: the Xen clocksource (the guest's view of time).
 //! * [`parametric`]: a fast model sampling the same stage delays from
 //!   distributions fitted to the explicit scheduler, with the calibration
 //!   routine.
@@ -32,6 +33,7 @@
 pub mod config;
 mod host;
 pub mod parametric;
+pub mod pvclock;
 
 pub use config::{
     Churn, CreditConfig, DomainConfig, PathCosts, SchedulerConfig, SedfConfig, SedfParams,

@@ -151,8 +151,11 @@ impl DelayDist {
             1e10,
             "ns",
         );
-        if self.quantiles_ns.windows(2).any(|w| !(w[1] >= w[0]))
-            || self.quantiles_ns.iter().any(|q| !(*q >= 0.0))
+        if self
+            .quantiles_ns
+            .windows(2)
+            .any(|w| w[1].partial_cmp(&w[0]).is_none_or(|o| o.is_lt()))
+            || self.quantiles_ns.iter().any(|q| q.is_nan() || *q < 0.0)
         {
             e.push(ConfigError::new(
                 format!("{path}.quantiles_ns"),
@@ -245,6 +248,9 @@ pub struct StageLog {
 pub struct CalibrationRun {
     /// Simulated time per busy-guest count, s.
     pub duration_s: f64,
+    /// Initial time whose samples are discarded (start-up transients such as
+    /// every vCPU waking BOOSTed at once), s.
+    pub warmup_s: f64,
     /// Probe packets per second per domain and direction (Poisson).
     pub probe_pps: f64,
     /// Quantiles in each fitted table.
@@ -255,6 +261,7 @@ impl Default for CalibrationRun {
     fn default() -> Self {
         CalibrationRun {
             duration_s: 60.0,
+            warmup_s: 1.0,
             probe_pps: 20.0,
             quantiles: 201,
         }
@@ -288,6 +295,8 @@ pub fn run_explicit(
         }
     }
     let mut token = 0u64;
+    let warmup = SimTime::from_secs_f64(run.warmup_s);
+    let mut warm = run.warmup_s <= 0.0;
     loop {
         for (t, e) in out.events.drain(..) {
             q.push(t, Ev::Host(e));
@@ -296,6 +305,10 @@ pub fn run_explicit(
         let Some((now, ev)) = q.pop() else { break };
         if now > stop {
             break;
+        }
+        if !warm && now >= warmup {
+            warm = true;
+            host.take_delay_log();
         }
         match ev {
             Ev::Host(e) => host.handle(now, e, &mut out),

@@ -114,32 +114,28 @@ fn median(v: &[u64]) -> f64 {
     s.get(s.len() / 2).copied().unwrap_or(0) as f64
 }
 
-/// The VET testbed as modelled here: 4 pCPUs, Dom0 pinned to pCPU 0 (the
-/// usual `dom0_vcpus_pin` set-up), guests sharing pCPUs 1–3. A "busy" guest
-/// runs a service: 30 % CPU in 2 ms bursts and 2000 packets/s each way.
+/// The VET testbed as modelled here: 2 pCPUs, Dom0 pinned to pCPU 0 (the
+/// usual `dom0_vcpus_pin` set-up), guests sharing pCPU 1. A "busy" guest
+/// serves requests: 25 % CPU in 100 µs bursts and 500 packets/s each way.
 fn vet_host(busy_guests: usize) -> XenHostConfig {
     let mut cfg = XenHostConfig {
-        pcpus: 4,
+        pcpus: 2,
         ..XenHostConfig::default()
     };
     cfg.dom0.affinity = vec![0];
-    for i in 0..4 {
-        let mut g = DomainConfig {
-            affinity: vec![1, 2, 3],
-            ..DomainConfig::default()
+    for _ in 0..busy_guests {
+        let workload = Workload {
+            busy_fraction: 0.25,
+            burst_mean_ns: 100_000,
+            rx_pps: 500.0,
+            tx_pps: 500.0,
+            churn: None,
         };
-        if i < busy_guests {
-            g.workload = Workload {
-                busy_fraction: 0.3,
-                burst_mean_ns: 2_000_000,
-                rx_pps: 2000.0,
-                tx_pps: 2000.0,
-                churn: None,
-            };
-        }
-        if i < busy_guests.max(1) {
-            cfg.guests.push(g);
-        }
+        cfg.guests.push(DomainConfig {
+            affinity: vec![1],
+            workload,
+            ..DomainConfig::default()
+        });
     }
     cfg
 }
@@ -160,7 +156,7 @@ fn host_rtt_matches_vet_noise_overhead() {
     );
     assert!((30.0..=40.0).contains(&native_us), "native {native_us}");
 
-    let mut prev_domu = 0.0;
+    let mut rows = Vec::new();
     for k in 1..=4 {
         let cfg = vet_host(k);
         assert!(cfg.validate("host").is_empty());
@@ -171,6 +167,10 @@ fn host_rtt_matches_vet_noise_overhead() {
         eprintln!(
             "{k} busy guests: Dom0 RTT mean {dom0_us:.1} µs; DomU #1 mean {domu_us:.1} µs median {domu_med:.1} µs"
         );
+        rows.push((k, dom0_us, domu_us));
+    }
+    let mut prev_domu = 0.0;
+    for (k, dom0_us, domu_us) in rows {
         assert!(
             (30.0..=70.0).contains(&dom0_us),
             "dom0 {dom0_us} with {k} guests"
@@ -188,22 +188,30 @@ fn host_rtt_matches_vet_noise_overhead() {
 }
 
 /// Validation check 2 of research §7: one I/O vCPU against N CPU hogs on a
-/// single pCPU.
+/// single pCPU (Dom0 has its own pCPU, so only the guests contend).
 fn io_vs_hogs(n: usize, boost: bool, seed: u64) -> StageLog {
     let mut cfg = XenHostConfig {
-        pcpus: 1,
+        pcpus: 2,
         ..XenHostConfig::default()
     };
+    cfg.dom0.affinity = vec![0];
     cfg.scheduler = SchedulerConfig::Credit(CreditConfig {
         boost,
         ..CreditConfig::default()
     });
     for _ in 0..n {
-        cfg.guests.push(DomainConfig::cpu_hog());
+        cfg.guests.push(DomainConfig {
+            affinity: vec![1],
+            ..DomainConfig::cpu_hog()
+        });
     }
-    cfg.guests.push(DomainConfig::default());
+    cfg.guests.push(DomainConfig {
+        affinity: vec![1],
+        ..DomainConfig::default()
+    });
     let run = CalibrationRun {
         duration_s: 120.0,
+        warmup_s: 1.0,
         probe_pps: 5.0,
         quantiles: 201,
     };
@@ -232,5 +240,236 @@ fn boost_bounds_wake_latency_and_its_absence_costs_slices() {
             (m_without - expect).abs() / expect < 0.25,
             "unboosted mean {m_without} ms vs {expect} ms"
         );
+    }
+}
+
+/// Runs a host without a world (background workloads only) for `secs`, and
+/// returns it, plus the one-way delays of probes into and out of `probe_dom`
+/// (NIC → receive stamp, send request → send stamp), ns.
+fn run_host(
+    cfg: XenHostConfig,
+    seed: u64,
+    secs: f64,
+    probe_dom: Option<usize>,
+) -> (XenHost, Vec<u64>, Vec<u64>) {
+    #[derive(Clone, Copy)]
+    enum Ev {
+        Host(HostEvent),
+        Probe(bool),
+    }
+    let mut host = XenHost::new(cfg, SimRng::seed_from_u64(seed));
+    let mut out = HostOutputs::default();
+    let mut q = sim_core::EventQueue::new();
+    host.start(SimTime::ZERO, &mut out);
+    if probe_dom.is_some() {
+        q.push(SimTime::from_secs(1), Ev::Probe(false));
+        q.push(SimTime::from_nanos(1_003_700_000), Ev::Probe(true));
+    }
+    let (mut rx, mut sw) = (Vec::new(), Vec::new());
+    let mut sent_at = std::collections::HashMap::new();
+    let stop = SimTime::from_secs_f64(secs);
+    let mut token = 0u64;
+    loop {
+        for (t, e) in out.events.drain(..) {
+            q.push(t, Ev::Host(e));
+        }
+        for n in out.notes.drain(..) {
+            match n {
+                HostNote::Delivered { token, at, .. } => rx.push(at.as_nanos() - sent_at[&token]),
+                HostNote::SendStamped { token, at, .. } => sw.push(at.as_nanos() - sent_at[&token]),
+                _ => {}
+            }
+        }
+        let Some((now, ev)) = q.pop() else { break };
+        if now > stop {
+            break;
+        }
+        match ev {
+            Ev::Host(e) => host.handle(now, e, &mut out),
+            Ev::Probe(tx) => {
+                token += 1;
+                sent_at.insert(token, now.as_nanos());
+                let d = probe_dom.expect("probes only with a probe domain");
+                if tx {
+                    host.packet_from_guest(now, d, token, &mut out);
+                } else {
+                    host.packet_from_nic(now, d, token, &mut out);
+                }
+                q.push(now + SimDuration::from_millis(7), Ev::Probe(tx));
+            }
+        }
+    }
+    (host, rx, sw)
+}
+
+/// Gupta et al.'s single-CPU example: SEDF in non-work-conserving mode,
+/// Dom0 40 %, a web server guest 60 %; the web server's packets cost Dom0 CPU.
+fn sedf_web(debt_collector: bool) -> XenHostConfig {
+    let mut cfg = XenHostConfig {
+        pcpus: 1,
+        ..XenHostConfig::default()
+    };
+    cfg.scheduler = SchedulerConfig::Sedf(SedfConfig {
+        debt_collector,
+        ..SedfConfig::default()
+    });
+    cfg.dom0.sedf = SedfParams {
+        period_ns: 20_000_000,
+        slice_ns: 8_000_000,
+        extratime: false,
+    };
+    let workload = Workload {
+        busy_fraction: 1.0,
+        rx_pps: 8000.0,
+        tx_pps: 8000.0,
+        ..Workload::default()
+    };
+    let sedf = SedfParams {
+        period_ns: 100_000_000,
+        slice_ns: 60_000_000,
+        extratime: false,
+    };
+    cfg.guests.push(DomainConfig {
+        sedf,
+        workload,
+        ..DomainConfig::default()
+    });
+    cfg
+}
+
+#[test]
+fn sedf_dc_holds_aggregate_cpu_at_the_reservation() {
+    let secs = 30.0;
+    let mut agg = [0.0; 2];
+    for (i, dc) in [false, true].into_iter().enumerate() {
+        let cfg = sedf_web(dc);
+        assert!(
+            cfg.validate("host").is_empty(),
+            "{:?}",
+            cfg.validate("host")
+        );
+        let (host, _, _) = run_host(cfg, 21, secs, None);
+        let c = host.cpu_account(1);
+        let own = c.own_cpu_ns as f64 / (secs * 1e9);
+        let dom0 = c.dom0_on_behalf_ns as f64 / (secs * 1e9);
+        agg[i] = own + dom0;
+        eprintln!(
+            "SEDF-DC {dc}: web own {own:.3}, Dom0 on its behalf {dom0:.3}, aggregate {:.3} (reservation 0.60)",
+            agg[i]
+        );
+    }
+    assert!(
+        agg[0] > 0.68,
+        "without SEDF-DC the aggregate exceeds 60 %: {}",
+        agg[0]
+    );
+    assert!(
+        (agg[1] - 0.60).abs() < 0.02,
+        "with SEDF-DC the aggregate is held at 60 %: {}",
+        agg[1]
+    );
+}
+
+/// Gupta et al.'s ShareGuard experiment: Dom0 on its own pCPU, two web
+/// servers and a file transfer on the other; the file transfer is capped at
+/// 5 % of a CPU in Dom0.
+fn share_guard_host(enabled: bool) -> XenHostConfig {
+    let mut cfg = XenHostConfig {
+        pcpus: 2,
+        ..XenHostConfig::default()
+    };
+    cfg.dom0.affinity = vec![0];
+    for _ in 0..2 {
+        let workload = Workload {
+            busy_fraction: 0.2,
+            burst_mean_ns: 1_000_000,
+            rx_pps: 1000.0,
+            tx_pps: 1000.0,
+            churn: None,
+        };
+        cfg.guests.push(DomainConfig {
+            affinity: vec![1],
+            workload,
+            ..DomainConfig::default()
+        });
+    }
+    let file = Workload {
+        rx_pps: 5000.0,
+        tx_pps: 30_000.0,
+        ..Workload::default()
+    };
+    cfg.guests.push(DomainConfig {
+        affinity: vec![1],
+        workload: file,
+        ..DomainConfig::default()
+    });
+    cfg.share_guard = ShareGuardConfig {
+        enabled,
+        cap_fraction: vec![-1.0, -1.0, 0.05],
+        ..ShareGuardConfig::default()
+    };
+    cfg
+}
+
+#[test]
+fn share_guard_caps_a_file_transfer_in_dom0() {
+    let secs = 30.0;
+    let mut share = [0.0; 2];
+    let mut web = [0.0; 2];
+    for (i, on) in [false, true].into_iter().enumerate() {
+        let cfg = share_guard_host(on);
+        assert!(cfg.validate("host").is_empty());
+        let (host, _, _) = run_host(cfg, 33, secs, None);
+        share[i] = host.cpu_account(3).dom0_on_behalf_ns as f64 / (secs * 1e9);
+        web[i] = host.cpu_account(1).dom0_on_behalf_ns as f64 / (secs * 1e9);
+        eprintln!(
+            "ShareGuard {on}: file transfer Dom0 share {:.4}, web server Dom0 share {:.4}, file packets dropped {}",
+            share[i],
+            web[i],
+            host.cpu_account(3).dropped_packets
+        );
+    }
+    assert!(share[0] > 0.15, "uncapped file transfer uses {}", share[0]);
+    assert!(
+        (0.04..=0.055).contains(&share[1]),
+        "capped share {}",
+        share[1]
+    );
+    // The web servers' Dom0 service is untouched.
+    assert!((web[1] - web[0]).abs() / web[0] < 0.05, "{web:?}");
+}
+
+#[test]
+fn parametric_model_reproduces_explicit_delays() {
+    let cfg = vet_host(3);
+    let run = CalibrationRun {
+        duration_s: 40.0,
+        warmup_s: 1.0,
+        probe_pps: 50.0,
+        quantiles: 201,
+    };
+    let fast = calibrated_config(&cfg, &run, &mut SimRng::seed_from_u64(40));
+    assert!(fast.validate("host").is_empty());
+    // An independent explicit run against the parametric one.
+    let (_, rx_e, sw_e) = run_host(cfg, 41, 120.0, Some(1));
+    let (h, rx_p, sw_p) = run_host(fast, 42, 120.0, Some(1));
+    assert_eq!(h.busy_guests(), 3);
+    assert_eq!(h.domain_running(1), None);
+    for (name, e, p) in [
+        ("NIC → receive stamp", &rx_e, &rx_p),
+        ("send request → send stamp", &sw_e, &sw_p),
+    ] {
+        let (me, mp, de, dp) = (mean(e), mean(p), median(e), median(p));
+        eprintln!(
+            "{name}: explicit mean {:.1} µs median {:.1} µs (n = {}); parametric mean {:.1} µs median {:.1} µs (n = {})",
+            me / 1e3,
+            de / 1e3,
+            e.len(),
+            mp / 1e3,
+            dp / 1e3,
+            p.len()
+        );
+        assert!((mp - me).abs() / me < 0.10, "{name} mean {mp} vs {me}");
+        assert!((dp - de).abs() / de < 0.10, "{name} median {dp} vs {de}");
     }
 }
