@@ -1,1 +1,765 @@
-//! counter model (implementation in progress).
+//! # Hardware counters: TSC, HPET, ACPI PM timer, PIT
+//!
+//! A counter is a register that a crystal advances at a nominal rate `f`
+//! (integer hertz). If the crystal's time error is `x(t)` (see
+//! [`crate::oscillator`]), an ideal counter reads
+//!
+//! ```text
+//! count(t) = ⌊ f·(t + x(t)) ⌋ + core offset + rate pathologies      (64 bit)
+//! register(t) = count(t) mod 2^bits
+//! ```
+//!
+//! so its resolution is one tick. The counter does **not** own an
+//! oscillator: HPET, ACPI PM and PIT all divide down one 14.31818 MHz
+//! reference per host, so the host keeps one crystal for them (and one per
+//! TSC package) and passes the crystal's time error at every read
+//! (`virt-models.md` §1.1, §1.5).
+//!
+//! | counter | nominal f | width | wrap period | bare read | emulated read |
+//! |---|---|---|---|---|---|
+//! | TSC | 3 GHz (default) | 64 | 195 years | 7 ns | 140 ns |
+//! | HPET | 14 318 180 Hz | 32 | 299.97 s | 0.7 µs | 3 µs |
+//! | ACPI PM | 3 579 545 Hz | 24 | 4.687 s | 0.8 µs | 2.5 µs |
+//! | PIT | 1 193 182 Hz | 16 | 54.9 ms | 3 µs | 9 µs |
+//!
+//! (§1.1, §1.2 and the §7 table; latencies are engineering estimates, \[E\]
+//! there, except the TSC's 24 cycles and the 15–20× cost of emulation.)
+//!
+//! ## Precision
+//!
+//! At 3 GHz a year is 9.5·10¹⁶ ticks, beyond the 2⁵³ that an `f64` counts
+//! exactly. `f·t` is therefore computed in integer arithmetic (`i128`, from
+//! integer nanoseconds) and only the small terms (the fraction of a tick,
+//! `f·x`, rate pathologies) in floating point, so an ideal crystal gives a
+//! count within one tick of `f·t` at any time.
+//!
+//! ## Narrow counters wrap
+//!
+//! Kernels extend narrow counters to 64 bits in software: remember the last
+//! register value and add `(now − last) mod 2^bits`. This is right only if
+//! reads are less than one wrap period apart; after a longer gap whole
+//! wraps are silently lost. [`WrapExtender`] is that mechanism, failure mode
+//! included.
+//!
+//! ## TSC pathologies (§1.4)
+//!
+//! * per-core offsets (TSCs start when each core is powered);
+//! * on a non-invariant TSC, the rate follows the core's P-state (a rate
+//!   factor, scheduled or random) and the count stops while the core halts
+//!   in a deep C-state. Each core has its own rate process.
+//!
+//! The lost (or gained) ticks of a non-invariant TSC are accumulated per
+//! piece of constant rate at the nominal frequency; the crystal's ppm error
+//! on these ticks is a second-order effect (ppm of the pathology) and is
+//! not modelled.
+//!
+//! ```
+//! use models::counter::{Counter, CounterConfig, CounterKind, WrapExtender};
+//! use sim_core::{RngStreams, SimTime};
+//! let cfg = CounterConfig { kind: CounterKind::AcpiPm, ..CounterConfig::default() };
+//! let mut pm = Counter::new(&cfg, RngStreams::new(1).stream("host0/pm"));
+//! assert_eq!(pm.nominal_hz(), 3_579_545);
+//! assert!((pm.wrap_period_s() - 4.687).abs() < 1e-3);
+//! let t = SimTime::from_secs(10);
+//! assert_eq!(pm.count_at(t, 0.0, 0), 35_795_450);
+//! assert_eq!(pm.register_at(t, 0.0, 0), 35_795_450 % (1 << 24));
+//! ```
+
+use algorithms::{ConfigError, CounterInfo};
+use rand::RngExt;
+use rand_distr::{Exp1, Gamma};
+use serde::{Deserialize, Serialize};
+use sim_core::{SimDuration, SimRng, SimTime};
+
+/// Which hardware counter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CounterKind {
+    /// Time-stamp counter, read with `rdtsc`.
+    #[default]
+    Tsc,
+    /// High Precision Event Timer main counter (MMIO).
+    Hpet,
+    /// ACPI power-management timer (port I/O).
+    AcpiPm,
+    /// 8254 programmable interval timer, channel 0.
+    Pit,
+}
+
+impl CounterKind {
+    /// Nominal frequency, Hz: TSC 3 GHz (§7), HPET 14 318 180 Hz, ACPI PM
+    /// 3 579 545 Hz, PIT 1 193 182 Hz (§1.1: 14.31818 MHz ÷1, ÷4, ÷12).
+    pub const fn default_hz(self) -> u64 {
+        match self {
+            CounterKind::Tsc => 3_000_000_000,
+            CounterKind::Hpet => 14_318_180,
+            CounterKind::AcpiPm => 3_579_545,
+            CounterKind::Pit => 1_193_182,
+        }
+    }
+
+    /// Register width, bits, as Linux and Xen read it (§1.1).
+    pub const fn default_bits(self) -> u32 {
+        match self {
+            CounterKind::Tsc => 64,
+            CounterKind::Hpet => 32,
+            CounterKind::AcpiPm => 24,
+            CounterKind::Pit => 16,
+        }
+    }
+
+    /// Default read latency, bare metal or emulated (§1.2, §7 notes E, F, M).
+    pub const fn default_latency(self, emulated: bool) -> LatencyConfig {
+        let (mean_ns, min_ns, jitter_ns) = match (self, emulated) {
+            // 24 cycles ≈ 7 ns ± 1 (note E); emulated rdtsc 15–20× (note M).
+            (CounterKind::Tsc, false) => (7.0, 6.0, 1.0),
+            (CounterKind::Tsc, true) => (140.0, 100.0, 20.0),
+            // MMIO to the PCH, 0.5–1.5 µs; emulated 1–10 µs (note F).
+            (CounterKind::Hpet, false) => (700.0, 500.0, 150.0),
+            (CounterKind::Hpet, true) => (3000.0, 1000.0, 1000.0),
+            // Port I/O 0.5–1.5 µs; emulated 1–5 µs (note F).
+            (CounterKind::AcpiPm, false) => (800.0, 500.0, 150.0),
+            (CounterKind::AcpiPm, true) => (2500.0, 1000.0, 700.0),
+            // Latch + 2 inb: several µs, plus an exit per port access (§1.2).
+            (CounterKind::Pit, false) => (3000.0, 2000.0, 500.0),
+            (CounterKind::Pit, true) => (9000.0, 5000.0, 2000.0),
+        };
+        LatencyConfig {
+            mean_ns,
+            min_ns,
+            jitter_ns,
+        }
+    }
+}
+
+/// A read-latency distribution: `min_ns` plus a gamma-distributed excess
+/// whose mean is `mean_ns − min_ns` and standard deviation `jitter_ns`
+/// (right-skewed, as access latencies are). `jitter_ns = 0` gives the
+/// constant `mean_ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    /// Mean latency, ns.
+    pub mean_ns: f64,
+    /// Minimum latency, ns.
+    pub min_ns: f64,
+    /// Standard deviation, ns.
+    pub jitter_ns: f64,
+}
+
+impl Default for LatencyConfig {
+    /// The bare-metal TSC latency (7 ± 1 ns, §7 note E).
+    fn default() -> Self {
+        CounterKind::Tsc.default_latency(false)
+    }
+}
+
+impl LatencyConfig {
+    /// Checks the fields; `path` names this struct.
+    pub fn validate(&self, path: &str) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        ConfigError::check_range(
+            &mut e,
+            &format!("{path}.min_ns"),
+            self.min_ns,
+            0.0,
+            1e9,
+            "ns",
+        );
+        ConfigError::check_range(
+            &mut e,
+            &format!("{path}.mean_ns"),
+            self.mean_ns,
+            self.min_ns.max(0.0),
+            1e9,
+            "ns",
+        );
+        ConfigError::check_range(
+            &mut e,
+            &format!("{path}.jitter_ns"),
+            self.jitter_ns,
+            0.0,
+            1e9,
+            "ns",
+        );
+        if self.jitter_ns > 0.0 && self.mean_ns <= self.min_ns {
+            e.push(ConfigError::new(
+                format!("{path}.jitter_ns"),
+                format!(
+                    "{} ns of jitter needs mean_ns > min_ns (got mean {} ns, min {} ns)",
+                    self.jitter_ns, self.mean_ns, self.min_ns
+                ),
+            ));
+        }
+        e
+    }
+}
+
+/// One step of a scheduled P-state rate change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PstateStep {
+    /// True time at which the factor takes effect, seconds.
+    pub at_s: f64,
+    /// TSC rate as a fraction of nominal (e.g. 0.5 at half clock).
+    pub factor: f64,
+}
+
+impl Default for PstateStep {
+    fn default() -> Self {
+        PstateStep {
+            at_s: 0.0,
+            factor: 1.0,
+        }
+    }
+}
+
+/// How a non-invariant TSC's rate follows the core's P-state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PstateConfig {
+    /// A fixed schedule of rate factors, applied to every core, sorted by
+    /// time (the factor is 1 before the first step). Takes precedence over
+    /// `random_factors`.
+    pub schedule: Vec<PstateStep>,
+    /// Rate factors a core switches between at random (uniformly chosen at
+    /// each switch); empty = none.
+    pub random_factors: Vec<f64>,
+    /// Mean dwell time in one P-state, seconds (exponential; default 1 s,
+    /// an engineering estimate of governor decision intervals).
+    pub mean_dwell_s: f64,
+}
+
+impl Default for PstateConfig {
+    fn default() -> Self {
+        PstateConfig {
+            schedule: Vec::new(),
+            random_factors: Vec::new(),
+            mean_dwell_s: 1.0,
+        }
+    }
+}
+
+/// Deep C-state halts that stop a non-nonstop TSC (§1.4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CstateHaltConfig {
+    /// Rate of halt episodes while running, per second (Poisson; default 0 =
+    /// never halts).
+    pub halt_rate_per_s: f64,
+    /// Mean halt duration, µs (exponential; default 1000 µs, an engineering
+    /// estimate of idle residency).
+    pub mean_halt_us: f64,
+}
+
+impl Default for CstateHaltConfig {
+    fn default() -> Self {
+        CstateHaltConfig {
+            halt_rate_per_s: 0.0,
+            mean_halt_us: 1000.0,
+        }
+    }
+}
+
+/// TSC-specific behaviour.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TscConfig {
+    /// Offset of each core's TSC, ticks; its length is the number of cores
+    /// (empty = one core, offset 0). §7: 0 when invariant and synchronised,
+    /// up to 10⁶ ticks on legacy parts.
+    pub core_offsets_ticks: Vec<i64>,
+    /// Invariant (constant and nonstop) TSC: rate independent of P- and
+    /// C-states (default true, as on modern parts; §7 `tsc_constant`,
+    /// `tsc_nonstop`). When false, `pstate` and `cstate_halt` apply.
+    pub invariant: bool,
+    /// P-state rate changes of a non-invariant TSC.
+    pub pstate: PstateConfig,
+    /// C-state halts of a non-invariant TSC.
+    pub cstate_halt: CstateHaltConfig,
+}
+
+impl Default for TscConfig {
+    fn default() -> Self {
+        TscConfig {
+            core_offsets_ticks: Vec::new(),
+            invariant: true,
+            pstate: PstateConfig::default(),
+            cstate_halt: CstateHaltConfig::default(),
+        }
+    }
+}
+
+/// A counter's configuration. Unset options take the per-kind defaults of
+/// [`CounterKind`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CounterConfig {
+    /// Which counter.
+    pub kind: CounterKind,
+    /// Nominal frequency, Hz (default per kind, [`CounterKind::default_hz`]).
+    pub nominal_hz: Option<u64>,
+    /// Register width, bits, 1..=64 (default per kind).
+    pub bits: Option<u32>,
+    /// Read latency (default per kind and `emulated`,
+    /// [`CounterKind::default_latency`]).
+    pub read_latency_ns: Option<LatencyConfig>,
+    /// Reads trap to the hypervisor (changes the default latency).
+    pub emulated: bool,
+    /// TSC behaviour (ignored by the other kinds).
+    pub tsc: TscConfig,
+}
+
+impl Default for CounterConfig {
+    fn default() -> Self {
+        CounterConfig {
+            kind: CounterKind::Tsc,
+            nominal_hz: None,
+            bits: None,
+            read_latency_ns: None,
+            emulated: false,
+            tsc: TscConfig::default(),
+        }
+    }
+}
+
+impl CounterConfig {
+    /// The nominal frequency in effect, Hz.
+    pub fn effective_hz(&self) -> u64 {
+        self.nominal_hz.unwrap_or(self.kind.default_hz())
+    }
+
+    /// The register width in effect, bits.
+    pub fn effective_bits(&self) -> u32 {
+        self.bits.unwrap_or(self.kind.default_bits())
+    }
+
+    /// The read-latency distribution in effect.
+    pub fn effective_latency(&self) -> LatencyConfig {
+        self.read_latency_ns
+            .unwrap_or(self.kind.default_latency(self.emulated))
+    }
+
+    /// Checks every field; `path` prefixes the field names.
+    pub fn validate(&self, path: &str) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        if let Some(hz) = self.nominal_hz
+            && !(1_000..=100_000_000_000).contains(&hz)
+        {
+            e.push(ConfigError::new(
+                format!("{path}.nominal_hz"),
+                format!("{hz} is outside the valid range 1000..=100000000000 Hz"),
+            ));
+        }
+        if let Some(bits) = self.bits
+            && !(8..=64).contains(&bits)
+        {
+            e.push(ConfigError::new(
+                format!("{path}.bits"),
+                format!("{bits} is outside the valid range 8..=64 bits"),
+            ));
+        }
+        if let Some(l) = &self.read_latency_ns {
+            e.extend(l.validate(&format!("{path}.read_latency_ns")));
+        }
+        let t = &self.tsc;
+        for (i, off) in t.core_offsets_ticks.iter().enumerate() {
+            if off.unsigned_abs() > 1 << 62 {
+                e.push(ConfigError::new(
+                    format!("{path}.tsc.core_offsets_ticks[{i}]"),
+                    format!("{off} is outside the valid range ±2^62 ticks"),
+                ));
+            }
+        }
+        let mut last_at_s = f64::NEG_INFINITY;
+        for (i, s) in t.pstate.schedule.iter().enumerate() {
+            let p = format!("{path}.tsc.pstate.schedule[{i}]");
+            ConfigError::check_range(&mut e, &format!("{p}.at_s"), s.at_s, 0.0, 1e10, "s");
+            ConfigError::check_range(
+                &mut e,
+                &format!("{p}.factor"),
+                s.factor,
+                0.0,
+                10.0,
+                "(rate / nominal)",
+            );
+            if s.at_s < last_at_s {
+                e.push(ConfigError::new(
+                    format!("{p}.at_s"),
+                    "schedule steps must be sorted by time",
+                ));
+            }
+            last_at_s = s.at_s;
+        }
+        for (i, f) in t.pstate.random_factors.iter().enumerate() {
+            ConfigError::check_range(
+                &mut e,
+                &format!("{path}.tsc.pstate.random_factors[{i}]"),
+                *f,
+                0.0,
+                10.0,
+                "(rate / nominal)",
+            );
+        }
+        ConfigError::check_range(
+            &mut e,
+            &format!("{path}.tsc.pstate.mean_dwell_s"),
+            t.pstate.mean_dwell_s,
+            1e-6,
+            1e9,
+            "s",
+        );
+        ConfigError::check_range(
+            &mut e,
+            &format!("{path}.tsc.cstate_halt.halt_rate_per_s"),
+            t.cstate_halt.halt_rate_per_s,
+            0.0,
+            1e6,
+            "1/s",
+        );
+        ConfigError::check_range(
+            &mut e,
+            &format!("{path}.tsc.cstate_halt.mean_halt_us"),
+            t.cstate_halt.mean_halt_us,
+            1e-3,
+            1e9,
+            "µs",
+        );
+        e
+    }
+}
+
+/// Read-latency sampler.
+#[derive(Clone, Debug)]
+enum Latency {
+    Constant(SimDuration),
+    Gamma { min_ns: f64, excess: Gamma<f64> },
+}
+
+impl Latency {
+    fn new(cfg: &LatencyConfig) -> Self {
+        let excess_ns = cfg.mean_ns - cfg.min_ns;
+        if cfg.jitter_ns <= 0.0 || excess_ns <= 0.0 {
+            return Latency::Constant(SimDuration::from_secs_f64(cfg.mean_ns.max(0.0) * 1e-9));
+        }
+        // Gamma with mean m and sd s: shape (m/s)², scale s²/m.
+        let shape = (excess_ns / cfg.jitter_ns).powi(2);
+        let scale = cfg.jitter_ns * cfg.jitter_ns / excess_ns;
+        match Gamma::new(shape, scale) {
+            Ok(excess) => Latency::Gamma {
+                min_ns: cfg.min_ns,
+                excess,
+            },
+            Err(_) => Latency::Constant(SimDuration::from_secs_f64(cfg.mean_ns.max(0.0) * 1e-9)),
+        }
+    }
+}
+
+/// The piecewise-constant rate process of one non-invariant TSC core.
+#[derive(Clone, Debug)]
+struct CoreRate {
+    rng: SimRng,
+    /// Start of the current piece of constant rate, ns.
+    piece_start_ns: u64,
+    /// P-state factor in effect.
+    factor: f64,
+    halted: bool,
+    /// Next P-state change (ns; `u64::MAX` = never) and the schedule cursor.
+    next_pstate_ns: u64,
+    schedule_idx: usize,
+    /// Next halt start or end, ns (`u64::MAX` = never).
+    next_halt_ns: u64,
+    /// Ticks gained (negative: lost) relative to nominal over closed pieces.
+    closed_excess_ticks: f64,
+}
+
+/// A counter at run time.
+#[derive(Clone, Debug)]
+pub struct Counter {
+    kind: CounterKind,
+    hz: u64,
+    bits: u32,
+    mask: u64,
+    latency: Latency,
+    offsets_ticks: Vec<i64>,
+    /// Rate state per core; empty for an invariant TSC and for other kinds.
+    cores: Vec<CoreRate>,
+    schedule: Vec<PstateStep>,
+    random_factors: Vec<f64>,
+    mean_dwell_s: f64,
+    halt_rate_per_s: f64,
+    mean_halt_s: f64,
+    rng: SimRng,
+}
+
+fn secs_to_ns(s: f64) -> u64 {
+    if s.is_finite() && s >= 0.0 {
+        (s * 1e9).round().min(u64::MAX as f64) as u64
+    } else {
+        u64::MAX
+    }
+}
+
+impl Counter {
+    /// Builds the counter. Latency draws come from `rng`; each TSC core's
+    /// rate process from its own sub-stream of `rng`, so the pathologies do
+    /// not depend on how reads interleave across cores. The configuration
+    /// should have passed [`CounterConfig::validate`].
+    pub fn new(cfg: &CounterConfig, rng: SimRng) -> Self {
+        let bits = cfg.effective_bits().clamp(1, 64);
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let t = &cfg.tsc;
+        let is_tsc = cfg.kind == CounterKind::Tsc;
+        let mut counter = Counter {
+            kind: cfg.kind,
+            hz: cfg.effective_hz().max(1),
+            bits,
+            mask,
+            latency: Latency::new(&cfg.effective_latency()),
+            offsets_ticks: if is_tsc {
+                t.core_offsets_ticks.clone()
+            } else {
+                Vec::new()
+            },
+            cores: Vec::new(),
+            schedule: t.pstate.schedule.clone(),
+            random_factors: t.pstate.random_factors.clone(),
+            mean_dwell_s: t.pstate.mean_dwell_s,
+            halt_rate_per_s: t.cstate_halt.halt_rate_per_s,
+            mean_halt_s: t.cstate_halt.mean_halt_us * 1e-6,
+            rng,
+        };
+        let pathological = !counter.schedule.is_empty()
+            || !counter.random_factors.is_empty()
+            || counter.halt_rate_per_s > 0.0;
+        if is_tsc && !t.invariant && pathological {
+            let n = t.core_offsets_ticks.len().max(1);
+            counter.cores = (0..n)
+                .map(|i| {
+                    let mut r = counter.rng.clone();
+                    r.set_stream(1 + i as u64);
+                    counter.new_core_rate(r)
+                })
+                .collect();
+        }
+        counter
+    }
+
+    fn new_core_rate(&self, mut rng: SimRng) -> CoreRate {
+        let (factor, next_pstate_ns) = if !self.schedule.is_empty() {
+            (1.0, secs_to_ns(self.schedule[0].at_s))
+        } else if !self.random_factors.is_empty() {
+            let i = rng.random_range(0..self.random_factors.len());
+            let dwell: f64 = rng.sample(Exp1);
+            (
+                self.random_factors[i],
+                secs_to_ns(dwell * self.mean_dwell_s),
+            )
+        } else {
+            (1.0, u64::MAX)
+        };
+        let next_halt_ns = if self.halt_rate_per_s > 0.0 {
+            let w: f64 = rng.sample(Exp1);
+            secs_to_ns(w / self.halt_rate_per_s)
+        } else {
+            u64::MAX
+        };
+        CoreRate {
+            rng,
+            piece_start_ns: 0,
+            factor,
+            halted: false,
+            next_pstate_ns,
+            schedule_idx: 0,
+            next_halt_ns,
+            closed_excess_ticks: 0.0,
+        }
+    }
+
+    /// Which counter this is.
+    pub fn kind(&self) -> CounterKind {
+        self.kind
+    }
+
+    /// Nominal frequency, Hz.
+    pub fn nominal_hz(&self) -> u64 {
+        self.hz
+    }
+
+    /// Register width, bits.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// What a kernel knows of this counter at boot.
+    pub fn info(&self) -> CounterInfo {
+        CounterInfo {
+            nominal_hz: self.hz as f64,
+        }
+    }
+
+    /// Time for the register to wrap at the nominal rate, seconds
+    /// (`2^bits / f`).
+    pub fn wrap_period_s(&self) -> f64 {
+        2f64.powi(self.bits as i32) / self.hz as f64
+    }
+
+    /// Draws one read latency.
+    pub fn sample_read_latency(&mut self) -> SimDuration {
+        match &self.latency {
+            Latency::Constant(d) => *d,
+            Latency::Gamma { min_ns, excess } => {
+                let ns = min_ns + self.rng.sample(excess);
+                SimDuration::from_nanos(ns.round().max(0.0) as u64)
+            }
+        }
+    }
+
+    /// The full (unwrapped) 64-bit count at true time `t` on `core`, given
+    /// the time error of the counter's crystal at `t`, seconds:
+    /// `⌊f·(t + x)⌋ + offset + pathology ticks`, modulo 2⁶⁴ (a negative
+    /// phase reads as the counter just below its 64-bit wrap, so differences
+    /// in wrapping arithmetic stay right). Cores beyond the configured ones
+    /// read as the last configured core.
+    ///
+    /// Reads of a non-invariant TSC advance its rate process and should be
+    /// nearly monotone in time per core; a read earlier than the current
+    /// piece of constant rate is evaluated with that piece's rate.
+    pub fn count_at(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
+        let t_ns = t.as_nanos();
+        let f = self.hz as f64;
+        // f·t exactly: whole ticks and the fraction of a tick.
+        let ft = i128::from(self.hz) * i128::from(t_ns);
+        let whole = ft / 1_000_000_000;
+        let frac_ticks = (ft % 1_000_000_000) as f64 * 1e-9;
+        let mut small = frac_ticks + crystal_time_error_s * f;
+        let mut big: i128 = whole;
+        if let Some(offset) = self
+            .offsets_ticks
+            .get(core.min(self.offsets_ticks.len().saturating_sub(1)))
+        {
+            big += i128::from(*offset);
+        }
+        if !self.cores.is_empty() {
+            let c = core.min(self.cores.len() - 1);
+            let excess = self.excess_ticks(c, t_ns);
+            let whole_excess = excess.trunc();
+            big += whole_excess as i128;
+            small += excess - whole_excess;
+        }
+        // Keep the float part small before flooring, so its ulp stays far below a tick.
+        let small_floor = small.floor();
+        (big + small_floor as i128) as u64
+    }
+
+    /// The register value (count masked to `bits`) at `t`.
+    pub fn register_at(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
+        let c = self.count_at(t, crystal_time_error_s, core);
+        self.register_of(c)
+    }
+
+    /// The register value a full count shows.
+    pub fn register_of(&self, count: u64) -> u64 {
+        count & self.mask
+    }
+
+    /// Ticks gained relative to nominal on `core` up to `t_ns` (negative when
+    /// the TSC ran slow or halted).
+    fn excess_ticks(&mut self, core: usize, t_ns: u64) -> f64 {
+        let hz = self.hz as f64;
+        loop {
+            let c = &self.cores[core];
+            let next = c.next_pstate_ns.min(c.next_halt_ns);
+            if next > t_ns {
+                break;
+            }
+            self.close_piece(core, next, hz);
+        }
+        let c = &self.cores[core];
+        let rate = if c.halted { 0.0 } else { c.factor };
+        let open_s = t_ns.saturating_sub(c.piece_start_ns) as f64 * 1e-9;
+        c.closed_excess_ticks + (rate - 1.0) * hz * open_s
+    }
+
+    /// Closes the current constant-rate piece at `at_ns` and applies the
+    /// state change(s) due then.
+    fn close_piece(&mut self, core: usize, at_ns: u64, hz: f64) {
+        let schedule = &self.schedule;
+        let random_factors = &self.random_factors;
+        let (mean_dwell_s, halt_rate_per_s, mean_halt_s) =
+            (self.mean_dwell_s, self.halt_rate_per_s, self.mean_halt_s);
+        let c = &mut self.cores[core];
+        let rate = if c.halted { 0.0 } else { c.factor };
+        let dur_s = at_ns.saturating_sub(c.piece_start_ns) as f64 * 1e-9;
+        c.closed_excess_ticks += (rate - 1.0) * hz * dur_s;
+        c.piece_start_ns = at_ns;
+        if c.next_pstate_ns == at_ns {
+            if !schedule.is_empty() {
+                c.factor = schedule[c.schedule_idx].factor;
+                c.schedule_idx += 1;
+                c.next_pstate_ns = schedule
+                    .get(c.schedule_idx)
+                    .map_or(u64::MAX, |s| secs_to_ns(s.at_s).max(at_ns));
+            } else {
+                let i = c.rng.random_range(0..random_factors.len());
+                c.factor = random_factors[i];
+                let w: f64 = c.rng.sample(Exp1);
+                c.next_pstate_ns = at_ns.saturating_add(secs_to_ns(w * mean_dwell_s).max(1));
+            }
+        }
+        if c.next_halt_ns == at_ns {
+            c.halted = !c.halted;
+            let w: f64 = c.rng.sample(Exp1);
+            let mean_s = if c.halted {
+                mean_halt_s
+            } else {
+                1.0 / halt_rate_per_s
+            };
+            c.next_halt_ns = at_ns.saturating_add(secs_to_ns(w * mean_s).max(1));
+        }
+    }
+}
+
+/// The kernel's software extension of a narrow counter to 64 bits: keep the
+/// last value and add the masked difference of registers. Monotone and
+/// exact while successive reads are less than one wrap period apart; a
+/// longer gap loses every whole wrap that happened in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrapExtender {
+    mask: u64,
+    last: Option<u64>,
+}
+
+impl WrapExtender {
+    /// An extender for a `bits`-wide register (1..=64; clamped).
+    pub fn new(bits: u32) -> Self {
+        let bits = bits.clamp(1, 64);
+        WrapExtender {
+            mask: if bits == 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            },
+            last: None,
+        }
+    }
+
+    /// Extends one register read. The first read is taken as is.
+    pub fn extend(&mut self, register: u64) -> u64 {
+        let register = register & self.mask;
+        let value = match self.last {
+            None => register,
+            Some(last) => last.wrapping_add(register.wrapping_sub(last) & self.mask),
+        };
+        self.last = Some(value);
+        value
+    }
+
+    /// The last extended value, if any read happened.
+    pub fn last(&self) -> Option<u64> {
+        self.last
+    }
+}

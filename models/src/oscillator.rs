@@ -1,1 +1,955 @@
-//! oscillator model (implementation in progress).
+//! # Oscillators: how a crystal's time drifts away from true time
+//!
+//! Every counter in a machine is driven by a crystal oscillator, and no
+//! crystal runs at its nominal frequency. The *time error* of an oscillator,
+//! `x(t)`, is the time an ideal counter driven by it would show minus true
+//! time, in seconds. Its derivative is the fractional frequency error
+//! `y(t) = dx/dt` (dimensionless; 1 ppm = 1e-6). This module builds `x(t)`
+//! from the mechanisms the literature names (research note
+//! `virt-models.md` §1.3, §1.5 and §7):
+//!
+//! ```text
+//! x(t) = x0                                  initial offset
+//!      + y0·t                                skew (50–100 ppm for PC crystals)
+//!      + D·t²/2                              aging (linear frequency drift)
+//!      + c·∫ T(s) ds                         temperature: coefficient c (ppm/°C)
+//!                                            times a diurnal / AC-cycle sine
+//!                                            plus a random room process
+//!      + x_noise(t)                          power-law noise: white PM,
+//!                                            white FM, flicker FM, random-walk FM
+//! ```
+//!
+//! ## Lazy evaluation
+//!
+//! Nothing here is an event. The deterministic terms (offset, skew, aging,
+//! the temperature sine) are evaluated in closed form at the read time. The
+//! random terms (the room-temperature process and the power-law noise) live
+//! on an internal grid of spacing `noise_step_s` (default 1 s), which is
+//! advanced on demand up to the read time; between two grid points the
+//! phase is interpolated linearly. Advancing costs O(1) per grid step
+//! whatever the read pattern, and memory is a fixed handful of numbers.
+//! The draws depend only on the grid index, so the realisation of the noise
+//! does not depend on when or how often it is read.
+//!
+//! **Reads in the past.** Reads are expected to be nearly monotone in
+//! time. The three newest grid points are kept, so a read may fall up to
+//! one grid step before the segment of the newest read and is still
+//! interpolated exactly as a forward read would have been. A read further
+//! in the past returns the value of the oldest retained grid point (the
+//! deterministic terms are still exact): callers must not rely on it.
+//!
+//! ## Noise generators
+//!
+//! Each noise type is set by its Allan deviation (ADEV) `σ_y(τ)`:
+//!
+//! * **White PM**: independent phase samples of standard deviation `σ_x`
+//!   at each grid point; `σ_y(τ) = √3·σ_x/τ` for `τ` a multiple of the grid.
+//! * **White FM**: the phase is a Wiener process (exact increments);
+//!   `σ_y(τ) = σ_y(1 s)/√(τ/1 s)`.
+//! * **Random-walk FM**: the frequency is a Wiener process and the phase its
+//!   exact integral (the joint Gaussian increment of frequency and phase is
+//!   drawn, so there is no discretisation error at grid points);
+//!   `σ_y(τ) = σ_y(1 s)·√(τ/1 s)`.
+//! * **Flicker FM**: a sum of 18 Ornstein–Uhlenbeck (first-order
+//!   relaxation) frequency processes with correlation times spaced by a
+//!   factor 4, from `Δ/64` to `Δ·4¹⁴` (`Δ` = grid step), all of equal
+//!   variance. A geometric family of Lorentzians with equal weights sums to
+//!   a `1/f` spectrum between its corner frequencies; the phase integral of
+//!   each process is drawn exactly with its frequency. The resulting ADEV is
+//!   flat to within 1 % for `Δ ≤ τ ≤ 2·10⁷·Δ` (230 days at the 1 s default)
+//!   and falls slowly beyond, like white FM. Checked analytically by the
+//!   unit tests.
+//!
+//! The room temperature is an Ornstein–Uhlenbeck process as well, of standard
+//! deviation `room_sigma_c` and correlation time `room_tau_s`, drawn and
+//! integrated exactly on the same grid.
+//!
+//! ## Typical values (opt in per scenario; everything defaults to ideal)
+//!
+//! | parameter | typical | source |
+//! |---|---|---|
+//! | `skew_ppm` | ±50–100 (PC crystal) | §1.3 \[V\], §7 note A |
+//! | `temperature.coeff_ppm_per_c` | 1.0 | §1.3 \[V\], §7 note B |
+//! | `temperature.diurnal_amplitude_c`, `diurnal_period_s` | 1 °C, 1800 s (machine-room AC cycle) | §7 note C \[E\] |
+//! | `noise.random_walk_fm_adev_1s` | 1.2e-9 (= 0.002 ppm/√s diffusion, σ_y(1000 s) ≈ 4e-8) | §7 note D \[E\] |
+//! | `noise.flicker_fm_adev` | 1e-8 (ADEV floor of a PC TSC: 1e-8–1e-7 near 1000 s) | §1.3 \[R\] |
+//!
+//! ```
+//! use models::oscillator::{Oscillator, OscillatorConfig};
+//! use sim_core::{RngStreams, SimTime};
+//! let cfg = OscillatorConfig { skew_ppm: 50.0, ..OscillatorConfig::default() };
+//! let mut osc = Oscillator::new(&cfg, RngStreams::new(1).stream("host0/crystal"));
+//! let x = osc.time_error_s(SimTime::from_secs(100));
+//! assert!((x - 5e-3).abs() < 1e-12); // 50 ppm of 100 s
+//! ```
+
+use std::f64::consts::{LN_2, TAU};
+
+use algorithms::ConfigError;
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+use sim_core::{SimRng, SimTime};
+
+/// Seconds per day, for aging given per day.
+const SECS_PER_DAY: f64 = 86_400.0;
+
+/// Number of relaxation processes in the flicker-FM generator.
+const FLICKER_COMPONENTS: usize = 18;
+/// Ratio between successive flicker correlation times.
+const FLICKER_RATIO: f64 = 4.0;
+/// Shortest flicker correlation time, in grid steps (`Δ/64`).
+const FLICKER_SHORTEST_STEPS: f64 = 1.0 / 64.0;
+
+/// Temperature model of an oscillator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemperatureConfig {
+    /// Frequency sensitivity, ppm per °C (typical uncompensated crystal: 1.0,
+    /// `virt-models.md` §1.3; default 0 = insensitive).
+    pub coeff_ppm_per_c: f64,
+    /// Amplitude of the periodic temperature cycle, °C (§7 note C suggests
+    /// 1 °C; default 0).
+    pub diurnal_amplitude_c: f64,
+    /// Period of the temperature cycle, seconds (default 1800 s: the
+    /// machine-room air-conditioning cycle of §7 note C; use 86 400 s for a
+    /// day).
+    pub diurnal_period_s: f64,
+    /// Standard deviation of the random room-temperature process, °C
+    /// (default 0 = none).
+    pub room_sigma_c: f64,
+    /// Correlation time of the room-temperature process, seconds (default
+    /// 3600 s, an engineering estimate: AC and occupancy change over hours).
+    pub room_tau_s: f64,
+}
+
+impl Default for TemperatureConfig {
+    fn default() -> Self {
+        TemperatureConfig {
+            coeff_ppm_per_c: 0.0,
+            diurnal_amplitude_c: 0.0,
+            diurnal_period_s: 1800.0,
+            room_sigma_c: 0.0,
+            room_tau_s: 3600.0,
+        }
+    }
+}
+
+/// Power-law noise of an oscillator, each type given by its Allan deviation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoiseConfig {
+    /// White phase noise: ADEV at τ = 1 s (dimensionless); falls as 1/τ.
+    /// Default 0.
+    pub white_pm_adev_1s: f64,
+    /// White frequency noise: ADEV at τ = 1 s; falls as 1/√τ. Default 0.
+    pub white_fm_adev_1s: f64,
+    /// Flicker frequency noise: the flat ADEV (typical PC floor 1e-8,
+    /// `virt-models.md` §1.3). Default 0.
+    pub flicker_fm_adev: f64,
+    /// Random-walk frequency noise: ADEV at τ = 1 s; grows as √τ (typical
+    /// 1.2e-9, §7 note D). Default 0.
+    pub random_walk_fm_adev_1s: f64,
+}
+
+impl Default for NoiseConfig {
+    fn default() -> Self {
+        NoiseConfig {
+            white_pm_adev_1s: 0.0,
+            white_fm_adev_1s: 0.0,
+            flicker_fm_adev: 0.0,
+            random_walk_fm_adev_1s: 0.0,
+        }
+    }
+}
+
+impl NoiseConfig {
+    /// The equivalent configuration from the power-law coefficients of the
+    /// one-sided frequency spectrum `S_y(f) = Σ h_α f^α` (units: `h2` in
+    /// s², `h0` in s, `h_m1` dimensionless, `h_m2` in 1/s), with the white-PM
+    /// measurement bandwidth `f_h_hz`. Standard relations (IEEE 1139):
+    /// `σ_y²(τ) = 3 f_h h2 /(4π² τ²) + h0/(2τ) + 2 ln2 h₋₁ + (2π²/3) h₋₂ τ`.
+    pub fn from_h_coefficients(h2: f64, h0: f64, h_m1: f64, h_m2: f64, f_h_hz: f64) -> Self {
+        let pi2 = std::f64::consts::PI * std::f64::consts::PI;
+        NoiseConfig {
+            white_pm_adev_1s: (3.0 * f_h_hz * h2 / (4.0 * pi2)).max(0.0).sqrt(),
+            white_fm_adev_1s: (h0 / 2.0).max(0.0).sqrt(),
+            flicker_fm_adev: (2.0 * LN_2 * h_m1).max(0.0).sqrt(),
+            random_walk_fm_adev_1s: (2.0 * pi2 / 3.0 * h_m2).max(0.0).sqrt(),
+        }
+    }
+
+    /// True when every noise amplitude is zero.
+    pub fn is_zero(&self) -> bool {
+        self.white_pm_adev_1s == 0.0
+            && self.white_fm_adev_1s == 0.0
+            && self.flicker_fm_adev == 0.0
+            && self.random_walk_fm_adev_1s == 0.0
+    }
+}
+
+/// An oscillator: deterministic drift, temperature and noise. The default is
+/// an *ideal* oscillator (all terms zero); scenarios opt in to each error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OscillatorConfig {
+    /// Time error at t = 0, seconds (default 0).
+    pub initial_offset_s: f64,
+    /// Constant fractional frequency error, ppm (PC crystals: ±50–100 ppm,
+    /// `virt-models.md` §1.3 and §7 note A; default 0).
+    pub skew_ppm: f64,
+    /// Linear frequency drift, ppm per day (default 0).
+    pub aging_ppm_per_day: f64,
+    /// Temperature sensitivity and profile.
+    pub temperature: TemperatureConfig,
+    /// Power-law noise amplitudes.
+    pub noise: NoiseConfig,
+    /// Spacing of the internal noise grid, seconds (default 1 s; noise
+    /// is white between grid points only in the sense that the phase is
+    /// interpolated linearly there).
+    pub noise_step_s: f64,
+}
+
+impl Default for OscillatorConfig {
+    fn default() -> Self {
+        OscillatorConfig {
+            initial_offset_s: 0.0,
+            skew_ppm: 0.0,
+            aging_ppm_per_day: 0.0,
+            temperature: TemperatureConfig::default(),
+            noise: NoiseConfig::default(),
+            noise_step_s: 1.0,
+        }
+    }
+}
+
+fn check_finite(
+    errors: &mut Vec<ConfigError>,
+    field: &str,
+    value: f64,
+    lo: f64,
+    hi: f64,
+    unit: &str,
+) {
+    ConfigError::check_range(errors, field, value, lo, hi, unit);
+}
+
+impl OscillatorConfig {
+    /// Checks every field; `path` prefixes the field names (e.g.
+    /// `"hosts[0].tsc_oscillator"`).
+    pub fn validate(&self, path: &str) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        let f = |name: &str| {
+            if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            }
+        };
+        check_finite(
+            &mut e,
+            &f("initial_offset_s"),
+            self.initial_offset_s,
+            -1e6,
+            1e6,
+            "s",
+        );
+        check_finite(
+            &mut e,
+            &f("skew_ppm"),
+            self.skew_ppm,
+            -10_000.0,
+            10_000.0,
+            "ppm",
+        );
+        check_finite(
+            &mut e,
+            &f("aging_ppm_per_day"),
+            self.aging_ppm_per_day,
+            -100.0,
+            100.0,
+            "ppm/day",
+        );
+        let t = &self.temperature;
+        check_finite(
+            &mut e,
+            &f("temperature.coeff_ppm_per_c"),
+            t.coeff_ppm_per_c,
+            -100.0,
+            100.0,
+            "ppm/°C",
+        );
+        check_finite(
+            &mut e,
+            &f("temperature.diurnal_amplitude_c"),
+            t.diurnal_amplitude_c,
+            0.0,
+            100.0,
+            "°C",
+        );
+        check_finite(
+            &mut e,
+            &f("temperature.diurnal_period_s"),
+            t.diurnal_period_s,
+            1.0,
+            1e9,
+            "s",
+        );
+        check_finite(
+            &mut e,
+            &f("temperature.room_sigma_c"),
+            t.room_sigma_c,
+            0.0,
+            100.0,
+            "°C",
+        );
+        check_finite(
+            &mut e,
+            &f("temperature.room_tau_s"),
+            t.room_tau_s,
+            1e-3,
+            1e9,
+            "s",
+        );
+        let n = &self.noise;
+        check_finite(
+            &mut e,
+            &f("noise.white_pm_adev_1s"),
+            n.white_pm_adev_1s,
+            0.0,
+            1e-3,
+            "(dimensionless ADEV)",
+        );
+        check_finite(
+            &mut e,
+            &f("noise.white_fm_adev_1s"),
+            n.white_fm_adev_1s,
+            0.0,
+            1e-3,
+            "(dimensionless ADEV)",
+        );
+        check_finite(
+            &mut e,
+            &f("noise.flicker_fm_adev"),
+            n.flicker_fm_adev,
+            0.0,
+            1e-3,
+            "(dimensionless ADEV)",
+        );
+        check_finite(
+            &mut e,
+            &f("noise.random_walk_fm_adev_1s"),
+            n.random_walk_fm_adev_1s,
+            0.0,
+            1e-3,
+            "(dimensionless ADEV)",
+        );
+        check_finite(
+            &mut e,
+            &f("noise_step_s"),
+            self.noise_step_s,
+            1e-3,
+            3600.0,
+            "s",
+        );
+        e
+    }
+}
+
+/// `g(u) = u − 2(1 − e^{−u}) + (1 − e^{−2u})/2`, the normalised variance of
+/// the integral of an OU process over a step of `u` correlation times.
+/// Cancels catastrophically for small `u`, where its series is used.
+fn ou_integral_var_shape(u: f64) -> f64 {
+    if u < 0.01 {
+        // Series: u³/3 − u⁴/4 + 7u⁵/60 − u⁶/24 (next term O(u⁷), relative 1e-9).
+        u * u * u * (1.0 / 3.0 - u / 4.0 + 7.0 * u * u / 60.0 - u * u * u / 24.0)
+    } else {
+        u + 2.0 * (-u).exp_m1() - 0.5 * (-2.0 * u).exp_m1()
+    }
+}
+
+/// An Ornstein–Uhlenbeck frequency process `y` (variance `σ²`, correlation
+/// time `T`) together with its integral over each grid step, both drawn from
+/// their exact joint Gaussian law given the previous `y`.
+#[derive(Clone, Debug)]
+struct OuPhase {
+    /// Frequency at the newest grid point.
+    y: f64,
+    /// `a = e^{−Δ/T}`.
+    decay: f64,
+    /// `T(1 − a)`: conditional mean of the step integral per unit `y`.
+    mean_gain_s: f64,
+    /// Standard deviation of the frequency innovation, `σ√(1 − a²)`.
+    y_sd: f64,
+    /// Loading of the integral on the frequency innovation's normal, seconds.
+    i_load_s: f64,
+    /// Standard deviation of the integral's independent part, seconds.
+    i_sd_s: f64,
+}
+
+impl OuPhase {
+    fn new(sigma: f64, corr_time_s: f64, step_s: f64, rng: &mut SimRng) -> Self {
+        let u = step_s / corr_time_s;
+        let one_minus_a = -(-u).exp_m1();
+        let decay = 1.0 - one_minus_a;
+        let s2 = sigma * sigma;
+        let t = corr_time_s;
+        let var_y = s2 * one_minus_a * (1.0 + decay);
+        // Integral of the noise part: var 2σ²T²g(u); cov with y innovation σ²T(1−a)².
+        let var_i = 2.0 * s2 * t * t * ou_integral_var_shape(u);
+        let cov = s2 * t * one_minus_a * one_minus_a;
+        let y_sd = var_y.sqrt();
+        let (i_load_s, i_sd_s) = if y_sd > 0.0 {
+            let load = cov / y_sd;
+            // cov²/var_y = σ²T²(1−a)³/(1+a), written so that it cancels cleanly.
+            let explained = s2 * t * t * one_minus_a.powi(3) / (1.0 + decay);
+            (load, (var_i - explained).max(0.0).sqrt())
+        } else {
+            (0.0, var_i.max(0.0).sqrt())
+        };
+        // Start in the stationary law, so there is no switch-on transient.
+        let z: f64 = rng.sample(StandardNormal);
+        OuPhase {
+            y: sigma * z,
+            decay,
+            mean_gain_s: t * one_minus_a,
+            y_sd,
+            i_load_s,
+            i_sd_s,
+        }
+    }
+
+    /// Advances one grid step; returns the integral of `y` over it (seconds).
+    #[inline]
+    fn step(&mut self, rng: &mut SimRng) -> f64 {
+        let n1: f64 = rng.sample(StandardNormal);
+        let n2: f64 = rng.sample(StandardNormal);
+        let integral = self.mean_gain_s * self.y + self.i_load_s * n1 + self.i_sd_s * n2;
+        self.y = self.decay * self.y + self.y_sd * n1;
+        integral
+    }
+}
+
+/// The random part of the time error on its grid.
+#[derive(Clone, Debug)]
+struct NoiseGrid {
+    step_ns: u64,
+    step_s: f64,
+    rng: SimRng,
+    /// Index of the newest generated grid point.
+    newest: u64,
+    /// Phase at grid points `newest − 2`, `newest − 1`, `newest` (seconds).
+    x: [f64; 3],
+    /// Integrated (non-white-PM) phase at the newest point.
+    integrated_s: f64,
+    white_pm_sd_s: f64,
+    white_fm_step_sd_s: f64,
+    /// Random-walk FM: frequency state and the exact increment scales.
+    rw_y: f64,
+    rw_y_sd: f64,
+    rw_i_sd_s: f64,
+    flicker: Vec<OuPhase>,
+    room: Option<OuPhase>,
+}
+
+impl NoiseGrid {
+    fn new(cfg: &OscillatorConfig, mut rng: SimRng) -> Self {
+        let step_ns = (cfg.noise_step_s * 1e9).round().max(1.0) as u64;
+        let step_s = step_ns as f64 * 1e-9;
+        let n = &cfg.noise;
+        // White PM: σ_y(τ)² = <(x₂ − 2x₁ + x₀)²>/(2τ²) = 6σ_x²/(2τ²), so σ_x = σ_y(1 s)·1 s/√3.
+        let white_pm_sd_s = n.white_pm_adev_1s / 3f64.sqrt();
+        // White FM: the mean frequency over τ has variance σ²·(1 s)/τ, so a
+        // step Δ adds phase of variance σ_y(1 s)²·(1 s)·Δ.
+        let white_fm_step_sd_s = n.white_fm_adev_1s * step_s.sqrt();
+        // Random-walk FM: y a Wiener process of diffusion D (var y(t) = D t)
+        // has σ_y²(τ) = Dτ/3, so D = 3σ_y(1 s)²/s. Over a step, the frequency
+        // increment a has variance DΔ and the phase gains yΔ + Δ·a/2 plus an
+        // independent part of variance DΔ³/12 (total DΔ³/3, cov DΔ²/2).
+        let d = 3.0 * n.random_walk_fm_adev_1s * n.random_walk_fm_adev_1s;
+        let rw_y_sd = (d * step_s).sqrt();
+        let rw_i_sd_s = (d * step_s * step_s * step_s / 12.0).sqrt();
+        // Flicker FM: Lorentzians 4σ_i²T/(1+(2πfT)²) with T in ratio r and
+        // equal σ_i² sum to S_y(f) ≈ σ_i²/(f ln r) = h₋₁/f, and σ_y² = 2 ln2 h₋₁.
+        let flicker = if n.flicker_fm_adev > 0.0 {
+            let sigma = n.flicker_fm_adev * (FLICKER_RATIO.ln() / (2.0 * LN_2)).sqrt();
+            (0..FLICKER_COMPONENTS)
+                .map(|i| {
+                    let t = step_s * FLICKER_SHORTEST_STEPS * FLICKER_RATIO.powi(i as i32);
+                    OuPhase::new(sigma, t, step_s, &mut rng)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let tc = &cfg.temperature;
+        let room = (tc.room_sigma_c > 0.0 && tc.coeff_ppm_per_c != 0.0).then(|| {
+            let sigma = (tc.coeff_ppm_per_c * 1e-6 * tc.room_sigma_c).abs();
+            OuPhase::new(sigma, tc.room_tau_s, step_s, &mut rng)
+        });
+        let mut grid = NoiseGrid {
+            step_ns,
+            step_s,
+            rng,
+            newest: 0,
+            x: [0.0; 3],
+            integrated_s: 0.0,
+            white_pm_sd_s,
+            white_fm_step_sd_s,
+            rw_y: 0.0,
+            rw_y_sd,
+            rw_i_sd_s,
+            flicker,
+            room,
+        };
+        let x0 = grid.white_pm_sample();
+        grid.x = [x0; 3];
+        grid.generate_next();
+        grid
+    }
+
+    fn white_pm_sample(&mut self) -> f64 {
+        if self.white_pm_sd_s > 0.0 {
+            let z: f64 = self.rng.sample(StandardNormal);
+            self.white_pm_sd_s * z
+        } else {
+            0.0
+        }
+    }
+
+    /// Generates grid point `newest + 1`. Draw order is fixed, so the noise
+    /// realisation depends only on the grid index.
+    fn generate_next(&mut self) {
+        let mut dx = 0.0;
+        if self.white_fm_step_sd_s > 0.0 {
+            let z: f64 = self.rng.sample(StandardNormal);
+            dx += self.white_fm_step_sd_s * z;
+        }
+        if self.rw_y_sd > 0.0 {
+            let a = self.rw_y_sd * self.rng.sample::<f64, _>(StandardNormal);
+            let b: f64 = self.rng.sample(StandardNormal);
+            dx += self.step_s * (self.rw_y + 0.5 * a) + self.rw_i_sd_s * b;
+            self.rw_y += a;
+        }
+        for c in &mut self.flicker {
+            dx += c.step(&mut self.rng);
+        }
+        if let Some(room) = &mut self.room {
+            dx += room.step(&mut self.rng);
+        }
+        self.integrated_s += dx;
+        let wpm = self.white_pm_sample();
+        self.x = [self.x[1], self.x[2], self.integrated_s + wpm];
+        self.newest += 1;
+    }
+
+    /// Phase (seconds) and the slope of its segment (fractional frequency).
+    fn at(&mut self, t: SimTime) -> (f64, f64) {
+        let ns = t.as_nanos();
+        let k = ns / self.step_ns;
+        while self.newest < k + 1 {
+            self.generate_next();
+        }
+        let frac = (ns - k * self.step_ns) as f64 / self.step_ns as f64;
+        let (lo, hi) = if self.newest == k + 1 {
+            (self.x[1], self.x[2])
+        } else if self.newest == k + 2 {
+            (self.x[0], self.x[1])
+        } else {
+            // Further in the past than the retained window: documented clamp.
+            return (self.x[0], 0.0);
+        };
+        (lo + (hi - lo) * frac, (hi - lo) / self.step_s)
+    }
+}
+
+/// A running oscillator: evaluates its time error lazily at read times.
+#[derive(Clone, Debug)]
+pub struct Oscillator {
+    offset_s: f64,
+    skew: f64,
+    aging_per_s: f64,
+    /// Fractional frequency amplitude of the temperature cycle, `c·A·1e-6`.
+    cycle_amplitude: f64,
+    /// Angular frequency of the temperature cycle, rad/s.
+    cycle_omega_rad_per_s: f64,
+    /// `None` when there is no random part at all.
+    noise: Option<NoiseGrid>,
+    ideal: bool,
+}
+
+impl Oscillator {
+    /// Builds the oscillator; all its randomness comes from `rng`. The
+    /// configuration should have passed [`OscillatorConfig::validate`];
+    /// out-of-range values are not rejected here.
+    pub fn new(cfg: &OscillatorConfig, rng: SimRng) -> Self {
+        let tc = &cfg.temperature;
+        let has_room = tc.room_sigma_c > 0.0 && tc.coeff_ppm_per_c != 0.0;
+        let noise = (!cfg.noise.is_zero() || has_room).then(|| NoiseGrid::new(cfg, rng));
+        let cycle_amplitude = tc.coeff_ppm_per_c * tc.diurnal_amplitude_c * 1e-6;
+        let ideal = cfg.initial_offset_s == 0.0
+            && cfg.skew_ppm == 0.0
+            && cfg.aging_ppm_per_day == 0.0
+            && cycle_amplitude == 0.0
+            && noise.is_none();
+        Oscillator {
+            offset_s: cfg.initial_offset_s,
+            skew: cfg.skew_ppm * 1e-6,
+            aging_per_s: cfg.aging_ppm_per_day * 1e-6 / SECS_PER_DAY,
+            cycle_amplitude,
+            cycle_omega_rad_per_s: TAU / tc.diurnal_period_s.max(1e-9),
+            noise,
+            ideal,
+        }
+    }
+
+    /// True if the oscillator has no error of any kind: its time error is
+    /// exactly zero at every instant.
+    pub fn is_ideal(&self) -> bool {
+        self.ideal
+    }
+
+    /// Time error `x(t)` in seconds: oscillator time minus true time.
+    pub fn time_error_s(&mut self, t: SimTime) -> f64 {
+        if self.ideal {
+            return 0.0;
+        }
+        let ts = t.as_secs_f64();
+        let mut x = self.offset_s + self.skew * ts + 0.5 * self.aging_per_s * ts * ts;
+        if self.cycle_amplitude != 0.0 {
+            // ∫₀ᵗ a·sin(ωs) ds = a(1 − cos ωt)/ω.
+            let w = self.cycle_omega_rad_per_s;
+            x += self.cycle_amplitude * (1.0 - (w * ts).cos()) / w;
+        }
+        if let Some(n) = &mut self.noise {
+            x += n.at(t).0;
+        }
+        x
+    }
+
+    /// Fractional frequency error `y(t)` (dimensionless; 1e-6 = 1 ppm). The
+    /// random part is the mean over the current noise-grid step, consistent
+    /// with the linear phase interpolation of [`Oscillator::time_error_s`].
+    pub fn frequency_error(&mut self, t: SimTime) -> f64 {
+        if self.ideal {
+            return 0.0;
+        }
+        let ts = t.as_secs_f64();
+        let mut y = self.skew + self.aging_per_s * ts;
+        if self.cycle_amplitude != 0.0 {
+            y += self.cycle_amplitude * (self.cycle_omega_rad_per_s * ts).sin();
+        }
+        if let Some(n) = &mut self.noise {
+            y += n.at(t).1;
+        }
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn rng(seed: u64) -> SimRng {
+        SimRng::seed_from_u64(seed)
+    }
+
+    /// Overlapping Allan deviation of phase samples `x` spaced `tau0_s`, at
+    /// `τ = m·tau0_s`.
+    fn oadev(x: &[f64], tau0_s: f64, m: usize) -> f64 {
+        let n = x.len() - 2 * m;
+        let mut sum = 0.0;
+        for i in 0..n {
+            let d = x[i + 2 * m] - 2.0 * x[i + m] + x[i];
+            sum += d * d;
+        }
+        let tau = m as f64 * tau0_s;
+        (sum / (2.0 * tau * tau * n as f64)).sqrt()
+    }
+
+    fn record(cfg: &OscillatorConfig, seed: u64, n: usize) -> Vec<f64> {
+        let mut osc = Oscillator::new(cfg, rng(seed));
+        (0..n)
+            .map(|i| osc.time_error_s(SimTime::from_secs(i as u64)))
+            .collect()
+    }
+
+    /// Mean over seeds of the OADEV at τ = 1, 10, 100, 1000 s.
+    fn measured(noise: NoiseConfig, seeds: u64, n: usize) -> [f64; 4] {
+        let cfg = OscillatorConfig {
+            noise,
+            ..OscillatorConfig::default()
+        };
+        let mut out = [0.0; 4];
+        for s in 0..seeds {
+            let x = record(&cfg, 100 + s, n);
+            for (o, m) in out.iter_mut().zip([1usize, 10, 100, 1000]) {
+                *o += oadev(&x, 1.0, m) / seeds as f64;
+            }
+        }
+        out
+    }
+
+    fn assert_within(measured: [f64; 4], theory: impl Fn(f64) -> f64, tol: f64) {
+        for (m, tau) in measured.iter().zip([1.0, 10.0, 100.0, 1000.0]) {
+            let th = theory(tau);
+            let rel = m / th - 1.0;
+            assert!(
+                rel.abs() < tol,
+                "τ = {tau} s: measured {m:.4e}, theory {th:.4e} ({:+.1} %)",
+                100.0 * rel
+            );
+        }
+    }
+
+    #[test]
+    fn white_pm_adev_matches_theory() {
+        // σ_y(τ) = √3·σ_x/τ with σ_x = σ_y(1 s)/√3: σ_y(τ) = σ_y(1 s)/τ.
+        let a = 1e-9;
+        let m = measured(
+            NoiseConfig {
+                white_pm_adev_1s: a,
+                ..NoiseConfig::default()
+            },
+            2,
+            1_000_000,
+        );
+        assert_within(m, |tau| a / tau, 0.10);
+    }
+
+    #[test]
+    fn white_fm_adev_matches_theory() {
+        // Mean frequency over τ has variance σ₁²/τ; the Allan variance of
+        // independent averages equals that: σ_y(τ) = σ₁/√τ.
+        let a = 3e-9;
+        let m = measured(
+            NoiseConfig {
+                white_fm_adev_1s: a,
+                ..NoiseConfig::default()
+            },
+            2,
+            1_000_000,
+        );
+        assert_within(m, |tau| a / tau.sqrt(), 0.10);
+    }
+
+    #[test]
+    fn random_walk_fm_adev_matches_theory() {
+        // y Wiener with diffusion D: σ_y²(τ) = Dτ/3, so σ_y(τ) = σ₁√τ.
+        let a = 1e-10;
+        let m = measured(
+            NoiseConfig {
+                random_walk_fm_adev_1s: a,
+                ..NoiseConfig::default()
+            },
+            6,
+            1_000_000,
+        );
+        assert_within(m, |tau| a * tau.sqrt(), 0.10);
+    }
+
+    #[test]
+    fn flicker_fm_adev_is_flat() {
+        // σ_y²(τ) = 2 ln2 h₋₁: independent of τ.
+        let a = 1e-8;
+        let m = measured(
+            NoiseConfig {
+                flicker_fm_adev: a,
+                ..NoiseConfig::default()
+            },
+            6,
+            1_000_000,
+        );
+        assert_within(m, |_| a, 0.10);
+    }
+
+    /// Allan variance of an OU frequency process (variance σ², correlation
+    /// time T), from its phase structure function
+    /// `D(s) = 2σ²T²(s/T − 1 + e^{−s/T})`: `σ_y² = (4D(τ) − D(2τ))/(2τ²)`.
+    fn ou_avar(tau: f64, t: f64, s2: f64) -> f64 {
+        let u = tau / t;
+        if u < 1e-3 {
+            return s2 * (2.0 * u / 3.0 - u * u / 2.0);
+        }
+        s2 / (u * u) * (2.0 * u - 3.0 + 4.0 * (-u).exp() - (-2.0 * u).exp())
+    }
+
+    #[test]
+    fn flicker_generator_is_flat_over_its_documented_range() {
+        // Exact (not sampled) ADEV of the configured component family.
+        let s2 = FLICKER_RATIO.ln() / (2.0 * LN_2);
+        let mut tau = 1.0;
+        while tau <= 2e7 {
+            let v: f64 = (0..FLICKER_COMPONENTS)
+                .map(|i| {
+                    ou_avar(
+                        tau,
+                        FLICKER_SHORTEST_STEPS * FLICKER_RATIO.powi(i as i32),
+                        s2,
+                    )
+                })
+                .sum();
+            assert!(
+                (v.sqrt() - 1.0).abs() < 0.01,
+                "τ = {tau}: ADEV ratio {}",
+                v.sqrt()
+            );
+            tau *= 1.5;
+        }
+    }
+
+    #[test]
+    fn ideal_oscillator_is_exactly_zero() {
+        let mut osc = Oscillator::new(&OscillatorConfig::default(), rng(1));
+        assert!(osc.is_ideal());
+        for s in [0u64, 1, 17, 86_400, 31_536_000] {
+            assert_eq!(osc.time_error_s(SimTime::from_secs(s)), 0.0);
+            assert_eq!(osc.frequency_error(SimTime::from_secs(s)), 0.0);
+        }
+    }
+
+    #[test]
+    fn skew_and_aging_give_the_exact_quadratic() {
+        let cfg = OscillatorConfig {
+            initial_offset_s: 0.25,
+            skew_ppm: -73.0,
+            aging_ppm_per_day: 0.5,
+            ..OscillatorConfig::default()
+        };
+        let mut osc = Oscillator::new(&cfg, rng(2));
+        assert!(!osc.is_ideal());
+        for s in [0.0, 1.5, 1000.0, 86_400.0, 10.0 * 86_400.0] {
+            let t = SimTime::from_secs_f64(s);
+            let d = 0.5e-6 / 86_400.0;
+            let want = 0.25 - 73e-6 * s + 0.5 * d * s * s;
+            assert!((osc.time_error_s(t) - want).abs() < 1e-12, "t = {s}");
+            assert!((osc.frequency_error(t) - (-73e-6 + d * s)).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn temperature_cycle_modulates_rate_by_coefficient_times_amplitude() {
+        let cfg = OscillatorConfig {
+            temperature: TemperatureConfig {
+                coeff_ppm_per_c: 1.0,
+                diurnal_amplitude_c: 2.0,
+                diurnal_period_s: 1800.0,
+                ..TemperatureConfig::default()
+            },
+            ..OscillatorConfig::default()
+        };
+        let mut osc = Oscillator::new(&cfg, rng(3));
+        let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+        for s in 0..3600 {
+            let y = osc.frequency_error(SimTime::from_secs(s));
+            lo = lo.min(y);
+            hi = hi.max(y);
+        }
+        assert!(
+            (hi - 2e-6).abs() < 1e-9 && (lo + 2e-6).abs() < 1e-9,
+            "range {lo:e}..{hi:e}"
+        );
+        // Phase: the rate integrated over one period returns to zero, and the
+        // peak phase excursion is 2·c·A·P/(2π).
+        assert!(osc.time_error_s(SimTime::from_secs(1800)).abs() < 1e-15);
+        let peak = osc.time_error_s(SimTime::from_secs(900));
+        assert!((peak - 2.0 * 2e-6 * 1800.0 / TAU).abs() < 1e-12);
+        // Difference quotient of the phase agrees with the reported rate.
+        let t0 = SimTime::from_secs(450);
+        let t1 = SimTime::from_secs_f64(450.001);
+        let dq = (osc.time_error_s(t1) - osc.time_error_s(t0)) / 0.001;
+        assert!((dq - osc.frequency_error(t0)).abs() < 1e-11);
+    }
+
+    #[test]
+    fn room_temperature_process_has_its_configured_rate_spread() {
+        // OU temperature σ = 0.5 °C at 2 ppm/°C: rate standard deviation 1 ppm.
+        let cfg = OscillatorConfig {
+            temperature: TemperatureConfig {
+                coeff_ppm_per_c: 2.0,
+                room_sigma_c: 0.5,
+                room_tau_s: 600.0,
+                ..TemperatureConfig::default()
+            },
+            ..OscillatorConfig::default()
+        };
+        let mut osc = Oscillator::new(&cfg, rng(4));
+        let n = 2_000_000u64;
+        let mut sum2 = 0.0;
+        for s in 0..n {
+            let y = osc
+                .frequency_error(SimTime::from_secs(s) + sim_core::SimDuration::from_millis(500));
+            sum2 += y * y;
+        }
+        let sd = (sum2 / n as f64).sqrt();
+        // ~3300 correlation times: sampling error of the SD ≈ 1/√(2·1650) ≈ 2 %.
+        assert!((sd / 1e-6 - 1.0).abs() < 0.08, "rate sd {sd:e}");
+    }
+
+    #[test]
+    fn reads_are_lazy_interpolated_and_independent_of_read_pattern() {
+        let cfg = OscillatorConfig {
+            noise: NoiseConfig {
+                white_pm_adev_1s: 1e-9,
+                white_fm_adev_1s: 1e-9,
+                flicker_fm_adev: 1e-9,
+                random_walk_fm_adev_1s: 1e-10,
+            },
+            noise_step_s: 1.0,
+            ..OscillatorConfig::default()
+        };
+        let mut dense = Oscillator::new(&cfg, rng(5));
+        let mut sparse = Oscillator::new(&cfg, rng(5));
+        for s in 0..500u64 {
+            let _ = dense.time_error_s(SimTime::from_secs(s));
+        }
+        let t = SimTime::from_secs_f64(499.25);
+        let a = dense.time_error_s(t);
+        let b = sparse.time_error_s(t);
+        assert_eq!(a, b);
+        // Linear in between grid points.
+        let x0 = sparse.time_error_s(SimTime::from_secs(499));
+        let x1 = sparse.time_error_s(SimTime::from_secs(500));
+        assert!((a - (x0 + 0.25 * (x1 - x0))).abs() < 1e-18);
+        // A read one grid step back is still interpolated exactly...
+        let back = dense.time_error_s(SimTime::from_secs_f64(498.5));
+        let mut fresh = Oscillator::new(&cfg, rng(5));
+        assert_eq!(back, fresh.time_error_s(SimTime::from_secs_f64(498.5)));
+        // ...and further back clamps to the oldest retained point (498 here).
+        let far_back = dense.time_error_s(SimTime::from_secs(10));
+        assert_eq!(far_back, fresh.time_error_s(SimTime::from_secs(498)));
+    }
+
+    #[test]
+    fn validation_names_fields_and_ranges() {
+        assert!(OscillatorConfig::default().validate("osc").is_empty());
+        let bad = OscillatorConfig {
+            skew_ppm: f64::NAN,
+            noise_step_s: 0.0,
+            noise: NoiseConfig {
+                flicker_fm_adev: -1.0,
+                ..NoiseConfig::default()
+            },
+            ..OscillatorConfig::default()
+        };
+        let errs = bad.validate("hosts[0].osc");
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "hosts[0].osc.skew_ppm",
+                "hosts[0].osc.noise.flicker_fm_adev",
+                "hosts[0].osc.noise_step_s"
+            ]
+        );
+        assert!(errs[2].message.contains("s"));
+    }
+
+    #[test]
+    fn h_coefficients_convert_consistently() {
+        let n = NoiseConfig::from_h_coefficients(0.0, 2e-18, 1e-20, 0.0, 1.0);
+        assert!((n.white_fm_adev_1s - 1e-9).abs() < 1e-24);
+        assert!((n.flicker_fm_adev - (2.0 * LN_2 * 1e-20f64).sqrt()).abs() < 1e-24);
+    }
+}
