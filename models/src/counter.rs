@@ -763,3 +763,347 @@ impl WrapExtender {
         self.last
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    fn counter(kind: CounterKind) -> Counter {
+        Counter::new(
+            &CounterConfig {
+                kind,
+                ..CounterConfig::default()
+            },
+            SimRng::seed_from_u64(9),
+        )
+    }
+
+    /// `count/f − t` in seconds, computed exactly in integers.
+    fn count_time_error_s(count: u64, hz: u64, t: SimTime) -> f64 {
+        let num = i128::from(count) * 1_000_000_000 - i128::from(hz) * i128::from(t.as_nanos());
+        num as f64 / (hz as f64 * 1e9)
+    }
+
+    #[test]
+    fn nominal_rates_widths_and_wrap_periods() {
+        let hpet = counter(CounterKind::Hpet);
+        assert_eq!((hpet.nominal_hz(), hpet.bits()), (14_318_180, 32));
+        assert!(
+            (hpet.wrap_period_s() - 299.97).abs() < 0.01,
+            "{}",
+            hpet.wrap_period_s()
+        );
+        let pm = counter(CounterKind::AcpiPm);
+        assert_eq!((pm.nominal_hz(), pm.bits()), (3_579_545, 24));
+        assert!(
+            (pm.wrap_period_s() - 4.687).abs() < 0.001,
+            "{}",
+            pm.wrap_period_s()
+        );
+        let pit = counter(CounterKind::Pit);
+        assert_eq!((pit.nominal_hz(), pit.bits()), (1_193_182, 16));
+        assert!((pit.wrap_period_s() - 0.0549).abs() < 1e-4);
+        let tsc = counter(CounterKind::Tsc);
+        assert_eq!((tsc.nominal_hz(), tsc.bits()), (3_000_000_000, 64));
+        assert!((tsc.wrap_period_s() / (365.25 * 86_400.0) - 194.9).abs() < 0.1);
+    }
+
+    #[test]
+    fn ideal_crystal_over_one_year_keeps_sub_nanosecond_time() {
+        let year = SimTime::from_secs(365 * 86_400);
+        for kind in [CounterKind::Tsc, CounterKind::Hpet] {
+            let mut c = counter(kind);
+            for t in [
+                year,
+                year + SimDuration::from_nanos(1),
+                year + SimDuration::from_nanos(333_333_333),
+                SimTime::from_nanos(31_536_000_123_456_789),
+            ] {
+                let count = c.count_at(t, 0.0, 0);
+                let err = count_time_error_s(count, c.nominal_hz(), t);
+                // Truncation to whole ticks: −1 tick < error ≤ 0.
+                assert!(
+                    err <= 0.0 && err > -1.0 / c.nominal_hz() as f64,
+                    "{kind:?} at {t}: {err:e} s"
+                );
+                if kind == CounterKind::Tsc {
+                    assert!(err.abs() < 1e-9);
+                }
+            }
+        }
+        // The exact value at the year mark, well past 2^53 ticks.
+        assert_eq!(
+            counter(CounterKind::Tsc).count_at(year, 0.0, 0),
+            94_608_000_000_000_000
+        );
+    }
+
+    #[test]
+    fn crystal_time_error_shifts_the_count() {
+        let mut c = counter(CounterKind::Tsc);
+        let t = SimTime::from_secs(365 * 86_400);
+        let x = 1.5e-3 + 0.2e-9;
+        let count = c.count_at(t, x, 0);
+        let err = count_time_error_s(count, c.nominal_hz(), t);
+        assert!((err - x).abs() < 1.0 / 3e9, "{err:e}");
+        // A negative phase wraps modulo 2^64 and differences still work.
+        let neg = c.count_at(SimTime::ZERO, -1e-6, 0);
+        assert_eq!(neg, (-3000i64) as u64);
+        assert_eq!(
+            c.count_at(SimTime::from_nanos(2_000), -1e-6, 0)
+                .wrapping_sub(neg),
+            6000
+        );
+    }
+
+    #[test]
+    fn registers_are_masked_counts() {
+        let mut pm = counter(CounterKind::AcpiPm);
+        let t = SimTime::from_secs(100);
+        let count = pm.count_at(t, 0.0, 0);
+        assert_eq!(count, 357_954_500);
+        assert_eq!(pm.register_at(t, 0.0, 0), count % (1 << 24));
+        assert_eq!(pm.register_of(count), count & 0xff_ffff);
+    }
+
+    #[test]
+    fn per_core_offsets_apply() {
+        let cfg = CounterConfig {
+            tsc: TscConfig {
+                core_offsets_ticks: vec![0, 1_000_000, -500],
+                ..TscConfig::default()
+            },
+            ..CounterConfig::default()
+        };
+        let mut c = Counter::new(&cfg, SimRng::seed_from_u64(1));
+        let t = SimTime::from_secs(3600);
+        let base = c.count_at(t, 0.0, 0);
+        assert_eq!(c.count_at(t, 0.0, 1) - base, 1_000_000);
+        assert_eq!(base - c.count_at(t, 0.0, 2), 500);
+        // Out-of-range cores read as the last configured one.
+        assert_eq!(c.count_at(t, 0.0, 7), c.count_at(t, 0.0, 2));
+    }
+
+    #[test]
+    fn scheduled_pstates_change_a_non_invariant_tsc_rate() {
+        let cfg = CounterConfig {
+            tsc: TscConfig {
+                invariant: false,
+                pstate: PstateConfig {
+                    schedule: vec![
+                        PstateStep {
+                            at_s: 10.0,
+                            factor: 0.5,
+                        },
+                        PstateStep {
+                            at_s: 20.0,
+                            factor: 1.0,
+                        },
+                    ],
+                    ..PstateConfig::default()
+                },
+                ..TscConfig::default()
+            },
+            ..CounterConfig::default()
+        };
+        let mut c = Counter::new(&cfg, SimRng::seed_from_u64(1));
+        assert_eq!(c.count_at(SimTime::from_secs(5), 0.0, 0), 15_000_000_000);
+        assert_eq!(
+            c.count_at(SimTime::from_secs(15), 0.0, 0),
+            3_000_000_000 * 125 / 10
+        );
+        // 30 s of true time, 5 s of them lost at half rate.
+        assert_eq!(c.count_at(SimTime::from_secs(30), 0.0, 0), 75_000_000_000);
+        // An invariant TSC ignores the schedule.
+        let inv = CounterConfig {
+            tsc: TscConfig {
+                invariant: true,
+                ..cfg.tsc.clone()
+            },
+            ..cfg
+        };
+        assert_eq!(
+            Counter::new(&inv, SimRng::seed_from_u64(1)).count_at(SimTime::from_secs(30), 0.0, 0),
+            90_000_000_000
+        );
+    }
+
+    #[test]
+    fn cstate_halts_stop_a_non_invariant_tsc_for_the_expected_fraction() {
+        // Halts at 10/s lasting 20 ms on average: alternating renewal process,
+        // halted fraction = 0.02 / (0.1 + 0.02) = 1/6.
+        let cfg = CounterConfig {
+            tsc: TscConfig {
+                invariant: false,
+                cstate_halt: CstateHaltConfig {
+                    halt_rate_per_s: 10.0,
+                    mean_halt_us: 20_000.0,
+                },
+                ..TscConfig::default()
+            },
+            ..CounterConfig::default()
+        };
+        let mut c = Counter::new(&cfg, SimRng::seed_from_u64(3));
+        let mut last = 0;
+        for s in 1..=2000 {
+            let v = c.count_at(SimTime::from_nanos(s * 50_000_000), 0.0, 0);
+            assert!(v >= last, "a halting TSC never runs backwards");
+            last = v;
+        }
+        let t = SimTime::from_secs(100);
+        let lost_fraction = 1.0 - c.count_at(t, 0.0, 0) as f64 / 3e11;
+        // ~830 cycles, each contributing an exponential halt: relative sd ≈ 5 %.
+        assert!(
+            (lost_fraction / (1.0 / 6.0) - 1.0).abs() < 0.2,
+            "lost fraction {lost_fraction}"
+        );
+    }
+
+    #[test]
+    fn random_pstates_average_their_factors() {
+        let cfg = CounterConfig {
+            tsc: TscConfig {
+                invariant: false,
+                core_offsets_ticks: vec![0, 0],
+                pstate: PstateConfig {
+                    random_factors: vec![0.5, 1.0],
+                    mean_dwell_s: 0.1,
+                    ..PstateConfig::default()
+                },
+                ..TscConfig::default()
+            },
+            ..CounterConfig::default()
+        };
+        let mut c = Counter::new(&cfg, SimRng::seed_from_u64(4));
+        let t = SimTime::from_secs(1000);
+        let rate0 = c.count_at(t, 0.0, 0) as f64 / 3e12;
+        let rate1 = c.count_at(t, 0.0, 1) as f64 / 3e12;
+        // 10 000 dwells: mean factor 0.75 within ~0.4 %.
+        assert!(
+            (rate0 - 0.75).abs() < 0.02 && (rate1 - 0.75).abs() < 0.02,
+            "{rate0} {rate1}"
+        );
+        assert_ne!(rate0, rate1, "cores follow independent P-states");
+    }
+
+    #[test]
+    fn latency_means_match_configuration() {
+        for (kind, emulated) in [
+            (CounterKind::Tsc, false),
+            (CounterKind::Hpet, false),
+            (CounterKind::Hpet, true),
+            (CounterKind::AcpiPm, false),
+            (CounterKind::AcpiPm, true),
+            (CounterKind::Pit, false),
+        ] {
+            let cfg = CounterConfig {
+                kind,
+                emulated,
+                ..CounterConfig::default()
+            };
+            let want = cfg.effective_latency();
+            let mut c = Counter::new(&cfg, SimRng::seed_from_u64(5));
+            let n = 100_000;
+            let (mut sum, mut min) = (0.0, f64::MAX);
+            for _ in 0..n {
+                let ns = c.sample_read_latency().as_nanos() as f64;
+                sum += ns;
+                min = min.min(ns);
+            }
+            let mean = sum / n as f64;
+            // Standard error jitter/√n, plus 0.5 ns rounding to whole nanoseconds.
+            let tol = 4.0 * want.jitter_ns / (n as f64).sqrt() + 0.5;
+            assert!(
+                (mean - want.mean_ns).abs() < tol,
+                "{kind:?} emulated={emulated}: mean {mean} ns vs {}",
+                want.mean_ns
+            );
+            assert!(min >= want.min_ns - 0.5, "{kind:?}: min {min}");
+        }
+        assert_eq!(CounterKind::Hpet.default_latency(false).mean_ns, 700.0);
+        assert_eq!(CounterKind::Hpet.default_latency(true).mean_ns, 3000.0);
+        assert_eq!(CounterKind::AcpiPm.default_latency(true).mean_ns, 2500.0);
+    }
+
+    #[test]
+    fn wrap_extender_loses_exactly_the_wraps_of_a_long_gap() {
+        let mut pm = counter(CounterKind::AcpiPm);
+        let mut ext = WrapExtender::new(pm.bits());
+        let t0 = SimTime::from_secs(1);
+        let first_true = pm.count_at(t0, 0.0, 0);
+        let first = ext.extend(pm.register_at(t0, 0.0, 0));
+        // 3 wrap periods (14.06 s) plus 1 s later: 3 wraps vanish.
+        let t1 = t0 + SimDuration::from_secs_f64(3.0 * pm.wrap_period_s() + 1.0);
+        let true_delta = pm.count_at(t1, 0.0, 0) - first_true;
+        let seen_delta = ext.extend(pm.register_at(t1, 0.0, 0)) - first;
+        assert_eq!(true_delta - seen_delta, 3 << 24);
+        assert_eq!(seen_delta, true_delta % (1 << 24));
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        assert!(CounterConfig::default().validate("c").is_empty());
+        let bad = CounterConfig {
+            bits: Some(70),
+            read_latency_ns: Some(LatencyConfig {
+                mean_ns: 5.0,
+                min_ns: 10.0,
+                jitter_ns: 1.0,
+            }),
+            tsc: TscConfig {
+                pstate: PstateConfig {
+                    random_factors: vec![-1.0],
+                    ..PstateConfig::default()
+                },
+                ..TscConfig::default()
+            },
+            ..CounterConfig::default()
+        };
+        let fields: Vec<String> = bad
+            .validate("hosts[0].counters[1]")
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert!(
+            fields.contains(&"hosts[0].counters[1].bits".to_string()),
+            "{fields:?}"
+        );
+        assert!(fields.contains(&"hosts[0].counters[1].read_latency_ns.mean_ns".to_string()));
+        assert!(fields.contains(&"hosts[0].counters[1].tsc.pstate.random_factors[0]".to_string()));
+    }
+
+    proptest! {
+        #[test]
+        fn extension_is_exact_and_monotone_for_gaps_below_the_wrap(
+            bits in 8u32..=32,
+            start in 0u64..(1u64 << 40),
+            gaps in proptest::collection::vec(0.0f64..1.0, 1..200),
+        ) {
+            let wrap = 1u64 << bits;
+            let mut ext = WrapExtender::new(bits);
+            let mut truth = start;
+            let base = ext.extend(truth & (wrap - 1));
+            let mut last = base;
+            for g in gaps {
+                // Any gap strictly shorter than one wrap.
+                truth += ((g * wrap as f64) as u64).min(wrap - 1);
+                let v = ext.extend(truth & (wrap - 1));
+                prop_assert!(v >= last);
+                prop_assert_eq!(v - base, truth - start);
+                last = v;
+            }
+        }
+
+        #[test]
+        fn extension_miscounts_by_the_lost_wraps(bits in 8u32..=32, start in 0u64..(1u64 << 40), gap in 0u64..(1u64 << 44)) {
+            let wrap = 1u64 << bits;
+            let mut ext = WrapExtender::new(bits);
+            let a = ext.extend(start);
+            let b = ext.extend(start + gap);
+            prop_assert_eq!(b - a, gap % wrap);
+            prop_assert_eq!(gap - (b - a), (gap / wrap) * wrap);
+        }
+    }
+}
