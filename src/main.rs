@@ -1,1 +1,268 @@
-fn main() {}
+//! The `vtsim` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vtsim::replay;
+use vtsim::run::{RunOptions, run_scenario};
+use vtsim::scenario::Scenario;
+
+/// Discrete-event simulator of virtualized timekeeping.
+#[derive(Parser)]
+#[command(name = "vtsim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario and write summary.json, errors.csv, exchanges and plots.
+    Run {
+        /// Scenario file (RON).
+        scenario: PathBuf,
+        /// Output directory (default out/<scenario name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the scenario's master seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Never show a progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// Print a scenario with every field at its default value.
+    DumpDefaults,
+    /// List the bundled scenarios and the available algorithms.
+    List,
+    /// Run a parameter sweep (many runs in parallel) and plot metrics against parameters.
+    Sweep {
+        /// Sweep file (RON).
+        sweep: PathBuf,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Continue an interrupted sweep, keeping its completed rows.
+        #[arg(long)]
+        resume: bool,
+        /// Output directory (default out/<sweep name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Never show progress bars.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Stop after this many new runs (as an interruption would).
+        #[arg(long, hide = true)]
+        max_runs: Option<usize>,
+    },
+    /// Compare finished runs: metrics side by side and overlaid error plots.
+    Compare {
+        /// Run directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write compare.csv and the plots.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+    },
+    /// Run an algorithm over a recorded exchanges.csv.
+    Replay {
+        /// Exchanges file (see the README for the format).
+        exchanges: PathBuf,
+        /// Algorithm name (see `vtsim list`).
+        #[arg(long)]
+        algo: String,
+        /// Algorithm parameter, as key=value (RON value); repeatable.
+        #[arg(long = "set")]
+        sets: Vec<String>,
+        /// Exclude exchanges before this true time from metrics, seconds.
+        #[arg(long, default_value_t = 0.0)]
+        metrics_from_s: f64,
+        /// Seed for the algorithm's own randomness.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the output directory if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn scenarios_dir() -> PathBuf {
+    let local = Path::new("scenarios");
+    if local.is_dir() {
+        local.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Run {
+            scenario,
+            out,
+            seed,
+            force,
+            quiet,
+        } => {
+            let s = Scenario::load(&scenario)?;
+            let opts = RunOptions {
+                out,
+                seed,
+                force,
+                progress: !quiet,
+            };
+            let (dir, summary) = run_scenario(&s, &opts)?;
+            println!(
+                "{}: {} events, output in {}",
+                s.name,
+                summary.events,
+                dir.display()
+            );
+            println!(
+                "{:<28} {:>12} {:>10} {:>10} {:>12}",
+                "clock", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
+            );
+            for c in &summary.clocks {
+                println!(
+                    "{:<28} {:>12.3} {:>10.3} {:>10.3} {:>12.3}",
+                    c.name, c.error_us.median, c.error_us.iqr, c.error_us.rms, c.error_us.max_abs
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { scenarios } => {
+            let mut bad = 0;
+            for p in &scenarios {
+                match Scenario::load(p) {
+                    Ok(s) => println!("{}: ok ({})", p.display(), s.name),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        bad += 1;
+                    }
+                }
+            }
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::DumpDefaults => {
+            print!("{}", vtsim::scenario::default_scenario().to_ron());
+            println!();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List => {
+            let dir = scenarios_dir();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            files.sort();
+            println!("scenarios in {}:", dir.display());
+            for f in files {
+                let desc = Scenario::load(&f)
+                    .map(|s| s.description)
+                    .unwrap_or_else(|e| format!("(invalid: {e})"));
+                println!(
+                    "  {:<36} {}",
+                    f.file_name().unwrap_or_default().to_string_lossy(),
+                    desc.lines().next().unwrap_or("")
+                );
+            }
+            println!(
+                "algorithms: {}",
+                algorithms::AlgorithmConfig::NAMES.join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sweep {
+            sweep,
+            jobs,
+            resume,
+            out,
+            quiet,
+            max_runs,
+        } => {
+            let plan = vtsim::sweep::load(&sweep)?;
+            let opts = vtsim::sweep::SweepOptions {
+                out,
+                jobs,
+                resume,
+                progress: !quiet,
+                max_runs,
+            };
+            let dir = vtsim::sweep::run_sweep(&plan, &opts)?;
+            println!(
+                "{}: {} runs; results in {}",
+                plan.sweep.name,
+                plan.runs().len(),
+                dir.join("results.csv").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { dirs, out } => {
+            print!("{}", vtsim::compare::compare(&dirs, &out)?);
+            println!("written: {}", out.join("compare.csv").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            exchanges,
+            algo,
+            sets,
+            metrics_from_s,
+            seed,
+            out,
+            force,
+        } => {
+            let rows = replay::read_rows(&exchanges)?;
+            let cfg = replay::config_from_sets(&algo, &sets)?;
+            let r = replay::replay(&rows, &cfg, seed, (metrics_from_s.max(0.0) * 1e9) as u64)?;
+            let dir = replay::write_outputs(&r, &cfg, &exchanges, &out, force)?;
+            let stats = vtsim::run::ErrorStats::from_summary(&r.at_exchange);
+            println!(
+                "{}: {} exchanges replayed through {}; output in {}",
+                exchanges.display(),
+                rows.len(),
+                cfg.name(),
+                dir.display()
+            );
+            if stats.count > 0 {
+                println!(
+                    "error at exchange: median {:.3} µs, IQR {:.3} µs, RMS {:.3} µs",
+                    stats.median, stats.iqr, stats.rms
+                );
+            } else {
+                println!("no true times in the file: no error metrics");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -16,6 +16,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::{FreeRunning, Naive};
+use crate::ntpd::{Ntpd, NtpdConfig};
+use crate::radclock::{Radclock, RadclockConfig};
 use crate::sync::{CounterInfo, SyncAlgorithm};
 
 /// An invalid parameter: which field, and what would be valid.
@@ -31,13 +33,26 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { field: field.into(), message: message.into() }
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// Checks `lo <= value <= hi`, recording an error naming the range and unit.
-    pub fn check_range(errors: &mut Vec<ConfigError>, field: &str, value: f64, lo: f64, hi: f64, unit: &str) {
+    pub fn check_range(
+        errors: &mut Vec<ConfigError>,
+        field: &str,
+        value: f64,
+        lo: f64,
+        hi: f64,
+        unit: &str,
+    ) {
         if !(value >= lo && value <= hi) {
-            errors.push(ConfigError::new(field, format!("{value} is outside the valid range {lo}..={hi} {unit}")));
+            errors.push(ConfigError::new(
+                field,
+                format!("{value} is outside the valid range {lo}..={hi} {unit}"),
+            ));
         }
     }
 }
@@ -57,7 +72,9 @@ pub struct BaselineConfig {
 
 impl Default for BaselineConfig {
     fn default() -> Self {
-        BaselineConfig { poll_period_s: default_poll_s() }
+        BaselineConfig {
+            poll_period_s: default_poll_s(),
+        }
     }
 }
 
@@ -72,6 +89,10 @@ pub enum AlgorithmConfig {
     /// Knows true time: a lower bound on any algorithm's error, limited only
     /// by counter resolution. Provided by the world, which alone knows truth.
     Oracle(#[serde(default)] BaselineConfig),
+    /// The RADclock feedforward estimator ([`crate::radclock`]).
+    Radclock(#[serde(default)] RadclockConfig),
+    /// The ntpd reference clock discipline ([`crate::ntpd`]).
+    Ntpd(#[serde(default)] NtpdConfig),
 }
 
 impl AlgorithmConfig {
@@ -81,11 +102,14 @@ impl AlgorithmConfig {
             AlgorithmConfig::FreeRunning(_) => "free-running",
             AlgorithmConfig::Naive(_) => "naive",
             AlgorithmConfig::Oracle(_) => "oracle",
+            AlgorithmConfig::Radclock(_) => "radclock",
+            AlgorithmConfig::Ntpd(_) => "ntpd",
         }
     }
 
     /// Every registered algorithm name.
-    pub const NAMES: &'static [&'static str] = &["free-running", "naive", "oracle"];
+    pub const NAMES: &'static [&'static str] =
+        &["free-running", "naive", "oracle", "radclock", "ntpd"];
 
     /// Default parameters of the algorithm called `name`.
     pub fn default_for(name: &str) -> Option<AlgorithmConfig> {
@@ -93,6 +117,8 @@ impl AlgorithmConfig {
             "free-running" => AlgorithmConfig::FreeRunning(BaselineConfig::default()),
             "naive" => AlgorithmConfig::Naive(BaselineConfig::default()),
             "oracle" => AlgorithmConfig::Oracle(BaselineConfig::default()),
+            "radclock" => AlgorithmConfig::Radclock(RadclockConfig::default()),
+            "ntpd" => AlgorithmConfig::Ntpd(NtpdConfig::default()),
             _ => return None,
         })
     }
@@ -101,7 +127,11 @@ impl AlgorithmConfig {
     /// algorithms that adapt it).
     pub fn poll_period_s(&self) -> f64 {
         match self {
-            AlgorithmConfig::FreeRunning(c) | AlgorithmConfig::Naive(c) | AlgorithmConfig::Oracle(c) => c.poll_period_s,
+            AlgorithmConfig::FreeRunning(c)
+            | AlgorithmConfig::Naive(c)
+            | AlgorithmConfig::Oracle(c) => c.poll_period_s,
+            AlgorithmConfig::Radclock(c) => c.poll_period_s,
+            AlgorithmConfig::Ntpd(c) => 2f64.powi(c.minpoll),
         }
     }
 
@@ -109,9 +139,20 @@ impl AlgorithmConfig {
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         match self {
-            AlgorithmConfig::FreeRunning(c) | AlgorithmConfig::Naive(c) | AlgorithmConfig::Oracle(c) => {
-                ConfigError::check_range(&mut errors, "poll_period_s", c.poll_period_s, 1.0, 1024.0, "s");
+            AlgorithmConfig::FreeRunning(c)
+            | AlgorithmConfig::Naive(c)
+            | AlgorithmConfig::Oracle(c) => {
+                ConfigError::check_range(
+                    &mut errors,
+                    "poll_period_s",
+                    c.poll_period_s,
+                    1.0,
+                    1024.0,
+                    "s",
+                );
             }
+            AlgorithmConfig::Radclock(c) => errors = c.validate(),
+            AlgorithmConfig::Ntpd(c) => errors = c.validate(),
         }
         errors
     }
@@ -120,11 +161,18 @@ impl AlgorithmConfig {
     /// feeds any internal randomness (ntpd's poll jitter), so runs stay
     /// reproducible. Returns `None` for the oracle, which only the world can
     /// build.
-    pub fn build(&self, counter: CounterInfo, _n_servers: usize, _seed: u64) -> Option<Box<dyn SyncAlgorithm>> {
+    pub fn build(
+        &self,
+        counter: CounterInfo,
+        n_servers: usize,
+        seed: u64,
+    ) -> Option<Box<dyn SyncAlgorithm>> {
         Some(match self {
             AlgorithmConfig::FreeRunning(c) => Box::new(FreeRunning::new(counter, c.poll_period_s)),
             AlgorithmConfig::Naive(c) => Box::new(Naive::new(counter, c.poll_period_s)),
             AlgorithmConfig::Oracle(_) => return None,
+            AlgorithmConfig::Radclock(c) => Box::new(Radclock::new(c, counter)),
+            AlgorithmConfig::Ntpd(c) => Box::new(Ntpd::new(c, counter, n_servers.max(1), seed)),
         })
     }
 }

@@ -14,3 +14,5 @@ pub mod oscillator;
 pub mod replication;
 pub mod server;
 pub mod xen;
+pub mod host;
+pub mod world;

@@ -74,7 +74,10 @@ impl<M: Model> Engine<M> {
     pub fn new(model: M) -> Self {
         Engine {
             model,
-            sched: Scheduler { queue: EventQueue::with_capacity(1024), now: SimTime::ZERO },
+            sched: Scheduler {
+                queue: EventQueue::with_capacity(1024),
+                now: SimTime::ZERO,
+            },
             events: 0,
         }
     }
@@ -92,13 +95,18 @@ impl<M: Model> Engine<M> {
             if t > stop {
                 break;
             }
-            let Some((t, ev)) = self.sched.queue.pop() else { break };
+            let Some((t, ev)) = self.sched.queue.pop() else {
+                break;
+            };
             self.sched.now = t;
             self.events += 1;
             self.model.handle(t, ev, &mut self.sched);
         }
         self.sched.now = self.sched.now.max(stop);
-        RunStats { events: self.events, end: self.sched.now }
+        RunStats {
+            events: self.events,
+            end: self.sched.now,
+        }
     }
 
     /// The current true time.

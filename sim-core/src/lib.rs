@@ -12,9 +12,9 @@
 //! Models live in the `models` crate and implement [`Model`].
 
 mod engine;
-pub mod stats;
 mod queue;
 mod rng;
+pub mod stats;
 mod time;
 
 pub use engine::{Engine, Model, RunStats, Scheduler};

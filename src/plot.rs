@@ -1,0 +1,271 @@
+//! Plots with one look: the same font (embedded, so no system font library
+//! is needed), units on every axis, one colour per clock. Every plot is
+//! written as PNG and SVG, and its data as CSV so anyone can redraw it.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The embedded font is valid TTF; registration cannot fail for it.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// The palette: colour-blind-friendly (Okabe–Ito), assigned by series order.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(240, 228, 66),
+];
+
+/// One named series of (x, y) points.
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart: title, axis labels (with units), series.
+pub struct LineChart<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// X-axis label, with unit.
+    pub x_label: &'a str,
+    /// Y-axis label, with unit.
+    pub y_label: &'a str,
+    /// Series to draw.
+    pub series: &'a [Series],
+    /// Draw points instead of lines (for sparse data).
+    pub points: bool,
+    /// Logarithmic axes (for Allan-type plots).
+    pub log_log: bool,
+}
+
+fn bounds(series: &[Series], log: bool) -> ((f64, f64), (f64, f64)) {
+    let mut xs = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
+    for s in series {
+        for &(x, y) in &s.points {
+            if !x.is_finite() || !y.is_finite() || (log && (x <= 0.0 || y <= 0.0)) {
+                continue;
+            }
+            xs = (xs.0.min(x), xs.1.max(x));
+            ys = (ys.0.min(y), ys.1.max(y));
+        }
+    }
+    let fix = |(lo, hi): (f64, f64)| {
+        if !lo.is_finite() {
+            (if log { 1e-3 } else { 0.0 }, 1.0)
+        } else if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
+            if log {
+                (lo / 2.0, hi * 2.0)
+            } else {
+                (lo - 1.0, hi + 1.0)
+            }
+        } else if log {
+            (lo, hi)
+        } else {
+            let pad = 0.05 * (hi - lo);
+            (lo - pad, hi + pad)
+        }
+    };
+    (fix(xs), fix(ys))
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    c: &LineChart,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let ((x0, x1), (y0, y1)) = bounds(c.series, c.log_log);
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(c.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(72);
+    macro_rules! finish {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(c.x_label)
+                .y_desc(c.y_label)
+                .label_style(("sans-serif", 14))
+                .axis_desc_style(("sans-serif", 16))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (i, s) in c.series.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let pts = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|(x, y)| x.is_finite() && y.is_finite());
+                let anno = if c.points {
+                    chart
+                        .draw_series(pts.map(|p| Circle::new(p, 2, color.filled())))
+                        .map_err(|e| e.to_string())?
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                        .map_err(|e| e.to_string())?
+                };
+                anno.label(s.name.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                });
+            }
+            if c.series.len() > 0 {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 14))
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+            }
+        }};
+    }
+    if c.log_log {
+        finish!(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(|e| e.to_string())?
+        );
+    } else {
+        finish!(
+            builder
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|e| e.to_string())?
+        );
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Writes `<stem>.png`, `<stem>.svg` and `<stem>.csv` (long format:
+/// series,x,y) in `dir`.
+pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
+    register_font();
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    draw(
+        BitMapBackend::new(&png, (1000, 560)).into_drawing_area(),
+        chart,
+    )?;
+    draw(
+        SVGBackend::new(&svg, (1000, 560)).into_drawing_area(),
+        chart,
+    )?;
+    let mut w =
+        csv::Writer::from_path(dir.join(format!("{stem}.csv"))).map_err(|e| e.to_string())?;
+    w.write_record(["series", chart.x_label, chart.y_label])
+        .map_err(|e| e.to_string())?;
+    for s in chart.series {
+        for (x, y) in &s.points {
+            w.write_record([s.name.as_str(), &x.to_string(), &y.to_string()])
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    w.flush().map_err(|e| e.to_string())
+}
+
+/// A bounded, evenly thinned copy of a long series for plotting: keeps at
+/// most `2·cap` points by doubling its stride whenever it fills up, so memory
+/// does not grow with the run's length.
+#[derive(Clone, Debug)]
+pub struct Thinned {
+    cap: usize,
+    stride: u64,
+    seen: u64,
+    /// Kept points.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Thinned {
+    /// A thinner keeping about `cap` points.
+    pub fn new(cap: usize) -> Self {
+        Thinned {
+            cap: cap.max(2),
+            stride: 1,
+            seen: 0,
+            points: Vec::new(),
+        }
+    }
+
+    /// Offers one point.
+    pub fn push(&mut self, x: f64, y: f64) {
+        if self.seen.is_multiple_of(self.stride) {
+            self.points.push((x, y));
+            if self.points.len() >= 2 * self.cap {
+                let mut i = 0;
+                self.points.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride *= 2;
+            }
+        }
+        self.seen += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinned_stays_bounded_and_even() {
+        let mut t = Thinned::new(100);
+        for i in 0..100_000 {
+            t.push(i as f64, 0.0);
+        }
+        assert!(t.points.len() <= 200);
+        let gaps: Vec<f64> = t.points.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert!(gaps.iter().all(|g| *g == gaps[0]), "evenly spaced");
+    }
+
+    #[test]
+    fn renders_png_svg_and_csv() {
+        let dir = std::env::temp_dir().join(format!("vtsim-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let series = [Series {
+            name: "clock µs".into(),
+            points: (0..50).map(|i| (i as f64, (i as f64).sin())).collect(),
+        }];
+        let chart = LineChart {
+            title: "test",
+            x_label: "time [h]",
+            y_label: "error [µs]",
+            series: &series,
+            points: false,
+            log_log: false,
+        };
+        line_chart(&dir, "t", &chart).unwrap();
+        for ext in ["png", "svg", "csv"] {
+            assert!(
+                std::fs::metadata(dir.join(format!("t.{ext}")))
+                    .unwrap()
+                    .len()
+                    > 100,
+                "{ext}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,318 @@
+//! Replaying recorded exchanges through any algorithm.
+//!
+//! `exchanges.csv` (written by every run, and easy to produce from real
+//! captures) holds one exchange per row:
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `server` | server index in the daemon's list (0 for one server) |
+//! | `counter_hz` | nominal counter frequency, Hz |
+//! | `ta`, `tf` | raw client counter at send / receive (integers; `tf` empty if lost) |
+//! | `tb`, `te` | server receive / transmit time, seconds |
+//! | `ta_true_ns` … `tf_true_ns` | true times, ns (optional: empty for real captures) |
+//! | `forward_ns`, `backward_ns` | true one-way delays, ns (optional) |
+//! | `lost` | 1 if no reply arrived |
+//! | `error_s`, `algorithm` | the recording run's clock error at Tf and its algorithm (ignored) |
+//!
+//! The replay feeds the algorithm exactly what the live daemon fed it, in
+//! counter order, so a replay of a run's own stamps reproduces that run's
+//! error-at-exchange metrics bit for bit.
+
+use std::path::Path;
+
+use algorithms::{AlgorithmConfig, ClockTime, CounterInfo, Exchange};
+use sim_core::stats::Summary;
+
+/// One parsed row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Server index.
+    pub server: usize,
+    /// Counter frequency, Hz.
+    pub counter_hz: f64,
+    /// Counter at send.
+    pub ta: u64,
+    /// Server receive time, s.
+    pub tb: f64,
+    /// Server transmit time, s.
+    pub te: f64,
+    /// Counter at receive (None if lost).
+    pub tf: Option<u64>,
+    /// True time of Tf, ns, if known.
+    pub tf_true_ns: Option<u64>,
+}
+
+fn field<'a>(rec: &'a csv::StringRecord, idx: &[Option<usize>], col: usize) -> Option<&'a str> {
+    idx[col]
+        .and_then(|i| rec.get(i))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Reads and checks an exchanges file; errors name the row (1 = first data row) and column.
+pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
+    let file = path.display();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| anyhow::anyhow!("{file}: cannot read: {e}"))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| anyhow::anyhow!("{file}: bad header: {e}"))?
+        .clone();
+    let names = [
+        "server",
+        "counter_hz",
+        "ta",
+        "tb",
+        "te",
+        "tf",
+        "tf_true_ns",
+        "lost",
+    ];
+    let idx: Vec<Option<usize>> = names
+        .iter()
+        .map(|n| headers.iter().position(|h| h.trim() == *n))
+        .collect();
+    for (i, n) in names.iter().enumerate().take(6) {
+        if idx[i].is_none() && *n != "server" {
+            anyhow::bail!(
+                "{file}: missing column \"{n}\" (header has: {})",
+                headers.iter().collect::<Vec<_>>().join(",")
+            );
+        }
+    }
+    let mut rows = Vec::new();
+    for (r, rec) in rdr.records().enumerate() {
+        let row_no = r + 1;
+        let rec = rec.map_err(|e| anyhow::anyhow!("{file}: row {row_no}: {e}"))?;
+        let num = |col: usize| -> anyhow::Result<Option<f64>> {
+            field(&rec, &idx, col)
+                .map(|s| {
+                    s.parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| anyhow::anyhow!("{file}: row {row_no}: column \"{}\": \"{s}\" is not a finite number", names[col]))
+                })
+                .transpose()
+        };
+        let int = |col: usize| -> anyhow::Result<Option<u64>> {
+            field(&rec, &idx, col)
+                .map(|s| {
+                    s.parse::<u64>().map_err(|_| {
+                        anyhow::anyhow!("{file}: row {row_no}: column \"{}\": \"{s}\" is not a non-negative integer", names[col])
+                    })
+                })
+                .transpose()
+        };
+        let need = |v: Option<f64>, col: usize| {
+            v.ok_or_else(|| {
+                anyhow::anyhow!("{file}: row {row_no}: column \"{}\" is empty", names[col])
+            })
+        };
+        let lost = int(7)?.unwrap_or(0) != 0;
+        let counter_hz = need(num(1)?, 1)?;
+        if counter_hz <= 0.0 {
+            anyhow::bail!("{file}: row {row_no}: counter_hz must be > 0 Hz");
+        }
+        let ta = int(2)?
+            .ok_or_else(|| anyhow::anyhow!("{file}: row {row_no}: column \"ta\" is empty"))?;
+        let tf = int(5)?;
+        if !lost && tf.is_none() {
+            anyhow::bail!("{file}: row {row_no}: tf is empty but the exchange is not marked lost");
+        }
+        if let Some(tf) = tf
+            && tf <= ta
+        {
+            anyhow::bail!("{file}: row {row_no}: tf ({tf}) must be after ta ({ta})");
+        }
+        let (tb, te) = if lost {
+            (num(3)?.unwrap_or(0.0), num(4)?.unwrap_or(0.0))
+        } else {
+            (need(num(3)?, 3)?, need(num(4)?, 4)?)
+        };
+        if !lost && te < tb {
+            anyhow::bail!("{file}: row {row_no}: te ({te}) is before tb ({tb})");
+        }
+        rows.push(Row {
+            server: int(0)?.unwrap_or(0) as usize,
+            counter_hz,
+            ta,
+            tb,
+            te,
+            tf: if lost { None } else { tf },
+            tf_true_ns: if lost { None } else { int(6)? },
+        });
+    }
+    if rows.is_empty() {
+        anyhow::bail!("{file}: no exchanges");
+    }
+    Ok(rows)
+}
+
+/// Builds an algorithm config from its name and `key=value` settings (RON values).
+pub fn config_from_sets(name: &str, sets: &[String]) -> anyhow::Result<AlgorithmConfig> {
+    let default = AlgorithmConfig::default_for(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown algorithm \"{name}\" (known: {})",
+            AlgorithmConfig::NAMES.join(", ")
+        )
+    })?;
+    let text = crate::scenario::ron_options().to_string(&default)?;
+    let variant = text.split('(').next().unwrap_or(&text).to_string();
+    let mut fields = Vec::new();
+    for s in sets {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--set {s}: expected key=value"))?;
+        fields.push(format!("{}: {}", k.trim(), v.trim()));
+    }
+    let ron = format!("{variant}({})", fields.join(", "));
+    let cfg: AlgorithmConfig = crate::scenario::ron_options()
+        .from_str(&ron)
+        .map_err(|e| anyhow::anyhow!("--set: {}: {}", ron, e.code))?;
+    let errors = cfg.validate();
+    if !errors.is_empty() {
+        anyhow::bail!(
+            "{}",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    Ok(cfg)
+}
+
+/// Result of a replay.
+pub struct Replay {
+    /// Errors at each exchange's Tf (where true times are known), seconds.
+    pub at_exchange: Summary,
+    /// Per exchange: (tf, clock error or NaN).
+    pub errors: Vec<(u64, f64)>,
+    /// Trace column names.
+    pub trace_columns: &'static [&'static str],
+    /// Trace rows: tf then values.
+    pub trace: Vec<(u64, Vec<f64>)>,
+}
+
+/// Feeds `rows` to the algorithm `cfg` in counter order.
+pub fn replay(
+    rows: &[Row],
+    cfg: &AlgorithmConfig,
+    seed: u64,
+    metrics_from_ns: u64,
+) -> anyhow::Result<Replay> {
+    let info = CounterInfo {
+        nominal_hz: rows[0].counter_hz,
+    };
+    let n_servers = rows.iter().map(|r| r.server + 1).max().unwrap_or(1);
+    let mut alg = cfg
+        .build(info, n_servers, seed)
+        .ok_or_else(|| anyhow::anyhow!("{} needs true time and cannot be replayed", cfg.name()))?;
+    // Transmits at ta and receptions at tf, merged in counter order.
+    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(rows.len() * 2);
+    for (i, r) in rows.iter().enumerate() {
+        events.push((r.ta, false, i));
+        if let Some(tf) = r.tf {
+            events.push((tf, true, i));
+        }
+    }
+    events.sort_by_key(|&(c, rx, i)| (c, rx, i));
+    let mut out = Replay {
+        at_exchange: Summary::new(),
+        errors: Vec::new(),
+        trace_columns: alg.trace_columns(),
+        trace: Vec::new(),
+    };
+    for (counter, rx, i) in events {
+        let r = &rows[i];
+        alg.advance(counter);
+        if !rx {
+            alg.on_transmit(r.server, counter);
+            continue;
+        }
+        alg.on_exchange(&Exchange {
+            server: r.server,
+            ta: r.ta,
+            tb: r.tb,
+            te: r.te,
+            tf: counter,
+            stratum: 1,
+            server_changed: false,
+        });
+        let err = match r.tf_true_ns {
+            Some(ns) => {
+                let e = alg.read(counter) - ClockTime::from_nanos(i128::from(ns));
+                if ns >= metrics_from_ns && e.is_finite() {
+                    out.at_exchange.push(e);
+                }
+                e
+            }
+            None => f64::NAN,
+        };
+        out.errors.push((counter, err));
+        let mut vals = Vec::new();
+        alg.trace_row(&mut vals);
+        out.trace.push((counter, vals));
+    }
+    Ok(out)
+}
+
+/// Writes `summary.json`, `errors.csv` (error at each exchange) and
+/// `trace.csv` for a replay.
+pub fn write_outputs(
+    r: &Replay,
+    cfg: &AlgorithmConfig,
+    source: &Path,
+    out: &Path,
+    force: bool,
+) -> anyhow::Result<std::path::PathBuf> {
+    use crate::run::{ClockSummary, ErrorStats, RunSummary};
+    let staging = crate::output::Staging::new(out, force)?;
+    let mut w = csv::Writer::from_path(staging.dir().join("errors.csv"))?;
+    w.write_record(["tf", "error_us"])?;
+    for (tf, e) in &r.errors {
+        w.write_record([
+            tf.to_string(),
+            if e.is_finite() {
+                (e * 1e6).to_string()
+            } else {
+                String::new()
+            },
+        ])?;
+    }
+    w.flush()?;
+    if !r.trace_columns.is_empty() {
+        let mut t = csv::Writer::from_path(staging.dir().join("trace.csv"))?;
+        let mut header = vec!["tf"];
+        header.extend_from_slice(r.trace_columns);
+        t.write_record(&header)?;
+        for (tf, vals) in &r.trace {
+            let mut rec = vec![tf.to_string()];
+            rec.extend(vals.iter().map(|v| v.to_string()));
+            t.write_record(&rec)?;
+        }
+        t.flush()?;
+    }
+    let summary = RunSummary {
+        scenario: format!("replay of {}", source.display()),
+        seed: 0,
+        duration_s: 0.0,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        events: r.errors.len() as u64,
+        clocks: vec![ClockSummary {
+            name: cfg.name().to_string(),
+            domain: "replay".into(),
+            algorithm: cfg.name().to_string(),
+            error_us: ErrorStats::default(),
+            error_at_exchange_us: ErrorStats::from_summary(&r.at_exchange),
+        }],
+    };
+    crate::output::write_atomic(
+        &staging.dir().join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    Ok(staging.commit()?)
+}

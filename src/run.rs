@@ -1,0 +1,412 @@
+//! Running a scenario: build the world, drive the engine in slices, stream
+//! records to CSV, then write the summary and plots.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use models::world::{DaemonSpec, ProbeSpec, Records, World};
+use serde::Serialize;
+use sim_core::stats::Summary;
+use sim_core::{Engine, SimDuration, SimTime};
+
+use crate::output::{Staging, write_atomic};
+use crate::plot::{LineChart, Series, Thinned, line_chart};
+use crate::scenario::Scenario;
+
+/// Error statistics of one clock, in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct ErrorStats {
+    /// Samples.
+    pub count: u64,
+    /// Median error.
+    pub median: f64,
+    /// Interquartile range.
+    pub iqr: f64,
+    /// 1st percentile.
+    pub p01: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean error.
+    pub mean: f64,
+    /// Root mean square.
+    pub rms: f64,
+    /// Largest absolute error.
+    pub max_abs: f64,
+}
+
+impl ErrorStats {
+    /// From a summary of errors in seconds; every field is finite (0 for an
+    /// empty summary, with `count` 0 saying so).
+    pub fn from_summary(s: &Summary) -> ErrorStats {
+        let us = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or(0.0, |x| x * 1e6);
+        ErrorStats {
+            count: s.count(),
+            median: us(s.median()),
+            iqr: us(s.iqr()),
+            p01: us(s.quantile(0.01)),
+            p99: us(s.quantile(0.99)),
+            mean: us(s.mean()),
+            rms: us(s.rms()),
+            max_abs: us(s.max_abs()),
+        }
+    }
+}
+
+/// Metrics of one clock in `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct ClockSummary {
+    /// Clock name.
+    pub name: String,
+    /// Where it is read.
+    pub domain: String,
+    /// Algorithm.
+    pub algorithm: String,
+    /// Error on the probe grid, µs.
+    pub error_us: ErrorStats,
+    /// Error at each exchange's Tf, after processing it, µs.
+    pub error_at_exchange_us: ErrorStats,
+}
+
+/// The content of `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunSummary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Simulated duration, s.
+    pub duration_s: f64,
+    /// vtsim version.
+    pub version: String,
+    /// Events handled.
+    pub events: u64,
+    /// Per-clock metrics.
+    pub clocks: Vec<ClockSummary>,
+}
+
+/// Options of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Output directory (default `out/<scenario>`).
+    pub out: Option<PathBuf>,
+    /// Override of the scenario's seed.
+    pub seed: Option<u64>,
+    /// Replace an existing output directory.
+    pub force: bool,
+    /// Show a progress bar on long runs.
+    pub progress: bool,
+}
+
+/// Builds the world a scenario describes.
+pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
+    let probe = ProbeSpec {
+        interval: SimDuration::from_secs_f64(s.probes.interval_s),
+        metrics_from: SimTime::from_secs_f64(s.probes.metrics_from_s),
+        record_every: (s.output.errors_csv_interval_s / s.probes.interval_s)
+            .round()
+            .max(1.0) as u64,
+    };
+    let mut world = World::new(s.seed, probe);
+    for h in &s.hosts {
+        world.add_host(h);
+    }
+    for sv in &s.servers {
+        world.add_server(sv);
+    }
+    for p in &s.paths {
+        world.add_path(p)?;
+    }
+    for d in &s.daemons {
+        let host = s
+            .hosts
+            .iter()
+            .position(|h| h.name == d.host)
+            .ok_or_else(|| anyhow::anyhow!("no host {}", d.host))?;
+        let servers = d
+            .servers
+            .iter()
+            .map(|r| {
+                let i = s.servers.iter().position(|sv| sv.name == r.server);
+                i.map(|i| (i, r.path))
+                    .ok_or_else(|| anyhow::anyhow!("no server {}", r.server))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        world.add_daemon(&DaemonSpec {
+            name: d.name.clone(),
+            host,
+            counter: d.counter,
+            core: d.core,
+            servers,
+            algorithm: d.algorithm.clone(),
+        })?;
+    }
+    Ok(world)
+}
+
+/// Streams records to the run's CSV files.
+struct Sinks {
+    errors: BufWriter<File>,
+    exchanges: Vec<Option<csv::Writer<BufWriter<File>>>>,
+    traces: Vec<Option<csv::Writer<BufWriter<File>>>>,
+    plot: Vec<Thinned>,
+    n_clocks: usize,
+}
+
+/// Column header of `exchanges.csv` (also read by `vtsim replay`).
+pub const EXCHANGE_HEADER: [&str; 15] = [
+    "server",
+    "counter_hz",
+    "ta",
+    "tb",
+    "te",
+    "tf",
+    "ta_true_ns",
+    "tb_true_ns",
+    "te_true_ns",
+    "tf_true_ns",
+    "forward_ns",
+    "backward_ns",
+    "lost",
+    "error_s",
+    "algorithm",
+];
+
+impl Sinks {
+    fn new(dir: &Path, s: &Scenario, world: &World) -> anyhow::Result<Sinks> {
+        let mut errors = BufWriter::new(File::create(dir.join("errors.csv"))?);
+        write!(errors, "t_s")?;
+        for c in world.clocks() {
+            write!(errors, ",{}_error_us", c.name)?;
+        }
+        writeln!(errors)?;
+        let mut exchanges = Vec::new();
+        let mut traces = Vec::new();
+        for (i, name) in world.daemon_names().enumerate() {
+            let ddir = dir.join(name);
+            if s.output.exchanges || s.output.trace {
+                std::fs::create_dir_all(&ddir)?;
+            }
+            exchanges.push(if s.output.exchanges {
+                let mut w = csv::Writer::from_writer(BufWriter::new(File::create(
+                    ddir.join("exchanges.csv"),
+                )?));
+                w.write_record(EXCHANGE_HEADER)?;
+                Some(w)
+            } else {
+                None
+            });
+            let cols = world.trace_columns(i);
+            traces.push(if s.output.trace && !cols.is_empty() {
+                let mut w =
+                    csv::Writer::from_writer(BufWriter::new(File::create(ddir.join("trace.csv"))?));
+                let mut header = vec!["tf", "tf_true_s"];
+                header.extend_from_slice(cols);
+                w.write_record(&header)?;
+                Some(w)
+            } else {
+                None
+            });
+        }
+        let n_clocks = world.clocks().len();
+        Ok(Sinks {
+            errors,
+            exchanges,
+            traces,
+            plot: vec![Thinned::new(2000); n_clocks],
+            n_clocks,
+        })
+    }
+
+    fn drain(&mut self, world: &World, r: &mut Records) -> anyhow::Result<()> {
+        for (row, t) in r.error_times.iter().enumerate() {
+            let ts = t.as_secs_f64();
+            write!(self.errors, "{ts}")?;
+            for c in 0..self.n_clocks {
+                let e = r.errors[row * self.n_clocks + c];
+                write!(self.errors, ",{}", e * 1e6)?;
+                self.plot[c].push(ts / 3600.0, e * 1e6);
+            }
+            writeln!(self.errors)?;
+        }
+        let clocks = world.clocks();
+        for x in &r.exchanges {
+            if let Some(w) = self.exchanges[x.daemon as usize].as_mut() {
+                let hz = world.counter_hz(x.daemon as usize);
+                w.write_record([
+                    x.server.to_string(),
+                    hz.to_string(),
+                    x.ta.to_string(),
+                    x.tb.to_string(),
+                    x.te.to_string(),
+                    if x.lost {
+                        String::new()
+                    } else {
+                        x.tf.to_string()
+                    },
+                    x.ta_true_ns.to_string(),
+                    x.tb_true_ns.to_string(),
+                    x.te_true_ns.to_string(),
+                    if x.lost {
+                        String::new()
+                    } else {
+                        x.tf_true_ns.to_string()
+                    },
+                    x.forward_ns.to_string(),
+                    x.backward_ns.to_string(),
+                    u8::from(x.lost).to_string(),
+                    if x.lost {
+                        String::new()
+                    } else {
+                        x.error_s.to_string()
+                    },
+                    clocks[x.daemon as usize].algorithm.clone(),
+                ])?;
+            }
+        }
+        for &(d, tf, tf_true_ns, offset) in &r.trace_rows {
+            if let Some(w) = self.traces[d as usize].as_mut() {
+                let width = world.trace_columns(d as usize).len();
+                let mut rec = vec![
+                    tf.to_string(),
+                    SimTime::from_nanos(tf_true_ns).as_secs_f64().to_string(),
+                ];
+                rec.extend(
+                    r.trace_values[offset..offset + width]
+                        .iter()
+                        .map(|v| v.to_string()),
+                );
+                w.write_record(&rec)?;
+            }
+        }
+        r.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<Vec<Thinned>> {
+        self.errors.flush()?;
+        for w in self
+            .exchanges
+            .iter_mut()
+            .chain(self.traces.iter_mut())
+            .flatten()
+        {
+            w.flush()?;
+        }
+        Ok(self.plot)
+    }
+}
+
+/// Runs the world for `duration`, calling `progress(fraction)` between
+/// slices and `drain` with the records of each slice.
+pub fn drive(
+    world: World,
+    duration: SimTime,
+    mut drain: impl FnMut(&World, &mut Records) -> anyhow::Result<()>,
+    mut progress: impl FnMut(f64),
+) -> anyhow::Result<(World, u64)> {
+    let mut engine = Engine::new(world);
+    let mut initial = Vec::new();
+    engine.model_mut().start(&mut |t, e| initial.push((t, e)));
+    for (t, e) in initial {
+        engine.schedule(t, e);
+    }
+    // Slices bound the memory of buffered records and pace the progress bar.
+    const SLICES: u64 = 256;
+    let step = (duration.as_nanos() / SLICES).max(1);
+    let mut until = SimTime::ZERO;
+    while until < duration {
+        until = SimTime::from_nanos((until.as_nanos() + step).min(duration.as_nanos()));
+        engine.run_until(until);
+        let w = engine.model_mut();
+        let mut records = std::mem::take(w.records_mut());
+        drain(engine.model(), &mut records)?;
+        *engine.model_mut().records_mut() = records;
+        progress(until.as_nanos() as f64 / duration.as_nanos() as f64);
+    }
+    let events = engine.events();
+    Ok((engine.into_model(), events))
+}
+
+/// Summarises a finished world.
+pub fn summarize(s: &Scenario, world: &World, events: u64) -> RunSummary {
+    RunSummary {
+        scenario: s.name.clone(),
+        seed: s.seed,
+        duration_s: s.duration_s,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        events,
+        clocks: world
+            .clocks()
+            .iter()
+            .zip(world.metrics())
+            .map(|(c, m)| ClockSummary {
+                name: c.name.clone(),
+                domain: c.domain.clone(),
+                algorithm: c.algorithm.clone(),
+                error_us: ErrorStats::from_summary(&m.grid),
+                error_at_exchange_us: ErrorStats::from_summary(&m.at_exchange),
+            })
+            .collect(),
+    }
+}
+
+/// Runs a scenario into its output directory; returns the directory and summary.
+pub fn run_scenario(
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> anyhow::Result<(PathBuf, RunSummary)> {
+    let mut s = scenario.clone();
+    if let Some(seed) = opts.seed {
+        s.seed = seed;
+    }
+    let target = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(&s.name));
+    let staging = Staging::new(&target, opts.force)?;
+    let world = build_world(&s)?;
+    let mut sinks = Sinks::new(staging.dir(), &s, &world)?;
+    let bar = crate::progress::DelayedBar::new(opts.progress, &s.name);
+    let (world, events) = drive(
+        world,
+        SimTime::from_secs_f64(s.duration_s),
+        |w, r| sinks.drain(w, r),
+        |f| bar.set_fraction(f),
+    )?;
+    bar.finish();
+    let plot = sinks.finish()?;
+    let summary = summarize(&s, &world, events);
+    write_atomic(
+        &staging.dir().join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    write_atomic(&staging.dir().join("scenario.ron"), s.to_ron().as_bytes())?;
+    if s.output.plots {
+        let series: Vec<Series> = world
+            .clocks()
+            .iter()
+            .zip(plot)
+            .map(|(c, t)| Series {
+                name: c.name.clone(),
+                points: t.points,
+            })
+            .collect();
+        let title = format!("{}: clock error", s.name);
+        line_chart(
+            staging.dir(),
+            "errors",
+            &LineChart {
+                title: &title,
+                x_label: "true time [h]",
+                y_label: "clock error [µs]",
+                series: &series,
+                points: false,
+                log_log: false,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
+    }
+    let dir = staging.commit()?;
+    Ok((dir, summary))
+}

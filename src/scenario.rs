@@ -1,0 +1,449 @@
+//! The scenario file: what a run simulates.
+//!
+//! A scenario is a RON document. Every field has a unit in its name, a
+//! documented default and a valid range; unknown fields are errors, so a
+//! typo never silently falls back to a default.
+//!
+//! ```ron
+//! Scenario(
+//!     name: "lan-basics",
+//!     seed: 1,
+//!     duration_s: 86400,
+//!     hosts: [(name: "host0", counters: [(kind: Tsc)])],
+//!     servers: [(name: "stratum1")],
+//!     paths: [(min_rtt_us: 300, asymmetry_us: 20)],
+//!     daemons: [(name: "naive", host: "host0", servers: [(server: "stratum1", path: 0)],
+//!                algorithm: Naive(poll_period_s: 16))],
+//! )
+//! ```
+//!
+//! Loading is two steps: [`Scenario::parse`] reports syntax and type errors
+//! with file, line and column; [`Scenario::validate`] reports every
+//! impossible value and dangling reference at once, each with its field
+//! path and valid range.
+
+use std::fmt;
+use std::path::Path;
+
+use algorithms::{AlgorithmConfig, ConfigError};
+use models::counter::CounterKind;
+use models::host::HostConfig;
+use models::network::PathConfig;
+use models::server::ServerConfig;
+use serde::{Deserialize, Serialize};
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// A complete scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name; also the default output directory `out/<name>/`.
+    pub name: String,
+    /// Free text shown by `vtsim list`.
+    #[serde(default)]
+    pub description: String,
+    /// Master seed: every component's random stream derives from it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated duration, seconds (0 < d ≤ 20 years).
+    pub duration_s: f64,
+    /// Physical hosts.
+    #[serde(default)]
+    pub hosts: Vec<HostConfig>,
+    /// Time servers.
+    #[serde(default)]
+    pub servers: Vec<ServerConfig>,
+    /// Network paths between clients and servers, referred to by index.
+    #[serde(default)]
+    pub paths: Vec<PathConfig>,
+    /// Synchronization daemons; each yields one clock.
+    #[serde(default)]
+    pub daemons: Vec<DaemonConfig>,
+    /// Error probes.
+    #[serde(default)]
+    pub probes: ProbeConfig,
+    /// What the run writes.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// A daemon: an algorithm on a host, polling servers over paths.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Name, unique; names the clock and the daemon's output folder.
+    pub name: String,
+    /// Host it runs on (by name).
+    pub host: String,
+    /// Counter it stamps with (default the TSC).
+    #[serde(default = "default_counter")]
+    pub counter: CounterKind,
+    /// CPU core it runs on (for per-core TSC offsets; default 0).
+    #[serde(default)]
+    pub core: usize,
+    /// Servers it polls, each over a path.
+    pub servers: Vec<ServerRef>,
+    /// The synchronization algorithm.
+    pub algorithm: AlgorithmConfig,
+}
+
+fn default_counter() -> CounterKind {
+    CounterKind::Tsc
+}
+
+/// A server as seen from one daemon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerRef {
+    /// Server name.
+    pub server: String,
+    /// Index into `paths`.
+    pub path: usize,
+}
+
+fn default_interval_s() -> f64 {
+    1.0
+}
+
+/// Error probes: every clock's error is sampled on a grid of true time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Grid interval, seconds (1 ms..=1 day; default 1 s).
+    pub interval_s: f64,
+    /// Samples earlier than this are excluded from metrics (convergence), seconds (default 0).
+    pub metrics_from_s: f64,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            interval_s: default_interval_s(),
+            metrics_from_s: 0.0,
+        }
+    }
+}
+
+/// What a run writes besides `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Interval of rows in `errors.csv`, seconds; a multiple of the probe
+    /// interval (default: 60 s; the probe interval if that is larger).
+    pub errors_csv_interval_s: f64,
+    /// Write `exchanges.csv` per daemon (default true).
+    pub exchanges: bool,
+    /// Write the algorithm trace `trace.csv` per daemon (default true).
+    pub trace: bool,
+    /// Draw PNG and SVG plots (default true).
+    pub plots: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            errors_csv_interval_s: 60.0,
+            exchanges: true,
+            trace: true,
+            plots: true,
+        }
+    }
+}
+
+/// A scenario that could not be read.
+#[derive(Debug)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    Io {
+        /// File.
+        file: String,
+        /// Cause.
+        cause: std::io::Error,
+    },
+    /// Syntax or type error at a position.
+    Parse {
+        /// File.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was expected or found.
+        message: String,
+    },
+    /// Impossible values or dangling references, all of them.
+    Invalid {
+        /// File.
+        file: String,
+        /// Every problem found.
+        errors: Vec<ConfigError>,
+    },
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScenarioError::Io { file, cause } => write!(f, "{file}: cannot read: {cause}"),
+            ScenarioError::Parse {
+                file,
+                line,
+                column,
+                message,
+            } => write!(f, "{file}:{line}:{column}: {message}"),
+            ScenarioError::Invalid { file, errors } => {
+                write!(
+                    f,
+                    "{file}: {} invalid value{}:",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                )?;
+                for e in errors {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// RON options used for every file vtsim reads: variant newtypes may be
+/// written without double parentheses, `Some` may be implicit.
+pub fn ron_options() -> ron::Options {
+    use ron::extensions::Extensions;
+    ron::Options::default()
+        .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME)
+}
+
+/// Turns a RON error into file:line:column form.
+pub fn parse_error(file: &str, e: ron::error::SpannedError) -> ScenarioError {
+    ScenarioError::Parse {
+        file: file.to_string(),
+        line: e.span.start.line,
+        column: e.span.start.col,
+        message: e.code.to_string(),
+    }
+}
+
+impl Scenario {
+    /// Parses RON text; `file` names the source in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        ron_options()
+            .from_str(text)
+            .map_err(|e| parse_error(file, e))
+    }
+
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Io {
+            file: file.clone(),
+            cause,
+        })?;
+        let s = Scenario::parse(&text, &file)?;
+        let errors = s.validate();
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(ScenarioError::Invalid { file, errors })
+        }
+    }
+
+    /// Serialises to pretty RON (round-trips through [`Scenario::parse`]).
+    pub fn to_ron(&self) -> String {
+        let cfg = ron::ser::PrettyConfig::new()
+            .struct_names(true)
+            .depth_limit(8);
+        ron_options()
+            .to_string_pretty(self, cfg)
+            .expect("scenario types always serialise")
+    }
+
+    /// Every problem: ranges with units, and references to things that do
+    /// not exist.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            e.push(ConfigError::new(
+                "name",
+                "must be non-empty, without '/' or '\\', and not start with '.'",
+            ));
+        }
+        ConfigError::check_range(
+            &mut e,
+            "duration_s",
+            self.duration_s,
+            1e-3,
+            20.0 * 365.25 * 86_400.0,
+            "s",
+        );
+        ConfigError::check_range(
+            &mut e,
+            "probes.interval_s",
+            self.probes.interval_s,
+            1e-3,
+            86_400.0,
+            "s",
+        );
+        ConfigError::check_range(
+            &mut e,
+            "probes.metrics_from_s",
+            self.probes.metrics_from_s,
+            0.0,
+            self.duration_s.max(0.0),
+            "s (within the run)",
+        );
+        ConfigError::check_range(
+            &mut e,
+            "output.errors_csv_interval_s",
+            self.output.errors_csv_interval_s,
+            1e-3,
+            86_400.0 * 365.0,
+            "s",
+        );
+        for (i, h) in self.hosts.iter().enumerate() {
+            e.extend(h.validate(&format!("hosts[{i}]")));
+            if self.hosts[..i].iter().any(|o| o.name == h.name) {
+                e.push(ConfigError::new(
+                    format!("hosts[{i}].name"),
+                    format!("\"{}\" is used twice", h.name),
+                ));
+            }
+        }
+        for (i, s) in self.servers.iter().enumerate() {
+            e.extend(s.validate(&format!("servers[{i}]")));
+            if self.servers[..i].iter().any(|o| o.name == s.name) {
+                e.push(ConfigError::new(
+                    format!("servers[{i}].name"),
+                    format!("\"{}\" is used twice", s.name),
+                ));
+            }
+        }
+        for (i, p) in self.paths.iter().enumerate() {
+            e.extend(p.validate(&format!("paths[{i}]")));
+        }
+        for (i, d) in self.daemons.iter().enumerate() {
+            let at = format!("daemons[{i}]");
+            if d.name.is_empty() || d.name.contains(['/', '\\']) || d.name.starts_with('.') {
+                e.push(ConfigError::new(
+                    format!("{at}.name"),
+                    "must be non-empty, without '/' or '\\', and not start with '.'",
+                ));
+            }
+            if self.daemons[..i].iter().any(|o| o.name == d.name) {
+                e.push(ConfigError::new(
+                    format!("{at}.name"),
+                    format!("\"{}\" is used twice", d.name),
+                ));
+            }
+            match self.hosts.iter().find(|h| h.name == d.host) {
+                None => e.push(ConfigError::new(
+                    format!("{at}.host"),
+                    format!("no host named \"{}\"", d.host),
+                )),
+                Some(h) => {
+                    if !h.counters.iter().any(|c| c.kind == d.counter) {
+                        e.push(ConfigError::new(
+                            format!("{at}.counter"),
+                            format!("host \"{}\" has no {:?} counter", h.name, d.counter),
+                        ));
+                    }
+                }
+            }
+            if d.servers.is_empty() && !matches!(d.algorithm, AlgorithmConfig::FreeRunning(_)) {
+                e.push(ConfigError::new(
+                    format!("{at}.servers"),
+                    "a synchronizing daemon needs at least one server",
+                ));
+            }
+            for (j, r) in d.servers.iter().enumerate() {
+                if !self.servers.iter().any(|s| s.name == r.server) {
+                    e.push(ConfigError::new(
+                        format!("{at}.servers[{j}].server"),
+                        format!("no server named \"{}\"", r.server),
+                    ));
+                }
+                if r.path >= self.paths.len() {
+                    e.push(ConfigError::new(
+                        format!("{at}.servers[{j}].path"),
+                        format!("{} is not a path index (0..{})", r.path, self.paths.len()),
+                    ));
+                }
+            }
+            for err in d.algorithm.validate() {
+                e.push(ConfigError::new(
+                    format!("{at}.algorithm.{}", err.field),
+                    err.message,
+                ));
+            }
+        }
+        e
+    }
+}
+
+/// A small complete scenario with every field at its default: one host with
+/// a TSC, one server, one LAN path and one naive daemon (what
+/// `vtsim dump-defaults` prints).
+pub fn default_scenario() -> Scenario {
+    Scenario {
+        name: "example".into(),
+        description: "Every field at its default value".into(),
+        seed: default_seed(),
+        duration_s: 3600.0,
+        hosts: vec![HostConfig::default()],
+        servers: vec![ServerConfig::default()],
+        paths: vec![PathConfig::default()],
+        daemons: vec![DaemonConfig {
+            name: "naive".into(),
+            host: HostConfig::default().name,
+            counter: default_counter(),
+            core: 0,
+            servers: vec![ServerRef {
+                server: ServerConfig::default().name,
+                path: 0,
+            }],
+            algorithm: AlgorithmConfig::default_for("naive").expect("naive is registered"),
+        }],
+        probes: ProbeConfig::default(),
+        output: OutputConfig::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_round_trip() {
+        let s = default_scenario();
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+        let back = Scenario::parse(&s.to_ron(), "dump").unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn typo_names_line_and_column() {
+        let text = "Scenario(\n  name: \"x\",\n  duration_s: 10,\n  seeed: 3,\n)";
+        let e = Scenario::parse(text, "t.ron").unwrap_err().to_string();
+        assert!(e.starts_with("t.ron:4:"), "{e}");
+        assert!(e.contains("seeed"), "{e}");
+    }
+
+    #[test]
+    fn impossible_values_are_all_reported() {
+        let mut s = default_scenario();
+        s.duration_s = -1.0;
+        s.daemons[0].host = "nowhere".into();
+        s.daemons[0].servers[0].path = 7;
+        let errors = s.validate();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"duration_s"), "{fields:?}");
+        assert!(fields.contains(&"daemons[0].host"), "{fields:?}");
+        assert!(fields.contains(&"daemons[0].servers[0].path"), "{fields:?}");
+        assert!(errors[0].message.contains("s"), "units in the message");
+    }
+}
