@@ -21,10 +21,16 @@ struct FixedPoll {
 
 impl FixedPoll {
     fn new(counter: CounterInfo, period_s: f64) -> Self {
-        FixedPoll { period_ticks: counter.ticks_for(period_s).max(1), next: None }
+        FixedPoll {
+            period_ticks: counter.ticks_for(period_s).max(1),
+            next: None,
+        }
     }
     fn request(&self) -> Option<PollRequest> {
-        Some(PollRequest { server: 0, at: self.next.unwrap_or(0) })
+        Some(PollRequest {
+            server: 0,
+            at: self.next.unwrap_or(0),
+        })
     }
     fn sent(&mut self, ta: u64) {
         self.next = Some(ta.saturating_add(self.period_ticks));
@@ -42,7 +48,10 @@ impl FreeRunning {
     /// A free-running clock on `counter`; it still polls every `poll_period_s`
     /// so its exchanges can be recorded.
     pub fn new(counter: CounterInfo, poll_period_s: f64) -> Self {
-        FreeRunning { counter, poll: FixedPoll::new(counter, poll_period_s) }
+        FreeRunning {
+            counter,
+            poll: FixedPoll::new(counter, poll_period_s),
+        }
     }
 }
 
@@ -77,7 +86,11 @@ pub struct Naive {
 impl Naive {
     /// A naive clock polling every `poll_period_s`.
     pub fn new(counter: CounterInfo, poll_period_s: f64) -> Self {
-        Naive { counter, poll: FixedPoll::new(counter, poll_period_s), offset_s: 0.0 }
+        Naive {
+            counter,
+            poll: FixedPoll::new(counter, poll_period_s),
+            offset_s: 0.0,
+        }
     }
 
     /// The offset currently applied, seconds (server minus free-running clock).

@@ -29,7 +29,10 @@ impl ClockTime {
 
     fn normalized(secs: i64, frac: f64) -> Self {
         let whole = frac.floor();
-        ClockTime { secs: secs + whole as i64, frac: frac - whole }
+        ClockTime {
+            secs: secs + whole as i64,
+            frac: frac - whole,
+        }
     }
 
     /// A reading from floating-point seconds.
@@ -41,7 +44,10 @@ impl ClockTime {
     pub fn from_nanos(ns: i128) -> Self {
         let secs = ns.div_euclid(1_000_000_000);
         let rem = ns.rem_euclid(1_000_000_000);
-        ClockTime { secs: secs as i64, frac: rem as f64 * 1e-9 }
+        ClockTime {
+            secs: secs as i64,
+            frac: rem as f64 * 1e-9,
+        }
     }
 
     /// This reading plus `ds` seconds.
@@ -106,7 +112,8 @@ impl FfClockParams {
     /// `Ca(T) + (T − T_last)·(p̂_local − p̂)`.
     pub fn absolute_local(&self, counter: u64) -> ClockTime {
         let dt = ticks_between(self.last_changed, counter);
-        self.absolute(counter).add_secs(dt * (self.local_period_s - self.period_s))
+        self.absolute(counter)
+            .add_secs(dt * (self.local_period_s - self.period_s))
     }
 
     /// The difference clock: the interval from counter `t1` to `t2`, seconds.
@@ -117,7 +124,11 @@ impl FfClockParams {
 
 /// `to − from` in ticks as `f64`, negative if `to` is earlier.
 pub fn ticks_between(from: u64, to: u64) -> f64 {
-    if to >= from { (to - from) as f64 } else { -((from - to) as f64) }
+    if to >= from {
+        (to - from) as f64
+    } else {
+        -((from - to) as f64)
+    }
 }
 
 #[cfg(test)]

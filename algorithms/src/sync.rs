@@ -23,7 +23,8 @@ impl CounterInfo {
             let f = self.nominal_hz as u64;
             let whole = counter / f;
             let rem = counter % f;
-            ClockTime::from_nanos(i128::from(whole) * 1_000_000_000).add_secs(rem as f64 / self.nominal_hz)
+            ClockTime::from_nanos(i128::from(whole) * 1_000_000_000)
+                .add_secs(rem as f64 / self.nominal_hz)
         } else {
             ClockTime::from_secs_f64(counter as f64 / self.nominal_hz)
         }
