@@ -1,1 +1,268 @@
-//! dilation model (implementation in progress).
+//! # Time dilation
+//!
+//! Time dilation (Gupta et al., NSDI 2006; research note `virt-models.md`
+//! §5, seed 001) makes a guest believe time passes `TDF` times slower than
+//! it really does. The hypervisor divides every elapsed physical time it
+//! shows the guest (system time, wall clock, optionally the TSC) by the
+//! time dilation factor, relative to a base taken when the VM was created:
+//!
+//! ```text
+//! t_virt = base_virt + (t_phys − base_phys) / TDF
+//! ```
+//!
+//! Timer interrupts follow the guest's notion of time, so a guest asking
+//! for `HZ` ticks per (virtual) second gets `HZ/TDF` per physical second,
+//! and a one-shot timeout of `d` virtual ns fires after `d·TDF` physical ns.
+//! Device events are *not* dilated: a packet that takes 1 ms on the wire
+//! appears to take 1/TDF ms, so the network looks `TDF` times faster
+//! (1 Gb/s physical is perceived as `TDF` Gb/s). To emulate a target link
+//! one configures the physical emulator with the inverse transform.
+//!
+//! ```
+//! use models::dilation::Tdf;
+//! use sim_core::SimTime;
+//! let tdf = Tdf::new(10.0, SimTime::ZERO, 0).unwrap();
+//! assert_eq!(tdf.perceived_bandwidth_bps(1e9), 1e10);
+//! // Ten physical seconds are one virtual second.
+//! assert_eq!(tdf.virt_ns(SimTime::from_secs(10)), 1_000_000_000);
+//! ```
+//!
+//! Raw user-level `rdtsc` escapes dilation unless it is trapped
+//! ([`TdfConfig::dilate_rdtsc`], default false: the known leak of §5).
+
+use algorithms::ConfigError;
+use serde::{Deserialize, Serialize};
+use sim_core::{SimDuration, SimTime};
+
+/// Largest accepted dilation factor (the paper used 1 to ~100, §5 [R]).
+pub const TDF_MAX: f64 = 1000.0;
+
+/// Per-domain dilation settings (§5, §7 "Time dilation").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TdfConfig {
+    /// Time dilation factor: physical seconds per perceived second
+    /// (default 1.0 = undilated, §7; valid (0, 1000]).
+    pub factor: f64,
+    /// Dilate raw counter (TSC) reads too, as when RDTSC is trapped
+    /// (default false: the leak of the paper's prototype, §5).
+    pub dilate_rdtsc: bool,
+    /// Deliver the periodic tick at HZ/TDF physical (default true, §5 Table 1).
+    pub dilate_timer_hz: bool,
+    /// Give the domain 1/TDF of a CPU so perceived CPU speed is unchanged
+    /// (default true, DieCast-style, §5).
+    pub dilate_cpu_share: bool,
+}
+
+impl Default for TdfConfig {
+    fn default() -> Self {
+        TdfConfig {
+            factor: 1.0,
+            dilate_rdtsc: false,
+            dilate_timer_hz: true,
+            dilate_cpu_share: true,
+        }
+    }
+}
+
+impl TdfConfig {
+    /// Checks the factor: finite, > 0 and ≤ [`TDF_MAX`].
+    pub fn validate(&self, path: &str) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        if !(self.factor > 0.0 && self.factor <= TDF_MAX) {
+            e.push(ConfigError::new(
+                format!("{path}.factor"),
+                format!(
+                    "{} is outside the valid range (0, {TDF_MAX}] (physical s per perceived s)",
+                    self.factor
+                ),
+            ));
+        }
+        e
+    }
+
+    /// The transform for a domain created at physical time `base_phys`
+    /// whose perceived time then read `base_virt_ns`.
+    pub fn at(&self, base_phys: SimTime, base_virt_ns: u64) -> Result<Tdf, ConfigError> {
+        Tdf::new(self.factor, base_phys, base_virt_ns)
+    }
+}
+
+/// A domain's dilation transform between physical and perceived time.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tdf {
+    /// Physical seconds per perceived second (> 0).
+    pub factor: f64,
+    /// Physical instant at which the dilation started (VM creation).
+    pub base_phys: SimTime,
+    /// Perceived time at `base_phys`, ns.
+    pub base_virt_ns: u64,
+}
+
+impl Tdf {
+    /// A transform; `factor` must be finite, > 0 and ≤ [`TDF_MAX`].
+    pub fn new(factor: f64, base_phys: SimTime, base_virt_ns: u64) -> Result<Self, ConfigError> {
+        let cfg = TdfConfig {
+            factor,
+            ..TdfConfig::default()
+        };
+        match cfg.validate("tdf").into_iter().next() {
+            Some(err) => Err(err),
+            None => Ok(Tdf {
+                factor,
+                base_phys,
+                base_virt_ns,
+            }),
+        }
+    }
+
+    /// Perceived time at physical instant `phys`, ns. Instants before the
+    /// base map to the base. Exact to 1 ns for spans below 2⁵³ ns (104 days).
+    pub fn virt_ns(&self, phys: SimTime) -> u64 {
+        let d = phys.saturating_since(self.base_phys).as_nanos();
+        self.base_virt_ns + (d as f64 / self.factor).round() as u64
+    }
+
+    /// Dilates any physical-time quantity the hypervisor publishes (Xen
+    /// system time, wall-clock UTC), ns: `base + (x − x_base)/TDF`, where
+    /// `x_base` is its value at VM creation.
+    pub fn dilate_ns(&self, x_ns: u64, x_base_ns: u64) -> u64 {
+        let d = x_ns.saturating_sub(x_base_ns);
+        x_base_ns + (d as f64 / self.factor).round() as u64
+    }
+
+    /// The physical instant at which perceived time reaches `virt_ns`.
+    pub fn phys_at_virt(&self, virt_ns: u64) -> SimTime {
+        let d = virt_ns.saturating_sub(self.base_virt_ns);
+        self.base_phys + SimDuration::from_nanos((d as f64 * self.factor).round() as u64)
+    }
+
+    /// A counter read as the guest sees it: dilated about `base_count` if
+    /// `dilate` (trapped RDTSC), raw otherwise (the leak).
+    pub fn counter(&self, count: u64, base_count: u64, dilate: bool) -> u64 {
+        if dilate {
+            self.dilate_ns(count, base_count)
+        } else {
+            count
+        }
+    }
+
+    /// Physical rate of a periodic tick the guest asks for at `hz` per
+    /// perceived second: `hz/TDF` per physical second.
+    pub fn tick_rate_phys_hz(&self, hz: f64) -> f64 {
+        hz / self.factor
+    }
+
+    /// Physical period of that tick: `TDF/hz`.
+    pub fn tick_period_phys(&self, hz: f64) -> SimDuration {
+        SimDuration::from_secs_f64(self.factor / hz)
+    }
+
+    /// Physical duration of a one-shot timeout of `virt` perceived time.
+    pub fn timeout_phys(&self, virt: SimDuration) -> SimDuration {
+        SimDuration::from_nanos((virt.as_nanos() as f64 * self.factor).round() as u64)
+    }
+
+    /// Perceived duration of a physical interval (device events are not
+    /// dilated, so a wire delay `phys` looks `phys/TDF` long).
+    pub fn perceived_delay(&self, phys: SimDuration) -> SimDuration {
+        SimDuration::from_nanos((phys.as_nanos() as f64 / self.factor).round() as u64)
+    }
+
+    /// Perceived bandwidth of a physical link, bit/s: `TDF·phys`.
+    pub fn perceived_bandwidth_bps(&self, phys_bps: f64) -> f64 {
+        phys_bps * self.factor
+    }
+
+    /// The physical link (bandwidth bit/s, one-way delay) to configure so
+    /// the dilated guest perceives `target_bps` and `target_delay`:
+    /// `(target/TDF, target_delay·TDF)`.
+    pub fn physical_link_for(
+        &self,
+        target_bps: f64,
+        target_delay: SimDuration,
+    ) -> (f64, SimDuration) {
+        (target_bps / self.factor, self.timeout_phys(target_delay))
+    }
+
+    /// CPU share that keeps perceived CPU speed unchanged: `1/TDF`.
+    pub fn cpu_share(&self) -> f64 {
+        (1.0 / self.factor).min(1.0)
+    }
+
+    /// Physical time an experiment of `virt` perceived time takes.
+    pub fn experiment_phys(&self, virt: SimDuration) -> SimDuration {
+        self.timeout_phys(virt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn exact_transforms_for_integer_and_fractional_factors() {
+        for f in [1.0, 2.0, 10.0, 2.5] {
+            let t = Tdf::new(f, SimTime::from_secs(100), 7 * MS).unwrap();
+            // 1 Gb/s physical is perceived as TDF Gb/s.
+            assert_eq!(t.perceived_bandwidth_bps(1e9), f * 1e9);
+            // A 10 ms RTT is perceived as 10/TDF ms.
+            let rtt = t.perceived_delay(SimDuration::from_millis(10));
+            assert_eq!(rtt.as_nanos(), (10.0 * MS as f64 / f).round() as u64);
+            // A 100 Hz ticker fires at 100/TDF Hz physical.
+            assert_eq!(t.tick_rate_phys_hz(100.0), 100.0 / f);
+            assert_eq!(
+                t.tick_period_phys(100.0).as_nanos(),
+                (10.0 * MS as f64 * f).round() as u64
+            );
+            // A 1 s virtual timeout takes TDF s physical.
+            assert_eq!(
+                t.timeout_phys(SimDuration::from_secs(1)).as_nanos(),
+                (1e9 * f) as u64
+            );
+            // Perceived time runs at 1/TDF and round-trips through the inverse.
+            let p = SimTime::from_secs(100) + SimDuration::from_secs(20);
+            assert_eq!(t.virt_ns(p), 7 * MS + (20e9 / f).round() as u64);
+            assert_eq!(t.phys_at_virt(t.virt_ns(p)), p);
+            assert_eq!(t.cpu_share(), (1.0 / f).min(1.0));
+        }
+    }
+
+    #[test]
+    fn inverse_link_transform_emulates_the_target() {
+        // TDF 10 with a 100 Mb/s, 100 ms physical link emulates 1 Gb/s, 10 ms (§5).
+        let t = Tdf::new(10.0, SimTime::ZERO, 0).unwrap();
+        let (bps, delay) = t.physical_link_for(1e9, SimDuration::from_millis(10));
+        assert_eq!(bps, 1e8);
+        assert_eq!(delay, SimDuration::from_millis(100));
+        assert_eq!(t.perceived_bandwidth_bps(bps), 1e9);
+        assert_eq!(t.perceived_delay(delay), SimDuration::from_millis(10));
+    }
+
+    #[test]
+    fn rdtsc_leaks_unless_trapped() {
+        let t = Tdf::new(4.0, SimTime::ZERO, 0).unwrap();
+        assert_eq!(t.counter(1_000_400, 1_000_000, false), 1_000_400);
+        assert_eq!(t.counter(1_000_400, 1_000_000, true), 1_000_100);
+        // Wall clock and system time are dilated about their creation values.
+        assert_eq!(t.dilate_ns(5_000 + 8_000, 5_000), 7_000);
+    }
+
+    #[test]
+    fn nonpositive_factor_is_rejected_with_field_and_range() {
+        for bad in [0.0, -1.0, f64::NAN, 1e6] {
+            let errs = TdfConfig {
+                factor: bad,
+                ..TdfConfig::default()
+            }
+            .validate("domains[0].tdf");
+            assert_eq!(errs.len(), 1, "factor {bad}");
+            assert_eq!(errs[0].field, "domains[0].tdf.factor");
+            assert!(errs[0].message.contains("(0, 1000]"));
+            assert!(Tdf::new(bad, SimTime::ZERO, 0).is_err());
+        }
+        assert!(TdfConfig::default().validate("x").is_empty());
+    }
+}
