@@ -33,7 +33,7 @@
 //! resumes where it paused, without counting the downtime (§2.4).
 
 use algorithms::ConfigError;
-use rand_distr::{Binomial, Distribution};
+use rand_distr::{Binomial, Distribution, Poisson};
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng};
 
@@ -600,11 +600,12 @@ fn plan_postcopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
     while present < n as f64 {
         let missing = 1.0 - present / n as f64;
         let expected = w.cold_pages_per_s * POSTCOPY_STEP_S * missing;
-        let k = binomial(
-            rng,
-            (expected * 4.0).ceil() as u64 + 1,
-            expected / ((expected * 4.0).ceil() + 1.0),
-        );
+        // Faults in this step are Poisson: writes hit missing pages at random.
+        let k = if expected > 0.0 {
+            Poisson::new(expected).map_or(0.0, |d| d.sample(rng)) as u64
+        } else {
+            0
+        };
         faults += k;
         t += POSTCOPY_STEP_S;
         present = (present + POSTCOPY_STEP_S / page_s).min(n as f64);
