@@ -308,6 +308,7 @@ pub fn write_outputs(
             algorithm: cfg.name().to_string(),
             error_us: ErrorStats::default(),
             error_at_exchange_us: ErrorStats::from_summary(&r.at_exchange),
+            host_rtt_us: ErrorStats::default(),
         }],
     };
     crate::output::write_atomic(

@@ -5,14 +5,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use models::world::{DaemonSpec, ProbeSpec, Records, World};
+use models::world::{DaemonSpec, DependentKind, DependentSpec, ProbeSpec, Records, World};
 use serde::Serialize;
 use sim_core::stats::Summary;
 use sim_core::{Engine, SimDuration, SimTime};
 
 use crate::output::{Staging, write_atomic};
 use crate::plot::{LineChart, Series, Thinned, line_chart};
-use crate::scenario::Scenario;
+use crate::scenario::{Follows, Scenario};
 
 /// Error statistics of one clock, in microseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
@@ -66,6 +66,8 @@ pub struct ClockSummary {
     pub error_us: ErrorStats,
     /// Error at each exchange's Tf, after processing it, µs.
     pub error_at_exchange_us: ErrorStats,
+    /// Host RTT overhead per exchange (measured RTT minus the network's), µs.
+    pub host_rtt_us: ErrorStats,
 }
 
 /// The content of `summary.json`.
@@ -109,7 +111,7 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
     };
     let mut world = World::new(s.seed, probe);
     for h in &s.hosts {
-        world.add_host(h);
+        world.add_host(h)?;
     }
     for sv in &s.servers {
         world.add_server(sv);
@@ -135,10 +137,30 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
         world.add_daemon(&DaemonSpec {
             name: d.name.clone(),
             host,
+            domain: d.domain,
             counter: d.counter,
             core: d.core,
             servers,
             algorithm: d.algorithm.clone(),
+        })?;
+    }
+    for c in &s.clocks {
+        let host = s
+            .hosts
+            .iter()
+            .position(|h| h.name == c.host)
+            .ok_or_else(|| anyhow::anyhow!("no host {}", c.host))?;
+        let kind = match c.follows {
+            Follows::Radclock { store_latency_ms } => DependentKind::Radclock {
+                store_latency: SimDuration::from_secs_f64(store_latency_ms * 1e-3),
+            },
+            Follows::NtpdWallclock => DependentKind::NtpdWallclock,
+        };
+        world.add_dependent(&DependentSpec {
+            name: c.name.clone(),
+            host,
+            domain: c.domain,
+            kind,
         })?;
     }
     Ok(world)
@@ -346,6 +368,7 @@ pub fn summarize(s: &Scenario, world: &World, events: u64) -> RunSummary {
                 algorithm: c.algorithm.clone(),
                 error_us: ErrorStats::from_summary(&m.grid),
                 error_at_exchange_us: ErrorStats::from_summary(&m.at_exchange),
+                host_rtt_us: ErrorStats::from_summary(&m.host_rtt),
             })
             .collect(),
     }

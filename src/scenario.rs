@@ -26,8 +26,7 @@ use std::fmt;
 use std::path::Path;
 
 use algorithms::{AlgorithmConfig, ConfigError};
-use models::counter::CounterKind;
-use models::host::HostConfig;
+use models::host::{CounterSource, HostConfig};
 use models::network::PathConfig;
 use models::server::ServerConfig;
 use serde::{Deserialize, Serialize};
@@ -62,6 +61,9 @@ pub struct Scenario {
     /// Synchronization daemons; each yields one clock.
     #[serde(default)]
     pub daemons: Vec<DaemonConfig>,
+    /// Dependent clocks in guests (Xen hosts only).
+    #[serde(default)]
+    pub clocks: Vec<DependentClockConfig>,
     /// Error probes.
     #[serde(default)]
     pub probes: ProbeConfig,
@@ -78,9 +80,13 @@ pub struct DaemonConfig {
     pub name: String,
     /// Host it runs on (by name).
     pub host: String,
+    /// Domain it runs in: 0 is the bare-metal OS or Dom0, 1.. the DomU
+    /// guests of a Xen host (default 0).
+    #[serde(default)]
+    pub domain: usize,
     /// Counter it stamps with (default the TSC).
     #[serde(default = "default_counter")]
-    pub counter: CounterKind,
+    pub counter: CounterSource,
     /// CPU core it runs on (for per-core TSC offsets; default 0).
     #[serde(default)]
     pub core: usize,
@@ -90,8 +96,43 @@ pub struct DaemonConfig {
     pub algorithm: AlgorithmConfig,
 }
 
-fn default_counter() -> CounterKind {
-    CounterKind::Tsc
+fn default_counter() -> CounterSource {
+    CounterSource::Tsc
+}
+
+/// A clock in a guest that runs no synchronization of its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependentClockConfig {
+    /// Clock name, unique among clocks and daemons.
+    pub name: String,
+    /// Xen host it reads on (by name).
+    pub host: String,
+    /// Domain it lives in (1.. for a DomU).
+    pub domain: usize,
+    /// What it follows.
+    pub follows: Follows,
+}
+
+fn default_store_latency_ms() -> f64 {
+    1.0
+}
+
+/// The source of a dependent clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Follows {
+    /// The parameters Dom0's RADclock daemon publishes to the XenStore after
+    /// every stamp (VET's dependent clock), read against the same counter.
+    Radclock {
+        /// Store write-to-visible latency, ms (0..=1000; default 1 ms, VET
+        /// slides: "small delay (~1 ms) in Xenstore update").
+        #[serde(default = "default_store_latency_ms")]
+        store_latency_ms: f64,
+    },
+    /// Xen's wall clock, pushed by Dom0's ntpd every 11 minutes, plus Xen
+    /// system time (the Xen status quo).
+    NtpdWallclock,
 }
 
 /// A server as seen from one daemon.
@@ -340,20 +381,7 @@ impl Scenario {
                     format!("\"{}\" is used twice", d.name),
                 ));
             }
-            match self.hosts.iter().find(|h| h.name == d.host) {
-                None => e.push(ConfigError::new(
-                    format!("{at}.host"),
-                    format!("no host named \"{}\"", d.host),
-                )),
-                Some(h) => {
-                    if !h.counters.iter().any(|c| c.kind == d.counter) {
-                        e.push(ConfigError::new(
-                            format!("{at}.counter"),
-                            format!("host \"{}\" has no {:?} counter", h.name, d.counter),
-                        ));
-                    }
-                }
-            }
+            check_placement(&mut e, &self.hosts, &at, &d.host, d.domain, Some(d.counter));
             if d.servers.is_empty() && !matches!(d.algorithm, AlgorithmConfig::FreeRunning(_)) {
                 e.push(ConfigError::new(
                     format!("{at}.servers"),
@@ -381,7 +409,80 @@ impl Scenario {
                 ));
             }
         }
+        for (i, c) in self.clocks.iter().enumerate() {
+            let at = format!("clocks[{i}]");
+            if c.name.is_empty()
+                || self.daemons.iter().any(|d| d.name == c.name)
+                || self.clocks[..i].iter().any(|o| o.name == c.name)
+            {
+                e.push(ConfigError::new(
+                    format!("{at}.name"),
+                    format!(
+                        "\"{}\" must be non-empty and unique among clocks and daemons",
+                        c.name
+                    ),
+                ));
+            }
+            check_placement(&mut e, &self.hosts, &at, &c.host, c.domain, None);
+            match self.hosts.iter().find(|h| h.name == c.host) {
+                Some(h) if h.xen.is_none() => e.push(ConfigError::new(
+                    format!("{at}.host"),
+                    format!(
+                        "host \"{}\" does not run Xen; dependent clocks need a hypervisor",
+                        c.host
+                    ),
+                )),
+                _ => {}
+            }
+            if let Follows::Radclock { store_latency_ms } = c.follows {
+                ConfigError::check_range(
+                    &mut e,
+                    &format!("{at}.follows.store_latency_ms"),
+                    store_latency_ms,
+                    0.0,
+                    1000.0,
+                    "ms",
+                );
+            }
+        }
         e
+    }
+}
+
+/// Checks that `host` exists, has `domain`, and can provide `counter`.
+fn check_placement(
+    e: &mut Vec<ConfigError>,
+    hosts: &[HostConfig],
+    at: &str,
+    host: &str,
+    domain: usize,
+    counter: Option<CounterSource>,
+) {
+    let Some(h) = hosts.iter().find(|h| h.name == host) else {
+        e.push(ConfigError::new(
+            format!("{at}.host"),
+            format!("no host named \"{host}\""),
+        ));
+        return;
+    };
+    let domains = h.xen.as_ref().map_or(1, |x| 1 + x.host.guests.len());
+    if domain >= domains {
+        e.push(ConfigError::new(
+            format!("{at}.domain"),
+            format!(
+                "{domain} is not a domain of host \"{host}\" (valid: 0..={})",
+                domains - 1
+            ),
+        ));
+    }
+    if let Some(src) = counter {
+        let hw = h.counters.iter().any(|c| c.kind == src.hardware());
+        if !hw || (src == CounterSource::XenClocksource && h.xen.is_none()) {
+            e.push(ConfigError::new(
+                format!("{at}.counter"),
+                format!("host \"{host}\" cannot provide {src:?}"),
+            ));
+        }
     }
 }
 
@@ -401,6 +502,7 @@ pub fn default_scenario() -> Scenario {
             name: "naive".into(),
             host: HostConfig::default().name,
             counter: default_counter(),
+            domain: 0,
             core: 0,
             servers: vec![ServerRef {
                 server: ServerConfig::default().name,
@@ -408,6 +510,7 @@ pub fn default_scenario() -> Scenario {
             }],
             algorithm: AlgorithmConfig::default_for("naive").expect("naive is registered"),
         }],
+        clocks: Vec::new(),
         probes: ProbeConfig::default(),
         output: OutputConfig::default(),
     }

@@ -21,6 +21,51 @@ use algorithms::ConfigError;
 
 use crate::counter::{Counter, CounterConfig, CounterKind, WrapExtender};
 use crate::oscillator::{Oscillator, OscillatorConfig};
+use crate::xen::pvclock::{
+    HostCounters, HpetHypercallConfig, PlatformTimer, XenTimeConfig, XenTimekeeper,
+};
+use crate::xen::{HostOutputs, XenHost, XenHostConfig};
+
+/// The hypervisor of a host: how it schedules domains and keeps time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XenSetup {
+    /// Domains, scheduler and packet path (domain 0 is Dom0, 1.. the guests).
+    pub host: XenHostConfig,
+    /// System-time calibration and the pvclock records (the Xen clocksource).
+    pub time: XenTimeConfig,
+    /// The guests' HPET access through a hypercall (VET).
+    pub hpet_hypercall: HpetHypercallConfig,
+}
+
+/// Where a clock's counter comes from, as a domain sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CounterSource {
+    /// The TSC (read natively).
+    #[default]
+    Tsc,
+    /// The HPET (MMIO on bare metal and in Dom0; a hypercall in a DomU).
+    Hpet,
+    /// The ACPI PM timer.
+    AcpiPm,
+    /// The PIT.
+    Pit,
+    /// The Xen clocksource: guest system time from the pvclock record, a
+    /// 1 GHz 64-bit counter interpolated from the TSC.
+    XenClocksource,
+}
+
+impl CounterSource {
+    /// The hardware counter behind the source (the TSC for the Xen clocksource).
+    pub fn hardware(self) -> CounterKind {
+        match self {
+            CounterSource::Tsc | CounterSource::XenClocksource => CounterKind::Tsc,
+            CounterSource::Hpet => CounterKind::Hpet,
+            CounterSource::AcpiPm => CounterKind::AcpiPm,
+            CounterSource::Pit => CounterKind::Pit,
+        }
+    }
+}
 
 /// How narrow counters are extended to 64 bits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +103,8 @@ pub struct HostConfig {
     /// 15 µs host noise bound RADclock assumes, research/radclock.md §2.1].
     #[serde(default = "default_stamp_latency_us")]
     pub stamp_latency_mean_us: f64,
+    /// The hypervisor, if the host runs Xen (default: bare metal).
+    pub xen: Option<XenSetup>,
 }
 
 impl Default for HostConfig {
@@ -69,6 +116,7 @@ impl Default for HostConfig {
             counters: vec![CounterConfig::default()],
             counter_extension: CounterExtension::default(),
             stamp_latency_mean_us: default_stamp_latency_us(),
+            xen: None,
         }
     }
 }
@@ -111,7 +159,38 @@ impl HostConfig {
             1e6,
             "µs",
         );
+        if let Some(x) = &self.xen {
+            e.extend(x.host.validate(&format!("{path}.xen.host")));
+            e.extend(x.time.validate(&format!("{path}.xen.time")));
+            for needed in [CounterKind::Tsc, platform_kind(x.time.platform_timer)] {
+                if !self.counters.iter().any(|c| c.kind == needed) {
+                    e.push(ConfigError::new(
+                        format!("{path}.counters"),
+                        format!(
+                            "a Xen host needs a {needed:?} counter (the TSC and its platform timer)"
+                        ),
+                    ));
+                }
+            }
+            let h = &x.hpet_hypercall;
+            if !(h.min_latency_ns >= 0.0
+                && h.max_latency_ns >= h.min_latency_ns
+                && h.max_latency_ns <= 1e6)
+            {
+                e.push(ConfigError::new(
+                    format!("{path}.xen.hpet_hypercall"),
+                    "need 0 <= min_latency_ns <= max_latency_ns <= 1e6 ns",
+                ));
+            }
+        }
         e
+    }
+}
+
+fn platform_kind(p: PlatformTimer) -> CounterKind {
+    match p {
+        PlatformTimer::Hpet => CounterKind::Hpet,
+        PlatformTimer::AcpiPm => CounterKind::AcpiPm,
     }
 }
 
@@ -124,62 +203,19 @@ pub struct Stamp {
     pub at: SimTime,
 }
 
-/// A host at run time.
-pub struct Host {
-    name: String,
+/// A host's crystals and counters: everything that ticks.
+pub struct Hardware {
     tsc_crystal: Oscillator,
     platform_crystal: Oscillator,
     counters: Vec<Counter>,
     kinds: Vec<CounterKind>,
-    extension: CounterExtension,
-    stamp_latency_mean_s: f64,
-    rng: SimRng,
+    platform_idx: usize,
 }
 
-impl Host {
-    /// Builds a host; `stream` derives one RNG stream per component.
-    pub fn new(cfg: &HostConfig, stream: &dyn Fn(&str) -> SimRng) -> Self {
-        let n = &cfg.name;
-        Host {
-            name: cfg.name.clone(),
-            tsc_crystal: Oscillator::new(
-                &cfg.tsc_crystal,
-                stream(&format!("host/{n}/tsc-crystal")),
-            ),
-            platform_crystal: Oscillator::new(
-                &cfg.platform_crystal,
-                stream(&format!("host/{n}/platform-crystal")),
-            ),
-            counters: cfg
-                .counters
-                .iter()
-                .map(|c| Counter::new(c, stream(&format!("host/{n}/counter/{:?}", c.kind))))
-                .collect(),
-            kinds: cfg.counters.iter().map(|c| c.kind).collect(),
-            extension: cfg.counter_extension,
-            stamp_latency_mean_s: cfg.stamp_latency_mean_us * 1e-6,
-            rng: stream(&format!("host/{n}/stamping")),
-        }
-    }
-
-    /// The host's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Index of the counter of `kind`, if the host has one.
+impl Hardware {
+    /// Index of the counter of `kind`, if present.
     pub fn counter_index(&self, kind: CounterKind) -> Option<usize> {
         self.kinds.iter().position(|k| *k == kind)
-    }
-
-    /// The counter at `idx`.
-    pub fn counter(&self, idx: usize) -> &Counter {
-        &self.counters[idx]
-    }
-
-    /// How narrow counters are extended.
-    pub fn extension(&self) -> CounterExtension {
-        self.extension
     }
 
     /// The time error of the crystal driving counter `idx` at `t`, seconds.
@@ -195,27 +231,239 @@ impl Host {
         let x = self.crystal_error_s(idx, t);
         self.counters[idx].count_at(t, x, core)
     }
+}
 
-    /// A kernel read of counter `idx` requested at `t`: the value is latched
-    /// after the counter's read latency. `extender` is the reader's own
-    /// software extension, used in [`CounterExtension::ReadsOnly`] mode.
+impl HostCounters for Hardware {
+    fn tsc(&mut self, cpu: usize, t: SimTime) -> u64 {
+        // Validation guarantees a TSC on Xen hosts.
+        let idx = self.counter_index(CounterKind::Tsc).unwrap_or(0);
+        self.count_at(idx, t, cpu)
+    }
+
+    fn platform(&mut self, t: SimTime) -> u64 {
+        self.count_at(self.platform_idx, t, 0)
+    }
+}
+
+/// The hypervisor's run-time state on a host.
+pub struct Hypervisor {
+    /// Domains, scheduling and the packet path.
+    pub sched: XenHost,
+    /// System time and the pvclock records.
+    pub time: XenTimekeeper,
+    /// The guests' HPET hypercall.
+    pub hpet_hypercall: HpetHypercallConfig,
+    /// Reusable output buffer of the scheduler.
+    pub out: HostOutputs,
+}
+
+/// A host at run time.
+pub struct Host {
+    name: String,
+    hw: Hardware,
+    xen: Option<Hypervisor>,
+    extension: CounterExtension,
+    stamp_latency_mean_s: f64,
+    rng: SimRng,
+}
+
+impl Host {
+    /// Builds a host; `stream` derives one RNG stream per component.
+    pub fn new(cfg: &HostConfig, stream: &dyn Fn(&str) -> SimRng) -> Result<Self, ConfigError> {
+        let n = &cfg.name;
+        let kinds: Vec<CounterKind> = cfg.counters.iter().map(|c| c.kind).collect();
+        let platform_kind_wanted = cfg
+            .xen
+            .as_ref()
+            .map_or(CounterKind::Hpet, |x| platform_kind(x.time.platform_timer));
+        let platform_idx = kinds
+            .iter()
+            .position(|k| *k == platform_kind_wanted)
+            .unwrap_or(0);
+        let mut hw = Hardware {
+            tsc_crystal: Oscillator::new(
+                &cfg.tsc_crystal,
+                stream(&format!("host/{n}/tsc-crystal")),
+            ),
+            platform_crystal: Oscillator::new(
+                &cfg.platform_crystal,
+                stream(&format!("host/{n}/platform-crystal")),
+            ),
+            counters: cfg
+                .counters
+                .iter()
+                .map(|c| Counter::new(c, stream(&format!("host/{n}/counter/{:?}", c.kind))))
+                .collect(),
+            kinds,
+            platform_idx,
+        };
+        let xen = match &cfg.xen {
+            None => None,
+            Some(x) => {
+                let time = XenTimekeeper::new(
+                    x.time.clone(),
+                    SimTime::ZERO,
+                    &mut hw,
+                    stream(&format!("host/{n}/xen-time")),
+                )
+                .map_err(|errs| {
+                    let first = errs.into_iter().next();
+                    first.unwrap_or_else(|| ConfigError::new(format!("{n}.xen.time"), "invalid"))
+                })?;
+                Some(Hypervisor {
+                    sched: XenHost::new(x.host.clone(), stream(&format!("host/{n}/xen-sched"))),
+                    time,
+                    hpet_hypercall: x.hpet_hypercall.clone(),
+                    out: HostOutputs::default(),
+                })
+            }
+        };
+        Ok(Host {
+            name: cfg.name.clone(),
+            hw,
+            xen,
+            extension: cfg.counter_extension,
+            stamp_latency_mean_s: cfg.stamp_latency_mean_us * 1e-6,
+            rng: stream(&format!("host/{n}/stamping")),
+        })
+    }
+
+    /// The host's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `source` can be read on this host.
+    pub fn has_source(&self, source: CounterSource) -> bool {
+        self.hw.counter_index(source.hardware()).is_some()
+            && (source != CounterSource::XenClocksource || self.xen.is_some())
+    }
+
+    /// Nominal frequency and width of `source` on this host.
+    pub fn source_info(&self, source: CounterSource) -> (u64, u32) {
+        match source {
+            CounterSource::XenClocksource => (1_000_000_000, 64),
+            other => {
+                let c = &self.hw.counters[self.hw.counter_index(other.hardware()).unwrap_or(0)];
+                (c.nominal_hz(), c.bits())
+            }
+        }
+    }
+
+    /// How narrow counters are extended.
+    pub fn extension(&self) -> CounterExtension {
+        self.extension
+    }
+
+    /// The hardware.
+    pub fn hardware(&mut self) -> &mut Hardware {
+        &mut self.hw
+    }
+
+    /// The hypervisor, if any.
+    pub fn hypervisor(&mut self) -> Option<&mut Hypervisor> {
+        self.xen.as_mut()
+    }
+
+    /// Whether the host runs Xen.
+    pub fn is_xen(&self) -> bool {
+        self.xen.is_some()
+    }
+
+    /// The exact 64-bit value of `source` at true time `t` (no read latency):
+    /// what an ideal observer would see.
+    pub fn value_at(&mut self, source: CounterSource, t: SimTime, core: usize) -> u64 {
+        match source {
+            CounterSource::XenClocksource => match self.xen.as_mut() {
+                Some(x) => x.time.guest_system_time_ns(core, t, &mut self.hw),
+                None => 0,
+            },
+            other => {
+                let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
+                self.hw.count_at(idx, t, core)
+            }
+        }
+    }
+
+    /// The error of a perfect inversion of `source` at `t` (the oracle's
+    /// error): minus the fraction of a tick not yet counted, seconds.
+    pub fn oracle_error_s(&mut self, source: CounterSource, t: SimTime) -> f64 {
+        let idx = self.hw.counter_index(source.hardware()).unwrap_or(0);
+        let x = self.hw.crystal_error_s(idx, t);
+        let f = self.hw.counters[idx].nominal_hz();
+        // frac(f·t) exactly from integers, then add f·x.
+        let ticks_frac = ((u128::from(t.as_nanos()) * u128::from(f)) % 1_000_000_000) as f64 * 1e-9;
+        let total = ticks_frac + x * f as f64;
+        -(total - total.floor()) / f as f64
+    }
+
+    /// A read of `source` by a domain's kernel, requested at `t`: the value
+    /// is latched after the access latency (a hypercall for the HPET in a
+    /// DomU). `extender` is the reader's own software extension, used in
+    /// [`CounterExtension::ReadsOnly`] mode.
     pub fn read(
         &mut self,
-        idx: usize,
+        source: CounterSource,
+        domain: usize,
         t: SimTime,
         core: usize,
         extender: &mut WrapExtender,
     ) -> Stamp {
-        let at = t + self.counters[idx].sample_read_latency();
-        let count = self.count_at(idx, at, core);
-        let counter = match self.extension {
-            CounterExtension::KernelTick => count,
-            CounterExtension::ReadsOnly => extender.extend(self.counters[idx].register_of(count)),
+        let latency = match (source, self.xen.as_ref()) {
+            (CounterSource::Hpet, Some(x)) if domain > 0 => {
+                use rand::RngExt;
+                let h = &x.hpet_hypercall;
+                let ns = if h.max_latency_ns > h.min_latency_ns {
+                    self.rng.random_range(h.min_latency_ns..h.max_latency_ns)
+                } else {
+                    h.min_latency_ns
+                };
+                SimDuration::from_nanos(ns as u64)
+            }
+            (CounterSource::XenClocksource, _) => {
+                let idx = self.hw.counter_index(CounterKind::Tsc).unwrap_or(0);
+                self.hw.counters[idx].sample_read_latency()
+            }
+            (other, _) => {
+                let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
+                self.hw.counters[idx].sample_read_latency()
+            }
+        };
+        let at = t + latency;
+        let value = self.value_at(source, at, core);
+        let counter = match (self.extension, source) {
+            (CounterExtension::ReadsOnly, s) if s != CounterSource::XenClocksource => {
+                let idx = self.hw.counter_index(s.hardware()).unwrap_or(0);
+                extender.extend(self.hw.counters[idx].register_of(value))
+            }
+            _ => value,
         };
         Stamp { counter, at }
     }
 
-    /// The kernel's latency between a packet event and its stamping read.
+    /// What `extender` would make of the exact value `value` of `source`
+    /// without updating it (a probe must not help a reader count wraps).
+    pub fn peek_extended(&self, source: CounterSource, value: u64, extender: &WrapExtender) -> u64 {
+        match (self.extension, source) {
+            (CounterExtension::ReadsOnly, s) if s != CounterSource::XenClocksource => {
+                let idx = self.hw.counter_index(s.hardware()).unwrap_or(0);
+                let mut peek = *extender;
+                peek.extend(self.hw.counters[idx].register_of(value))
+            }
+            _ => value,
+        }
+    }
+
+    /// Dom0 pushes `utc_ns` as the wall clock at `t`; returns when the next
+    /// push is due (`None` on bare metal).
+    pub fn push_wallclock(&mut self, t: SimTime, utc_ns: u64) -> Option<SimTime> {
+        let x = self.xen.as_mut()?;
+        x.time.push_wallclock(t, utc_ns, &mut self.hw);
+        Some(x.time.next_wallclock_push())
+    }
+
+    /// The kernel's latency between a packet event and its stamping read
+    /// on bare metal (on Xen the scheduler decides).
     pub fn sample_stamp_latency(&mut self) -> SimDuration {
         use rand::RngExt;
         if self.stamp_latency_mean_s <= 0.0 {

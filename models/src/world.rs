@@ -1,26 +1,45 @@
-//! The simulated world: hosts, servers, paths and daemons wired into one
-//! event-driven model, with probes comparing every clock against true time.
+//! The simulated world: hosts (bare metal or Xen), servers, paths, daemons
+//! and dependent clocks wired into one event-driven model, with probes
+//! comparing every clock against true time.
 //!
 //! One exchange, end to end (DESIGN.md §3):
 //!
 //! ```text
-//!  Poll ─▶ kernel stamps Ta ─▶ forward path ─▶ AtServer (Tb, Te) ─▶ backward path
-//!       ─▶ AtClient: kernel stamps Tf ─▶ algorithm.on_exchange ─▶ next Poll
+//!  Poll ─▶ [Xen: guest vCPU must run] kernel stamps Ta ─▶ [Xen: Dom0 netback] NIC
+//!       ─▶ forward path ─▶ AtServer (Tb, Te) ─▶ backward path ─▶ NIC
+//!       ─▶ [Xen: Dom0 netback, guest vCPU wake-up] kernel stamps Tf
+//!       ─▶ algorithm.on_exchange ─▶ [Dom0 RADclock: XenStore publish] ─▶ next Poll
 //!  Probe (every probe interval): error = clock(counter(t)) − t for every clock
 //! ```
+//!
+//! On a Xen host the stamps are late by whatever the scheduler decides
+//! ([`crate::xen`]); on bare metal by the kernel's stamping latency. A
+//! daemon reads its counter source ([`CounterSource`]): a hardware counter,
+//! the HPET through a hypercall in a DomU, or the Xen clocksource.
+//!
+//! Dependent clocks run no algorithm: a *dependent RADclock* reads the
+//! counter and the parameters that its host's Dom0 RADclock last published
+//! to the XenStore (visible after the store latency); the *dependent ntpd*
+//! clock of the Xen status quo is the wall clock Dom0's ntpd pushes to the
+//! hypervisor every 11 minutes plus Xen system time.
 //!
 //! The world does no I/O: records (error samples, exchanges, algorithm
 //! traces) accumulate in [`Records`], which the runner drains between run
 //! slices, so memory stays bounded however long the run.
 
-use algorithms::{AlgorithmConfig, ClockTime, CounterInfo, Exchange, SyncAlgorithm};
+use std::collections::VecDeque;
+
+use algorithms::{
+    AlgorithmConfig, ClockTime, CounterInfo, Exchange, FfClockParams, PollRequest, SyncAlgorithm,
+};
 use sim_core::stats::Summary;
 use sim_core::{Model, RngStreams, Scheduler, SimDuration, SimRng, SimTime};
 
-use crate::counter::{CounterKind, WrapExtender};
-use crate::host::{Host, HostConfig};
+use crate::counter::WrapExtender;
+use crate::host::{CounterSource, Host, HostConfig};
 use crate::network::{Path, PathConfig};
 use crate::server::{Server, ServerConfig};
+use crate::xen::{HostEvent, HostNote};
 
 /// Where a daemon runs and whom it asks.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,14 +48,42 @@ pub struct DaemonSpec {
     pub name: String,
     /// Index of the host it runs on.
     pub host: usize,
+    /// Domain on that host (0: the bare-metal OS or Dom0; 1..: DomUs).
+    pub domain: usize,
     /// The counter it stamps with.
-    pub counter: CounterKind,
+    pub counter: CounterSource,
     /// The CPU core whose counter it reads (matters for per-core TSC offsets).
     pub core: usize,
     /// (server index, path index) for each server it polls.
     pub servers: Vec<(usize, usize)>,
     /// The algorithm it drives.
     pub algorithm: AlgorithmConfig,
+}
+
+/// What a dependent clock follows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DependentKind {
+    /// RADclock parameters published by the host's Dom0 RADclock daemon
+    /// through the XenStore, read against the shared counter.
+    Radclock {
+        /// XenStore write-to-visible latency.
+        store_latency: SimDuration,
+    },
+    /// Xen's wall clock (pushed by the host's Dom0 ntpd) plus Xen system time.
+    NtpdWallclock,
+}
+
+/// A clock in a domain that runs no synchronization of its own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DependentSpec {
+    /// Clock name.
+    pub name: String,
+    /// Host index.
+    pub host: usize,
+    /// Domain index on the host.
+    pub domain: usize,
+    /// What it follows.
+    pub kind: DependentKind,
 }
 
 /// When and how the probes sample.
@@ -75,10 +122,13 @@ pub struct ExchangeRecord {
     pub te_true_ns: u64,
     /// True time Tf was latched, ns.
     pub tf_true_ns: u64,
-    /// True forward one-way delay (NIC to server), ns.
+    /// True forward one-way delay (client NIC to server), ns.
     pub forward_ns: u64,
     /// True backward one-way delay (server to client NIC), ns.
     pub backward_ns: u64,
+    /// Host overhead: the RTT the client measured in true time minus the
+    /// network's true RTT (NIC to NIC), ns; 0 when lost.
+    pub host_rtt_ns: u64,
     /// The packet or its reply was lost (or the server was out).
     pub lost: bool,
     /// The daemon's clock error at Tf after processing the exchange, seconds.
@@ -118,6 +168,8 @@ pub struct ClockMetrics {
     pub grid: Summary,
     /// Errors at each exchange's Tf (after `metrics_from`), seconds.
     pub at_exchange: Summary,
+    /// Host RTT overhead of each exchange (daemons only), seconds.
+    pub host_rtt: Summary,
 }
 
 /// Describes a clock the probes follow.
@@ -125,9 +177,9 @@ pub struct ClockMetrics {
 pub struct ClockInfo {
     /// Clock name.
     pub name: String,
-    /// Where it is read (host or domain name).
+    /// Where it is read (`host` or `host/domN`).
     pub domain: String,
-    /// Algorithm name.
+    /// Algorithm name (`dependent-radclock`, `dependent-ntpd` for dependent clocks).
     pub algorithm: String,
 }
 
@@ -138,6 +190,8 @@ struct InFlight {
     slot: usize,
     ta: u64,
     ta_true: SimTime,
+    nic_out: SimTime,
+    nic_in: SimTime,
     tb: f64,
     te: f64,
     tb_true: SimTime,
@@ -149,7 +203,8 @@ struct InFlight {
 struct Daemon {
     name: String,
     host: usize,
-    counter_idx: usize,
+    domain: usize,
+    source: CounterSource,
     core: usize,
     info: CounterInfo,
     servers: Vec<(usize, usize)>,
@@ -162,10 +217,32 @@ struct Daemon {
     next_xid: u64,
     poll_gen: u64,
     trace_width: usize,
+    /// Paused (its domain is migrating): no polls, no stamps.
+    paused: bool,
+    /// A request waits for its domain's vCPU to be stamped.
+    sending: bool,
+}
+
+struct Dependent {
+    host: usize,
+    domain: usize,
+    kind: DependentKind,
+}
+
+/// What the XenStore of one host holds for dependent RADclocks.
+#[derive(Default)]
+struct Store {
+    visible: Option<(CounterSource, FfClockParams)>,
+    pending: VecDeque<(SimTime, CounterSource, FfClockParams)>,
+}
+
+enum ClockKind {
+    Daemon(usize),
+    Dependent(usize),
 }
 
 /// The world's events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Event {
     /// Sample every clock's error.
     Probe,
@@ -183,12 +260,29 @@ pub enum Event {
         /// Exchange id.
         xid: u64,
     },
-    /// A reply reaches the client's NIC.
+    /// A reply reaches the client host's NIC.
     AtClient {
         /// Daemon index.
         daemon: u32,
         /// Exchange id.
         xid: u64,
+    },
+    /// An event of a Xen host's scheduler.
+    Xen {
+        /// Host index.
+        host: u32,
+        /// The scheduler's event.
+        event: HostEvent,
+    },
+    /// A XenStore write becomes visible on a host.
+    StoreVisible {
+        /// Host index.
+        host: u32,
+    },
+    /// Dom0 pushes its wall clock to the hypervisor.
+    WallclockPush {
+        /// Host index.
+        host: u32,
     },
 }
 
@@ -203,19 +297,34 @@ pub enum BuildError {
     Config(#[from] algorithms::ConfigError),
 }
 
+/// Tokens carry (daemon, exchange id) through a Xen host.
+const TOKEN_SHIFT: u32 = 40;
+
+fn token(d: usize, xid: u64) -> u64 {
+    ((d as u64) << TOKEN_SHIFT) | (xid & ((1 << TOKEN_SHIFT) - 1))
+}
+
+fn untoken(t: u64) -> (usize, u64) {
+    ((t >> TOKEN_SHIFT) as usize, t & ((1 << TOKEN_SHIFT) - 1))
+}
+
 /// The simulated world.
 pub struct World {
     streams: RngStreams,
     hosts: Vec<Host>,
+    stores: Vec<Store>,
     servers: Vec<Server>,
     paths: Vec<Path>,
     daemons: Vec<Daemon>,
+    dependents: Vec<Dependent>,
+    kinds: Vec<ClockKind>,
     clocks: Vec<ClockInfo>,
     metrics: Vec<ClockMetrics>,
     probe: ProbeSpec,
     probe_count: u64,
     records: Records,
     scratch: Vec<f64>,
+    notes: Vec<HostNote>,
 }
 
 impl World {
@@ -224,15 +333,19 @@ impl World {
         World {
             streams: RngStreams::new(seed),
             hosts: Vec::new(),
+            stores: Vec::new(),
             servers: Vec::new(),
             paths: Vec::new(),
             daemons: Vec::new(),
+            dependents: Vec::new(),
+            kinds: Vec::new(),
             clocks: Vec::new(),
             metrics: Vec::new(),
             probe,
             probe_count: 0,
             records: Records::default(),
             scratch: Vec::with_capacity(32),
+            notes: Vec::with_capacity(16),
         }
     }
 
@@ -241,10 +354,11 @@ impl World {
     }
 
     /// Adds a host; returns its index.
-    pub fn add_host(&mut self, cfg: &HostConfig) -> usize {
+    pub fn add_host(&mut self, cfg: &HostConfig) -> Result<usize, BuildError> {
         let streams = self.streams;
-        self.hosts.push(Host::new(cfg, &|n| streams.stream(n)));
-        self.hosts.len() - 1
+        self.hosts.push(Host::new(cfg, &|n| streams.stream(n))?);
+        self.stores.push(Store::default());
+        Ok(self.hosts.len() - 1)
     }
 
     /// Adds a server; returns its index.
@@ -266,19 +380,34 @@ impl World {
         Ok(i)
     }
 
+    fn domain_label(&self, host: usize, domain: usize) -> String {
+        let name = self.hosts[host].name();
+        if self.hosts[host].is_xen() {
+            format!("{name}/dom{domain}")
+        } else {
+            name.to_string()
+        }
+    }
+
+    fn push_clock(&mut self, kind: ClockKind, info: ClockInfo) {
+        self.kinds.push(kind);
+        self.clocks.push(info);
+        self.metrics.push(ClockMetrics::default());
+    }
+
     /// Adds a daemon and its clock; returns the daemon's index.
     pub fn add_daemon(&mut self, spec: &DaemonSpec) -> Result<usize, BuildError> {
         let host = self.hosts.get(spec.host).ok_or_else(|| {
             BuildError::Reference(format!("daemon {}: no host #{}", spec.name, spec.host))
         })?;
-        let counter_idx = host.counter_index(spec.counter).ok_or_else(|| {
-            BuildError::Reference(format!(
-                "daemon {}: host {} has no {:?} counter",
+        if !host.has_source(spec.counter) {
+            return Err(BuildError::Reference(format!(
+                "daemon {}: host {} cannot provide {:?}",
                 spec.name,
                 host.name(),
                 spec.counter
-            ))
-        })?;
+            )));
+        }
         for &(s, p) in &spec.servers {
             if s >= self.servers.len() || p >= self.paths.len() {
                 return Err(BuildError::Reference(format!(
@@ -287,11 +416,10 @@ impl World {
                 )));
             }
         }
-        let counter = host.counter(counter_idx);
+        let (hz, bits) = host.source_info(spec.counter);
         let info = CounterInfo {
-            nominal_hz: counter.nominal_hz() as f64,
+            nominal_hz: hz as f64,
         };
-        let extender = WrapExtender::new(counter.bits());
         let seed = {
             use rand::RngExt;
             self.stream(&format!("daemon/{}/algorithm", spec.name))
@@ -299,35 +427,78 @@ impl World {
         };
         let alg = spec.algorithm.build(info, spec.servers.len(), seed);
         let trace_width = alg.as_ref().map_or(0, |a| a.trace_columns().len());
-        let host_name = host.name().to_string();
         self.daemons.push(Daemon {
             name: spec.name.clone(),
             host: spec.host,
-            counter_idx,
+            domain: spec.domain,
+            source: spec.counter,
             core: spec.core,
             info,
             servers: spec.servers.clone(),
             alg,
             oracle_poll_ticks: info.ticks_for(spec.algorithm.poll_period_s()).max(1),
             oracle_next: 0,
-            extender,
+            extender: WrapExtender::new(bits),
             inflight: Vec::with_capacity(4),
             next_xid: 0,
             poll_gen: 0,
             trace_width,
+            paused: false,
+            sending: false,
         });
-        self.clocks.push(ClockInfo {
+        let d = self.daemons.len() - 1;
+        let info = ClockInfo {
             name: spec.name.clone(),
-            domain: host_name,
+            domain: self.domain_label(spec.host, spec.domain),
             algorithm: spec.algorithm.name().into(),
-        });
-        self.metrics.push(ClockMetrics::default());
-        Ok(self.daemons.len() - 1)
+        };
+        self.push_clock(ClockKind::Daemon(d), info);
+        Ok(d)
     }
 
-    /// The events that start a run: the first probe and every daemon's first poll.
+    /// Adds a dependent clock; returns its clock index.
+    pub fn add_dependent(&mut self, spec: &DependentSpec) -> Result<usize, BuildError> {
+        let host = self.hosts.get(spec.host).ok_or_else(|| {
+            BuildError::Reference(format!("clock {}: no host #{}", spec.name, spec.host))
+        })?;
+        if !host.is_xen() {
+            return Err(BuildError::Reference(format!(
+                "clock {}: host {} does not run Xen",
+                spec.name,
+                host.name()
+            )));
+        }
+        self.dependents.push(Dependent {
+            host: spec.host,
+            domain: spec.domain,
+            kind: spec.kind,
+        });
+        let algorithm = match spec.kind {
+            DependentKind::Radclock { .. } => "dependent-radclock",
+            DependentKind::NtpdWallclock => "dependent-ntpd",
+        };
+        let info = ClockInfo {
+            name: spec.name.clone(),
+            domain: self.domain_label(spec.host, spec.domain),
+            algorithm: algorithm.into(),
+        };
+        self.push_clock(ClockKind::Dependent(self.dependents.len() - 1), info);
+        Ok(self.clocks.len() - 1)
+    }
+
+    /// The events that start a run: the first probe, every daemon's first
+    /// poll, every Xen host's scheduler and wall-clock pushes.
     pub fn start(&mut self, sched: &mut impl FnMut(SimTime, Event)) {
         sched(SimTime::ZERO, Event::Probe);
+        for h in 0..self.hosts.len() {
+            if let Some(x) = self.hosts[h].hypervisor() {
+                x.out.clear();
+                x.sched.start(SimTime::ZERO, &mut x.out);
+                let next_push = x.time.next_wallclock_push();
+                sched(next_push, Event::WallclockPush { host: h as u32 });
+            }
+            self.flush_host(h, SimTime::ZERO, sched);
+        }
         for d in 0..self.daemons.len() {
             self.schedule_poll(d, SimTime::ZERO, sched);
         }
@@ -366,8 +537,17 @@ impl World {
         &mut self.records
     }
 
-    /// The clock reading of daemon `d` at counter `t`, after running its timers.
-    fn read_clock(&mut self, d: usize, counter: u64, true_ns: u64) -> f64 {
+    /// CPU accounting of `domain` on Xen host `host`.
+    pub fn cpu_account(&mut self, host: usize, domain: usize) -> Option<crate::xen::DomainCpu> {
+        self.hosts
+            .get_mut(host)?
+            .hypervisor()
+            .map(|x| x.sched.cpu_account(domain))
+    }
+
+    /// The error of daemon `d`'s clock at counter value `counter` read at
+    /// true time `true_ns`, after running its timers.
+    fn daemon_error(&mut self, d: usize, counter: u64, true_ns: u64) -> f64 {
         let daemon = &mut self.daemons[d];
         match daemon.alg.as_mut() {
             Some(alg) => {
@@ -375,36 +555,80 @@ impl World {
                 alg.read(counter) - ClockTime::from_nanos(i128::from(true_ns))
             }
             None => {
-                // The oracle inverts the counter exactly: only the part of a
-                // tick not yet counted remains.
-                let host = &mut self.hosts[daemon.host];
-                let x = host.crystal_error_s(daemon.counter_idx, SimTime::from_nanos(true_ns));
-                oracle_error_s(daemon.info.nominal_hz, true_ns, x)
+                self.hosts[daemon.host].oracle_error_s(daemon.source, SimTime::from_nanos(true_ns))
             }
         }
     }
 
-    fn schedule_poll(&mut self, d: usize, now: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
-        let daemon = &mut self.daemons[d];
-        if daemon.servers.is_empty() {
-            return; // a free-running clock with nobody to ask
+    /// The error of clock `c` at true time `t` as an ideal observer reads it.
+    fn clock_error(&mut self, c: usize, t: SimTime) -> f64 {
+        match self.kinds[c] {
+            ClockKind::Daemon(d) => {
+                let (h, src, core) = (
+                    self.daemons[d].host,
+                    self.daemons[d].source,
+                    self.daemons[d].core,
+                );
+                let value = self.hosts[h].value_at(src, t, core);
+                let counter = self.hosts[h].peek_extended(src, value, &self.daemons[d].extender);
+                self.daemon_error(d, counter, t.as_nanos())
+            }
+            ClockKind::Dependent(i) => {
+                let (h, kind) = (self.dependents[i].host, self.dependents[i].kind);
+                match kind {
+                    DependentKind::Radclock { .. } => match self.stores[h].visible {
+                        Some((src, params)) => {
+                            let value = self.hosts[h].value_at(src, t, 0);
+                            params.absolute(value) - ClockTime::from_nanos(i128::from(t.as_nanos()))
+                        }
+                        None => f64::NAN,
+                    },
+                    DependentKind::NtpdWallclock => {
+                        let host = &mut self.hosts[h];
+                        let st = host.value_at(CounterSource::XenClocksource, t, 0);
+                        match host.hypervisor() {
+                            Some(x) if x.time.wallclock().version > 0 => {
+                                let utc = x.time.wallclock().utc_ns(st);
+                                (utc as i128 - i128::from(t.as_nanos())) as f64 * 1e-9
+                            }
+                            _ => f64::NAN,
+                        }
+                    }
+                }
+            }
         }
-        let due = match daemon.alg.as_ref() {
-            Some(alg) => alg.next_poll().map(|p| p.at),
-            None => Some(daemon.oracle_next),
+    }
+
+    fn next_request(&self, d: usize) -> Option<PollRequest> {
+        let daemon = &self.daemons[d];
+        if daemon.servers.is_empty() || daemon.paused || daemon.sending {
+            return None;
+        }
+        match daemon.alg.as_ref() {
+            Some(alg) => alg.next_poll(),
+            None => Some(PollRequest {
+                server: 0,
+                at: daemon.oracle_next,
+            }),
+        }
+    }
+
+    fn schedule_poll(&mut self, d: usize, now: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
+        let Some(request) = self.next_request(d) else {
+            return;
         };
-        let Some(due) = due else { return };
+        let daemon = &mut self.daemons[d];
         daemon.poll_gen += 1;
         let generation = daemon.poll_gen;
-        let (host, idx, core, f) = (
+        let (host, src, core, f) = (
             daemon.host,
-            daemon.counter_idx,
+            daemon.source,
             daemon.core,
             daemon.info.nominal_hz,
         );
-        let now_count = self.hosts[host].count_at(idx, now, core);
-        let wait_s = if due > now_count {
-            (due - now_count) as f64 / f
+        let now_count = self.hosts[host].value_at(src, now, core);
+        let wait_s = if request.at > now_count {
+            (request.at - now_count) as f64 / f
         } else {
             0.0
         };
@@ -427,20 +651,16 @@ impl World {
         if self.daemons[d].poll_gen != generation {
             return;
         }
-        let (host, idx, core) = (
-            self.daemons[d].host,
-            self.daemons[d].counter_idx,
-            self.daemons[d].core,
-        );
-        let request = match self.daemons[d].alg.as_ref() {
-            Some(alg) => alg.next_poll(),
-            None => Some(algorithms::PollRequest {
-                server: 0,
-                at: self.daemons[d].oracle_next,
-            }),
+        let Some(request) = self.next_request(d) else {
+            return;
         };
-        let Some(request) = request else { return };
-        let now_count = self.hosts[host].count_at(idx, now, core);
+        let (host, src, core, domain) = (
+            self.daemons[d].host,
+            self.daemons[d].source,
+            self.daemons[d].core,
+            self.daemons[d].domain,
+        );
+        let now_count = self.hosts[host].value_at(src, now, core);
         if now_count < request.at {
             // The counter runs slow: the timer is not due yet in counter terms.
             self.schedule_poll(d, now, sched);
@@ -449,27 +669,16 @@ impl World {
         let slot = request
             .server
             .min(self.daemons[d].servers.len().saturating_sub(1));
-        let send_at = now + self.hosts[host].sample_stamp_latency();
-        let stamp = {
-            let daemon = &mut self.daemons[d];
-            self.hosts[host].read(idx, send_at, core, &mut daemon.extender)
-        };
         let daemon = &mut self.daemons[d];
-        match daemon.alg.as_mut() {
-            Some(alg) => {
-                alg.advance(stamp.counter);
-                alg.on_transmit(slot, stamp.counter);
-            }
-            None => daemon.oracle_next = stamp.counter.saturating_add(daemon.oracle_poll_ticks),
-        }
         let xid = daemon.next_xid;
         daemon.next_xid += 1;
-        let (_, path) = daemon.servers[slot];
-        let mut flight = InFlight {
+        let flight = InFlight {
             xid,
             slot,
-            ta: stamp.counter,
-            ta_true: stamp.at,
+            ta: 0,
+            ta_true: now,
+            nic_out: now,
+            nic_in: now,
             tb: 0.0,
             te: 0.0,
             tb_true: SimTime::ZERO,
@@ -477,27 +686,87 @@ impl World {
             stratum: 0,
             changed: false,
         };
-        match self.paths[path].forward_delay(stamp.at) {
+        daemon.inflight.push(flight);
+        if self.hosts[host].is_xen() {
+            // The send waits for the domain's vCPU; the stamp and the NIC
+            // departure come back as scheduler notes.
+            if let Some(x) = self.hosts[host].hypervisor() {
+                x.out.clear();
+                x.sched
+                    .packet_from_guest(now, domain, token(d, xid), &mut x.out);
+            }
+            self.daemons[d].sending = true;
+            self.flush_host(host, now, sched);
+        } else {
+            let at = now + self.hosts[host].sample_stamp_latency();
+            self.stamp_send(d, xid, at);
+            self.depart(d, xid, at, sched);
+        }
+        self.schedule_poll(d, now, sched);
+    }
+
+    /// The kernel stamps request `xid` of daemon `d` at `at` (Ta).
+    fn stamp_send(&mut self, d: usize, xid: u64, at: SimTime) {
+        let (host, src, core, domain) = (
+            self.daemons[d].host,
+            self.daemons[d].source,
+            self.daemons[d].core,
+            self.daemons[d].domain,
+        );
+        let stamp = {
+            let daemon = &mut self.daemons[d];
+            self.hosts[host].read(src, domain, at, core, &mut daemon.extender)
+        };
+        if let Some(f) = self.daemons[d].inflight.iter_mut().find(|f| f.xid == xid) {
+            f.ta = stamp.counter;
+            f.ta_true = stamp.at;
+            f.nic_out = stamp.at;
+        }
+        let daemon = &mut self.daemons[d];
+        daemon.sending = false;
+        let slot = daemon
+            .inflight
+            .iter()
+            .find(|f| f.xid == xid)
+            .map_or(0, |f| f.slot);
+        match daemon.alg.as_mut() {
+            Some(alg) => {
+                alg.advance(stamp.counter);
+                alg.on_transmit(slot, stamp.counter);
+            }
+            None => daemon.oracle_next = stamp.counter.saturating_add(daemon.oracle_poll_ticks),
+        }
+    }
+
+    /// The request leaves the client's NIC at `at`.
+    fn depart(&mut self, d: usize, xid: u64, at: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
+        let Some(i) = self.daemons[d].inflight.iter().position(|f| f.xid == xid) else {
+            return;
+        };
+        let slot = self.daemons[d].inflight[i].slot;
+        let (_, path) = self.daemons[d].servers[slot];
+        self.daemons[d].inflight[i].nic_out = at.max(self.daemons[d].inflight[i].ta_true);
+        let out = self.daemons[d].inflight[i].nic_out;
+        match self.paths[path].forward_delay(out) {
             Some(delay) => {
-                flight.tb_true = stamp.at + delay;
-                self.daemons[d].inflight.push(flight);
+                self.daemons[d].inflight[i].tb_true = out + delay;
                 sched(
-                    flight.tb_true,
+                    out + delay,
                     Event::AtServer {
                         daemon: d as u32,
                         xid,
                     },
                 );
             }
-            None => self.record_lost(d, &flight),
+            None => {
+                let f = self.daemons[d].inflight.swap_remove(i);
+                self.record_lost(d, &f);
+            }
         }
-        self.schedule_poll(d, now, sched);
     }
 
-    fn take_inflight(&mut self, d: usize, xid: u64) -> Option<InFlight> {
-        let list = &mut self.daemons[d].inflight;
-        let i = list.iter().position(|f| f.xid == xid)?;
-        Some(list.swap_remove(i))
+    fn flight_mut(&mut self, d: usize, xid: u64) -> Option<&mut InFlight> {
+        self.daemons[d].inflight.iter_mut().find(|f| f.xid == xid)
     }
 
     fn on_server(
@@ -507,31 +776,34 @@ impl World {
         xid: u64,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
-        let Some(mut flight) = self.take_inflight(d, xid) else {
+        let Some(i) = self.daemons[d].inflight.iter().position(|f| f.xid == xid) else {
             return;
         };
-        let (server, path) = self.daemons[d].servers[flight.slot];
+        let slot = self.daemons[d].inflight[i].slot;
+        let (server, path) = self.daemons[d].servers[slot];
         let Some(reply) = self.servers[server].reply(now) else {
-            self.record_lost(d, &flight);
+            let f = self.daemons[d].inflight.swap_remove(i);
+            self.record_lost(d, &f);
             return;
         };
-        flight.tb = reply.tb_s;
-        flight.te = reply.te_s;
-        flight.te_true = reply.departure;
-        flight.stratum = reply.stratum;
-        flight.changed = reply.changed;
+        let f = &mut self.daemons[d].inflight[i];
+        f.tb = reply.tb_s;
+        f.te = reply.te_s;
+        f.te_true = reply.departure;
+        f.stratum = reply.stratum;
+        f.changed = reply.changed;
         match self.paths[path].backward_delay(reply.departure) {
-            Some(delay) => {
-                self.daemons[d].inflight.push(flight);
-                sched(
-                    reply.departure + delay,
-                    Event::AtClient {
-                        daemon: d as u32,
-                        xid,
-                    },
-                );
+            Some(delay) => sched(
+                reply.departure + delay,
+                Event::AtClient {
+                    daemon: d as u32,
+                    xid,
+                },
+            ),
+            None => {
+                let f = self.daemons[d].inflight.swap_remove(i);
+                self.record_lost(d, &f);
             }
-            None => self.record_lost(d, &flight),
         }
     }
 
@@ -542,19 +814,55 @@ impl World {
         xid: u64,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
-        let Some(flight) = self.take_inflight(d, xid) else {
+        let (host, domain) = (self.daemons[d].host, self.daemons[d].domain);
+        let paused = self.daemons[d].paused;
+        let Some(f) = self.flight_mut(d, xid) else {
             return;
         };
-        let (host, idx, core) = (
+        f.nic_in = now;
+        if paused {
+            // The domain is paused (migrating): the reply is dropped.
+            if let Some(i) = self.daemons[d].inflight.iter().position(|f| f.xid == xid) {
+                let f = self.daemons[d].inflight.swap_remove(i);
+                self.record_lost(d, &f);
+            }
+            return;
+        }
+        if self.hosts[host].is_xen() {
+            if let Some(x) = self.hosts[host].hypervisor() {
+                x.out.clear();
+                x.sched
+                    .packet_from_nic(now, domain, token(d, xid), &mut x.out);
+            }
+            self.flush_host(host, now, sched);
+        } else {
+            let at = now + self.hosts[host].sample_stamp_latency();
+            self.receive(d, xid, at, sched);
+        }
+    }
+
+    /// The kernel stamps the reply of `xid` at `at` (Tf); the algorithm runs.
+    fn receive(&mut self, d: usize, xid: u64, at: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
+        let Some(i) = self.daemons[d].inflight.iter().position(|f| f.xid == xid) else {
+            return;
+        };
+        let flight = self.daemons[d].inflight.swap_remove(i);
+        let (host, src, core, domain) = (
             self.daemons[d].host,
-            self.daemons[d].counter_idx,
+            self.daemons[d].source,
             self.daemons[d].core,
+            self.daemons[d].domain,
         );
-        let stamp_at = now + self.hosts[host].sample_stamp_latency();
         let stamp = {
             let daemon = &mut self.daemons[d];
-            self.hosts[host].read(idx, stamp_at, core, &mut daemon.extender)
+            self.hosts[host].read(src, domain, at, core, &mut daemon.extender)
         };
+        if stamp.counter <= flight.ta {
+            // The counter moved under the exchange (migration to another
+            // host's counter): the stamps are meaningless together.
+            self.record_lost(d, &flight);
+            return;
+        }
         let ex = Exchange {
             server: flight.slot,
             ta: flight.ta,
@@ -569,9 +877,19 @@ impl World {
             alg.on_exchange(&ex);
         }
         let tf_true_ns = stamp.at.as_nanos();
-        let error_s = self.read_clock(d, stamp.counter, tf_true_ns);
-        if stamp.at >= self.probe.metrics_from && error_s.is_finite() {
-            self.metrics[d].at_exchange.push(error_s);
+        let error_s = self.daemon_error(d, stamp.counter, tf_true_ns);
+        let network = flight.nic_in.saturating_since(flight.nic_out);
+        let host_rtt = stamp
+            .at
+            .saturating_since(flight.ta_true)
+            .as_nanos()
+            .saturating_sub(network.as_nanos());
+        if stamp.at >= self.probe.metrics_from {
+            let c = self.clock_of_daemon(d);
+            if error_s.is_finite() {
+                self.metrics[c].at_exchange.push(error_s);
+            }
+            self.metrics[c].host_rtt.push(host_rtt as f64 * 1e-9);
         }
         self.records.exchanges.push(ExchangeRecord {
             daemon: d as u32,
@@ -584,55 +902,182 @@ impl World {
             tb_true_ns: flight.tb_true.as_nanos(),
             te_true_ns: flight.te_true.as_nanos(),
             tf_true_ns,
-            forward_ns: flight.tb_true.saturating_since(flight.ta_true).as_nanos(),
-            backward_ns: now.saturating_since(flight.te_true).as_nanos(),
+            forward_ns: flight.tb_true.saturating_since(flight.nic_out).as_nanos(),
+            backward_ns: flight.nic_in.saturating_since(flight.te_true).as_nanos(),
+            host_rtt_ns: host_rtt,
             lost: false,
             error_s,
         });
         let daemon = &self.daemons[d];
-        if let Some(alg) = daemon.alg.as_ref()
-            && daemon.trace_width > 0
-        {
-            let offset = self.records.trace_values.len();
-            alg.trace_row(&mut self.records.trace_values);
-            // Pad or cut to the declared width so rows always line up.
-            self.records
-                .trace_values
-                .resize(offset + daemon.trace_width, f64::NAN);
-            self.records
-                .trace_rows
-                .push((d as u32, stamp.counter, tf_true_ns, offset));
+        if let Some(alg) = daemon.alg.as_ref() {
+            if daemon.trace_width > 0 {
+                let offset = self.records.trace_values.len();
+                alg.trace_row(&mut self.records.trace_values);
+                // Pad or cut to the declared width so rows always line up.
+                self.records
+                    .trace_values
+                    .resize(offset + daemon.trace_width, f64::NAN);
+                self.records
+                    .trace_rows
+                    .push((d as u32, stamp.counter, tf_true_ns, offset));
+            }
+            // A Dom0 feedforward daemon publishes to its host's XenStore.
+            if domain == 0
+                && self.hosts[host].is_xen()
+                && let Some(params) = alg.ff_params()
+            {
+                self.publish(host, src, params, at, sched);
+            }
         }
-        self.schedule_poll(d, now, sched);
+        self.schedule_poll(d, at, sched);
+    }
+
+    fn clock_of_daemon(&self, d: usize) -> usize {
+        self.kinds
+            .iter()
+            .position(|k| matches!(k, ClockKind::Daemon(x) if *x == d))
+            .unwrap_or(0)
+    }
+
+    fn publish(
+        &mut self,
+        host: usize,
+        src: CounterSource,
+        params: FfClockParams,
+        now: SimTime,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        let latency = self.dependents.iter().find_map(|dep| match dep.kind {
+            DependentKind::Radclock { store_latency } if dep.host == host => Some(store_latency),
+            _ => None,
+        });
+        let Some(latency) = latency else { return };
+        let visible_at = now + latency;
+        self.stores[host]
+            .pending
+            .push_back((visible_at, src, params));
+        sched(visible_at, Event::StoreVisible { host: host as u32 });
+    }
+
+    fn on_store(&mut self, now: SimTime, host: usize) {
+        let store = &mut self.stores[host];
+        while let Some(&(at, src, params)) = store.pending.front() {
+            if at > now {
+                break;
+            }
+            store.visible = Some((src, params));
+            store.pending.pop_front();
+        }
+    }
+
+    fn on_wallclock_push(
+        &mut self,
+        now: SimTime,
+        host: usize,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        // Dom0's ntpd on this host supplies the time; without one, Dom0 keeps
+        // pushing its free-running view (the TSC at its nominal rate).
+        let dom0_ntpd = self.daemons.iter().position(|d| {
+            d.host == host && d.domain == 0 && d.alg.as_ref().is_some_and(|a| a.name() == "ntpd")
+        });
+        let utc_ns = match dom0_ntpd {
+            Some(d) => {
+                let (src, core) = (self.daemons[d].source, self.daemons[d].core);
+                let value = self.hosts[host].value_at(src, now, core);
+                let alg = self.daemons[d]
+                    .alg
+                    .as_mut()
+                    .expect("checked: has an algorithm");
+                alg.advance(value);
+                let reading = alg.read(value);
+                let ns = (reading - ClockTime::ZERO) * 1e9;
+                ns.max(0.0).round() as u64
+            }
+            None => now.as_nanos(),
+        };
+        let h = &mut self.hosts[host];
+        if let Some(next) = h.push_wallclock(now, utc_ns) {
+            sched(next, Event::WallclockPush { host: host as u32 });
+        }
+    }
+
+    fn on_xen(
+        &mut self,
+        now: SimTime,
+        host: usize,
+        event: HostEvent,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        if let Some(x) = self.hosts[host].hypervisor() {
+            x.out.clear();
+            x.sched.handle(now, event, &mut x.out);
+        }
+        self.flush_host(host, now, sched);
+    }
+
+    /// Schedules a Xen host's follow-up events and acts on its notes.
+    fn flush_host(&mut self, host: usize, now: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
+        let mut notes = std::mem::take(&mut self.notes);
+        notes.clear();
+        if let Some(x) = self.hosts[host].hypervisor() {
+            for &(t, event) in &x.out.events {
+                sched(
+                    t,
+                    Event::Xen {
+                        host: host as u32,
+                        event,
+                    },
+                );
+            }
+            notes.extend_from_slice(&x.out.notes);
+            x.out.clear();
+        }
+        for note in &notes {
+            match *note {
+                HostNote::SendStamped { token: tk, at, .. } => {
+                    let (d, xid) = untoken(tk);
+                    if d < self.daemons.len() && !self.daemons[d].paused {
+                        self.stamp_send(d, xid, at.max(now));
+                    }
+                }
+                HostNote::ToNic { token: tk, at, .. } => {
+                    let (d, xid) = untoken(tk);
+                    if d < self.daemons.len() {
+                        self.depart(d, xid, at.max(now), sched);
+                    }
+                }
+                HostNote::Delivered { token: tk, at, .. } => {
+                    let (d, xid) = untoken(tk);
+                    if d < self.daemons.len() {
+                        self.receive(d, xid, at.max(now), sched);
+                    }
+                }
+                HostNote::Dropped { token: tk, .. } => {
+                    let (d, xid) = untoken(tk);
+                    if d < self.daemons.len()
+                        && let Some(i) = self.daemons[d].inflight.iter().position(|f| f.xid == xid)
+                    {
+                        let f = self.daemons[d].inflight.swap_remove(i);
+                        self.record_lost(d, &f);
+                    }
+                }
+            }
+        }
+        self.notes = notes;
     }
 
     fn on_probe(&mut self, now: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
-        let record = self.probe_count.is_multiple_of(self.probe.record_every.max(1));
+        let record = self
+            .probe_count
+            .is_multiple_of(self.probe.record_every.max(1));
         self.probe_count += 1;
-        let t_ns = now.as_nanos();
         let mut row = std::mem::take(&mut self.scratch);
         row.clear();
-        for d in 0..self.daemons.len() {
-            let (host, idx, core) = (
-                self.daemons[d].host,
-                self.daemons[d].counter_idx,
-                self.daemons[d].core,
-            );
-            let count = self.hosts[host].count_at(idx, now, core);
-            let counter = match self.hosts[host].extension() {
-                crate::host::CounterExtension::KernelTick => count,
-                // A probe reads like the daemon would, through its extension.
-                crate::host::CounterExtension::ReadsOnly => {
-                    let reg = self.hosts[host].counter(idx).register_of(count);
-                    {
-                        let mut peek = self.daemons[d].extender;
-                        peek.extend(reg)
-                    }
-                }
-            };
-            let e = self.read_clock(d, counter, t_ns);
+        for c in 0..self.kinds.len() {
+            let e = self.clock_error(c, now);
             if now >= self.probe.metrics_from && e.is_finite() {
-                self.metrics[d].grid.push(e);
+                self.metrics[c].grid.push(e);
             }
             row.push(e);
         }
@@ -656,22 +1101,13 @@ impl World {
             tb_true_ns: f.tb_true.as_nanos(),
             te_true_ns: f.te_true.as_nanos(),
             tf_true_ns: 0,
-            forward_ns: f.tb_true.saturating_since(f.ta_true).as_nanos(),
+            forward_ns: f.tb_true.saturating_since(f.nic_out).as_nanos(),
             backward_ns: 0,
+            host_rtt_ns: 0,
             lost: true,
             error_s: f64::NAN,
         });
     }
-}
-
-/// The oracle's error: the fraction of a tick not yet counted at true time
-/// `t`, as seconds (≤ 0, above one tick).
-fn oracle_error_s(nominal_hz: f64, true_ns: u64, crystal_error_s: f64) -> f64 {
-    let f = nominal_hz.round() as u64;
-    // frac(f·t) exactly from integers, then add f·x.
-    let ticks_frac = ((u128::from(true_ns) * u128::from(f)) % 1_000_000_000) as f64 * 1e-9;
-    let total = ticks_frac + crystal_error_s * nominal_hz;
-    -(total - total.floor()) / nominal_hz
 }
 
 impl Model for World {
@@ -686,6 +1122,9 @@ impl Model for World {
             }
             Event::AtServer { daemon, xid } => self.on_server(now, daemon as usize, xid, &mut push),
             Event::AtClient { daemon, xid } => self.on_client(now, daemon as usize, xid, &mut push),
+            Event::Xen { host, event } => self.on_xen(now, host as usize, event, &mut push),
+            Event::StoreVisible { host } => self.on_store(now, host as usize),
+            Event::WallclockPush { host } => self.on_wallclock_push(now, host as usize, &mut push),
         }
     }
 }
