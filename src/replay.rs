@@ -310,6 +310,7 @@ pub fn write_outputs(
             error_at_exchange_us: ErrorStats::from_summary(&r.at_exchange),
             host_rtt_us: ErrorStats::default(),
         }],
+        domains: Vec::new(),
     };
     crate::output::write_atomic(
         &staging.dir().join("summary.json"),

@@ -85,6 +85,30 @@ pub struct RunSummary {
     pub events: u64,
     /// Per-clock metrics.
     pub clocks: Vec<ClockSummary>,
+    /// CPU accounting of the domains of Xen hosts.
+    #[serde(default)]
+    pub domains: Vec<DomainSummary>,
+}
+
+/// CPU use of one domain over the run (fractions of one CPU).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct DomainSummary {
+    /// Host name.
+    pub host: String,
+    /// Domain index (0 = Dom0).
+    pub domain: usize,
+    /// CPU its own vCPUs used.
+    pub own_cpu_fraction: f64,
+    /// Dom0 CPU spent on its packets (netback).
+    pub dom0_on_behalf_fraction: f64,
+    /// Own plus Dom0 on its behalf: what it really cost.
+    pub aggregate_cpu_fraction: f64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Packets dropped (stopped domain, ShareGuard).
+    pub dropped_packets: u64,
 }
 
 /// Options of one run.
@@ -351,8 +375,28 @@ pub fn drive(
 }
 
 /// Summarises a finished world.
-pub fn summarize(s: &Scenario, world: &World, events: u64) -> RunSummary {
+pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
+    let secs = s.duration_s.max(1e-9);
+    let domains = world
+        .cpu_accounts()
+        .into_iter()
+        .map(|(host, domain, c)| {
+            let own = c.own_cpu_ns as f64 * 1e-9 / secs;
+            let dom0 = c.dom0_on_behalf_ns as f64 * 1e-9 / secs;
+            DomainSummary {
+                host,
+                domain,
+                own_cpu_fraction: own,
+                dom0_on_behalf_fraction: dom0,
+                aggregate_cpu_fraction: own + dom0,
+                rx_packets: c.rx_packets,
+                tx_packets: c.tx_packets,
+                dropped_packets: c.dropped_packets,
+            }
+        })
+        .collect();
     RunSummary {
+        domains,
         scenario: s.name.clone(),
         seed: s.seed,
         duration_s: s.duration_s,
@@ -399,7 +443,8 @@ pub fn run_scenario(
     )?;
     bar.finish();
     let plot = sinks.finish()?;
-    let summary = summarize(&s, &world, events);
+    let mut world = world;
+    let summary = summarize(&s, &mut world, events);
     write_atomic(
         &staging.dir().join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),

@@ -374,7 +374,8 @@ pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
         },
         |_| {},
     )?;
-    Ok(summarize(s, &world, events))
+    let mut world = world;
+    Ok(summarize(s, &mut world, events))
 }
 
 const METRICS: [&str; 5] = ["median_us", "iqr_us", "p99_us", "rms_us", "max_abs_us"];

@@ -537,12 +537,19 @@ impl World {
         &mut self.records
     }
 
-    /// CPU accounting of `domain` on Xen host `host`.
-    pub fn cpu_account(&mut self, host: usize, domain: usize) -> Option<crate::xen::DomainCpu> {
-        self.hosts
-            .get_mut(host)?
-            .hypervisor()
-            .map(|x| x.sched.cpu_account(domain))
+    /// CPU accounting of every domain of every Xen host: (host name,
+    /// domain index, accounting).
+    pub fn cpu_accounts(&mut self) -> Vec<(String, usize, crate::xen::DomainCpu)> {
+        let mut out = Vec::new();
+        for h in &mut self.hosts {
+            let name = h.name().to_string();
+            if let Some(x) = h.hypervisor() {
+                for d in 0..x.sched.domains() {
+                    out.push((name.clone(), d, x.sched.cpu_account(d)));
+                }
+            }
+        }
+        out
     }
 
     /// The error of daemon `d`'s clock at counter value `counter` read at
