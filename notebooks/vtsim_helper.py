@@ -175,22 +175,29 @@ def _fresh(name: str) -> Path:
     return _workdir() / f"{_counter:03d}-{name}"
 
 
-def run(scenario: str | os.PathLike, seed: int | None = None) -> Run:
+def run(scenario: str | os.PathLike, seed: int | None = None, **fields: object) -> Run:
     """Runs a scenario given as a file path or as RON text.
 
-    A string that contains ``(`` is taken as RON text and written to a
-    temporary file; anything else is a path (relative paths are tried from
-    the current directory, then from the repository root).
+    A string that contains ``(`` is taken as RON text; anything else is a
+    path (relative paths are tried from the current directory, then from the
+    repository root). ``fields`` override scenario fields as in
+    :func:`set_fields` (e.g. ``duration_s=600``). vtsim's own PNG/SVG plots
+    are switched off (``output.plots: false``) unless ``output__plots=True``
+    is passed: the notebooks plot with matplotlib, and vtsim's plot data is
+    also named errors.csv.
     """
     if isinstance(scenario, str) and "(" in scenario:
-        src = _fresh("scenario.ron")
-        src.write_text(scenario)
+        text = scenario
     else:
-        src = Path(scenario)
-        if not src.is_absolute() and not src.exists():
-            src = REPO_ROOT / src
-        if not src.is_file():
+        path = Path(scenario)
+        if not path.is_absolute() and not path.exists():
+            path = REPO_ROOT / path
+        if not path.is_file():
             raise FileNotFoundError(f"no scenario file {scenario}")
+        text = path.read_text()
+    fields.setdefault("output__plots", False)
+    src = _fresh("scenario.ron")
+    src.write_text(set_fields(text, **fields))
     out = _fresh("run")
     args = ["run", str(src), "--out", str(out), "--force", "--quiet"]
     if seed is not None:
@@ -245,6 +252,119 @@ def replay(
         trace=pd.read_csv(trace) if trace.exists() else None,
         stdout=stdout,
     )
+
+
+def _skip(text: str, i: int) -> int:
+    """Index of the first character at or after i that is not whitespace or
+    a comment."""
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            i = len(text) if j < 0 else j + 1
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = len(text) if j < 0 else j + 2
+        else:
+            break
+    return i
+
+
+def _value_end(text: str, i: int) -> int:
+    """End of the RON value starting at i: the next ',' or closing bracket at
+    this nesting level (strings and comments skipped)."""
+    depth = 0
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < len(text) and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif text.startswith("//", i) or text.startswith("/*", i):
+            i = _skip(text, i)
+            continue
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif c == "," and depth == 0:
+            return i
+        i += 1
+    return i
+
+
+def _fields(text: str, open_paren: int) -> tuple[dict[str, tuple[int, int]], int]:
+    """Fields of the struct whose '(' is at open_paren: name -> value span,
+    and the index of its closing ')'."""
+    out = {}
+    i = open_paren + 1
+    while True:
+        i = _skip(text, i)
+        if i >= len(text) or text[i] == ")":
+            return out, i
+        j = i
+        while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+            j += 1
+        name = text[i:j]
+        k = _skip(text, j)
+        if not name or k >= len(text) or text[k] != ":":
+            raise ValueError(f"not a RON struct field at offset {i}: {text[i:i + 30]!r}")
+        v = _skip(text, k + 1)
+        end = _value_end(text, v)
+        out[name] = (v, end)
+        i = end + 1 if end < len(text) and text[end] == "," else end
+
+
+def set_fields(text: str, **fields: object) -> str:
+    """Returns scenario RON text with fields replaced or added. Nested fields
+    use double underscores: ``set_fields(t, duration_s=600,
+    output__plots=False)``. Values are written as Python prints them
+    (booleans as RON's true/false); pass a string to write RON verbatim."""
+    for key, value in fields.items():
+        ron = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        path = key.split("__")
+        i = _skip(text, 0)
+        while i < len(text) and (text[i].isalnum() or text[i] == "_"):
+            i += 1  # the optional struct name
+        i = _skip(text, i)
+        if i >= len(text) or text[i] != "(":
+            raise ValueError("the scenario is not a RON struct")
+        for depth, name in enumerate(path):
+            found, close = _fields(text, i)
+            last = depth == len(path) - 1
+            if name in found:
+                v, end = found[name]
+                if last:
+                    while end > v and text[end - 1].isspace():
+                        end -= 1
+                    text = text[:v] + ron + text[end:]
+                    break
+                j = v
+                while j < end and (text[j].isalnum() or text[j] == "_"):
+                    j += 1
+                if j >= end or text[j] != "(":
+                    raise ValueError(f"{name} is not a struct")
+                i = j
+            else:
+                value_text = ron
+                for inner in reversed(path[depth + 1 :]):
+                    value_text = f"({inner}: {value_text})"
+                text = text[: i + 1] + f"{name}: {value_text}, " + text[i + 1 :]
+                break
+    return text
+
+
+def scenario_text(scenario: str | os.PathLike, **fields: object) -> str:
+    """A bundled scenario's RON text (its name with or without ``.ron``, or a
+    path), with fields replaced as in :func:`set_fields`; e.g. a shorter run:
+    ``scenario_text("lan-basics", duration_s=3600)``."""
+    p = Path(scenario)
+    if not p.is_file():
+        p = SCENARIOS / (p.name if p.suffix == ".ron" else f"{p.name}.ron")
+    return set_fields(p.read_text(), **fields)
 
 
 def measured_rtt_s(ex: pd.DataFrame) -> pd.Series:
