@@ -375,7 +375,14 @@ impl Host {
     pub fn value_at(&mut self, source: CounterSource, t: SimTime, core: usize) -> u64 {
         match source {
             CounterSource::XenClocksource => match self.xen.as_mut() {
-                Some(x) => x.time.guest_system_time_ns(core, t, &mut self.hw),
+                // The records exist once the boot calibration has run; the
+                // host counts as up from the start of the run, so earlier
+                // reads see the first record's origin.
+                Some(x) => {
+                    let ready = SimTime::from_nanos(x.time.config().boot_calib_window_ns);
+                    x.time
+                        .guest_system_time_ns(core, t.max(ready), &mut self.hw)
+                }
                 None => 0,
             },
             other => {

@@ -868,6 +868,7 @@ impl World {
             // The counter moved under the exchange (migration to another
             // host's counter): the stamps are meaningless together.
             self.record_lost(d, &flight);
+            self.schedule_poll(d, at, sched);
             return;
         }
         let ex = Exchange {
@@ -1046,6 +1047,7 @@ impl World {
                     let (d, xid) = untoken(tk);
                     if d < self.daemons.len() && !self.daemons[d].paused {
                         self.stamp_send(d, xid, at.max(now));
+                        self.schedule_poll(d, at.max(now), sched);
                     }
                 }
                 HostNote::ToNic { token: tk, at, .. } => {
