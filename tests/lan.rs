@@ -1,0 +1,360 @@
+//! End-to-end physics of a LAN exchange, through the whole stack (scenario,
+//! world, daemons, probes, outputs, replay).
+//!
+//! Sign convention: a clock's error is `C(t) − t`, so positive means the
+//! clock is ahead. With a path asymmetry `A = d→ − d←` (forward minus
+//! backward minimum delay), a two-way offset estimate assumes each
+//! direction took half the RTT; the request really took `A/2` longer than
+//! that, so the server's stamp looks early and the client sets its clock
+//! `A/2` ahead: the naive clock's error at each exchange is `+A/2` plus
+//! half the difference of the two queueing delays.
+
+use std::path::{Path, PathBuf};
+
+use algorithms::AlgorithmConfig;
+use models::network::QueueingConfig;
+use vtsim::replay::{config_from_sets, read_rows, replay};
+use vtsim::run::{ClockSummary, ErrorStats, RunOptions, RunSummary, run_scenario};
+use vtsim::scenario::{DaemonConfig, Scenario};
+use vtsim::sweep::run_in_memory;
+
+fn bundled(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A fresh directory for one test's outputs (removed first if left over).
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vtsim-lan-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn clock<'a>(s: &'a RunSummary, name: &str) -> &'a ClockSummary {
+    s.clocks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no clock {name} in {:?}", s.clocks))
+}
+
+/// lan-basics cut to `hours`, with the naive daemon only, on a path of
+/// `min_rtt_us` and `asymmetry_us`.
+fn naive_lan(hours: f64, min_rtt_us: f64, asymmetry_us: f64) -> Scenario {
+    let mut s = bundled("lan-basics.ron");
+    s.duration_s = hours * 3600.0;
+    s.paths[0].min_rtt_us = Some(min_rtt_us);
+    s.paths[0].asymmetry_us = Some(asymmetry_us);
+    s.daemons.retain(|d| d.name == "naive");
+    assert_eq!(s.daemons.len(), 1, "lan-basics has a naive daemon");
+    assert!(s.validate().is_empty(), "{:?}", s.validate());
+    s
+}
+
+#[test]
+fn symmetric_path_leaves_the_naive_clock_unbiased() {
+    // Symmetric exponential queueing: the difference of the two delays has
+    // median zero. Only the kernel's stamping latency on Tf (2 µs mean,
+    // seen as extra backward delay) biases it, by about −0.7 µs.
+    let s = naive_lan(24.0, 300.0, 0.0);
+    let summary = run_in_memory(&s).unwrap();
+    let e = &clock(&summary, "naive").error_at_exchange_us;
+    assert!(
+        e.count > 5000,
+        "one exchange per 16 s for a day: {}",
+        e.count
+    );
+    assert!(e.median.abs() < 2.0, "median {} µs", e.median);
+    // Queueing of mean 30 µs each way: errors spread over tens of µs, so
+    // the test would notice the queueing being dropped.
+    assert!(e.iqr > 10.0 && e.iqr < 60.0, "IQR {} µs", e.iqr);
+}
+
+#[test]
+fn asymmetry_biases_the_naive_clock_by_half_of_it() {
+    for asym_us in [-200.0, 100.0, 400.0] {
+        let s = naive_lan(24.0, 1000.0, asym_us);
+        let summary = run_in_memory(&s).unwrap();
+        let e = &clock(&summary, "naive").error_at_exchange_us;
+        let expected = asym_us / 2.0;
+        assert!(
+            (e.median - expected).abs() < 0.05 * expected.abs(),
+            "A = {asym_us} µs: median {} µs, expected A/2 = {expected} µs",
+            e.median
+        );
+        // Forward longer means the clock runs ahead (positive error).
+        assert_eq!(e.median > 0.0, asym_us > 0.0);
+    }
+}
+
+#[test]
+fn asymmetry_of_per_direction_queueing_shifts_only_the_mean() {
+    // Queueing only on the forward direction: the naive error at exchange
+    // is +q/2 per exchange, so its mean follows the queueing mean (40 µs →
+    // +20 µs) while the minimum delays stay symmetric.
+    let mut s = naive_lan(24.0, 300.0, 0.0);
+    s.paths[0].forward.queueing = QueueingConfig::Exponential { mean_us: 40.0 };
+    s.paths[0].backward.queueing = QueueingConfig::None;
+    let summary = run_in_memory(&s).unwrap();
+    let e = &clock(&summary, "naive").error_at_exchange_us;
+    // Mean of Exp(40)/2 = 20 µs, less half the 2 µs mean Tf stamp latency.
+    assert!((e.mean - 19.0).abs() < 1.5, "mean {} µs", e.mean);
+    // Median of Exp(40)/2 = 20 ln 2 ≈ 13.9 µs.
+    assert!((e.median - 13.9).abs() < 1.5, "median {} µs", e.median);
+}
+
+#[test]
+fn oracle_error_is_within_one_counter_tick() {
+    let mut s = bundled("lan-basics.ron");
+    s.duration_s = 6.0 * 3600.0;
+    s.daemons.retain(|d| d.name == "oracle");
+    let summary = run_in_memory(&s).unwrap();
+    let c = clock(&summary, "oracle");
+    // The TSC of lan-basics ticks at 3 GHz: one tick is 1/3 ns.
+    let tick_us = 1e6 / 3e9;
+    assert!(c.error_us.count > 20_000, "{}", c.error_us.count);
+    assert!(
+        c.error_us.max_abs <= tick_us,
+        "grid: max |e| {} µs > one tick {tick_us} µs",
+        c.error_us.max_abs
+    );
+    assert!(
+        c.error_at_exchange_us.max_abs <= tick_us,
+        "exchanges: max |e| {} µs",
+        c.error_at_exchange_us.max_abs
+    );
+    // The free-running clock on the same crystal is far off: the oracle
+    // really reads true time, not the crystal.
+    let mut free = bundled("lan-basics.ron");
+    free.duration_s = 6.0 * 3600.0;
+    free.daemons.retain(|d| d.name == "free-running");
+    let f = run_in_memory(&free).unwrap();
+    assert!(clock(&f, "free-running").error_us.max_abs > 100.0);
+}
+
+/// lan-basics cut to two hours with radclock and ntpd added, plots off
+/// (see `same_seed_same_bytes`).
+fn three_algorithms(hours: f64) -> Scenario {
+    let mut s = bundled("lan-basics.ron");
+    s.duration_s = hours * 3600.0;
+    s.output.plots = false;
+    // The naive daemon's host, counter and server, another algorithm.
+    let naive = s
+        .daemons
+        .iter()
+        .find(|d| d.name == "naive")
+        .unwrap()
+        .clone();
+    for name in ["radclock", "ntpd"] {
+        let mut algorithm = AlgorithmConfig::default_for(name).unwrap();
+        if let AlgorithmConfig::Ntpd(c) = &mut algorithm {
+            c.minpoll = 4;
+            c.maxpoll = 4;
+        }
+        s.daemons.push(DaemonConfig {
+            name: name.into(),
+            algorithm,
+            ..naive.clone()
+        });
+    }
+    s.probes.metrics_from_s = 1800.0_f64.min(s.duration_s / 2.0);
+    assert!(s.validate().is_empty(), "{:?}", s.validate());
+    s
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    // Plots are off: with plots on, the plot's data file is also named
+    // errors.csv and replaces the error series (reported separately).
+    let s = three_algorithms(2.0);
+    let dirs: Vec<PathBuf> = ["a", "b", "c"]
+        .iter()
+        .map(|n| scratch(&format!("det-{n}")))
+        .collect();
+    let run = |dir: &Path, seed: Option<u64>| {
+        run_scenario(
+            &s,
+            &RunOptions {
+                out: Some(dir.to_path_buf()),
+                seed,
+                force: true,
+                progress: false,
+            },
+        )
+        .unwrap()
+    };
+    run(&dirs[0], None);
+    run(&dirs[1], None);
+    run(&dirs[2], Some(s.seed + 1));
+    let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    for f in [
+        "summary.json",
+        "errors.csv",
+        "radclock/exchanges.csv",
+        "ntpd/trace.csv",
+    ] {
+        assert_eq!(
+            read(&dirs[0], f),
+            read(&dirs[1], f),
+            "{f} differs between identical runs"
+        );
+        assert_ne!(read(&dirs[0], f), read(&dirs[2], f), "{f} ignores the seed");
+    }
+    let header = String::from_utf8(read(&dirs[0], "errors.csv")).unwrap();
+    assert!(
+        header.starts_with("t_s,"),
+        "{}",
+        &header[..40.min(header.len())]
+    );
+    for d in &dirs {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+/// Parses the `error_s` column of a run's exchanges file: the live
+/// daemon's error at each Tf (empty for lost exchanges).
+fn recorded_errors(path: &Path) -> Vec<(u64, f64)> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (tf, err, lost) = (col("tf"), col("error_s"), col("lost"));
+    let mut out: Vec<(u64, f64)> = r
+        .records()
+        .map(|rec| rec.unwrap())
+        .filter(|rec| &rec[lost] == "0")
+        .map(|rec| (rec[tf].parse().unwrap(), rec[err].parse().unwrap()))
+        .collect();
+    out.sort_by_key(|&(tf, _)| tf);
+    out
+}
+
+#[test]
+fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
+    let s = three_algorithms(3.0);
+    let dir = scratch("replay");
+    let (dir, summary) = run_scenario(
+        &s,
+        &RunOptions {
+            out: Some(dir),
+            seed: None,
+            force: true,
+            progress: false,
+        },
+    )
+    .unwrap();
+    let metrics_from_ns = (s.probes.metrics_from_s * 1e9) as u64;
+    for d in &s.daemons {
+        if matches!(
+            d.algorithm,
+            AlgorithmConfig::Oracle(_) | AlgorithmConfig::FreeRunning(_)
+        ) {
+            continue;
+        }
+        let file = dir.join(&d.name).join("exchanges.csv");
+        let rows = read_rows(&file).unwrap();
+        // Through the CLI's path (name and --set) for the naive clock, the
+        // scenario's own configuration for the others.
+        let cfg = if d.name == "naive" {
+            config_from_sets("naive", &["poll_period_s=16".into()]).unwrap()
+        } else {
+            d.algorithm.clone()
+        };
+        assert_eq!(cfg, d.algorithm);
+        let r = replay(&rows, &cfg, 0, metrics_from_ns).unwrap();
+        let live = &clock(&summary, &d.name).error_at_exchange_us;
+        let again = ErrorStats::from_summary(&r.at_exchange);
+        assert!(live.count > 300, "{}: {} exchanges", d.name, live.count);
+        assert_eq!(&again, live, "{}: replayed metrics differ", d.name);
+        // Exchange by exchange, bit for bit.
+        let recorded = recorded_errors(&file);
+        assert_eq!(recorded.len(), r.errors.len(), "{}", d.name);
+        for (i, (a, b)) in recorded.iter().zip(&r.errors).enumerate() {
+            assert_eq!(a.0, b.0, "{}: exchange {i}: tf", d.name);
+            assert_eq!(
+                a.1.to_bits(),
+                b.1.to_bits(),
+                "{}: exchange {i}: live {} s, replay {} s",
+                d.name,
+                a.1,
+                b.1
+            );
+        }
+        // A different algorithm over the same stamps gives other errors.
+        if d.name == "naive" {
+            let other = replay(
+                &rows,
+                &AlgorithmConfig::default_for("radclock").unwrap(),
+                0,
+                metrics_from_ns,
+            )
+            .unwrap();
+            assert_ne!(ErrorStats::from_summary(&other.at_exchange), again);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn corrupted_exchange_files_are_rejected_with_their_row() {
+    let s = three_algorithms(0.25);
+    let dir = scratch("corrupt");
+    let (dir, _) = run_scenario(
+        &s,
+        &RunOptions {
+            out: Some(dir),
+            seed: None,
+            force: true,
+            progress: false,
+        },
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(dir.join("naive/exchanges.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    assert!(lines.len() > 10, "{} lines", lines.len());
+    assert!(read_rows(&dir.join("naive/exchanges.csv")).is_ok());
+    // Rewrites data row 3 (line 4) of the file with `edit`.
+    let corrupt = |name: &str, edit: &dyn Fn(&mut Vec<String>)| -> String {
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let mut fields: Vec<String> = out[3].split(',').map(String::from).collect();
+        edit(&mut fields);
+        out[3] = fields.join(",");
+        let path = dir.join(format!("{name}.csv"));
+        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+        read_rows(&path).expect_err(name).to_string()
+    };
+    let tf = col("tf");
+    let ta = col("ta");
+    let tb = col("tb");
+    let e = corrupt("text", &|f| f[tb] = "12.5x".into());
+    assert!(
+        e.contains("row 3") && e.contains("tb") && e.contains("12.5x"),
+        "{e}"
+    );
+    let e = corrupt("text-int", &|f| f[ta] = "soon".into());
+    assert!(e.contains("row 3") && e.contains("ta"), "{e}");
+    let e = corrupt("backwards", &|f| {
+        let a: u64 = f[ta].parse().unwrap();
+        f[tf] = (a - 1).to_string();
+    });
+    assert!(e.contains("row 3") && e.contains("after ta"), "{e}");
+    let e = corrupt("short", &|f| f.truncate(tf));
+    assert!(e.contains("row 3"), "{e}");
+    // A column missing from the header is named.
+    let no_tf: String = lines
+        .iter()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(tf);
+            f.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.join("no-tf.csv");
+    std::fs::write(&path, no_tf).unwrap();
+    let e = read_rows(&path).unwrap_err().to_string();
+    assert!(e.contains("missing column \"tf\""), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
