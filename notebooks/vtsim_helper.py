@@ -15,6 +15,9 @@ in a temporary directory and loads what it wrote::
     p = vh.replay(r.dir / "naive" / "exchanges.csv", "radclock")
     p.errors                  # tf, error_us at every exchange
 
+    # a bundled scenario, shortened (fields are overridden in the RON text)
+    r = vh.run("scenarios/vet-noise-overhead.ron", duration_s=240)
+
 The binary is ``$VTSIM_BIN`` if set, otherwise ``target/release/vtsim`` under
 ``$CARGO_TARGET_DIR`` or the repository root (build it with
 ``cargo build --release``).
