@@ -90,10 +90,15 @@ def _workdir() -> Path:
 
 def _vtsim(args: list[str]) -> str:
     """Runs vtsim; a failure raises with its stderr (e.g. a scenario error
-    with line and column), so a broken lesson fails loudly."""
-    proc = subprocess.run(
-        [str(binary()), *args], capture_output=True, text=True, check=False
-    )
+    with line and column), so a broken lesson fails loudly. A run longer
+    than ``$VTSIM_TIMEOUT_S`` (default 600 s) is killed and fails too."""
+    timeout_s = float(os.environ.get("VTSIM_TIMEOUT_S", "600"))
+    try:
+        proc = subprocess.run(
+            [str(binary()), *args], capture_output=True, text=True, check=False, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"vtsim {' '.join(args)} took longer than {timeout_s:g} s") from None
     if proc.returncode != 0:
         raise RuntimeError(
             f"vtsim {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.strip()}"

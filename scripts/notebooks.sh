@@ -38,6 +38,8 @@ echo "== cargo build --release"
 cargo build --release --quiet
 export VTSIM_BIN="${VTSIM_BIN:-$(pwd)/${CARGO_TARGET_DIR:-target}/release/vtsim}"
 export QUICK="${QUICK:-1}"
+# A quick lesson runs vtsim for seconds; a hung run should fail, not stall CI.
+if [ "$QUICK" = 1 ]; then export VTSIM_TIMEOUT_S="${VTSIM_TIMEOUT_S:-120}"; fi
 export MPLBACKEND=Agg
 
 echo "== notebooks are committed without outputs"
