@@ -127,7 +127,7 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
                 format!(
                     "{csv_s} s is not a whole multiple of probes.interval_s ({probe_s} s); \
                      use e.g. {} s",
-                    ratio.round().max(1.0) * probe_s
+                    ratio.floor().max(1.0) * probe_s
                 ),
             ));
         }

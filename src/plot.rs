@@ -158,7 +158,7 @@ where
     root.present().map_err(|e| e.to_string())
 }
 
-/// Writes `<stem>.png`, `<stem>.svg` and `<stem>.csv` (long format:
+/// Writes `<stem>.png`, `<stem>.svg` and `<stem>_data.csv` (long format:
 /// series,x,y) in `dir`.
 pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
     register_font();
@@ -173,7 +173,7 @@ pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), Strin
         chart,
     )?;
     let mut w =
-        csv::Writer::from_path(dir.join(format!("{stem}.csv"))).map_err(|e| e.to_string())?;
+        csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
     w.write_record(["series", chart.x_label, chart.y_label])
         .map_err(|e| e.to_string())?;
     for s in chart.series {
@@ -257,13 +257,10 @@ mod tests {
             log_log: false,
         };
         line_chart(&dir, "t", &chart).unwrap();
-        for ext in ["png", "svg", "csv"] {
+        for file in ["t.png", "t.svg", "t_data.csv"] {
             assert!(
-                std::fs::metadata(dir.join(format!("t.{ext}")))
-                    .unwrap()
-                    .len()
-                    > 100,
-                "{ext}"
+                std::fs::metadata(dir.join(file)).unwrap().len() > 100,
+                "{file}"
             );
         }
         std::fs::remove_dir_all(&dir).unwrap();

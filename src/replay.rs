@@ -311,6 +311,7 @@ pub fn write_outputs(
             host_rtt_us: ErrorStats::default(),
         }],
         domains: Vec::new(),
+        migrations: Vec::new(),
     };
     crate::output::write_atomic(
         &staging.dir().join("summary.json"),

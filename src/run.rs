@@ -5,14 +5,16 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use models::world::{DaemonSpec, DependentKind, DependentSpec, ProbeSpec, Records, World};
+use models::world::{
+    DaemonSpec, DependentKind, DependentSpec, GuestRef, ProbeSpec, Records, World,
+};
 use serde::Serialize;
 use sim_core::stats::Summary;
 use sim_core::{Engine, SimDuration, SimTime};
 
 use crate::output::{Staging, write_atomic};
 use crate::plot::{LineChart, Series, Thinned, line_chart};
-use crate::scenario::{Follows, Scenario};
+use crate::scenario::{Follows, Scenario, ScenarioEvent};
 
 /// Error statistics of one clock, in microseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
@@ -88,6 +90,28 @@ pub struct RunSummary {
     /// CPU accounting of the domains of Xen hosts.
     #[serde(default)]
     pub domains: Vec<DomainSummary>,
+    /// Live migrations: what the migration model planned.
+    #[serde(default)]
+    pub migrations: Vec<MigrationSummary>,
+}
+
+/// One live migration's plan.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct MigrationSummary {
+    /// Method.
+    pub method: String,
+    /// Time from start to the pause (iterative pre-copy), s.
+    pub precopy_s: f64,
+    /// Guest paused, ms.
+    pub downtime_ms: f64,
+    /// Start to completion, s.
+    pub total_s: f64,
+    /// Pages sent in all.
+    pub pages_total: u64,
+    /// Pages sent per round.
+    pub pages_per_round: Vec<u64>,
+    /// Why pre-copy stopped.
+    pub stop_reason: String,
 }
 
 /// CPU use of one domain over the run (fractions of one CPU).
@@ -186,6 +210,64 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
             domain: c.domain,
             kind,
         })?;
+    }
+    let guest = |g: &crate::scenario::GuestLoc| -> anyhow::Result<GuestRef> {
+        let host = s
+            .hosts
+            .iter()
+            .position(|h| h.name == g.host)
+            .ok_or_else(|| anyhow::anyhow!("no host {}", g.host))?;
+        Ok(GuestRef {
+            host,
+            domain: g.domain,
+        })
+    };
+    for ev in &s.events {
+        match ev {
+            ScenarioEvent::Migrate {
+                at_s,
+                from,
+                to,
+                migration,
+                tsc_mode,
+                path,
+            } => {
+                world.add_migration(
+                    guest(from)?,
+                    guest(to)?,
+                    SimTime::from_secs_f64(*at_s),
+                    migration,
+                    *tsc_mode,
+                    *path,
+                )?;
+            }
+            ScenarioEvent::Failover {
+                at_s,
+                leader,
+                follower,
+                replication,
+                path,
+            } => {
+                world.add_failover(
+                    guest(leader)?,
+                    guest(follower)?,
+                    SimTime::from_secs_f64(*at_s),
+                    replication,
+                    *path,
+                )?;
+            }
+        }
+    }
+    for dl in &s.dilation {
+        world.add_dilation(
+            guest(&crate::scenario::GuestLoc {
+                host: dl.host.clone(),
+                domain: dl.domain,
+            })?,
+            dl.tdf.factor,
+            dl.tdf.dilate_rdtsc,
+            dl.dilated_reference,
+        )?;
     }
     Ok(world)
 }
@@ -395,7 +477,22 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
             }
         })
         .collect();
+    let migrations = world
+        .migration_plans()
+        .map(|p| MigrationSummary {
+            method: format!("{:?}", p.method),
+            precopy_s: p.precopy_time.as_secs_f64(),
+            downtime_ms: p.downtime.as_secs_f64() * 1e3,
+            total_s: p.total_time.as_secs_f64(),
+            pages_total: p.pages_total,
+            pages_per_round: p.rounds.iter().map(|r| r.pages_sent).collect(),
+            stop_reason: p
+                .stop_reason
+                .map_or_else(|| "none".to_string(), |r| format!("{r:?}")),
+        })
+        .collect();
     RunSummary {
+        migrations,
         domains,
         scenario: s.name.clone(),
         seed: s.seed,

@@ -26,8 +26,11 @@ use std::fmt;
 use std::path::Path;
 
 use algorithms::{AlgorithmConfig, ConfigError};
+use models::dilation::TdfConfig;
 use models::host::{CounterSource, HostConfig};
+use models::migration::{MigrationConfig, TscMode};
 use models::network::PathConfig;
+use models::replication::ReplicationConfig;
 use models::server::ServerConfig;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +67,12 @@ pub struct Scenario {
     /// Dependent clocks in guests (Xen hosts only).
     #[serde(default)]
     pub clocks: Vec<DependentClockConfig>,
+    /// Scheduled events: migrations and replication failovers.
+    #[serde(default)]
+    pub events: Vec<ScenarioEvent>,
+    /// Time-dilated domains.
+    #[serde(default)]
+    pub dilation: Vec<DilationConfig>,
     /// Error probes.
     #[serde(default)]
     pub probes: ProbeConfig,
@@ -133,6 +142,75 @@ pub enum Follows {
     /// Xen's wall clock, pushed by Dom0's ntpd every 11 minutes, plus Xen
     /// system time (the Xen status quo).
     NtpdWallclock,
+}
+
+/// A domain on a host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestLoc {
+    /// Host name.
+    pub host: String,
+    /// Domain index on the host (1.. for a DomU).
+    pub domain: usize,
+}
+
+/// Something that happens to a guest at a given time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ScenarioEvent {
+    /// Live migration of a guest's domain to a domain slot on another host.
+    Migrate {
+        /// When the migration starts (pre-copy begins), s.
+        at_s: f64,
+        /// The migrating guest.
+        from: GuestLoc,
+        /// Its destination slot.
+        to: GuestLoc,
+        /// Method, memory, dirtying and link (see `models::migration`).
+        #[serde(default)]
+        migration: MigrationConfig,
+        /// How the guest's TSC behaves after the move (default emulated).
+        #[serde(default)]
+        tsc_mode: TscMode,
+        /// Path index the guest's daemons use after the move (default: unchanged).
+        #[serde(default)]
+        path: Option<usize>,
+    },
+    /// A semi-actively replicated guest: the follower goes live at `at_s`.
+    Failover {
+        /// When the leader fails, s.
+        at_s: f64,
+        /// The leader guest (replicated from the start of the run).
+        leader: GuestLoc,
+        /// The follower's domain slot.
+        follower: GuestLoc,
+        /// Log link and failover policy (see `models::replication`).
+        #[serde(default)]
+        replication: ReplicationConfig,
+        /// Path index after failover (default: unchanged).
+        #[serde(default)]
+        path: Option<usize>,
+    },
+}
+
+/// A time-dilated domain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DilationConfig {
+    /// Host name.
+    pub host: String,
+    /// Domain index.
+    pub domain: usize,
+    /// The dilation (factor > 0, whether RDTSC is dilated...).
+    pub tdf: TdfConfig,
+    /// The domain's servers run at the same dilation (the meaningful setup:
+    /// a reference dilated by the same factor). Default true.
+    #[serde(default = "yes")]
+    pub dilated_reference: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A server as seen from one daemon.
@@ -409,6 +487,75 @@ impl Scenario {
                 ));
             }
         }
+        for (i, ev) in self.events.iter().enumerate() {
+            let at = format!("events[{i}]");
+            let (at_s, a, b, path) = match ev {
+                ScenarioEvent::Migrate {
+                    at_s,
+                    from,
+                    to,
+                    migration,
+                    path,
+                    ..
+                } => {
+                    e.extend(migration.validate(&format!("{at}.migration")));
+                    (*at_s, from, to, path)
+                }
+                ScenarioEvent::Failover {
+                    at_s,
+                    leader,
+                    follower,
+                    replication,
+                    path,
+                } => {
+                    e.extend(replication.validate(&format!("{at}.replication")));
+                    (*at_s, leader, follower, path)
+                }
+            };
+            ConfigError::check_range(
+                &mut e,
+                &format!("{at}.at_s"),
+                at_s,
+                0.0,
+                self.duration_s.max(0.0),
+                "s (within the run)",
+            );
+            check_placement(
+                &mut e,
+                &self.hosts,
+                &format!("{at}.from"),
+                &a.host,
+                a.domain,
+                None,
+            );
+            check_placement(
+                &mut e,
+                &self.hosts,
+                &format!("{at}.to"),
+                &b.host,
+                b.domain,
+                None,
+            );
+            if a.host == b.host && a.domain == b.domain {
+                e.push(ConfigError::new(
+                    format!("{at}.to"),
+                    "the destination must differ from the source",
+                ));
+            }
+            if let Some(p) = path
+                && *p >= self.paths.len()
+            {
+                e.push(ConfigError::new(
+                    format!("{at}.path"),
+                    format!("{p} is not a path index (0..{})", self.paths.len()),
+                ));
+            }
+        }
+        for (i, dl) in self.dilation.iter().enumerate() {
+            let at = format!("dilation[{i}]");
+            e.extend(dl.tdf.validate(&format!("{at}.tdf")));
+            check_placement(&mut e, &self.hosts, &at, &dl.host, dl.domain, None);
+        }
         for (i, c) in self.clocks.iter().enumerate() {
             let at = format!("clocks[{i}]");
             if c.name.is_empty()
@@ -511,6 +658,8 @@ pub fn default_scenario() -> Scenario {
             algorithm: AlgorithmConfig::default_for("naive").expect("naive is registered"),
         }],
         clocks: Vec::new(),
+        events: Vec::new(),
+        dilation: Vec::new(),
         probes: ProbeConfig::default(),
         output: OutputConfig::default(),
     }

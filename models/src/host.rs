@@ -448,19 +448,6 @@ impl Host {
         Stamp { counter, at }
     }
 
-    /// What `extender` would make of the exact value `value` of `source`
-    /// without updating it (a probe must not help a reader count wraps).
-    pub fn peek_extended(&self, source: CounterSource, value: u64, extender: &WrapExtender) -> u64 {
-        match (self.extension, source) {
-            (CounterExtension::ReadsOnly, s) if s != CounterSource::XenClocksource => {
-                let idx = self.hw.counter_index(s.hardware()).unwrap_or(0);
-                let mut peek = *extender;
-                peek.extend(self.hw.counters[idx].register_of(value))
-            }
-            _ => value,
-        }
-    }
-
     /// Dom0 pushes `utc_ns` as the wall clock at `t`; returns when the next
     /// push is due (`None` on bare metal).
     pub fn push_wallclock(&mut self, t: SimTime, utc_ns: u64) -> Option<SimTime> {

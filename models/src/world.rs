@@ -37,7 +37,11 @@ use sim_core::{Model, RngStreams, Scheduler, SimDuration, SimRng, SimTime};
 
 use crate::counter::WrapExtender;
 use crate::host::{CounterSource, Host, HostConfig};
+use crate::migration::{
+    GuestTscMapping, MigrationConfig, MigrationPlan, TscMode, guest_tsc_after_resume,
+};
 use crate::network::{Path, PathConfig};
+use crate::replication::{ReplicationConfig, ReplicationPair};
 use crate::server::{Server, ServerConfig};
 use crate::xen::{HostEvent, HostNote};
 
@@ -221,6 +225,19 @@ struct Daemon {
     paused: bool,
     /// A request waits for its domain's vCPU to be stamped.
     sending: bool,
+    /// The guest's view of its TSC after migration or failover.
+    mapping: GuestTscMapping,
+    /// Time dilation factor of its domain (1 = none).
+    tdf: f64,
+    /// Dilate TSC reads too (trapped RDTSC); other sources always dilate.
+    dilate_tsc: bool,
+    /// Its server is dilated by the same factor (the meaningful setup).
+    dilated_reference: bool,
+    /// Replication pair (index into the moves) while it is a leader.
+    leader_of: Option<usize>,
+    /// Ticks its software extension has lost to missed wraps (exact count
+    /// minus what it read), as of its last read.
+    lost_ticks: u64,
 }
 
 struct Dependent {
@@ -234,6 +251,33 @@ struct Dependent {
 struct Store {
     visible: Option<(CounterSource, FfClockParams)>,
     pending: VecDeque<(SimTime, CounterSource, FfClockParams)>,
+}
+
+/// A domain on a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestRef {
+    /// Host index.
+    pub host: usize,
+    /// Domain index on that host.
+    pub domain: usize,
+}
+
+enum MoveKind {
+    Migration {
+        plan: MigrationPlan,
+        tsc_mode: TscMode,
+        paused_values: Vec<u64>,
+    },
+    Failover {
+        pair: Box<ReplicationPair>,
+    },
+}
+
+struct Move {
+    from: GuestRef,
+    to: GuestRef,
+    path: Option<usize>,
+    kind: MoveKind,
 }
 
 enum ClockKind {
@@ -284,6 +328,21 @@ pub enum Event {
         /// Host index.
         host: u32,
     },
+    /// A migrating guest is paused (end of pre-copy).
+    Pause {
+        /// Move index.
+        id: u32,
+    },
+    /// A migrated guest resumes on its destination.
+    Resume {
+        /// Move index.
+        id: u32,
+    },
+    /// A replication follower goes live.
+    Failover {
+        /// Move index.
+        id: u32,
+    },
 }
 
 /// Errors building a world.
@@ -325,6 +384,8 @@ pub struct World {
     records: Records,
     scratch: Vec<f64>,
     notes: Vec<HostNote>,
+    moves: Vec<Move>,
+    pending_moves: Vec<(SimTime, Event)>,
 }
 
 impl World {
@@ -346,6 +407,8 @@ impl World {
             records: Records::default(),
             scratch: Vec::with_capacity(32),
             notes: Vec::with_capacity(16),
+            moves: Vec::new(),
+            pending_moves: Vec::new(),
         }
     }
 
@@ -445,6 +508,12 @@ impl World {
             trace_width,
             paused: false,
             sending: false,
+            mapping: GuestTscMapping::identity(),
+            tdf: 1.0,
+            dilate_tsc: false,
+            dilated_reference: false,
+            leader_of: None,
+            lost_ticks: 0,
         });
         let d = self.daemons.len() - 1;
         let info = ClockInfo {
@@ -490,6 +559,9 @@ impl World {
     /// poll, every Xen host's scheduler and wall-clock pushes.
     pub fn start(&mut self, sched: &mut impl FnMut(SimTime, Event)) {
         sched(SimTime::ZERO, Event::Probe);
+        for (t, e) in std::mem::take(&mut self.pending_moves) {
+            sched(t, e);
+        }
         for h in 0..self.hosts.len() {
             if let Some(x) = self.hosts[h].hypervisor() {
                 x.out.clear();
@@ -571,14 +643,9 @@ impl World {
     fn clock_error(&mut self, c: usize, t: SimTime) -> f64 {
         match self.kinds[c] {
             ClockKind::Daemon(d) => {
-                let (h, src, core) = (
-                    self.daemons[d].host,
-                    self.daemons[d].source,
-                    self.daemons[d].core,
-                );
-                let value = self.hosts[h].value_at(src, t, core);
-                let counter = self.hosts[h].peek_extended(src, value, &self.daemons[d].extender);
-                self.daemon_error(d, counter, t.as_nanos())
+                let counter = self.daemon_value(d, t);
+                let reference = self.reference_ns(d, t.as_nanos());
+                self.daemon_error(d, counter, reference)
             }
             ClockKind::Dependent(i) => {
                 let (h, kind) = (self.dependents[i].host, self.dependents[i].kind);
@@ -603,6 +670,333 @@ impl World {
                     }
                 }
             }
+        }
+    }
+
+    /// Schedules a live migration of the guest `from` to `to`, starting at
+    /// `at`; the plan (pre-copy rounds, downtime) comes from the migration
+    /// model. `path` replaces the path of every server of the guest's
+    /// daemons after the move (a new host sees a new network path).
+    pub fn add_migration(
+        &mut self,
+        from: GuestRef,
+        to: GuestRef,
+        at: SimTime,
+        cfg: &MigrationConfig,
+        tsc_mode: TscMode,
+        path: Option<usize>,
+    ) -> Result<MigrationPlan, BuildError> {
+        self.check_guest(from)?;
+        self.check_guest(to)?;
+        let id = self.moves.len();
+        let mut rng = self.stream(&format!("migration/{id}"));
+        let plan = crate::migration::plan(cfg, &mut rng).map_err(|errs| {
+            BuildError::Config(
+                errs.into_iter()
+                    .next()
+                    .unwrap_or_else(|| algorithms::ConfigError::new("migration", "invalid")),
+            )
+        })?;
+        let pause = at + plan.precopy_time;
+        self.pending_moves
+            .push((pause, Event::Pause { id: id as u32 }));
+        self.pending_moves
+            .push((pause + plan.downtime, Event::Resume { id: id as u32 }));
+        self.moves.push(Move {
+            from,
+            to,
+            path,
+            kind: MoveKind::Migration {
+                plan: plan.clone(),
+                tsc_mode,
+                paused_values: Vec::new(),
+            },
+        });
+        Ok(plan)
+    }
+
+    /// Makes the guest `leader` a semi-actively replicated leader whose
+    /// follower runs on `follower`; the follower goes live at `at`.
+    pub fn add_failover(
+        &mut self,
+        leader: GuestRef,
+        follower: GuestRef,
+        at: SimTime,
+        cfg: &ReplicationConfig,
+        path: Option<usize>,
+    ) -> Result<(), BuildError> {
+        self.check_guest(leader)?;
+        self.check_guest(follower)?;
+        let pair = ReplicationPair::new(cfg.clone()).map_err(|errs| {
+            BuildError::Config(
+                errs.into_iter()
+                    .next()
+                    .unwrap_or_else(|| algorithms::ConfigError::new("replication", "invalid")),
+            )
+        })?;
+        let id = self.moves.len();
+        for d in &mut self.daemons {
+            if d.host == leader.host && d.domain == leader.domain {
+                d.leader_of = Some(id);
+            }
+        }
+        self.pending_moves
+            .push((at, Event::Failover { id: id as u32 }));
+        self.moves.push(Move {
+            from: leader,
+            to: follower,
+            path,
+            kind: MoveKind::Failover {
+                pair: Box::new(pair),
+            },
+        });
+        Ok(())
+    }
+
+    /// Dilates time in a domain: its counters (the TSC only if
+    /// `dilate_tsc`) run `tdf` times slower; with `dilated_reference` its
+    /// servers' clocks are dilated by the same factor. Its clocks are judged
+    /// against dilated true time `t/tdf`.
+    pub fn add_dilation(
+        &mut self,
+        guest: GuestRef,
+        tdf: f64,
+        dilate_tsc: bool,
+        dilated_reference: bool,
+    ) -> Result<(), BuildError> {
+        self.check_guest(guest)?;
+        if !(tdf > 0.0 && tdf.is_finite()) {
+            return Err(BuildError::Reference(format!(
+                "time dilation factor {tdf} must be > 0"
+            )));
+        }
+        for d in &mut self.daemons {
+            if d.host == guest.host && d.domain == guest.domain {
+                d.tdf = tdf;
+                d.dilate_tsc = dilate_tsc;
+                d.dilated_reference = dilated_reference;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_guest(&self, g: GuestRef) -> Result<(), BuildError> {
+        if g.host >= self.hosts.len() {
+            return Err(BuildError::Reference(format!("no host #{}", g.host)));
+        }
+        Ok(())
+    }
+
+    fn guest_daemons(&self, g: GuestRef) -> Vec<usize> {
+        (0..self.daemons.len())
+            .filter(|&d| self.daemons[d].host == g.host && self.daemons[d].domain == g.domain)
+            .collect()
+    }
+
+    fn drop_inflight(&mut self, d: usize) {
+        let flights = std::mem::take(&mut self.daemons[d].inflight);
+        for f in &flights {
+            self.record_lost(d, f);
+        }
+        let daemon = &mut self.daemons[d];
+        daemon.inflight = flights;
+        daemon.inflight.clear();
+        daemon.sending = false;
+        daemon.poll_gen += 1;
+    }
+
+    fn on_pause(&mut self, now: SimTime, id: usize) {
+        let from = self.moves[id].from;
+        let ds = self.guest_daemons(from);
+        let mut values = Vec::with_capacity(ds.len());
+        for &d in &ds {
+            values.push(self.daemon_value(d, now));
+            self.drop_inflight(d);
+            self.daemons[d].paused = true;
+        }
+        if let MoveKind::Migration { paused_values, .. } = &mut self.moves[id].kind {
+            *paused_values = values;
+        }
+    }
+
+    /// Moves a guest's daemons and dependent clocks to `to`.
+    fn relocate(
+        &mut self,
+        id: usize,
+        now: SimTime,
+        mappings: &[GuestTscMapping],
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        let (from, to, path) = (self.moves[id].from, self.moves[id].to, self.moves[id].path);
+        let ds = self.guest_daemons(from);
+        for (k, &d) in ds.iter().enumerate() {
+            let (_, bits) = self.hosts[to.host].source_info(self.daemons[d].source);
+            let daemon = &mut self.daemons[d];
+            daemon.host = to.host;
+            daemon.domain = to.domain;
+            daemon.paused = false;
+            daemon.sending = false;
+            daemon.leader_of = None;
+            daemon.extender = WrapExtender::new(bits);
+            daemon.lost_ticks = 0;
+            if let Some(m) = mappings.get(k) {
+                daemon.mapping = *m;
+            }
+            if let Some(p) = path {
+                for s in &mut daemon.servers {
+                    s.1 = p;
+                }
+            }
+            self.schedule_poll(d, now, sched);
+        }
+        for dep in &mut self.dependents {
+            if dep.host == from.host && dep.domain == from.domain {
+                dep.host = to.host;
+                dep.domain = to.domain;
+            }
+        }
+    }
+
+    fn on_resume(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
+        let (from, to) = (self.moves[id].from, self.moves[id].to);
+        let ds = self.guest_daemons(from);
+        let (mode, paused) = match &self.moves[id].kind {
+            MoveKind::Migration {
+                tsc_mode,
+                paused_values,
+                ..
+            } => (*tsc_mode, paused_values.clone()),
+            MoveKind::Failover { .. } => return,
+        };
+        let mut mappings = Vec::with_capacity(ds.len());
+        for (k, &d) in ds.iter().enumerate() {
+            let src = self.daemons[d].source;
+            let (src_hz, _) = self.hosts[from.host].source_info(src);
+            let (dst_hz, _) = self.hosts[to.host].source_info(src);
+            let dst_now = self.hosts[to.host].value_at(src, now, self.daemons[d].core);
+            let at_pause = paused.get(k).copied().unwrap_or(0);
+            mappings.push(if src == CounterSource::Tsc {
+                guest_tsc_after_resume(mode, at_pause, src_hz, dst_now, dst_hz)
+            } else {
+                // Other sources are the destination's own: the pvclock
+                // records of the new hypervisor, its HPET.
+                GuestTscMapping::identity()
+            });
+        }
+        self.relocate(id, now, &mappings, sched);
+    }
+
+    fn on_failover(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
+        let (from, to) = (self.moves[id].from, self.moves[id].to);
+        let ds = self.guest_daemons(from);
+        let mut mappings = Vec::with_capacity(ds.len());
+        for &d in &ds {
+            self.drop_inflight(d);
+            let src = self.daemons[d].source;
+            let dst_now = self.hosts[to.host].value_at(src, now, self.daemons[d].core);
+            let mapping = match &mut self.moves[id].kind {
+                MoveKind::Failover { pair } if src == CounterSource::Tsc => {
+                    pair.failover(now, dst_now).mapping
+                }
+                _ => GuestTscMapping::identity(),
+            };
+            mappings.push(mapping);
+        }
+        self.relocate(id, now, &mappings, sched);
+    }
+
+    /// Migration plans, in the order they were added.
+    pub fn migration_plans(&self) -> impl Iterator<Item = &MigrationPlan> {
+        self.moves.iter().filter_map(|m| match &m.kind {
+            MoveKind::Migration { plan, .. } => Some(plan),
+            MoveKind::Failover { .. } => None,
+        })
+    }
+
+    /// Daemon `d`'s counter as its guest sees it at `t`, read exactly (no
+    /// latency). A reader that miscounted wraps keeps its miscount until its
+    /// next read, so its view is the exact count less the lost wraps.
+    fn daemon_value(&mut self, d: usize, t: SimTime) -> u64 {
+        let (h, src, core) = (
+            self.daemons[d].host,
+            self.daemons[d].source,
+            self.daemons[d].core,
+        );
+        let raw = self.hosts[h]
+            .value_at(src, t, core)
+            .wrapping_sub(self.daemons[d].lost_ticks);
+        self.guest_view(d, raw)
+    }
+
+    /// A kernel read of daemon `d`'s counter requested at `at`.
+    fn daemon_read(&mut self, d: usize, at: SimTime) -> crate::host::Stamp {
+        let (h, src, core, domain) = (
+            self.daemons[d].host,
+            self.daemons[d].source,
+            self.daemons[d].core,
+            self.daemons[d].domain,
+        );
+        let mut at = at;
+        if let Some(m) = self.daemons[d].leader_of
+            && let MoveKind::Failover { pair } = &self.moves[m].kind
+        {
+            // A replicated leader traps its counter reads to log them.
+            at += pair.leader_read_cost();
+        }
+        let mut stamp = {
+            let daemon = &mut self.daemons[d];
+            self.hosts[h].read(src, domain, at, core, &mut daemon.extender)
+        };
+        let exact = self.hosts[h].value_at(src, stamp.at, core);
+        self.daemons[d].lost_ticks = exact.wrapping_sub(stamp.counter);
+        stamp.counter = self.guest_view(d, stamp.counter);
+        if let Some(m) = self.daemons[d].leader_of
+            && let MoveKind::Failover { pair } = &mut self.moves[m].kind
+        {
+            pair.leader_read(stamp.at, stamp.counter);
+            // The follower replays in lockstep, one log latency behind.
+            while pair.follower_read(stamp.at).is_some() {}
+        }
+        stamp
+    }
+
+    /// Applies the guest's TSC mapping and time dilation to a host value.
+    fn guest_view(&self, d: usize, value: u64) -> u64 {
+        let dm = &self.daemons[d];
+        let is_tsc = dm.source == CounterSource::Tsc;
+        let v = if is_tsc {
+            dm.mapping.guest(value)
+        } else {
+            value
+        };
+        if dm.tdf != 1.0 && (!is_tsc || dm.dilate_tsc) {
+            (v as f64 / dm.tdf) as u64
+        } else {
+            v
+        }
+    }
+
+    /// Guest counter ticks per host tick (mapping scale and dilation).
+    fn guest_rate(&self, d: usize) -> f64 {
+        let dm = &self.daemons[d];
+        let is_tsc = dm.source == CounterSource::Tsc;
+        let scale = if is_tsc { dm.mapping.scale() } else { 1.0 };
+        let dil = if dm.tdf != 1.0 && (!is_tsc || dm.dilate_tsc) {
+            1.0 / dm.tdf
+        } else {
+            1.0
+        };
+        (scale * dil).max(1e-12)
+    }
+
+    /// The reference time against which daemon `d`'s clock is judged: true
+    /// time, or the dilated time its guest should perceive.
+    fn reference_ns(&self, d: usize, true_ns: u64) -> u64 {
+        let dm = &self.daemons[d];
+        if dm.tdf != 1.0 {
+            (true_ns as f64 / dm.tdf) as u64
+        } else {
+            true_ns
         }
     }
 
@@ -633,9 +1027,13 @@ impl World {
             daemon.core,
             daemon.info.nominal_hz,
         );
-        let now_count = self.hosts[host].value_at(src, now, core);
+        let _ = (host, src, core);
+        let now_count = self.daemon_value(d, now);
+        // A dilated or rescaled guest counter advances more slowly per
+        // physical second.
+        let rate = self.guest_rate(d);
         let wait_s = if request.at > now_count {
-            (request.at - now_count) as f64 / f
+            (request.at - now_count) as f64 / (f * rate)
         } else {
             0.0
         };
@@ -667,7 +1065,8 @@ impl World {
             self.daemons[d].core,
             self.daemons[d].domain,
         );
-        let now_count = self.hosts[host].value_at(src, now, core);
+        let _ = (src, core);
+        let now_count = self.daemon_value(d, now);
         if now_count < request.at {
             // The counter runs slow: the timer is not due yet in counter terms.
             self.schedule_poll(d, now, sched);
@@ -720,10 +1119,8 @@ impl World {
             self.daemons[d].core,
             self.daemons[d].domain,
         );
-        let stamp = {
-            let daemon = &mut self.daemons[d];
-            self.hosts[host].read(src, domain, at, core, &mut daemon.extender)
-        };
+        let _ = (host, src, core, domain);
+        let stamp = self.daemon_read(d, at);
         if let Some(f) = self.daemons[d].inflight.iter_mut().find(|f| f.xid == xid) {
             f.ta = stamp.counter;
             f.ta_true = stamp.at;
@@ -753,7 +1150,14 @@ impl World {
         let slot = self.daemons[d].inflight[i].slot;
         let (_, path) = self.daemons[d].servers[slot];
         self.daemons[d].inflight[i].nic_out = at.max(self.daemons[d].inflight[i].ta_true);
-        let out = self.daemons[d].inflight[i].nic_out;
+        let mut out = self.daemons[d].inflight[i].nic_out;
+        if let Some(m) = self.daemons[d].leader_of
+            && let MoveKind::Failover { pair } = &self.moves[m].kind
+        {
+            // Output commit: held until the follower acknowledged the log.
+            out = pair.leader_output_release(out);
+            self.daemons[d].inflight[i].nic_out = out;
+        }
         match self.paths[path].forward_delay(out) {
             Some(delay) => {
                 self.daemons[d].inflight[i].tb_true = out + delay;
@@ -793,9 +1197,14 @@ impl World {
             self.record_lost(d, &f);
             return;
         };
+        let scale = if self.daemons[d].dilated_reference {
+            1.0 / self.daemons[d].tdf
+        } else {
+            1.0
+        };
         let f = &mut self.daemons[d].inflight[i];
-        f.tb = reply.tb_s;
-        f.te = reply.te_s;
+        f.tb = reply.tb_s * scale;
+        f.te = reply.te_s * scale;
         f.te_true = reply.departure;
         f.stratum = reply.stratum;
         f.changed = reply.changed;
@@ -860,10 +1269,8 @@ impl World {
             self.daemons[d].core,
             self.daemons[d].domain,
         );
-        let stamp = {
-            let daemon = &mut self.daemons[d];
-            self.hosts[host].read(src, domain, at, core, &mut daemon.extender)
-        };
+        let _ = (src, core);
+        let stamp = self.daemon_read(d, at);
         if stamp.counter <= flight.ta {
             // The counter moved under the exchange (migration to another
             // host's counter): the stamps are meaningless together.
@@ -884,7 +1291,7 @@ impl World {
             alg.advance(stamp.counter);
             alg.on_exchange(&ex);
         }
-        let tf_true_ns = stamp.at.as_nanos();
+        let tf_true_ns = self.reference_ns(d, stamp.at.as_nanos());
         let error_s = self.daemon_error(d, stamp.counter, tf_true_ns);
         let network = flight.nic_in.saturating_since(flight.nic_out);
         let host_rtt = stamp
@@ -1002,7 +1409,11 @@ impl World {
                 let ns = (reading - ClockTime::ZERO) * 1e9;
                 ns.max(0.0).round() as u64
             }
-            None => now.as_nanos(),
+            None => {
+                let tsc = self.hosts[host].value_at(CounterSource::Tsc, now, 0);
+                let (hz, _) = self.hosts[host].source_info(CounterSource::Tsc);
+                (u128::from(tsc) * 1_000_000_000 / u128::from(hz.max(1))) as u64
+            }
         };
         let h = &mut self.hosts[host];
         if let Some(next) = h.push_wallclock(now, utc_ns) {
@@ -1134,6 +1545,9 @@ impl Model for World {
             Event::Xen { host, event } => self.on_xen(now, host as usize, event, &mut push),
             Event::StoreVisible { host } => self.on_store(now, host as usize),
             Event::WallclockPush { host } => self.on_wallclock_push(now, host as usize, &mut push),
+            Event::Pause { id } => self.on_pause(now, id as usize),
+            Event::Resume { id } => self.on_resume(now, id as usize, &mut push),
+            Event::Failover { id } => self.on_failover(now, id as usize, &mut push),
         }
     }
 }
