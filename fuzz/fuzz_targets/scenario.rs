@@ -1,0 +1,79 @@
+//! Scenario text → parse → validate → (if valid) serialise and re-parse,
+//! build the world and simulate a few seconds of it.
+//!
+//! Invariants: no panic, hang or abort on any input; a valid scenario
+//! round-trips through `to_ron`; building it either succeeds or returns an
+//! error; a short run yields a summary whose every number is finite.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vtsim::run::{build_world, drive, summarize};
+use vtsim::scenario::Scenario;
+
+/// Simulated time of the smoke run, seconds: long enough for a first
+/// exchange at the fastest poll (1 s), short enough for thousands of
+/// executions per second.
+const SMOKE_DURATION_S: f64 = 3.0;
+
+/// Fewest probe intervals allowed in the smoke run's seconds: bounds the
+/// probe events whatever interval the input asks for.
+const SMOKE_MIN_PROBE_S: f64 = 0.01;
+
+fn all_finite(v: &serde_json::Value) -> bool {
+    match v {
+        // serde_json writes NaN and ±inf as null.
+        serde_json::Value::Null => false,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+        serde_json::Value::Array(a) => a.iter().all(all_finite),
+        serde_json::Value::Object(o) => o.values().all(all_finite),
+        serde_json::Value::Bool(_) | serde_json::Value::String(_) => true,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let s = match Scenario::parse(text, "fuzz.ron") {
+        Ok(s) => s,
+        Err(e) => {
+            // Error messages must render (file:line:col form).
+            assert!(e.to_string().starts_with("fuzz.ron:"));
+            return;
+        }
+    };
+    let errors = s.validate();
+    if !errors.is_empty() {
+        for e in &errors {
+            assert!(!e.field.is_empty(), "an error must name its field: {e}");
+        }
+        return;
+    }
+    let ron_text = s.to_ron();
+    let back = Scenario::parse(&ron_text, "round-trip.ron")
+        .unwrap_or_else(|e| panic!("to_ron output does not parse: {e}\n{ron_text}"));
+    assert_eq!(back.to_ron(), ron_text, "to_ron is not a fixed point");
+    assert!(back.validate().is_empty(), "a valid scenario re-reads as invalid");
+
+    let mut tiny = s.clone();
+    tiny.duration_s = tiny.duration_s.min(SMOKE_DURATION_S);
+    tiny.probes.interval_s = tiny.probes.interval_s.max(SMOKE_MIN_PROBE_S);
+    tiny.probes.metrics_from_s = tiny.probes.metrics_from_s.min(tiny.duration_s);
+    let Ok(world) = build_world(&tiny) else {
+        return;
+    };
+    let (mut world, events) = drive(
+        world,
+        sim_core::SimTime::from_secs_f64(tiny.duration_s),
+        |_, r| {
+            r.clear();
+            Ok(())
+        },
+        |_| {},
+    )
+    .expect("draining into nothing cannot fail");
+    let summary = summarize(&tiny, &mut world, events);
+    let json = serde_json::to_value(&summary).expect("summaries serialise");
+    assert!(all_finite(&json), "non-finite number in summary: {json}");
+});

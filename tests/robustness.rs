@@ -1,0 +1,1044 @@
+//! Robustness: whatever a scenario, sweep or exchange file contains, vtsim
+//! answers with a clear error or a correct result, never a panic, a hang, a
+//! non-finite number in a summary, or a half-written output.
+//!
+//! Three kinds of tests:
+//! - the command line on a catalogue of bad inputs (each must fail with a
+//!   non-zero exit, a message naming the place, and no panic); with
+//!   `VTSIM_ROBUSTNESS_TABLE=<file>` set, the catalogue is also written as
+//!   the Markdown table of `docs/ROBUSTNESS.md`;
+//! - properties over random inputs (proptest): round trips, finite
+//!   summaries, deterministic algorithms, a CSV reader that never panics;
+//! - the output directory contract and a year-long run with flat memory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use algorithms::AlgorithmConfig;
+use proptest::prelude::*;
+use vtsim::replay::{Row, read_rows, replay};
+use vtsim::run::{RunOptions, build_world, drive, run_scenario, summarize};
+use vtsim::scenario::{Scenario, default_scenario};
+
+/// A fresh, empty scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vtsim-robustness-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// True if every number in a JSON tree is finite (serde_json writes NaN
+/// and ±inf as `null`, so a null counts as non-finite).
+fn all_finite(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => false,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+        serde_json::Value::Array(a) => a.iter().all(all_finite),
+        serde_json::Value::Object(o) => o.values().all(all_finite),
+        serde_json::Value::Bool(_) | serde_json::Value::String(_) => true,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The command line on bad inputs.
+// ---------------------------------------------------------------------------
+
+/// A small valid scenario the bad inputs are derived from.
+const TINY: &str = r#"Scenario(
+    name: "tiny",
+    seed: 7,
+    duration_s: 60,
+    hosts: [(name: "h", counters: [(kind: Tsc)])],
+    servers: [(name: "s")],
+    paths: [(min_rtt_us: 300, asymmetry_us: 20)],
+    daemons: [(name: "n", host: "h", servers: [(server: "s", path: 0)], algorithm: Naive(poll_period_s: 16))],
+    probes: (interval_s: 1.0),
+    output: (plots: false),
+)
+"#;
+
+/// `TINY` with one piece of text replaced (which must occur).
+fn tiny_with(from: &str, to: &str) -> String {
+    assert!(TINY.contains(from), "{from:?} is not in TINY");
+    TINY.replacen(from, to, 1)
+}
+
+/// A valid exchange file (two exchanges) the bad CSV inputs start from.
+const CSV_OK: &str = "server,counter_hz,ta,tb,te,tf,tf_true_ns,lost\n\
+0,1000000000,1000,0.000002,0.000003,5000,5000,0\n\
+0,1000000000,16000001000,16.000002,16.000003,16000005000,16000005000,0\n";
+
+/// One bad input: files written into a fresh directory, a command, and
+/// what the error must say.
+struct Case {
+    /// What is wrong, for the table.
+    what: &'static str,
+    /// Files (name, content) written into the case's directory.
+    files: Vec<(&'static str, Vec<u8>)>,
+    /// Directories created before the command (e.g. an existing output).
+    dirs: Vec<&'static str>,
+    /// Arguments; `{d}` is replaced by the case's directory.
+    args: Vec<&'static str>,
+    /// Substrings the error output must contain.
+    expect: Vec<&'static str>,
+}
+
+fn case(
+    what: &'static str,
+    file: (&'static str, impl Into<Vec<u8>>),
+    args: &[&'static str],
+    expect: &[&'static str],
+) -> Case {
+    Case {
+        what,
+        files: vec![(file.0, file.1.into())],
+        dirs: Vec::new(),
+        args: args.to_vec(),
+        expect: expect.to_vec(),
+    }
+}
+
+/// Validate a scenario text written as `bad.ron`.
+fn scenario_case(what: &'static str, text: impl Into<Vec<u8>>, expect: &[&'static str]) -> Case {
+    case(
+        what,
+        ("bad.ron", text),
+        &["validate", "{d}/bad.ron"],
+        expect,
+    )
+}
+
+/// A sweep file `sweep.ron` beside `TINY` as `base.ron`.
+fn sweep_case(what: &'static str, sweep: &str, expect: &[&'static str]) -> Case {
+    Case {
+        what,
+        files: vec![
+            ("base.ron", TINY.into()),
+            ("sweep.ron", sweep.as_bytes().to_vec()),
+        ],
+        dirs: Vec::new(),
+        args: vec!["sweep", "{d}/sweep.ron", "--out", "{d}/out", "-q"],
+        expect: expect.to_vec(),
+    }
+}
+
+/// Replay an exchange file `x.csv` through the naive baseline.
+fn csv_case(what: &'static str, text: impl Into<Vec<u8>>, expect: &[&'static str]) -> Case {
+    case(
+        what,
+        ("x.csv", text),
+        &["replay", "{d}/x.csv", "--algo", "naive", "--out", "{d}/out"],
+        expect,
+    )
+}
+
+fn sweep_text(vary: &str) -> String {
+    format!("Sweep(name: \"sw\", base: \"base.ron\", vary: [{vary}], duration_s: Some(30))")
+}
+
+fn cases() -> Vec<Case> {
+    let poll = "(path: \"daemons[0].algorithm.poll_period_s\", values: List([8, 32]))";
+    vec![
+        // --- scenario syntax and types ---
+        scenario_case(
+            "file cut short (missing closing parenthesis)",
+            TINY.trim_end().trim_end_matches(')'),
+            &["bad.ron:", "Unexpected end of RON"],
+        ),
+        scenario_case(
+            "typo in a top-level field (`seeed`)",
+            tiny_with("seed: 7", "seeed: 7"),
+            &["bad.ron:3:", "seeed"],
+        ),
+        scenario_case(
+            "typo in a nested field (`skew_pmm`)",
+            tiny_with(
+                "(name: \"h\",",
+                "(name: \"h\", tsc_crystal: (skew_pmm: 3.0),",
+            ),
+            &["bad.ron:5:", "skew_pmm"],
+        ),
+        scenario_case(
+            "text where a number is expected",
+            tiny_with("duration_s: 60", "duration_s: \"long\""),
+            &["bad.ron:4:16", "Expected float"],
+        ),
+        scenario_case(
+            "negative seed (u64)",
+            tiny_with("seed: 7", "seed: -7"),
+            &["bad.ron:3:"],
+        ),
+        scenario_case(
+            "seed beyond 64 bits",
+            tiny_with("seed: 7", "seed: 99999999999999999999999"),
+            &["bad.ron:3:"],
+        ),
+        scenario_case(
+            "required field missing (`duration_s`)",
+            tiny_with("duration_s: 60,", ""),
+            &["bad.ron:", "duration_s"],
+        ),
+        scenario_case(
+            "unknown algorithm",
+            tiny_with("Naive(poll_period_s: 16)", "Chrony(poll_period_s: 16)"),
+            &["bad.ron:8:", "Chrony"],
+        ),
+        scenario_case(
+            "unknown counter kind",
+            tiny_with("(kind: Tsc)", "(kind: Tcs)"),
+            &["bad.ron:5:", "Tcs"],
+        ),
+        scenario_case(
+            "JSON instead of RON",
+            "{\"name\": \"x\", \"duration_s\": 10}",
+            &["bad.ron:1:"],
+        ),
+        scenario_case("empty file", "", &["bad.ron:1:1"]),
+        scenario_case(
+            "binary, not UTF-8",
+            vec![0xff, 0xfe, 0x00, 0x41],
+            &["bad.ron", "UTF-8"],
+        ),
+        case(
+            "file does not exist",
+            ("unrelated.txt", ""),
+            &["validate", "{d}/missing.ron"],
+            &["missing.ron: cannot read"],
+        ),
+        // --- impossible values ---
+        scenario_case(
+            "zero duration",
+            tiny_with("duration_s: 60", "duration_s: 0"),
+            &["duration_s", "0.001..="],
+        ),
+        scenario_case(
+            "negative duration",
+            tiny_with("duration_s: 60", "duration_s: -5"),
+            &["duration_s", "-5 is outside"],
+        ),
+        scenario_case(
+            "NaN duration",
+            tiny_with("duration_s: 60", "duration_s: NaN"),
+            &["duration_s", "NaN is outside"],
+        ),
+        scenario_case(
+            "infinite duration",
+            tiny_with("duration_s: 60", "duration_s: inf"),
+            &["duration_s", "inf is outside"],
+        ),
+        scenario_case(
+            "zero probe interval",
+            tiny_with("interval_s: 1.0", "interval_s: 0"),
+            &["probes.interval_s", "0.001..=86400 s"],
+        ),
+        scenario_case(
+            "metrics_from_s beyond the run",
+            tiny_with("interval_s: 1.0", "interval_s: 1.0, metrics_from_s: 100"),
+            &["probes.metrics_from_s", "100 is outside"],
+        ),
+        scenario_case(
+            "poll period below 1 s",
+            tiny_with("poll_period_s: 16", "poll_period_s: 0.5"),
+            &["daemons[0].algorithm.poll_period_s", "1..=1024 s"],
+        ),
+        scenario_case(
+            "negative minimum RTT",
+            tiny_with("min_rtt_us: 300", "min_rtt_us: -300"),
+            &["paths[0].min_rtt_us", "µs"],
+        ),
+        scenario_case(
+            "asymmetry larger than the RTT",
+            tiny_with("asymmetry_us: 20", "asymmetry_us: 900"),
+            &["paths[0].asymmetry_us", "|asymmetry| ≤ min_rtt_us"],
+        ),
+        scenario_case(
+            "both RTT and per-direction delays",
+            tiny_with(
+                "asymmetry_us: 20",
+                "asymmetry_us: 20, forward: (min_delay_us: 10)",
+            ),
+            &["paths[0].min_rtt_us", "one way only"],
+        ),
+        scenario_case(
+            "empty scenario name",
+            tiny_with("name: \"tiny\"", "name: \"\""),
+            &["name: must be non-empty"],
+        ),
+        scenario_case(
+            "scenario name escaping the output dir",
+            tiny_with("name: \"tiny\"", "name: \"../etc\""),
+            &["name: must be non-empty, without '/'"],
+        ),
+        // --- dangling references and duplicates ---
+        scenario_case(
+            "daemon on an unknown host",
+            tiny_with("host: \"h\"", "host: \"nowhere\""),
+            &["daemons[0].host", "no host named \"nowhere\""],
+        ),
+        scenario_case(
+            "daemon polls an unknown server",
+            tiny_with("(server: \"s\"", "(server: \"ghost\""),
+            &["daemons[0].servers[0].server", "no server named \"ghost\""],
+        ),
+        scenario_case(
+            "path index out of range",
+            tiny_with("path: 0)", "path: 4)"),
+            &["daemons[0].servers[0].path", "4 is not a path index (0..1)"],
+        ),
+        scenario_case(
+            "counter the host does not have",
+            tiny_with("host: \"h\",", "host: \"h\", counter: Hpet,"),
+            &["daemons[0].counter", "cannot provide Hpet"],
+        ),
+        scenario_case(
+            "synchronizing daemon without servers",
+            tiny_with("servers: [(server: \"s\", path: 0)]", "servers: []"),
+            &["daemons[0].servers", "at least one server"],
+        ),
+        scenario_case(
+            "two daemons with the same name",
+            tiny_with(
+                "daemons: [(name: \"n\", host: \"h\", servers: [(server: \"s\", path: 0)], algorithm: Naive(poll_period_s: 16))]",
+                "daemons: [(name: \"n\", host: \"h\", servers: [(server: \"s\", path: 0)], algorithm: Naive()), (name: \"n\", host: \"h\", servers: [(server: \"s\", path: 0)], algorithm: Naive())]",
+            ),
+            &["daemons[1].name", "used twice"],
+        ),
+        scenario_case(
+            "several problems at once",
+            tiny_with("duration_s: 60", "duration_s: -1").replacen("host: \"h\"", "host: \"x\"", 1),
+            &["2 invalid values", "duration_s", "daemons[0].host"],
+        ),
+        // --- sweeps ---
+        sweep_case(
+            "sweep varies a field that does not exist",
+            &sweep_text("(path: \"daemons[0].algorithm.pol_period_s\", values: List([8]))"),
+            &[
+                "daemons[0].algorithm.pol_period_s",
+                "no field \"pol_period_s\"",
+            ],
+        ),
+        sweep_case(
+            "sweep index out of range",
+            &sweep_text("(path: \"daemons[3].algorithm.poll_period_s\", values: List([8]))"),
+            &["index 3 out of range (0..1)"],
+        ),
+        sweep_case(
+            "sweep value out of range",
+            &sweep_text("(path: \"daemons[0].algorithm.poll_period_s\", values: List([0.1]))"),
+            &["daemons[0].algorithm.poll_period_s", "1..=1024 s"],
+        ),
+        sweep_case(
+            "sweep value of the wrong type",
+            &sweep_text("(path: \"duration_s\", values: List([\"long\"]))"),
+            &["value does not fit the field"],
+        ),
+        sweep_case(
+            "sweep with nothing to vary",
+            &sweep_text(""),
+            &["vary: name at least one field"],
+        ),
+        sweep_case(
+            "sweep with zero seeds",
+            &format!("Sweep(name: \"sw\", base: \"base.ron\", vary: [{poll}], seeds: 0)"),
+            &["seeds: 0 is outside 1..=10000"],
+        ),
+        sweep_case(
+            "logarithmic range through zero",
+            &sweep_text("(path: \"duration_s\", values: LogRange(from: 0, to: 10, steps: 3))"),
+            &["vary[0].values", "positive bounds"],
+        ),
+        sweep_case(
+            "sweep base scenario missing",
+            &format!("Sweep(name: \"sw\", base: \"nothere.ron\", vary: [{poll}])"),
+            &["nothere.ron: cannot read"],
+        ),
+        sweep_case(
+            "sweep syntax error",
+            "Sweep(name: \"sw\", base: \"base.ron\", vary: [(path: 3)])",
+            &["sweep.ron:1:"],
+        ),
+        // --- exchange files ---
+        csv_case(
+            "exchange file without the `ta` column",
+            CSV_OK.replacen("ta,", "t_a,", 1),
+            &["missing column \"ta\""],
+        ),
+        csv_case(
+            "text in a number",
+            CSV_OK.replacen("0.000002", "abc", 1),
+            &["row 1", "column \"tb\"", "\"abc\" is not a finite number"],
+        ),
+        csv_case(
+            "NaN server stamp",
+            CSV_OK.replacen("0.000002", "NaN", 1),
+            &["row 1", "\"NaN\" is not a finite number"],
+        ),
+        csv_case(
+            "negative counter",
+            CSV_OK.replacen(",1000,", ",-1000,", 1),
+            &["row 1", "column \"ta\"", "not a non-negative integer"],
+        ),
+        csv_case(
+            "tf before ta",
+            CSV_OK.replacen(",5000,5000,", ",500,5000,", 1),
+            &["row 1", "tf (500) must be after ta (1000)"],
+        ),
+        csv_case(
+            "te before tb",
+            CSV_OK.replacen("0.000003", "0.000001", 1),
+            &["row 1", "te (0.000001) is before tb (0.000002)"],
+        ),
+        csv_case(
+            "zero counter frequency",
+            CSV_OK.replacen("0,1000000000,1000", "0,0,1000", 1),
+            &["row 1", "counter_hz must be > 0 Hz"],
+        ),
+        csv_case(
+            "reply missing but not marked lost",
+            CSV_OK.replacen(",5000,5000,0", ",,,0", 1),
+            &["row 1", "tf is empty but the exchange is not marked lost"],
+        ),
+        csv_case(
+            "unterminated quote",
+            format!("{CSV_OK}0,\"1000000000,1,2,3,4\n"),
+            &["x.csv"],
+        ),
+        csv_case(
+            "header only, no exchanges",
+            "counter_hz,ta,tb,te,tf\n",
+            &["no exchanges"],
+        ),
+        csv_case("empty exchange file", "", &["x.csv"]),
+        case(
+            "unknown algorithm for replay",
+            ("x.csv", CSV_OK),
+            &[
+                "replay",
+                "{d}/x.csv",
+                "--algo",
+                "chrony",
+                "--out",
+                "{d}/out",
+            ],
+            &["unknown algorithm \"chrony\""],
+        ),
+        case(
+            "replay parameter that does not exist",
+            ("x.csv", CSV_OK),
+            &[
+                "replay",
+                "{d}/x.csv",
+                "--algo",
+                "naive",
+                "--set",
+                "pol=3",
+                "--out",
+                "{d}/out",
+            ],
+            &["--set", "pol"],
+        ),
+        case(
+            "replay parameter out of range",
+            ("x.csv", CSV_OK),
+            &[
+                "replay",
+                "{d}/x.csv",
+                "--algo",
+                "naive",
+                "--set",
+                "poll_period_s=0",
+                "--out",
+                "{d}/out",
+            ],
+            &["poll_period_s", "1..=1024 s"],
+        ),
+        case(
+            "replay of the oracle (needs true time)",
+            ("x.csv", CSV_OK),
+            &[
+                "replay",
+                "{d}/x.csv",
+                "--algo",
+                "oracle",
+                "--out",
+                "{d}/out",
+            ],
+            &["oracle needs true time"],
+        ),
+        // --- output directories ---
+        Case {
+            what: "run into an existing directory without --force",
+            files: vec![("tiny.ron", TINY.into())],
+            dirs: vec!["out"],
+            args: vec!["run", "{d}/tiny.ron", "--out", "{d}/out", "-q"],
+            expect: vec!["already exists", "--force"],
+        },
+        Case {
+            what: "replay into an existing directory without --force",
+            files: vec![("x.csv", CSV_OK.into())],
+            dirs: vec!["out"],
+            args: vec!["replay", "{d}/x.csv", "--algo", "naive", "--out", "{d}/out"],
+            expect: vec!["already exists", "--force"],
+        },
+        Case {
+            what: "sweep into a non-empty directory without --resume",
+            files: vec![
+                ("base.ron", TINY.into()),
+                ("sweep.ron", sweep_text(poll).into()),
+                ("out/keep.txt", Vec::new()),
+            ],
+            dirs: vec!["out"],
+            args: vec!["sweep", "{d}/sweep.ron", "--out", "{d}/out", "-q"],
+            expect: vec!["already exists", "--resume"],
+        },
+        Case {
+            what: "output path under a regular file",
+            files: vec![("tiny.ron", TINY.into()), ("file", Vec::new())],
+            dirs: Vec::new(),
+            args: vec!["run", "{d}/tiny.ron", "--out", "{d}/file/out", "-q"],
+            expect: vec!["error:"],
+        },
+    ]
+}
+
+/// Runs the catalogue; returns (case, exit code, first line of the error).
+fn run_cases() -> Vec<(Case, i32, String)> {
+    let bin = env!("CARGO_BIN_EXE_vtsim");
+    let root = scratch("cli");
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    for (i, c) in cases().into_iter().enumerate() {
+        let d = root.join(format!("case{i:02}"));
+        std::fs::create_dir_all(&d).unwrap();
+        for sub in &c.dirs {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        for (name, bytes) in &c.files {
+            let p = d.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+        let ds = d.display().to_string();
+        let args: Vec<String> = c.args.iter().map(|a| a.replace("{d}", &ds)).collect();
+        let o = Command::new(bin)
+            .args(&args)
+            .current_dir(&d)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).replace(&ds, "DIR");
+        let code = o.status.code().unwrap_or(-1);
+        if code == 0 {
+            failures.push(format!(
+                "{}: accepted\n{}",
+                c.what,
+                String::from_utf8_lossy(&o.stdout)
+            ));
+        }
+        if stderr.contains("panicked") {
+            failures.push(format!("{}: panicked\n{stderr}", c.what));
+        }
+        for e in &c.expect {
+            if !stderr.contains(e) {
+                failures.push(format!("{}: error lacks {e:?}:\n{stderr}", c.what));
+            }
+        }
+        out.push((c, code, stderr.trim().to_string()));
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    out
+}
+
+#[test]
+fn cli_refuses_every_bad_input_clearly() {
+    let results = run_cases();
+    assert!(results.len() >= 30);
+    if let Ok(path) = std::env::var("VTSIM_ROBUSTNESS_TABLE") {
+        let mut md = String::from(
+            "| # | bad input | command | exit | what vtsim says |\n|---|---|---|---|---|\n",
+        );
+        for (i, (c, code, err)) in results.iter().enumerate() {
+            let cmd = c
+                .args
+                .iter()
+                .map(|a| a.replace("{d}/", ""))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let msg = err.replace('|', "\\|").replace('\n', "<br>");
+            md.push_str(&format!(
+                "| {} | {} | `vtsim {}` | {} | `{}` |\n",
+                i + 1,
+                c.what,
+                cmd,
+                code,
+                msg.replace('`', "'")
+            ));
+        }
+        std::fs::write(path, md).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Properties.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn dump_defaults_round_trips() {
+    let s = default_scenario();
+    let text = s.to_ron();
+    let back = Scenario::parse(&text, "dump").unwrap();
+    assert_eq!(back, s);
+    assert_eq!(back.to_ron(), text);
+    // The CLI prints the same text.
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("dump-defaults")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let printed = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(Scenario::parse(&printed, "stdout").unwrap(), s);
+}
+
+/// A small scenario with the given knobs: one host with a TSC and an HPET,
+/// one server over one path, and one daemon per algorithm under test.
+#[allow(clippy::too_many_arguments)]
+fn small(
+    seed: u64,
+    duration_s: f64,
+    min_rtt_us: f64,
+    asym_frac: f64,
+    queue_mean_us: f64,
+    skew_ppm: f64,
+    poll_period_s: f64,
+    probe_s: f64,
+) -> Scenario {
+    let text = format!(
+        r#"Scenario(
+    name: "prop",
+    seed: {seed},
+    duration_s: {duration_s:?},
+    hosts: [(name: "h", tsc_crystal: (skew_ppm: {skew_ppm:?}), platform_crystal: (skew_ppm: {skew2:?}),
+             counters: [(kind: Tsc), (kind: Hpet)])],
+    servers: [(name: "s")],
+    paths: [(min_rtt_us: {min_rtt_us:?}, asymmetry_us: {asym:?},
+             forward: (queueing: Exponential(mean_us: {queue_mean_us:?})),
+             backward: (queueing: Exponential(mean_us: {queue_mean_us:?})))],
+    daemons: [
+        (name: "free", host: "h", counter: Hpet, servers: [], algorithm: FreeRunning()),
+        (name: "naive", host: "h", servers: [(server: "s", path: 0)], algorithm: Naive(poll_period_s: {poll_period_s:?})),
+        (name: "oracle", host: "h", servers: [(server: "s", path: 0)], algorithm: Oracle(poll_period_s: {poll_period_s:?})),
+        (name: "radclock", host: "h", servers: [(server: "s", path: 0)], algorithm: Radclock(poll_period_s: {poll_period_s:?})),
+        (name: "ntpd", host: "h", servers: [(server: "s", path: 0)], algorithm: Ntpd()),
+    ],
+    probes: (interval_s: {probe_s:?}),
+    output: (errors_csv_interval_s: {probe_s:?}, plots: false),
+)"#,
+        skew2 = -skew_ppm / 2.0,
+        asym = asym_frac * min_rtt_us,
+    );
+    Scenario::parse(&text, "prop.ron").unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Runs in memory (no files) and summarises.
+fn run_summary(s: &Scenario) -> vtsim::run::RunSummary {
+    let world = build_world(s).unwrap();
+    let (mut world, events) = drive(
+        world,
+        sim_core::SimTime::from_secs_f64(s.duration_s),
+        |_, r| {
+            r.clear();
+            Ok(())
+        },
+        |_| {},
+    )
+    .unwrap();
+    summarize(s, &mut world, events)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn perturbed_scenarios_round_trip(
+        seed in any::<u64>(),
+        duration_s in 1.0f64..1e6,
+        skew_ppm in -500.0f64..500.0,
+        rtt in 0.0f64..1e5,
+        frac in -1.0f64..1.0,
+    ) {
+        let s = small(seed, duration_s, rtt, frac, 10.0, skew_ppm, 16.0, 1.0);
+        let back = Scenario::parse(&s.to_ron(), "rt").unwrap();
+        prop_assert_eq!(back, s);
+    }
+
+    #[test]
+    fn valid_perturbations_give_finite_summaries(
+        seed in any::<u64>(),
+        duration_s in 30.0f64..400.0,
+        rtt in 0.0f64..2e5,
+        frac in -1.0f64..1.0,
+        queue in 0.0f64..5e4,
+        skew_ppm in -200.0f64..200.0,
+        poll in 1.0f64..64.0,
+        probe_s in 0.05f64..5.0,
+    ) {
+        let s = small(seed, duration_s, rtt, frac, queue, skew_ppm, poll, probe_s);
+        prop_assume!(s.validate().is_empty());
+        let summary = run_summary(&s);
+        let json = serde_json::to_value(&summary).unwrap();
+        prop_assert!(all_finite(&json), "non-finite number: {}", json);
+        prop_assert_eq!(summary.clocks.len(), 5);
+        for c in &summary.clocks {
+            prop_assert!(c.error_us.count > 0, "{} has no probe samples", c.name);
+        }
+    }
+
+    /// Replaying the same stream twice through a fresh algorithm gives the
+    /// same outputs bit for bit (no hidden global state, no time-of-day).
+    #[test]
+    fn replay_is_deterministic(
+        seed in any::<u64>(),
+        n in 2usize..80,
+        skew_ppm in -100.0f64..100.0,
+        delays in proptest::collection::vec((100u64..50_000, 100u64..50_000, any::<bool>()), 80),
+    ) {
+        let rows = synthetic_rows(n, skew_ppm, &delays);
+        for name in ["naive", "radclock", "ntpd", "free-running"] {
+            let cfg = AlgorithmConfig::default_for(name).unwrap();
+            let a = replay(&rows, &cfg, seed, 0).unwrap();
+            let b = replay(&rows, &cfg, seed, 0).unwrap();
+            let bits = |r: &vtsim::replay::Replay| -> Vec<u64> {
+                r.errors.iter().map(|(tf, e)| tf ^ e.to_bits())
+                    .chain(r.trace.iter().flat_map(|(_, v)| v.iter().map(|x| x.to_bits())))
+                    .collect()
+            };
+            prop_assert_eq!(bits(&a), bits(&b), "{} differs between two replays", name);
+            prop_assert_eq!(a.errors.len(), rows.iter().filter(|r| r.tf.is_some()).count());
+        }
+    }
+
+    /// The exchange reader answers Ok or Err on arbitrary bytes, and a
+    /// replay of whatever it accepts does not panic.
+    #[test]
+    fn csv_reader_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        csv_reader_survives(&bytes);
+    }
+
+    /// Same, on text shaped like an exchange file (header plus rows of
+    /// plausible and implausible cells), which reaches the row checks.
+    #[test]
+    fn csv_reader_never_panics_on_rows(
+        header in proptest::sample::subsequence(
+            vec!["server", "counter_hz", "ta", "tb", "te", "tf", "tf_true_ns", "lost", "extra"], 0..=9),
+        rows in proptest::collection::vec(proptest::collection::vec(cell(), 0..10), 0..12),
+    ) {
+        let mut text = header.join(",");
+        text.push('\n');
+        for r in rows {
+            text.push_str(&r.join(","));
+            text.push('\n');
+        }
+        csv_reader_survives(text.as_bytes());
+    }
+}
+
+/// A CSV cell: numbers of every kind, text, empties, quotes.
+fn cell() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<u64>().prop_map(|v| v.to_string()),
+        (0u64..100_000).prop_map(|v| v.to_string()),
+        any::<f64>().prop_map(|v| v.to_string()),
+        (-1e3f64..1e3).prop_map(|v| v.to_string()),
+        Just(String::new()),
+        Just("NaN".to_string()),
+        Just("inf".to_string()),
+        Just("-1".to_string()),
+        Just("1e400".to_string()),
+        Just("18446744073709551615".to_string()),
+        Just("\"".to_string()),
+        "[a-z ]{0,6}",
+    ]
+}
+
+fn csv_reader_survives(bytes: &[u8]) {
+    thread_local! {
+        static FILE: PathBuf = scratch(&format!("csv-{:?}", std::thread::current().id()))
+            .join("x.csv");
+    }
+    FILE.with(|f| {
+        std::fs::write(f, bytes).unwrap();
+        if let Ok(rows) = read_rows(f) {
+            assert!(!rows.is_empty());
+            for name in ["naive", "radclock", "ntpd"] {
+                let cfg = AlgorithmConfig::default_for(name).unwrap();
+                if let Ok(r) = replay(&rows, &cfg, 1, 0) {
+                    let stats = vtsim::run::ErrorStats::from_summary(&r.at_exchange);
+                    assert!(all_finite(&serde_json::to_value(&stats).unwrap()));
+                }
+            }
+        }
+    });
+}
+
+/// `n` exchanges 16 s apart on a 1 GHz counter running `skew_ppm` fast,
+/// with the given one-way delays (ns); the flag marks a lost reply.
+fn synthetic_rows(n: usize, skew_ppm: f64, delays: &[(u64, u64, bool)]) -> Vec<Row> {
+    let rate = 1.0 + skew_ppm * 1e-6;
+    (0..n)
+        .map(|i| {
+            let (fwd, bwd, lost) = delays[i % delays.len()];
+            let t_send_ns = 1_000_000 + i as u64 * 16_000_000_000;
+            let tb = (t_send_ns + fwd) as f64 * 1e-9;
+            let te = tb + 20e-6;
+            let t_recv_ns = t_send_ns + fwd + 20_000 + bwd;
+            let lost = lost && i > 0;
+            Row {
+                server: 0,
+                counter_hz: 1e9,
+                ta: (t_send_ns as f64 * rate) as u64,
+                tb,
+                te,
+                tf: (!lost).then(|| (t_recv_ns as f64 * rate) as u64),
+                tf_true_ns: (!lost).then_some(t_recv_ns),
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Output directories.
+// ---------------------------------------------------------------------------
+
+fn tiny_scenario() -> Scenario {
+    Scenario::parse(TINY, "tiny.ron").unwrap()
+}
+
+#[test]
+fn existing_output_is_refused_without_force() {
+    let d = scratch("existing");
+    let out = d.join("run");
+    let s = tiny_scenario();
+    let opts = RunOptions {
+        out: Some(out.clone()),
+        ..RunOptions::default()
+    };
+    run_scenario(&s, &opts).unwrap();
+    let before = std::fs::read(out.join("summary.json")).unwrap();
+    let e = run_scenario(&s, &opts).unwrap_err().to_string();
+    assert!(e.contains("already exists") && e.contains("--force"), "{e}");
+    assert_eq!(
+        std::fs::read(out.join("summary.json")).unwrap(),
+        before,
+        "untouched"
+    );
+    let forced = RunOptions {
+        force: true,
+        seed: Some(99),
+        ..opts
+    };
+    run_scenario(&s, &forced).unwrap();
+    let after = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(after.contains("\"seed\": 99"), "replaced by the forced run");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Entries of `dir` whose names mark a staging directory.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect()
+}
+
+/// A run that fails after the simulation (a daemon folder named like the
+/// summary file makes writing `summary.json` fail) leaves nothing under
+/// its final name, and no staging directory either.
+#[test]
+fn failed_run_leaves_no_partial_output() {
+    let d = scratch("failed");
+    let out = d.join("run");
+    let mut s = tiny_scenario();
+    s.daemons[0].name = "summary.json".into();
+    let opts = RunOptions {
+        out: Some(out.clone()),
+        ..RunOptions::default()
+    };
+    let e = run_scenario(&s, &opts);
+    assert!(e.is_err(), "writing summary.json over a folder must fail");
+    assert!(!out.exists(), "no output under the final name");
+    assert!(
+        leftovers(&d).is_empty(),
+        "staging removed: {:?}",
+        leftovers(&d)
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A run killed with SIGKILL (no cleanup at all) leaves nothing under its
+/// final name; the next run to the same place succeeds.
+#[cfg(unix)]
+#[test]
+fn killed_run_leaves_no_output_under_its_name() {
+    let d = scratch("killed");
+    // Long enough to be caught mid-run: a day probed every millisecond.
+    let long = tiny_with("duration_s: 60", "duration_s: 864000")
+        .replace("interval_s: 1.0", "interval_s: 0.001");
+    std::fs::write(d.join("long.ron"), long).unwrap();
+    let out = d.join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(["run", "long.ron", "--out", "run", "-q"])
+        .current_dir(&d)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while leftovers(&d).is_empty() {
+        assert!(start.elapsed().as_secs() < 60, "staging never appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.exists(),
+        "a killed run must not appear under its final name"
+    );
+    std::fs::write(d.join("tiny.ron"), TINY).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(["run", "tiny.ron", "--out", "run", "-q"])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("summary.json").exists());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// A year of free-running ideal clocks.
+// ---------------------------------------------------------------------------
+
+const YEAR_S: f64 = 365.0 * 86_400.0;
+
+/// Ideal crystals (no skew, no noise) on two hosts, TSC and HPET (and the
+/// ACPI PM timer), free-running, probed hourly.
+fn ideal_year(duration_s: f64) -> Scenario {
+    let text = format!(
+        r#"Scenario(
+    name: "ideal-year",
+    duration_s: {duration_s:?},
+    hosts: [
+        (name: "a", counters: [(kind: Tsc), (kind: Hpet), (kind: AcpiPm)]),
+        (name: "b", counters: [(kind: Tsc), (kind: Hpet)]),
+    ],
+    daemons: [
+        (name: "a-tsc", host: "a", counter: Tsc, servers: [], algorithm: FreeRunning()),
+        (name: "a-hpet", host: "a", counter: Hpet, servers: [], algorithm: FreeRunning()),
+        (name: "a-acpi", host: "a", counter: AcpiPm, servers: [], algorithm: FreeRunning()),
+        (name: "b-tsc", host: "b", counter: Tsc, servers: [], algorithm: FreeRunning()),
+        (name: "b-hpet", host: "b", counter: Hpet, servers: [], algorithm: FreeRunning()),
+    ],
+    probes: (interval_s: 3600),
+    output: (errors_csv_interval_s: 3600, plots: false),
+)"#
+    );
+    let s = Scenario::parse(&text, "ideal-year.ron").unwrap();
+    assert!(s.validate().is_empty(), "{:?}", s.validate());
+    s
+}
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Runs `s`, returning the summary and the largest number of records
+/// drained at once.
+fn run_counting(s: &Scenario) -> (vtsim::run::RunSummary, usize) {
+    let world = build_world(s).unwrap();
+    let mut most = 0;
+    let (mut world, events) = drive(
+        world,
+        sim_core::SimTime::from_secs_f64(s.duration_s),
+        |_, r| {
+            most = most.max(r.error_times.len() + r.exchanges.len() + r.trace_rows.len());
+            r.clear();
+            Ok(())
+        },
+        |_| {},
+    )
+    .unwrap();
+    (summarize(s, &mut world, events), most)
+}
+
+/// RSS is per process and the other tests allocate in parallel threads, so
+/// the measurement runs alone in a child process of this test binary.
+const RSS_CHILD_ENV: &str = "VTSIM_ROBUSTNESS_RSS_CHILD";
+
+#[test]
+fn a_year_of_ideal_clocks_stays_within_a_nanosecond_in_flat_memory() {
+    if std::env::var_os(RSS_CHILD_ENV).is_none() {
+        let o = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "a_year_of_ideal_clocks_stays_within_a_nanosecond_in_flat_memory",
+                "--exact",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(RSS_CHILD_ENV, "1")
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success() && log.contains("1 passed"), "{log}");
+        return;
+    }
+    let s = ideal_year(YEAR_S);
+    let (summary, most_one) = run_counting(&s);
+    for c in &summary.clocks {
+        assert_eq!(c.error_us.count, 365 * 24 + 1, "{}: hourly samples", c.name);
+        assert!(
+            c.error_us.max_abs < 1e-3,
+            "{}: max |error| {} µs ≥ 1 ns",
+            c.name,
+            c.error_us.max_abs
+        );
+    }
+    // Records are drained per slice: at most a slice's worth at once.
+    let hours = (YEAR_S / 3600.0) as usize;
+    assert!(
+        most_one <= hours / 256 + 2,
+        "{most_one} records in one drain"
+    );
+    let rss_one = rss_kib();
+    let (summary2, _) = run_counting(&ideal_year(2.0 * YEAR_S));
+    for c in &summary2.clocks {
+        assert!(
+            c.error_us.max_abs < 1e-3,
+            "{} over two years: {} µs",
+            c.name,
+            c.error_us.max_abs
+        );
+    }
+    if let (Some(a), Some(b)) = (rss_one, rss_kib()) {
+        println!("RSS after one year: {a} KiB, after two years: {b} KiB");
+        assert!(
+            b < a + 8 * 1024,
+            "RSS grew from {a} KiB to {b} KiB when the duration doubled"
+        );
+    }
+}
