@@ -64,6 +64,24 @@
 //! deviation `room_sigma_c` and correlation time `room_tau_s`, drawn and
 //! integrated exactly on the same grid.
 //!
+//! **Slow processes are advanced on coarser grids.** Drawing every
+//! relaxation process at every grid step would cost two normal draws per
+//! process per step, most of them spent on processes that barely move in a
+//! step (the slowest flicker component has a correlation time of 8 years).
+//! A process whose correlation time `T` is at least 128 grid steps is
+//! instead advanced every `M` steps (`M` the largest power of two with `M·Δ ≤ T/64`), its frequency
+//! and step integral drawn exactly from their joint law over `M·Δ`. Inside
+//! the coarse step its frequency is taken to ramp linearly from the old to
+//! the new value, with the phase increments adjusted so that they sum
+//! exactly to the drawn integral: at coarse grid points the phase has
+//! exactly its law, and in between it deviates from the exact process only
+//! by the curvature of the frequency path over `T/64`, which lowers that
+//! process's (already small, `∝ τ/T`) Allan variance at `τ < M·Δ` and
+//! changes the total flicker ADEV by less than 0.2 % at `τ = Δ`. With the
+//! default grid, 11 of the 18 flicker components (and a room process with
+//! `room_tau_s` ≥ 128 s) take this path, so a grid step draws about 2.4 times
+//! fewer normals.
+//!
 //! ## Typical values (opt in per scenario; everything defaults to ideal)
 //!
 //! | parameter | typical | source |
@@ -100,6 +118,10 @@ const FLICKER_COMPONENTS: usize = 18;
 const FLICKER_RATIO: f64 = 4.0;
 /// Shortest flicker correlation time, in grid steps (`Δ/64`).
 const FLICKER_SHORTEST_STEPS: f64 = 1.0 / 64.0;
+/// A relaxation process is advanced every `M` grid steps when its
+/// correlation time spans at least this many coarse steps `M·Δ` (see the
+/// module docs: 64 keeps the flicker ADEV within 0.2 % at one grid step).
+const SLOW_CORR_STEPS_PER_UPDATE: f64 = 64.0;
 
 /// Temperature model of an oscillator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -430,6 +452,86 @@ impl OuPhase {
     }
 }
 
+/// A relaxation process advanced every `every` grid steps (module docs,
+/// "Slow processes are advanced on coarser grids"). Within a coarse step the
+/// per-grid-step phase increment is `base + ramp·j` for the `j`-th fine step:
+/// a linear frequency ramp whose increments sum exactly to the drawn
+/// integral.
+#[derive(Clone, Debug)]
+struct CoarseOu {
+    /// The process on the coarse grid (its step is `every` grid steps).
+    ou: OuPhase,
+    every: u64,
+    /// Fine steps already taken in the current coarse step (`every` = none left).
+    taken: u64,
+    base_s: f64,
+    ramp_s: f64,
+    /// Grid step, seconds.
+    step_s: f64,
+}
+
+impl CoarseOu {
+    /// The process on its coarse grid, or (`Err`) on the fine grid when it
+    /// is too fast for a coarser one.
+    fn new(sigma: f64, corr_time_s: f64, step_s: f64, rng: &mut SimRng) -> Result<Self, OuPhase> {
+        let ratio = corr_time_s / (SLOW_CORR_STEPS_PER_UPDATE * step_s);
+        if !(ratio >= 2.0) {
+            return Err(OuPhase::new(sigma, corr_time_s, step_s, rng));
+        }
+        // Largest power of two ≤ ratio, capped so the count stays exact in f64.
+        let every = 1u64 << (ratio.log2().floor() as u32).min(40);
+        Ok(CoarseOu {
+            ou: OuPhase::new(sigma, corr_time_s, step_s * every as f64, rng),
+            every,
+            taken: every,
+            base_s: 0.0,
+            ramp_s: 0.0,
+            step_s,
+        })
+    }
+
+    /// Phase increment over the next grid step, seconds.
+    #[inline]
+    fn step(&mut self, rng: &mut SimRng) -> f64 {
+        if self.taken == self.every {
+            let y0 = self.ou.y;
+            let integral = self.ou.step(rng);
+            let m = self.every as f64;
+            // Increments I/M + (y1 − y0)·Δ·((j + ½)/M − ½) sum to I over j < M.
+            self.ramp_s = (self.ou.y - y0) * self.step_s / m;
+            self.base_s = integral / m + self.ramp_s * (0.5 - 0.5 * m);
+            self.taken = 0;
+        }
+        let dx = self.base_s + self.ramp_s * self.taken as f64;
+        self.taken += 1;
+        dx
+    }
+}
+
+/// A relaxation process on the grid or on a coarser one.
+#[derive(Clone, Debug)]
+enum Relaxation {
+    Fine(OuPhase),
+    Coarse(CoarseOu),
+}
+
+impl Relaxation {
+    fn new(sigma: f64, corr_time_s: f64, step_s: f64, rng: &mut SimRng) -> Self {
+        match CoarseOu::new(sigma, corr_time_s, step_s, rng) {
+            Ok(c) => Relaxation::Coarse(c),
+            Err(f) => Relaxation::Fine(f),
+        }
+    }
+
+    #[inline]
+    fn step(&mut self, rng: &mut SimRng) -> f64 {
+        match self {
+            Relaxation::Fine(f) => f.step(rng),
+            Relaxation::Coarse(c) => c.step(rng),
+        }
+    }
+}
+
 /// The random part of the time error on its grid.
 #[derive(Clone, Debug)]
 struct NoiseGrid {
@@ -448,8 +550,10 @@ struct NoiseGrid {
     rw_y: f64,
     rw_y_sd: f64,
     rw_i_sd_s: f64,
-    flicker: Vec<OuPhase>,
-    room: Option<OuPhase>,
+    /// Flicker components on the grid, then those on coarser grids.
+    flicker_fine: Vec<OuPhase>,
+    flicker_coarse: Vec<CoarseOu>,
+    room: Option<Relaxation>,
 }
 
 impl NoiseGrid {
@@ -471,21 +575,22 @@ impl NoiseGrid {
         let rw_i_sd_s = (d * step_s * step_s * step_s / 12.0).sqrt();
         // Flicker FM: Lorentzians 4σ_i²T/(1+(2πfT)²) with T in ratio r and
         // equal σ_i² sum to S_y(f) ≈ σ_i²/(f ln r) = h₋₁/f, and σ_y² = 2 ln2 h₋₁.
-        let flicker = if n.flicker_fm_adev > 0.0 {
+        let mut flicker_fine = Vec::new();
+        let mut flicker_coarse = Vec::new();
+        if n.flicker_fm_adev > 0.0 {
             let sigma = n.flicker_fm_adev * (FLICKER_RATIO.ln() / (2.0 * LN_2)).sqrt();
-            (0..FLICKER_COMPONENTS)
-                .map(|i| {
-                    let t = step_s * FLICKER_SHORTEST_STEPS * FLICKER_RATIO.powi(i as i32);
-                    OuPhase::new(sigma, t, step_s, &mut rng)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+            for i in 0..FLICKER_COMPONENTS {
+                let t = step_s * FLICKER_SHORTEST_STEPS * FLICKER_RATIO.powi(i as i32);
+                match CoarseOu::new(sigma, t, step_s, &mut rng) {
+                    Ok(c) => flicker_coarse.push(c),
+                    Err(f) => flicker_fine.push(f),
+                }
+            }
+        }
         let tc = &cfg.temperature;
         let room = (tc.room_sigma_c > 0.0 && tc.coeff_ppm_per_c != 0.0).then(|| {
             let sigma = (tc.coeff_ppm_per_c * 1e-6 * tc.room_sigma_c).abs();
-            OuPhase::new(sigma, tc.room_tau_s, step_s, &mut rng)
+            Relaxation::new(sigma, tc.room_tau_s, step_s, &mut rng)
         });
         let mut grid = NoiseGrid {
             step_ns,
@@ -499,7 +604,8 @@ impl NoiseGrid {
             rw_y: 0.0,
             rw_y_sd,
             rw_i_sd_s,
-            flicker,
+            flicker_fine,
+            flicker_coarse,
             room,
         };
         let x0 = grid.white_pm_sample();
@@ -531,7 +637,10 @@ impl NoiseGrid {
             dx += self.step_s * (self.rw_y + 0.5 * a) + self.rw_i_sd_s * b;
             self.rw_y += a;
         }
-        for c in &mut self.flicker {
+        for c in &mut self.flicker_fine {
+            dx += c.step(&mut self.rng);
+        }
+        for c in &mut self.flicker_coarse {
             dx += c.step(&mut self.rng);
         }
         if let Some(room) = &mut self.room {
@@ -797,6 +906,76 @@ mod tests {
             );
             tau *= 1.5;
         }
+    }
+
+    #[test]
+    fn flicker_with_coarse_slow_components_matches_the_exact_family() {
+        // The sampled ADEV against the exact ADEV of the 18-component family,
+        // at τ where the coarse components' in-step ramp could show (τ below
+        // their coarse steps of 4 s to 2²² s): within 2 %, the sampling error
+        // of 2 × 10⁶ samples at these τ.
+        let a = 1e-8;
+        let s2 = a * a * FLICKER_RATIO.ln() / (2.0 * LN_2);
+        let cfg = OscillatorConfig {
+            noise: NoiseConfig {
+                flicker_fm_adev: a,
+                ..NoiseConfig::default()
+            },
+            ..OscillatorConfig::default()
+        };
+        let taus = [1usize, 4, 16, 64];
+        let mut got = [0.0; 4];
+        for seed in 0..2 {
+            let x = record(&cfg, 40 + seed, 1_000_000);
+            for (g, &m) in got.iter_mut().zip(&taus) {
+                *g += oadev(&x, 1.0, m).powi(2) / 2.0;
+            }
+        }
+        for (g, &m) in got.iter().zip(&taus) {
+            let tau = m as f64;
+            let exact: f64 = (0..FLICKER_COMPONENTS)
+                .map(|i| {
+                    ou_avar(
+                        tau,
+                        FLICKER_SHORTEST_STEPS * FLICKER_RATIO.powi(i as i32),
+                        s2,
+                    )
+                })
+                .sum();
+            let rel = (g / exact).sqrt() - 1.0;
+            assert!(
+                rel.abs() < 0.02,
+                "τ = {tau} s: ADEV off by {:+.2} %",
+                100.0 * rel
+            );
+        }
+    }
+
+    #[test]
+    fn coarse_relaxation_increments_sum_to_the_exact_integral() {
+        // A 1-hour process on a 1 s grid is advanced every 32 s; the phase
+        // over each coarse step, less its conditional mean T(1 − a)·y, must
+        // have the exact OU integral variance 2σ²T²g(32 s/T) (independent
+        // across steps, so 2 × 10⁵ steps pin it to ~0.3 %), and the in-step
+        // ramp must not change the sum.
+        let (sigma, t_s) = (1e-6, 3600.0);
+        let mut r = rng(9);
+        let mut c = CoarseOu::new(sigma, t_s, 1.0, &mut r).expect("slow enough");
+        assert_eq!(c.every, 32);
+        let n = 200_000;
+        let mut sum2 = 0.0;
+        for _ in 0..n {
+            let mut coarse_copy = c.ou.clone();
+            let mut copy_rng = r.clone();
+            let exact = coarse_copy.step(&mut copy_rng);
+            let mean = c.ou.mean_gain_s * c.ou.y;
+            let phase: f64 = (0..32).map(|_| c.step(&mut r)).sum();
+            assert!((phase - exact).abs() <= 1e-12 * exact.abs().max(1e-12));
+            sum2 += (phase - mean).powi(2);
+        }
+        let var = sum2 / n as f64;
+        let want = 2.0 * sigma * sigma * t_s * t_s * ou_integral_var_shape(32.0 / t_s);
+        assert!((var / want - 1.0).abs() < 0.02, "{var:e} vs {want:e}");
     }
 
     #[test]
