@@ -475,7 +475,7 @@ impl CoarseOu {
     /// is too fast for a coarser one.
     fn new(sigma: f64, corr_time_s: f64, step_s: f64, rng: &mut SimRng) -> Result<Self, OuPhase> {
         let ratio = corr_time_s / (SLOW_CORR_STEPS_PER_UPDATE * step_s);
-        if !(ratio >= 2.0) {
+        if ratio.is_nan() || ratio < 2.0 {
             return Err(OuPhase::new(sigma, corr_time_s, step_s, rng));
         }
         // Largest power of two ≤ ratio, capped so the count stays exact in f64.
