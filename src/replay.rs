@@ -23,6 +23,22 @@ use std::path::Path;
 use algorithms::{AlgorithmConfig, ClockTime, CounterInfo, Exchange};
 use sim_core::stats::Summary;
 
+/// Most servers one exchange file may name (indices 0..256). Algorithms
+/// keep state per server, so an index is an allocation: a corrupt cell
+/// must not become a request for 10¹⁸ peers. ntpd itself allows far fewer
+/// associations in practice (tens).
+pub const MAX_SERVERS: u64 = 256;
+
+/// Lowest nominal counter frequency accepted, Hz: below any real
+/// clocksource (the slowest, a 32 kHz RTC, is far above), and keeps tick
+/// lengths finite.
+pub const MIN_COUNTER_HZ: f64 = 1.0;
+
+/// Highest nominal counter frequency accepted, Hz: a 1 ps tick, two orders
+/// above any TSC (about 5 GHz), so ticks × seconds stays within u64 for
+/// centuries of counts.
+pub const MAX_COUNTER_HZ: f64 = 1e12;
+
 /// One parsed row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -112,8 +128,21 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         };
         let lost = int(7)?.unwrap_or(0) != 0;
         let counter_hz = need(num(1)?, 1)?;
-        if counter_hz <= 0.0 {
-            anyhow::bail!("{file}: row {row_no}: counter_hz must be > 0 Hz");
+        if !(MIN_COUNTER_HZ..=MAX_COUNTER_HZ).contains(&counter_hz) {
+            anyhow::bail!(
+                "{file}: row {row_no}: counter_hz {counter_hz} is outside {MIN_COUNTER_HZ}..={MAX_COUNTER_HZ:e} Hz"
+            );
+        }
+        if let Some(first) = rows.first().map(|r: &Row| r.counter_hz)
+            && first != counter_hz
+        {
+            anyhow::bail!(
+                "{file}: row {row_no}: counter_hz {counter_hz} differs from row 1 ({first}): one file holds one counter"
+            );
+        }
+        let server = int(0)?.unwrap_or(0);
+        if server >= MAX_SERVERS {
+            anyhow::bail!("{file}: row {row_no}: server {server} is outside 0..{MAX_SERVERS}");
         }
         let ta = int(2)?
             .ok_or_else(|| anyhow::anyhow!("{file}: row {row_no}: column \"ta\" is empty"))?;
@@ -135,7 +164,7 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
             anyhow::bail!("{file}: row {row_no}: te ({te}) is before tb ({tb})");
         }
         rows.push(Row {
-            server: int(0)?.unwrap_or(0) as usize,
+            server: server as usize,
             counter_hz,
             ta,
             tb,
