@@ -157,6 +157,11 @@ fn expand(v: &Values, seed: u64) -> Vec<ron::Value> {
     }
 }
 
+/// Most runs one sweep may expand to (grid points × seeds): a million
+/// runs is already days of computing, so more is a typo, and the grid is
+/// held in memory.
+pub const MAX_RUNS: usize = 1_000_000;
+
 /// Reads a sweep file and its base scenario; checks every path and value.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let file = path.display().to_string();
@@ -187,7 +192,7 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                 *steps == 0 || !from.is_finite() || !to.is_finite()
             }
             Values::LogRange { from, to, steps } => {
-                *steps == 0 || !(*from > 0.0 && *to > 0.0 && to.is_finite())
+                *steps == 0 || !(*from > 0.0 && *to > 0.0 && from.is_finite() && to.is_finite())
             }
             Values::Random {
                 from,
@@ -207,6 +212,23 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                 "needs at least one value, finite bounds, and positive bounds for logarithmic spacing",
             ));
         }
+    }
+    // Bound the grid before expanding it: each value is an allocation and
+    // each point a run, so a typo'd `steps` must not exhaust memory.
+    let runs = sweep
+        .vary
+        .iter()
+        .map(|v| match &v.values {
+            Values::List(l) => l.len(),
+            Values::LinRange { steps, .. } | Values::LogRange { steps, .. } => *steps,
+            Values::Random { count, .. } => *count,
+        } as u128)
+        .fold(u128::from(sweep.seeds), |acc, n| acc.saturating_mul(n));
+    if runs > MAX_RUNS as u128 {
+        errors.push(algorithms::ConfigError::new(
+            "vary",
+            format!("the grid times seeds is {runs} runs; at most {MAX_RUNS}"),
+        ));
     }
     if !errors.is_empty() {
         return Err(ScenarioError::Invalid { file, errors });
