@@ -349,6 +349,13 @@ fn cases() -> Vec<Case> {
             &["vary[0].values", "positive bounds"],
         ),
         sweep_case(
+            "sweep grid of 10^12 runs",
+            &sweep_text(
+                "(path: \"duration_s\", values: LinRange(from: 1, to: 60, steps: 1000000000000))",
+            ),
+            &["vary", "1000000000000 runs; at most 1000000"],
+        ),
+        sweep_case(
             "sweep base scenario missing",
             &format!("Sweep(name: \"sw\", base: \"nothere.ron\", vary: [{poll}])"),
             &["nothere.ron: cannot read"],
@@ -392,7 +399,17 @@ fn cases() -> Vec<Case> {
         csv_case(
             "zero counter frequency",
             CSV_OK.replacen("0,1000000000,1000", "0,0,1000", 1),
-            &["row 1", "counter_hz must be > 0 Hz"],
+            &["row 1", "counter_hz 0 is outside 1..=1e12 Hz"],
+        ),
+        csv_case(
+            "absurd server index (would allocate 10^18 peers)",
+            CSV_OK.replacen("\n0,", "\n1000000000000000000,", 1),
+            &["row 1", "server 1000000000000000000 is outside 0..256"],
+        ),
+        csv_case(
+            "counter frequency changes within the file",
+            CSV_OK.replacen("\n0,1000000000,16", "\n0,2000000000,16", 1),
+            &["row 2", "differs from row 1"],
         ),
         csv_case(
             "reply missing but not marked lost",
