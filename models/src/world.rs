@@ -1032,13 +1032,17 @@ impl World {
         // A dilated or rescaled guest counter advances more slowly per
         // physical second.
         let rate = self.guest_rate(d);
-        let wait_s = if request.at > now_count {
-            (request.at - now_count) as f64 / (f * rate)
+        // Round up to a whole nanosecond so a timer that is due in a
+        // fraction of a nanosecond still moves time forward.
+        let wait_ns = if request.at > now_count {
+            ((request.at - now_count) as f64 / (f * rate) * 1e9)
+                .ceil()
+                .max(1.0)
         } else {
             0.0
         };
         sched(
-            now + SimDuration::from_secs_f64(wait_s),
+            now + SimDuration::from_nanos(wait_ns as u64),
             Event::Poll {
                 daemon: d as u32,
                 generation,
@@ -1313,9 +1317,10 @@ impl World {
             tb: flight.tb,
             te: flight.te,
             tf: stamp.counter,
-            ta_true_ns: flight.ta_true.as_nanos(),
-            tb_true_ns: flight.tb_true.as_nanos(),
-            te_true_ns: flight.te_true.as_nanos(),
+            // A dilated domain's true times are given in its dilated timescale.
+            ta_true_ns: self.reference_ns(d, flight.ta_true.as_nanos()),
+            tb_true_ns: self.reference_ns(d, flight.tb_true.as_nanos()),
+            te_true_ns: self.reference_ns(d, flight.te_true.as_nanos()),
             tf_true_ns,
             forward_ns: flight.tb_true.saturating_since(flight.nic_out).as_nanos(),
             backward_ns: flight.nic_in.saturating_since(flight.te_true).as_nanos(),
