@@ -39,6 +39,11 @@ pub const MIN_COUNTER_HZ: f64 = 1.0;
 /// centuries of counts.
 pub const MAX_COUNTER_HZ: f64 = 1e12;
 
+/// Largest server time and counter reading accepted, seconds (about 3000
+/// years): NTP and Unix times are near 4·10⁹ s, and algorithms hold time
+/// as whole seconds in an i64, which a corrupt 10²⁸ s stamp overflows.
+pub const MAX_TIME_S: f64 = 1e11;
+
 /// One parsed row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -160,6 +165,23 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         } else {
             (need(num(3)?, 3)?, need(num(4)?, 4)?)
         };
+        for (name, v) in [("tb", tb), ("te", te)] {
+            if v.abs() > MAX_TIME_S {
+                anyhow::bail!(
+                    "{file}: row {row_no}: {name} ({v} s) is outside -{MAX_TIME_S:e}..={MAX_TIME_S:e} s"
+                );
+            }
+        }
+        for (name, count) in [("ta", Some(ta)), ("tf", tf)] {
+            if let Some(c) = count
+                && c as f64 / counter_hz > MAX_TIME_S
+            {
+                anyhow::bail!(
+                    "{file}: row {row_no}: {name} ({c}) is {:e} s of counting at {counter_hz} Hz; at most {MAX_TIME_S:e} s",
+                    c as f64 / counter_hz
+                );
+            }
+        }
         if !lost && te < tb {
             anyhow::bail!("{file}: row {row_no}: te ({te}) is before tb ({tb})");
         }
