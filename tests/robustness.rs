@@ -407,6 +407,22 @@ fn cases() -> Vec<Case> {
             &["row 1", "server 1000000000000000000 is outside 0..256"],
         ),
         csv_case(
+            "server stamp of 10^28 s (overflowed the algorithms' clock)",
+            CSV_OK.replacen("16.000003", "45888888888888888888888888888.9", 1),
+            &[
+                "row 2",
+                "te (45888888888888890000000000000 s) is outside -1e11..=1e11 s",
+            ],
+        ),
+        csv_case(
+            "counter reading of 5 billion years",
+            "counter_hz,ta,tb,te,tf\n100,18446744073709551000,1.5,1.5001,18446744073709551600\n",
+            &[
+                "row 1",
+                "ta (18446744073709551000) is 1.8446744073709552e17 s of counting",
+            ],
+        ),
+        csv_case(
             "counter frequency changes within the file",
             CSV_OK.replacen("\n0,1000000000,16", "\n0,2000000000,16", 1),
             &["row 2", "differs from row 1"],
