@@ -73,6 +73,13 @@ fn field<'a>(rec: &'a csv::StringRecord, idx: &[Option<usize>], col: usize) -> O
 /// Reads and checks an exchanges file; errors name the row (1 = first data row) and column.
 pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     let file = path.display();
+    // A device or pipe (/dev/zero, a FIFO) never ends or never starts: only
+    // regular files are read.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => anyhow::bail!("{file}: not a regular file"),
+        Err(e) => anyhow::bail!("{file}: cannot read: {e}"),
+        Ok(_) => {}
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
