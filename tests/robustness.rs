@@ -444,6 +444,25 @@ fn cases() -> Vec<Case> {
         ),
         csv_case("empty exchange file", "", &["x.csv"]),
         case(
+            "exchange file is a device (/dev/zero never ends)",
+            ("unrelated.txt", ""),
+            &["replay", "/dev/zero", "--algo", "naive", "--out", "{d}/out"],
+            &["/dev/zero: not a regular file"],
+        ),
+        case(
+            "exchange file does not exist",
+            ("unrelated.txt", ""),
+            &[
+                "replay",
+                "{d}/none.csv",
+                "--algo",
+                "naive",
+                "--out",
+                "{d}/out",
+            ],
+            &["none.csv: cannot read"],
+        ),
+        case(
             "unknown algorithm for replay",
             ("x.csv", CSV_OK),
             &[
