@@ -289,7 +289,7 @@ fn set_path(
                 let idx = idx.trim_end_matches(']');
                 parts.push(Err(idx
                     .parse::<usize>()
-                    .map_err(|_| format!("{path}: \"{idx}\" is not an index"))?));
+                    .map_err(|_| format!("\"{idx}\" is not an index"))?));
             }
         }
     }
@@ -310,7 +310,7 @@ fn set_path(
                         {
                             node = map.values_mut().next().expect("one entry");
                         }
-                        _ => return Err(format!("{path}: no field \"{name}\" here")),
+                        _ => return Err(format!("no field \"{name}\" here")),
                     }
                 }
                 let map = node.as_object_mut().expect("checked above");
@@ -323,11 +323,11 @@ fn set_path(
             Err(idx) => {
                 let arr = node
                     .as_array_mut()
-                    .ok_or_else(|| format!("{path}: not a list before [{idx}]"))?;
+                    .ok_or_else(|| format!("not a list before [{idx}]"))?;
                 let len = arr.len();
                 let slot = arr
                     .get_mut(idx)
-                    .ok_or_else(|| format!("{path}: index {idx} out of range (0..{len})"))?;
+                    .ok_or_else(|| format!("index {idx} out of range (0..{len})"))?;
                 if i == last {
                     *slot = value;
                     return Ok(());
@@ -359,8 +359,20 @@ impl Plan {
             set_path(&mut tree, &v.path, ron_to_json(value))
                 .map_err(|m| invalid(v.path.clone(), m))?;
         }
-        let mut s: Scenario = serde_json::from_value(tree)
-            .map_err(|e| invalid("vary".into(), format!("value does not fit the field: {e}")))?;
+        let mut s: Scenario = serde_json::from_value(tree).map_err(|e| {
+            // Name the point: serde's message alone does not say which field.
+            let point: Vec<String> = self
+                .sweep
+                .vary
+                .iter()
+                .zip(point)
+                .map(|(v, x)| format!("{} = {}", v.path, value_text(x)))
+                .collect();
+            invalid(
+                "vary".into(),
+                format!("value does not fit the field ({}): {e}", point.join(", ")),
+            )
+        })?;
         s.seed = self.base.seed.wrapping_add(u64::from(seed_index));
         let errors = s.validate();
         if !errors.is_empty() {
