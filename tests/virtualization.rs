@@ -1,0 +1,212 @@
+//! End-to-end checks of the virtualization scenarios: the bands the seed
+//! papers report must emerge from the Xen, migration, replication and
+//! dilation models (scenarios shortened where that keeps the mechanism).
+
+use std::path::Path;
+
+use vtsim::run::RunSummary;
+use vtsim::scenario::Scenario;
+use vtsim::sweep::run_in_memory;
+
+fn load(name: &str) -> Scenario {
+    Scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn clock<'a>(s: &'a RunSummary, name: &str) -> &'a vtsim::run::ClockSummary {
+    s.clocks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no clock {name}"))
+}
+
+#[test]
+fn noise_overhead_rises_with_guest_count() {
+    let mut s = load("vet-noise-overhead.ron");
+    s.duration_s = 300.0;
+    let r = run_in_memory(&s).unwrap();
+    let native = clock(&r, "native").host_rtt_us.mean;
+    assert!((25.0..=45.0).contains(&native), "native {native}");
+    let mut previous = 0.0;
+    for n in 1..=4 {
+        let dom0 = clock(&r, &format!("xen{n}-dom0")).host_rtt_us.mean;
+        assert!(
+            (30.0..=70.0).contains(&dom0),
+            "Dom0 with {n} guests: {dom0} µs"
+        );
+        let domu = clock(&r, &format!("xen{n}-domu1")).host_rtt_us.mean;
+        assert!(
+            (90.0..=230.0).contains(&domu),
+            "DomU with {n} guests: {domu} µs"
+        );
+        assert!(
+            domu > previous,
+            "DomU overhead rises with guests: {domu} after {previous}"
+        );
+        previous = domu;
+    }
+}
+
+#[test]
+fn dependent_ntpd_guests_err_by_milliseconds() {
+    let r = run_in_memory(&load("vet-dependent-ntpd.ron")).unwrap();
+    let dom0 = clock(&r, "dom0-ntpd").error_us.max_abs;
+    let guest = clock(&r, "domu1-dependent-ntpd").error_us.max_abs;
+    assert!(dom0 < 200.0, "Dom0's ntpd itself is good: {dom0} µs");
+    assert!(
+        (1000.0..=10_000.0).contains(&guest),
+        "guest saw-tooth of ms: {guest} µs"
+    );
+}
+
+#[test]
+fn sedf_dc_and_shareguard_hold_their_limits() {
+    let r = run_in_memory(&load("isolation-sedf-dc.ron")).unwrap();
+    let dom = |h: &str, d: usize| {
+        r.domains
+            .iter()
+            .find(|x| x.host == h && x.domain == d)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        dom("sedf", 1).aggregate_cpu_fraction > 0.65,
+        "{:?}",
+        dom("sedf", 1)
+    );
+    assert!(
+        (dom("sedf-dc", 1).aggregate_cpu_fraction - 0.60).abs() < 0.03,
+        "{:?}",
+        dom("sedf-dc", 1)
+    );
+    let off = dom("shareguard-off", 3).dom0_on_behalf_fraction;
+    let on = dom("shareguard", 3).dom0_on_behalf_fraction;
+    assert!(
+        off > 0.1 && (0.04..=0.06).contains(&on),
+        "file transfer Dom0 share {off} -> {on}"
+    );
+}
+
+#[test]
+fn migration_shocks_ntpd_but_not_the_dependent_radclock() {
+    let r = run_in_memory(&load("vet-migration.ron")).unwrap();
+    let dep = clock(&r, "guest-dependent-radclock").error_us.max_abs;
+    let dom0_a = clock(&r, "dom0-tastiger-radclock").error_us.median;
+    let dom0_b = clock(&r, "dom0-kultarr-radclock").error_us.median;
+    let ntpd = clock(&r, "guest-ntpd").error_us.max_abs;
+    assert!(dep < 30.0, "dependent RADclock stays continuous: {dep} µs");
+    assert!(
+        (dom0_b - dom0_a).abs() < 20.0,
+        "the jump is the Dom0s' difference: {dom0_a} vs {dom0_b}"
+    );
+    assert!(
+        ntpd > 100.0 * dep && ntpd > 1e6,
+        "ntpd migration shock: {ntpd} µs"
+    );
+    let m = &r.migrations[0];
+    assert!(
+        m.downtime_ms > 10.0 && m.downtime_ms < 1000.0 && !m.pages_per_round.is_empty(),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn clark_downtimes_emerge_from_precopy() {
+    let r = run_in_memory(&load("migration-downtime.ron")).unwrap();
+    let quake = r.migrations[0].downtime_ms;
+    let specweb = r.migrations[1].downtime_ms;
+    assert!(
+        (42.0..=78.0).contains(&quake),
+        "Quake 3: {quake} ms (60 ms ±30 %)"
+    );
+    assert!(
+        (147.0..=273.0).contains(&specweb),
+        "SPECweb99: {specweb} ms (210 ms ±30 %)"
+    );
+    assert!(r.migrations[1].pages_per_round.len() > r.migrations[0].pages_per_round.len());
+}
+
+#[test]
+fn failover_keeps_the_dependent_clock_and_shocks_the_independent_one() {
+    let r = run_in_memory(&load("replication-failover.ron")).unwrap();
+    let dep = clock(&r, "guest-dependent-radclock").error_us.max_abs;
+    let ind = clock(&r, "guest-radclock").error_us.max_abs;
+    assert!(dep < 30.0, "dependent: {dep} µs");
+    assert!(ind > 1000.0 * dep, "independent: {ind} µs");
+}
+
+/// Perceived RTT and timer rate of each dilated guest, from its own stamps.
+#[test]
+fn dilated_guests_perceive_rtt_over_tdf_and_timers_at_hz_over_tdf() {
+    let dir = std::env::temp_dir().join(format!("vtsim-tdf-{}", std::process::id()));
+    let mut s = load("time-dilation.ron");
+    s.duration_s = 3600.0;
+    s.output.plots = false;
+    let opts = vtsim::run::RunOptions {
+        out: Some(dir.clone()),
+        force: true,
+        ..Default::default()
+    };
+    vtsim::run::run_scenario(&s, &opts).unwrap();
+    for (name, tdf) in [("tdf1", 1.0), ("tdf2", 2.0), ("tdf10", 10.0)] {
+        let mut rdr = csv::Reader::from_path(dir.join(name).join("exchanges.csv")).unwrap();
+        let mut ratios = Vec::new();
+        let mut starts = Vec::new();
+        for rec in rdr.records() {
+            let rec = rec.unwrap();
+            if &rec[12] == "1" {
+                continue;
+            }
+            let hz: f64 = rec[1].parse().unwrap();
+            let perceived =
+                (rec[5].parse::<u64>().unwrap() - rec[2].parse::<u64>().unwrap()) as f64 / hz;
+            // True times of a dilated guest are in its timescale: ×TDF is physical.
+            let ta: f64 = rec[6].parse::<f64>().unwrap() * tdf;
+            let tf: f64 = rec[9].parse::<f64>().unwrap() * tdf;
+            ratios.push((tf - ta) * 1e-9 / perceived);
+            starts.push(ta * 1e-9);
+        }
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        assert!(
+            (median - tdf).abs() < 1e-3 * tdf,
+            "{name}: physical/perceived RTT {median}"
+        );
+        // A 16 s timer fires every 16·TDF physical seconds: HZ/TDF.
+        let n = starts.len();
+        let interval = (starts[n - 1] - starts[2]) / (n - 3) as f64;
+        assert!(
+            (interval - 16.0 * tdf).abs() < 0.01 * tdf,
+            "{name}: poll every {interval} s"
+        );
+        // A 1 Gb/s physical link is perceived at TDF Gb/s.
+        let tdf_model = models::dilation::Tdf::new(tdf, sim_core::SimTime::ZERO, 0).unwrap();
+        assert!((tdf_model.perceived_bandwidth_bps(1e9) - tdf * 1e9).abs() < 1.0);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn independent_radclocks_in_domus_agree_with_vet() {
+    let mut s = load("vet-independent-radclock.ron");
+    s.duration_s = 6.0 * 3600.0;
+    let r = run_in_memory(&s).unwrap();
+    let hpet = &clock(&r, "domu1-hpet").error_us;
+    let xcs = &clock(&r, "domu2-xen-clocksource").error_us;
+    for e in [hpet, xcs] {
+        assert!(
+            e.median.abs() < 10.0 && (5.0..=20.0).contains(&e.iqr),
+            "{e:?}"
+        );
+    }
+    assert!(
+        (hpet.median - xcs.median).abs() < 8.0,
+        "the two clocks are close: {} vs {}",
+        hpet.median,
+        xcs.median
+    );
+}
