@@ -8,11 +8,11 @@
 
 pub mod counter;
 pub mod dilation;
+pub mod host;
 pub mod migration;
 pub mod network;
 pub mod oscillator;
 pub mod replication;
 pub mod server;
-pub mod xen;
-pub mod host;
 pub mod world;
+pub mod xen;
