@@ -851,7 +851,7 @@ fn synthetic_rows(n: usize, skew_ppm: f64, delays: &[(u64, u64, bool)]) -> Vec<R
                 ta: (t_send_ns as f64 * rate) as u64,
                 tb,
                 te,
-                tf: (!lost).then(|| (t_recv_ns as f64 * rate) as u64),
+                tf: (!lost).then_some((t_recv_ns as f64 * rate) as u64),
                 tf_true_ns: (!lost).then_some(t_recv_ns),
             }
         })
