@@ -16,11 +16,13 @@
 //! println!("{}: median error {} µs", dir.display(), summary.clocks[0].error_us.median);
 //! ```
 
+pub mod bench;
 pub mod compare;
 pub mod output;
 pub mod plot;
 pub mod progress;
 pub mod replay;
+pub mod reproduce;
 pub mod run;
 pub mod scenario;
 pub mod sweep;

@@ -18,6 +18,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Time fixed workloads: wall time, events/s, simulated/wall and peak memory.
+    Bench {
+        /// Shorter workloads (seconds in all; for CI).
+        #[arg(long)]
+        quick: bool,
+        /// Measure this one workload in this process (used by the child processes).
+        #[arg(long, hide = true)]
+        workload: Option<String>,
+    },
     /// Run a scenario and write summary.json, errors.csv, exchanges and plots.
     Run {
         /// Scenario file (RON).
@@ -97,6 +106,15 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run the seed-figure scenarios and check them against the published results (writes FIDELITY.md).
+    Reproduce {
+        /// Shortened runs (under a minute on two cores); some bands are looser.
+        #[arg(long)]
+        quick: bool,
+        /// Output directory for the runs, figures and FIDELITY.md.
+        #[arg(long, default_value = "out/reproduce")]
+        out: PathBuf,
+    },
 }
 
 fn scenarios_dir() -> PathBuf {
@@ -121,6 +139,10 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Bench { quick, workload } => {
+            print!("{}", vtsim::bench::main(quick, workload.as_deref())?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             scenario,
             out,
@@ -225,6 +247,24 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 plan.sweep.name,
                 plan.runs().len(),
                 dir.join("results.csv").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reproduce { quick, out } => {
+            let report = vtsim::reproduce::reproduce(&vtsim::reproduce::ReproduceOptions {
+                quick,
+                out: out.clone(),
+                scenarios: scenarios_dir(),
+            })?;
+            print!("{}", vtsim::reproduce::text_report(&report));
+            if Path::new("docs").is_dir() {
+                vtsim::reproduce::write_docs(&report, &out, Path::new("docs"))?;
+            }
+            println!(
+                "{} runs in {:.1} s; table and figures in {}",
+                report.rows.len(),
+                report.wall_s,
+                out.join("FIDELITY.md").display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -1,0 +1,1097 @@
+//! `vtsim reproduce`: run the scenarios that stand for the published
+//! figures and check each against what the paper reports.
+//!
+//! Every bundled seed-figure scenario names, in its header comment, the
+//! number the paper reports. This module runs them all (in parallel, each
+//! into `<out>/<scenario>/`), measures the same quantity from the run's
+//! `summary.json` or `errors.csv`, and compares it with a band around the
+//! published value. The result is one table, printed and written to
+//! `<out>/FIDELITY.md` (the command line also copies it to
+//! `docs/FIDELITY.md`), with the figures it refers to: error against time
+//! per scenario, error distributions (CDF with median and IQR marked), the
+//! host RTT overhead against the number of guests, and the dependent
+//! RADclock against ntpd across a live migration.
+//!
+//! `--quick` shortens every run (the mechanisms stay the same: only
+//! `duration_s` and, proportionally or to a stated warm-up,
+//! `probes.metrics_from_s` change) so the whole table takes well under a
+//! minute on two cores. Bands that depend on a long run are widened in
+//! quick mode, and the band column says so.
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use rayon::prelude::*;
+
+use crate::plot::{LineChart, PALETTE, Series, line_chart};
+use crate::run::{ClockSummary, RunOptions, RunSummary, run_scenario};
+use crate::scenario::Scenario;
+
+/// Options of `vtsim reproduce`.
+#[derive(Clone, Debug)]
+pub struct ReproduceOptions {
+    /// Shortened runs (CI): every scenario a fraction of its length.
+    pub quick: bool,
+    /// Output directory: one sub-directory per scenario, figures, `FIDELITY.md`.
+    pub out: PathBuf,
+    /// Directory holding the bundled scenarios.
+    pub scenarios: PathBuf,
+}
+
+/// One row of the fidelity table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Figure or result of the paper, and the scenario that reproduces it.
+    pub figure: String,
+    /// What the paper reports.
+    pub paper: String,
+    /// What vtsim measured.
+    pub measured: String,
+    /// The band the measurement must fall in.
+    pub band: String,
+    /// Whether it does.
+    pub in_band: bool,
+}
+
+/// The outcome of a reproduction: the table and the figures written.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Table rows, in scenario order.
+    pub rows: Vec<Row>,
+    /// Figures (paths relative to the output directory) with captions.
+    pub figures: Vec<(String, String)>,
+    /// The markdown document (also written to `<out>/FIDELITY.md`).
+    pub markdown: String,
+    /// Wall time of the runs, s.
+    pub wall_s: f64,
+    /// Per scenario: name, simulated duration (s), events, wall time of its run (s).
+    pub runs: Vec<(String, f64, u64, f64)>,
+}
+
+/// A seed-figure scenario and how to shorten it.
+struct Target {
+    /// Scenario file stem in `scenarios/`.
+    name: &'static str,
+    /// Duration in quick mode, s.
+    quick_duration_s: f64,
+    /// Start of metrics in quick mode, s; `None` scales it with the duration.
+    quick_metrics_from_s: Option<f64>,
+}
+
+/// The scenarios, with quick durations chosen so the slowest of them takes
+/// a few seconds and every mechanism the row checks still happens (the
+/// migrations and the failover keep their instants).
+const TARGETS: [Target; 13] = [
+    Target {
+        name: "radclock-lan",
+        quick_duration_s: 6.0 * 3600.0,
+        quick_metrics_from_s: Some(3.0 * 3600.0),
+    },
+    Target {
+        name: "ntpd-ideal-lan",
+        quick_duration_s: 12.0 * 3600.0,
+        quick_metrics_from_s: Some(6.0 * 3600.0),
+    },
+    Target {
+        name: "ntpd-multi-server",
+        quick_duration_s: 36.0 * 3600.0,
+        quick_metrics_from_s: Some(24.0 * 3600.0),
+    },
+    Target {
+        name: "vet-noise-overhead",
+        quick_duration_s: 150.0,
+        quick_metrics_from_s: None,
+    },
+    Target {
+        name: "vet-independent-radclock",
+        quick_duration_s: 2.5 * 3600.0,
+        quick_metrics_from_s: Some(3600.0),
+    },
+    Target {
+        name: "vet-dependent-ntpd",
+        quick_duration_s: 3.0 * 3600.0,
+        quick_metrics_from_s: Some(3600.0),
+    },
+    Target {
+        name: "vet-independent-ntpd-load",
+        quick_duration_s: 3.0 * 3600.0,
+        quick_metrics_from_s: Some(1.5 * 3600.0),
+    },
+    Target {
+        name: "isolation-sedf-dc",
+        quick_duration_s: 6.0,
+        quick_metrics_from_s: None,
+    },
+    Target {
+        name: "vet-migration",
+        quick_duration_s: 3600.0 + 1800.0,
+        quick_metrics_from_s: Some(2700.0),
+    },
+    Target {
+        name: "migration-downtime",
+        quick_duration_s: 180.0,
+        quick_metrics_from_s: None,
+    },
+    Target {
+        name: "replication-failover",
+        quick_duration_s: 9000.0 + 1800.0,
+        quick_metrics_from_s: Some(7200.0),
+    },
+    Target {
+        name: "time-dilation",
+        quick_duration_s: 3600.0,
+        quick_metrics_from_s: None,
+    },
+    // Not a seed figure, but the basic behaviour every other row rests on.
+    Target {
+        name: "drift-basics",
+        quick_duration_s: 6.0 * 3600.0,
+        quick_metrics_from_s: None,
+    },
+];
+
+/// A finished run of one target.
+struct Done {
+    scenario: Scenario,
+    dir: PathBuf,
+    summary: RunSummary,
+    run_s: f64,
+}
+
+fn clock<'a>(s: &'a RunSummary, name: &str) -> anyhow::Result<&'a ClockSummary> {
+    s.clocks
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow::anyhow!("{}: no clock \"{name}\" in the summary", s.scenario))
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "NO" }
+}
+
+/// The columns of a run's `errors.csv`: times (s) and one error series
+/// (µs) per clock, with the clock names.
+struct ErrorSeries {
+    names: Vec<String>,
+    t_s: Vec<f64>,
+    errors_us: Vec<Vec<f64>>,
+}
+
+fn read_errors(dir: &Path) -> anyhow::Result<ErrorSeries> {
+    let path = dir.join("errors.csv");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let head = lines
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{}: empty", path.display()))?;
+    let names: Vec<String> = head
+        .split(',')
+        .skip(1)
+        .map(|c| c.trim_end_matches("_error_us").to_string())
+        .collect();
+    let mut t_s = Vec::new();
+    let mut errors_us = vec![Vec::new(); names.len()];
+    for (i, line) in lines.enumerate() {
+        let mut cols = line.split(',');
+        let parse = |c: Option<&str>| -> anyhow::Result<f64> {
+            c.and_then(|x| x.parse::<f64>().ok())
+                .ok_or_else(|| anyhow::anyhow!("{}: row {} unreadable", path.display(), i + 2))
+        };
+        t_s.push(parse(cols.next())?);
+        for e in errors_us.iter_mut() {
+            e.push(parse(cols.next())?);
+        }
+    }
+    Ok(ErrorSeries {
+        names,
+        t_s,
+        errors_us,
+    })
+}
+
+impl ErrorSeries {
+    fn column(&self, name: &str) -> anyhow::Result<&[f64]> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.errors_us[i].as_slice())
+            .ok_or_else(|| anyhow::anyhow!("errors.csv: no column for clock \"{name}\""))
+    }
+
+    /// Largest |error| of a clock at or after `from_s`, µs.
+    fn max_abs_from(&self, name: &str, from_s: f64) -> anyhow::Result<f64> {
+        let col = self.column(name)?;
+        Ok(self
+            .t_s
+            .iter()
+            .zip(col)
+            .filter(|(t, _)| **t >= from_s)
+            .map(|(_, e)| e.abs())
+            .fold(0.0, f64::max))
+    }
+
+    /// Time from `from_s` to the last sample where |error| exceeds
+    /// `threshold_us`, s (0 if none does).
+    fn lasting_above(&self, name: &str, from_s: f64, threshold_us: f64) -> anyhow::Result<f64> {
+        let col = self.column(name)?;
+        Ok(self
+            .t_s
+            .iter()
+            .zip(col)
+            .filter(|(t, e)| **t >= from_s && e.abs() > threshold_us)
+            .map(|(t, _)| t - from_s)
+            .fold(0.0, f64::max))
+    }
+}
+
+/// Median RTT a daemon measured on its own clock, (Tf − Ta) − (Te − Tb),
+/// from its `exchanges.csv`, µs.
+fn perceived_rtt_us(daemon_dir: &Path) -> anyhow::Result<f64> {
+    let path = daemon_dir.join("exchanges.csv");
+    let mut r =
+        csv::Reader::from_path(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut rtts = Vec::new();
+    for rec in r.records() {
+        let rec = rec?;
+        let f = |i: usize| rec.get(i).and_then(|x| x.parse::<f64>().ok());
+        // Columns: server, counter_hz, ta, tb, te, tf, ...; lost replies have no tf.
+        if let (Some(hz), Some(ta), Some(tb), Some(te), Some(tf)) = (f(1), f(2), f(3), f(4), f(5)) {
+            rtts.push(((tf - ta) / hz - (te - tb)) * 1e6);
+        }
+    }
+    anyhow::ensure!(
+        !rtts.is_empty(),
+        "{}: no completed exchanges",
+        path.display()
+    );
+    rtts.sort_by(f64::total_cmp);
+    Ok(quantile(&rtts, 0.5))
+}
+
+/// Mean host RTT overhead of a clock, µs.
+fn host_rtt(s: &RunSummary, name: &str) -> anyhow::Result<f64> {
+    Ok(clock(s, name)?.host_rtt_us.mean)
+}
+
+fn domain<'a>(
+    s: &'a RunSummary,
+    host: &str,
+    dom: usize,
+) -> anyhow::Result<&'a crate::run::DomainSummary> {
+    s.domains
+        .iter()
+        .find(|d| d.host == host && d.domain == dom)
+        .ok_or_else(|| anyhow::anyhow!("{}: no domain {dom} on host {host}", s.scenario))
+}
+
+fn event_at_s(s: &Scenario, i: usize) -> anyhow::Result<f64> {
+    use crate::scenario::ScenarioEvent;
+    match s.events.get(i) {
+        Some(ScenarioEvent::Migrate { at_s, .. }) | Some(ScenarioEvent::Failover { at_s, .. }) => {
+            Ok(*at_s)
+        }
+        None => anyhow::bail!("{}: no event {i}", s.name),
+    }
+}
+
+/// The rows of one finished run.
+fn rows_for(d: &Done, quick: bool) -> anyhow::Result<Vec<Row>> {
+    let s = &d.summary;
+    let mut rows = Vec::new();
+    let mut row = |figure: &str, paper: &str, measured: String, band: &str, ok: bool| {
+        rows.push(Row {
+            figure: figure.to_string(),
+            paper: paper.to_string(),
+            measured,
+            band: band.to_string(),
+            in_band: ok,
+        });
+    };
+    match d.scenario.name.as_str() {
+        "radclock-lan" => {
+            let c = clock(s, "radclock")?;
+            let (tol, band) = if quick {
+                (
+                    4.0,
+                    "median 10 ± 4 µs, IQR < 10 µs (quick: ±4 µs, 3 h of metrics)",
+                )
+            } else {
+                (2.0, "median 10 ± 2 µs, IQR < 10 µs")
+            };
+            row(
+                "RADclock LAN (radclock-lan)",
+                "median error ≈ A/2 = +10 µs, IQR < 10 µs",
+                format!(
+                    "median {:.2} µs, IQR {:.2} µs",
+                    c.error_us.median, c.error_us.iqr
+                ),
+                band,
+                (c.error_us.median - 10.0).abs() <= tol && c.error_us.iqr < 10.0,
+            );
+        }
+        "ntpd-ideal-lan" => {
+            let c = clock(s, "ntpd")?;
+            row(
+                "ntpd ideal LAN (ntpd-ideal-lan)",
+                "0…80 µs after convergence",
+                format!("p01 {:.1} µs, p99 {:.1} µs", c.error_us.p01, c.error_us.p99),
+                "p01 > −20 µs, p99 < 100 µs",
+                c.error_us.p01 > -20.0 && c.error_us.p99 < 100.0,
+            );
+        }
+        "ntpd-multi-server" => {
+            let c = clock(s, "ntpd")?;
+            let spread = c.error_us.p99 - c.error_us.p01;
+            row(
+                "ntpd, three servers, free polling (ntpd-multi-server)",
+                "swings of several hundred µs",
+                format!(
+                    "p01 {:.0} µs, p99 {:.0} µs: spread {:.0} µs",
+                    c.error_us.p01, c.error_us.p99, spread
+                ),
+                "p99 − p01 > 300 µs",
+                spread > 300.0,
+            );
+        }
+        "vet-noise-overhead" => {
+            let native = host_rtt(s, "native")?;
+            row(
+                "VET slide 24, native (vet-noise-overhead)",
+                "native host RTT overhead about 30–40 µs",
+                format!("{native:.1} µs"),
+                "20–50 µs",
+                (20.0..=50.0).contains(&native),
+            );
+            let mut dom0 = Vec::new();
+            let mut domu = Vec::new();
+            for n in 1..=4 {
+                dom0.push(host_rtt(s, &format!("xen{n}-dom0"))?);
+                let mut sum = 0.0;
+                for g in 1..=n {
+                    sum += host_rtt(s, &format!("xen{n}-domu{g}"))?;
+                }
+                domu.push(sum / n as f64);
+            }
+            let list = |v: &[f64]| {
+                v.iter()
+                    .map(|x| format!("{x:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            row(
+                "VET slide 24, Dom0 (vet-noise-overhead)",
+                "Dom0 host RTT overhead 30–70 µs",
+                format!("{} µs (1–4 guests)", list(&dom0)),
+                "every value 30–70 µs",
+                dom0.iter().all(|x| (30.0..=70.0).contains(x)),
+            );
+            let rising = domu.windows(2).all(|w| w[1] >= w[0]);
+            row(
+                "VET slide 24, DomU (vet-noise-overhead)",
+                "DomU host RTT overhead 100–200 µs, rising with the guest count",
+                format!(
+                    "{} µs (mean over the DomUs, 1–4 guests); rising: {}",
+                    list(&domu),
+                    yes(rising)
+                ),
+                "every value 100–200 µs and non-decreasing",
+                rising && domu.iter().all(|x| (100.0..=200.0).contains(x)),
+            );
+        }
+        "vet-independent-radclock" => {
+            for (name, paper) in [
+                ("domu1-hpet", "HPET: median −2.5 µs, IQR 9.3 µs"),
+                (
+                    "domu2-xen-clocksource",
+                    "Xen clocksource: median 3.4 µs, IQR 9.5 µs",
+                ),
+            ] {
+                let c = clock(s, name)?;
+                row(
+                    &format!("VET slide 21, {name} (vet-independent-radclock)"),
+                    paper,
+                    format!(
+                        "median {:.2} µs, IQR {:.2} µs",
+                        c.error_us.median, c.error_us.iqr
+                    ),
+                    "|median| < 10 µs, IQR 5–20 µs",
+                    c.error_us.median.abs() < 10.0 && (5.0..=20.0).contains(&c.error_us.iqr),
+                );
+            }
+        }
+        "vet-dependent-ntpd" => {
+            for name in ["domu1-dependent-ntpd", "domu2-dependent-ntpd"] {
+                let c = clock(s, name)?;
+                row(
+                    &format!("VET slide 13, {name} (vet-dependent-ntpd)"),
+                    "guest error of several ms (±4 ms)",
+                    format!("max |e| {:.2} ms", c.error_us.max_abs / 1e3),
+                    "max |e| 1–10 ms",
+                    (1000.0..=10_000.0).contains(&c.error_us.max_abs),
+                );
+            }
+        }
+        "vet-independent-ntpd-load" => {
+            let n = clock(s, "domu1-ntpd")?;
+            let r = clock(s, "domu1-radclock")?;
+            let ratio = n.error_us.rms / r.error_us.rms.max(1e-9);
+            row(
+                "VET slide 15 (vet-independent-ntpd-load)",
+                "ntpd in a loaded DomU errs by ms; RADclock stays within tens of µs",
+                format!(
+                    "ntpd max |e| {:.2} ms, RMS {:.0} µs; RADclock RMS {:.1} µs ({ratio:.0}× smaller)",
+                    n.error_us.max_abs / 1e3,
+                    n.error_us.rms,
+                    r.error_us.rms
+                ),
+                "ntpd max |e| ≥ 1 ms, RADclock RMS ≥ 10× smaller",
+                n.error_us.max_abs >= 1000.0 && ratio >= 10.0,
+            );
+        }
+        "isolation-sedf-dc" => {
+            let off = domain(s, "sedf", 1)?.aggregate_cpu_fraction;
+            row(
+                "Seed 002, SEDF without debt collector (isolation-sedf-dc)",
+                "a guest reserved 60 % uses more than 60 % counting Dom0's work",
+                format!("aggregate CPU {off:.3}"),
+                "> 0.65",
+                off > 0.65,
+            );
+            let dc = domain(s, "sedf-dc", 1)?.aggregate_cpu_fraction;
+            row(
+                "Seed 002, SEDF-DC (isolation-sedf-dc)",
+                "SEDF-DC holds the guest at its 60 % reservation",
+                format!("aggregate CPU {dc:.3}"),
+                "0.60 ± 0.03",
+                (dc - 0.60).abs() <= 0.03,
+            );
+            let sg_off = domain(s, "shareguard-off", 3)?.dom0_on_behalf_fraction;
+            let sg = domain(s, "shareguard", 3)?.dom0_on_behalf_fraction;
+            row(
+                "Seed 002, ShareGuard (isolation-sedf-dc)",
+                "ShareGuard caps the file transfer's Dom0 share at 5 %",
+                format!("Dom0 share {sg:.3} (without ShareGuard {sg_off:.3})"),
+                "0.03–0.07",
+                (0.03..=0.07).contains(&sg),
+            );
+        }
+        "vet-migration" => {
+            let at = event_at_s(&d.scenario, 0)?;
+            let e = read_errors(&d.dir)?;
+            let dep = e.max_abs_from("guest-dependent-radclock", at)?;
+            let ntpd = e.max_abs_from("guest-ntpd", at)?;
+            let lasting = e.lasting_above("guest-ntpd", at, 1000.0)?;
+            row(
+                "VET slide 23, dependent RADclock (vet-migration)",
+                "dependent RADclock unaffected by the migration (error of tens of µs)",
+                format!("max |e| after migration {dep:.1} µs"),
+                "< 30 µs",
+                dep < 30.0,
+            );
+            let (need, band) = if quick {
+                (
+                    900.0,
+                    "max |e| > 100 ms, ≥ 100× the dependent clock's, > 1 ms for > 15 min (quick: 30 min after migration)",
+                )
+            } else {
+                (
+                    900.0,
+                    "max |e| > 100 ms, ≥ 100× the dependent clock's, > 1 ms for > 15 min",
+                )
+            };
+            row(
+                "VET slide 23, independent ntpd (vet-migration)",
+                "ntpd suffers a migration shock lasting well over 15 min",
+                format!(
+                    "max |e| after migration {:.1} ms ({:.0}× larger), > 1 ms for {:.0} min",
+                    ntpd / 1e3,
+                    ntpd / dep.max(1e-9),
+                    lasting / 60.0
+                ),
+                band,
+                ntpd > 100_000.0 && ntpd >= 100.0 * dep && lasting > need,
+            );
+        }
+        "migration-downtime" => {
+            for (i, (what, paper_ms)) in [("Quake 3 server", 60.0), ("SPECweb99", 210.0)]
+                .into_iter()
+                .enumerate()
+            {
+                let m = s
+                    .migrations
+                    .get(i)
+                    .ok_or_else(|| anyhow::anyhow!("migration-downtime: migration {i} missing"))?;
+                row(
+                    &format!("Clark et al., {what} (migration-downtime)"),
+                    &format!("downtime about {paper_ms:.0} ms"),
+                    format!(
+                        "downtime {:.0} ms after {} rounds ({})",
+                        m.downtime_ms,
+                        m.pages_per_round.len(),
+                        m.stop_reason
+                    ),
+                    &format!("{:.0}–{:.0} ms (±30 %)", paper_ms * 0.7, paper_ms * 1.3),
+                    (m.downtime_ms - paper_ms).abs() <= 0.3 * paper_ms,
+                );
+            }
+        }
+        "replication-failover" => {
+            let at = event_at_s(&d.scenario, 0)?;
+            let e = read_errors(&d.dir)?;
+            let dep = e.max_abs_from("guest-dependent-radclock", at)?;
+            let ind = e.max_abs_from("guest-radclock", at)?;
+            row(
+                "Seed 003, dependent RADclock across failover (replication-failover)",
+                "a dependent clock follows the backup Dom0: failover is invisible",
+                format!("max |e| after failover {dep:.1} µs"),
+                "< 30 µs",
+                dep < 30.0,
+            );
+            row(
+                "Seed 003, independent RADclock across failover (replication-failover)",
+                "an independent clock's counter changes rate and origin: it is disturbed",
+                format!(
+                    "max |e| after failover {ind:.1} µs ({:.0}× the dependent clock's)",
+                    ind / dep.max(1e-9)
+                ),
+                "≥ 10× the dependent clock's",
+                ind >= 10.0 * dep,
+            );
+        }
+        "time-dilation" => {
+            let base = perceived_rtt_us(&d.dir.join("tdf1"))?;
+            for (name, tdf) in [("tdf2", 2.0), ("tdf10", 10.0)] {
+                let rtt = perceived_rtt_us(&d.dir.join(name))?;
+                let ratio = base / rtt.max(1e-9);
+                row(
+                    &format!("Seed 001, TDF {tdf:.0} (time-dilation)"),
+                    &format!("a guest at TDF {tdf:.0} perceives delays divided by {tdf:.0}"),
+                    format!(
+                        "median RTT on the guest's clock {rtt:.1} µs vs {base:.1} µs at TDF 1: ratio {ratio:.2}"
+                    ),
+                    &format!("ratio {tdf:.0} ± 25 %"),
+                    (ratio - tdf).abs() <= 0.25 * tdf,
+                );
+            }
+        }
+        "drift-basics" => {
+            let c = clock(s, "ideal-tsc")?;
+            let w = clock(s, "workstation-tsc")?;
+            // 35 ppm over the run: the free-running error grows linearly.
+            let expect = 35.0 * d.scenario.duration_s;
+            row(
+                "Basics: free-running clocks (drift-basics)",
+                "a free-running clock drifts by its skew (35 ppm) times elapsed time",
+                format!(
+                    "workstation TSC max |e| {:.0} µs (35 ppm × duration = {expect:.0} µs); ideal max |e| {:.3} µs",
+                    w.error_us.max_abs, c.error_us.max_abs
+                ),
+                "35 ppm × duration ± 20 %, ideal < 1 µs",
+                (w.error_us.max_abs - expect).abs() <= 0.2 * expect && c.error_us.max_abs < 1.0,
+            );
+        }
+        other => anyhow::bail!("no checks for scenario {other}"),
+    }
+    Ok(rows)
+}
+
+/// Writes an xy chart with an optional logarithmic y axis (PNG, SVG and
+/// data CSV), for series spanning decades that a linear axis would flatten.
+fn log_y_chart(dir: &Path, stem: &str, c: &LineChart) -> anyhow::Result<()> {
+    // Registers the embedded font as a side effect if nothing has yet.
+    fn draw<DB: DrawingBackend>(
+        root: DrawingArea<DB, plotters::coord::Shift>,
+        c: &LineChart,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut xs = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
+        for s in c.series {
+            for &(x, y) in &s.points {
+                if x.is_finite() && y.is_finite() && y > 0.0 {
+                    xs = (xs.0.min(x), xs.1.max(x));
+                    ys = (ys.0.min(y), ys.1.max(y));
+                }
+            }
+        }
+        if !xs.0.is_finite() || xs.1 <= xs.0 {
+            xs = (0.0, 1.0);
+        }
+        if !ys.0.is_finite() || ys.1 <= ys.0 {
+            ys = (1e-3, 1.0);
+        }
+        let mut chart = ChartBuilder::on(&root)
+            .caption(c.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(42)
+            .y_label_area_size(72)
+            .build_cartesian_2d(xs.0..xs.1, (ys.0 / 2.0..ys.1 * 2.0).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(c.x_label)
+            .y_desc(c.y_label)
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, s) in c.series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let pts = s
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0);
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    }
+    // line_chart registers the embedded font; draw its linear version under
+    // another stem first so the log version finds the font.
+    line_chart(dir, &format!("{stem}_linear"), c).map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    draw(BitMapBackend::new(&png, (1000, 560)).into_drawing_area(), c)
+        .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
+    draw(SVGBackend::new(&svg, (1000, 560)).into_drawing_area(), c)
+        .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
+    Ok(())
+}
+
+/// Quantile of sorted values (linear interpolation).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Empirical CDF of each clock's error after `from_s`, with median and IQR
+/// marked: per clock, the CDF line and a bracket at probability ½ spanning
+/// the IQR with a tick at the median. Returns the figure's path.
+fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let e = read_errors(&d.dir)?;
+    if e.t_s.is_empty() || e.names.is_empty() {
+        return Ok(None);
+    }
+    let from = d.scenario.probes.metrics_from_s;
+    let mut series = Vec::new();
+    for (name, col) in e.names.iter().zip(&e.errors_us) {
+        let mut v: Vec<f64> = e
+            .t_s
+            .iter()
+            .zip(col)
+            .filter(|(t, x)| **t >= from && x.is_finite())
+            .map(|(_, x)| *x)
+            .collect();
+        if v.is_empty() {
+            continue;
+        }
+        v.sort_by(f64::total_cmp);
+        // At most ~500 points per line: evenly spaced in probability.
+        let n = v.len();
+        let step = n.div_ceil(500).max(1);
+        let mut pts: Vec<(f64, f64)> = (0..n)
+            .step_by(step)
+            .map(|i| (v[i], (i + 1) as f64 / n as f64))
+            .collect();
+        pts.push((v[n - 1], 1.0));
+        let (q25, q50, q75) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));
+        series.push(Series {
+            name: format!("{name}"),
+            points: pts,
+        });
+        series.push(Series {
+            name: format!("{name}: median {q50:.1} µs, IQR {:.1} µs", q75 - q25),
+            points: vec![
+                (q25, 0.5),
+                (q50, 0.5),
+                (q50, 0.44),
+                (q50, 0.56),
+                (q50, 0.5),
+                (q75, 0.5),
+                (q75, 0.44),
+                (q75, 0.56),
+                (q75, 0.5),
+                (q25, 0.5),
+                (q25, 0.44),
+                (q25, 0.56),
+            ],
+        });
+    }
+    if series.is_empty() {
+        return Ok(None);
+    }
+    let stem = format!("{}-cdf", d.scenario.name);
+    let title = format!(
+        "{}: error distribution after {:.0} s",
+        d.scenario.name, from
+    );
+    line_chart(
+        out,
+        &stem,
+        &LineChart {
+            title: &title,
+            x_label: "clock error [µs]",
+            y_label: "fraction of samples",
+            series: &series,
+            points: false,
+            log_log: false,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
+    Ok(Some(PathBuf::from(format!("{stem}.png"))))
+}
+
+/// Host RTT overhead against the number of guests (vet-noise-overhead).
+fn rtt_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
+    let s = &d.summary;
+    let native = host_rtt(s, "native")?;
+    let mut dom0 = Vec::new();
+    let mut domu = Vec::new();
+    for n in 1..=4 {
+        let x = n as f64;
+        dom0.push((x, host_rtt(s, &format!("xen{n}-dom0"))?));
+        let mut sum = 0.0;
+        for g in 1..=n {
+            sum += host_rtt(s, &format!("xen{n}-domu{g}"))?;
+        }
+        domu.push((x, sum / x));
+    }
+    let series = [
+        Series {
+            name: "native".into(),
+            points: vec![(1.0, native), (4.0, native)],
+        },
+        Series {
+            name: "Dom0".into(),
+            points: dom0,
+        },
+        Series {
+            name: "DomU (mean over guests)".into(),
+            points: domu,
+        },
+    ];
+    line_chart(
+        out,
+        "host-rtt-vs-guests",
+        &LineChart {
+            title: "vet-noise-overhead: host RTT overhead vs busy guests",
+            x_label: "busy guests on the pCPU",
+            y_label: "mean host RTT overhead [µs]",
+            series: &series,
+            points: false,
+            log_log: false,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("host-rtt-vs-guests: {e}"))?;
+    Ok(PathBuf::from("host-rtt-vs-guests.png"))
+}
+
+/// |error| of the dependent RADclock and of ntpd around the migration,
+/// logarithmic, so µs and seconds show on one plot (vet-migration).
+fn migration_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
+    let at = event_at_s(&d.scenario, 0)?;
+    let e = read_errors(&d.dir)?;
+    let mut series = Vec::new();
+    for name in ["guest-dependent-radclock", "guest-ntpd"] {
+        let col = e.column(name)?;
+        series.push(Series {
+            name: format!("|error| {name}"),
+            points: e
+                .t_s
+                .iter()
+                .zip(col)
+                .filter(|(t, _)| **t >= at - 600.0 && **t <= at + 3600.0)
+                .map(|(t, x)| ((t - at) / 60.0, x.abs().max(1e-3)))
+                .collect(),
+        });
+    }
+    log_y_chart(
+        out,
+        "migration-comparison",
+        &LineChart {
+            title: "vet-migration: dependent RADclock vs ntpd across the migration",
+            x_label: "time since migration [min]",
+            y_label: "|clock error| [µs], log scale",
+            series: &series,
+            points: false,
+            log_log: false,
+        },
+    )?;
+    Ok(PathBuf::from("migration-comparison.png"))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// Renders the table and figures as markdown.
+fn markdown(rows: &[Row], figures: &[(String, String)], quick: bool, wall_s: f64) -> String {
+    let mut m = String::from("# Fidelity: vtsim against the published figures\n\n");
+    m.push_str(&format!(
+        "Generated by `vtsim reproduce{}` ({} mode, {:.0} s of wall time for all runs). \
+         Each row runs the bundled scenario named in it; its header comment gives the \
+         source. A row out of band is a finding, not a failure of the command.\n\n",
+        if quick { " --quick" } else { "" },
+        if quick {
+            "quick: shortened runs"
+        } else {
+            "full"
+        },
+        wall_s
+    ));
+    let ok = rows.iter().filter(|r| r.in_band).count();
+    m.push_str(&format!("{ok} of {} rows in band.\n\n", rows.len()));
+    m.push_str("| figure | what the paper reports | what vtsim measured | band | in band |\n");
+    m.push_str("|---|---|---|---|---|\n");
+    for r in rows {
+        m.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            escape(&r.figure),
+            escape(&r.paper),
+            escape(&r.measured),
+            escape(&r.band),
+            yes(r.in_band)
+        ));
+    }
+    m.push_str("\n## Figures\n\n");
+    for (path, caption) in figures {
+        m.push_str(&format!("### {caption}\n\n![{caption}]({path})\n\n"));
+    }
+    m
+}
+
+fn scaled(t: &Target, s: &mut Scenario) {
+    let full = s.duration_s;
+    let d = t.quick_duration_s.min(full);
+    s.probes.metrics_from_s = match t.quick_metrics_from_s {
+        Some(m) => m.min(s.probes.metrics_from_s),
+        None => s.probes.metrics_from_s * d / full,
+    };
+    s.duration_s = d;
+}
+
+/// Runs every seed-figure scenario found in `opts.scenarios`, checks it,
+/// draws the figures and writes `<out>/FIDELITY.md`. A row out of band is
+/// reported, not an error; a run that fails is.
+pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
+    let mut jobs = Vec::new();
+    for t in &TARGETS {
+        let path = opts.scenarios.join(format!("{}.ron", t.name));
+        if !path.exists() {
+            continue;
+        }
+        let mut s = Scenario::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if opts.quick {
+            scaled(t, &mut s);
+        }
+        jobs.push(s);
+    }
+    std::fs::create_dir_all(&opts.out)?;
+    let start = std::time::Instant::now();
+    let order: Vec<usize> = (0..jobs.len()).collect();
+    let mut done: Vec<(usize, Done)> = order
+        .par_iter()
+        .map(|&i| -> anyhow::Result<(usize, Done)> {
+            let s = &jobs[i];
+            let t0 = std::time::Instant::now();
+            let (dir, summary) = run_scenario(
+                s,
+                &RunOptions {
+                    out: Some(opts.out.join(&s.name)),
+                    seed: None,
+                    force: true,
+                    progress: false,
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", s.name))?;
+            Ok((
+                i,
+                Done {
+                    scenario: s.clone(),
+                    dir,
+                    summary,
+                    run_s: t0.elapsed().as_secs_f64(),
+                },
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    done.sort_by_key(|(i, _)| *i);
+    let wall_s = start.elapsed().as_secs_f64();
+    let mut rows = Vec::new();
+    let mut figures = Vec::new();
+    for (_, d) in &done {
+        rows.extend(rows_for(d, opts.quick)?);
+        if d.scenario.output.plots {
+            figures.push((
+                format!("{}/errors.png", d.scenario.name),
+                format!("{}: error against time", d.scenario.name),
+            ));
+        }
+        let has_error_clocks =
+            !d.summary.clocks.is_empty() && d.scenario.name != "isolation-sedf-dc";
+        if has_error_clocks && let Some(p) = cdf_figure(d, &opts.out)? {
+            figures.push((
+                p.display().to_string(),
+                format!(
+                    "{}: error distribution (median and IQR marked)",
+                    d.scenario.name
+                ),
+            ));
+        }
+        match d.scenario.name.as_str() {
+            "vet-noise-overhead" => figures.push((
+                rtt_figure(d, &opts.out)?.display().to_string(),
+                "vet-noise-overhead: host RTT overhead against the number of busy guests".into(),
+            )),
+            "vet-migration" => figures.push((
+                migration_figure(d, &opts.out)?.display().to_string(),
+                "vet-migration: dependent RADclock vs ntpd around the migration (log |error|)"
+                    .into(),
+            )),
+            _ => {}
+        }
+    }
+    let runs: Vec<(String, f64, u64, f64)> = done
+        .iter()
+        .map(|(_, d)| {
+            (
+                d.scenario.name.clone(),
+                d.scenario.duration_s,
+                d.summary.events,
+                d.run_s,
+            )
+        })
+        .collect();
+    let mut md = markdown(&rows, &figures, opts.quick, wall_s);
+    md.push_str("## Runs\n\n| scenario | simulated | events | wall time |\n|---|---|---|---|\n");
+    for (name, dur, events, secs) in &runs {
+        md.push_str(&format!(
+            "| {name} | {:.2} h | {events} | {secs:.1} s |\n",
+            dur / 3600.0
+        ));
+    }
+    crate::output::write_atomic(&opts.out.join("FIDELITY.md"), md.as_bytes())?;
+    Ok(Report {
+        rows,
+        figures,
+        markdown: md,
+        wall_s,
+        runs,
+    })
+}
+
+/// Writes `FIDELITY.md` into `docs`, its figure links pointing into `out`
+/// (relative to `docs` when `out` is relative to the working directory).
+pub fn write_docs(report: &Report, out: &Path, docs: &Path) -> anyhow::Result<()> {
+    let prefix = if out.is_relative() {
+        Path::new("..").join(out)
+    } else {
+        out.to_path_buf()
+    };
+    let mut md = report.markdown.clone();
+    for (path, _) in &report.figures {
+        md = md.replace(
+            &format!("]({path})"),
+            &format!("]({}/{path})", prefix.display()),
+        );
+    }
+    crate::output::write_atomic(&docs.join("FIDELITY.md"), md.as_bytes())?;
+    Ok(())
+}
+
+/// The table as plain text for the terminal, rows out of band flagged
+/// with `<<`, followed by each run's wall time.
+pub fn text_report(report: &Report) -> String {
+    let rows = &report.rows;
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&format!(
+            "{} {}\n    paper:    {}\n    measured: {}\n    band:     {}\n",
+            if r.in_band { "[ok]  " } else { "[OUT] <<" },
+            r.figure,
+            r.paper,
+            r.measured,
+            r.band
+        ));
+    }
+    let ok = rows.iter().filter(|r| r.in_band).count();
+    out.push_str(&format!("{ok} of {} rows in band\n", rows.len()));
+    for (name, dur, events, secs) in &report.runs {
+        out.push_str(&format!(
+            "  {name}: {:.2} h simulated, {events} events, {secs:.1} s\n",
+            dur / 3600.0
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_and_quick_scaling() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(quantile(&v, 0.5), 3.0);
+        assert_eq!(quantile(&v, 0.25), 2.0);
+        let mut s =
+            Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lan-basics.ron"))
+                .unwrap();
+        s.duration_s = 1000.0;
+        s.probes.metrics_from_s = 100.0;
+        let t = Target {
+            name: "x",
+            quick_duration_s: 500.0,
+            quick_metrics_from_s: None,
+        };
+        scaled(&t, &mut s);
+        assert_eq!((s.duration_s, s.probes.metrics_from_s), (500.0, 50.0));
+    }
+
+    #[test]
+    fn markdown_flags_rows_out_of_band() {
+        let rows = vec![
+            Row {
+                figure: "a".into(),
+                paper: "p | q".into(),
+                measured: "m".into(),
+                band: "b".into(),
+                in_band: true,
+            },
+            Row {
+                figure: "b".into(),
+                paper: "p".into(),
+                measured: "m".into(),
+                band: "b".into(),
+                in_band: false,
+            },
+        ];
+        let md = markdown(&rows, &[("x.png".into(), "cap".into())], true, 1.0);
+        assert!(md.contains("1 of 2 rows in band"));
+        assert!(md.contains("p \\| q"));
+        assert!(md.contains("| NO |"));
+        assert!(md.contains("![cap](x.png)"));
+    }
+}
