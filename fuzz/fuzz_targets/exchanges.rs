@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     let rows = match read_rows(file()) {
         Ok(rows) => rows,
         Err(e) => {
-            assert!(e.to_string().contains("exchanges.csv"), "error names the file: {e}");
+            assert!(
+                e.to_string().contains("exchanges.csv"),
+                "error names the file: {e}"
+            );
             return;
         }
     };
@@ -38,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
             let stats = ErrorStats::from_summary(&r.at_exchange);
             let json = serde_json::to_value(&stats).expect("serialise");
             assert!(
-                json.as_object().expect("struct").values().all(|v| v.is_number()),
+                json.as_object()
+                    .expect("struct")
+                    .values()
+                    .all(|v| v.is_number()),
                 "{name}: non-finite metric {json}"
             );
         }
