@@ -44,6 +44,16 @@ pub const MAX_COUNTER_HZ: f64 = 1e12;
 /// as whole seconds in an i64, which a corrupt 10²⁸ s stamp overflows.
 pub const MAX_TIME_S: f64 = 1e11;
 
+/// Longest round trip accepted, seconds: a reply an hour after its
+/// request is no exchange (ntpd discards far younger ones), and usually a
+/// corrupt counter reading.
+pub const MAX_RTT_S: f64 = 3600.0;
+
+/// Longest counter time a file may span, seconds: 20 years, the longest
+/// scenario. Algorithms run timers per second of counter time (ntpd), so
+/// the span is the replay's cost.
+pub const MAX_SPAN_S: f64 = 20.0 * 365.25 * 86_400.0;
+
 /// One parsed row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -167,6 +177,14 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         {
             anyhow::bail!("{file}: row {row_no}: tf ({tf}) must be after ta ({ta})");
         }
+        if let Some(tf) = tf
+            && (tf - ta) as f64 / counter_hz > MAX_RTT_S
+        {
+            anyhow::bail!(
+                "{file}: row {row_no}: round trip tf − ta is {} s; at most {MAX_RTT_S} s",
+                (tf - ta) as f64 / counter_hz
+            );
+        }
         let (tb, te) = if lost {
             (num(3)?.unwrap_or(0.0), num(4)?.unwrap_or(0.0))
         } else {
@@ -204,6 +222,14 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     }
     if rows.is_empty() {
         anyhow::bail!("{file}: no exchanges");
+    }
+    let first = rows.iter().map(|r| r.ta).min().unwrap_or(0);
+    let last = rows.iter().map(|r| r.tf.unwrap_or(r.ta)).max().unwrap_or(0);
+    let span_s = (last - first) as f64 / rows[0].counter_hz;
+    if span_s > MAX_SPAN_S {
+        anyhow::bail!(
+            "{file}: the exchanges span {span_s:e} s of counter time; at most {MAX_SPAN_S:e} s (20 years, as a scenario)"
+        );
     }
     Ok(rows)
 }
