@@ -423,6 +423,21 @@ fn cases() -> Vec<Case> {
             ],
         ),
         csv_case(
+            "reply 7 years after its request",
+            CSV_OK.replacen(",5000,5000,", ",223235211339537882,5000,", 1),
+            &[
+                "row 1",
+                "round trip tf − ta is 223235211.3395369 s; at most 3600 s",
+            ],
+        ),
+        csv_case(
+            "exchanges spanning 100 years",
+            format!(
+                "{CSV_OK}0,1000000000,3155760000000001000,3155760000.000002,3155760000.000003,3155760000000005000,,0\n"
+            ),
+            &["the exchanges span 3.1557600000000043e9 s of counter time; at most 6.31152e8 s"],
+        ),
+        csv_case(
             "counter frequency changes within the file",
             CSV_OK.replacen("\n0,1000000000,16", "\n0,2000000000,16", 1),
             &["row 2", "differs from row 1"],
