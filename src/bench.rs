@@ -151,7 +151,7 @@ const XEN_GUESTS: usize = 8;
 /// (`calibration_s` of explicit simulation per busy-guest count).
 fn xen_host(name: &str, duration_s: f64, calibration_s: f64) -> anyhow::Result<Scenario> {
     let guests =
-        vec!["(workload: (busy_fraction: 0.3, burst_mean_ns: 5000000))"; XEN_GUESTS].join(", ");
+        ["(workload: (busy_fraction: 0.3, burst_mean_ns: 5000000))"; XEN_GUESTS].join(", ");
     let mut daemons = Vec::new();
     for d in 1..=XEN_GUESTS {
         daemons.push(format!(

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod bench;
+pub mod checks;
 pub mod compare;
 pub mod output;
 pub mod plot;

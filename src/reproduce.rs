@@ -718,7 +718,7 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
         pts.push((v[n - 1], 1.0));
         let (q25, q50, q75) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));
         series.push(Series {
-            name: format!("{name}"),
+            name: name.to_string(),
             points: pts,
         });
         series.push(Series {

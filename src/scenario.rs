@@ -592,6 +592,7 @@ impl Scenario {
                 );
             }
         }
+        e.extend(crate::checks::cross_checks(self));
         e
     }
 }
