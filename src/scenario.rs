@@ -330,6 +330,31 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// Largest scenario or sweep file vtsim reads (a hand-written file is a
+/// few kB; this stops `/dev/zero` or a wrong file from eating memory).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a regular text file of at most [`MAX_FILE_BYTES`].
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit",
+                meta.len()
+            ),
+        ));
+    }
+    std::fs::read_to_string(path)
+}
+
 /// RON options used for every file vtsim reads: variant newtypes may be
 /// written without double parentheses, `Some` may be implicit.
 pub fn ron_options() -> ron::Options {
@@ -359,7 +384,7 @@ impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Io {
+        let text = crate::scenario::read_text(path).map_err(|cause| ScenarioError::Io {
             file: file.clone(),
             cause,
         })?;

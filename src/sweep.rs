@@ -165,7 +165,7 @@ pub const MAX_RUNS: usize = 1_000_000;
 /// Reads a sweep file and its base scenario; checks every path and value.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Io {
+    let text = crate::scenario::read_text(path).map_err(|cause| ScenarioError::Io {
         file: file.clone(),
         cause,
     })?;

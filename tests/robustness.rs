@@ -138,7 +138,7 @@ fn sweep_text(vary: &str) -> String {
 }
 
 fn cases() -> Vec<Case> {
-    let poll = "(path: \"daemons[0].algorithm.poll_period_s\", values: List([8, 32]))";
+    let poll = "(path: \"daemons[0].algorithm.poll_period_s\", values: List([8, 16]))";
     vec![
         // --- scenario syntax and types ---
         scenario_case(
@@ -558,6 +558,13 @@ fn cases() -> Vec<Case> {
             dirs: vec!["out"],
             args: vec!["sweep", "{d}/sweep.ron", "--out", "{d}/out", "-q"],
             expect: vec!["already exists", "--resume"],
+        },
+        Case {
+            what: "a device instead of a scenario file",
+            files: Vec::new(),
+            dirs: Vec::new(),
+            args: vec!["validate", "/dev/zero"],
+            expect: vec!["/dev/zero", "not a regular file"],
         },
         Case {
             what: "output path under a regular file",
