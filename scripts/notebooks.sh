@@ -36,7 +36,9 @@ fi
 
 echo "== cargo build --release"
 cargo build --release --quiet
-export VTSIM_BIN="${VTSIM_BIN:-$(pwd)/${CARGO_TARGET_DIR:-target}/release/vtsim}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$(pwd)/$target_dir" ;; esac
+export VTSIM_BIN="${VTSIM_BIN:-$target_dir/release/vtsim}"
 export QUICK="${QUICK:-1}"
 # A quick lesson runs vtsim for seconds; a hung run should fail, not stall CI.
 if [ "$QUICK" = 1 ]; then export VTSIM_TIMEOUT_S="${VTSIM_TIMEOUT_S:-120}"; fi
