@@ -27,10 +27,12 @@ impl ClockTime {
     /// Time zero.
     pub const ZERO: ClockTime = ClockTime { secs: 0, frac: 0.0 };
 
+    /// Saturates at the ends of the `i64` seconds range (about 2.9e11
+    /// years) rather than overflowing on absurd inputs.
     fn normalized(secs: i64, frac: f64) -> Self {
         let whole = frac.floor();
         ClockTime {
-            secs: secs + whole as i64,
+            secs: secs.saturating_add(whole as i64),
             frac: frac - whole,
         }
     }
@@ -42,6 +44,13 @@ impl ClockTime {
 
     /// A reading from integer nanoseconds (exact).
     pub fn from_nanos(ns: i128) -> Self {
+        // Most readings fit 64 bits, where division is far cheaper.
+        if let Ok(ns) = i64::try_from(ns) {
+            return ClockTime {
+                secs: ns.div_euclid(1_000_000_000),
+                frac: ns.rem_euclid(1_000_000_000) as f64 * 1e-9,
+            };
+        }
         let secs = ns.div_euclid(1_000_000_000);
         let rem = ns.rem_euclid(1_000_000_000);
         ClockTime {
@@ -71,7 +80,11 @@ impl std::ops::Sub for ClockTime {
     type Output = f64;
     /// The difference of two readings in seconds.
     fn sub(self, other: ClockTime) -> f64 {
-        (self.secs - other.secs) as f64 + (self.frac - other.frac)
+        let whole = match self.secs.checked_sub(other.secs) {
+            Some(d) => d as f64,
+            None => self.secs as f64 - other.secs as f64,
+        };
+        whole + (self.frac - other.frac)
     }
 }
 
@@ -134,6 +147,20 @@ pub fn ticks_between(from: u64, to: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_readings_saturate_instead_of_overflowing() {
+        let big = ClockTime::from_secs_f64(1e300).add_secs(1e300);
+        let small = ClockTime::from_secs_f64(-1e300).add_secs(-1e300);
+        assert!((big - small).is_finite() && big - small > 0.0);
+        assert_eq!(
+            ClockTime::from_nanos(i128::MAX) - ClockTime::from_nanos(i128::MAX),
+            0.0
+        );
+        let n = -1_500_000_001i128;
+        assert_eq!(ClockTime::from_nanos(n).whole_secs(), -2);
+        assert!((ClockTime::from_nanos(n) - ClockTime::ZERO + 1.500_000_001).abs() < 1e-15);
+    }
 
     #[test]
     fn clock_time_keeps_sub_ns_precision_after_a_year() {

@@ -631,10 +631,7 @@ impl Counter {
     pub fn count_at(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
         let t_ns = t.as_nanos();
         let f = self.hz as f64;
-        // f·t exactly: whole ticks and the fraction of a tick.
-        let ft = i128::from(self.hz) * i128::from(t_ns);
-        let whole = ft / 1_000_000_000;
-        let frac_ticks = (ft % 1_000_000_000) as f64 * 1e-9;
+        let (whole, frac_ticks) = whole_and_fraction_of_ticks(self.hz, t_ns);
         let mut small = frac_ticks + crystal_time_error_s * f;
         let mut big: i128 = whole;
         if let Some(offset) = self
@@ -647,12 +644,13 @@ impl Counter {
             let c = core.min(self.cores.len() - 1);
             let excess = self.excess_ticks(c, t_ns);
             let whole_excess = excess.trunc();
-            big += whole_excess as i128;
+            // Excess ticks stay far below 2⁶³; the i64 cast avoids a 128-bit float conversion.
+            big += i128::from(whole_excess as i64);
             small += excess - whole_excess;
         }
         // Keep the float part small before flooring, so its ulp stays far below a tick.
         let small_floor = small.floor();
-        (big + small_floor as i128) as u64
+        (big + i128::from(small_floor as i64)) as u64
     }
 
     /// The register value (count masked to `bits`) at `t`.
@@ -764,8 +762,58 @@ impl WrapExtender {
     }
 }
 
+/// `hz · t_ns / 1e9` exactly, as whole ticks and the fraction of a tick.
+///
+/// Splitting `t` into seconds and nanoseconds keeps the division by 1e9 in
+/// 64 bits (a 128-bit division costs tens of cycles on every counter read);
+/// 128-bit arithmetic is the fallback for rates above about 18 GHz.
+#[inline]
+fn whole_and_fraction_of_ticks(hz: u64, t_ns: u64) -> (i128, f64) {
+    const NS_PER_S: u64 = 1_000_000_000;
+    let (secs, sub_ns) = (t_ns / NS_PER_S, t_ns % NS_PER_S);
+    match hz.checked_mul(sub_ns) {
+        Some(sub) => (
+            i128::from(hz) * i128::from(secs) + i128::from(sub / NS_PER_S),
+            (sub % NS_PER_S) as f64 * 1e-9,
+        ),
+        None => {
+            let ft = i128::from(hz) * i128::from(t_ns);
+            (
+                ft / i128::from(NS_PER_S),
+                (ft % i128::from(NS_PER_S)) as f64 * 1e-9,
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tick_split_matches_128_bit_arithmetic() {
+        for &hz in &[
+            1u64,
+            3_579_545,
+            14_318_180,
+            1_193_182,
+            2_400_000_000,
+            30_000_000_000,
+        ] {
+            for &t in &[
+                0u64,
+                1,
+                999_999_999,
+                1_000_000_000,
+                86_400_123_456_789,
+                u64::MAX,
+            ] {
+                let ft = i128::from(hz) * i128::from(t);
+                let (w, f) = whole_and_fraction_of_ticks(hz, t);
+                assert_eq!(w, ft / 1_000_000_000, "hz {hz} t {t}");
+                assert_eq!(f, (ft % 1_000_000_000) as f64 * 1e-9, "hz {hz} t {t}");
+            }
+        }
+    }
     use super::*;
     use proptest::prelude::*;
     use rand::SeedableRng;

@@ -685,6 +685,9 @@ pub struct Oscillator {
     /// `None` when there is no random part at all.
     noise: Option<NoiseGrid>,
     ideal: bool,
+    /// The last [`Oscillator::time_error_s`] evaluation, `(t, x)`: a probe
+    /// reads every clock of a host at one instant, so repeats are common.
+    last_read: Option<(SimTime, f64)>,
 }
 
 impl Oscillator {
@@ -709,6 +712,7 @@ impl Oscillator {
             cycle_omega_rad_per_s: TAU / tc.diurnal_period_s.max(1e-9),
             noise,
             ideal,
+            last_read: None,
         }
     }
 
@@ -723,6 +727,11 @@ impl Oscillator {
         if self.ideal {
             return 0.0;
         }
+        if let Some((at, x)) = self.last_read
+            && at == t
+        {
+            return x;
+        }
         let ts = t.as_secs_f64();
         let mut x = self.offset_s + self.skew * ts + 0.5 * self.aging_per_s * ts * ts;
         if self.cycle_amplitude != 0.0 {
@@ -733,6 +742,7 @@ impl Oscillator {
         if let Some(n) = &mut self.noise {
             x += n.at(t).0;
         }
+        self.last_read = Some((t, x));
         x
     }
 

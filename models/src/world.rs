@@ -1021,13 +1021,7 @@ impl World {
         let daemon = &mut self.daemons[d];
         daemon.poll_gen += 1;
         let generation = daemon.poll_gen;
-        let (host, src, core, f) = (
-            daemon.host,
-            daemon.source,
-            daemon.core,
-            daemon.info.nominal_hz,
-        );
-        let _ = (host, src, core);
+        let f = daemon.info.nominal_hz;
         let now_count = self.daemon_value(d, now);
         // A dilated or rescaled guest counter advances more slowly per
         // physical second.

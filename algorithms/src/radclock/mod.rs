@@ -548,7 +548,7 @@ impl Radclock {
             } else if et < second_et {
                 second_et = et;
             }
-            let w = (-et * et / e2).exp();
+            let w = gaussian_weight(et, e2);
             wsum += w;
             acc += w * rec.th_naive_s;
         }
@@ -809,7 +809,7 @@ impl Radclock {
             } else if et < second_et {
                 second_et = et;
             }
-            let w = (-et * et / e2).exp();
+            let w = gaussian_weight(et, e2);
             wsum += w;
             acc += w * (rec.th_naive_s - dp * age_ticks);
         }
@@ -984,4 +984,16 @@ impl SyncAlgorithm for Radclock {
             f64::from(self.status),
         ]);
     }
+}
+
+/// The offset weight `exp(−(E/E_offset)²)` of a stamp of point error `E`
+/// (`e2` = `E_offset²`). Stamps beyond about 27 `E_offset` weigh exactly 0
+/// in `f64`; returning that without calling `exp` keeps long windows of
+/// poor stamps cheap and changes no result.
+#[inline]
+fn gaussian_weight(et: f64, e2: f64) -> f64 {
+    /// `exp(−x)` rounds to 0 for every `x` above this (≈ −ln of the smallest subnormal).
+    const EXP_UNDERFLOW: f64 = 745.2;
+    let q = et * et / e2;
+    if q > EXP_UNDERFLOW { 0.0 } else { (-q).exp() }
 }

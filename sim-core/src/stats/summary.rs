@@ -108,6 +108,12 @@ impl Store {
         if n == 0 {
             return;
         }
+        if self.total > 0 && (self.lo..=self.hi).contains(&idx) {
+            // The common case once the span has settled: no reshaping.
+            self.counts[(idx - self.offset) as usize] += n;
+            self.total += n;
+            return;
+        }
         let (mut lo, hi) = if self.total == 0 {
             (idx, idx)
         } else {
