@@ -32,16 +32,19 @@ impl Staging {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        fs::create_dir_all(parent)?;
+        let named = |what: &str, path: &Path, e: io::Error| {
+            io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
+        };
+        fs::create_dir_all(parent).map_err(|e| named("create directory", parent, e))?;
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
-            fs::remove_dir_all(&staging)?;
+            fs::remove_dir_all(&staging).map_err(|e| named("remove", &staging, e))?;
         }
-        fs::create_dir_all(&staging)?;
+        fs::create_dir_all(&staging).map_err(|e| named("create directory", &staging, e))?;
         Ok(Staging {
             staging,
             target: target.to_path_buf(),
