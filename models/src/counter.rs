@@ -489,6 +489,9 @@ pub struct Counter {
     halt_rate_per_s: f64,
     mean_halt_s: f64,
     rng: SimRng,
+    /// The last [`Counter::count_at`] as `(t, core, crystal error bits,
+    /// count)`: every clock probed at one instant reads the same counter.
+    last_count: Option<(SimTime, usize, u64, u64)>,
 }
 
 fn secs_to_ns(s: f64) -> u64 {
@@ -531,6 +534,7 @@ impl Counter {
             halt_rate_per_s: t.cstate_halt.halt_rate_per_s,
             mean_halt_s: t.cstate_halt.mean_halt_us * 1e-6,
             rng,
+            last_count: None,
         };
         let pathological = !counter.schedule.is_empty()
             || !counter.random_factors.is_empty()
@@ -629,6 +633,18 @@ impl Counter {
     /// nearly monotone in time per core; a read earlier than the current
     /// piece of constant rate is evaluated with that piece's rate.
     pub fn count_at(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
+        let key = (t, core, crystal_time_error_s.to_bits());
+        if let Some((at, c, x, count)) = self.last_count
+            && (at, c, x) == key
+        {
+            return count;
+        }
+        let count = self.count_at_uncached(t, crystal_time_error_s, core);
+        self.last_count = Some((key.0, key.1, key.2, count));
+        count
+    }
+
+    fn count_at_uncached(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
         let t_ns = t.as_nanos();
         let f = self.hz as f64;
         let (whole, frac_ticks) = whole_and_fraction_of_ticks(self.hz, t_ns);
