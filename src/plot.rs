@@ -185,6 +185,319 @@ pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), Strin
     w.flush().map_err(|e| e.to_string())
 }
 
+/// One line with a shaded band around it: a median over seeds and its
+/// interquartile range, say.
+pub struct BandSeries {
+    /// Legend label.
+    pub name: String,
+    /// Points: (x, y, band low, band high).
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+/// Lines with shaded bands, one colour per series (line and band alike),
+/// each axis linear or logarithmic.
+pub struct BandChart<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// X-axis label, with unit.
+    pub x_label: &'a str,
+    /// Y-axis label, with unit.
+    pub y_label: &'a str,
+    /// What the bands are, for the legend (e.g. "IQR over seeds"); `None`
+    /// draws no bands.
+    pub band_label: Option<&'a str>,
+    /// Series to draw.
+    pub series: &'a [BandSeries],
+    /// Logarithmic x axis.
+    pub log_x: bool,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+}
+
+/// Axis range of finite values (positive ones on a logarithmic axis), padded
+/// on a linear axis and widened when empty or flat.
+fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        (if log { 1e-3 } else { 0.0 }, 1.0)
+    } else if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
+        if log {
+            (lo / 2.0, hi * 2.0)
+        } else {
+            (lo - 1.0, hi + 1.0)
+        }
+    } else if log {
+        // A little room so the end points do not sit on the frame.
+        let r = (hi / lo).powf(0.03);
+        (lo / r, hi * r)
+    } else {
+        let pad = 0.05 * (hi - lo);
+        (lo - pad, hi + pad)
+    }
+}
+
+/// Tick label text: at most 4 significant digits, no trailing zeros
+/// (`1000`, `0.25`, `1.5e-6`).
+fn tick_text(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
+    if (1e-4..1e6).contains(&rounded.abs()) {
+        format!("{rounded}")
+    } else {
+        format!("{rounded:e}")
+    }
+}
+
+/// Labelled ticks of a logarithmic axis from `lo` to `hi`: the values in
+/// `at` if there are 2 to 12 distinct ones, each with at most 4 significant
+/// digits (a sweep's grid; then `true`),
+/// else 1-2-5 steps per decade, thinned to at most 12.
+fn log_ticks(lo: f64, hi: f64, at: &[f64]) -> (Vec<f64>, bool) {
+    let mut distinct: Vec<f64> = at
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x >= lo && *x <= hi)
+        .collect();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    let round = |x: &f64| format!("{x:.3e}").parse::<f64>() == Ok(*x);
+    if (2..=12).contains(&distinct.len()) && distinct.iter().all(round) {
+        return (distinct, true);
+    }
+    let decades = |mantissas: &[f64]| -> Vec<f64> {
+        let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (first..=last)
+            .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+            .map(|v| format!("{v:.3e}").parse().unwrap_or(v))
+            .filter(|v| *v >= lo && *v <= hi)
+            .collect()
+    };
+    let ticks = decades(&[1.0, 2.0, 5.0]);
+    if (3..=12).contains(&ticks.len()) {
+        return (ticks, false);
+    }
+    if ticks.len() > 12 {
+        let ticks = decades(&[1.0]);
+        let step = ticks.len().div_ceil(12);
+        return (ticks.into_iter().step_by(step).collect(), false);
+    }
+    let ticks = decades(&[1.0, 1.5, 2.0, 3.0, 5.0, 7.0]);
+    if ticks.len() >= 2 {
+        return (ticks, false);
+    }
+    // Less than a decade with at most one round value in it: the ends.
+    (vec![lo, hi], false)
+}
+
+/// Unlabelled grid lines of a logarithmic axis: 1..9 times each power of 10.
+fn log_light_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    if last - first > 12 {
+        return Vec::new();
+    }
+    (first..=last)
+        .flat_map(|e| (1..10).map(move |m| f64::from(m) * 10f64.powi(e)))
+        .filter(|v| *v >= lo && *v <= hi)
+        .collect()
+}
+
+fn draw_bands<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    c: &BandChart,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let finite = |x: f64, y: f64| {
+        x.is_finite() && y.is_finite() && (!c.log_x || x > 0.0) && (!c.log_y || y > 0.0)
+    };
+    let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys = c.series.iter().flat_map(|s| {
+        s.points.iter().flat_map(|p| {
+            if c.band_label.is_some() {
+                vec![p.1, p.2, p.3]
+            } else {
+                vec![p.1]
+            }
+        })
+    });
+    let (x0, x1) = axis_range(xs, c.log_x);
+    let (y0, y1) = axis_range(ys, c.log_y);
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(c.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(72);
+    macro_rules! finish {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(c.x_label)
+                .y_desc(c.y_label)
+                .label_style(("sans-serif", 14))
+                .axis_desc_style(("sans-serif", 16))
+                .x_label_formatter(&|v| tick_text(*v))
+                .y_label_formatter(&|v| tick_text(*v))
+                .light_line_style(RGBColor(235, 235, 235))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            // Bands first, so every line is drawn over every band.
+            if let Some(label) = c.band_label {
+                for (i, s) in c.series.iter().enumerate() {
+                    let color = PALETTE[i % PALETTE.len()];
+                    let mut pts: Vec<(f64, f64, f64)> = s
+                        .points
+                        .iter()
+                        .filter(|p| finite(p.0, p.2) && finite(p.0, p.3))
+                        .map(|p| (p.0, p.2, p.3))
+                        .collect();
+                    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    if pts.is_empty() {
+                        continue;
+                    }
+                    let outline: Vec<(f64, f64)> = pts
+                        .iter()
+                        .map(|p| (p.0, p.2))
+                        .chain(pts.iter().rev().map(|p| (p.0, p.1)))
+                        .collect();
+                    chart
+                        .draw_series(std::iter::once(Polygon::new(
+                            outline,
+                            color.mix(0.18).filled(),
+                        )))
+                        .map_err(|e| e.to_string())?
+                        .label(format!("{}, {label}", s.name))
+                        .legend(move |(x, y)| {
+                            Rectangle::new([(x, y - 5), (x + 18, y + 5)], color.mix(0.18).filled())
+                        });
+                }
+            }
+            for (i, s) in c.series.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let mut pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .filter(|p| finite(p.0, p.1))
+                    .map(|p| (p.0, p.1))
+                    .collect();
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                    .map_err(|e| e.to_string())?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                    });
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| e.to_string())?;
+            }
+            if !c.series.is_empty() {
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 14))
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+            }
+        }};
+    }
+    // Logarithmic axes get their own ticks: plotters labels only whole
+    // decades and their multiples, which leaves most of a short range bare.
+    let x_points: Vec<f64> = c
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    let log_axis = |lo: f64, hi: f64, at: &[f64]| {
+        let (ticks, grid) = log_ticks(lo, hi, at);
+        // Decimal grid lines between a sweep's values would only confuse.
+        let light = if grid {
+            Vec::new()
+        } else {
+            log_light_ticks(lo, hi)
+        };
+        (lo..hi)
+            .log_scale()
+            .with_key_points(ticks)
+            .with_light_points(light)
+    };
+    match (c.log_x, c.log_y) {
+        (false, false) => finish!(
+            builder
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|e| e.to_string())?
+        ),
+        (true, false) => finish!(
+            builder
+                .build_cartesian_2d(log_axis(x0, x1, &x_points), y0..y1)
+                .map_err(|e| e.to_string())?
+        ),
+        (false, true) => finish!(
+            builder
+                .build_cartesian_2d(x0..x1, log_axis(y0, y1, &[]))
+                .map_err(|e| e.to_string())?
+        ),
+        (true, true) => finish!(
+            builder
+                .build_cartesian_2d(log_axis(x0, x1, &x_points), log_axis(y0, y1, &[]))
+                .map_err(|e| e.to_string())?
+        ),
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// Writes `<stem>.png`, `<stem>.svg` and `<stem>_data.csv` (long format:
+/// series, x, y, band low, band high) in `dir`.
+pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), String> {
+    register_font();
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    draw_bands(
+        BitMapBackend::new(&png, (1000, 560)).into_drawing_area(),
+        chart,
+    )?;
+    draw_bands(
+        SVGBackend::new(&svg, (1000, 560)).into_drawing_area(),
+        chart,
+    )?;
+    let mut w =
+        csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
+    let band = chart.band_label.unwrap_or("band");
+    w.write_record([
+        "series",
+        chart.x_label,
+        chart.y_label,
+        &format!("{band} low"),
+        &format!("{band} high"),
+    ])
+    .map_err(|e| e.to_string())?;
+    for s in chart.series {
+        for (x, y, lo, hi) in &s.points {
+            w.write_record([
+                s.name.as_str(),
+                &x.to_string(),
+                &y.to_string(),
+                &lo.to_string(),
+                &hi.to_string(),
+            ])
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    w.flush().map_err(|e| e.to_string())
+}
+
 /// A bounded, evenly thinned copy of a long series for plotting: keeps at
 /// most `2·cap` points by doubling its stride whenever it fills up, so memory
 /// does not grow with the run's length.

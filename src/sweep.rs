@@ -5,29 +5,60 @@
 //! ```ron
 //! Sweep(
 //!     name: "poll-period",
-//!     base: "../radclock-lan.ron",          // relative to the sweep file
-//!     vary: [(path: "daemons[0].algorithm.poll_period_s",
-//!             values: LogRange(from: 16, to: 1024, steps: 4))],
+//!     base: "poll-period-base.ron",          // relative to the sweep file
+//!     vary: [
+//!         (path: "daemons[0].algorithm.poll_period_s",
+//!          values: List([8, 16, 32, 64, 128, 256, 512, 1024])),
+//!         // Varies together with the poll period: no new grid axis.
+//!         (path: "daemons[1].algorithm.minpoll",
+//!          values: Linked(to: "daemons[0].algorithm.poll_period_s", transform: Log2)),
+//!     ],
 //!     seeds: 3,
 //! )
 //! ```
 //!
-//! Every combination of the varied values (the grid) runs once per seed.
-//! Runs are independent and execute in parallel; each run's result depends
-//! only on its scenario and seed, and rows are written in grid order, so
-//! `results.csv` is byte-identical for any `--jobs`. After each finished run
-//! `results.csv` is rewritten atomically with every completed row, so an
-//! interrupted sweep keeps them and `--resume` runs only the rest.
+//! Each varied field takes its values from a list, a linear or logarithmic
+//! range, or random draws, and is an axis of the grid: every combination of
+//! the axes' values (their cartesian product) is a grid point. A field with
+//! `Linked` values is no axis: at every point it takes a function
+//! ([`Transform`]) of the value of the axis it names, so several fields can
+//! vary together (a RADclock poll period in seconds and ntpd's poll
+//! exponents, say). Every point runs once per seed.
+//!
+//! Every point is applied to the base scenario and validated before any run,
+//! so a bad path or value (a linked one included) fails at once, naming the
+//! field, its valid range and the point. Runs are independent and execute in
+//! parallel, the longest first (estimated from the scenario) so that two
+//! workers finish together; each run's result depends only on its scenario
+//! and seed, and rows are written in grid order, so `results.csv` is
+//! byte-identical for any `--jobs`. After each finished run `results.csv` is
+//! rewritten atomically with every completed row, so an interrupted sweep
+//! keeps them and `--resume` runs only the rest.
+//!
+//! Outputs, in the output directory:
+//! * `results.csv`: one row per run: run index, point index, seed, the value
+//!   of every varied field (linked ones included), then per clock the
+//!   probe-grid error's median, IQR, 99th percentile, RMS and largest
+//!   absolute value and the median host RTT overhead (µs), then per live
+//!   migration its downtime (ms) and total time (s). A value that does not
+//!   exist in a run (no exchanges, no migration) is `NaN`.
+//! * `points.csv`: per grid point, the median, 25th and 75th percentiles over
+//!   seeds of every metric.
+//! * For every metric and every numeric axis, a plot of the metric against
+//!   the axis (logarithmic when the values span a factor of 20 or more): one
+//!   line per clock through the medians over seeds, with the interquartile
+//!   range over seeds shaded in the same colour, as PNG, SVG and CSV.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::output::write_atomic;
-use crate::plot::{LineChart, Series, line_chart};
+use crate::plot::{BandChart, BandSeries, band_chart};
 use crate::run::{RunSummary, build_world, drive, summarize};
 use crate::scenario::{Scenario, ScenarioError, parse_error, ron_options};
 
@@ -36,7 +67,8 @@ use crate::scenario::{Scenario, ScenarioError, parse_error, ron_options};
 pub enum Values {
     /// Exactly these values (numbers, strings, booleans: any RON value).
     List(Vec<ron::Value>),
-    /// `steps` values evenly spaced from `from` to `to` inclusive.
+    /// `steps` values evenly spaced from `from` to `to` inclusive (rounded
+    /// to 12 significant digits; whole numbers are written as integers).
     LinRange {
         /// First value.
         from: f64,
@@ -45,7 +77,9 @@ pub enum Values {
         /// Number of values (≥ 1).
         steps: usize,
     },
-    /// `steps` values geometrically spaced from `from` to `to` inclusive (both > 0).
+    /// `steps` values geometrically spaced from `from` to `to` inclusive
+    /// (both > 0; rounded to 12 significant digits, so a range of powers of
+    /// two gives exact powers of two).
     LogRange {
         /// First value.
         from: f64,
@@ -67,6 +101,59 @@ pub enum Values {
         #[serde(default)]
         log: bool,
     },
+    /// No axis of its own: at every grid point, `transform` of the value of
+    /// the varied field `to` (which must have values of its own).
+    Linked {
+        /// Path of the varied field this one follows.
+        to: String,
+        /// How the value is derived (default: the same value).
+        #[serde(default)]
+        transform: Transform,
+    },
+}
+
+/// How a linked field's value derives from the value it follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Transform {
+    /// The same value (any type).
+    #[default]
+    Same,
+    /// The value times a factor (numbers only).
+    Scale(f64),
+    /// The base-2 logarithm (positive numbers only): a poll exponent from a
+    /// poll period in seconds. A whole result is an integer, so it fits an
+    /// integer field such as ntpd's `minpoll`; any other result is refused
+    /// by such a field.
+    Log2,
+}
+
+impl Transform {
+    /// The derived value, or why there is none.
+    pub fn apply(&self, v: &ron::Value) -> Result<ron::Value, String> {
+        let number = || match v {
+            ron::Value::Number(n) => Some(n.into_f64()),
+            _ => None,
+        };
+        match *self {
+            Transform::Same => Ok(v.clone()),
+            Transform::Scale(k) => number()
+                .map(|x| num(tidy(x * k)))
+                .ok_or_else(|| "Scale needs a number".to_string()),
+            Transform::Log2 => match number() {
+                Some(x) if x > 0.0 && x.is_finite() => Ok(num(tidy(x.log2()))),
+                _ => Err("Log2 needs a positive number".to_string()),
+            },
+        }
+    }
+
+    /// Short text for plot labels: `x`, `2·x`, `log2(x)`.
+    fn formula(&self) -> String {
+        match self {
+            Transform::Same => "x".into(),
+            Transform::Scale(k) => format!("{k}·x"),
+            Transform::Log2 => "log2(x)".into(),
+        }
+    }
 }
 
 /// One varied field.
@@ -93,7 +180,8 @@ pub struct Sweep {
     pub name: String,
     /// Base scenario file, relative to the sweep file.
     pub base: String,
-    /// Varied fields (the grid is their cartesian product).
+    /// Varied fields (the grid is the cartesian product of those with values
+    /// of their own; linked ones follow).
     pub vary: Vec<Vary>,
     /// Seeds per grid point (run seeds are base seed, base seed + 1, ...).
     #[serde(default = "default_seeds")]
@@ -109,29 +197,51 @@ pub struct Plan {
     pub sweep: Sweep,
     /// The base scenario.
     pub base: Scenario,
-    /// Grid points: the value of each varied field.
+    /// Grid points: the value of each varied field, in `vary` order (linked
+    /// fields included).
     pub points: Vec<Vec<ron::Value>>,
 }
 
-fn expand(v: &Values, seed: u64) -> Vec<ron::Value> {
-    let num = |x: f64| ron::Value::Number(ron::value::Number::F64(x.into()));
+/// A RON number: an integer if whole (so it also fits integer fields),
+/// else a float.
+fn num(x: f64) -> ron::Value {
+    use ron::value::Number;
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        ron::Value::Number(Number::I64(x as i64))
+    } else {
+        ron::Value::Number(Number::F64(x.into()))
+    }
+}
+
+/// `x` rounded to 12 significant digits: removes the last-bit noise of
+/// computed steps (`2^5` as `31.999999999999996`), keeps everything else.
+fn tidy(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.11e}").parse().unwrap_or(x)
+}
+
+fn expand(v: &Values, stream: &str, seed: u64) -> Vec<ron::Value> {
     match v {
         Values::List(l) => l.clone(),
         Values::LinRange { from, to, steps } => (0..*steps)
             .map(|i| {
                 if *steps == 1 {
-                    num(*from)
+                    num(tidy(*from))
                 } else {
-                    num(from + (to - from) * i as f64 / (*steps - 1) as f64)
+                    num(tidy(from + (to - from) * i as f64 / (*steps - 1) as f64))
                 }
             })
             .collect(),
         Values::LogRange { from, to, steps } => (0..*steps)
             .map(|i| {
                 if *steps == 1 {
-                    num(*from)
+                    num(tidy(*from))
                 } else {
-                    num(from * (to / from).powf(i as f64 / (*steps - 1) as f64))
+                    num(tidy(
+                        from * (to / from).powf(i as f64 / (*steps - 1) as f64),
+                    ))
                 }
             })
             .collect(),
@@ -142,18 +252,22 @@ fn expand(v: &Values, seed: u64) -> Vec<ron::Value> {
             log,
         } => {
             use rand::RngExt;
-            let mut rng = sim_core::RngStreams::new(seed).stream("sweep/random-values");
+            let mut rng = sim_core::RngStreams::new(seed).stream(stream);
             (0..*count)
                 .map(|_| {
                     let u: f64 = rng.random();
-                    num(if *log {
-                        from * (to / from).powf(u)
-                    } else {
-                        from + (to - from) * u
-                    })
+                    ron::Value::Number(ron::value::Number::F64(
+                        (if *log {
+                            from * (to / from).powf(u)
+                        } else {
+                            from + (to - from) * u
+                        })
+                        .into(),
+                    ))
                 })
                 .collect()
         }
+        Values::Linked { .. } => Vec::new(),
     }
 }
 
@@ -161,6 +275,18 @@ fn expand(v: &Values, seed: u64) -> Vec<ron::Value> {
 /// runs is already days of computing, so more is a typo, and the grid is
 /// held in memory.
 pub const MAX_RUNS: usize = 1_000_000;
+
+/// The index of the axis (a varied field with values of its own) that
+/// `vary[i]` follows, if it is linked.
+fn leader(sweep: &Sweep, i: usize) -> Option<usize> {
+    match &sweep.vary[i].values {
+        Values::Linked { to, .. } => sweep
+            .vary
+            .iter()
+            .position(|v| &v.path == to && !matches!(v.values, Values::Linked { .. })),
+        _ => None,
+    }
+}
 
 /// Reads a sweep file and its base scenario; checks every path and value.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
@@ -185,7 +311,19 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
             format!("{} is outside 1..=10000", sweep.seeds),
         ));
     }
+    let axes: Vec<&str> = sweep
+        .vary
+        .iter()
+        .filter(|v| !matches!(v.values, Values::Linked { .. }))
+        .map(|v| v.path.as_str())
+        .collect();
     for (i, v) in sweep.vary.iter().enumerate() {
+        if let Some(j) = sweep.vary[..i].iter().position(|w| w.path == v.path) {
+            errors.push(algorithms::ConfigError::new(
+                format!("vary[{i}].path"),
+                format!("\"{}\" is already varied by vary[{j}]", v.path),
+            ));
+        }
         let bad = match &v.values {
             Values::List(l) => l.is_empty(),
             Values::LinRange { from, to, steps } => {
@@ -205,6 +343,27 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                     || !to.is_finite()
                     || (*log && !(*from > 0.0 && *to > 0.0))
             }
+            Values::Linked { to, transform } => {
+                if leader(&sweep, i).is_none() {
+                    errors.push(algorithms::ConfigError::new(
+                        format!("vary[{i}].values"),
+                        format!(
+                            "Linked to \"{to}\", which is not a varied field with values of its own \
+                             (those are: {})",
+                            axes.join(", ")
+                        ),
+                    ));
+                }
+                if let Transform::Scale(k) = transform
+                    && !k.is_finite()
+                {
+                    errors.push(algorithms::ConfigError::new(
+                        format!("vary[{i}].values"),
+                        format!("Scale factor {k} is not finite"),
+                    ));
+                }
+                false
+            }
         };
         if bad {
             errors.push(algorithms::ConfigError::new(
@@ -222,6 +381,7 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
             Values::List(l) => l.len(),
             Values::LinRange { steps, .. } | Values::LogRange { steps, .. } => *steps,
             Values::Random { count, .. } => *count,
+            Values::Linked { .. } => 1,
         } as u128)
         .fold(u128::from(sweep.seeds), |acc, n| acc.saturating_mul(n));
     if runs > MAX_RUNS as u128 {
@@ -238,20 +398,56 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     if let Some(d) = sweep.duration_s {
         base.duration_s = d;
     }
-    let lists: Vec<Vec<ron::Value>> = sweep
-        .vary
-        .iter()
-        .map(|v| expand(&v.values, base.seed))
-        .collect();
-    let mut points: Vec<Vec<ron::Value>> = vec![Vec::new()];
-    for list in &lists {
+    // The grid: the cartesian product of the axes, first axis outermost.
+    let mut points: Vec<Vec<ron::Value>> = vec![vec![ron::Value::Unit; sweep.vary.len()]];
+    for (i, v) in sweep.vary.iter().enumerate() {
+        if matches!(v.values, Values::Linked { .. }) {
+            continue;
+        }
+        // Each random axis draws from its own stream (the first keeps the
+        // historical name, so its values do not change).
+        let stream = if i == 0 {
+            "sweep/random-values".to_string()
+        } else {
+            format!("sweep/random-values/{i}")
+        };
+        let list = expand(&v.values, &stream, base.seed);
         points = points
             .iter()
             .flat_map(|p| {
-                list.iter()
-                    .map(move |v| [p.clone(), vec![v.clone()]].concat())
+                list.iter().map(move |x| {
+                    let mut p = p.clone();
+                    p[i] = x.clone();
+                    p
+                })
             })
             .collect();
+    }
+    // Linked fields: their values at every point.
+    for (i, v) in sweep.vary.iter().enumerate() {
+        let (Values::Linked { transform, .. }, Some(j)) = (&v.values, leader(&sweep, i)) else {
+            continue;
+        };
+        for p in &mut points {
+            match transform.apply(&p[j]) {
+                Ok(x) => p[i] = x,
+                Err(m) => {
+                    errors.push(algorithms::ConfigError::new(
+                        format!("vary[{i}].values"),
+                        format!(
+                            "{m}; {} = {} gives no value for {}",
+                            sweep.vary[j].path,
+                            value_text(&p[j]),
+                            v.path
+                        ),
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ScenarioError::Invalid { file, errors });
     }
     let plan = Plan {
         sweep,
@@ -344,6 +540,17 @@ fn ron_to_json(v: &ron::Value) -> serde_json::Value {
 }
 
 impl Plan {
+    /// `path = value` for every varied field of a point.
+    pub fn point_text(&self, point: &[ron::Value]) -> String {
+        self.sweep
+            .vary
+            .iter()
+            .zip(point)
+            .map(|(v, x)| format!("{} = {}", v.path, value_text(x)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The scenario for a grid point and seed index.
     pub fn scenario_for(
         &self,
@@ -361,24 +568,28 @@ impl Plan {
         }
         let mut s: Scenario = serde_json::from_value(tree).map_err(|e| {
             // Name the point: serde's message alone does not say which field.
-            let point: Vec<String> = self
-                .sweep
-                .vary
-                .iter()
-                .zip(point)
-                .map(|(v, x)| format!("{} = {}", v.path, value_text(x)))
-                .collect();
             invalid(
                 "vary".into(),
-                format!("value does not fit the field ({}): {e}", point.join(", ")),
+                format!(
+                    "value does not fit the field ({}): {e}",
+                    self.point_text(point)
+                ),
             )
         })?;
         s.seed = self.base.seed.wrapping_add(u64::from(seed_index));
         let errors = s.validate();
         if !errors.is_empty() {
+            // Each error names its field and range; add the point, since a
+            // linked value may come from another field.
+            let at = self.point_text(point);
             return Err(ScenarioError::Invalid {
                 file: self.sweep.name.clone(),
-                errors,
+                errors: errors
+                    .into_iter()
+                    .map(|e| {
+                        algorithms::ConfigError::new(e.field, format!("{} (at {at})", e.message))
+                    })
+                    .collect(),
             });
         }
         Ok(s)
@@ -393,6 +604,41 @@ impl Plan {
             }
         }
         v
+    }
+
+    /// Indexes of the axes: varied fields with values of their own.
+    fn axes(&self) -> Vec<usize> {
+        (0..self.sweep.vary.len())
+            .filter(|&i| !matches!(self.sweep.vary[i].values, Values::Linked { .. }))
+            .collect()
+    }
+
+    /// The result columns: per clock, then per migration, each metric.
+    fn columns(&self) -> Vec<(String, Metric)> {
+        let mut cols = Vec::new();
+        let clocks = self
+            .base
+            .daemons
+            .iter()
+            .map(|d| &d.name)
+            .chain(self.base.clocks.iter().map(|c| &c.name));
+        for c in clocks {
+            cols.extend(CLOCK_METRICS.iter().map(|m| (c.clone(), *m)));
+        }
+        let migrations = self
+            .base
+            .events
+            .iter()
+            .filter(|e| matches!(e, crate::scenario::ScenarioEvent::Migrate { .. }))
+            .count();
+        for i in 0..migrations {
+            cols.extend(
+                MIGRATION_METRICS
+                    .iter()
+                    .map(|m| (format!("migrations[{i}]"), *m)),
+            );
+        }
+        cols
     }
 }
 
@@ -412,7 +658,77 @@ pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
     Ok(summarize(s, &mut world, events))
 }
 
-const METRICS: [&str; 5] = ["median_us", "iqr_us", "p99_us", "rms_us", "max_abs_us"];
+/// A result metric: column suffix, axis label, and how to read it from a
+/// run's summary (`series` is a clock name or `migrations[i]`).
+#[derive(Clone, Copy)]
+struct Metric {
+    name: &'static str,
+    label: &'static str,
+    read: fn(&RunSummary, &str) -> Option<f64>,
+}
+
+fn clock<'a>(s: &'a RunSummary, name: &str) -> Option<&'a crate::run::ClockSummary> {
+    s.clocks.iter().find(|c| c.name == name)
+}
+
+fn migration<'a>(s: &'a RunSummary, series: &str) -> Option<&'a crate::run::MigrationSummary> {
+    let i: usize = series
+        .strip_prefix("migrations[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    s.migrations.get(i)
+}
+
+const CLOCK_METRICS: [Metric; 6] = [
+    Metric {
+        name: "median_us",
+        label: "median error [µs]",
+        read: |s, c| clock(s, c).map(|c| c.error_us.median),
+    },
+    Metric {
+        name: "iqr_us",
+        label: "IQR of the error [µs]",
+        read: |s, c| clock(s, c).map(|c| c.error_us.iqr),
+    },
+    Metric {
+        name: "p99_us",
+        label: "99th percentile of the error [µs]",
+        read: |s, c| clock(s, c).map(|c| c.error_us.p99),
+    },
+    Metric {
+        name: "rms_us",
+        label: "RMS error [µs]",
+        read: |s, c| clock(s, c).map(|c| c.error_us.rms),
+    },
+    Metric {
+        name: "max_abs_us",
+        label: "largest |error| [µs]",
+        read: |s, c| clock(s, c).map(|c| c.error_us.max_abs),
+    },
+    Metric {
+        name: "host_rtt_median_us",
+        label: "median host RTT overhead [µs]",
+        read: |s, c| {
+            clock(s, c)
+                .filter(|c| c.host_rtt_us.count > 0)
+                .map(|c| c.host_rtt_us.median)
+        },
+    },
+];
+
+const MIGRATION_METRICS: [Metric; 2] = [
+    Metric {
+        name: "downtime_ms",
+        label: "migration downtime [ms]",
+        read: |s, m| migration(s, m).map(|m| m.downtime_ms),
+    },
+    Metric {
+        name: "total_s",
+        label: "migration time [s]",
+        read: |s, m| migration(s, m).map(|m| m.total_s),
+    },
+];
 
 fn value_text(v: &ron::Value) -> String {
     match v {
@@ -421,8 +737,8 @@ fn value_text(v: &ron::Value) -> String {
     }
 }
 
-/// One result row: the run, its parameters and each clock's metrics.
-fn row_text(plan: &Plan, run: (usize, usize, u32), summary: &RunSummary) -> String {
+/// The first columns of a run's row: run, point, seed, varied values.
+fn row_key(plan: &Plan, run: (usize, usize, u32)) -> String {
     let (idx, p, s) = run;
     let mut cols = vec![
         idx.to_string(),
@@ -430,24 +746,42 @@ fn row_text(plan: &Plan, run: (usize, usize, u32), summary: &RunSummary) -> Stri
         (plan.base.seed.wrapping_add(u64::from(s))).to_string(),
     ];
     cols.extend(plan.points[p].iter().map(value_text));
-    for c in &summary.clocks {
-        let e = &c.error_us;
-        cols.extend(
-            [e.median, e.iqr, e.p99, e.rms, e.max_abs]
-                .iter()
-                .map(|x| x.to_string()),
-        );
-    }
     cols.join(",")
 }
 
-fn header(plan: &Plan, clocks: &[String]) -> String {
+/// One result row: the run, its parameters and its metrics.
+fn row_text(
+    plan: &Plan,
+    columns: &[(String, Metric)],
+    run: (usize, usize, u32),
+    summary: &RunSummary,
+) -> String {
+    let mut row = row_key(plan, run);
+    for (series, m) in columns {
+        row.push(',');
+        row.push_str(&(m.read)(summary, series).unwrap_or(f64::NAN).to_string());
+    }
+    row
+}
+
+fn header(plan: &Plan, columns: &[(String, Metric)]) -> String {
     let mut cols = vec!["run".to_string(), "point".into(), "seed".into()];
     cols.extend(plan.sweep.vary.iter().map(|v| v.path.clone()));
-    for c in clocks {
-        cols.extend(METRICS.iter().map(|m| format!("{c}.{m}")));
-    }
+    cols.extend(columns.iter().map(|(s, m)| format!("{s}.{}", m.name)));
     cols.join(",")
+}
+
+/// A rough relative cost of a run, to start the longest runs first:
+/// simulated time times the rate of the events every scenario has (probe
+/// reads of each clock, polls of each server, one event per second).
+fn cost_estimate(s: &Scenario) -> f64 {
+    let clocks = (s.daemons.len() + s.clocks.len()) as f64;
+    let polls: f64 = s
+        .daemons
+        .iter()
+        .map(|d| d.servers.len() as f64 / d.algorithm.poll_period_s().max(1e-3))
+        .sum();
+    s.duration_s * (1.0 + clocks / s.probes.interval_s.max(1e-3) + polls)
 }
 
 /// Options of a sweep.
@@ -479,8 +813,9 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         );
     }
     std::fs::create_dir_all(&dir)?;
-    let clocks: Vec<String> = plan.base.daemons.iter().map(|d| d.name.clone()).collect();
-    let head = header(plan, &clocks);
+    let columns = plan.columns();
+    let head = header(plan, &columns);
+    let all_runs = plan.runs();
     let mut done: BTreeMap<usize, String> = BTreeMap::new();
     if opts.resume && results.exists() {
         let text = std::fs::read_to_string(&results)?;
@@ -492,27 +827,50 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
             );
         }
         for line in lines {
-            let idx = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
-            match idx {
-                Some(i) => {
-                    done.insert(i, line.to_string());
+            // A kept row must be the run this sweep would make (same point,
+            // seed and values): else the sweep file changed since.
+            let run = line
+                .split(',')
+                .next()
+                .and_then(|s| s.parse::<usize>().ok())
+                .and_then(|i| all_runs.get(i).copied());
+            match run {
+                Some(r)
+                    if line
+                        .strip_prefix(row_key(plan, r).as_str())
+                        .is_some_and(|rest| rest.starts_with(',') || rest.is_empty()) =>
+                {
+                    done.insert(r.0, line.to_string());
                 }
-                None => anyhow::bail!("{}: unreadable row \"{line}\"", results.display()),
+                _ => anyhow::bail!(
+                    "{}: row \"{line}\" is not a run of this sweep; cannot resume",
+                    results.display()
+                ),
             }
         }
     }
-    let mut pending: Vec<(usize, usize, u32)> = plan
-        .runs()
-        .into_iter()
+    let mut pending: Vec<(usize, usize, u32)> = all_runs
+        .iter()
+        .copied()
         .filter(|r| !done.contains_key(&r.0))
         .collect();
     if let Some(m) = opts.max_runs {
         pending.truncate(m);
     }
+    // Longest runs first (stable, so ties keep grid order): the last runs
+    // to start are short, and the workers finish close together. Rows are
+    // still written in grid order.
+    let mut cost: BTreeMap<usize, f64> = BTreeMap::new();
+    for r in &pending {
+        if let std::collections::btree_map::Entry::Vacant(e) = cost.entry(r.1) {
+            e.insert(cost_estimate(&plan.scenario_for(&plan.points[r.1], 0)?));
+        }
+    }
+    pending.sort_by(|a, b| cost[&b.1].total_cmp(&cost[&a.1]));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.unwrap_or(0))
         .build()?;
-    let total = plan.runs().len();
+    let total = all_runs.len();
     let bars = indicatif::MultiProgress::new();
     if !opts.progress {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -527,6 +885,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     );
     overall.set_prefix(plan.sweep.name.clone());
     overall.set_position(done.len() as u64);
+    overall.reset_eta();
     let state = Mutex::new(done);
     let write = |rows: &BTreeMap<usize, String>| -> anyhow::Result<()> {
         let mut text = head.clone();
@@ -538,28 +897,49 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         write_atomic(&results, text.as_bytes())?;
         Ok(())
     };
-    pool.install(|| {
-        pending
-            .par_iter()
-            .try_for_each(|&run| -> anyhow::Result<()> {
-                let spinner = bars.add(indicatif::ProgressBar::new_spinner());
-                spinner.set_message(format!("run {} (point {}, seed #{})", run.0, run.1, run.2));
-                let s = plan.scenario_for(&plan.points[run.1], run.2)?;
-                let summary = run_in_memory(&s)?;
-                let line = row_text(plan, run, &summary);
-                let mut rows = state.lock().expect("no panics while holding the lock");
-                rows.insert(run.0, line);
-                write(&rows)?;
-                spinner.finish_and_clear();
-                overall.inc(1);
-                Ok(())
-            })
-    })?;
+    let one = |run: (usize, usize, u32)| -> anyhow::Result<()> {
+        let spinner = bars.add(indicatif::ProgressBar::new_spinner());
+        spinner.set_message(format!("run {} (point {}, seed #{})", run.0, run.1, run.2));
+        let s = plan.scenario_for(&plan.points[run.1], run.2)?;
+        let summary = run_in_memory(&s)?;
+        let line = row_text(plan, &columns, run, &summary);
+        let mut rows = state.lock().expect("no panics while holding the lock");
+        rows.insert(run.0, line);
+        write(&rows)?;
+        spinner.finish_and_clear();
+        overall.inc(1);
+        Ok(())
+    };
+    // Workers take the next run in cost order until none is left, or stop
+    // taking runs once one has failed.
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    pool.scope(|scope| {
+        for _ in 0..pool.current_num_threads() {
+            scope.spawn(|_| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&run) = pending.get(i) else { break };
+                    if let Err(e) = one(run) {
+                        failed.store(true, Ordering::Relaxed);
+                        first_error
+                            .lock()
+                            .expect("no panics while holding the lock")
+                            .get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().expect("lock not poisoned") {
+        return Err(e);
+    }
     overall.finish_and_clear();
     let rows = state.into_inner().expect("lock not poisoned");
     write(&rows)?;
     if rows.len() == total {
-        summarize_points(plan, &dir, &clocks, &rows)?;
+        pool.install(|| summarize_points(plan, &dir, &columns, &rows))?;
     }
     Ok(dir)
 }
@@ -573,24 +953,131 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// The unit of a field from its name's suffix (`_us` is µs, ...), if any.
+fn unit_of(path: &str) -> Option<&'static str> {
+    const UNITS: [(&str, &str); 10] = [
+        ("_mib_per_s", "MiB/s"),
+        ("_mbit_per_s", "Mbit/s"),
+        ("_mib", "MiB"),
+        ("_ppm", "ppm"),
+        ("_ns", "ns"),
+        ("_us", "µs"),
+        ("_ms", "ms"),
+        ("_s", "s"),
+        ("_hz", "Hz"),
+        ("_c", "°C"),
+    ];
+    UNITS
+        .iter()
+        .find(|(suffix, _)| path.ends_with(suffix))
+        .map(|(_, u)| *u)
+}
+
+/// A field path cut into names, indexes and the `.`, `[`, `]` between them.
+fn path_tokens(path: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    for c in path.chars() {
+        if matches!(c, '.' | '[' | ']') {
+            if !word.is_empty() {
+                tokens.push(std::mem::take(&mut word));
+            }
+            tokens.push(c.to_string());
+        } else {
+            word.push(c);
+        }
+    }
+    if !word.is_empty() {
+        tokens.push(word);
+    }
+    tokens
+}
+
+/// Names as `{a, b}`, indexes as `1..3` when consecutive, else `1,2,5`.
+fn variants_text(all: &[String]) -> String {
+    let indexes: Option<Vec<u64>> = all.iter().map(|t| t.parse().ok()).collect();
+    match indexes {
+        Some(ix) if ix.len() >= 3 && ix.windows(2).all(|w| w[1] == w[0] + 1) => {
+            format!("{}..{}", ix[0], ix[ix.len() - 1])
+        }
+        Some(_) => all.join(","),
+        None => format!("{{{}}}", all.join(", ")),
+    }
+}
+
+/// The x-axis label of axis `vi`: its path and unit, and the fields linked
+/// to it with their formula.
+fn axis_label(plan: &Plan, vi: usize) -> String {
+    let v = &plan.sweep.vary[vi];
+    let mut label = match unit_of(&v.path) {
+        Some(u) => format!("x = {} [{u}]", v.path),
+        None => format!("x = {}", v.path),
+    };
+    // Linked fields with the same formula whose paths differ in one name or
+    // index are listed once: `daemons[1].algorithm.{minpoll, maxpoll} =
+    // log2(x)`, `hosts[1].xen.host.guests[1..3].workload.busy_fraction = x`.
+    let mut groups: Vec<(Vec<String>, Option<usize>, Vec<String>, String)> = Vec::new();
+    for i in (0..plan.sweep.vary.len()).filter(|&i| leader(&plan.sweep, i) == Some(vi)) {
+        let Values::Linked { transform, .. } = &plan.sweep.vary[i].values else {
+            continue;
+        };
+        let tokens = path_tokens(&plan.sweep.vary[i].path);
+        let formula = transform.formula();
+        let fits = |g: &(Vec<String>, Option<usize>, Vec<String>, String)| {
+            if g.3 != formula || g.0.len() != tokens.len() {
+                return None;
+            }
+            let diff: Vec<usize> = (0..tokens.len()).filter(|&k| g.0[k] != tokens[k]).collect();
+            match (diff.as_slice(), g.1) {
+                ([k], None) => Some(*k),
+                ([k], Some(at)) if *k == at => Some(at),
+                ([], Some(at)) => Some(at),
+                _ => None,
+            }
+        };
+        match groups.iter_mut().find_map(|g| fits(g).map(|k| (k, g))) {
+            Some((k, g)) => {
+                g.1 = Some(k);
+                g.2.push(tokens[k].clone());
+            }
+            None => groups.push((tokens, None, Vec::new(), formula)),
+        }
+    }
+    let linked: Vec<String> = groups
+        .into_iter()
+        .map(|(mut tokens, at, variants, formula)| {
+            if let Some(k) = at {
+                let mut all = vec![tokens[k].clone()];
+                all.extend(variants);
+                tokens[k] = variants_text(&all);
+            }
+            format!("{} = {formula}", tokens.concat())
+        })
+        .collect();
+    if !linked.is_empty() {
+        label.push_str(&format!("; {}", linked.join(", ")));
+    }
+    label
+}
+
 /// Writes `points.csv` (median and IQR over seeds per point) and one plot
-/// per metric and varied field.
+/// per metric and numeric axis.
 fn summarize_points(
     plan: &Plan,
     dir: &Path,
-    clocks: &[String],
+    columns: &[(String, Metric)],
     rows: &BTreeMap<usize, String>,
 ) -> anyhow::Result<()> {
     let nv = plan.sweep.vary.len();
-    let nm = METRICS.len();
-    // values[point][clock*nm + metric] = list over seeds
-    let mut values: Vec<Vec<Vec<f64>>> =
-        vec![vec![Vec::new(); clocks.len() * nm]; plan.points.len()];
+    // values[point][column] = list over seeds
+    let mut values: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); columns.len()]; plan.points.len()];
     for line in rows.values() {
         let cols: Vec<&str> = line.split(',').collect();
         let p: usize = cols[1].parse()?;
         for (k, v) in cols[3 + nv..].iter().enumerate() {
-            if let Ok(x) = v.parse::<f64>() {
+            if let Ok(x) = v.parse::<f64>()
+                && x.is_finite()
+            {
                 values[p][k].push(x);
             }
         }
@@ -599,19 +1086,18 @@ fn summarize_points(
     for v in &plan.sweep.vary {
         text.push_str(&format!(",{}", v.path));
     }
-    for c in clocks {
-        for m in METRICS {
-            text.push_str(&format!(",{c}.{m}.median,{c}.{m}.q25,{c}.{m}.q75"));
-        }
+    for (series, m) in columns {
+        let c = format!("{series}.{}", m.name);
+        text.push_str(&format!(",{c}.median,{c}.q25,{c}.q75"));
     }
     text.push('\n');
-    let mut stats = vec![vec![(0.0, 0.0, 0.0); clocks.len() * nm]; plan.points.len()];
+    let mut stats = vec![vec![(0.0, 0.0, 0.0); columns.len()]; plan.points.len()];
     for (p, point) in plan.points.iter().enumerate() {
         text.push_str(&p.to_string());
         for v in point {
             text.push_str(&format!(",{}", value_text(v)));
         }
-        for k in 0..clocks.len() * nm {
+        for k in 0..columns.len() {
             let mut xs = values[p][k].clone();
             xs.sort_by(f64::total_cmp);
             let st = (quantile(&xs, 0.5), quantile(&xs, 0.25), quantile(&xs, 0.75));
@@ -621,72 +1107,127 @@ fn summarize_points(
         text.push('\n');
     }
     write_atomic(&dir.join("points.csv"), text.as_bytes())?;
-    // Plots: each metric against each numeric varied field, one line per
-    // clock (median over seeds) with dashed-free band lines at q25/q75.
-    for (vi, v) in plan.sweep.vary.iter().enumerate() {
+    // Plots: each metric against each numeric axis, one line per clock (or
+    // migration) through the medians over seeds, the IQR over seeds shaded.
+    // Points that differ only in other axes share an x: their medians are
+    // pooled (the median of the medians), so the line is one per series.
+    let mut metrics: Vec<Metric> = Vec::new();
+    for (_, m) in columns {
+        if !metrics.iter().any(|n| n.name == m.name) {
+            metrics.push(*m);
+        }
+    }
+    let mut charts = Vec::new();
+    for vi in plan.axes() {
+        let v = &plan.sweep.vary[vi];
         let xs: Vec<Option<f64>> = plan
             .points
             .iter()
             .map(|p| match &p[vi] {
-                ron::Value::Number(n) => Some(n.into_f64()),
+                ron::Value::Number(n) => Some(n.into_f64()).filter(|x| x.is_finite()),
                 _ => None,
             })
             .collect();
         if xs.iter().any(Option::is_none) {
             continue;
         }
-        let log = xs.iter().flatten().all(|x| *x > 0.0) && {
-            let (lo, hi) = xs
-                .iter()
-                .flatten()
-                .fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(*x), b.max(*x)));
-            hi / lo >= 20.0
-        };
-        for (mi, m) in METRICS.iter().enumerate() {
-            let mut series = Vec::new();
-            for (ci, c) in clocks.iter().enumerate() {
-                let k = ci * nm + mi;
-                let mut med = Vec::new();
-                let mut band = Vec::new();
-                for (p, x) in xs.iter().enumerate() {
-                    let (md, q25, q75) = stats[p][k];
-                    med.push((x.unwrap_or(f64::NAN), md));
-                    band.push((x.unwrap_or(f64::NAN), q25));
-                    band.push((x.unwrap_or(f64::NAN), q75));
-                }
-                med.sort_by(|a, b| a.0.total_cmp(&b.0));
-                series.push(Series {
-                    name: c.clone(),
-                    points: med,
+        let xs: Vec<f64> = xs.into_iter().flatten().collect();
+        let wide = |vals: &mut dyn Iterator<Item = f64>| {
+            let (lo, hi, all_positive) = vals
+                .fold((f64::INFINITY, 0.0f64, true), |(a, b, pos), x| {
+                    (a.min(x), b.max(x), pos && x > 0.0)
                 });
-                if plan.sweep.seeds > 1 {
-                    band.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    series.push(Series {
-                        name: format!("{c} (IQR over seeds)"),
-                        points: band,
+            all_positive && hi / lo >= 20.0
+        };
+        let log_x = wide(&mut xs.iter().copied());
+        for m in &metrics {
+            let mut series = Vec::new();
+            for (k, (name, _)) in columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.1.name == m.name)
+            {
+                let mut by_x: BTreeMap<u64, Vec<(f64, f64, f64)>> = BTreeMap::new();
+                for (p, x) in xs.iter().enumerate() {
+                    let st = stats[p][k];
+                    if st.0.is_finite() {
+                        by_x.entry(x.to_bits()).or_default().push(st);
+                    }
+                }
+                let mut points: Vec<(f64, f64, f64, f64)> = by_x
+                    .into_iter()
+                    .map(|(x, sts)| {
+                        let pick = |f: fn(&(f64, f64, f64)) -> f64| {
+                            let mut v: Vec<f64> = sts.iter().map(f).collect();
+                            v.sort_by(f64::total_cmp);
+                            quantile(&v, 0.5)
+                        };
+                        (
+                            f64::from_bits(x),
+                            pick(|s| s.0),
+                            pick(|s| s.1),
+                            pick(|s| s.2),
+                        )
+                    })
+                    .collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                if !points.is_empty() {
+                    series.push(BandSeries {
+                        name: name.clone(),
+                        points,
                     });
                 }
             }
-            let positive = series.iter().all(|s| s.points.iter().all(|p| p.1 > 0.0));
-            let stem = format!("{}_vs_{}", m, v.path.replace(['[', ']', '.'], "_"));
-            let title = format!("{}: {m} vs {}", plan.sweep.name, v.path);
-            let y = format!("{} [µs]", m.trim_end_matches("_us"));
-            line_chart(
-                dir,
-                &stem,
-                &LineChart {
-                    title: &title,
-                    x_label: &v.path,
-                    y_label: &y,
-                    series: &series,
-                    points: false,
-                    log_log: log && positive,
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("plotting {stem}: {e}"))?;
+            if series.is_empty() {
+                continue;
+            }
+            let bands = plan.sweep.seeds > 1;
+            let log_y = wide(&mut series.iter().flat_map(|s| {
+                s.points.iter().flat_map(move |p| {
+                    if bands {
+                        vec![p.1, p.2, p.3]
+                    } else {
+                        vec![p.1]
+                    }
+                })
+            }));
+            let stem = format!("{}_vs_{}", m.name, v.path.replace(['[', ']', '.'], "_"));
+            let what = m.label.split(" [").next().unwrap_or(m.label);
+            let seeds = if bands {
+                format!("median of {} seeds", plan.sweep.seeds)
+            } else {
+                "one seed".to_string()
+            };
+            charts.push((
+                stem,
+                format!("{}: {what} ({seeds})", plan.sweep.name),
+                axis_label(plan, vi),
+                m.label,
+                series,
+                log_x,
+                log_y,
+                bands,
+            ));
         }
     }
-    Ok(())
+    charts.par_iter().try_for_each(
+        |(stem, title, x_label, y_label, series, log_x, log_y, bands)| {
+            band_chart(
+                dir,
+                stem,
+                &BandChart {
+                    title,
+                    x_label,
+                    y_label,
+                    band_label: bands.then_some("IQR over seeds"),
+                    series,
+                    log_x: *log_x,
+                    log_y: *log_y,
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("plotting {stem}: {e}"))
+        },
+    )
 }
 
 #[cfg(test)]
@@ -715,29 +1256,76 @@ mod tests {
         );
     }
 
+    fn number(v: &ron::Value) -> f64 {
+        match v {
+            ron::Value::Number(n) => n.into_f64(),
+            _ => f64::NAN,
+        }
+    }
+
     #[test]
-    fn ranges_expand() {
+    fn ranges_expand_to_tidy_values() {
         let lin = expand(
             &Values::LinRange {
                 from: 0.0,
                 to: 1.0,
                 steps: 3,
             },
+            "s",
             0,
         );
-        assert_eq!(lin.len(), 3);
+        assert_eq!(lin.iter().map(number).collect::<Vec<_>>(), [0.0, 0.5, 1.0]);
         let log = expand(
             &Values::LogRange {
                 from: 1.0,
                 to: 1024.0,
                 steps: 11,
             },
+            "s",
             0,
         );
-        let last = match &log[10] {
-            ron::Value::Number(n) => n.into_f64(),
-            _ => f64::NAN,
-        };
-        assert!((last - 1024.0).abs() < 1e-9);
+        // Exact powers of two, written as integers.
+        for (i, v) in log.iter().enumerate() {
+            assert_eq!(
+                v,
+                &ron::Value::Number(ron::value::Number::I64(1 << i)),
+                "{i}"
+            );
+        }
+    }
+
+    #[test]
+    fn transforms() {
+        let x = num(64.0);
+        assert_eq!(Transform::Same.apply(&x), Ok(num(64.0)));
+        assert_eq!(Transform::Scale(0.5).apply(&x), Ok(num(32.0)));
+        assert_eq!(
+            Transform::Log2.apply(&x),
+            Ok(ron::Value::Number(ron::value::Number::I64(6)))
+        );
+        assert!((number(&Transform::Log2.apply(&num(12.0)).unwrap()) - 12f64.log2()).abs() < 1e-9);
+        assert!(
+            Transform::Log2
+                .apply(&num(0.0))
+                .unwrap_err()
+                .contains("positive")
+        );
+        let text = ron::Value::String("x".into());
+        assert_eq!(Transform::Same.apply(&text), Ok(text.clone()));
+        assert!(Transform::Scale(2.0).apply(&text).is_err());
+    }
+
+    #[test]
+    fn units_from_suffixes() {
+        assert_eq!(unit_of("daemons[0].algorithm.poll_period_s"), Some("s"));
+        assert_eq!(unit_of("paths[0].asymmetry_us"), Some("µs"));
+        assert_eq!(
+            unit_of("events[0].migration.cold_dirty_rate_mib_per_s"),
+            Some("MiB/s")
+        );
+        assert_eq!(
+            unit_of("hosts[1].xen.host.guests[0].workload.busy_fraction"),
+            None
+        );
     }
 }
