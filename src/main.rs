@@ -23,6 +23,9 @@ enum Command {
         /// Shorter workloads (seconds in all; for CI).
         #[arg(long)]
         quick: bool,
+        /// Runs per workload; the table shows the median (default 3, or 1 with --quick).
+        #[arg(long)]
+        repeat: Option<usize>,
         /// Measure this one workload in this process (used by the child processes).
         #[arg(long, hide = true)]
         workload: Option<String>,
@@ -139,8 +142,16 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Bench { quick, workload } => {
-            print!("{}", vtsim::bench::main(quick, workload.as_deref())?);
+        Command::Bench {
+            quick,
+            repeat,
+            workload,
+        } => {
+            let repeat = repeat.unwrap_or(if quick { 1 } else { 3 });
+            print!(
+                "{}",
+                vtsim::bench::main(quick, repeat, workload.as_deref())?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
