@@ -212,6 +212,8 @@ pub struct BandChart<'a> {
     pub log_x: bool,
     /// Logarithmic y axis.
     pub log_y: bool,
+    /// Column names of the CSV: x, y, band low, band high.
+    pub columns: [&'a str; 4],
 }
 
 /// Axis range of finite values (positive ones on a logarithmic axis), padded
@@ -459,7 +461,7 @@ where
 }
 
 /// Writes `<stem>.png`, `<stem>.svg` and `<stem>_data.csv` (long format:
-/// series, x, y, band low, band high) in `dir`.
+/// series, x, y, band low, band high, headed by `columns`) in `dir`.
 pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), String> {
     register_font();
     let png = dir.join(format!("{stem}.png"));
@@ -474,15 +476,8 @@ pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), Strin
     )?;
     let mut w =
         csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
-    let band = chart.band_label.unwrap_or("band");
-    w.write_record([
-        "series",
-        chart.x_label,
-        chart.y_label,
-        &format!("{band} low"),
-        &format!("{band} high"),
-    ])
-    .map_err(|e| e.to_string())?;
+    w.write_record(std::iter::once("series").chain(chart.columns.iter().copied()))
+        .map_err(|e| e.to_string())?;
     for s in chart.series {
         for (x, y, lo, hi) in &s.points {
             w.write_record([
@@ -576,6 +571,58 @@ mod tests {
                 "{file}"
             );
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn log_ticks_label_every_stretch() {
+        // A sweep's round values are the ticks.
+        let grid: Vec<f64> = (3..=10).map(|e| f64::from(1 << e)).collect();
+        assert_eq!(log_ticks(7.0, 1100.0, &grid), (grid.clone(), true));
+        // Values that are not round: 1-2-5 steps instead.
+        let odd = [0.1, 0.346572421578, 1.20112240878, 4.16277640278, 50.0];
+        assert_eq!(
+            log_ticks(0.1, 50.0, &odd).0,
+            [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]
+        );
+        // Less than a decade still gets labels inside it.
+        assert_eq!(log_ticks(22.0, 95.0, &[]).0, [30.0, 50.0, 70.0]);
+        // Many decades: powers of ten, at most 12.
+        assert!(log_ticks(1e-9, 1e9, &[]).0.len() <= 12);
+        assert_eq!(tick_text(1000.0), "1000");
+        assert_eq!(tick_text(0.30000000000000004), "0.3");
+        assert_eq!(tick_text(1.5e-6), "1.5e-6");
+    }
+
+    #[test]
+    fn band_chart_renders_with_log_axes() {
+        let dir = std::env::temp_dir().join(format!("vtsim-band-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let series = [BandSeries {
+            name: "clock".into(),
+            points: (0..8)
+                .map(|i| {
+                    let x = f64::from(8 << i);
+                    (x, x / 2.0, x / 3.0, x)
+                })
+                .collect(),
+        }];
+        for (log_x, log_y) in [(false, false), (true, false), (false, true), (true, true)] {
+            let chart = BandChart {
+                title: "test",
+                x_label: "poll period [s]",
+                y_label: "error [µs]",
+                band_label: Some("IQR over seeds"),
+                series: &series,
+                log_x,
+                log_y,
+                columns: ["poll", "median", "q25", "q75"],
+            };
+            band_chart(&dir, "b", &chart).unwrap();
+        }
+        let data = std::fs::read_to_string(dir.join("b_data.csv")).unwrap();
+        assert!(data.starts_with("series,poll,median,q25,q75\nclock,8,4,"));
+        assert!(std::fs::metadata(dir.join("b.png")).unwrap().len() > 1000);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

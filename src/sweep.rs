@@ -1016,19 +1016,30 @@ fn axis_label(plan: &Plan, vi: usize) -> String {
     // Linked fields with the same formula whose paths differ in one name or
     // index are listed once: `daemons[1].algorithm.{minpoll, maxpoll} =
     // log2(x)`, `hosts[1].xen.host.guests[1..3].workload.busy_fraction = x`.
-    let mut groups: Vec<(Vec<String>, Option<usize>, Vec<String>, String)> = Vec::new();
+    struct Group {
+        /// Tokens of the first path.
+        tokens: Vec<String>,
+        /// The token where the paths differ, once there are two.
+        at: Option<usize>,
+        /// That token in each path, the first's included.
+        variants: Vec<String>,
+        formula: String,
+    }
+    let mut groups: Vec<Group> = Vec::new();
     for i in (0..plan.sweep.vary.len()).filter(|&i| leader(&plan.sweep, i) == Some(vi)) {
         let Values::Linked { transform, .. } = &plan.sweep.vary[i].values else {
             continue;
         };
         let tokens = path_tokens(&plan.sweep.vary[i].path);
         let formula = transform.formula();
-        let fits = |g: &(Vec<String>, Option<usize>, Vec<String>, String)| {
-            if g.3 != formula || g.0.len() != tokens.len() {
+        let fits = |g: &Group| {
+            if g.formula != formula || g.tokens.len() != tokens.len() {
                 return None;
             }
-            let diff: Vec<usize> = (0..tokens.len()).filter(|&k| g.0[k] != tokens[k]).collect();
-            match (diff.as_slice(), g.1) {
+            let diff: Vec<usize> = (0..tokens.len())
+                .filter(|&k| g.tokens[k] != tokens[k])
+                .collect();
+            match (diff.as_slice(), g.at) {
                 ([k], None) => Some(*k),
                 ([k], Some(at)) if *k == at => Some(at),
                 ([], Some(at)) => Some(at),
@@ -1037,21 +1048,27 @@ fn axis_label(plan: &Plan, vi: usize) -> String {
         };
         match groups.iter_mut().find_map(|g| fits(g).map(|k| (k, g))) {
             Some((k, g)) => {
-                g.1 = Some(k);
-                g.2.push(tokens[k].clone());
+                if g.at.is_none() {
+                    g.variants.push(g.tokens[k].clone());
+                }
+                g.at = Some(k);
+                g.variants.push(tokens[k].clone());
             }
-            None => groups.push((tokens, None, Vec::new(), formula)),
+            None => groups.push(Group {
+                tokens,
+                at: None,
+                variants: Vec::new(),
+                formula,
+            }),
         }
     }
     let linked: Vec<String> = groups
         .into_iter()
-        .map(|(mut tokens, at, variants, formula)| {
-            if let Some(k) = at {
-                let mut all = vec![tokens[k].clone()];
-                all.extend(variants);
-                tokens[k] = variants_text(&all);
+        .map(|mut g| {
+            if let Some(k) = g.at {
+                g.tokens[k] = variants_text(&g.variants);
             }
-            format!("{} = {formula}", tokens.concat())
+            format!("{} = {}", g.tokens.concat(), g.formula)
         })
         .collect();
     if !linked.is_empty() {
@@ -1198,36 +1215,55 @@ fn summarize_points(
             } else {
                 "one seed".to_string()
             };
-            charts.push((
+            charts.push(Chart {
+                title: format!("{}: {what} ({seeds})", plan.sweep.name),
+                x_label: axis_label(plan, vi),
+                y_label: m.label,
+                columns: [
+                    v.path.clone(),
+                    format!("{} median", m.name),
+                    format!("{} q25", m.name),
+                    format!("{} q75", m.name),
+                ],
                 stem,
-                format!("{}: {what} ({seeds})", plan.sweep.name),
-                axis_label(plan, vi),
-                m.label,
                 series,
                 log_x,
                 log_y,
                 bands,
-            ));
+            });
         }
     }
-    charts.par_iter().try_for_each(
-        |(stem, title, x_label, y_label, series, log_x, log_y, bands)| {
-            band_chart(
-                dir,
-                stem,
-                &BandChart {
-                    title,
-                    x_label,
-                    y_label,
-                    band_label: bands.then_some("IQR over seeds"),
-                    series,
-                    log_x: *log_x,
-                    log_y: *log_y,
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("plotting {stem}: {e}"))
-        },
-    )
+    // Plots are independent: draw them on the sweep's workers too.
+    charts.par_iter().try_for_each(|c| {
+        band_chart(
+            dir,
+            &c.stem,
+            &BandChart {
+                title: &c.title,
+                x_label: &c.x_label,
+                y_label: c.y_label,
+                band_label: c.bands.then_some("IQR over seeds"),
+                series: &c.series,
+                log_x: c.log_x,
+                log_y: c.log_y,
+                columns: [&c.columns[0], &c.columns[1], &c.columns[2], &c.columns[3]],
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("plotting {}: {e}", c.stem))
+    })
+}
+
+/// One plot of a metric against an axis.
+struct Chart {
+    stem: String,
+    title: String,
+    x_label: String,
+    y_label: &'static str,
+    columns: [String; 4],
+    series: Vec<BandSeries>,
+    log_x: bool,
+    log_y: bool,
+    bands: bool,
 }
 
 #[cfg(test)]

@@ -1,0 +1,403 @@
+//! Sweeps end to end: results that do not depend on the number of worker
+//! threads, interruption and `--resume`, fields varied together (linked),
+//! and the bundled sweep files.
+//!
+//! The sweeps here are small (a LAN with one RADclock and one ntpd, two
+//! simulated hours, a handful of runs) so each test takes about a second.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use algorithms::AlgorithmConfig;
+
+/// A fresh, empty scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vtsim-sweep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The base scenario of the test sweeps: RADclock and ntpd on a LAN.
+const BASE: &str = r#"Scenario(
+    name: "sweep-base",
+    seed: 11,
+    duration_s: 7200,
+    hosts: [(name: "h", tsc_crystal: (skew_ppm: 30.0), counters: [(kind: Tsc)])],
+    servers: [(name: "s", stratum: 1)],
+    paths: [(min_rtt_us: 300, asymmetry_us: 20, forward: (queueing: Exponential(mean_us: 20)), backward: (queueing: Exponential(mean_us: 20)))],
+    daemons: [
+        (name: "radclock", host: "h", servers: [(server: "s", path: 0)], algorithm: Radclock(poll_period_s: 16)),
+        (name: "ntpd", host: "h", servers: [(server: "s", path: 0)], algorithm: Ntpd(minpoll: 4, maxpoll: 4)),
+    ],
+    probes: (interval_s: 10, metrics_from_s: 1800),
+    output: (plots: false),
+)
+"#;
+
+/// RADclock's poll period as the axis, ntpd's exponents linked to it.
+const POLL_VARY: &str = r#"
+        (path: "daemons[0].algorithm.poll_period_s", values: LogRange(from: 8, to: 64, steps: 4)),
+        (path: "daemons[1].algorithm.minpoll", values: Linked(to: "daemons[0].algorithm.poll_period_s", transform: Log2)),
+        (path: "daemons[1].algorithm.maxpoll", values: Linked(to: "daemons[0].algorithm.poll_period_s", transform: Log2)),
+"#;
+
+/// Writes `base.ron` and `sweep.ron` (with `vary` entries and `seeds`) into
+/// `dir`; returns the sweep file.
+fn sweep_files(dir: &Path, vary: &str, seeds: u32) -> PathBuf {
+    sweep_files_with(dir, vary, seeds, "")
+}
+
+/// [`sweep_files`] with more fields of the sweep (e.g. `duration_s: 60,`).
+fn sweep_files_with(dir: &Path, vary: &str, seeds: u32, more: &str) -> PathBuf {
+    std::fs::write(dir.join("base.ron"), BASE).unwrap();
+    let sweep = dir.join("sweep.ron");
+    std::fs::write(
+        &sweep,
+        format!(
+            "Sweep(name: \"test\", base: \"base.ron\", vary: [{vary}], seeds: {seeds}, {more})\n"
+        ),
+    )
+    .unwrap();
+    sweep
+}
+
+/// `vtsim sweep <sweep> --out <out> -q <extra...>`.
+fn vtsim_sweep(sweep: &Path, out: &Path, extra: &[&str]) -> Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("sweep")
+        .arg(sweep)
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    o
+}
+
+/// Like [`vtsim_sweep`], and it must succeed.
+fn sweep_ok(sweep: &Path, out: &Path, extra: &[&str]) {
+    let o = vtsim_sweep(sweep, out, extra);
+    assert!(
+        o.status.success(),
+        "vtsim sweep {extra:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Data rows of a results file (header excluded).
+fn rows(p: &Path) -> Vec<String> {
+    String::from_utf8(read(p))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_jobs() {
+    let d = scratch("jobs");
+    let sweep = sweep_files(&d, POLL_VARY, 2);
+    sweep_ok(&sweep, &d.join("j1"), &["--jobs", "1"]);
+    sweep_ok(&sweep, &d.join("j2"), &["--jobs", "2"]);
+    for file in ["results.csv", "points.csv"] {
+        assert!(
+            read(&d.join("j1").join(file)) == read(&d.join("j2").join(file)),
+            "{file} differs between --jobs 1 and --jobs 2"
+        );
+    }
+    // 4 poll periods x 2 seeds, in grid order, every metric finite.
+    let r = rows(&d.join("j1").join("results.csv"));
+    assert_eq!(r.len(), 8);
+    for (i, row) in r.iter().enumerate() {
+        assert!(row.starts_with(&format!("{i},{},", i / 2)), "{row}");
+        assert!(!row.contains("NaN") && !row.contains("inf"), "{row}");
+    }
+    // One plot per metric, each with a line and a band for both clocks.
+    let plot = d
+        .join("j1")
+        .join("max_abs_us_vs_daemons_0__algorithm_poll_period_s");
+    for ext in ["png", "svg"] {
+        let p = plot.with_extension(ext);
+        assert!(read(&p).len() > 1000, "{}", p.display());
+    }
+    let data = String::from_utf8(read(&plot.with_file_name(format!(
+        "{}_data.csv",
+        plot.file_name().unwrap().to_string_lossy()
+    ))))
+    .unwrap();
+    assert!(
+        data.starts_with("series,daemons[0].algorithm.poll_period_s,max_abs_us median,max_abs_us q25,max_abs_us q75\n"),
+        "{data}"
+    );
+    for clock in ["radclock", "ntpd"] {
+        assert_eq!(
+            data.lines()
+                .filter(|l| l.starts_with(&format!("{clock},")))
+                .count(),
+            4,
+            "{clock}: one point per poll period\n{data}"
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn interrupted_then_resumed_equals_uninterrupted() {
+    let d = scratch("resume");
+    let sweep = sweep_files(&d, POLL_VARY, 2);
+    sweep_ok(&sweep, &d.join("whole"), &["--jobs", "2"]);
+    let whole = read(&d.join("whole").join("results.csv"));
+
+    // Stopped after 3 runs: those rows are kept, nothing is summarised.
+    let part = d.join("part");
+    sweep_ok(&sweep, &part, &["--jobs", "2", "--max-runs", "3"]);
+    assert_eq!(rows(&part.join("results.csv")).len(), 3);
+    assert!(!part.join("points.csv").exists());
+    // Continuing without --resume is refused; with it, only the rest runs.
+    let o = vtsim_sweep(&sweep, &part, &[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    sweep_ok(
+        &sweep,
+        &part,
+        &["--jobs", "1", "--max-runs", "2", "--resume"],
+    );
+    assert_eq!(rows(&part.join("results.csv")).len(), 5);
+    sweep_ok(&sweep, &part, &["--jobs", "2", "--resume"]);
+    assert!(
+        read(&part.join("results.csv")) == whole,
+        "resumed results.csv differs from the uninterrupted one"
+    );
+    assert!(read(&part.join("points.csv")) == read(&d.join("whole").join("points.csv")));
+
+    // A sweep whose values changed since does not resume over the old rows.
+    let other = sweep_files(
+        &d,
+        &POLL_VARY.replace("from: 8, to: 64", "from: 16, to: 128"),
+        2,
+    );
+    let o = vtsim_sweep(&other, &part, &["--resume"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot resume"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn killed_sweep_keeps_whole_rows_and_resumes() {
+    let d = scratch("kill");
+    // Simulated days, so the sweep is still running when it is killed.
+    let sweep = sweep_files_with(&d, POLL_VARY, 4, "duration_s: 86400");
+    sweep_ok(&sweep, &d.join("whole"), &["--jobs", "2"]);
+    let whole = read(&d.join("whole").join("results.csv"));
+    // Kill the process (harder than Ctrl-C) once some rows are written.
+    let out = d.join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .args(["-q", "--jobs", "2"])
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let written = std::fs::read_to_string(out.join("results.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if written >= 3 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    // What is there are whole rows of the uninterrupted sweep.
+    let kept = rows(&out.join("results.csv"));
+    let all: Vec<String> = String::from_utf8(whole.clone())
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    for r in &kept {
+        assert!(all.contains(r), "not a whole row: {r}");
+    }
+    assert!(
+        kept.len() < all.len(),
+        "the sweep ended before it was killed"
+    );
+    sweep_ok(&sweep, &out, &["--jobs", "2", "--resume"]);
+    assert!(read(&out.join("results.csv")) == whole);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn number(v: &ron::Value) -> f64 {
+    match v {
+        ron::Value::Number(n) => n.into_f64(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+#[test]
+fn linked_fields_follow_their_axis() {
+    let d = scratch("linked");
+    let vary = r#"
+        (path: "daemons[0].algorithm.poll_period_s", values: List([8, 32, 1024])),
+        (path: "daemons[1].algorithm.minpoll", values: Linked(to: "daemons[0].algorithm.poll_period_s", transform: Log2)),
+        (path: "daemons[1].algorithm.maxpoll", values: Linked(to: "daemons[0].algorithm.poll_period_s", transform: Log2)),
+        (path: "paths[0].asymmetry_us", values: List([10, 40])),
+        (path: "paths[0].min_rtt_us", values: Linked(to: "paths[0].asymmetry_us", transform: Scale(10))),
+        (path: "probes.metrics_from_s", values: Linked(to: "duration_s", transform: Scale(0.5))),
+        (path: "duration_s", values: List([3600])),
+    "#;
+    let plan = vtsim::sweep::load(&sweep_files(&d, vary, 1)).unwrap();
+    // Linked fields add no axis: 3 poll periods x 2 asymmetries x 1 duration.
+    assert_eq!(plan.points.len(), 6);
+    for p in &plan.points {
+        let s = plan.scenario_for(p, 0).unwrap();
+        let poll = match &s.daemons[0].algorithm {
+            AlgorithmConfig::Radclock(c) => c.poll_period_s,
+            other => panic!("{other:?}"),
+        };
+        let AlgorithmConfig::Ntpd(n) = &s.daemons[1].algorithm else {
+            panic!("ntpd expected")
+        };
+        assert_eq!(2f64.powi(n.minpoll), poll, "{}", plan.point_text(p));
+        assert_eq!(n.minpoll, n.maxpoll);
+        let a = s.paths[0].asymmetry_us.unwrap();
+        assert_eq!(s.paths[0].min_rtt_us, Some(10.0 * a));
+        assert_eq!(s.probes.metrics_from_s, 1800.0);
+        assert_eq!(number(&p[1]), poll.log2());
+    }
+    // The first axis is outermost; linked values sit in their own columns.
+    assert_eq!(
+        plan.points
+            .iter()
+            .map(|p| (number(&p[0]), number(&p[2]), number(&p[3]), number(&p[4])))
+            .collect::<Vec<_>>(),
+        [
+            (8.0, 3.0, 10.0, 100.0),
+            (8.0, 3.0, 40.0, 400.0),
+            (32.0, 5.0, 10.0, 100.0),
+            (32.0, 5.0, 40.0, 400.0),
+            (1024.0, 10.0, 10.0, 100.0),
+            (1024.0, 10.0, 40.0, 400.0),
+        ]
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Loads a sweep with these `vary` entries; returns its error text.
+fn load_error(name: &str, vary: &str) -> String {
+    let d = scratch(name);
+    let e = match vtsim::sweep::load(&sweep_files(&d, vary, 1)) {
+        Ok(_) => panic!("accepted: {vary}"),
+        Err(e) => e.to_string(),
+    };
+    std::fs::remove_dir_all(&d).unwrap();
+    e
+}
+
+#[test]
+fn bad_linked_values_are_refused_clearly() {
+    let poll = r#"(path: "daemons[0].algorithm.poll_period_s", values: List(["#;
+    let linked = r#"])), (path: "daemons[1].algorithm.minpoll", values: Linked(to: "daemons[0].algorithm.poll_period_s", transform: Log2))"#;
+    // ntpd refuses minpoll 2 (a 4 s poll): the field, its range, the point.
+    let e = load_error("below", &format!("{poll}8, 4{linked}"));
+    for part in [
+        "daemons[1].algorithm.minpoll",
+        "3..=17",
+        "daemons[0].algorithm.poll_period_s = 4",
+        "daemons[1].algorithm.minpoll = 2",
+    ] {
+        assert!(e.contains(part), "lacks {part:?}: {e}");
+    }
+    // 12 s is no power of two: log2 is no whole exponent.
+    let e = load_error("fraction", &format!("{poll}12{linked}"));
+    for part in [
+        "value does not fit the field",
+        "daemons[1].algorithm.minpoll = 3.58",
+    ] {
+        assert!(e.contains(part), "lacks {part:?}: {e}");
+    }
+    // The logarithm of a negative number does not exist.
+    let e = load_error(
+        "negative",
+        r#"(path: "paths[0].asymmetry_us", values: List([10, -10])),
+           (path: "daemons[1].algorithm.minpoll", values: Linked(to: "paths[0].asymmetry_us", transform: Log2))"#,
+    );
+    for part in [
+        "vary[1].values",
+        "Log2 needs a positive number",
+        "paths[0].asymmetry_us = -10",
+    ] {
+        assert!(e.contains(part), "lacks {part:?}: {e}");
+    }
+    // A link must name an axis: a varied field with values of its own.
+    let e = load_error(
+        "dangling",
+        r#"(path: "daemons[0].algorithm.poll_period_s", values: List([16])),
+           (path: "daemons[1].algorithm.minpoll", values: Linked(to: "daemons[0].algorithm.poll_period")),
+           (path: "daemons[1].algorithm.maxpoll", values: Linked(to: "daemons[1].algorithm.minpoll"))"#,
+    );
+    for part in [
+        "vary[1].values: Linked to \"daemons[0].algorithm.poll_period\"",
+        "vary[2].values: Linked to \"daemons[1].algorithm.minpoll\"",
+        "those are: daemons[0].algorithm.poll_period_s",
+    ] {
+        assert!(e.contains(part), "lacks {part:?}: {e}");
+    }
+    // A field varied twice.
+    let e = load_error(
+        "twice",
+        r#"(path: "duration_s", values: List([60])),
+           (path: "duration_s", values: Linked(to: "duration_s"))"#,
+    );
+    assert!(
+        e.contains("vary[1].path: \"duration_s\" is already varied by vary[0]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bundled_sweeps_load_and_every_point_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweeps");
+    let mut sweeps = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        if !text.contains("Sweep(") {
+            continue; // a base scenario
+        }
+        let plan = vtsim::sweep::load(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plan.runs().is_empty(), "{}", p.display());
+        sweeps += 1;
+    }
+    assert!(sweeps >= 4);
+    // The poll-period sweep pairs ntpd's exponents with RADclock's period.
+    let plan = vtsim::sweep::load(&dir.join("poll-period.ron")).unwrap();
+    for p in &plan.points {
+        let s = plan.scenario_for(p, 0).unwrap();
+        let (AlgorithmConfig::Radclock(r), AlgorithmConfig::Ntpd(n)) =
+            (&s.daemons[0].algorithm, &s.daemons[1].algorithm)
+        else {
+            panic!("RADclock and ntpd expected")
+        };
+        assert_eq!(2f64.powi(n.minpoll), r.poll_period_s);
+        assert_eq!(2f64.powi(n.maxpoll), r.poll_period_s);
+    }
+}
