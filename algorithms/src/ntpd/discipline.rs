@@ -5,10 +5,12 @@
 //! Expressions are evaluated in the order of the reference C code so that
 //! results match it bit for bit (research/ntpd.md §5).
 
-use super::{MAXFREQ_S_PER_S, NtpVersion, Params};
+use super::{MAXFREQ_S_PER_S, NtpVersion, Params, Pow2Div};
 
 /// PLL gain `CLOCK_PLL` (phase time constant 16·τ; §3.1).
-pub(crate) const CLOCK_PLL: f64 = 16.0;
+pub(crate) const CLOCK_PLL: f64 = (1 << CLOCK_PLL_LOG2) as f64;
+/// log2 of `CLOCK_PLL`.
+pub(crate) const CLOCK_PLL_LOG2: i32 = 4;
 /// FLL gain `CLOCK_FLL` (§3.1).
 const CLOCK_FLL: f64 = 0.25;
 /// Jitter and wander averaging weight `CLOCK_AVG` (§3.1).
@@ -323,9 +325,16 @@ impl KernelLoop {
         (self.offset_s, self.freq)
     }
 
-    /// `second_overflow`: the phase chunk plus frequency for the coming second.
-    pub fn second(&mut self) -> f64 {
-        let chunk = self.offset_s / 2f64.powi(SHIFT_PLL + self.tc);
+    /// The phase divisor 2^(SHIFT_PLL + tc) of `second_overflow` (it
+    /// changes only with an update).
+    pub fn chunk_divisor(&self) -> Pow2Div {
+        Pow2Div::new(SHIFT_PLL + self.tc)
+    }
+
+    /// `second_overflow`: the phase chunk plus frequency for the coming
+    /// second; `div` is [`Self::chunk_divisor`].
+    pub fn second(&mut self, div: Pow2Div) -> f64 {
+        let chunk = div.of(self.offset_s);
         self.offset_s -= chunk;
         chunk + self.freq
     }

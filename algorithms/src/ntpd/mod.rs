@@ -313,6 +313,134 @@ struct HuffPuff {
     next: u64,
 }
 
+/// A [`ClockTime`] during a span of timer ticks, held as its two parts,
+/// whole seconds and a fraction in [0, 1), so that adding seconds
+/// (`normalized` in `clock.rs`: floor the sum, carry the whole part) needs
+/// no library call for the floor. Every step gives the same bits as
+/// [`ClockTime::add_secs`]: whenever the parts could not be converted back
+/// exactly (2^52 s or more, or a fraction outside [0, 1)), the reading is
+/// kept whole instead.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Anchor {
+    Split { secs: i64, frac: f64 },
+    Whole(ClockTime),
+}
+
+/// Whole seconds below which [`Anchor::Split`] converts exactly.
+const SPLIT_LIMIT: u64 = 1 << 52;
+
+/// Spans from this many ticks on use [`Anchor::Split`] (splitting and
+/// rebuilding the reading cost three `floor` library calls).
+const SPLIT_MIN_SPAN: u64 = 4;
+
+impl Anchor {
+    fn of(t: ClockTime) -> Self {
+        let secs = t.whole_secs();
+        if secs.unsigned_abs() < SPLIT_LIMIT {
+            // Exact: `t` minus its whole seconds is its fraction.
+            let frac = t - ClockTime::from_secs_f64(secs as f64);
+            if (0.0..1.0).contains(&frac) {
+                return Anchor::Split { secs, frac };
+            }
+        }
+        Anchor::Whole(t)
+    }
+
+    /// `ClockTime::add_secs`.
+    #[inline]
+    fn add_secs(&mut self, ds: f64) {
+        match self {
+            Anchor::Split { secs, frac } => {
+                let sum = *frac + ds;
+                let whole = floor(sum);
+                let carried = secs.saturating_add(whole as i64);
+                let rest = sum - whole;
+                if carried.unsigned_abs() < SPLIT_LIMIT && rest < 1.0 {
+                    *secs = carried;
+                    *frac = rest;
+                } else {
+                    *self = Anchor::Whole(self.reading().add_secs(ds));
+                }
+            }
+            Anchor::Whole(t) => *t = t.add_secs(ds),
+        }
+    }
+
+    /// The reading (exact: a fraction in [0, 1) added to whole seconds).
+    fn reading(self) -> ClockTime {
+        match self {
+            Anchor::Split { secs, frac } => ClockTime::from_secs_f64(secs as f64).add_secs(frac),
+            Anchor::Whole(t) => t,
+        }
+    }
+}
+
+/// 2^52: from here on every `f64` is an integer.
+const TWO_52: f64 = 4_503_599_627_370_496.0;
+
+/// `x.trunc()` for `x ≥ 0` (or NaN), exactly, without the library call
+/// that baseline x86-64 makes for it (no SSE4.1 `roundsd`): adding and
+/// removing 2^52 rounds to the nearest integer, then step down if that
+/// rounded up.
+#[inline]
+fn trunc_nonneg(x: f64) -> f64 {
+    debug_assert!(x.is_nan() || x.is_sign_positive(), "trunc_nonneg({x})");
+    if x < TWO_52 {
+        let r = (x + TWO_52) - TWO_52;
+        if r > x { r - 1.0 } else { r }
+    } else {
+        x
+    }
+}
+
+/// `x.floor()`, exactly; without a library call when `x ≥ 0`.
+#[inline]
+fn floor(x: f64) -> f64 {
+    if x > 0.0 { trunc_nonneg(x) } else { x.floor() }
+}
+
+/// `2^e` for the loop's small exponents (poll, kernel shift), the same
+/// bits as `2f64.powi(e)` without its library call.
+#[inline]
+pub(crate) fn pow2(e: i32) -> f64 {
+    debug_assert!((-1022..=1023).contains(&e), "2^{e} is not a normal f64");
+    f64::from_bits(((e.clamp(-1022, 1023) + 1023) as u64) << 52)
+}
+
+/// Division by a power of two 2^k (1 ≤ k ≤ 52), the same bits as `x / 2^k`.
+/// Once the quotient is bound to round to ±0 the division is skipped: a
+/// residual phase left to decay over a long span without updates sinks
+/// into subnormal numbers, where every x86 division takes a microcode
+/// assist.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pow2Div {
+    div: f64,
+    /// 2^(k − 1075): |x| at or below it gives |x / 2^k| ≤ 2^−1075, which
+    /// rounds (to even) to zero.
+    zero_below: f64,
+}
+
+impl Pow2Div {
+    pub(crate) fn new(k: i32) -> Self {
+        debug_assert!((1..=52).contains(&k), "2^{k} out of range");
+        let k = k.clamp(1, 52);
+        Pow2Div {
+            div: pow2(k),
+            zero_below: f64::from_bits(1 << (k - 1)),
+        }
+    }
+
+    /// `x / 2^k`.
+    #[inline]
+    pub(crate) fn of(self, x: f64) -> f64 {
+        if x.abs() <= self.zero_below {
+            0f64.copysign(x)
+        } else {
+            x / self.div
+        }
+    }
+}
+
 /// A small deterministic PRNG (splitmix64) for ntpd's `ntp_random()`.
 #[derive(Clone, Debug)]
 struct SplitMix(u64);
@@ -522,39 +650,86 @@ impl Ntpd {
         }
     }
 
+    #[inline]
     fn ensure_started(&mut self, counter: u64) {
         if !self.started {
             self.start(counter);
         }
     }
 
-    /// One tick of ntpd's timer (`timer()`): adjust the clock, then age
-    /// the rate limiter and rotate huff-n'-puff.
-    fn second(&mut self) {
-        let grid = (self.now + 1) * self.tick_ticks;
-        self.clock.reanchor(grid);
-        self.now += 1;
-        if !self.panicked {
-            self.adj_host_clock();
+    /// ntpd's timer (`timer()`, once a second) from tick `self.now` up to
+    /// tick `target`. Each tick re-anchors the clock on the grid, runs
+    /// `adj_host_clock` and the kernel's `second_overflow`; the rate
+    /// limiter ages and huff-n'-puff rotates.
+    ///
+    /// Nothing but ticks happens inside the span, so what only an update or
+    /// a step can change (the phase time constant 16·2^poll, the kernel's
+    /// shift) is computed once, and the bookkeeping that only packets and
+    /// updates read (throttle, huff-n'-puff) is done once for the whole
+    /// span. The clock is bit-identical to running the full timer every
+    /// second.
+    #[inline(never)]
+    fn run_timer(&mut self, target: u64) {
+        let span = target - self.now;
+        let phase_div = Pow2Div::new(discipline::CLOCK_PLL_LOG2 + self.disc.poll);
+        let kern_div = self.kern.chunk_divisor();
+        let mut grid = self.now * self.tick_ticks;
+        if span < SPLIT_MIN_SPAN {
+            for _ in 0..span {
+                grid += self.tick_ticks;
+                self.clock.reanchor(grid);
+                self.timer_tick(phase_div, kern_div);
+            }
+        } else {
+            // Re-anchoring is `anchor.add_secs(dt + dt·rate)` every tick;
+            // a long span does it on the split form and rebuilds the
+            // reading once. After the first tick the anchor sits on the
+            // grid, one tick before the next.
+            let mut anchor = Anchor::of(self.clock.anchor);
+            let grid_dt = ticks_between(0, self.tick_ticks) * self.clock.inv_hz;
+            grid += self.tick_ticks;
+            let dt = ticks_between(self.clock.anchor_counter, grid) * self.clock.inv_hz;
+            anchor.add_secs(dt + dt * self.clock.rate);
+            self.timer_tick(phase_div, kern_div);
+            for _ in 1..span {
+                grid += self.tick_ticks;
+                anchor.add_secs(grid_dt + grid_dt * self.clock.rate);
+                self.timer_tick(phase_div, kern_div);
+            }
+            self.clock.anchor = anchor.reading();
+            self.clock.anchor_counter = grid;
         }
-        self.actuate_second();
+        let n = i64::try_from(span).unwrap_or(i64::MAX);
         for p in &mut self.peers {
             if p.throttle > 0 {
-                p.throttle -= 1;
+                p.throttle = (p.throttle - n).max(0);
             }
         }
-        if let Some(h) = self.huff.as_mut()
-            && h.next <= self.now
-        {
-            h.next += HUFFPUFF_S;
-            h.ptr = (h.ptr + 1) % h.regs.len();
-            h.regs[h.ptr] = 1e9;
-            h.mindly_s = h.regs.iter().copied().fold(1e9, f64::min);
+        if let Some(h) = self.huff.as_mut() {
+            // One rotation per HUFFPUFF_S seconds, as if checked every tick.
+            while h.next <= self.now {
+                h.next += HUFFPUFF_S;
+                h.ptr = (h.ptr + 1) % h.regs.len();
+                h.regs[h.ptr] = 1e9;
+                h.mindly_s = h.regs.iter().copied().fold(1e9, f64::min);
+            }
         }
     }
 
-    /// `adj_host_clock` (research/ntpd.md §3.4, §5.4).
-    fn adj_host_clock(&mut self) {
+    /// One tick after the clock has been re-anchored: `adj_host_clock`,
+    /// then the kernel's rate for the coming second.
+    #[inline(always)]
+    fn timer_tick(&mut self, phase_div: Pow2Div, kern_div: Pow2Div) {
+        self.now += 1;
+        if !self.panicked {
+            self.adj_host_clock(phase_div);
+        }
+        self.actuate_second(kern_div);
+    }
+
+    /// `adj_host_clock` (research/ntpd.md §3.4, §5.4); `phase_div` divides
+    /// by `CLOCK_PLL`·2^poll.
+    fn adj_host_clock(&mut self, phase_div: Pow2Div) {
         self.sys_rootdisp_s += PHI_S_PER_S;
         let d = &mut self.disc;
         if self.p.version == NtpVersion::Ntp426 {
@@ -562,7 +737,7 @@ impl Ntpd {
             if self.p.kernel {
                 return;
             }
-            let a = d.resid / (discipline::CLOCK_PLL * 2f64.powi(d.poll));
+            let a = phase_div.of(d.resid);
             d.resid -= a;
             let total = a + d.freq;
             self.adj_systime(total);
@@ -576,7 +751,7 @@ impl Ntpd {
         } else if self.p.kernel {
             0.0
         } else {
-            d.resid / (discipline::CLOCK_PLL * 2f64.powi(d.poll))
+            phase_div.of(d.resid)
         };
         let b = if self.p.kernel { 0.0 } else { d.freq };
         if a + b > MAXFREQ_S_PER_S {
@@ -599,10 +774,11 @@ impl Ntpd {
         if neg {
             dtemp = -dtemp;
         }
-        let mut sec = dtemp.trunc();
+        // dtemp ≥ 0 (amount ≠ 0 rules out −0), and so are the two below.
+        let mut sec = trunc_nonneg(dtemp);
         dtemp -= sec;
-        let ticks = (dtemp / 1e-6 + 0.5).trunc();
-        let mut usec = (ticks * 1e-6 * 1e6 + 0.5).trunc();
+        let ticks = trunc_nonneg(dtemp / 1e-6 + 0.5);
+        let mut usec = trunc_nonneg(ticks * 1e-6 * 1e6 + 0.5);
         if usec >= 1e6 {
             sec += 1.0;
             usec -= 1e6;
@@ -621,14 +797,15 @@ impl Ntpd {
     }
 
     /// The kernel's `second_overflow`: the clock's rate over the coming
-    /// second (adjtime chunk ≤ 500 µs, kernel PLL phase chunk, frequency).
-    fn actuate_second(&mut self) {
+    /// second (adjtime chunk ≤ 500 µs, kernel PLL phase chunk, frequency);
+    /// `kern_div` divides by the kernel's 2^(SHIFT_PLL + tc).
+    fn actuate_second(&mut self, kern_div: Pow2Div) {
         let chunk = self
             .adjtime_pending_s
             .clamp(-MAXFREQ_S_PER_S, MAXFREQ_S_PER_S);
         self.adjtime_pending_s -= chunk;
         let k = if self.p.kernel {
-            self.kern.second()
+            self.kern.second(kern_div)
         } else {
             0.0
         };
@@ -921,8 +1098,10 @@ impl SyncAlgorithm for Ntpd {
 
     fn advance(&mut self, now: u64) {
         self.ensure_started(now);
-        while (self.now + 1).saturating_mul(self.tick_ticks) <= now {
-            self.second();
+        // Every tick k with k·tick_ticks ≤ now.
+        let target = now / self.tick_ticks;
+        if target > self.now {
+            self.run_timer(target);
         }
     }
 

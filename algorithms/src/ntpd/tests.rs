@@ -536,3 +536,92 @@ fn three_servers_combine_and_a_falseticker_is_rejected() {
             .is_some_and(|e| e > 0.0 && e < 0.1)
     );
 }
+
+/// The exact helpers of the timer loop give the bits of the operations
+/// they replace (`f64::trunc`, `f64::floor`, `powi`, division by 2^k,
+/// `ClockTime::add_secs`), including zeros, subnormals, NaN and the
+/// fallbacks far from the epoch.
+#[test]
+fn timer_helpers_are_bit_exact() {
+    use rand::RngExt;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let bits = |x: f64| x.to_bits();
+    let wide = |rng: &mut ChaCha8Rng| {
+        let m: f64 = rng.random();
+        let e: i32 = rng.random_range(-1080..60);
+        m * 2f64.powi(e)
+    };
+    let mut edges = vec![
+        0.0,
+        0.5,
+        1.0,
+        1.5,
+        2.5,
+        4_503_599_627_370_495.5,
+        4_503_599_627_370_496.0,
+        9_007_199_254_740_993.0,
+        f64::MIN_POSITIVE,
+        f64::from_bits(1),
+        f64::MAX,
+        f64::INFINITY,
+    ];
+    for _ in 0..200_000 {
+        edges.push(wide(&mut rng));
+    }
+    for &x in &edges {
+        assert_eq!(bits(trunc_nonneg(x)), bits(x.trunc()), "trunc {x:e}");
+        for y in [x, -x] {
+            assert_eq!(bits(floor(y)), bits(y.floor()), "floor {y:e}");
+        }
+    }
+    assert!(trunc_nonneg(f64::NAN).is_nan() && floor(f64::NAN).is_nan());
+    for e in -1022..=1023 {
+        assert_eq!(bits(pow2(e)), bits(2f64.powi(e)), "2^{e}");
+    }
+    for k in 1..=21 {
+        let d = Pow2Div::new(k);
+        let div = 2f64.powi(k);
+        let t = d.zero_below;
+        let near = [
+            t,
+            -t,
+            t.next_up(),
+            t.next_down(),
+            -t.next_up(),
+            0.0,
+            -0.0,
+            f64::from_bits(1),
+        ];
+        for &x in near.iter().chain(&edges) {
+            for y in [x, -x] {
+                assert_eq!(bits(d.of(y)), bits(y / div), "{y:e} / 2^{k}");
+            }
+        }
+    }
+    for _ in 0..20_000 {
+        let t0 = match rng.random_range(0..4) {
+            0 => ClockTime::from_nanos(rng.random_range(-(1i128 << 62)..(1i128 << 62))),
+            1 => ClockTime::from_secs_f64(rng.random_range(-1e6..1e9)),
+            2 => ClockTime::from_secs_f64(4_503_599_627_370_490.0).add_secs(rng.random()),
+            _ => ClockTime::from_secs_f64(-1.0).add_secs(-1e-17),
+        };
+        let mut a = Anchor::of(t0);
+        let mut t = t0;
+        for _ in 0..20 {
+            let ds = match rng.random_range(0..5) {
+                0 => rng.random_range(-3.0..3.0),
+                1 => 1.0 + rng.random_range(-5e-4..5e-4),
+                2 => -1e-17,
+                3 => wide(&mut rng),
+                _ => 1.0,
+            };
+            a.add_secs(ds);
+            t = t.add_secs(ds);
+            assert_eq!(
+                format!("{:?}", a.reading()),
+                format!("{t:?}"),
+                "{t0:?} + {ds:e}"
+            );
+        }
+    }
+}
