@@ -828,7 +828,9 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         }
         for line in lines {
             // A kept row must be the run this sweep would make (same point,
-            // seed and values): else the sweep file changed since.
+            // seed and values, as many columns): else the sweep file
+            // changed since, or the row was edited.
+            let width = head.split(',').count();
             let run = line
                 .split(',')
                 .next()
@@ -836,9 +838,10 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
                 .and_then(|i| all_runs.get(i).copied());
             match run {
                 Some(r)
-                    if line
-                        .strip_prefix(row_key(plan, r).as_str())
-                        .is_some_and(|rest| rest.starts_with(',') || rest.is_empty()) =>
+                    if line.split(',').count() == width
+                        && line
+                            .strip_prefix(row_key(plan, r).as_str())
+                            .is_some_and(|rest| rest.starts_with(',') || rest.is_empty()) =>
                 {
                     done.insert(r.0, line.to_string());
                 }

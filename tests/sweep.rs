@@ -193,6 +193,17 @@ fn interrupted_then_resumed_equals_uninterrupted() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // Nor over a row with a column too many.
+    let edited = d.join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    let text = String::from_utf8(whole.clone()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let longer = format!("{},9", lines[2]);
+    lines[2] = &longer;
+    std::fs::write(edited.join("results.csv"), lines.join("\n") + "\n").unwrap();
+    let o = vtsim_sweep(&sweep, &edited, &["--resume"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a run of this sweep"));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
