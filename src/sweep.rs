@@ -20,10 +20,13 @@
 //! Each varied field takes its values from a list, a linear or logarithmic
 //! range, or random draws, and is an axis of the grid: every combination of
 //! the axes' values (their cartesian product) is a grid point. A field with
-//! `Linked` values is no axis: at every point it takes a function
-//! ([`Transform`]) of the value of the axis it names, so several fields can
-//! vary together (a RADclock poll period in seconds and ntpd's poll
-//! exponents, say). Every point runs once per seed.
+//! `Linked(to: PATH, transform: ...)` values is no axis: at every point it
+//! takes a function of the value of the axis `PATH` (which must be varied
+//! with values of its own), so several fields vary together instead of
+//! multiplying the runs (a RADclock poll period in seconds and ntpd's poll
+//! exponents, say). The [`Transform`] is `Same` (the default), `Scale(k)`
+//! or `Log2`; whole results are integers, so `Log2` of a power of two fits
+//! an integer field. Every point runs once per seed.
 //!
 //! Every point is applied to the base scenario and validated before any run,
 //! so a bad path or value (a linked one included) fails at once, naming the
@@ -33,7 +36,8 @@
 //! and seed, and rows are written in grid order, so `results.csv` is
 //! byte-identical for any `--jobs`. After each finished run `results.csv` is
 //! rewritten atomically with every completed row, so an interrupted sweep
-//! keeps them and `--resume` runs only the rest.
+//! keeps them and `--resume` runs only the rest (after checking that every
+//! kept row is a run of this sweep, with the same values).
 //!
 //! Outputs, in the output directory:
 //! * `results.csv`: one row per run: run index, point index, seed, the value
@@ -44,10 +48,13 @@
 //!   exist in a run (no exchanges, no migration) is `NaN`.
 //! * `points.csv`: per grid point, the median, 25th and 75th percentiles over
 //!   seeds of every metric.
-//! * For every metric and every numeric axis, a plot of the metric against
-//!   the axis (logarithmic when the values span a factor of 20 or more): one
-//!   line per clock through the medians over seeds, with the interquartile
-//!   range over seeds shaded in the same colour, as PNG, SVG and CSV.
+//! * For every metric and every numeric axis, `<metric>_vs_<path>.png`,
+//!   `.svg` and `_data.csv`: the metric against the axis (logarithmic when
+//!   the values span a factor of 20 or more), one line per clock (or
+//!   migration) through the medians over seeds, with the interquartile range
+//!   over seeds shaded in the same colour. The x label names the fields
+//!   linked to the axis. With several axes, points that share the plotted
+//!   axis's value are pooled (median of their medians).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
