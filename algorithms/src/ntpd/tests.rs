@@ -60,6 +60,9 @@ struct Srv {
     down_s: f64,
     queue_mean_s: f64,
     stamp_noise_s: f64,
+    /// Both one-way delays change by this much per second of true time
+    /// (negative: every new sample has the register's minimum delay).
+    delay_trend: f64,
 }
 
 impl Srv {
@@ -72,6 +75,7 @@ impl Srv {
             down_s: 1e-3,
             queue_mean_s: 0.0,
             stamp_noise_s: 0.0,
+            delay_trend: 0.0,
         }
     }
     fn time(&self, t: f64) -> f64 {
@@ -163,7 +167,8 @@ impl Sim {
                 self.ntpd.on_transmit(req.server, c);
                 self.log.push(Ev::Tx(req.server, c));
                 let s = self.servers[req.server].clone();
-                let t_rx = tp + s.up_s + self.queue(s.queue_mean_s);
+                let trend = s.delay_trend * tp;
+                let t_rx = tp + s.up_s + trend + self.queue(s.queue_mean_s);
                 let noise = if s.stamp_noise_s > 0.0 {
                     Normal::new(0.0, s.stamp_noise_s)
                         .unwrap()
@@ -174,7 +179,7 @@ impl Sim {
                 let residence = 20e-6;
                 let tb = s.time(t_rx) + noise;
                 let te = s.time(t_rx + residence) + noise;
-                let arrive = t_rx + residence + s.down_s + self.queue(s.queue_mean_s);
+                let arrive = t_rx + residence + s.down_s + trend + self.queue(s.queue_mean_s);
                 let ex = Exchange {
                     server: req.server,
                     ta: c,
@@ -284,8 +289,30 @@ fn offsets_above_step_threshold_wait_for_the_stepout() {
     }
 }
 
-/// research/ntpd.md §4.1: +30 ppm at poll 10.
-fn freq_step(kernel: bool, hours_after: f64) -> (f64, Option<f64>, u64) {
+/// A +30 ppm step of the counter's rate at poll 10 (research/ntpd.md §4.1).
+#[derive(Debug)]
+struct FreqStep {
+    /// Largest |e| before the first step, s.
+    peak: f64,
+    /// Hours from the rate step to the first clock step.
+    first_step_h: Option<f64>,
+    steps: u64,
+    /// What each poll after the rate step did, up to the first clock step
+    /// (at most 12 polls): `u` updated the clock with the sample of that
+    /// poll, `l` with an older sample, `-` no update (the minimum-delay
+    /// stage had been used), `S` a spike (|θ| > 128 ms in SYNC), `X` step.
+    polls: String,
+}
+
+/// Both one-way delays of [`freq_step`] shrink by 0.5 ns/s (1 µs per poll
+/// of 1024 s), more than the clock's rate error can lengthen the measured
+/// RTT of 10 ms (30 ppm: 300 ns): every poll brings a new minimum-delay
+/// sample.
+const FRESH_SAMPLES: f64 = -5e-10;
+
+/// research/ntpd.md §4.1: +30 ppm at poll 10 after 6 h of a clean LAN
+/// (5 ms each way, no noise), followed for `hours_after` hours.
+fn freq_step(kernel: bool, delay_trend: f64, hours_after: f64) -> FreqStep {
     let cfg = NtpdConfig {
         kernel_loop: kernel,
         ..warm(10, 10)
@@ -293,43 +320,221 @@ fn freq_step(kernel: bool, hours_after: f64) -> (f64, Option<f64>, u64) {
     let mut srv = Srv::lan();
     srv.up_s = 5e-3;
     srv.down_s = 5e-3;
+    srv.delay_trend = delay_trend;
     let mut sim = Sim::new(&cfg, 0.0, vec![srv], 3);
     let t0 = 6.0 * 3600.0;
     sim.run(t0, 64.0, |_, _, _, _| {});
     assert_eq!(sim.ntpd.steps(), 0);
     sim.counter.set_rate(t0, 30e-6);
-    let mut peak = 0.0f64;
-    let mut first_step = None;
+    let mut r = FreqStep {
+        peak: 0.0,
+        first_step_h: None,
+        steps: 0,
+        polls: String::new(),
+    };
+    let (mut last_out, mut last_epoch) = (sim.ntpd.peers[0].outdate, sim.ntpd.disc.epoch);
+    let mut last_state = sim.ntpd.state();
     sim.run(t0 + hours_after * 3600.0, 8.0, |t, n, e, _| {
-        if n.steps() == 0 {
-            peak = peak.max(e.abs());
-        } else if first_step.is_none() {
-            first_step = Some((t - t0) / 3600.0);
+        if r.first_step_h.is_some() {
+            return;
         }
+        if n.steps() == 0 {
+            r.peak = r.peak.max(e.abs());
+        } else {
+            r.first_step_h = Some((t - t0) / 3600.0);
+        }
+        let p = &n.peers[0];
+        if p.outdate != last_out && r.polls.len() < 12 {
+            r.polls.push(if n.steps() > 0 {
+                'X'
+            } else if n.disc.epoch != last_epoch {
+                if p.epoch == p.outdate { 'u' } else { 'l' }
+            } else if n.state() == ClockState::Spik && last_state != ClockState::Spik {
+                'S'
+            } else {
+                '-'
+            });
+        }
+        (last_out, last_epoch, last_state) = (p.outdate, n.disc.epoch, n.state());
     });
-    (peak, first_step, sim.ntpd.steps())
+    r.steps = sim.ntpd.steps();
+    r
+}
+
+/// The error peak after a 30 ppm frequency step of the discipline reduced to
+/// its core (research/ntpd.md §5.4, §5.8, §5.12): poll 10, a noiseless
+/// offset measured every `interval` s, the first one `phase` s after the
+/// step, no filter. The first `late` updates measure the offset of the
+/// previous one. Daemon loop: the residual is slewed with time constant
+/// 16·2^10 s and each update adds θ·min(μ, 2048)/(64·2^10)² to the
+/// frequency; the first |θ| > 128 ms is a spike, the next one steps (one
+/// later with `skip_after_spike`): returns |e| then. Kernel loop: phase
+/// time constant 2^(2+10) s, frequency θ·μ/2^28; returns the peak of |e|.
+fn sampled_loop_peak(
+    kernel: bool,
+    interval: u64,
+    phase: u64,
+    late: usize,
+    skip_after_spike: bool,
+) -> f64 {
+    const DY: f64 = 30e-6;
+    let tau = 1024.0;
+    let (mut e, mut f, mut resid, mut peak, mut prev_e) = (0.0f64, 0.0, 0.0, 0.0f64, 0.0);
+    let (mut spike, mut skipped, mut n) = (false, false, 0);
+    let mut last = phase as f64 - interval as f64;
+    for t in 1..=12 * 3600u64 {
+        let a = if kernel {
+            resid / 4096.0
+        } else if spike {
+            0.0
+        } else {
+            resid / (16.0 * tau)
+        };
+        resid -= a;
+        e += DY + a + f;
+        peak = peak.max(e.abs());
+        if t < phase || !(t - phase).is_multiple_of(interval) {
+            continue;
+        }
+        let theta = if n < late { -prev_e } else { -e };
+        (prev_e, n) = (e, n + 1);
+        let mu = t as f64 - last;
+        if !kernel && theta.abs() > 0.128 {
+            if spike && (skipped || !skip_after_spike) {
+                return e.abs();
+            }
+            skipped = spike;
+            spike = true;
+            continue;
+        }
+        spike = false;
+        f += if kernel {
+            theta * mu.min(8192.0) / 2f64.powi(28)
+        } else {
+            theta * mu.min(2048.0) / (64.0 * tau).powi(2)
+        };
+        resid = theta;
+        last = t as f64;
+    }
+    peak
+}
+
+/// Range of [`sampled_loop_peak`] over ntpd's poll intervals at poll 10
+/// (1024…1088 s) and the phase of the step between two updates.
+fn sampled_loop_band(kernel: bool, late: usize, skip_after_spike: bool) -> (f64, f64) {
+    let mut band = (f64::INFINITY, 0.0f64);
+    for interval in (1024..=1088).step_by(16) {
+        for k in 0..8 {
+            let phase = 1 + interval * k / 8;
+            let p = sampled_loop_peak(kernel, interval, phase, late, skip_after_spike);
+            band = (band.0.min(p), band.1.max(p));
+        }
+    }
+    band
 }
 
 #[test]
 fn freq_step_30ppm_poll10_daemon_loop_peaks_and_steps() {
-    let (peak, first_step, steps) = freq_step(false, 12.0);
+    // Daemon loop, poll 10: the frequency gain is far too low for 30 ppm
+    // (a ramp of 31 ms per poll); the offset passes 128 ms at the fifth
+    // poll, that update is a spike, and the next one (more than the 300 s
+    // stepout later) steps the clock; in SPIK the phase slew is off and the
+    // error grows by another poll of ramp. With one update per poll the
+    // loop reduced to its equations (`sampled_loop_peak`) puts the error at
+    // the step at 160…185 ms, depending on where the rate step falls
+    // between two polls and on ntpd's intervals: research §4.1 found
+    // 174 ms ("near 170").
+    let fresh = freq_step(false, FRESH_SAMPLES, 12.0);
+    let (lo, hi) = sampled_loop_band(false, 0, false);
     println!(
-        "daemon: peak {:.1} ms, first step at {first_step:?} h, {steps} steps in 12 h",
-        peak * 1e3
+        "daemon, new sample every poll: peak {:.1} ms (sampled loop {:.1}…{:.1}), step at {:?} h, polls {}",
+        fresh.peak * 1e3,
+        lo * 1e3,
+        hi * 1e3,
+        fresh.first_step_h,
+        fresh.polls
     );
-    assert!((0.14..0.21).contains(&peak), "peak {peak}");
-    assert!(steps >= 1);
+    assert_eq!(fresh.polls, "uuuuSX");
+    assert!(
+        (lo - 5e-4..hi + 5e-4).contains(&fresh.peak) && (0.159..0.186).contains(&fresh.peak),
+        "{fresh:?}"
+    );
+    // A path of constant delay: the measured delay is the 10 ms RTT read
+    // by the disciplined clock, 10 ms·(1 + its rate error), so after the
+    // rate step new samples read up to 300 ns longer. The poll right after
+    // the rate step and the poll right after the spike (no phase slew in
+    // SPIK: the clock runs the full 30 ppm fast) lose against a stage the
+    // filter has already used (a sample from before the rate step, the
+    // spike's sample): no update. The step comes one poll later than with
+    // a new sample every poll: 191…217 ms.
+    let constant = freq_step(false, 0.0, 12.0);
+    let (lo, hi) = sampled_loop_band(false, 0, true);
+    println!(
+        "daemon, constant path: peak {:.1} ms (sampled loop, step a poll later: {:.1}…{:.1}), step at {:?} h, {} steps in 12 h, polls {}",
+        constant.peak * 1e3,
+        lo * 1e3,
+        hi * 1e3,
+        constant.first_step_h,
+        constant.steps,
+        constant.polls
+    );
+    assert_eq!(constant.polls, "-uuuS-X");
+    assert!(
+        (lo - 5e-4..hi + 5e-4).contains(&constant.peak) && (0.19..0.218).contains(&constant.peak),
+        "{constant:?}"
+    );
+    assert!(constant.steps >= 4, "{constant:?}");
 }
 
 #[test]
 fn freq_step_30ppm_poll10_kernel_loop_peaks_without_step() {
-    let (peak, first_step, steps) = freq_step(true, 24.0);
+    // Linux kernel loop (SHIFT_PLL = 2, time constant 10): phase time
+    // constant 2^(2+10) = 4096 s, frequency gain θ·μ/2^28 per update. The
+    // continuous-time analysis (research §3.8) gives a peak of
+    // 3.5·Δy·τ = 107 ms, but the loop only sees the phase once per poll
+    // and slews 1 − (1 − 2^−12)^1024 = 22 % of it per poll, not the 25 %
+    // of a continuous loop: with an update every 1024 s the sampled loop
+    // peaks at 120.1 ms, and at up to 121.0 ms with ntpd's randomized
+    // intervals (1024…1087 s). No step: the peak stays below 128 ms.
+    let fresh = freq_step(true, FRESH_SAMPLES, 24.0);
+    let (lo, hi) = sampled_loop_band(true, 0, false);
     println!(
-        "kernel: peak {:.1} ms, first step {first_step:?}",
-        peak * 1e3
+        "kernel, new sample every poll: peak {:.2} ms (sampled loop {:.2}…{:.2}), polls {}",
+        fresh.peak * 1e3,
+        lo * 1e3,
+        hi * 1e3,
+        fresh.polls
     );
-    assert_eq!(steps, 0);
-    assert!((0.07..0.13).contains(&peak), "peak {peak}");
+    assert_eq!(fresh.polls, "uuuuuuuuuuuu");
+    assert_eq!(fresh.steps, 0);
+    assert!(
+        (lo - 3e-4..hi + 3e-4).contains(&fresh.peak) && (0.1198..0.1213).contains(&fresh.peak),
+        "{fresh:?}"
+    );
+    assert!(
+        (sampled_loop_peak(true, 1024, 1024, 0, false) - 0.12015).abs() < 5e-5,
+        "sampled loop at exactly 1024 s"
+    );
+    // A path of constant delay: after the rate step the new samples' delays
+    // read 300 ns longer (see the daemon test), so the first update still
+    // uses a sample from before the step and the second the first poll's:
+    // the loop reacts one poll late twice, and peaks at 120.8…122.7 ms.
+    let constant = freq_step(true, 0.0, 24.0);
+    let (lo, hi) = sampled_loop_band(true, 2, false);
+    println!(
+        "kernel, constant path: peak {:.2} ms (two late updates: {:.2}…{:.2}), polls {}",
+        constant.peak * 1e3,
+        lo * 1e3,
+        hi * 1e3,
+        constant.polls
+    );
+    assert!(constant.polls.starts_with("lluuuuuuuu"), "{constant:?}");
+    assert_eq!(constant.steps, 0);
+    assert!(
+        (lo - 3e-4..hi + 3e-4).contains(&constant.peak)
+            && (0.1205..0.1230).contains(&constant.peak),
+        "{constant:?}"
+    );
 }
 
 #[test]
@@ -372,44 +577,217 @@ fn jump_27s_at_poll6_waits_for_flush_spike_and_stepout() {
     assert_eq!(sim.ntpd.steps(), 1);
 }
 
+/// A transmit to server 0 seen by [`poll_climb`].
+#[derive(Clone, Copy, Debug)]
+struct PollSeen {
+    /// ntpd time of the transmit, s (an iburst counts once, at its first
+    /// packet: ntpd does not move `outdate` inside a burst).
+    at: u64,
+    /// Exponent of the interval scheduled after the reply:
+    /// min(ppoll, hpoll), ppoll being the poll the server echoed.
+    next_exp: i32,
+    /// The reply led to a clock update.
+    updated: bool,
+    /// No update because the filter's minimum-delay stage had already
+    /// been used (the no-reuse rule, research/ntpd.md §1.2 step 9).
+    stale: bool,
+}
+
+/// The poll climb from `minpoll` to `maxpoll` (research/ntpd.md §3.6).
+#[derive(Debug, Default)]
+struct Climb {
+    /// Good updates (|θ| < 4·jitter) at each poll exponent, from minpoll.
+    good: Vec<u32>,
+    /// Updates that decreased the jiggle counter.
+    bad: u32,
+    polls: Vec<PollSeen>,
+    first_update: u64,
+    /// ntpd time of the update that raised the poll to maxpoll.
+    reached: Option<u64>,
+}
+
+/// Runs `sim` until its poll exponent reaches `maxpoll` (or `t_end`) and
+/// records every update and every transmit to server 0.
+fn poll_climb(sim: &mut Sim, minpoll: i32, maxpoll: i32, t_end: f64) -> Climb {
+    let mut c = Climb {
+        good: vec![0; (maxpoll - minpoll) as usize],
+        ..Climb::default()
+    };
+    let mut last_epoch = sim.ntpd.disc.epoch;
+    let mut last_out = None;
+    let (mut poll, mut tc) = (sim.ntpd.disc.poll, sim.ntpd.disc.tc);
+    sim.run(t_end, 1.0, |_, n, _, _| {
+        if c.reached.is_some() {
+            return;
+        }
+        let (d, p) = (&n.disc, &n.peers[0]);
+        let updated = d.epoch != last_epoch;
+        if updated {
+            if c.first_update == 0 {
+                c.first_update = d.epoch;
+            }
+            if d.poll > poll || d.tc > tc {
+                c.good[(poll - minpoll) as usize] += 1;
+            } else {
+                c.bad += 1;
+            }
+            if d.poll == maxpoll {
+                c.reached = Some(d.epoch);
+            }
+            (last_epoch, poll, tc) = (d.epoch, d.poll, d.tc);
+        }
+        if last_out != Some(p.outdate) {
+            // The stage the filter chose is the one holding the peer offset.
+            let k = (0..NSTAGE)
+                .find(|&k| p.fo[k].to_bits() == p.offset.to_bits() && p.fd[k] == p.delay)
+                .expect("chosen stage");
+            c.polls.push(PollSeen {
+                at: p.outdate,
+                next_exp: p.ppoll.min(p.hpoll),
+                updated,
+                stale: !updated && p.update == p.outdate && p.ft[k] <= p.epoch,
+            });
+            last_out = Some(p.outdate);
+        }
+    });
+    c
+}
+
+impl Climb {
+    /// The polls after the first (the iburst) up to the end of the climb.
+    fn regular(&self) -> Vec<PollSeen> {
+        let end = self.reached.expect("poll never reached maxpoll");
+        self.polls[1..]
+            .iter()
+            .copied()
+            .filter(|p| p.at <= end)
+            .collect()
+    }
+
+    /// Checks every interval between polls against ntpd's schedule (§1.3):
+    /// 2^h·(1 + r/4096) with r < 256, plus 2 s while the iburst's
+    /// rate-control headway lasts; h is the exponent scheduled after the
+    /// previous poll's reply. Returns the exponents.
+    fn check_schedule(&self) -> Vec<i32> {
+        let end = self.reached.expect("poll never reached maxpoll");
+        let mut exps = Vec::new();
+        for w in self.polls.windows(2).filter(|w| w[1].at <= end) {
+            let (h, gap) = (w[0].next_exp, w[1].at - w[0].at);
+            let (lo, hi) = schedule_bounds(h);
+            assert!(
+                (lo..=hi).contains(&gap),
+                "poll at {}: {gap} s after the previous, 2^{h} scheduled",
+                w[1].at
+            );
+            exps.push(h);
+        }
+        exps
+    }
+}
+
+/// Shortest and longest interval ntpd schedules at exponent `h`, s.
+fn schedule_bounds(h: i32) -> (u64, u64) {
+    (1 << h, ((4096 + 255) << h >> 12) + NTP_MINPKT_S)
+}
+
+/// Exponents of the 17 regular intervals of a 6 → 10 climb with one update
+/// per poll: the first two of the 19 updates come from the iburst; after
+/// each raise the next poll still uses the old interval, because the server
+/// echoes the poll of the request (ppoll) and `poll_update` takes
+/// min(ppoll, hpoll).
+const CLIMB_EXPS: [i32; 17] = [6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9];
+
 #[test]
-fn quiet_lan_poll_climbs_from_6_to_10() {
-    // Constant 200 µs paths, 20 µs of server timestamp noise: every update
-    // is "good" (|θ| < 4·jitter), so the jiggle counter climbs by `poll`
-    // per update: 6 + 5 + 4 + 4 updates (research/ntpd.md §3.6).
+fn poll_climbs_from_6_to_10_with_an_update_every_poll() {
+    // research/ntpd.md §3.6: from a jiggle counter of 0, good updates only
+    // (|θ| < 4·jitter) raise the poll after 6, 5, 4 and 4 updates (the
+    // counter grows by the poll exponent and must exceed 30). The path
+    // shrinks by 12 ns per poll here, so that every new sample is the
+    // filter's minimum-delay stage and every poll updates the clock.
+    let mut srv = Srv::lan();
+    srv.up_s = 200e-6;
+    srv.down_s = 200e-6;
+    srv.stamp_noise_s = 20e-6;
+    srv.delay_trend = -1e-10;
+    let mut sim = Sim::new(&warm(6, 10), 0.0, vec![srv], 5);
+    let c = poll_climb(&mut sim, 6, 10, 3.0 * 3600.0);
+    let secs = c.reached.expect("poll never reached 10") - c.first_update;
+    println!(
+        "one update per poll: poll 6 -> 10 in {secs} s ({:.1} min), updates {:?}",
+        secs as f64 / 60.0,
+        c.good
+    );
+    assert_eq!((c.good.as_slice(), c.bad), (&[6, 5, 4, 4][..], 0));
+    let regular = c.regular();
+    assert!(regular.iter().all(|p| p.updated), "{regular:?}");
+    assert_eq!(c.check_schedule(), CLIMB_EXPS);
+    // The iburst (t = 0…10 s) gives the first update with its 4th packet
+    // (4 samples bring the peer dispersion under 1.5 s, §1.4), at 6 s, and
+    // the second with its 6th; the 17 polls are scheduled from the first
+    // packet. Research §3.6 counts 6·64 + 5·128 + 4·256 + 4·512 = 4096 s
+    // (every update one interval after the previous, at the new poll at
+    // once); ntpd's own schedule gives Σ 2^h − 6 = 3514 s, up to 6.2 %
+    // more from the randomization and +2 s per poll while the iburst's
+    // rate-control headway lasts.
+    assert_eq!(c.first_update, 6);
+    let lo = CLIMB_EXPS
+        .iter()
+        .map(|&h| schedule_bounds(h).0)
+        .sum::<u64>()
+        - 6;
+    let hi = CLIMB_EXPS
+        .iter()
+        .map(|&h| schedule_bounds(h).1)
+        .sum::<u64>()
+        - 6;
+    assert_eq!((lo, hi), (3514, 3751));
+    assert!((lo..=hi).contains(&secs), "{secs}");
+}
+
+#[test]
+fn quiet_lan_poll_climb_waits_for_new_minimum_delay_samples() {
+    // The same quiet LAN with a constant path: the delays of all samples
+    // agree to the nanosecond, and which stage has the minimum delay is
+    // decided by 1 ns of counter quantization. When the minimum is a
+    // sample already used, the poll brings no update (research/ntpd.md
+    // §1.2: "the filter output rate can drop to one per eight polls"). The
+    // jiggle counter still needs its 6 + 5 + 4 + 4 good updates, so the
+    // climb takes longer than with one update per poll: 99 min, not 59…63.
     let mut srv = Srv::lan();
     srv.up_s = 200e-6;
     srv.down_s = 200e-6;
     srv.stamp_noise_s = 20e-6;
     let mut sim = Sim::new(&warm(6, 10), 0.0, vec![srv], 5);
-    let mut reached = None;
-    let mut updates = [0u32; 4];
-    let mut last_epoch = 0;
-    sim.run(3.0 * 3600.0, 1.0, |t, n, _, _| {
-        if reached.is_none() {
-            if n.disc.epoch != last_epoch
-                && n.disc.hold == 0
-                && (7..=10).contains(&n.disc.poll)
-                && n.disc.tc == 0
-            {
-                // This update raised the poll: count it at the level it left.
-                updates[(n.disc.poll - 7) as usize] += 1;
-            } else if n.disc.epoch != last_epoch && n.disc.hold == 0 && n.disc.poll < 10 {
-                updates[(n.disc.poll - 6) as usize] += 1;
-            }
-            last_epoch = n.disc.epoch;
-            if n.poll_log2() == 10 {
-                reached = Some(t / 60.0);
-            }
-        }
-    });
-    let min = reached.expect("poll never reached 10");
-    println!("poll 6 -> 10 in {min:.1} min, good updates per level {updates:?}");
-    assert_eq!(updates, [6, 5, 4, 4]);
-    // 19 updates at one per poll take 68 min; the minimum-delay filter
-    // skips polls whose sample is not the register's best (ns-level delay
-    // differences), so the climb takes longer, never much shorter.
-    assert!((55.0..140.0).contains(&min), "{min}");
+    let c = poll_climb(&mut sim, 6, 10, 3.0 * 3600.0);
+    let secs = c.reached.expect("poll never reached 10") - c.first_update;
+    let regular = c.regular();
+    let skipped: Vec<u64> = regular
+        .iter()
+        .filter(|p| !p.updated)
+        .map(|p| p.at)
+        .collect();
+    println!(
+        "quiet LAN: poll 6 -> 10 in {secs} s ({:.1} min), updates {:?}, polls without update at {skipped:?}",
+        secs as f64 / 60.0,
+        c.good
+    );
+    assert_eq!((c.good.as_slice(), c.bad), (&[6, 5, 4, 4][..], 0));
+    // Every poll without an update is explained by the no-reuse rule (not
+    // by the popcorn suppressor), and every interval follows the schedule.
+    assert!(regular.iter().all(|p| p.updated != p.stale), "{regular:?}");
+    let exps = c.check_schedule();
+    assert_eq!(exps.len(), regular.len());
+    // Seven polls at poll 6 (t = 69…474 s: the filter keeps the 1 ns
+    // shorter sample of t = 10 s) and seven at poll 8 (t = 2258…3826 s)
+    // bring nothing: 14 polls, at least 7·2^6 + 7·2^8 = 2240 s more than
+    // the climb with an update every poll.
+    assert_eq!(skipped.len(), 14);
+    assert_eq!(exps.len(), CLIMB_EXPS.len() + skipped.len());
+    assert_eq!(c.first_update, 6);
+    let lo = exps.iter().map(|&h| schedule_bounds(h).0).sum::<u64>() - 6;
+    let hi = exps.iter().map(|&h| schedule_bounds(h).1).sum::<u64>() - 6;
+    assert_eq!(lo, 3514 + 7 * 64 + 7 * 256);
+    assert!((lo..=hi).contains(&secs), "{lo}..={hi}: {secs}");
 }
 
 #[test]
