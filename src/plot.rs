@@ -309,6 +309,72 @@ fn log_light_ticks(lo: f64, hi: f64) -> Vec<f64> {
         .collect()
 }
 
+/// The corner of the plot area where the legend hides the least: the one
+/// whose box (a third of the width, a third of the height) the lines and
+/// bands cross least, sampled along every segment. Ties keep the order
+/// upper left, upper right, lower right, lower left.
+fn emptiest_corner(c: &BandChart, xr: (f64, f64), yr: (f64, f64)) -> SeriesLabelPosition {
+    let norm = |v: f64, (lo, hi): (f64, f64), log: bool| {
+        if log {
+            (v.ln() - lo.ln()) / (hi.ln() - lo.ln())
+        } else {
+            (v - lo) / (hi - lo)
+        }
+    };
+    let corners = [
+        (SeriesLabelPosition::UpperLeft, 0.0..0.34, 0.66..1.0),
+        (SeriesLabelPosition::UpperRight, 0.66..1.0, 0.66..1.0),
+        (SeriesLabelPosition::LowerRight, 0.66..1.0, 0.0..0.34),
+        (SeriesLabelPosition::LowerLeft, 0.0..0.34, 0.0..0.34),
+    ];
+    let mut hits = [0usize; 4];
+    for s in c.series {
+        let mut pts: Vec<(f64, f64, f64, f64)> = s
+            .points
+            .iter()
+            .map(|p| {
+                (
+                    norm(p.0, xr, c.log_x),
+                    norm(p.1, yr, c.log_y),
+                    norm(p.2, yr, c.log_y),
+                    norm(p.3, yr, c.log_y),
+                )
+            })
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let samples = pts.windows(2).flat_map(|w| {
+            (0..16).map(move |k| {
+                let t = f64::from(k) / 16.0;
+                let at = |a: f64, b: f64| a + (b - a) * t;
+                (
+                    at(w[0].0, w[1].0),
+                    at(w[0].1, w[1].1),
+                    at(w[0].2, w[1].2),
+                    at(w[0].3, w[1].3),
+                )
+            })
+        });
+        for (x, y, lo, hi) in samples.chain(pts.last().copied()) {
+            for (i, (_, bx, by)) in corners.iter().enumerate() {
+                if !bx.contains(&x) {
+                    continue;
+                }
+                let band = c.band_label.is_some()
+                    && lo.is_finite()
+                    && hi.is_finite()
+                    && lo.min(hi) < by.end
+                    && lo.max(hi) > by.start;
+                if by.contains(&y) || band {
+                    hits[i] += 1;
+                }
+            }
+        }
+    }
+    let best = (0..4).min_by_key(|&i| hits[i]).unwrap_or(0);
+    corners[best].0.clone()
+}
+
 fn draw_bands<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     c: &BandChart,
@@ -332,6 +398,7 @@ where
     });
     let (x0, x1) = axis_range(xs, c.log_x);
     let (y0, y1) = axis_range(ys, c.log_y);
+    let legend_at = emptiest_corner(c, (x0, x1), (y0, y1));
     let mut builder = ChartBuilder::on(&root);
     builder
         .caption(c.title, ("sans-serif", 22))
@@ -406,7 +473,7 @@ where
             if !c.series.is_empty() {
                 chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
+                    .position(legend_at)
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK)
                     .label_font(("sans-serif", 14))
