@@ -780,15 +780,18 @@ fn header(plan: &Plan, columns: &[(String, Metric)]) -> String {
 
 /// A rough relative cost of a run, to start the longest runs first:
 /// simulated time times the rate of the events every scenario has (probe
-/// reads of each clock, polls of each server, one event per second).
+/// reads of each clock; exchanges with each server, about four events and
+/// the algorithm's work each; one event per second). Only the order of the
+/// estimates matters.
 fn cost_estimate(s: &Scenario) -> f64 {
+    const EXCHANGE: f64 = 4.0;
     let clocks = (s.daemons.len() + s.clocks.len()) as f64;
-    let polls: f64 = s
+    let exchanges: f64 = s
         .daemons
         .iter()
         .map(|d| d.servers.len() as f64 / d.algorithm.poll_period_s().max(1e-3))
         .sum();
-    s.duration_s * (1.0 + clocks / s.probes.interval_s.max(1e-3) + polls)
+    s.duration_s * (1.0 + clocks / s.probes.interval_s.max(1e-3) + EXCHANGE * exchanges)
 }
 
 /// Options of a sweep.
