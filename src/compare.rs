@@ -1,4 +1,12 @@
-//! Comparing finished runs: metrics side by side and overlaid error plots.
+//! Comparing finished runs and sweeps: metrics side by side and overlaid
+//! plots.
+//!
+//! A *run* directory (`vtsim run`, `vtsim replay`) contributes one row per
+//! clock from its `summary.json` and its error series from `errors.csv`,
+//! overlaid in `compare_errors`. A *sweep* directory (`vtsim sweep`, known by
+//! its `points.csv`) contributes one row per grid point and clock (medians
+//! over seeds) and, for every metric, one line per sweep and clock against
+//! the sweep's first varied field, overlaid in `compare_<metric>`.
 
 use std::path::{Path, PathBuf};
 
@@ -40,8 +48,240 @@ fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
         .collect())
 }
 
-/// Prints the metrics table and writes `compare.csv` and overlaid plots to `out`.
+/// A sweep's per-point summary (`points.csv`).
+struct SweepPoints {
+    /// Varied fields, in column order (the first is the plots' x axis).
+    fields: Vec<String>,
+    /// Clocks, in column order.
+    clocks: Vec<String>,
+    /// Per point: the fields' values, and the median over seeds of
+    /// `clock.metric` by `(clock, metric)` name.
+    rows: Vec<(Vec<f64>, std::collections::BTreeMap<(String, String), f64>)>,
+}
+
+/// Reads `points.csv` of a sweep directory: columns `point`, the varied
+/// fields, then `<clock>.<metric>.<median|q25|q75>`.
+fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
+    let p = dir.join("points.csv");
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", p.display());
+    let mut rdr = csv::Reader::from_path(&p).map_err(|e| err(&e))?;
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| err(&e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut fields = Vec::new();
+    let mut clocks: Vec<String> = Vec::new();
+    // Column index → (clock, metric) for the medians over seeds.
+    let mut medians = Vec::new();
+    for (i, h) in headers.iter().enumerate().skip(1) {
+        match h.strip_suffix(".median").and_then(|cm| cm.rsplit_once('.')) {
+            Some((clock, metric)) => {
+                if !clocks.iter().any(|c| c == clock) {
+                    clocks.push(clock.to_string());
+                }
+                medians.push((i, clock.to_string(), metric.to_string()));
+            }
+            None if h.ends_with(".q25") || h.ends_with(".q75") => {}
+            None => fields.push((i, h.clone())),
+        }
+    }
+    if fields.is_empty() {
+        return Err(err(&"no varied field columns"));
+    }
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| err(&e))?;
+        let num = |i: usize| {
+            rec.get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        let values = fields.iter().map(|&(i, _)| num(i)).collect();
+        let metrics = medians
+            .iter()
+            .map(|(i, c, m)| ((c.clone(), m.clone()), num(*i)))
+            .collect();
+        rows.push((values, metrics));
+    }
+    Ok(SweepPoints {
+        fields: fields.into_iter().map(|(_, h)| h).collect(),
+        clocks,
+        rows,
+    })
+}
+
+/// The last path component of `d`, or `fallback`.
+fn label_of(d: &Path, fallback: &str) -> String {
+    d.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+/// Prints the metrics table and writes `compare.csv` and overlaid plots to
+/// `out`; each of `dirs` is a run or a sweep directory.
 pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
+    let (runs, sweeps): (Vec<&PathBuf>, Vec<&PathBuf>) = dirs
+        .iter()
+        .partition(|d| !d.join("points.csv").exists() || d.join("summary.json").exists());
+    let mut text = String::new();
+    if !runs.is_empty() {
+        text.push_str(&compare_runs(&runs, out)?);
+    }
+    if !sweeps.is_empty() {
+        text.push_str(&compare_sweeps(&sweeps, out)?);
+    }
+    Ok(text)
+}
+
+/// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
+/// overlaid plot per metric.
+fn compare_sweeps(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(out)?;
+    let sweeps = dirs
+        .iter()
+        .map(|d| Ok((label_of(d, "sweep"), read_points(d)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut table = format!(
+        "{:<20} {:<36} {:<20} {:>12} {:>10} {:>10} {:>12}\n",
+        "sweep", "point", "clock", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
+    );
+    let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
+    for (label, sw) in &sweeps {
+        for (values, metrics) in &sw.rows {
+            let point = sw
+                .fields
+                .iter()
+                .zip(values)
+                .map(|(f, v)| format!("{f}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            // The table names each field by its last component only.
+            let short = sw
+                .fields
+                .iter()
+                .zip(values)
+                .map(|(f, v)| format!("{}={v}", f.rsplit('.').next().unwrap_or(f)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            for clock in &sw.clocks {
+                let get = |m: &str| {
+                    metrics
+                        .get(&(clock.clone(), m.to_string()))
+                        .copied()
+                        .unwrap_or(f64::NAN)
+                };
+                table.push_str(&format!(
+                    "{:<20} {:<36} {:<20} {:>12.3} {:>10.3} {:>10.3} {:>12.3}\n",
+                    label,
+                    short,
+                    clock,
+                    get("median_us"),
+                    get("iqr_us"),
+                    get("rms_us"),
+                    get("max_abs_us")
+                ));
+            }
+            for ((clock, metric), v) in metrics {
+                csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
+            }
+        }
+    }
+    crate::output::write_atomic(&out.join("compare_sweeps.csv"), csv_text.as_bytes())?;
+    let mut metrics: Vec<String> = Vec::new();
+    for (_, sw) in &sweeps {
+        for (_, m) in sw.rows.iter().flat_map(|(_, ms)| ms.keys()) {
+            if !metrics.contains(m) {
+                metrics.push(m.clone());
+            }
+        }
+    }
+    // Only sweeps along the same field share a plot.
+    let mut axes: Vec<&str> = Vec::new();
+    for (_, sw) in &sweeps {
+        if !axes.contains(&sw.fields[0].as_str()) {
+            axes.push(&sw.fields[0]);
+        }
+    }
+    for axis in &axes {
+        let group: Vec<_> = sweeps
+            .iter()
+            .filter(|(_, sw)| sw.fields[0] == *axis)
+            .collect();
+        let suffix = if axes.len() == 1 {
+            String::new()
+        } else {
+            let safe: String = axis
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            format!("_vs_{safe}")
+        };
+        for metric in &metrics {
+            overlay_metric(out, &group, axis, metric, &suffix)?;
+        }
+    }
+    Ok(table)
+}
+
+/// One plot of `metric` (median over seeds) against `axis`, a line per
+/// sweep of `group` and clock; nothing when no sweep has the metric.
+fn overlay_metric(
+    out: &Path,
+    group: &[&(String, SweepPoints)],
+    axis: &str,
+    metric: &str,
+    suffix: &str,
+) -> anyhow::Result<()> {
+    let series: Vec<Series> = group
+        .iter()
+        .flat_map(|(label, sw)| {
+            sw.clocks.iter().map(move |clock| Series {
+                name: format!("{label}/{clock}"),
+                points: sw
+                    .rows
+                    .iter()
+                    .filter_map(|(values, ms)| {
+                        let y = *ms.get(&(clock.clone(), metric.to_string()))?;
+                        (values[0].is_finite() && y.is_finite()).then_some((values[0], y))
+                    })
+                    .collect(),
+            })
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    // Sweeps over decades (poll periods, dirty rates) read best on log axes.
+    let positive = series
+        .iter()
+        .all(|s| s.points.iter().all(|&(x, y)| x > 0.0 && y > 0.0));
+    let (lo, hi) = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        });
+    let y_label = format!("{metric} (median over seeds)");
+    line_chart(
+        out,
+        &format!("compare_{metric}{suffix}"),
+        &LineChart {
+            title: metric,
+            x_label: axis,
+            y_label: &y_label,
+            series: &series,
+            points: false,
+            log_log: positive && hi >= 100.0 * lo,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("plotting: {e}"))
+}
+
+/// The run part of [`compare`]: writes `compare.csv` and `compare_errors`.
+fn compare_runs(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
     std::fs::create_dir_all(out)?;
     let mut table = format!(
         "{:<24} {:<24} {:<12} {:>12} {:>10} {:>10} {:>12}\n",
@@ -52,10 +292,7 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
     let mut series = Vec::new();
     for d in dirs {
         let s = read_summary(d)?;
-        let label = d
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| s.scenario.clone());
+        let label = label_of(d, &s.scenario);
         for c in &s.clocks {
             let e = &c.error_us;
             table.push_str(&format!(
@@ -93,4 +330,53 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
     }
     Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system temp dir, unique to this test.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vtsim-compare-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    const POINTS: &str = "point,paths[0].asymmetry_us,rc.median_us.median,rc.median_us.q25,rc.median_us.q75,rc.rms_us.median,rc.rms_us.q25,rc.rms_us.q75\n\
+        0,-100,-50,-51,-49,50.5,50,51\n\
+        1,100,50,49,51,50.5,50,51\n";
+
+    #[test]
+    fn sweeps_are_compared_point_by_point_with_one_plot_per_metric() {
+        let root = scratch("sweeps");
+        let (a, b, out) = (root.join("a"), root.join("b"), root.join("out"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("points.csv"), POINTS).unwrap();
+        }
+        let table = compare(&[a, b], &out).unwrap();
+        assert_eq!(table.lines().count(), 1 + 2 * 2, "{table}");
+        assert!(table.contains("asymmetry_us=-100"), "{table}");
+        assert!(table.contains("-50.000"), "{table}");
+        let csv = std::fs::read_to_string(out.join("compare_sweeps.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 2 * 2 * 2, "{csv}");
+        for metric in ["median_us", "rms_us"] {
+            assert!(out.join(format!("compare_{metric}.png")).exists());
+            let data =
+                std::fs::read_to_string(out.join(format!("compare_{metric}_data.csv"))).unwrap();
+            assert!(data.contains("a/rc") && data.contains("b/rc"), "{data}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_points_file_without_varied_fields_is_an_error() {
+        let root = scratch("bad");
+        std::fs::write(root.join("points.csv"), "point,rc.rms_us.median\n0,1\n").unwrap();
+        let e = compare(std::slice::from_ref(&root), &root.join("out")).unwrap_err();
+        assert!(e.to_string().contains("no varied field columns"), "{e}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -79,10 +79,10 @@ enum Command {
     },
     /// Compare finished runs: metrics side by side and overlaid error plots.
     Compare {
-        /// Run directories.
+        /// Run or sweep directories.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// Where to write compare.csv and the plots.
+        /// Where to write compare.csv (runs), compare_sweeps.csv (sweeps) and the plots.
         #[arg(long, default_value = "out/compare")]
         out: PathBuf,
     },
@@ -253,11 +253,16 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 max_runs,
             };
             let dir = vtsim::sweep::run_sweep(&plan, &opts)?;
+            let results = dir.join("results.csv");
+            // Rows after the header: runs finished so far (fewer after --max-runs).
+            let done = std::fs::read_to_string(&results)
+                .map(|t| t.lines().count().saturating_sub(1))
+                .unwrap_or(0);
             println!(
-                "{}: {} runs; results in {}",
+                "{}: {done} of {} runs done; results in {}",
                 plan.sweep.name,
                 plan.runs().len(),
-                dir.join("results.csv").display()
+                results.display()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -281,7 +286,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Compare { dirs, out } => {
             print!("{}", vtsim::compare::compare(&dirs, &out)?);
-            println!("written: {}", out.join("compare.csv").display());
+            println!("written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay {
