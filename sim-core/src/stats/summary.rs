@@ -478,7 +478,17 @@ mod tests {
     #[test]
     fn bucket_index_is_the_ceiling_of_the_log() {
         let m = Mapping::new(DEFAULT_RELATIVE_ACCURACY, DEFAULT_ZERO_FLOOR_S);
-        for x in [1e-12, 3.7e-9, 1.0, 1.001, 0.5, 2.0, 12345.678, 1e300, f64::MIN_POSITIVE] {
+        for x in [
+            1e-12,
+            3.7e-9,
+            1.0,
+            1.001,
+            0.5,
+            2.0,
+            12345.678,
+            1e300,
+            f64::MIN_POSITIVE,
+        ] {
             let v = x.ln() / m.ln_gamma;
             assert_eq!(m.index(x), v.ceil() as i32, "x = {x}");
         }
