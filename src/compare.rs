@@ -48,6 +48,9 @@ fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
         .collect())
 }
 
+/// Medians over seeds of one grid point, by `(clock, metric)`.
+type PointMetrics = std::collections::BTreeMap<(String, String), f64>;
+
 /// A sweep's per-point summary (`points.csv`).
 struct SweepPoints {
     /// Varied fields, in column order (the first is the plots' x axis).
@@ -56,7 +59,7 @@ struct SweepPoints {
     clocks: Vec<String>,
     /// Per point: the fields' values, and the median over seeds of
     /// `clock.metric` by `(clock, metric)` name.
-    rows: Vec<(Vec<f64>, std::collections::BTreeMap<(String, String), f64>)>,
+    rows: Vec<(Vec<f64>, PointMetrics)>,
 }
 
 /// Reads `points.csv` of a sweep directory: columns `point`, the varied
