@@ -448,6 +448,27 @@ impl Host {
         Stamp { counter, at }
     }
 
+    /// What a reader whose extender is `extender` would make of the full
+    /// count `value` of `source` if it read now, without updating the
+    /// extender: `Some` only under [`CounterExtension::ReadsOnly`] for a
+    /// narrow hardware counter, where a reader that last looked more than a
+    /// wrap ago has lost every whole wrap since.
+    pub fn peek_extended(
+        &self,
+        source: CounterSource,
+        value: u64,
+        extender: &WrapExtender,
+    ) -> Option<u64> {
+        match (self.extension, source) {
+            (CounterExtension::ReadsOnly, s) if s != CounterSource::XenClocksource => {
+                let idx = self.hw.counter_index(s.hardware()).unwrap_or(0);
+                let mut peek = *extender;
+                Some(peek.extend(self.hw.counters[idx].register_of(value)))
+            }
+            _ => None,
+        }
+    }
+
     /// Dom0 pushes `utc_ns` as the wall clock at `t`; returns when the next
     /// push is due (`None` on bare metal).
     pub fn push_wallclock(&mut self, t: SimTime, utc_ns: u64) -> Option<SimTime> {

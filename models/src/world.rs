@@ -643,7 +643,7 @@ impl World {
     fn clock_error(&mut self, c: usize, t: SimTime) -> f64 {
         match self.kinds[c] {
             ClockKind::Daemon(d) => {
-                let counter = self.daemon_value(d, t);
+                let counter = self.daemon_probe_value(d, t);
                 let reference = self.reference_ns(d, t.as_nanos());
                 self.daemon_error(d, counter, reference)
             }
@@ -928,6 +928,24 @@ impl World {
         self.guest_view(d, raw)
     }
 
+    /// The counter value daemon `d`'s clock shows to a probe at `t`. A
+    /// probe observes without reading on the daemon's behalf, so under
+    /// [`crate::host::CounterExtension::ReadsOnly`] the register is extended
+    /// from the daemon's own last read: a daemon that reads less often than
+    /// the counter wraps shows every wrap it has missed.
+    fn daemon_probe_value(&mut self, d: usize, t: SimTime) -> u64 {
+        let (h, src, core) = (
+            self.daemons[d].host,
+            self.daemons[d].source,
+            self.daemons[d].core,
+        );
+        let exact = self.hosts[h].value_at(src, t, core);
+        match self.hosts[h].peek_extended(src, exact, &self.daemons[d].extender) {
+            Some(seen) => self.guest_view(d, seen),
+            None => self.daemon_value(d, t),
+        }
+    }
+
     /// A kernel read of daemon `d`'s counter requested at `at`.
     fn daemon_read(&mut self, d: usize, at: SimTime) -> crate::host::Stamp {
         let (h, src, core, domain) = (
@@ -1057,13 +1075,7 @@ impl World {
         let Some(request) = self.next_request(d) else {
             return;
         };
-        let (host, src, core, domain) = (
-            self.daemons[d].host,
-            self.daemons[d].source,
-            self.daemons[d].core,
-            self.daemons[d].domain,
-        );
-        let _ = (src, core);
+        let (host, domain) = (self.daemons[d].host, self.daemons[d].domain);
         let now_count = self.daemon_value(d, now);
         if now_count < request.at {
             // The counter runs slow: the timer is not due yet in counter terms.
@@ -1111,13 +1123,6 @@ impl World {
 
     /// The kernel stamps request `xid` of daemon `d` at `at` (Ta).
     fn stamp_send(&mut self, d: usize, xid: u64, at: SimTime) {
-        let (host, src, core, domain) = (
-            self.daemons[d].host,
-            self.daemons[d].source,
-            self.daemons[d].core,
-            self.daemons[d].domain,
-        );
-        let _ = (host, src, core, domain);
         let stamp = self.daemon_read(d, at);
         if let Some(f) = self.daemons[d].inflight.iter_mut().find(|f| f.xid == xid) {
             f.ta = stamp.counter;
@@ -1261,13 +1266,11 @@ impl World {
             return;
         };
         let flight = self.daemons[d].inflight.swap_remove(i);
-        let (host, src, core, domain) = (
+        let (host, src, domain) = (
             self.daemons[d].host,
             self.daemons[d].source,
-            self.daemons[d].core,
             self.daemons[d].domain,
         );
-        let _ = (src, core);
         let stamp = self.daemon_read(d, at);
         if stamp.counter <= flight.ta {
             // The counter moved under the exchange (migration to another
