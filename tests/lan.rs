@@ -358,3 +358,54 @@ fn corrupted_exchange_files_are_rejected_with_their_row() {
     assert!(e.contains("missing column \"tf\""), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A kernel that extends a narrow counter only on its own reads
+/// (`ReadsOnly`) loses every whole wrap between two reads: a daemon that
+/// never reads shows the raw register, so its clock falls back by exactly
+/// one wrap period `2^bits / f` at each wrap, while a daemon reading every
+/// second (faster than the wrap) keeps the full count.
+#[test]
+fn a_reader_slower_than_the_wrap_loses_exactly_one_period_per_wrap() {
+    let s = Scenario::parse(
+        r#"Scenario(
+    name: "wrap",
+    seed: 7,
+    duration_s: 30,
+    hosts: [(name: "h", counter_extension: ReadsOnly, counters: [(kind: AcpiPm)])],
+    servers: [(name: "s")],
+    paths: [()],
+    daemons: [
+        (name: "polling", host: "h", counter: AcpiPm, servers: [(server: "s", path: 0)], algorithm: FreeRunning(poll_period_s: 1)),
+        (name: "idle", host: "h", counter: AcpiPm, servers: [], algorithm: FreeRunning()),
+    ],
+    probes: (interval_s: 0.5),
+    output: (errors_csv_interval_s: 0.5, plots: false),
+)"#,
+        "wrap.ron",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dir = scratch("wrap");
+    let opts = RunOptions {
+        out: Some(dir.clone()),
+        ..Default::default()
+    };
+    let (_, summary) = run_scenario(&s, &opts).unwrap();
+    assert!(clock(&summary, "polling").error_us.max_abs < 1.0);
+    let mut r = csv::Reader::from_path(dir.join("errors.csv")).unwrap();
+    let idle: Vec<f64> = r
+        .records()
+        .map(|rec| rec.unwrap()[2].parse::<f64>().unwrap() * 1e-6)
+        .collect();
+    let jumps: Vec<f64> = idle
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| d.abs() > 1e-3)
+        .collect();
+    // ACPI PM: 24 bits at 3.579545 MHz wrap every 4.687 s: 6 wraps in 30 s.
+    let period_s = f64::from(1u32 << 24) / 3_579_545.0;
+    assert_eq!(jumps.len(), 6, "{jumps:?}");
+    for j in jumps {
+        assert!((j + period_s).abs() < 1e-6, "jump {j} s, wrap {period_s} s");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
