@@ -439,9 +439,12 @@ pub fn drive(
     for (t, e) in initial {
         engine.schedule(t, e);
     }
-    // Slices bound the memory of buffered records and pace the progress bar.
+    // Slices bound the memory of buffered records and pace the progress bar:
+    // 256 of them, but none longer than an hour of simulated time, so the
+    // records held at once do not grow with the run's length.
     const SLICES: u64 = 256;
-    let step = (duration.as_nanos() / SLICES).max(1);
+    const MAX_SLICE_NS: u64 = 3_600_000_000_000;
+    let step = (duration.as_nanos() / SLICES).clamp(1, MAX_SLICE_NS);
     let mut until = SimTime::ZERO;
     while until < duration {
         until = SimTime::from_nanos((until.as_nanos() + step).min(duration.as_nanos()));
