@@ -29,6 +29,7 @@
 //! and the sweep at least 1.8× faster with two jobs.
 
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -355,22 +356,33 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
         "d-sweep-jobs1" | "d-sweep-jobs2" => {
             let jobs = if workload == "d-sweep-jobs1" { 1 } else { 2 };
             let plan = sweep_plan(sweep_s)?;
-            let scenarios = plan
+            let mut scenarios = plan
                 .runs()
                 .iter()
                 .map(|&(_, p, seed)| plan.scenario_for(&plan.points[p], seed))
                 .collect::<Result<Vec<_>, _>>()?;
+            // Longest first, as `vtsim sweep` schedules them, so that two
+            // workers finish together.
+            scenarios.sort_by(|a, b| {
+                crate::sweep::cost_estimate(b).total_cmp(&crate::sweep::cost_estimate(a))
+            });
             let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
             let setup_wall_s = setup_start.elapsed().as_secs_f64();
-            // The same parallel loop as `vtsim sweep`, without its result files.
+            // The scheduling of `vtsim sweep` (idle workers take the next
+            // run, longest first), without its result files.
             let start = Instant::now();
-            let summaries = pool.install(|| {
-                use rayon::prelude::*;
-                scenarios
-                    .par_iter()
-                    .map(crate::sweep::run_in_memory)
-                    .collect::<anyhow::Result<Vec<_>>>()
+            let results: Vec<Mutex<Option<crate::run::RunSummary>>> =
+                scenarios.iter().map(|_| Mutex::new(None)).collect();
+            let order: Vec<usize> = (0..scenarios.len()).collect();
+            crate::sweep::run_in_order(&pool, &order, |&i| {
+                let summary = crate::sweep::run_in_memory(&scenarios[i])?;
+                *results[i].lock().expect("no panics while holding the lock") = Some(summary);
+                Ok(())
             })?;
+            let summaries: Vec<crate::run::RunSummary> = results
+                .into_iter()
+                .filter_map(|m| m.into_inner().expect("lock not poisoned"))
+                .collect();
             let wall_s = start.elapsed().as_secs_f64();
             Ok(Measurement {
                 workload: workload.to_string(),

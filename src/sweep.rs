@@ -783,7 +783,7 @@ fn header(plan: &Plan, columns: &[(String, Metric)]) -> String {
 /// reads of each clock; exchanges with each server, about four events and
 /// the algorithm's work each; one event per second). Only the order of the
 /// estimates matters.
-fn cost_estimate(s: &Scenario) -> f64 {
+pub(crate) fn cost_estimate(s: &Scenario) -> f64 {
     const EXCHANGE: f64 = 4.0;
     let clocks = (s.daemons.len() + s.clocks.len()) as f64;
     let exchanges: f64 = s
@@ -792,6 +792,41 @@ fn cost_estimate(s: &Scenario) -> f64 {
         .map(|d| d.servers.len() as f64 / d.algorithm.poll_period_s().max(1e-3))
         .sum();
     s.duration_s * (1.0 + clocks / s.probes.interval_s.max(1e-3) + EXCHANGE * exchanges)
+}
+
+/// Calls `job` on every item of `items` on `pool`'s threads, each idle
+/// worker taking the next item in order (so items sorted longest first
+/// keep the workers busy until the end); after the first error no new item
+/// is started, and that error is returned.
+pub(crate) fn run_in_order<T: Sync>(
+    pool: &rayon::ThreadPool,
+    items: &[T],
+    job: impl Fn(&T) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<()> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    pool.scope(|scope| {
+        for _ in 0..pool.current_num_threads() {
+            scope.spawn(|_| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    if let Err(e) = job(item) {
+                        failed.store(true, Ordering::Relaxed);
+                        first_error
+                            .lock()
+                            .expect("no panics while holding the lock")
+                            .get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().expect("lock not poisoned") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Options of a sweep.
@@ -923,31 +958,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         overall.inc(1);
         Ok(())
     };
-    // Workers take the next run in cost order until none is left, or stop
-    // taking runs once one has failed.
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    pool.scope(|scope| {
-        for _ in 0..pool.current_num_threads() {
-            scope.spawn(|_| {
-                while !failed.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&run) = pending.get(i) else { break };
-                    if let Err(e) = one(run) {
-                        failed.store(true, Ordering::Relaxed);
-                        first_error
-                            .lock()
-                            .expect("no panics while holding the lock")
-                            .get_or_insert(e);
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().expect("lock not poisoned") {
-        return Err(e);
-    }
+    run_in_order(&pool, &pending, |&run| one(run))?;
     overall.finish_and_clear();
     let rows = state.into_inner().expect("lock not poisoned");
     write(&rows)?;
