@@ -7,7 +7,8 @@
 //! `summary.json` or `errors.csv`, and compares it with a band around the
 //! published value. The result is one table, printed and written to
 //! `<out>/FIDELITY.md` (the command line also copies it to
-//! `docs/FIDELITY.md`), with the figures it refers to: error against time
+//! `docs/FIDELITY.md`, with its PNG figures in `docs/fidelity/`), with the
+//! figures it refers to: error against time
 //! per scenario, error distributions (CDF with median and IQR marked), the
 //! host RTT overhead against the number of guests, and the dependent
 //! RADclock against ntpd across a live migration.
@@ -1002,20 +1003,20 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
     })
 }
 
-/// Writes `FIDELITY.md` into `docs`, its figure links pointing into `out`
-/// (relative to `docs` when `out` is relative to the working directory).
+/// Writes `FIDELITY.md` into `docs` with its PNG figures copied from `out`
+/// into `docs/fidelity/` (flattened: `radclock-lan/errors.png` becomes
+/// `radclock-lan-errors.png`), so the committed page shows its figures.
+/// The SVG versions and each figure's data stay in `out`.
 pub fn write_docs(report: &Report, out: &Path, docs: &Path) -> anyhow::Result<()> {
-    let prefix = if out.is_relative() {
-        Path::new("..").join(out)
-    } else {
-        out.to_path_buf()
-    };
+    let figures = docs.join("fidelity");
+    std::fs::create_dir_all(&figures)?;
     let mut md = report.markdown.clone();
     for (path, _) in &report.figures {
-        md = md.replace(
-            &format!("]({path})"),
-            &format!("]({}/{path})", prefix.display()),
-        );
+        let flat = path.replace(['/', '\\'], "-");
+        let bytes = std::fs::read(out.join(path))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", out.join(path).display()))?;
+        crate::output::write_atomic(&figures.join(&flat), &bytes)?;
+        md = md.replace(&format!("]({path})"), &format!("](fidelity/{flat})"));
     }
     crate::output::write_atomic(&docs.join("FIDELITY.md"), md.as_bytes())?;
     Ok(())
@@ -1050,6 +1051,30 @@ pub fn text_report(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docs_page_carries_copies_of_its_figures() {
+        let root = std::env::temp_dir().join(format!("vtsim-docs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (out, docs) = (root.join("out"), root.join("docs"));
+        std::fs::create_dir_all(out.join("lan")).unwrap();
+        std::fs::write(out.join("lan/errors.png"), b"png bytes").unwrap();
+        let report = Report {
+            rows: Vec::new(),
+            figures: vec![("lan/errors.png".into(), "cap".into())],
+            markdown: "text ![cap](lan/errors.png) more".into(),
+            wall_s: 0.0,
+            runs: Vec::new(),
+        };
+        write_docs(&report, &out, &docs).unwrap();
+        let md = std::fs::read_to_string(docs.join("FIDELITY.md")).unwrap();
+        assert_eq!(md, "text ![cap](fidelity/lan-errors.png) more");
+        assert_eq!(
+            std::fs::read(docs.join("fidelity/lan-errors.png")).unwrap(),
+            b"png bytes"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn quantiles_and_quick_scaling() {
