@@ -24,9 +24,16 @@
 //! takes a function of the value of the axis `PATH` (which must be varied
 //! with values of its own), so several fields vary together instead of
 //! multiplying the runs (a RADclock poll period in seconds and ntpd's poll
-//! exponents, say). The [`Transform`] is `Same` (the default), `Scale(k)`
-//! or `Log2`; whole results are integers, so `Log2` of a power of two fits
+//! exponents, say). The [`Transform`] is `Same` (the default), `Scale(k)`,
+//! `Log2` or `Step(above: a, value: v)` (`v` where the axis exceeds `a`,
+//! else 0); whole results are integers, so `Log2` of a power of two fits
 //! an integer field. Every point runs once per seed.
+//!
+//! A path that starts with `$` is a *sweep parameter*, not a field of the
+//! scenario: an axis of its own that only linked fields read. It gives a
+//! sweep an axis that no single field carries, such as a number of busy
+//! guests (`$busy_guests`, with guest `i`'s load linked to it by
+//! `Step(above: i, ...)`).
 //!
 //! Every point is applied to the base scenario and validated before any run,
 //! so a bad path or value (a linked one included) fails at once, naming the
@@ -132,6 +139,15 @@ pub enum Transform {
     /// integer field such as ntpd's `minpoll`; any other result is refused
     /// by such a field.
     Log2,
+    /// `value` where the followed number exceeds `above`, else 0: turns a
+    /// count into per-item switches (guest `i` busy when more than `i`
+    /// guests are).
+    Step {
+        /// Threshold the followed value must exceed.
+        above: f64,
+        /// The value above the threshold.
+        value: f64,
+    },
 }
 
 impl Transform {
@@ -150,6 +166,9 @@ impl Transform {
                 Some(x) if x > 0.0 && x.is_finite() => Ok(num(tidy(x.log2()))),
                 _ => Err("Log2 needs a positive number".to_string()),
             },
+            Transform::Step { above, value } => number()
+                .map(|x| num(if x > above { value } else { 0.0 }))
+                .ok_or_else(|| "Step needs a number".to_string()),
         }
     }
 
@@ -159,6 +178,7 @@ impl Transform {
             Transform::Same => "x".into(),
             Transform::Scale(k) => format!("{k}·x"),
             Transform::Log2 => "log2(x)".into(),
+            Transform::Step { above, value } => format!("{value}·[x > {above}]"),
         }
     }
 }
@@ -169,7 +189,8 @@ impl Transform {
 pub struct Vary {
     /// Field path in the scenario, e.g. `paths[0].forward.min_delay_us`.
     /// Enum variants are skipped: `daemons[0].algorithm.poll_period_s`
-    /// reaches the field whatever the algorithm.
+    /// reaches the field whatever the algorithm. A path starting with `$`
+    /// is a sweep parameter outside the scenario (module docs).
     pub path: String,
     /// The values it takes.
     pub values: Values,
@@ -283,6 +304,11 @@ fn expand(v: &Values, stream: &str, seed: u64) -> Vec<ron::Value> {
 /// held in memory.
 pub const MAX_RUNS: usize = 1_000_000;
 
+/// True for a sweep parameter (`$name`): an axis outside the scenario.
+fn is_parameter(path: &str) -> bool {
+    path.starts_with('$')
+}
+
 /// The index of the axis (a varied field with values of its own) that
 /// `vary[i]` follows, if it is linked.
 fn leader(sweep: &Sweep, i: usize) -> Option<usize> {
@@ -351,6 +377,23 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                     || (*log && !(*from > 0.0 && *to > 0.0))
             }
             Values::Linked { to, transform } => {
+                if is_parameter(&sweep.vary[i].path) {
+                    errors.push(algorithms::ConfigError::new(
+                        format!("vary[{i}].path"),
+                        format!(
+                            "{} is a sweep parameter: it needs values of its own",
+                            sweep.vary[i].path
+                        ),
+                    ));
+                }
+                if let Transform::Step { above, value } = transform
+                    && !(above.is_finite() && value.is_finite())
+                {
+                    errors.push(algorithms::ConfigError::new(
+                        format!("vary[{i}].values"),
+                        format!("Step(above: {above}, value: {value}) must be finite"),
+                    ));
+                }
                 if leader(&sweep, i).is_none() {
                     errors.push(algorithms::ConfigError::new(
                         format!("vary[{i}].values"),
@@ -570,6 +613,9 @@ impl Plan {
             errors: vec![algorithms::ConfigError::new(field, message)],
         };
         for (v, value) in self.sweep.vary.iter().zip(point) {
+            if is_parameter(&v.path) {
+                continue;
+            }
             set_path(&mut tree, &v.path, ron_to_json(value))
                 .map_err(|m| invalid(v.path.clone(), m))?;
         }
@@ -1033,6 +1079,11 @@ fn variants_text(all: &[String]) -> String {
 /// to it with their formula.
 fn axis_label(plan: &Plan, vi: usize) -> String {
     let v = &plan.sweep.vary[vi];
+    if is_parameter(&v.path) {
+        // A parameter's meaning is its name; its linked fields (often many,
+        // each with its own threshold) are in the sweep file.
+        return v.path.trim_start_matches('$').replace('_', " ");
+    }
     let mut label = match unit_of(&v.path) {
         Some(u) => format!("x = {} [{u}]", v.path),
         None => format!("x = {}", v.path),
@@ -1232,7 +1283,11 @@ fn summarize_points(
                     }
                 })
             }));
-            let stem = format!("{}_vs_{}", m.name, v.path.replace(['[', ']', '.'], "_"));
+            let stem = format!(
+                "{}_vs_{}",
+                m.name,
+                v.path.replace(['[', ']', '.'], "_").replace('$', "")
+            );
             let what = m.label.split(" [").next().unwrap_or(m.label);
             let seeds = if bands {
                 format!("median of {} seeds", plan.sweep.seeds)
@@ -1293,6 +1348,18 @@ struct Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_switches_items_on_by_count_and_parameters_stay_out_of_the_scenario() {
+        let step = Transform::Step {
+            above: 1.0,
+            value: 0.25,
+        };
+        assert_eq!(number(&step.apply(&num(1.0)).unwrap()), 0.0);
+        assert_eq!(number(&step.apply(&num(2.0)).unwrap()), 0.25);
+        assert!(step.apply(&ron::Value::String("x".into())).is_err());
+        assert!(is_parameter("$busy_guests") && !is_parameter("hosts[0].name"));
+    }
 
     #[test]
     fn set_path_skips_variants_and_indexes() {
