@@ -940,10 +940,10 @@ impl World {
             self.daemons[d].core,
         );
         let exact = self.hosts[h].value_at(src, t, core);
-        match self.hosts[h].peek_extended(src, exact, &self.daemons[d].extender) {
-            Some(seen) => self.guest_view(d, seen),
-            None => self.daemon_value(d, t),
-        }
+        let seen = self.hosts[h]
+            .peek_extended(src, exact, &self.daemons[d].extender)
+            .unwrap_or_else(|| exact.wrapping_sub(self.daemons[d].lost_ticks));
+        self.guest_view(d, seen)
     }
 
     /// A kernel read of daemon `d`'s counter requested at `at`.
