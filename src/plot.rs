@@ -10,12 +10,38 @@ use plotters::prelude::*;
 const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     REGISTER.call_once(|| {
         // The embedded font is valid TTF; registration cannot fail for it.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
 }
+
+/// Pixel size of every figure.
+pub(crate) const SIZE: (u32, u32) = (1000, 560);
+
+/// Renders `$chart` with `$draw` (a drawing function generic over the
+/// plotters backend) to `<$stem>.png` and `<$stem>.svg` in `$dir`, with the
+/// embedded font registered first. A macro because the drawing function is
+/// instantiated once per backend.
+macro_rules! png_and_svg {
+    ($dir:expr, $stem:expr, $draw:path, $chart:expr) => {{
+        $crate::plot::register_font();
+        let png = $dir.join(format!("{}.png", $stem));
+        let svg = $dir.join(format!("{}.svg", $stem));
+        $draw(
+            plotters::prelude::BitMapBackend::new(&png, $crate::plot::SIZE).into_drawing_area(),
+            $chart,
+        )
+        .and_then(|()| {
+            $draw(
+                plotters::prelude::SVGBackend::new(&svg, $crate::plot::SIZE).into_drawing_area(),
+                $chart,
+            )
+        })
+    }};
+}
+pub(crate) use png_and_svg;
 
 /// The palette: colour-blind-friendly (Okabe–Ito), assigned by series order.
 pub const PALETTE: [RGBColor; 8] = [
@@ -161,17 +187,12 @@ where
 /// Writes `<stem>.png`, `<stem>.svg` and `<stem>_data.csv` (long format:
 /// series,x,y) in `dir`.
 pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    draw(
-        BitMapBackend::new(&png, (1000, 560)).into_drawing_area(),
-        chart,
-    )?;
-    draw(
-        SVGBackend::new(&svg, (1000, 560)).into_drawing_area(),
-        chart,
-    )?;
+    png_and_svg!(dir, stem, draw, chart)?;
+    write_line_data(dir, stem, chart)
+}
+
+/// Writes `<stem>_data.csv` (long format: series,x,y) of a line chart.
+pub(crate) fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
     let mut w =
         csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
     w.write_record(["series", chart.x_label, chart.y_label])
@@ -530,17 +551,7 @@ where
 /// Writes `<stem>.png`, `<stem>.svg` and `<stem>_data.csv` (long format:
 /// series, x, y, band low, band high, headed by `columns`) in `dir`.
 pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    draw_bands(
-        BitMapBackend::new(&png, (1000, 560)).into_drawing_area(),
-        chart,
-    )?;
-    draw_bands(
-        SVGBackend::new(&svg, (1000, 560)).into_drawing_area(),
-        chart,
-    )?;
+    png_and_svg!(dir, stem, draw_bands, chart)?;
     let mut w =
         csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
     w.write_record(std::iter::once("series").chain(chart.columns.iter().copied()))

@@ -600,7 +600,6 @@ fn rows_for(d: &Done, quick: bool) -> anyhow::Result<Vec<Row>> {
 /// Writes an xy chart with an optional logarithmic y axis (PNG, SVG and
 /// data CSV), for series spanning decades that a linear axis would flatten.
 fn log_y_chart(dir: &Path, stem: &str, c: &LineChart) -> anyhow::Result<()> {
-    // Registers the embedded font as a side effect if nothing has yet.
     fn draw<DB: DrawingBackend>(
         root: DrawingArea<DB, plotters::coord::Shift>,
         c: &LineChart,
@@ -665,16 +664,9 @@ fn log_y_chart(dir: &Path, stem: &str, c: &LineChart) -> anyhow::Result<()> {
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())
     }
-    // line_chart registers the embedded font; draw its linear version under
-    // another stem first so the log version finds the font.
-    line_chart(dir, &format!("{stem}_linear"), c).map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    draw(BitMapBackend::new(&png, (1000, 560)).into_drawing_area(), c)
-        .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
-    draw(SVGBackend::new(&svg, (1000, 560)).into_drawing_area(), c)
-        .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
-    Ok(())
+    crate::plot::png_and_svg!(dir, stem, draw, c)
+        .and_then(|()| crate::plot::write_line_data(dir, stem, c))
+        .map_err(|e| anyhow::anyhow!("{stem}: {e}"))
 }
 
 /// Quantile of sorted values (linear interpolation).
