@@ -68,7 +68,7 @@ impl Mapping {
         // |ln m| ≤ 710 for finite f64, so the index fits i32 for any α ≥ 1e-5.
         // `ceil` by hand: the truncating cast is exact here and, unlike
         // `f64::ceil` on baseline x86-64, is not a library call.
-        let v = m.ln() / self.ln_gamma;
+        let v = table_ln(m) / self.ln_gamma;
         let i = v as i32;
         if v > f64::from(i) { i + 1 } else { i }
     }
@@ -78,6 +78,48 @@ impl Mapping {
     fn value(&self, i: i32) -> f64 {
         2.0 * (f64::from(i) * self.ln_gamma).exp() / (1.0 + self.gamma)
     }
+}
+
+/// Mantissa intervals of [`table_ln`]: `[1 + k/128, 1 + (k+1)/128)`.
+const LN_TABLE_BITS: u32 = 7;
+
+/// `(1/c_k, ln c_k)` for `c_k = 1 + k/2^LN_TABLE_BITS`.
+static LN_TABLE: std::sync::LazyLock<[(f64, f64); 1 << LN_TABLE_BITS]> =
+    std::sync::LazyLock::new(|| {
+        std::array::from_fn(|k| {
+            let c = 1.0 + k as f64 / f64::from(1u32 << LN_TABLE_BITS);
+            (1.0 / c, c.ln())
+        })
+    });
+
+/// Natural logarithm of a positive finite `m`, within a few 1e-16 of
+/// `m.ln()` and about four times cheaper: every sample pushed into a
+/// [`Summary`] needs one (16 per simulated second in a Xen host with eight
+/// guests), and the library call was the largest part of a push.
+///
+/// With `m = 2^e·f`, `f ∈ [1, 2)`: `ln m = e·ln 2 + ln c_k + ln(f/c_k)`,
+/// `c_k` the tabulated left end of `f`'s interval, and `r = f/c_k − 1 <
+/// 2⁻⁷`, so six terms of the `log1p` series leave a remainder below
+/// `r⁷/7 < 3e-16`. Subnormals (only reachable with a zero floor below
+/// 2.2e-308) take the library call.
+#[inline]
+fn table_ln(m: f64) -> f64 {
+    const MANTISSA_BITS: u32 = 52;
+    let bits = m.to_bits();
+    let biased_exp = (bits >> MANTISSA_BITS) as i32;
+    if biased_exp == 0 {
+        return m.ln();
+    }
+    let mantissa = bits & ((1 << MANTISSA_BITS) - 1);
+    let k = (mantissa >> (MANTISSA_BITS - LN_TABLE_BITS)) as usize;
+    let f = f64::from_bits(mantissa | 1.0f64.to_bits());
+    let (inv_c, ln_c) = LN_TABLE[k];
+    let r = f * inv_c - 1.0;
+    let series = r
+        * (1.0
+            - r * (1.0 / 2.0
+                - r * (1.0 / 3.0 - r * (1.0 / 4.0 - r * (1.0 / 5.0 - r * (1.0 / 6.0))))));
+    f64::from(biased_exp - 1023) * std::f64::consts::LN_2 + (ln_c + series)
 }
 
 /// Counts per bucket index over a contiguous, capped index range.
@@ -457,6 +499,29 @@ impl Summary {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn table_ln_matches_the_library_log(mantissa in 1.0f64..2.0, exp in -1030i32..1024) {
+            let m = mantissa * 2f64.powi(exp);
+            prop_assume!(m.is_finite() && m > 0.0);
+            let (got, want) = (table_ln(m), m.ln());
+            prop_assert!(
+                (got - want).abs() <= 4e-16 * want.abs().max(1.0),
+                "ln {m:e}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn table_ln_is_exact_where_the_log_is_trivial() {
+        assert_eq!(table_ln(1.0), 0.0);
+        assert_eq!(table_ln(2.0), std::f64::consts::LN_2);
+        assert_eq!(
+            table_ln(f64::MIN_POSITIVE / 4.0),
+            (f64::MIN_POSITIVE / 4.0).ln()
+        );
+    }
 
     /// The exact statistic the sketch approximates: numpy `method="lower"`.
     fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
