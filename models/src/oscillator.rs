@@ -702,16 +702,59 @@ impl NoiseGrid {
     }
 }
 
+/// `cos(2π·u)` for any finite `u` (turns), within about 2e-16 of the
+/// exact value.
+///
+/// The temperature cycle is evaluated at every distinct read time (several
+/// per simulated second per crystal), where the library `cos` of a phase
+/// that grows to 10⁵ rad over a year was a tenth of an oscillator read.
+/// Reducing in turns is exact (`u − q/4`, `q` the integer nearest `4u`, has no rounding error), and
+/// on the remaining `|x| ≤ π/4` the Taylor series of `cos` and `sin` leave
+/// remainders below 3e-18 after the terms kept.
+fn cos_turns(u: f64) -> f64 {
+    let quarter = (4.0 * u).round_ties_even();
+    let x = TAU * (u - 0.25 * quarter);
+    let x2 = x * x;
+    // cos(x + qπ/2) for q = round(4u) mod 4.
+    let series =
+        |ratios: &[f64; TAYLOR_TERMS]| ratios.iter().rev().fold(1.0, |acc, r| 1.0 - x2 * r * acc);
+    match (quarter as i64).rem_euclid(4) {
+        0 => series(&COS_TERM_RATIOS),
+        1 => -x * series(&SIN_TERM_RATIOS),
+        2 => -series(&COS_TERM_RATIOS),
+        _ => x * series(&SIN_TERM_RATIOS),
+    }
+}
+
+/// Terms kept after the first in the series of [`cos_turns`].
+const TAYLOR_TERMS: usize = 8;
+
+/// Ratios `1/((n+1)(n+2))` of successive terms `x^n/n!` of the Taylor
+/// series of `cos` (`n` even from 0) or of `sin/x` (`n` odd from 1).
+const fn taylor_term_ratios(first_n: usize) -> [f64; TAYLOR_TERMS] {
+    let mut r = [0.0; TAYLOR_TERMS];
+    let mut k = 0;
+    while k < TAYLOR_TERMS {
+        let n = (first_n + 2 * k) as f64;
+        r[k] = 1.0 / ((n + 1.0) * (n + 2.0));
+        k += 1;
+    }
+    r
+}
+
+const COS_TERM_RATIOS: [f64; TAYLOR_TERMS] = taylor_term_ratios(0);
+const SIN_TERM_RATIOS: [f64; TAYLOR_TERMS] = taylor_term_ratios(1);
+
 /// A running oscillator: evaluates its time error lazily at read times.
 #[derive(Clone, Debug)]
 pub struct Oscillator {
     offset_s: f64,
     skew: f64,
     aging_per_s: f64,
-    /// Fractional frequency amplitude of the temperature cycle, `c·A·1e-6`.
+    /// Fractional frequency amplitude of the temperature cycle, `a = c·A·1e-6`.
     cycle_amplitude: f64,
-    /// Angular frequency of the temperature cycle, rad/s.
-    cycle_omega_rad_per_s: f64,
+    /// Period of the temperature cycle, seconds.
+    cycle_period_s: f64,
     /// `None` when there is no random part at all.
     noise: Option<NoiseGrid>,
     ideal: bool,
@@ -739,7 +782,7 @@ impl Oscillator {
             skew: cfg.skew_ppm * 1e-6,
             aging_per_s: cfg.aging_ppm_per_day * 1e-6 / SECS_PER_DAY,
             cycle_amplitude,
-            cycle_omega_rad_per_s: TAU / tc.diurnal_period_s.max(1e-9),
+            cycle_period_s: tc.diurnal_period_s.max(1e-9),
             noise,
             ideal,
             last_read: None,
@@ -765,9 +808,9 @@ impl Oscillator {
         let ts = t.as_secs_f64();
         let mut x = self.offset_s + self.skew * ts + 0.5 * self.aging_per_s * ts * ts;
         if self.cycle_amplitude != 0.0 {
-            // ∫₀ᵗ a·sin(ωs) ds = a(1 − cos ωt)/ω.
-            let w = self.cycle_omega_rad_per_s;
-            x += self.cycle_amplitude * (1.0 - (w * ts).cos()) / w;
+            // ∫₀ᵗ a·sin(ωs) ds = a(1 − cos ωt)/ω, with ωt = 2π·t/P.
+            let p = self.cycle_period_s;
+            x += self.cycle_amplitude * p / TAU * (1.0 - cos_turns(ts / p));
         }
         if let Some(n) = &mut self.noise {
             x += n.at(t).0;
@@ -786,7 +829,7 @@ impl Oscillator {
         let ts = t.as_secs_f64();
         let mut y = self.skew + self.aging_per_s * ts;
         if self.cycle_amplitude != 0.0 {
-            y += self.cycle_amplitude * (self.cycle_omega_rad_per_s * ts).sin();
+            y += self.cycle_amplitude * cos_turns(ts / self.cycle_period_s - 0.25);
         }
         if let Some(n) = &mut self.noise {
             y += n.at(t).1;
@@ -1023,6 +1066,14 @@ mod tests {
         let var = sum2 / n as f64;
         let want = 2.0 * sigma * sigma * t_s * t_s * ou_integral_var_shape(32.0 / t_s);
         assert!((var / want - 1.0).abs() < 0.02, "{var:e} vs {want:e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cos_turns_matches_the_library_cos(u in -1e5f64..1e5) {
+            let want = (TAU * (u - u.round())).cos();
+            proptest::prop_assert!((cos_turns(u) - want).abs() < 1e-15, "u = {}", u);
+        }
     }
 
     #[test]
