@@ -107,10 +107,8 @@
 use std::f64::consts::{LN_2, TAU};
 
 use algorithms::ConfigError;
-use rand::RngExt;
-use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
-use sim_core::{SimRng, SimTime};
+use sim_core::{NormalStream, SimRng, SimTime};
 
 /// Seconds per day, for aging given per day.
 const SECS_PER_DAY: f64 = 86_400.0;
@@ -413,7 +411,7 @@ struct OuPhase {
 }
 
 impl OuPhase {
-    fn new(sigma: f64, corr_time_s: f64, step_s: f64, rng: &mut SimRng) -> Self {
+    fn new(sigma: f64, corr_time_s: f64, step_s: f64, normals: &mut NormalStream) -> Self {
         let u = step_s / corr_time_s;
         let one_minus_a = -(-u).exp_m1();
         let decay = 1.0 - one_minus_a;
@@ -433,7 +431,7 @@ impl OuPhase {
             (0.0, var_i.max(0.0).sqrt())
         };
         // Start in the stationary law, so there is no switch-on transient.
-        let z: f64 = rng.sample(StandardNormal);
+        let z = normals.next_normal();
         OuPhase {
             y: sigma * z,
             decay,
@@ -446,9 +444,9 @@ impl OuPhase {
 
     /// Advances one grid step; returns the integral of `y` over it (seconds).
     #[inline]
-    fn step(&mut self, rng: &mut SimRng) -> f64 {
-        let n2: f64 = rng.sample(StandardNormal);
-        self.step_dependent(rng) + self.i_sd_s * n2
+    fn step(&mut self, normals: &mut NormalStream) -> f64 {
+        let n2 = normals.next_normal();
+        self.step_dependent(normals) + self.i_sd_s * n2
     }
 
     /// Advances one grid step; returns the part of the step integral that
@@ -456,8 +454,8 @@ impl OuPhase {
     /// everything else and of standard deviation `i_sd_s`, is left to the
     /// caller to draw (see [`NoiseGrid::generate_next`]).
     #[inline]
-    fn step_dependent(&mut self, rng: &mut SimRng) -> f64 {
-        let n1: f64 = rng.sample(StandardNormal);
+    fn step_dependent(&mut self, normals: &mut NormalStream) -> f64 {
+        let n1 = normals.next_normal();
         let integral = self.mean_gain_s * self.y + self.i_load_s * n1;
         self.y = self.decay * self.y + self.y_sd * n1;
         integral
@@ -484,15 +482,20 @@ struct CoarseOu {
 impl CoarseOu {
     /// The process on its coarse grid, or (`Err`) on the fine grid when it
     /// is too fast for a coarser one.
-    fn new(sigma: f64, corr_time_s: f64, step_s: f64, rng: &mut SimRng) -> Result<Self, OuPhase> {
+    fn new(
+        sigma: f64,
+        corr_time_s: f64,
+        step_s: f64,
+        normals: &mut NormalStream,
+    ) -> Result<Self, OuPhase> {
         let ratio = corr_time_s / (SLOW_CORR_STEPS_PER_UPDATE * step_s);
         if ratio.is_nan() || ratio < 2.0 {
-            return Err(OuPhase::new(sigma, corr_time_s, step_s, rng));
+            return Err(OuPhase::new(sigma, corr_time_s, step_s, normals));
         }
         // Largest power of two ≤ ratio, capped so the count stays exact in f64.
         let every = 1u64 << (ratio.log2().floor() as u32).min(40);
         Ok(CoarseOu {
-            ou: OuPhase::new(sigma, corr_time_s, step_s * every as f64, rng),
+            ou: OuPhase::new(sigma, corr_time_s, step_s * every as f64, normals),
             every,
             base_s: 0.0,
             ramp_s: 0.0,
@@ -501,9 +504,9 @@ impl CoarseOu {
     }
 
     /// Draws the next coarse step and lays out its fine increments.
-    fn redraw(&mut self, rng: &mut SimRng) {
+    fn redraw(&mut self, normals: &mut NormalStream) {
         let y0 = self.ou.y;
-        let integral = self.ou.step(rng);
+        let integral = self.ou.step(normals);
         let m = self.every as f64;
         // Increments I/M + (y1 − y0)·Δ·((j + ½)/M − ½) sum to I over j < M.
         self.ramp_s = (self.ou.y - y0) * self.step_s / m;
@@ -522,7 +525,7 @@ impl CoarseOu {
 struct NoiseGrid {
     step_ns: u64,
     step_s: f64,
-    rng: SimRng,
+    normals: NormalStream,
     /// Index of the newest generated grid point.
     newest: u64,
     /// Phase at grid points `newest − 2`, `newest − 1`, `newest` (seconds).
@@ -548,7 +551,7 @@ struct NoiseGrid {
 }
 
 impl NoiseGrid {
-    fn new(cfg: &OscillatorConfig, mut rng: SimRng) -> Self {
+    fn new(cfg: &OscillatorConfig, mut normals: NormalStream) -> Self {
         let step_ns = (cfg.noise_step_s * 1e9).round().max(1.0) as u64;
         let step_s = step_ns as f64 * 1e-9;
         let n = &cfg.noise;
@@ -582,7 +585,7 @@ impl NoiseGrid {
         let mut fine = Vec::new();
         let mut coarse = Vec::new();
         for (sigma, t) in processes {
-            match CoarseOu::new(sigma, t, step_s, &mut rng) {
+            match CoarseOu::new(sigma, t, step_s, &mut normals) {
                 Ok(c) => coarse.push(c),
                 Err(f) => fine.push(f),
             }
@@ -594,7 +597,7 @@ impl NoiseGrid {
         let mut grid = NoiseGrid {
             step_ns,
             step_s,
-            rng,
+            normals,
             newest: 0,
             x: [0.0; 3],
             integrated_s: 0.0,
@@ -615,7 +618,7 @@ impl NoiseGrid {
 
     fn white_pm_sample(&mut self) -> f64 {
         if self.white_pm_sd_s > 0.0 {
-            let z: f64 = self.rng.sample(StandardNormal);
+            let z = self.normals.next_normal();
             self.white_pm_sd_s * z
         } else {
             0.0
@@ -634,15 +637,15 @@ impl NoiseGrid {
     fn generate_next(&mut self) {
         let mut dx = 0.0;
         for c in &mut self.fine {
-            dx += c.step_dependent(&mut self.rng);
+            dx += c.step_dependent(&mut self.normals);
         }
         if self.rw_y_sd > 0.0 {
-            let a = self.rw_y_sd * self.rng.sample::<f64, _>(StandardNormal);
+            let a = self.rw_y_sd * self.normals.next_normal();
             dx += self.step_s * (self.rw_y + 0.5 * a);
             self.rw_y += a;
         }
         if self.independent_sd_s > 0.0 {
-            let z: f64 = self.rng.sample(StandardNormal);
+            let z = self.normals.next_normal();
             dx += self.independent_sd_s * z;
         }
         dx += self.coarse_step();
@@ -666,7 +669,7 @@ impl NoiseGrid {
             .count();
         if due > 0 {
             for c in &mut self.coarse[..due] {
-                c.redraw(&mut self.rng);
+                c.redraw(&mut self.normals);
             }
             // Re-summed whenever any process is redrawn, so rounding does not
             // accumulate across coarse steps.
@@ -770,7 +773,8 @@ impl Oscillator {
     pub fn new(cfg: &OscillatorConfig, rng: SimRng) -> Self {
         let tc = &cfg.temperature;
         let has_room = tc.room_sigma_c > 0.0 && tc.coeff_ppm_per_c != 0.0;
-        let noise = (!cfg.noise.is_zero() || has_room).then(|| NoiseGrid::new(cfg, rng));
+        let noise =
+            (!cfg.noise.is_zero() || has_room).then(|| NoiseGrid::new(cfg, NormalStream::new(rng)));
         let cycle_amplitude = tc.coeff_ppm_per_c * tc.diurnal_amplitude_c * 1e-6;
         let ideal = cfg.initial_offset_s == 0.0
             && cfg.skew_ppm == 0.0
@@ -1042,7 +1046,7 @@ mod tests {
         // across steps, so 2 × 10⁵ steps pin it to ~0.3 %), and the in-step
         // ramp must not change the sum.
         let (sigma, t_s) = (1e-6, 3600.0);
-        let mut r = rng(9);
+        let mut r = NormalStream::new(rng(9));
         let mut c = CoarseOu::new(sigma, t_s, 1.0, &mut r).expect("slow enough");
         assert_eq!(c.every, 32);
         let n = 200_000;

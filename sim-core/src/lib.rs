@@ -6,18 +6,21 @@
 //! * [`EventQueue`]: a heap ordered by (time, insertion sequence), so
 //!   simultaneous events pop deterministically;
 //! * [`Engine`] / [`Model`] / [`Scheduler`]: the run loop with a stop time;
-//! * [`RngStreams`]: one reproducible random stream per named component;
+//! * [`RngStreams`]: one reproducible random stream per named component,
+//!   and [`NormalStream`], fast standard normal draws from one;
 //! * [`stats`]: streaming statistics (quantiles, RMS, Allan family, MTIE).
 //!
 //! Models live in the `models` crate and implement [`Model`].
 
 mod engine;
+mod normal;
 mod queue;
 mod rng;
 pub mod stats;
 mod time;
 
 pub use engine::{Engine, Model, RunStats, Scheduler};
+pub use normal::NormalStream;
 pub use queue::EventQueue;
 pub use rng::{RngStreams, SimRng};
 pub use time::{SimDuration, SimTime};
