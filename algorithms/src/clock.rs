@@ -43,8 +43,26 @@ impl ClockTime {
     }
 
     /// A reading from integer nanoseconds (exact).
+    #[inline]
     pub fn from_nanos(ns: i128) -> Self {
-        // Most readings fit 64 bits, where division is far cheaper.
+        // Readings of a run are non-negative and fit 64 bits, where the
+        // unsigned division by a constant is a multiply and a shift (the
+        // same quotient and remainder as the Euclidean ones for ns ≥ 0).
+        if let Ok(ns) = u64::try_from(ns) {
+            let secs = ns / 1_000_000_000;
+            let rem = ns - secs * 1_000_000_000;
+            return ClockTime {
+                secs: secs as i64,
+                frac: (rem as u32) as f64 * 1e-9,
+            };
+        }
+        Self::from_nanos_signed(ns)
+    }
+
+    /// [`Self::from_nanos`] for negative or huge `ns`.
+    #[cold]
+    #[inline(never)]
+    fn from_nanos_signed(ns: i128) -> Self {
         if let Ok(ns) = i64::try_from(ns) {
             return ClockTime {
                 secs: ns.div_euclid(1_000_000_000),
@@ -136,7 +154,15 @@ impl FfClockParams {
 }
 
 /// `to − from` in ticks as `f64`, negative if `to` is earlier.
+#[inline]
 pub fn ticks_between(from: u64, to: u64) -> f64 {
+    // Counter values below 2^63 (every realistic one) subtract exactly as
+    // `i64`, which converts to `f64` in one instruction; the rounding of
+    // the exact difference is the same either way (round-to-nearest is
+    // symmetric, so negating before or after rounding agrees).
+    if ((from | to) as i64) >= 0 {
+        return (to as i64 - from as i64) as f64;
+    }
     if to >= from {
         (to - from) as f64
     } else {

@@ -40,6 +40,33 @@ pub(crate) struct Record {
     pub th_naive_s: f64,
 }
 
+/// Walk over a run of held records, newest first ([`History::rev_window`]).
+pub(crate) struct RevWindow<'a> {
+    records: &'a [Record],
+    /// Slot of the next record to yield.
+    slot: usize,
+    /// Records still to yield.
+    left: u64,
+}
+
+impl<'a> Iterator for RevWindow<'a> {
+    type Item = &'a Record;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a Record> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let rec = &self.records[self.slot];
+        self.slot = match self.slot {
+            0 => self.records.len() - 1,
+            s => s - 1,
+        };
+        Some(rec)
+    }
+}
+
 /// Fixed-capacity circular history.
 #[derive(Clone, Debug)]
 pub(crate) struct History {
@@ -83,6 +110,21 @@ impl History {
             "stamp {i} not held"
         );
         &self.records[self.slot(i)]
+    }
+
+    /// The records of stamps `hi, hi − 1, …, lo` (all held), newest first,
+    /// stepping slot by slot instead of dividing per stamp.
+    pub fn rev_window(&self, lo: u64, hi: u64) -> RevWindow<'_> {
+        debug_assert!(lo <= hi, "empty window [{lo}, {hi}]");
+        debug_assert!(
+            self.latest.is_some_and(|l| hi <= l && lo >= self.oldest()),
+            "window [{lo}, {hi}] not held"
+        );
+        RevWindow {
+            records: &self.records,
+            slot: self.slot(hi),
+            left: hi - lo + 1,
+        }
     }
 
     /// Mutable record of stamp `i`.
@@ -164,5 +206,11 @@ mod tests {
         }
         // Ties: the earliest index wins.
         assert_eq!(e.argmin_rtt(0, 2), 1);
+        // Windows walk the ring newest first, across the wrap or not.
+        let rtts = |h: &History, lo, hi| h.rev_window(lo, hi).map(|r| r.rtt).collect::<Vec<_>>();
+        assert_eq!(rtts(&h, 2, 5), [8, 9, 7, 3]);
+        assert_eq!(rtts(&h, 3, 4), [9, 7]);
+        assert_eq!(rtts(&h, 5, 5), [8]);
+        assert_eq!(rtts(&h, 2, 3), [7, 3]);
     }
 }

@@ -538,10 +538,10 @@ impl Radclock {
         let (mut wsum, mut acc) = (0.0, 0.0);
         let (mut min_et, mut second_et) = (f64::INFINITY, f64::INFINITY);
         let e2 = self.th.e_offset_s * self.th.e_offset_s;
-        for j in (jmin..=i).rev() {
-            let rec = self.hist.get(j);
-            let et = self.point_error(rec.rtt, self.rtthat)
-                + self.phat * ticks_between(rec.stamp.tf, s.tf) * self.meta.best_skm_rate;
+        let (phat, rate, floor) = (self.phat, self.meta.best_skm_rate, self.rtthat);
+        for rec in self.hist.rev_window(jmin, i) {
+            let et = phat * ticks_between(floor, rec.rtt)
+                + phat * ticks_between(rec.stamp.tf, s.tf) * rate;
             if et < min_et {
                 second_et = min_et;
                 min_et = et;
@@ -794,15 +794,19 @@ impl Radclock {
         let (mut wsum, mut acc) = (0.0, 0.0);
         let (mut min_et, mut second_et) = (f64::INFINITY, f64::INFINITY);
         let e2 = self.th.e_offset_s * self.th.e_offset_s;
-        for j in (jmin..=i).rev() {
-            let rec = *self.hist.get(j);
+        let (phat, rate) = (self.phat, self.meta.best_skm_rate);
+        // Newest first; `next_tf` is the Tf of the stamp after `rec`, and
+        // the gaps between consecutive stamps start below stamp i − 1.
+        let mut j = i;
+        let mut next_tf = s.tf;
+        for rec in self.hist.rev_window(jmin, i) {
             if j + 1 < i {
-                let next_tf = self.hist.get(j + 1).stamp.tf;
-                gap_s = gap_s.max(self.phat * ticks_between(rec.stamp.tf, next_tf));
+                gap_s = gap_s.max(phat * ticks_between(rec.stamp.tf, next_tf));
             }
+            next_tf = rec.stamp.tf;
+            j = j.wrapping_sub(1);
             let age_ticks = ticks_between(rec.stamp.tf, s.tf);
-            let et = self.point_error(rec.rtt, rec.rtthat)
-                + self.phat * age_ticks * self.meta.best_skm_rate;
+            let et = phat * ticks_between(rec.rtthat, rec.rtt) + phat * age_ticks * rate;
             if et < min_et {
                 second_et = min_et;
                 min_et = et;
