@@ -7,6 +7,8 @@
 //! `capacity` stamps. The capacity is fixed at construction from the
 //! windows, so nothing is allocated per stamp.
 
+use crate::clock::ticks_between;
+
 /// One bidirectional stamp (`struct bidir_stamp`, research §1.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Stamp {
@@ -35,35 +37,46 @@ pub(crate) struct Record {
     /// Its RTT, ticks.
     pub rtt: u64,
     /// The RTT floor that applies to it (shift-corrected), ticks.
-    pub rtthat: u64,
+    rtthat: u64,
+    /// `rtt − rtthat` as `ticks_between` gives it (kept with `rtthat`).
+    excess_ticks: f64,
+    /// Tf of this stamp minus Tf of the stamp before it, ticks (0 for the
+    /// first stamp).
+    pub gap_ticks: f64,
     /// Its naive offset, seconds.
     pub th_naive_s: f64,
 }
 
-/// Walk over a run of held records, newest first ([`History::rev_window`]).
-pub(crate) struct RevWindow<'a> {
-    records: &'a [Record],
-    /// Slot of the next record to yield.
-    slot: usize,
-    /// Records still to yield.
-    left: u64,
-}
-
-impl<'a> Iterator for RevWindow<'a> {
-    type Item = &'a Record;
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a Record> {
-        if self.left == 0 {
-            return None;
+impl Record {
+    /// The record of `stamp` of RTT `rtt` under the floor `rtthat`, whose
+    /// predecessor's reply arrived at `prev_tf` (`None` for the first).
+    pub fn new(stamp: Stamp, rtt: u64, rtthat: u64, prev_tf: Option<u64>) -> Self {
+        Record {
+            stamp,
+            rtt,
+            rtthat,
+            excess_ticks: ticks_between(rtthat, rtt),
+            gap_ticks: prev_tf.map_or(0.0, |tf| ticks_between(tf, stamp.tf)),
+            th_naive_s: 0.0,
         }
-        self.left -= 1;
-        let rec = &self.records[self.slot];
-        self.slot = match self.slot {
-            0 => self.records.len() - 1,
-            s => s - 1,
-        };
-        Some(rec)
+    }
+
+    /// The RTT floor that applies to the stamp, ticks.
+    #[cfg(test)]
+    pub fn rtthat(&self) -> u64 {
+        self.rtthat
+    }
+
+    /// Sets the RTT floor that applies to the stamp.
+    pub fn set_rtthat(&mut self, rtthat: u64) {
+        self.rtthat = rtthat;
+        self.excess_ticks = ticks_between(rtthat, self.rtt);
+    }
+
+    /// `rtt − rtthat` in ticks (signed: the floor may exceed an old
+    /// stamp's RTT after forgetting).
+    pub fn excess_ticks(&self) -> f64 {
+        self.excess_ticks
     }
 }
 
@@ -112,18 +125,23 @@ impl History {
         &self.records[self.slot(i)]
     }
 
-    /// The records of stamps `hi, hi − 1, …, lo` (all held), newest first,
-    /// stepping slot by slot instead of dividing per stamp.
-    pub fn rev_window(&self, lo: u64, hi: u64) -> RevWindow<'_> {
+    /// The records of stamps `lo..=hi` (all held) as at most two runs of
+    /// slots, `(older, newer)`: the window is `older` followed by `newer`,
+    /// so walking it newest first is `newer` reversed, then `older`
+    /// reversed, without a division per stamp.
+    pub fn window(&self, lo: u64, hi: u64) -> (&[Record], &[Record]) {
         debug_assert!(lo <= hi, "empty window [{lo}, {hi}]");
         debug_assert!(
             self.latest.is_some_and(|l| hi <= l && lo >= self.oldest()),
             "window [{lo}, {hi}] not held"
         );
-        RevWindow {
-            records: &self.records,
-            slot: self.slot(hi),
-            left: hi - lo + 1,
+        let len = self.records.len();
+        let n = ((hi - lo + 1) as usize).min(len);
+        let end = self.slot(hi) + 1;
+        if n <= end {
+            (&self.records[end - n..end], &[])
+        } else {
+            (&self.records[len - (n - end)..], &self.records[..end])
         }
     }
 
@@ -207,10 +225,30 @@ mod tests {
         // Ties: the earliest index wins.
         assert_eq!(e.argmin_rtt(0, 2), 1);
         // Windows walk the ring newest first, across the wrap or not.
-        let rtts = |h: &History, lo, hi| h.rev_window(lo, hi).map(|r| r.rtt).collect::<Vec<_>>();
+        let rtts = |h: &History, lo, hi| {
+            let (older, newer) = h.window(lo, hi);
+            (newer.iter().rev().chain(older.iter().rev()))
+                .map(|r| r.rtt)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(rtts(&h, 2, 5), [8, 9, 7, 3]);
         assert_eq!(rtts(&h, 3, 4), [9, 7]);
         assert_eq!(rtts(&h, 5, 5), [8]);
         assert_eq!(rtts(&h, 2, 3), [7, 3]);
+        // The cached floor excess and gaps follow the stamps.
+        let mut r = Record::new(
+            Stamp {
+                ta: 10,
+                tb: 1.0,
+                te: 1.0,
+                tf: 30,
+            },
+            20,
+            25,
+            Some(12),
+        );
+        assert_eq!((r.excess_ticks(), r.gap_ticks), (-5.0, 18.0));
+        r.set_rtthat(4);
+        assert_eq!((r.rtthat(), r.excess_ticks()), (4, 16.0));
     }
 }

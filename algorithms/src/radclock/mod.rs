@@ -371,15 +371,8 @@ impl Radclock {
             if i >= NTP_BURST {
                 self.status &= !status::UNSYNC;
             }
-            self.hist.push(
-                i,
-                Record {
-                    stamp: s,
-                    rtt,
-                    rtthat: self.rtthat,
-                    th_naive_s: 0.0,
-                },
-            );
+            self.hist
+                .push(i, Record::new(s, rtt, self.rtthat, Some(self.prev.tf)));
             self.manage_history_window(i, rtt, &s);
             if i < self.win.warmup_win {
                 self.rtt_warmup(i, rtt);
@@ -412,15 +405,7 @@ impl Radclock {
         self.t_ref = s.ta;
         self.thetahat_s = 0.0;
         self.min_et_s = 0.0;
-        self.hist.push(
-            0,
-            Record {
-                stamp: s,
-                rtt,
-                rtthat: rtt,
-                th_naive_s: 0.0,
-            },
-        );
+        self.hist.push(0, Record::new(s, rtt, rtt, None));
         self.wwidth = 1;
         self.near_i = 0;
         self.far_i = 0;
@@ -469,7 +454,7 @@ impl Radclock {
             self.rtthat = rtt;
             self.pstamp_i = i;
         }
-        self.hist.get_mut(i).rtthat = self.rtthat;
+        self.hist.get_mut(i).set_rtthat(self.rtthat);
     }
 
     /// Rate from two stamps: mean of the forward and backward naive rates
@@ -539,7 +524,7 @@ impl Radclock {
         let (mut min_et, mut second_et) = (f64::INFINITY, f64::INFINITY);
         let e2 = self.th.e_offset_s * self.th.e_offset_s;
         let (phat, rate, floor) = (self.phat, self.meta.best_skm_rate, self.rtthat);
-        for rec in self.hist.rev_window(jmin, i) {
+        let mut step = |rec: &Record| {
             let et = phat * ticks_between(floor, rec.rtt)
                 + phat * ticks_between(rec.stamp.tf, s.tf) * rate;
             if et < min_et {
@@ -551,7 +536,10 @@ impl Radclock {
             let w = gaussian_weight(et, e2);
             wsum += w;
             acc += w * rec.th_naive_s;
-        }
+        };
+        let (older, newer) = self.hist.window(jmin, i);
+        newer.iter().rev().for_each(&mut step);
+        older.iter().rev().for_each(&mut step);
         self.last_wsum = wsum;
         self.last_window_min_et_s = min_et;
         let gap_s = self.phat * ticks_between(self.prev.tf, s.tf);
@@ -623,7 +611,7 @@ impl Radclock {
         // theta: the floor history becomes the current floor.
         let floor = self.rtthat;
         for r in self.hist.records_mut() {
-            r.rtthat = floor;
+            r.set_rtthat(floor);
         }
         self.thetastamp_tf = s.tf;
         // Near/far server calibration (`parameters_calibration`).
@@ -645,7 +633,7 @@ impl Radclock {
     /// RTT floor with level shifts (`process_RTT_full`, research §2.7).
     fn rtt_full(&mut self, i: u64, rtt: u64) {
         self.rtthat = self.rtthat.min(rtt);
-        self.hist.get_mut(i).rtthat = self.rtthat;
+        self.hist.get_mut(i).set_rtthat(self.rtthat);
         self.next_rtthat = self.next_rtthat.min(rtt);
         let shift_win = self.win.shift_win;
         if i < shift_win - 1 + self.shift_end {
@@ -668,7 +656,7 @@ impl Radclock {
             }
             let jmin = lastshift.max((i + 1).saturating_sub(self.win.offset_win));
             for j in jmin..=i {
-                self.hist.get_mut(j).rtthat = self.rtthat;
+                self.hist.get_mut(j).set_rtthat(self.rtthat);
             }
             self.status |= status::RTT_UPSHIFT;
             self.upshifts += 1;
@@ -795,18 +783,16 @@ impl Radclock {
         let (mut min_et, mut second_et) = (f64::INFINITY, f64::INFINITY);
         let e2 = self.th.e_offset_s * self.th.e_offset_s;
         let (phat, rate) = (self.phat, self.meta.best_skm_rate);
-        // Newest first; `next_tf` is the Tf of the stamp after `rec`, and
-        // the gaps between consecutive stamps start below stamp i − 1.
-        let mut j = i;
-        let mut next_tf = s.tf;
-        for rec in self.hist.rev_window(jmin, i) {
-            if j + 1 < i {
-                gap_s = gap_s.max(phat * ticks_between(rec.stamp.tf, next_tf));
-            }
-            next_tf = rec.stamp.tf;
-            j = j.wrapping_sub(1);
+        // Newest first. The gap below a stamp is kept by the stamp after it
+        // (`newer_gap`); the newest stamp has none after it, and the gap
+        // below stamp i − 1 is the one `gap_s` starts from, so taking it for
+        // both changes nothing.
+        let mut newer_gap = ticks_between(self.prev.tf, s.tf);
+        let mut step = |rec: &Record| {
+            gap_s = gap_s.max(phat * newer_gap);
+            newer_gap = rec.gap_ticks;
             let age_ticks = ticks_between(rec.stamp.tf, s.tf);
-            let et = phat * ticks_between(rec.rtthat, rec.rtt) + phat * age_ticks * rate;
+            let et = phat * rec.excess_ticks() + phat * age_ticks * rate;
             if et < min_et {
                 second_et = min_et;
                 min_et = et;
@@ -816,7 +802,10 @@ impl Radclock {
             let w = gaussian_weight(et, e2);
             wsum += w;
             acc += w * (rec.th_naive_s - dp * age_ticks);
-        }
+        };
+        let (older, newer) = self.hist.window(jmin, i);
+        newer.iter().rev().for_each(&mut step);
+        older.iter().rev().for_each(&mut step);
         self.last_wsum = wsum;
         self.last_window_min_et_s = min_et;
         let quality = min_et < self.th.e_offset_qual_s;
