@@ -378,13 +378,24 @@ impl Anchor {
 /// 2^52: from here on every `f64` is an integer.
 const TWO_52: f64 = 4_503_599_627_370_496.0;
 
+/// `x.trunc()` for `x ≥ 0` (or NaN): one `roundsd` where SSE4.1 is
+/// enabled, else [`trunc_nonneg_soft`].
+#[inline]
+fn trunc_nonneg(x: f64) -> f64 {
+    debug_assert!(x.is_nan() || x.is_sign_positive(), "trunc_nonneg({x})");
+    if cfg!(target_feature = "sse4.1") {
+        x.trunc()
+    } else {
+        trunc_nonneg_soft(x)
+    }
+}
+
 /// `x.trunc()` for `x ≥ 0` (or NaN), exactly, without the library call
 /// that baseline x86-64 makes for it (no SSE4.1 `roundsd`): adding and
 /// removing 2^52 rounds to the nearest integer, then step down if that
 /// rounded up.
 #[inline]
-fn trunc_nonneg(x: f64) -> f64 {
-    debug_assert!(x.is_nan() || x.is_sign_positive(), "trunc_nonneg({x})");
+fn trunc_nonneg_soft(x: f64) -> f64 {
     if x < TWO_52 {
         let r = (x + TWO_52) - TWO_52;
         if r > x { r - 1.0 } else { r }
@@ -393,10 +404,25 @@ fn trunc_nonneg(x: f64) -> f64 {
     }
 }
 
-/// `x.floor()`, exactly; without a library call when `x ≥ 0`.
+/// `x.floor()`, exactly: one `roundsd` where SSE4.1 is enabled, else
+/// [`floor_soft`].
 #[inline]
 fn floor(x: f64) -> f64 {
-    if x > 0.0 { trunc_nonneg(x) } else { x.floor() }
+    if cfg!(target_feature = "sse4.1") {
+        x.floor()
+    } else {
+        floor_soft(x)
+    }
+}
+
+/// `x.floor()`, exactly; without a library call when `x ≥ 0`.
+#[inline]
+fn floor_soft(x: f64) -> f64 {
+    if x > 0.0 {
+        trunc_nonneg_soft(x)
+    } else {
+        x.floor()
+    }
 }
 
 /// `2^e` for the loop's small exponents (poll, kernel shift), the same
@@ -437,6 +463,28 @@ impl Pow2Div {
             0f64.copysign(x)
         } else {
             x / self.div
+        }
+    }
+}
+
+/// The divisors of the timer (phase time constant `CLOCK_PLL`·2^poll and
+/// the kernel's 2^(SHIFT_PLL + tc)), kept while the poll exponent and the
+/// kernel time constant they derive from stay the same.
+#[derive(Clone, Copy, Debug)]
+struct TimerDivs {
+    poll: i32,
+    tc: i32,
+    phase: Pow2Div,
+    kern: Pow2Div,
+}
+
+impl TimerDivs {
+    fn new(poll: i32, kern: &KernelLoop) -> Self {
+        TimerDivs {
+            poll,
+            tc: kern.tc,
+            phase: Pow2Div::new(discipline::CLOCK_PLL_LOG2 + poll),
+            kern: kern.chunk_divisor(),
         }
     }
 }
@@ -491,6 +539,8 @@ pub struct Ntpd {
     stepped_this_exchange: bool,
     /// Counter value of the event being processed (where a step lands).
     current_counter: u64,
+    /// The timer's divisors for the current poll and kernel time constant.
+    divs: TimerDivs,
 }
 
 impl Ntpd {
@@ -530,6 +580,7 @@ impl Ntpd {
                 next: 0,
             }
         });
+        let divs = TimerDivs::new(disc.poll, &kern);
         let mut ntpd = Ntpd {
             counter,
             tick_ticks,
@@ -562,6 +613,7 @@ impl Ntpd {
             last_step_time: None,
             stepped_this_exchange: false,
             current_counter: 0,
+            divs,
             p,
         };
         for i in 0..n {
@@ -632,6 +684,10 @@ impl Ntpd {
         self.now
     }
 
+    /// Once, at the first event: keeps the hot callers of
+    /// [`Self::ensure_started`] small.
+    #[cold]
+    #[inline(never)]
     fn start(&mut self, counter: u64) {
         self.started = true;
         self.now = counter / self.tick_ticks;
@@ -671,8 +727,14 @@ impl Ntpd {
     #[inline(never)]
     fn run_timer(&mut self, target: u64) {
         let span = target - self.now;
-        let phase_div = Pow2Div::new(discipline::CLOCK_PLL_LOG2 + self.disc.poll);
-        let kern_div = self.kern.chunk_divisor();
+        if self.divs.poll != self.disc.poll || self.divs.tc != self.kern.tc {
+            self.divs = TimerDivs::new(self.disc.poll, &self.kern);
+        }
+        let TimerDivs {
+            phase: phase_div,
+            kern: kern_div,
+            ..
+        } = self.divs;
         let mut grid = self.now * self.tick_ticks;
         if span < SPLIT_MIN_SPAN {
             for _ in 0..span {

@@ -948,11 +948,14 @@ fn timer_helpers_are_bit_exact() {
     }
     for &x in &edges {
         assert_eq!(bits(trunc_nonneg(x)), bits(x.trunc()), "trunc {x:e}");
+        assert_eq!(bits(trunc_nonneg_soft(x)), bits(x.trunc()), "trunc {x:e}");
         for y in [x, -x] {
             assert_eq!(bits(floor(y)), bits(y.floor()), "floor {y:e}");
+            assert_eq!(bits(floor_soft(y)), bits(y.floor()), "floor {y:e}");
         }
     }
     assert!(trunc_nonneg(f64::NAN).is_nan() && floor(f64::NAN).is_nan());
+    assert!(trunc_nonneg_soft(f64::NAN).is_nan() && floor_soft(f64::NAN).is_nan());
     for e in -1022..=1023 {
         assert_eq!(bits(pow2(e)), bits(2f64.powi(e)), "2^{e}");
     }
