@@ -42,6 +42,7 @@ fn density(x: f64) -> f64 {
 
 /// Layer edges `x[i]` (decreasing, `x[1] = R`, `x[256] = 0`; `x[0] = V/f(R)`
 /// is the base strip's width with the tail folded in) and `f(x[i])`.
+#[derive(Debug)]
 struct Tables {
     x: [f64; LAYERS + 1],
     f: [f64; LAYERS + 1],
@@ -65,12 +66,17 @@ static TABLES: LazyLock<Tables> = LazyLock::new(|| {
 #[derive(Clone, Debug)]
 pub struct NormalStream {
     rng: SimRng,
+    /// Resolved once, so no draw pays the lazy initialisation's check.
+    tables: &'static Tables,
 }
 
 impl NormalStream {
     /// Normals drawn from `rng`.
     pub fn new(rng: SimRng) -> Self {
-        NormalStream { rng }
+        NormalStream {
+            rng,
+            tables: &TABLES,
+        }
     }
 
     /// A uniform in `(0, 1]` from the top 53 bits of a word.
@@ -81,7 +87,7 @@ impl NormalStream {
     /// The next standard normal draw.
     #[inline]
     pub fn next_normal(&mut self) -> f64 {
-        let t = &*TABLES;
+        let t = self.tables;
         let w = self.rng.next_u64();
         let i = (w & 0xff) as usize;
         // Signed uniform in [−1, 1) from the high 53 bits (as i64: the
@@ -102,7 +108,7 @@ impl NormalStream {
         if i == 0 {
             return self.tail(u < 0.0);
         }
-        let t = &*TABLES;
+        let t = self.tables;
         let y = t.f[i + 1] + (t.f[i] - t.f[i + 1]) * self.uniform_open0();
         if y < density(x) {
             x

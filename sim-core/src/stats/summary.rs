@@ -150,16 +150,22 @@ impl Store {
         }
     }
 
+    #[inline]
     fn add(&mut self, idx: i32, n: u64) {
-        if n == 0 {
-            return;
-        }
         if self.total > 0 && (self.lo..=self.hi).contains(&idx) {
             // The common case once the span has settled: no reshaping.
             self.counts[(idx - self.offset) as usize] += n;
             self.total += n;
-            return;
+        } else if n > 0 {
+            self.add_outside_span(idx, n);
         }
+    }
+
+    /// [`Store::add`] for a bucket outside the span seen so far (or the
+    /// first one): out of line, so that the common case stays small enough
+    /// to inline into every push.
+    #[inline(never)]
+    fn add_outside_span(&mut self, idx: i32, n: u64) {
         let (mut lo, hi) = if self.total == 0 {
             (idx, idx)
         } else {
@@ -331,6 +337,7 @@ impl Summary {
         self.sketch_add(x, 1);
     }
 
+    #[inline]
     fn sketch_add(&mut self, x: f64, count: u64) {
         let m = x.abs();
         if m < self.mapping.zero_floor {
