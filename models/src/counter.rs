@@ -632,6 +632,7 @@ impl Counter {
     /// Reads of a non-invariant TSC advance its rate process and should be
     /// nearly monotone in time per core; a read earlier than the current
     /// piece of constant rate is evaluated with that piece's rate.
+    #[inline]
     pub fn count_at(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
         let key = (t, core, crystal_time_error_s.to_bits());
         if let Some((at, c, x, count)) = self.last_count
@@ -644,6 +645,7 @@ impl Counter {
         count
     }
 
+    #[inline(never)]
     fn count_at_uncached(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
         let t_ns = t.as_nanos();
         let f = self.hz as f64;

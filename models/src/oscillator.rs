@@ -800,6 +800,7 @@ impl Oscillator {
     }
 
     /// Time error `x(t)` in seconds: oscillator time minus true time.
+    #[inline]
     pub fn time_error_s(&mut self, t: SimTime) -> f64 {
         if self.ideal {
             return 0.0;
@@ -809,6 +810,12 @@ impl Oscillator {
         {
             return x;
         }
+        self.evaluate(t)
+    }
+
+    /// [`Oscillator::time_error_s`] at a new instant.
+    #[inline(never)]
+    fn evaluate(&mut self, t: SimTime) -> f64 {
         let ts = t.as_secs_f64();
         let mut x = self.offset_s + self.skew * ts + 0.5 * self.aging_per_s * ts * ts;
         if self.cycle_amplitude != 0.0 {
