@@ -151,5 +151,29 @@ mod tests {
                 .collect();
             prop_assert_eq!(got, expected);
         }
+
+        /// Pushes and pops interleaved (`None` = pop) agree with a sorted
+        /// reference at every step, as a simulation interleaves them.
+        #[test]
+        fn interleaved_pushes_and_pops_match_a_sorted_reference(
+            ops in proptest::collection::vec(proptest::option::of(0u64..40), 0..400)
+        ) {
+            let mut q = EventQueue::new();
+            let mut reference: std::collections::BTreeSet<(u64, usize)> = Default::default();
+            for (i, op) in ops.iter().enumerate() {
+                match op {
+                    Some(t) => {
+                        q.push(SimTime::from_nanos(*t), i);
+                        reference.insert((*t, i));
+                    }
+                    None => {
+                        let got = q.pop().map(|(t, i)| (t.as_nanos(), i));
+                        prop_assert_eq!(got, reference.pop_first());
+                    }
+                }
+                prop_assert_eq!(q.len(), reference.len());
+                prop_assert_eq!(q.peek_time().map(SimTime::as_nanos), reference.first().map(|e| e.0));
+            }
+        }
     }
 }
