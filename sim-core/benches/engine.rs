@@ -6,6 +6,9 @@
 //! * `engine`: the [`Engine`] run loop driving periodic timers, each of
 //!   which draws one random number per event and re-arms itself.
 //! * `stats`: [`Summary::push`] and [`AllanStream::push`] per sample.
+//! * `normal`: standard normal draws from [`NormalStream`] (the crystal
+//!   noise grid's sampler) and, for reference, `rand_distr`'s
+//!   `StandardNormal` on the same generator.
 //!
 //! Every group reports elements (events or samples) per second. Run with
 //! `cargo bench -p sim-core` (add `-- --warm-up-time 1 --measurement-time 3`
@@ -16,7 +19,9 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::{RngExt, SeedableRng};
 use sim_core::stats::{AllanStream, Summary};
-use sim_core::{Engine, EventQueue, Model, Scheduler, SimDuration, SimRng, SimTime};
+use sim_core::{
+    Engine, EventQueue, Model, NormalStream, RngStreams, Scheduler, SimDuration, SimRng, SimTime,
+};
 
 /// Operations per measured iteration, so timer overhead is negligible.
 const BATCH: u64 = 10_000;
@@ -110,5 +115,23 @@ fn stats(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, queue, engine, stats);
+fn normal(c: &mut Criterion) {
+    let mut g = c.benchmark_group("normal");
+    g.throughput(Throughput::Elements(BATCH));
+    let mut stream = NormalStream::new(RngStreams::new(4).stream("bench"));
+    g.bench_function("normal_stream", |b| {
+        b.iter(|| (0..BATCH).map(|_| stream.next_normal()).sum::<f64>())
+    });
+    let mut rng = SimRng::seed_from_u64(4);
+    g.bench_function("rand_distr_standard_normal", |b| {
+        b.iter(|| {
+            (0..BATCH)
+                .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal))
+                .sum::<f64>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, queue, engine, stats, normal);
 criterion_main!(benches);

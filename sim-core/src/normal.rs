@@ -12,6 +12,13 @@
 //! rejection) take more words from the same stream, so the draws depend only
 //! on the stream's seed and on how many normals were drawn before.
 //!
+//! In a tight loop it is only a little faster than `rand_distr`'s
+//! `StandardNormal` (175 against 165 million draws/s, `cargo bench -p
+//! sim-core -- normal`); its point is the split of a small inlined fast
+//! path from cold, out-of-line rejection paths, which inside the noise grid
+//! took a one-day ntpd run from 227 M to 211 M instructions. The two agree
+//! draw for draw to within an ulp (same layers, same bits of each word).
+//!
 //! ```
 //! use sim_core::{NormalStream, RngStreams};
 //! let mut a = NormalStream::new(RngStreams::new(7).stream("host0/crystal"));
