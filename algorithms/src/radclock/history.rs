@@ -125,11 +125,19 @@ impl History {
         &self.records[self.slot(i)]
     }
 
-    /// The records of stamps `lo..=hi` (all held) as at most two runs of
-    /// slots, `(older, newer)`: the window is `older` followed by `newer`,
-    /// so walking it newest first is `newer` reversed, then `older`
-    /// reversed, without a division per stamp.
-    pub fn window(&self, lo: u64, hi: u64) -> (&[Record], &[Record]) {
+    /// Calls `f` on the records of stamps `lo..=hi` (all held), newest
+    /// first. The ring holds them as at most two runs of slots, each walked
+    /// as a plain loop (no division per stamp).
+    #[inline]
+    pub fn for_each_newest_first(&self, lo: u64, hi: u64, mut f: impl FnMut(&Record)) {
+        let (older, newer) = self.runs(lo, hi);
+        newer.iter().rev().for_each(&mut f);
+        older.iter().rev().for_each(f);
+    }
+
+    /// Stamps `lo..=hi` as `(older, newer)` runs of slots: the window is
+    /// `older` followed by `newer`.
+    fn runs(&self, lo: u64, hi: u64) -> (&[Record], &[Record]) {
         debug_assert!(lo <= hi, "empty window [{lo}, {hi}]");
         debug_assert!(
             self.latest.is_some_and(|l| hi <= l && lo >= self.oldest()),
@@ -226,10 +234,9 @@ mod tests {
         assert_eq!(e.argmin_rtt(0, 2), 1);
         // Windows walk the ring newest first, across the wrap or not.
         let rtts = |h: &History, lo, hi| {
-            let (older, newer) = h.window(lo, hi);
-            (newer.iter().rev().chain(older.iter().rev()))
-                .map(|r| r.rtt)
-                .collect::<Vec<_>>()
+            let mut v = Vec::new();
+            h.for_each_newest_first(lo, hi, |r| v.push(r.rtt));
+            v
         };
         assert_eq!(rtts(&h, 2, 5), [8, 9, 7, 3]);
         assert_eq!(rtts(&h, 3, 4), [9, 7]);

@@ -523,9 +523,9 @@ impl Radclock {
         let (mut wsum, mut acc) = (0.0, 0.0);
         let (mut min_et, mut second_et) = (f64::INFINITY, f64::INFINITY);
         let e2 = self.th.e_offset_s * self.th.e_offset_s;
-        let (phat, rate, floor) = (self.phat, self.meta.best_skm_rate, self.rtthat);
-        let mut step = |rec: &Record| {
-            let et = phat * ticks_between(floor, rec.rtt)
+        let (phat, rate) = (self.phat, self.meta.best_skm_rate);
+        let step = |rec: &Record| {
+            let et = self.point_error(rec.rtt, self.rtthat)
                 + phat * ticks_between(rec.stamp.tf, s.tf) * rate;
             if et < min_et {
                 second_et = min_et;
@@ -537,9 +537,7 @@ impl Radclock {
             wsum += w;
             acc += w * rec.th_naive_s;
         };
-        let (older, newer) = self.hist.window(jmin, i);
-        newer.iter().rev().for_each(&mut step);
-        older.iter().rev().for_each(&mut step);
+        self.hist.for_each_newest_first(jmin, i, step);
         self.last_wsum = wsum;
         self.last_window_min_et_s = min_et;
         let gap_s = self.phat * ticks_between(self.prev.tf, s.tf);
@@ -788,7 +786,7 @@ impl Radclock {
         // below stamp i − 1 is the one `gap_s` starts from, so taking it for
         // both changes nothing.
         let mut newer_gap = ticks_between(self.prev.tf, s.tf);
-        let mut step = |rec: &Record| {
+        let step = |rec: &Record| {
             gap_s = gap_s.max(phat * newer_gap);
             newer_gap = rec.gap_ticks;
             let age_ticks = ticks_between(rec.stamp.tf, s.tf);
@@ -803,9 +801,7 @@ impl Radclock {
             wsum += w;
             acc += w * (rec.th_naive_s - dp * age_ticks);
         };
-        let (older, newer) = self.hist.window(jmin, i);
-        newer.iter().rev().for_each(&mut step);
-        older.iter().rev().for_each(&mut step);
+        self.hist.for_each_newest_first(jmin, i, step);
         self.last_wsum = wsum;
         self.last_window_min_et_s = min_et;
         let quality = min_et < self.th.e_offset_qual_s;
