@@ -295,6 +295,47 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A daemon's poll timer is due when its counter reaches the requested
+/// value, not after the nominal wait in true time: on lan-basics' crystal,
+/// 20 ppm fast, the nominal wait would send each request 320 µs of counter
+/// late. Naive asks for `Ta + 16 s`, so the spacing of successive `Ta`,
+/// read on the counter, is 16 s plus the kernel's stamping latency (2 µs
+/// mean) and the timer's aimed lateness (1e-8 of the wait).
+#[test]
+fn a_daemons_timer_runs_on_its_counter() {
+    let mut s = naive_lan(1.0, 300.0, 0.0);
+    s.output.exchanges = true;
+    let dir = scratch("timer");
+    let (dir, _) = run_scenario(
+        &s,
+        &RunOptions {
+            out: Some(dir),
+            seed: None,
+            force: true,
+            progress: false,
+        },
+    )
+    .unwrap();
+    let rows = read_rows(&dir.join("naive/exchanges.csv")).unwrap();
+    assert!(rows.len() > 200, "{} exchanges", rows.len());
+    let mut late_us: Vec<f64> = rows
+        .windows(2)
+        .map(|w| ((w[1].ta - w[0].ta) as f64 / w[0].counter_hz - 16.0) * 1e6)
+        .collect();
+    late_us.sort_by(f64::total_cmp);
+    let median = late_us[late_us.len() / 2];
+    assert!(
+        (0.0..10.0).contains(&median),
+        "median Ta spacing beyond 16 s: {median} µs"
+    );
+    assert!(
+        late_us[0] > -10.0,
+        "a request left early: {} µs",
+        late_us[0]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn corrupted_exchange_files_are_rejected_with_their_row() {
     let s = three_algorithms(0.25);

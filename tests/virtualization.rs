@@ -38,7 +38,13 @@ fn noise_overhead_rises_with_guest_count() {
             (30.0..=70.0).contains(&dom0),
             "Dom0 with {n} guests: {dom0} µs"
         );
-        let domu = clock(&r, &format!("xen{n}-domu1")).host_rtt_us.mean;
+        // The mean over the host's DomUs, as the fidelity table reports it:
+        // one guest's mean over 150 exchanges still carries the scheduler's
+        // slice-length tail.
+        let domu = (1..=n)
+            .map(|k| clock(&r, &format!("xen{n}-domu{k}")).host_rtt_us.mean)
+            .sum::<f64>()
+            / n as f64;
         assert!(
             (90.0..=230.0).contains(&domu),
             "DomU with {n} guests: {domu} µs"

@@ -238,6 +238,60 @@ struct Daemon {
     /// Ticks its software extension has lost to missed wraps (exact count
     /// minus what it read), as of its last read.
     lost_ticks: u64,
+    /// The counter's measured rate, for timing its polls.
+    poll_rate: RateTracker,
+}
+
+/// The rate at which a daemon's counter actually advances, measured from
+/// the readings taken when its polls are scheduled.
+///
+/// A daemon's timer is due when its *counter* reaches the requested value.
+/// Timing that from the nominal frequency is off by the counter's skew: a
+/// counter 31 ppm slow is 0.5 ms short after a 16 s wait and needs two more
+/// wake-ups, and one running fast has overshot by as much. The measured
+/// rate puts the first wake-up within the counter's rate change over the
+/// measuring span (tens of nanoseconds) of the due instant.
+#[derive(Clone, Copy, Debug, Default)]
+struct RateTracker {
+    /// A reading (true time, guest counter) at least [`RATE_SPAN`] before
+    /// the next measurement.
+    anchor: Option<(SimTime, u64)>,
+    /// The last measured rate, ticks per second.
+    ticks_per_s: Option<f64>,
+}
+
+/// Shortest span measured: long enough that one tick of quantisation is
+/// below 1e-9 of it for any counter of 1 GHz or more (ACPI PM at 3.58 MHz:
+/// 7e-8).
+const RATE_SPAN: SimDuration = SimDuration::from_secs(4);
+
+/// Relative lateness aimed for when timing a poll from the measured rate:
+/// above the rate change of a crystal over a measuring span (a few 1e-9),
+/// so the first wake-up is nearly always due, and 160 ns on a 16 s wait.
+const POLL_LATE_MARGIN: f64 = 1e-8;
+
+/// Measured rates further than this from nominal are discarded (a counter
+/// that moved under the daemon, e.g. by migration); real skews are below
+/// 500 ppm.
+const RATE_PLAUSIBLE: f64 = 1e-3;
+
+impl RateTracker {
+    /// Records the reading `count` at `now`; returns the counter's rate in
+    /// ticks per second, or `nominal_per_s` while none is measured.
+    fn observe(&mut self, now: SimTime, count: u64, nominal_per_s: f64) -> f64 {
+        match self.anchor {
+            Some((t0, c0)) if now.saturating_since(t0) >= RATE_SPAN => {
+                let span_s = now.saturating_since(t0).as_secs_f64();
+                let rate = count.wrapping_sub(c0) as f64 / span_s;
+                self.ticks_per_s =
+                    ((rate / nominal_per_s - 1.0).abs() < RATE_PLAUSIBLE).then_some(rate);
+                self.anchor = Some((now, count));
+            }
+            Some(_) => {}
+            None => self.anchor = Some((now, count)),
+        }
+        self.ticks_per_s.unwrap_or(nominal_per_s)
+    }
 }
 
 struct Dependent {
@@ -514,6 +568,7 @@ impl World {
             dilated_reference: false,
             leader_of: None,
             lost_ticks: 0,
+            poll_rate: RateTracker::default(),
         });
         let d = self.daemons.len() - 1;
         let info = ClockInfo {
@@ -839,6 +894,8 @@ impl World {
             daemon.leader_of = None;
             daemon.extender = WrapExtender::new(bits);
             daemon.lost_ticks = 0;
+            // A new host's counter runs at its own rate.
+            daemon.poll_rate = RateTracker::default();
             if let Some(m) = mappings.get(k) {
                 daemon.mapping = *m;
             }
@@ -1036,18 +1093,18 @@ impl World {
         let Some(request) = self.next_request(d) else {
             return;
         };
-        let daemon = &mut self.daemons[d];
-        daemon.poll_gen += 1;
-        let generation = daemon.poll_gen;
-        let f = daemon.info.nominal_hz;
         let now_count = self.daemon_value(d, now);
         // A dilated or rescaled guest counter advances more slowly per
         // physical second.
-        let rate = self.guest_rate(d);
+        let nominal_per_s = self.daemons[d].info.nominal_hz * self.guest_rate(d);
+        let daemon = &mut self.daemons[d];
+        daemon.poll_gen += 1;
+        let generation = daemon.poll_gen;
+        let ticks_per_s = daemon.poll_rate.observe(now, now_count, nominal_per_s);
         // Round up to a whole nanosecond so a timer that is due in a
         // fraction of a nanosecond still moves time forward.
         let wait_ns = if request.at > now_count {
-            ((request.at - now_count) as f64 / (f * rate) * 1e9)
+            ((request.at - now_count) as f64 / ticks_per_s * (1e9 * (1.0 + POLL_LATE_MARGIN)))
                 .ceil()
                 .max(1.0)
         } else {
@@ -1551,5 +1608,29 @@ impl Model for World {
             Event::Resume { id } => self.on_resume(now, id as usize, &mut push),
             Event::Failover { id } => self.on_failover(now, id as usize, &mut push),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_tracker_measures_over_spans_and_rejects_jumps() {
+        let nominal = 1e9;
+        let skewed = nominal * (1.0 - 31e-6);
+        let count = |s: f64| (s * skewed) as u64;
+        let mut r = RateTracker::default();
+        let at = |s: u64| SimTime::from_secs(s);
+        // Nominal until a span of RATE_SPAN has been seen.
+        assert_eq!(r.observe(at(0), count(0.0), nominal), nominal);
+        assert_eq!(r.observe(at(1), count(1.0), nominal), nominal);
+        let measured = r.observe(at(16), count(16.0), nominal);
+        assert!((measured / skewed - 1.0).abs() < 1e-9, "{measured}");
+        // Kept between spans.
+        assert_eq!(r.observe(at(17), count(17.0), nominal), measured);
+        // A counter that jumped (a move to another host) is not a rate.
+        let jumped = r.observe(at(40), count(40.0) + 1_000_000_000, nominal);
+        assert_eq!(jumped, nominal);
     }
 }
