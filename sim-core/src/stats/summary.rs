@@ -337,7 +337,8 @@ impl Summary {
         self.sketch_add(x, 1);
     }
 
-    #[inline]
+    // Always inlined: as a call it cost a tenth of a push in frame set-up.
+    #[inline(always)]
     fn sketch_add(&mut self, x: f64, count: u64) {
         let m = x.abs();
         if m < self.mapping.zero_floor {
