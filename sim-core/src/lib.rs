@@ -7,7 +7,7 @@
 //!   simultaneous events pop deterministically;
 //! * [`Engine`] / [`Model`] / [`Scheduler`]: the run loop with a stop time;
 //! * [`RngStreams`]: one reproducible random stream per named component,
-//!   and [`NormalStream`], fast standard normal draws from one;
+//!   and [`NormalStream`], fast standard normal draws seeded from one;
 //! * [`stats`]: streaming statistics (quantiles, RMS, Allan family, MTIE).
 //!
 //! Models live in the `models` crate and implement [`Model`].
