@@ -437,6 +437,11 @@ pub struct World {
     probe_count: u64,
     records: Records,
     scratch: Vec<f64>,
+    /// The last counter value read by the current probe, with its (host,
+    /// source, core): a probe reads every clock at one instant, and
+    /// neighbouring clocks mostly share a source (the 16 clocks of a Xen
+    /// host with eight guests read one clocksource value).
+    probe_value: Option<(usize, CounterSource, usize, u64)>,
     notes: Vec<HostNote>,
     moves: Vec<Move>,
     pending_moves: Vec<(SimTime, Event)>,
@@ -460,6 +465,7 @@ impl World {
             probe_count: 0,
             records: Records::default(),
             scratch: Vec::with_capacity(32),
+            probe_value: None,
             notes: Vec::with_capacity(16),
             moves: Vec::new(),
             pending_moves: Vec::new(),
@@ -707,15 +713,14 @@ impl World {
                 match kind {
                     DependentKind::Radclock { .. } => match self.stores[h].visible {
                         Some((src, params)) => {
-                            let value = self.hosts[h].value_at(src, t, 0);
+                            let value = self.probe_value(h, src, 0, t);
                             params.absolute(value) - ClockTime::from_nanos(i128::from(t.as_nanos()))
                         }
                         None => f64::NAN,
                     },
                     DependentKind::NtpdWallclock => {
-                        let host = &mut self.hosts[h];
-                        let st = host.value_at(CounterSource::XenClocksource, t, 0);
-                        match host.hypervisor() {
+                        let st = self.probe_value(h, CounterSource::XenClocksource, 0, t);
+                        match self.hosts[h].hypervisor() {
                             Some(x) if x.time.wallclock().version > 0 => {
                                 let utc = x.time.wallclock().utc_ns(st);
                                 (utc as i128 - i128::from(t.as_nanos())) as f64 * 1e-9
@@ -985,6 +990,19 @@ impl World {
         self.guest_view(d, raw)
     }
 
+    /// Host `h`'s `source` on `core` at the current probe's instant `t`,
+    /// read once for a run of clocks that share it (see `probe_value`).
+    fn probe_value(&mut self, h: usize, source: CounterSource, core: usize, t: SimTime) -> u64 {
+        match self.probe_value {
+            Some((hh, s, c, v)) if (hh, s, c) == (h, source, core) => v,
+            _ => {
+                let v = self.hosts[h].value_at(source, t, core);
+                self.probe_value = Some((h, source, core, v));
+                v
+            }
+        }
+    }
+
     /// The counter value daemon `d`'s clock shows to a probe at `t`. A
     /// probe observes without reading on the daemon's behalf, so under
     /// [`crate::host::CounterExtension::ReadsOnly`] the register is extended
@@ -996,7 +1014,7 @@ impl World {
             self.daemons[d].source,
             self.daemons[d].core,
         );
-        let exact = self.hosts[h].value_at(src, t, core);
+        let exact = self.probe_value(h, src, core, t);
         let seen = self.hosts[h]
             .peek_extended(src, exact, &self.daemons[d].extender)
             .unwrap_or_else(|| exact.wrapping_sub(self.daemons[d].lost_ticks));
@@ -1553,6 +1571,7 @@ impl World {
         self.probe_count += 1;
         let mut row = std::mem::take(&mut self.scratch);
         row.clear();
+        self.probe_value = None;
         for c in 0..self.kinds.len() {
             let e = self.clock_error(c, now);
             if now >= self.probe.metrics_from && e.is_finite() {
