@@ -434,6 +434,10 @@ pub fn drive(
     mut progress: impl FnMut(f64),
 ) -> anyhow::Result<(World, u64)> {
     let mut engine = Engine::new(world);
+    // Registered before the other initial events, so the probe at time
+    // zero comes first among the events due then.
+    let every = engine.model().probe_interval();
+    engine.schedule_every(SimTime::ZERO, every, models::world::Event::Probe);
     let mut initial = Vec::new();
     engine.model_mut().start(&mut |t, e| initial.push((t, e)));
     for (t, e) in initial {

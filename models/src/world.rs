@@ -616,10 +616,16 @@ impl World {
         Ok(self.clocks.len() - 1)
     }
 
-    /// The events that start a run: the first probe, every daemon's first
+    /// The probes' period: [`Event::Probe`] is due at time zero and every
+    /// period after, and is not re-scheduled by the world (the engine
+    /// delivers it, see [`sim_core::Engine::schedule_every`]).
+    pub fn probe_interval(&self) -> SimDuration {
+        self.probe.interval
+    }
+
+    /// The events that start a run besides the probes: every daemon's first
     /// poll, every Xen host's scheduler and wall-clock pushes.
     pub fn start(&mut self, sched: &mut impl FnMut(SimTime, Event)) {
-        sched(SimTime::ZERO, Event::Probe);
         for (t, e) in std::mem::take(&mut self.pending_moves) {
             sched(t, e);
         }
@@ -1564,7 +1570,7 @@ impl World {
         self.notes = notes;
     }
 
-    fn on_probe(&mut self, now: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
+    fn on_probe(&mut self, now: SimTime) {
         let record = self
             .probe_count
             .is_multiple_of(self.probe.record_every.max(1));
@@ -1584,7 +1590,6 @@ impl World {
             self.records.errors.extend_from_slice(&row);
         }
         self.scratch = row;
-        sched(now + self.probe.interval, Event::Probe);
     }
 
     fn record_lost(&mut self, d: usize, f: &InFlight) {
@@ -1614,7 +1619,7 @@ impl Model for World {
     fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<Event>) {
         let mut push = |t: SimTime, e: Event| sched.schedule(t, e);
         match event {
-            Event::Probe => self.on_probe(now, &mut push),
+            Event::Probe => self.on_probe(now),
             Event::Poll { daemon, generation } => {
                 self.on_poll(now, daemon as usize, generation, &mut push)
             }

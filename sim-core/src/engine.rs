@@ -24,7 +24,7 @@
 //! assert_eq!(engine.model().ticks, 11); // t = 0, 1, ..., 10 inclusive
 //! ```
 
-use crate::{EventQueue, SimTime};
+use crate::{EventQueue, SimDuration, SimTime};
 
 /// Simulated state that reacts to events.
 pub trait Model {
@@ -62,14 +62,31 @@ pub struct RunStats {
     pub end: SimTime,
 }
 
+/// An event the engine delivers every `every`, kept out of the queue.
+struct Periodic<E> {
+    next: SimTime,
+    /// Its rank among events due at `next`, as if it had been pushed when
+    /// it was last delivered.
+    seq: u64,
+    every: SimDuration,
+    event: E,
+}
+
 /// Drives a [`Model`] through time.
 pub struct Engine<M: Model> {
     model: M,
     sched: Scheduler<M::Event>,
+    periodic: Vec<Periodic<M::Event>>,
+    /// The earliest periodic event's rank `(next, seq)` and index, kept so
+    /// that a run without periodic events pays one check per event.
+    next_periodic: Option<((SimTime, u64), usize)>,
     events: u64,
 }
 
-impl<M: Model> Engine<M> {
+impl<M: Model> Engine<M>
+where
+    M::Event: Clone,
+{
     /// An engine at time zero with an empty queue.
     pub fn new(model: M) -> Self {
         Engine {
@@ -78,6 +95,8 @@ impl<M: Model> Engine<M> {
                 queue: EventQueue::with_capacity(1024),
                 now: SimTime::ZERO,
             },
+            periodic: Vec::new(),
+            next_periodic: None,
             events: 0,
         }
     }
@@ -87,11 +106,61 @@ impl<M: Model> Engine<M> {
         self.sched.schedule(time, event);
     }
 
+    /// Delivers `event` at `first` and every `every` after it, for the whole
+    /// run: the periodic sampling a simulation does at every step of its
+    /// grid. The event never enters the queue, which saves a push and a pop
+    /// per delivery, yet it is ordered exactly as if it had been scheduled
+    /// now and its handler re-scheduled it `every` later as its last action:
+    /// ties with queued events go by scheduling order.
+    ///
+    /// `every` must be positive (a zero period would deliver forever).
+    pub fn schedule_every(&mut self, first: SimTime, every: SimDuration, event: M::Event) {
+        assert!(every > SimDuration::ZERO, "a periodic event needs a period");
+        let seq = self.sched.queue.reserve_seq();
+        self.periodic.push(Periodic {
+            next: first.max(self.sched.now),
+            seq,
+            every,
+            event,
+        });
+        self.update_next_periodic();
+    }
+
+    fn update_next_periodic(&mut self) {
+        self.next_periodic = self
+            .periodic
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.next, p.seq), i))
+            .min();
+    }
+
     /// Handles every event due at or before `stop`, in time order, then
     /// leaves the clock at `stop`. Events after `stop` stay queued, so a run
     /// can continue in slices (e.g. to report progress).
     pub fn run_until(&mut self, stop: SimTime) -> RunStats {
-        while let Some(t) = self.sched.queue.peek_time() {
+        loop {
+            let queued = self.sched.queue.peek_rank();
+            if let Some(((t, seq), i)) = self.next_periodic
+                && queued.is_none_or(|q| (t, seq) < q)
+            {
+                if t > stop {
+                    break;
+                }
+                self.sched.now = t;
+                self.events += 1;
+                let event = self.periodic[i].event.clone();
+                self.model.handle(t, event, &mut self.sched);
+                let seq = self.sched.queue.reserve_seq();
+                let p = &mut self.periodic[i];
+                p.next = t + p.every;
+                p.seq = seq;
+                self.update_next_periodic();
+                continue;
+            }
+            let Some((t, _)) = queued else {
+                break;
+            };
             if t > stop {
                 break;
             }
@@ -163,5 +232,68 @@ mod tests {
         e.run_until(SimTime::from_nanos(100));
         assert_eq!(e.model().0.len(), 7);
         assert_eq!(e.events(), 7);
+    }
+
+    /// Events `Some(k)` are scheduled work that re-schedules itself
+    /// pseudo-randomly (often onto the periodic instants, to exercise ties);
+    /// `None` is the periodic sample, which re-arms itself only in the
+    /// queue-based reference.
+    struct Mixed {
+        log: Vec<(u64, Option<u32>)>,
+        rearm_sample: bool,
+        state: u64,
+    }
+    impl Model for Mixed {
+        type Event = Option<u32>;
+        fn handle(&mut self, now: SimTime, ev: Option<u32>, s: &mut Scheduler<Option<u32>>) {
+            self.log.push((now.as_nanos(), ev));
+            match ev {
+                Some(k) => {
+                    self.state = self
+                        .state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = self.state >> 33;
+                    // Delays of 0..=20 ns, on a 10 ns sampling grid.
+                    let d = if r.is_multiple_of(3) {
+                        10 - now.as_nanos() % 10
+                    } else {
+                        r % 21
+                    };
+                    if k < 400 {
+                        s.schedule(now + SimDuration::from_nanos(d), Some(k + 4));
+                    }
+                }
+                None if self.rearm_sample => s.schedule(now + SimDuration::from_nanos(10), None),
+                None => {}
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn periodic_events_order_as_if_queued(seed in 0u64..1000, first in 0u64..15, slices in 1u64..5) {
+            let run = |periodic: bool| {
+                let mut e = Engine::new(Mixed { log: Vec::new(), rearm_sample: !periodic, state: seed });
+                if periodic {
+                    e.schedule_every(SimTime::from_nanos(first), SimDuration::from_nanos(10), None);
+                } else {
+                    e.schedule(SimTime::from_nanos(first), None);
+                }
+                for k in 0..4 {
+                    e.schedule(SimTime::from_nanos(k * 3), Some(k as u32));
+                }
+                let end = 1000;
+                for i in 1..=slices {
+                    e.run_until(SimTime::from_nanos(end * i / slices));
+                }
+                (e.events(), e.into_model().log)
+            };
+            let (n_queued, queued) = run(false);
+            let (n_periodic, periodic) = run(true);
+            proptest::prop_assert!(queued.iter().filter(|x| x.1.is_none()).count() > 90);
+            proptest::prop_assert_eq!(n_queued, n_periodic);
+            proptest::prop_assert_eq!(queued, periodic);
+        }
     }
 }

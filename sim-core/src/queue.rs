@@ -126,6 +126,21 @@ impl<E> EventQueue<E> {
         self.heap.peek().map(|k| k.time)
     }
 
+    /// The earliest event's time and insertion sequence, the pair events
+    /// are ordered by.
+    pub fn peek_rank(&self) -> Option<(SimTime, u64)> {
+        self.heap.peek().map(|k| (k.time, k.seq))
+    }
+
+    /// Takes the next insertion sequence number without inserting, for an
+    /// event kept outside the queue that must order against queued ones as
+    /// if it had been pushed now.
+    pub fn reserve_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
     /// Number of pending events.
     pub fn len(&self) -> usize {
         self.heap.len()
