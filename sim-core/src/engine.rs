@@ -5,6 +5,11 @@
 //! to the model together with a [`Scheduler`] for follow-up events. Nothing
 //! here knows about clocks or networks.
 //!
+//! A periodic event, such as the sampling of every clock on a fixed grid,
+//! can be handed to the engine once ([`Engine::schedule_every`]): it is
+//! delivered at every period without entering the queue, in the order it
+//! would have had there.
+//!
 //! ```
 //! use sim_core::{Engine, Model, Scheduler, SimDuration, SimTime};
 //!
