@@ -241,12 +241,14 @@ mod tests {
 
     /// Events `Some(k)` are scheduled work that re-schedules itself
     /// pseudo-randomly (often onto the periodic instants, to exercise ties);
-    /// `None` is the periodic sample, which re-arms itself only in the
-    /// queue-based reference.
+    /// `None` is the periodic sample, which schedules work and, in the
+    /// queue-based reference only, re-arms itself last.
     struct Mixed {
         log: Vec<(u64, Option<u32>)>,
         rearm_sample: bool,
         state: u64,
+        /// The sampling grid is `grid_phase + 10·k` ns.
+        grid_phase: u64,
     }
     impl Model for Mixed {
         type Event = Option<u32>;
@@ -259,9 +261,9 @@ mod tests {
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
                     let r = self.state >> 33;
-                    // Delays of 0..=20 ns, on a 10 ns sampling grid.
+                    // Delays of 0..=20 ns; a third land on the next sample.
                     let d = if r.is_multiple_of(3) {
-                        10 - now.as_nanos() % 10
+                        10 - (now.as_nanos() + 10 - self.grid_phase) % 10
                     } else {
                         r % 21
                     };
@@ -269,8 +271,14 @@ mod tests {
                         s.schedule(now + SimDuration::from_nanos(d), Some(k + 4));
                     }
                 }
-                None if self.rearm_sample => s.schedule(now + SimDuration::from_nanos(10), None),
-                None => {}
+                None => {
+                    // Work due at the next sample, scheduled before the
+                    // sample re-arms: it must run first there.
+                    s.schedule(now + SimDuration::from_nanos(10), Some(1000));
+                    if self.rearm_sample {
+                        s.schedule(now + SimDuration::from_nanos(10), None);
+                    }
+                }
             }
         }
     }
@@ -279,7 +287,12 @@ mod tests {
         #[test]
         fn periodic_events_order_as_if_queued(seed in 0u64..1000, first in 0u64..15, slices in 1u64..5) {
             let run = |periodic: bool| {
-                let mut e = Engine::new(Mixed { log: Vec::new(), rearm_sample: !periodic, state: seed });
+                let mut e = Engine::new(Mixed {
+                    log: Vec::new(),
+                    rearm_sample: !periodic,
+                    state: seed,
+                    grid_phase: first % 10,
+                });
                 if periodic {
                     e.schedule_every(SimTime::from_nanos(first), SimDuration::from_nanos(10), None);
                 } else {
