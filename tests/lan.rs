@@ -32,6 +32,16 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
+/// Runs `s` with its outputs in `test`'s fresh scratch directory.
+fn run_in_scratch(s: &Scenario, test: &str) -> (PathBuf, RunSummary) {
+    let opts = RunOptions {
+        out: Some(scratch(test)),
+        force: true,
+        ..Default::default()
+    };
+    run_scenario(s, &opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn clock<'a>(s: &'a RunSummary, name: &str) -> &'a ClockSummary {
     s.clocks
         .iter()
@@ -232,17 +242,7 @@ fn recorded_errors(path: &Path) -> Vec<(u64, f64)> {
 #[test]
 fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
     let s = three_algorithms(3.0);
-    let dir = scratch("replay");
-    let (dir, summary) = run_scenario(
-        &s,
-        &RunOptions {
-            out: Some(dir),
-            seed: None,
-            force: true,
-            progress: false,
-        },
-    )
-    .unwrap();
+    let (dir, summary) = run_in_scratch(&s, "replay");
     let metrics_from_ns = (s.probes.metrics_from_s * 1e9) as u64;
     for d in &s.daemons {
         if matches!(
@@ -305,17 +305,7 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
 fn a_daemons_timer_runs_on_its_counter() {
     let mut s = naive_lan(1.0, 300.0, 0.0);
     s.output.exchanges = true;
-    let dir = scratch("timer");
-    let (dir, _) = run_scenario(
-        &s,
-        &RunOptions {
-            out: Some(dir),
-            seed: None,
-            force: true,
-            progress: false,
-        },
-    )
-    .unwrap();
+    let (dir, _) = run_in_scratch(&s, "timer");
     let rows = read_rows(&dir.join("naive/exchanges.csv")).unwrap();
     assert!(rows.len() > 200, "{} exchanges", rows.len());
     let mut late_us: Vec<f64> = rows
@@ -339,17 +329,7 @@ fn a_daemons_timer_runs_on_its_counter() {
 #[test]
 fn corrupted_exchange_files_are_rejected_with_their_row() {
     let s = three_algorithms(0.25);
-    let dir = scratch("corrupt");
-    let (dir, _) = run_scenario(
-        &s,
-        &RunOptions {
-            out: Some(dir),
-            seed: None,
-            force: true,
-            progress: false,
-        },
-    )
-    .unwrap();
+    let (dir, _) = run_in_scratch(&s, "corrupt");
     let text = std::fs::read_to_string(dir.join("naive/exchanges.csv")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let header: Vec<&str> = lines[0].split(',').collect();
