@@ -441,7 +441,7 @@ pub struct World {
     /// source, core): a probe reads every clock at one instant, and
     /// neighbouring clocks mostly share a source (the 16 clocks of a Xen
     /// host with eight guests read one clocksource value).
-    probe_value: Option<(usize, CounterSource, usize, u64)>,
+    last_probe_read: Option<(usize, CounterSource, usize, u64)>,
     notes: Vec<HostNote>,
     moves: Vec<Move>,
     pending_moves: Vec<(SimTime, Event)>,
@@ -465,7 +465,7 @@ impl World {
             probe_count: 0,
             records: Records::default(),
             scratch: Vec::with_capacity(32),
-            probe_value: None,
+            last_probe_read: None,
             notes: Vec::with_capacity(16),
             moves: Vec::new(),
             pending_moves: Vec::new(),
@@ -997,13 +997,13 @@ impl World {
     }
 
     /// Host `h`'s `source` on `core` at the current probe's instant `t`,
-    /// read once for a run of clocks that share it (see `probe_value`).
+    /// read once for a run of clocks that share it (see `last_probe_read`).
     fn probe_value(&mut self, h: usize, source: CounterSource, core: usize, t: SimTime) -> u64 {
-        match self.probe_value {
+        match self.last_probe_read {
             Some((hh, s, c, v)) if (hh, s, c) == (h, source, core) => v,
             _ => {
                 let v = self.hosts[h].value_at(source, t, core);
-                self.probe_value = Some((h, source, core, v));
+                self.last_probe_read = Some((h, source, core, v));
                 v
             }
         }
@@ -1577,7 +1577,7 @@ impl World {
         self.probe_count += 1;
         let mut row = std::mem::take(&mut self.scratch);
         row.clear();
-        self.probe_value = None;
+        self.last_probe_read = None;
         for c in 0..self.kinds.len() {
             let e = self.clock_error(c, now);
             if now >= self.probe.metrics_from && e.is_finite() {
