@@ -304,9 +304,24 @@ fn durations(quick: bool) -> (f64, f64, f64) {
     }
 }
 
+/// The scenario of a single-run workload (`a`, `b` or either `c`), as the
+/// bench runs it in `quick` mode or in full.
+pub fn scenario_of(workload: &str, quick: bool) -> anyhow::Result<Scenario> {
+    let (c_full_s, calib_s, _) = durations(quick);
+    match workload {
+        "a-ntpd-day" => one_daemon_day(workload, "Ntpd(minpoll: 4, maxpoll: 4)"),
+        "b-radclock-day" => one_daemon_day(workload, "Radclock(poll_period_s: 16)"),
+        "c-xen-year-half" => xen_host(workload, c_full_s / 2.0, calib_s),
+        "c-xen-year" => xen_host(workload, c_full_s, calib_s),
+        other => anyhow::bail!(
+            "{other} is not a single-run workload; expected a-ntpd-day, b-radclock-day, c-xen-year-half or c-xen-year"
+        ),
+    }
+}
+
 /// Runs one workload in this process and measures it.
 pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
-    let (c_full_s, calib_s, sweep_s) = durations(quick);
+    let (_, _, sweep_s) = durations(quick);
     let setup_start = Instant::now();
     let single = |s: Scenario, setup_wall_s: f64| -> anyhow::Result<Measurement> {
         let start = Instant::now();
@@ -336,21 +351,8 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
                 peak_rss_kib: peak_rss_kib(),
             })
         }
-        "a-ntpd-day" => single(
-            one_daemon_day(workload, "Ntpd(minpoll: 4, maxpoll: 4)")?,
-            setup_start.elapsed().as_secs_f64(),
-        ),
-        "b-radclock-day" => single(
-            one_daemon_day(workload, "Radclock(poll_period_s: 16)")?,
-            setup_start.elapsed().as_secs_f64(),
-        ),
-        "c-xen-year-half" | "c-xen-year" => {
-            let d = if workload == "c-xen-year" {
-                c_full_s
-            } else {
-                c_full_s / 2.0
-            };
-            let s = xen_host(workload, d, calib_s)?;
+        "a-ntpd-day" | "b-radclock-day" | "c-xen-year-half" | "c-xen-year" => {
+            let s = scenario_of(workload, quick)?;
             single(s, setup_start.elapsed().as_secs_f64())
         }
         "d-sweep-jobs1" | "d-sweep-jobs2" => {

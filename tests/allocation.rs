@@ -1,0 +1,74 @@
+//! The hot loop does not allocate: a longer run costs more events, not more
+//! heap allocations.
+//!
+//! Each test runs one of the `vtsim bench` workloads through
+//! [`vtsim::run::drive`] for a simulated span and for twice that span,
+//! counting the allocations made on the test's thread (the world's setup
+//! included), and checks that the second span's events came with next to no
+//! allocations. Records are drained every slice, as a run that writes its
+//! outputs keeps them bounded. What may still allocate in a longer run is
+//! bounded by design and independent of the event count: a quantile
+//! sketch meeting a magnitude it has not seen grows its dense bucket span
+//! geometrically, and the record buffers of a longer slice grow by
+//! doubling.
+
+use sim_core::SimTime;
+use vtsim::bench::scenario_of;
+use vtsim::run::{build_world, drive};
+
+/// Events and allocations of `workload` run for `duration_s`.
+fn events_and_allocations(workload: &str, duration_s: f64) -> (u64, u64) {
+    let mut s = scenario_of(workload, true).expect("bench workload");
+    s.duration_s = duration_s;
+    let mut events = 0;
+    let info = allocation_counter::measure(|| {
+        let world = build_world(&s).expect("world builds");
+        let (_, n) = drive(
+            world,
+            SimTime::from_secs_f64(duration_s),
+            |_, records| {
+                records.clear();
+                Ok(())
+            },
+            |_| {},
+        )
+        .expect("run completes");
+        events = n;
+    });
+    (events, info.count_total)
+}
+
+/// At most this many more allocations in a run twice as long: a few
+/// sketch and buffer growths, against the 10⁵ and more events added.
+const EXTRA_MAX: u64 = 32;
+
+fn assert_flat(workload: &str, span_s: f64) {
+    let (e1, a1) = events_and_allocations(workload, span_s);
+    let (e2, a2) = events_and_allocations(workload, 2.0 * span_s);
+    assert!(
+        e2 - e1 > 100_000,
+        "{workload}: {} more events are too few to judge",
+        e2 - e1
+    );
+    assert!(a1 > 0, "the allocation counter counts nothing");
+    assert!(
+        a2.saturating_sub(a1) <= EXTRA_MAX,
+        "{workload}: {a1} allocations over {span_s} s, {a2} over twice that ({} more events)",
+        e2 - e1
+    );
+}
+
+#[test]
+fn a_bare_host_with_ntpd_does_not_allocate_per_event() {
+    assert_flat("a-ntpd-day", 86_400.0);
+}
+
+#[test]
+fn a_bare_host_with_radclock_does_not_allocate_per_event() {
+    assert_flat("b-radclock-day", 86_400.0);
+}
+
+#[test]
+fn a_xen_host_with_sixteen_daemons_does_not_allocate_per_event() {
+    assert_flat("c-xen-year-half", 86_400.0);
+}
