@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::plot::{LineChart, Series, line_chart};
+use crate::plot::{LineChart, Series, error_chart, line_chart};
 use crate::run::RunSummary;
 
 /// Reads `summary.json` of a run directory.
@@ -318,19 +318,8 @@ fn compare_runs(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
     }
     crate::output::write_atomic(&out.join("compare.csv"), csv_text.as_bytes())?;
     if !series.is_empty() {
-        line_chart(
-            out,
-            "compare_errors",
-            &LineChart {
-                title: "clock error",
-                x_label: "true time [h]",
-                y_label: "clock error [µs]",
-                series: &series,
-                points: false,
-                log_log: false,
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
+        error_chart(out, "compare_errors", "clock error", &series)
+            .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
     }
     Ok(table)
 }

@@ -191,6 +191,23 @@ pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), Strin
     write_line_data(dir, stem, chart)
 }
 
+/// The clock error against true time, one line per series (hours,
+/// microseconds): the figure of `vtsim run` and of `vtsim compare`.
+pub fn error_chart(dir: &Path, stem: &str, title: &str, series: &[Series]) -> Result<(), String> {
+    line_chart(
+        dir,
+        stem,
+        &LineChart {
+            title,
+            x_label: "true time [h]",
+            y_label: "clock error [µs]",
+            series,
+            points: false,
+            log_log: false,
+        },
+    )
+}
+
 /// Writes `<stem>_data.csv` (long format: series,x,y) of a line chart.
 pub(crate) fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
     let mut w =

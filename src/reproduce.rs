@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use crate::plot::{LineChart, PALETTE, Series, line_chart};
 use crate::run::{ClockSummary, RunOptions, RunSummary, run_scenario};
 use crate::scenario::Scenario;
+use crate::sweep::quantile;
 
 /// Options of `vtsim reproduce`.
 #[derive(Clone, Debug)]
@@ -671,16 +672,6 @@ fn log_y_chart(dir: &Path, stem: &str, c: &LineChart) -> anyhow::Result<()> {
     crate::plot::png_and_svg!(dir, stem, draw, c)
         .and_then(|()| crate::plot::write_line_data(dir, stem, c))
         .map_err(|e| anyhow::anyhow!("{stem}: {e}"))
-}
-
-/// Quantile of sorted values (linear interpolation).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
 /// Empirical CDF of each clock's error after `from_s`, with median and IQR

@@ -13,7 +13,7 @@ use sim_core::stats::Summary;
 use sim_core::{Engine, SimDuration, SimTime};
 
 use crate::output::{Staging, write_atomic};
-use crate::plot::{LineChart, Series, Thinned, line_chart};
+use crate::plot::{Series, Thinned, error_chart};
 use crate::scenario::{Follows, Scenario, ScenarioEvent};
 
 /// Error statistics of one clock, in microseconds.
@@ -565,19 +565,8 @@ pub fn run_scenario(
             })
             .collect();
         let title = format!("{}: clock error", s.name);
-        line_chart(
-            staging.dir(),
-            "errors",
-            &LineChart {
-                title: &title,
-                x_label: "true time [h]",
-                y_label: "clock error [µs]",
-                series: &series,
-                points: false,
-                log_log: false,
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
+        error_chart(staging.dir(), "errors", &title, &series)
+            .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
     }
     let dir = staging.commit()?;
     Ok((dir, summary))

@@ -1014,7 +1014,9 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+/// Quantile `q` of sorted values, interpolated linearly between ranks
+/// (numpy's default method); NaN for no values.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
