@@ -277,7 +277,8 @@ fn overlay_metric(
             y_label: &y_label,
             series: &series,
             points: false,
-            log_log: positive && hi >= 100.0 * lo,
+            log_x: positive && hi >= 100.0 * lo,
+            log_y: positive && hi >= 100.0 * lo,
         },
     )
     .map_err(|e| anyhow::anyhow!("plotting: {e}"))

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-pub(crate) fn register_font() {
+fn register_font() {
     REGISTER.call_once(|| {
         // The embedded font is valid TTF; registration cannot fail for it.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
@@ -18,7 +18,7 @@ pub(crate) fn register_font() {
 }
 
 /// Pixel size of every figure.
-pub(crate) const SIZE: (u32, u32) = (1000, 560);
+const SIZE: (u32, u32) = (1000, 560);
 
 /// Renders `$chart` with `$draw` (a drawing function generic over the
 /// plotters backend) to `<$stem>.png` and `<$stem>.svg` in `$dir`, with the
@@ -41,7 +41,6 @@ macro_rules! png_and_svg {
         })
     }};
 }
-pub(crate) use png_and_svg;
 
 /// The palette: colour-blind-friendly (Okabe–Ito), assigned by series order.
 pub const PALETTE: [RGBColor; 8] = [
@@ -75,23 +74,28 @@ pub struct LineChart<'a> {
     pub series: &'a [Series],
     /// Draw points instead of lines (for sparse data).
     pub points: bool,
-    /// Logarithmic axes (for Allan-type plots).
-    pub log_log: bool,
+    /// Logarithmic x axis.
+    pub log_x: bool,
+    /// Logarithmic y axis (both axes for Allan-type plots; y alone for
+    /// series spanning decades that a linear axis would flatten).
+    pub log_y: bool,
 }
 
-fn bounds(series: &[Series], log: bool) -> ((f64, f64), (f64, f64)) {
+/// Axis ranges of the drawable points (positive ones on a log axis), padded
+/// by 5 % of the span (of the decades on a log axis) and widened around a
+/// single value.
+fn bounds(series: &[Series], log_x: bool, log_y: bool) -> ((f64, f64), (f64, f64)) {
     let mut xs = (f64::INFINITY, f64::NEG_INFINITY);
     let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
     for s in series {
         for &(x, y) in &s.points {
-            if !x.is_finite() || !y.is_finite() || (log && (x <= 0.0 || y <= 0.0)) {
-                continue;
+            if drawable(x, y, log_x, log_y) {
+                xs = (xs.0.min(x), xs.1.max(x));
+                ys = (ys.0.min(y), ys.1.max(y));
             }
-            xs = (xs.0.min(x), xs.1.max(x));
-            ys = (ys.0.min(y), ys.1.max(y));
         }
     }
-    let fix = |(lo, hi): (f64, f64)| {
+    let fix = |(lo, hi): (f64, f64), log: bool| {
         if !lo.is_finite() {
             (if log { 1e-3 } else { 0.0 }, 1.0)
         } else if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
@@ -101,13 +105,19 @@ fn bounds(series: &[Series], log: bool) -> ((f64, f64), (f64, f64)) {
                 (lo - 1.0, hi + 1.0)
             }
         } else if log {
-            (lo, hi)
+            let pad = (hi / lo).powf(0.05);
+            (lo / pad, hi * pad)
         } else {
             let pad = 0.05 * (hi - lo);
             (lo - pad, hi + pad)
         }
     };
-    (fix(xs), fix(ys))
+    (fix(xs, log_x), fix(ys, log_y))
+}
+
+/// A point can be drawn: finite, and positive on a log axis.
+fn drawable(x: f64, y: f64, log_x: bool, log_y: bool) -> bool {
+    x.is_finite() && y.is_finite() && (!log_x || x > 0.0) && (!log_y || y > 0.0)
 }
 
 fn draw<DB: DrawingBackend>(
@@ -118,7 +128,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let ((x0, x1), (y0, y1)) = bounds(c.series, c.log_log);
+    let ((x0, x1), (y0, y1)) = bounds(c.series, c.log_x, c.log_y);
     let mut builder = ChartBuilder::on(&root);
     builder
         .caption(c.title, ("sans-serif", 22))
@@ -143,7 +153,7 @@ where
                     .points
                     .iter()
                     .copied()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite());
+                    .filter(|&(x, y)| drawable(x, y, c.log_x, c.log_y));
                 let anno = if c.points {
                     chart
                         .draw_series(pts.map(|p| Circle::new(p, 2, color.filled())))
@@ -168,18 +178,27 @@ where
             }
         }};
     }
-    if c.log_log {
-        finish!(
-            builder
-                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-                .map_err(|e| e.to_string())?
-        );
-    } else {
-        finish!(
+    match (c.log_x, c.log_y) {
+        (false, false) => finish!(
             builder
                 .build_cartesian_2d(x0..x1, y0..y1)
                 .map_err(|e| e.to_string())?
-        );
+        ),
+        (false, true) => finish!(
+            builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(|e| e.to_string())?
+        ),
+        (true, false) => finish!(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                .map_err(|e| e.to_string())?
+        ),
+        (true, true) => finish!(
+            builder
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(|e| e.to_string())?
+        ),
     }
     root.present().map_err(|e| e.to_string())
 }
@@ -203,13 +222,14 @@ pub fn error_chart(dir: &Path, stem: &str, title: &str, series: &[Series]) -> Re
             y_label: "clock error [µs]",
             series,
             points: false,
-            log_log: false,
+            log_x: false,
+            log_y: false,
         },
     )
 }
 
 /// Writes `<stem>_data.csv` (long format: series,x,y) of a line chart.
-pub(crate) fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
+fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
     let mut w =
         csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
     w.write_record(["series", chart.x_label, chart.y_label])
@@ -657,7 +677,8 @@ mod tests {
             y_label: "error [µs]",
             series: &series,
             points: false,
-            log_log: false,
+            log_x: false,
+            log_y: false,
         };
         line_chart(&dir, "t", &chart).unwrap();
         for file in ["t.png", "t.svg", "t_data.csv"] {

@@ -21,10 +21,9 @@
 
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
 use rayon::prelude::*;
 
-use crate::plot::{LineChart, PALETTE, Series, line_chart};
+use crate::plot::{LineChart, Series, line_chart};
 use crate::run::{ClockSummary, RunOptions, RunSummary, run_scenario};
 use crate::scenario::Scenario;
 use crate::sweep::quantile;
@@ -602,81 +601,6 @@ fn rows_for(d: &Done, quick: bool) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Writes an xy chart with an optional logarithmic y axis (PNG, SVG and
-/// data CSV), for series spanning decades that a linear axis would flatten.
-fn log_y_chart(dir: &Path, stem: &str, c: &LineChart) -> anyhow::Result<()> {
-    fn draw<DB: DrawingBackend>(
-        root: DrawingArea<DB, plotters::coord::Shift>,
-        c: &LineChart,
-    ) -> Result<(), String>
-    where
-        DB::ErrorType: 'static,
-    {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut xs = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
-        for s in c.series {
-            for &(x, y) in &s.points {
-                if x.is_finite() && y.is_finite() && y > 0.0 {
-                    xs = (xs.0.min(x), xs.1.max(x));
-                    ys = (ys.0.min(y), ys.1.max(y));
-                }
-            }
-        }
-        if !xs.0.is_finite() || xs.1 <= xs.0 {
-            xs = (0.0, 1.0);
-        }
-        if !ys.0.is_finite() || ys.1 <= ys.0 {
-            ys = (1e-3, 1.0);
-        }
-        let mut chart = ChartBuilder::on(&root)
-            .caption(c.title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(72)
-            .build_cartesian_2d(xs.0..xs.1, (ys.0 / 2.0..ys.1 * 2.0).log_scale())
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(c.x_label)
-            .y_desc(c.y_label)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, s) in c.series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let pts = s
-                .points
-                .iter()
-                .copied()
-                .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0);
-            chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(s.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
-    }
-    crate::plot::png_and_svg!(dir, stem, draw, c)
-        .and_then(|()| crate::plot::write_line_data(dir, stem, c))
-        .map_err(|e| anyhow::anyhow!("{stem}: {e}"))
-}
-
-/// Empirical CDF of each clock's error after `from_s`, with median and IQR
-/// marked: per clock, the CDF line and a bracket at probability ½ spanning
-/// the IQR with a tick at the median. Returns the figure's path.
 fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
     let e = read_errors(&d.dir)?;
     if e.t_s.is_empty() || e.names.is_empty() {
@@ -744,7 +668,8 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
             y_label: "fraction of samples",
             series: &series,
             points: false,
-            log_log: false,
+            log_x: false,
+            log_y: false,
         },
     )
     .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
@@ -789,7 +714,8 @@ fn rtt_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
             y_label: "mean host RTT overhead [µs]",
             series: &series,
             points: false,
-            log_log: false,
+            log_x: false,
+            log_y: false,
         },
     )
     .map_err(|e| anyhow::anyhow!("host-rtt-vs-guests: {e}"))?;
@@ -815,7 +741,7 @@ fn migration_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
                 .collect(),
         });
     }
-    log_y_chart(
+    line_chart(
         out,
         "migration-comparison",
         &LineChart {
@@ -824,9 +750,11 @@ fn migration_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
             y_label: "|clock error| [µs], log scale",
             series: &series,
             points: false,
-            log_log: false,
+            log_x: false,
+            log_y: true,
         },
-    )?;
+    )
+    .map_err(|e| anyhow::anyhow!("migration-comparison: {e}"))?;
     Ok(PathBuf::from("migration-comparison.png"))
 }
 
