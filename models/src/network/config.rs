@@ -530,6 +530,12 @@ pub enum LossConfig {
     },
 }
 
+/// Stationary probability of the Gilbert–Elliott chain's bad state, given
+/// its per-packet transition probabilities.
+pub(crate) fn stationary_bad(good_to_bad: f64, bad_to_good: f64) -> f64 {
+    good_to_bad / (good_to_bad + bad_to_good)
+}
+
 impl LossConfig {
     /// The long-run fraction of packets lost.
     pub fn stationary_loss_rate(&self) -> f64 {
@@ -542,8 +548,7 @@ impl LossConfig {
                 loss_probability_good,
                 loss_probability_bad,
             } => {
-                let pi_bad =
-                    good_to_bad_probability / (good_to_bad_probability + bad_to_good_probability);
+                let pi_bad = stationary_bad(*good_to_bad_probability, *bad_to_good_probability);
                 (1.0 - pi_bad) * loss_probability_good + pi_bad * loss_probability_bad
             }
         }

@@ -165,7 +165,7 @@ impl Loss {
                 // Start in the stationary distribution, so the loss rate is
                 // stationary from the first packet.
                 let pi_bad =
-                    good_to_bad_probability / (good_to_bad_probability + bad_to_good_probability);
+                    config::stationary_bad(*good_to_bad_probability, *bad_to_good_probability);
                 let bad = rng.random::<f64>() < pi_bad;
                 Loss::GilbertElliott {
                     to_bad: *good_to_bad_probability,
