@@ -23,7 +23,8 @@ enum Command {
         /// Shorter workloads (seconds in all; for CI).
         #[arg(long)]
         quick: bool,
-        /// Runs per workload; the table shows the median (default 3, or 1 with --quick).
+        /// Runs per workload; the table shows the median (default 3, or 1 with --quick; the
+        /// sweep pair runs in at least 5 rounds).
         #[arg(long)]
         repeat: Option<usize>,
         /// Measure this one workload in this process (used by the child processes).
