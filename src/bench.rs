@@ -433,8 +433,12 @@ fn measure_in_child(workload: &str, quick: bool) -> anyhow::Result<Measurement> 
 /// Sweep speed-up of two jobs over one, when both sweep workloads are in `ms`.
 fn sweep_speedup(ms: &[Measurement]) -> Option<f64> {
     let find = |n: &str| ms.iter().find(|m| m.workload == n);
-    let (j1, j2) = (find("d-sweep-jobs1")?, find("d-sweep-jobs2")?);
-    Some(j1.wall_s / j2.wall_s.max(1e-12))
+    Some(speedup(find("d-sweep-jobs1")?, find("d-sweep-jobs2")?))
+}
+
+/// Wall time of the one-job run over that of the two-job run.
+fn speedup(jobs1: &Measurement, jobs2: &Measurement) -> f64 {
+    jobs1.wall_s / jobs2.wall_s.max(1e-12)
 }
 
 /// The performance target a workload is held to, and whether `m` meets
@@ -555,7 +559,7 @@ impl SweepRound {
     }
 
     fn speedup(&self) -> f64 {
-        self.jobs1.wall_s / self.jobs2.wall_s.max(1e-12)
+        speedup(&self.jobs1, &self.jobs2)
     }
 }
 
