@@ -1,20 +1,19 @@
 //! The hot loop does not allocate: a longer run costs more events, not more
 //! heap allocations.
 //!
-//! Each test runs one of the `vtsim bench` workloads through
-//! [`vtsim::run::drive`] for a simulated span and for twice that span,
-//! counting the allocations made on the test's thread (the world's setup
-//! included), and checks that the second span's events came with next to no
-//! allocations. Records are drained every slice, as a run that writes its
-//! outputs keeps them bounded. What may still allocate in a longer run is
-//! bounded by design and independent of the event count: a quantile
-//! sketch meeting a magnitude it has not seen grows its dense bucket span
-//! geometrically, and the record buffers of a longer slice grow by
-//! doubling.
+//! Each test runs one of the `vtsim bench` workloads with
+//! [`vtsim::sweep::run_in_memory`] for a simulated span and for twice that
+//! span, counting the allocations made on the test's thread (set-up and
+//! summary included), and checks that the second span's events came with
+//! next to no allocations. Records are drained every slice, as a run that
+//! writes its outputs drains them into its files. What may still allocate
+//! in a longer run is bounded by design and independent of the event count:
+//! a quantile sketch meeting a magnitude it has not seen grows its dense
+//! bucket span geometrically, and the record buffers of a longer slice grow
+//! by doubling.
 
-use sim_core::SimTime;
 use vtsim::bench::scenario_of;
-use vtsim::run::{build_world, drive};
+use vtsim::sweep::run_in_memory;
 
 /// Events and allocations of `workload` run for `duration_s`.
 fn events_and_allocations(workload: &str, duration_s: f64) -> (u64, u64) {
@@ -22,18 +21,7 @@ fn events_and_allocations(workload: &str, duration_s: f64) -> (u64, u64) {
     s.duration_s = duration_s;
     let mut events = 0;
     let info = allocation_counter::measure(|| {
-        let world = build_world(&s).expect("world builds");
-        let (_, n) = drive(
-            world,
-            SimTime::from_secs_f64(duration_s),
-            |_, records| {
-                records.clear();
-                Ok(())
-            },
-            |_| {},
-        )
-        .expect("run completes");
-        events = n;
+        events = run_in_memory(&s).expect("run completes").events;
     });
     (events, info.count_total)
 }
