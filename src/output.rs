@@ -5,10 +5,23 @@
 //! therefore leaves nothing under the final name, and an existing run
 //! directory is never mixed with a new run: it is refused, or with
 //! `--force` replaced in one rename.
+//!
+//! `--force` replaces only what a run could have written: an empty
+//! directory or one holding a `summary.json`. A regular file, a symbolic
+//! link, any other directory, the current directory (or one above it) and a
+//! directory holding one of the command's own input files are refused, so a
+//! mistyped `--out` cannot delete someone's data.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// The file every run and replay directory holds; its presence is what
+/// lets `--force` replace a directory.
+pub const MARKER: &str = "summary.json";
+
+/// Infix of staging directories: `.<name>.partial-<pid>`.
+const PARTIAL: &str = ".partial-";
 
 /// A run directory being written.
 pub struct Staging {
@@ -16,31 +29,156 @@ pub struct Staging {
     target: PathBuf,
 }
 
-impl Staging {
-    /// Prepares to write `target`. Fails if it exists and `force` is false.
-    pub fn new(target: &Path, force: bool) -> io::Result<Staging> {
-        if target.exists() && !force {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!(
-                    "{} already exists; choose another --out or pass --force to replace it",
-                    target.display()
+/// An error that names `path` and says what could not be done to it.
+fn named(what: &str, path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// A refusal to replace `target`, saying why.
+fn refused(target: &Path, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} {why}: choose another --out", target.display()),
+    )
+}
+
+/// Why `--force` does not replace something other than a run directory.
+const NOT_A_RUN: &str =
+    "--force only replaces a directory vtsim wrote (one holding summary.json) or an empty one";
+
+/// Checks that `target` may be written: it does not exist, or `force` is
+/// set and it is a directory a run wrote that neither is nor contains the
+/// current directory or any of `inputs`.
+pub fn check_target(target: &Path, force: bool, inputs: &[&Path]) -> io::Result<()> {
+    if target.file_name().is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{}: --out must name a directory to create, not \".\", \"..\" or a root",
+                target.display()
+            ),
+        ));
+    }
+    // Not `exists()`: it follows links, and a dangling link would be
+    // silently replaced.
+    // Any other failure (a parent that is a file) is reported, with its
+    // path, when the directory is created.
+    let Ok(meta) = fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    if !force {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} already exists; choose another --out or pass --force to replace it",
+                target.display()
+            ),
+        ));
+    }
+    if meta.file_type().is_symlink() {
+        return Err(refused(target, &format!("is a symbolic link; {NOT_A_RUN}")));
+    }
+    if !meta.is_dir() {
+        return Err(refused(target, &format!("is not a directory; {NOT_A_RUN}")));
+    }
+    let real = fs::canonicalize(target).map_err(|e| named("resolve", target, e))?;
+    if let Ok(cwd) = std::env::current_dir().and_then(fs::canonicalize)
+        && cwd.starts_with(&real)
+    {
+        return Err(refused(
+            target,
+            if cwd == real {
+                "is the current directory, which --force never replaces"
+            } else {
+                "contains the current directory, which --force never replaces"
+            },
+        ));
+    }
+    for input in inputs {
+        if let Ok(i) = fs::canonicalize(input)
+            && i.starts_with(&real)
+        {
+            return Err(refused(
+                target,
+                &format!(
+                    "contains the input file {}, which replacing it would delete",
+                    input.display()
                 ),
             ));
         }
+    }
+    let mut entries = fs::read_dir(target).map_err(|e| named("read", target, e))?;
+    let empty = entries.next().is_none();
+    let marked = fs::symlink_metadata(target.join(MARKER)).is_ok_and(|m| m.is_file());
+    if !empty && !marked {
+        return Err(refused(
+            target,
+            &format!("is not empty and holds no {MARKER}; {NOT_A_RUN}"),
+        ));
+    }
+    Ok(())
+}
+
+/// True unless process `pid` is known to have ended. Only Linux's `/proc`
+/// answers that; elsewhere every process counts as alive.
+fn may_be_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // Without a mounted /proc every process would look dead.
+        if Path::new("/proc/self").exists() {
+            return Path::new("/proc").join(pid.to_string()).exists();
+        }
+    }
+    let _ = pid;
+    true
+}
+
+/// Removes staging directories `.<name>.partial-<pid>` in `parent` left by
+/// runs that were killed (their process no longer exists). Best effort: a
+/// directory that cannot be removed is left for the user.
+fn remove_stale(parent: &Path, name: &str) {
+    let prefix = format!(".{name}{PARTIAL}");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && pid != std::process::id() && !may_be_alive(pid) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+impl Staging {
+    /// Prepares to write `target`. Fails if it exists and `force` is false,
+    /// or if `force` may not replace it (see [`check_target`]).
+    pub fn new(target: &Path, force: bool) -> io::Result<Staging> {
+        Staging::guarding(target, force, &[])
+    }
+
+    /// As [`Staging::new`], also refusing a `target` that contains one of
+    /// `inputs` (the files the command reads).
+    pub fn guarding(target: &Path, force: bool, inputs: &[&Path]) -> io::Result<Staging> {
+        check_target(target, force, inputs)?;
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let named = |what: &str, path: &Path, e: io::Error| {
-            io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
-        };
         fs::create_dir_all(parent).map_err(|e| named("create directory", parent, e))?;
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
-        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        remove_stale(parent, &name);
+        let staging = parent.join(format!(".{name}{PARTIAL}{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(|e| named("remove", &staging, e))?;
         }
@@ -58,13 +196,30 @@ impl Staging {
 
     /// Moves the finished directory into place, replacing any old one.
     pub fn commit(self) -> io::Result<PathBuf> {
-        if self.target.exists() {
-            let old = self.staging.with_extension("old");
-            fs::rename(&self.target, &old)?;
-            fs::rename(&self.staging, &self.target)?;
-            fs::remove_dir_all(&old)?;
+        if fs::symlink_metadata(&self.target).is_ok() {
+            let old = self.staging.with_file_name(format!(
+                "{}.old",
+                self.staging
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            fs::rename(&self.target, &old).map_err(|e| named("move aside", &self.target, e))?;
+            if let Err(e) = fs::rename(&self.staging, &self.target) {
+                // Put the old directory back rather than leave nothing.
+                let _ = fs::rename(&old, &self.target);
+                return Err(named("install the output as", &self.target, e));
+            }
+            if let Err(e) = fs::remove_dir_all(&old) {
+                eprintln!(
+                    "warning: the new output is in {}, but the replaced one could not be removed: {}",
+                    self.target.display(),
+                    named("remove", &old, e)
+                );
+            }
         } else {
-            fs::rename(&self.staging, &self.target)?;
+            fs::rename(&self.staging, &self.target)
+                .map_err(|e| named("install the output as", &self.target, e))?;
         }
         Ok(self.target.clone())
     }
@@ -93,12 +248,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A fresh directory under the system temp dir, unique to this test.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vtsim-out-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Writes one finished run with `file` into `target`.
+    fn finished(target: &Path, force: bool, file: &str) {
+        let s = Staging::new(target, force).unwrap();
+        fs::write(s.dir().join(MARKER), "{}").unwrap();
+        fs::write(s.dir().join(file), "x").unwrap();
+        s.commit().unwrap();
+    }
+
     #[test]
     fn refuses_existing_and_replaces_with_force() {
-        let base = std::env::temp_dir().join(format!("vtsim-out-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
+        let base = scratch("replace");
         let target = base.join("run");
         let s = Staging::new(&target, false).unwrap();
+        fs::write(s.dir().join(MARKER), "{}").unwrap();
         fs::write(s.dir().join("a.txt"), "one").unwrap();
         assert!(
             !target.exists(),
@@ -106,19 +277,115 @@ mod tests {
         );
         s.commit().unwrap();
         assert!(Staging::new(&target, false).is_err());
-        let s = Staging::new(&target, true).unwrap();
-        fs::write(s.dir().join("b.txt"), "two").unwrap();
-        s.commit().unwrap();
+        finished(&target, true, "b.txt");
         assert!(
             !target.join("a.txt").exists(),
             "old run is not mixed with the new one"
         );
         assert!(target.join("b.txt").exists());
+        let names: Vec<_> = fs::read_dir(&base).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "nothing else left beside the run");
         // An abandoned staging directory is removed.
         let s = Staging::new(&base.join("abandoned"), false).unwrap();
         let dir = s.dir().to_path_buf();
         drop(s);
         assert!(!dir.exists());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn force_replaces_an_empty_directory() {
+        let base = scratch("empty");
+        let target = base.join("run");
+        fs::create_dir(&target).unwrap();
+        finished(&target, true, "a.txt");
+        assert!(target.join("a.txt").exists());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn force_refuses_what_vtsim_did_not_write() {
+        let base = scratch("foreign");
+        let file = base.join("afile");
+        fs::write(&file, "data").unwrap();
+        let e = Staging::new(&file, true).err().unwrap().to_string();
+        assert!(
+            e.contains(&file.display().to_string()) && e.contains("is not a directory"),
+            "{e}"
+        );
+        assert_eq!(fs::read_to_string(&file).unwrap(), "data");
+
+        let notes = base.join("notes");
+        fs::create_dir(&notes).unwrap();
+        fs::write(notes.join("notes.txt"), "mine").unwrap();
+        let e = Staging::new(&notes, true).err().unwrap().to_string();
+        assert!(
+            e.contains(&notes.display().to_string()) && e.contains("holds no summary.json"),
+            "{e}"
+        );
+        assert!(notes.join("notes.txt").exists());
+
+        // A run directory holding the command's own input.
+        let run = base.join("run");
+        finished(&run, false, "scenario.ron");
+        let input = run.join("scenario.ron");
+        let e = Staging::guarding(&run, true, &[&input])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("contains the input file"), "{e}");
+        assert!(input.exists());
+        // Every refusal comes before anything is created.
+        let names: Vec<_> = fs::read_dir(&base).unwrap().flatten().collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn force_refuses_a_symbolic_link() {
+        let base = scratch("link");
+        let run = base.join("run");
+        finished(&run, false, "a.txt");
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&run, &link).unwrap();
+        let e = Staging::new(&link, true).err().unwrap().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_name_that_is_no_new_directory_is_refused() {
+        for t in [".", "..", "/"] {
+            let e = Staging::new(Path::new(t), true).err().unwrap().to_string();
+            assert!(e.contains("must name a directory"), "{t}: {e}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stale_staging_of_dead_processes_is_removed_and_live_ones_kept() {
+        let base = scratch("stale");
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let stale = base.join(format!(".run{PARTIAL}{dead_pid}"));
+        let busy = base.join(format!(".run{PARTIAL}{}", live.id()));
+        let other = base.join(format!(".other{PARTIAL}{dead_pid}"));
+        for d in [&stale, &busy, &other] {
+            fs::create_dir(d).unwrap();
+            fs::write(d.join("errors.csv"), "t_s\n").unwrap();
+        }
+        finished(&base.join("run"), false, "a.txt");
+        live.kill().unwrap();
+        live.wait().unwrap();
+        assert!(!stale.exists(), "a dead run's staging is removed");
+        assert!(busy.exists(), "a live run's staging is kept");
+        assert!(other.exists(), "only the same output's staging is touched");
         fs::remove_dir_all(&base).unwrap();
     }
 }
