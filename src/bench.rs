@@ -50,6 +50,10 @@ pub const WORKLOADS: [&str; 7] = [
 
 /// Seconds per day.
 const DAY_S: f64 = 86_400.0;
+
+/// Most runs per workload `--repeat` accepts: a full bench at 100 runs
+/// already takes hours.
+pub const MAX_REPEAT: usize = 100;
 /// Seconds per (365-day) year.
 const YEAR_S: f64 = 365.0 * DAY_S;
 
@@ -471,7 +475,7 @@ pub fn format_table(ms: &[Measurement], quick: bool) -> String {
         "{:<16} {:>5} {:>12} {:>10} {:>10} {:>13} {:>13} {:>12}  {:<24} {}\n",
         "workload",
         "runs",
-        "simulated",
+        "simulated [s]",
         "setup [s]",
         "wall [s]",
         "events/s",
@@ -481,11 +485,8 @@ pub fn format_table(ms: &[Measurement], quick: bool) -> String {
         "met"
     );
     for m in ms {
-        let sim = if m.simulated_s >= 2.0 * DAY_S {
-            format!("{:.1} d", m.simulated_s / DAY_S)
-        } else {
-            format!("{:.0} s", m.simulated_s)
-        };
+        // One unit for every row, so that rows compare at a glance.
+        let sim = format!("{:.4e}", m.simulated_s);
         let eps = if m.events > 0 {
             format!("{:.3e}", m.events_per_s())
         } else {
@@ -578,7 +579,9 @@ fn sorted_list(mut xs: Vec<f64>) -> String {
 /// against what the machine's two cores give independent processes. The
 /// table shows the round whose speed-up is the median.
 pub fn run_bench(quick: bool, repeat: usize) -> anyhow::Result<String> {
-    let repeat = repeat.max(1);
+    if !(1..=MAX_REPEAT).contains(&repeat) {
+        anyhow::bail!("--repeat {repeat}: runs per workload must be in 1..={MAX_REPEAT}");
+    }
     let mut ms = Vec::new();
     for w in WORKLOADS.iter().filter(|w| !w.starts_with("d-sweep")) {
         let runs = (0..repeat)
@@ -659,6 +662,28 @@ mod tests {
         assert_eq!(median_run(runs).wall_s, 2.0);
         let runs = vec![m("a", 4.0, 1, 1), m("a", 1.0, 1, 1)];
         assert_eq!(median_run(runs).wall_s, 1.0);
+    }
+
+    #[test]
+    fn the_simulated_column_has_one_unit() {
+        let mut short = m("a-ntpd-day", 1.0, 1, 1);
+        short.simulated_s = 600.0;
+        let mut long = m("c-xen-year", 1.0, 1, 1);
+        long.simulated_s = YEAR_S;
+        let t = format_table(&[short, m("engine", 1.0, 1, 1), long], false);
+        assert!(t.lines().next().unwrap().contains("simulated [s]"), "{t}");
+        for v in ["6.0000e2", "8.6400e4", "3.1536e7"] {
+            assert!(t.contains(v), "{v} missing:\n{t}");
+        }
+        assert!(!t.contains(" d "), "{t}");
+    }
+
+    #[test]
+    fn zero_repeats_is_an_error_naming_the_range() {
+        let e = run_bench(true, 0).unwrap_err().to_string();
+        assert!(e.contains("1..=100"), "{e}");
+        let e = run_bench(true, MAX_REPEAT + 1).unwrap_err().to_string();
+        assert!(e.contains("1..=100"), "{e}");
     }
 
     #[test]
