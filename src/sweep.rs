@@ -875,12 +875,17 @@ pub(crate) fn run_in_order<T: Sync>(
     }
 }
 
+/// Most worker threads a sweep accepts. Each is an OS thread with its own
+/// stack; tens of thousands exhaust memory before any run starts.
+pub const MAX_JOBS: usize = 1024;
+
 /// Options of a sweep.
 #[derive(Clone, Debug, Default)]
 pub struct SweepOptions {
     /// Output directory (default `out/<sweep name>`).
     pub out: Option<PathBuf>,
-    /// Worker threads (default: all cores).
+    /// Worker threads, 1..=[`MAX_JOBS`] (default: all cores); never more
+    /// than there are runs to do.
     pub jobs: Option<usize>,
     /// Keep rows already in `results.csv` and run only the others.
     pub resume: bool,
@@ -897,6 +902,11 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(&plan.sweep.name));
     let results = dir.join("results.csv");
+    if let Some(j) = opts.jobs
+        && !(1..=MAX_JOBS).contains(&j)
+    {
+        anyhow::bail!("--jobs {j}: worker threads must be in 1..={MAX_JOBS}");
+    }
     if dir.exists() && !opts.resume && std::fs::read_dir(&dir)?.next().is_some() {
         anyhow::bail!(
             "{} already exists; pass --resume to continue it, or choose another --out",
@@ -961,8 +971,14 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         }
     }
     pending.sort_by(|a, b| cost[&b.1].total_cmp(&cost[&a.1]));
+    // More workers than runs would only cost memory.
+    let threads = opts
+        .jobs
+        .unwrap_or_else(rayon::current_num_threads)
+        .min(all_runs.len())
+        .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.unwrap_or(0))
+        .num_threads(threads)
         .build()?;
     let total = all_runs.len();
     let bars = indicatif::MultiProgress::new();
