@@ -93,3 +93,39 @@ fn radclock_warm_up_is_excluded_from_the_metrics() {
     assert!(a.count > b.count);
     assert!(a.max_abs > b.max_abs, "from 0: {a:?}\nafter warm-up: {b:?}");
 }
+
+#[test]
+fn a_counter_that_starts_behind_true_time_is_handled_like_any_other() {
+    // A crystal whose phase is negative at t = 0 (behind true time, or
+    // white phase noise drawn below zero) gives counts just below the
+    // 64-bit wrap for the first instants. Every consumer must read them as
+    // the small negative counts they stand for: RADclock converges as
+    // usual, ntpd steps the 300 ms away (above its 128 ms threshold), and
+    // the free clock reads the crystal's own offset.
+    let mut base = radclock_lan();
+    base.duration_s = 8.0 * 3600.0;
+    base.probes.metrics_from_s = 4.0 * 3600.0;
+    let mut behind = base.clone();
+    behind.hosts[0].tsc_crystal.initial_offset_s = -0.3;
+    let mut pm = base.clone();
+    pm.hosts[0].tsc_crystal.noise.white_pm_adev_1s = 1e-11;
+    for s in [&behind, &pm] {
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+    }
+    let reference = run_in_memory(&base).unwrap();
+    for (what, s) in [("300 ms behind", &behind), ("white PM", &pm)] {
+        let summary = run_in_memory(s).unwrap();
+        let rad = stats(&summary, "radclock");
+        let rad_ref = stats(&reference, "radclock");
+        assert!(rad.count > 10_000, "{what}: {rad:?}");
+        assert!(
+            (rad.median - rad_ref.median).abs() < 3.0 && rad.iqr < 10.0,
+            "{what}: {rad:?} against {rad_ref:?}"
+        );
+        let ntpd = stats(&summary, "ntpd");
+        assert!(
+            ntpd.max_abs < 1000.0 && ntpd.median.abs() < 50.0,
+            "{what}: ntpd {ntpd:?}"
+        );
+    }
+}

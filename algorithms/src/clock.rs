@@ -135,7 +135,8 @@ impl FfClockParams {
     /// exact to a few ulp, so long runs do not lose precision in the big term.
     pub fn absolute(&self, counter: u64) -> ClockTime {
         let anchor = self.last_changed;
-        let base = ClockTime::from_secs_f64(anchor as f64 * self.period_s).add_secs(self.ca_s);
+        let base = ClockTime::from_secs_f64(signed_count(anchor) as f64 * self.period_s)
+            .add_secs(self.ca_s);
         base.add_secs(ticks_between(anchor, counter) * self.period_s)
     }
 
@@ -154,25 +155,51 @@ impl FfClockParams {
 }
 
 /// `to − from` in ticks as `f64`, negative if `to` is earlier.
+///
+/// Counts are 64-bit two's-complement integers: a counter whose phase is
+/// still negative just after the run starts (a crystal that begins behind
+/// true time, or white phase noise at `t = 0`) reads just below the 64-bit
+/// wrap, and a 64-bit register wraps after 2⁶⁴ ticks. Both subtract right
+/// in wrapping arithmetic as long as the two readings are less than 2⁶³
+/// ticks apart (decades for any real counter).
 #[inline]
 pub fn ticks_between(from: u64, to: u64) -> f64 {
-    // Counter values below 2^63 (every realistic one) subtract exactly as
-    // `i64`, which converts to `f64` in one instruction; the rounding of
-    // the exact difference is the same either way (round-to-nearest is
-    // symmetric, so negating before or after rounding agrees).
-    if ((from | to) as i64) >= 0 {
-        return (to as i64 - from as i64) as f64;
-    }
-    if to >= from {
-        (to - from) as f64
-    } else {
-        -((from - to) as f64)
-    }
+    to.wrapping_sub(from) as i64 as f64
+}
+
+/// A count as the signed integer it stands for (see [`ticks_between`]).
+#[inline]
+pub fn signed_count(count: u64) -> i64 {
+    count as i64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CounterInfo;
+
+    #[test]
+    fn counts_below_zero_and_across_the_wrap_subtract_as_integers() {
+        let minus_5 = 0u64.wrapping_sub(5);
+        assert_eq!(ticks_between(minus_5, 10), 15.0);
+        assert_eq!(ticks_between(10, minus_5), -15.0);
+        assert_eq!(ticks_between(u64::MAX - 1, 1), 3.0);
+        assert_eq!(ticks_between(3, 1_000_003), 1e6);
+        assert_eq!(signed_count(minus_5), -5);
+        // A free clock on a 1 GHz counter 0.3 s behind zero reads −0.3 s.
+        let info = CounterInfo { nominal_hz: 1e9 };
+        let t = info.nominal_time(0u64.wrapping_sub(300_000_000));
+        assert!((t.as_secs_f64() + 0.3).abs() < 1e-15, "{t:?}");
+        let p = FfClockParams {
+            period_s: 1e-9,
+            ca_s: 0.0,
+            local_period_s: 1e-9,
+            last_changed: minus_5,
+            valid_till: 0,
+            ca_err_s: 0.0,
+        };
+        assert!((p.absolute(5).as_secs_f64() - 5e-9).abs() < 1e-15);
+    }
 
     #[test]
     fn absurd_readings_saturate_instead_of_overflowing() {

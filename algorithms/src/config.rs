@@ -51,8 +51,36 @@ impl ConfigError {
         if !(value >= lo && value <= hi) {
             errors.push(ConfigError::new(
                 field,
-                format!("{value} is outside the valid range {lo}..={hi} {unit}"),
+                format!(
+                    "{} is outside the valid range {}..={} {unit}",
+                    Num(value),
+                    Num(lo),
+                    Num(hi)
+                ),
             ));
+        }
+    }
+}
+
+/// A number as a message shows it: plain decimals in the everyday range,
+/// scientific notation beyond it (so `1e300` is not printed as 301 digits).
+///
+/// ```
+/// use algorithms::Num;
+/// assert_eq!(Num(0.25).to_string(), "0.25");
+/// assert_eq!(Num(1e300).to_string(), "1e300");
+/// assert_eq!(Num(-2.5e-9).to_string(), "-2.5e-9");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Num(pub f64);
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0.abs();
+        if m == 0.0 || !m.is_finite() || (1e-4..1e15).contains(&m) {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
         }
     }
 }

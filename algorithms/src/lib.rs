@@ -33,6 +33,6 @@ pub mod radclock;
 mod sync;
 
 pub use baseline::{FreeRunning, Naive};
-pub use clock::{ClockTime, FfClockParams, ticks_between};
-pub use config::{AlgorithmConfig, ConfigError};
+pub use clock::{ClockTime, FfClockParams, signed_count, ticks_between};
+pub use config::{AlgorithmConfig, ConfigError, Num};
 pub use sync::{CounterInfo, Exchange, PollRequest, SyncAlgorithm};

@@ -1,6 +1,6 @@
 //! The plug between a daemon and an algorithm.
 
-use crate::clock::{ClockTime, FfClockParams, ticks_between};
+use crate::clock::{ClockTime, FfClockParams, signed_count, ticks_between};
 
 /// What the algorithm knows about the counter it is fed.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,10 +19,11 @@ impl CounterInfo {
     /// that nobody corrects. Exact (to ~1e-18 s) when the nominal
     /// frequency is a whole number of hertz, as every real counter's is.
     pub fn nominal_time(&self, counter: u64) -> ClockTime {
-        if self.nominal_hz.fract() == 0.0 && self.nominal_hz >= 1.0 && self.nominal_hz < 1.8e19 {
-            let f = self.nominal_hz as u64;
-            let whole = counter / f;
-            let rem = counter % f;
+        let counter = signed_count(counter);
+        if self.nominal_hz.fract() == 0.0 && self.nominal_hz >= 1.0 && self.nominal_hz < 9.2e18 {
+            let f = self.nominal_hz as i64;
+            let whole = counter.div_euclid(f);
+            let rem = counter.rem_euclid(f);
             ClockTime::from_nanos(i128::from(whole) * 1_000_000_000)
                 .add_secs(rem as f64 / self.nominal_hz)
         } else {

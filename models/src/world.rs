@@ -31,6 +31,7 @@ use std::collections::VecDeque;
 
 use algorithms::{
     AlgorithmConfig, ClockTime, CounterInfo, Exchange, FfClockParams, PollRequest, SyncAlgorithm,
+    ticks_between,
 };
 use sim_core::stats::Summary;
 use sim_core::{Model, RngStreams, Scheduler, SimDuration, SimRng, SimTime};
@@ -282,7 +283,7 @@ impl RateTracker {
         match self.anchor {
             Some((t0, c0)) if now.saturating_since(t0) >= RATE_SPAN => {
                 let span_s = now.saturating_since(t0).as_secs_f64();
-                let rate = count.wrapping_sub(c0) as f64 / span_s;
+                let rate = ticks_between(c0, count) / span_s;
                 self.ticks_per_s =
                     ((rate / nominal_per_s - 1.0).abs() < RATE_PLAUSIBLE).then_some(rate);
                 self.anchor = Some((now, count));
@@ -331,6 +332,8 @@ struct Move {
     from: GuestRef,
     to: GuestRef,
     path: Option<usize>,
+    /// From the start of the move to the guest running at `to`.
+    window: (SimTime, SimTime),
     kind: MoveKind,
 }
 
@@ -764,6 +767,7 @@ impl World {
             )
         })?;
         let pause = at + plan.precopy_time;
+        self.check_no_overlap(from, to, (at, pause + plan.downtime))?;
         self.pending_moves
             .push((pause, Event::Pause { id: id as u32 }));
         self.pending_moves
@@ -772,6 +776,7 @@ impl World {
             from,
             to,
             path,
+            window: (at, pause + plan.downtime),
             kind: MoveKind::Migration {
                 plan: plan.clone(),
                 tsc_mode,
@@ -793,6 +798,7 @@ impl World {
     ) -> Result<(), BuildError> {
         self.check_guest(leader)?;
         self.check_guest(follower)?;
+        self.check_no_overlap(leader, follower, (at, at))?;
         let pair = ReplicationPair::new(cfg.clone()).map_err(|errs| {
             BuildError::Config(
                 errs.into_iter()
@@ -812,6 +818,7 @@ impl World {
             from: leader,
             to: follower,
             path,
+            window: (at, at),
             kind: MoveKind::Failover {
                 pair: Box::new(pair),
             },
@@ -849,6 +856,48 @@ impl World {
     fn check_guest(&self, g: GuestRef) -> Result<(), BuildError> {
         if g.host >= self.hosts.len() {
             return Err(BuildError::Reference(format!("no host #{}", g.host)));
+        }
+        if g.domain == 0 {
+            // Dom0 is the host's control domain: it neither migrates nor is
+            // replaced by a guest.
+            return Err(BuildError::Reference(format!(
+                "domain 0 of host {} is Dom0; migrations and failovers move guests (domain 1 and up)",
+                self.hosts[g.host].name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A guest is moved by one migration or failover at a time: a move
+    /// (the `moves.len()`-th event) over `window` may not share a domain
+    /// slot with an earlier-listed move whose window overlaps it.
+    fn check_no_overlap(
+        &self,
+        from: GuestRef,
+        to: GuestRef,
+        window: (SimTime, SimTime),
+    ) -> Result<(), BuildError> {
+        let id = self.moves.len();
+        for (j, m) in self.moves.iter().enumerate() {
+            let shared = [m.from, m.to]
+                .into_iter()
+                .find(|slot| *slot == from || *slot == to);
+            if let Some(slot) = shared
+                && window.0 <= m.window.1
+                && m.window.0 <= window.1
+            {
+                return Err(BuildError::Reference(format!(
+                    "events[{id}] ({:.3}–{:.3} s) overlaps events[{j}] ({:.3}–{:.3} s), \
+                     which also moves domain {} of host {}; a guest is moved by one \
+                     event at a time",
+                    window.0.as_secs_f64(),
+                    window.1.as_secs_f64(),
+                    m.window.0.as_secs_f64(),
+                    m.window.1.as_secs_f64(),
+                    slot.domain,
+                    self.hosts[slot.host].name()
+                )));
+            }
         }
         Ok(())
     }
@@ -1127,8 +1176,9 @@ impl World {
         let ticks_per_s = daemon.poll_rate.observe(now, now_count, nominal_per_s);
         // Round up to a whole nanosecond so a timer that is due in a
         // fraction of a nanosecond still moves time forward.
-        let wait_ns = if request.at > now_count {
-            ((request.at - now_count) as f64 / ticks_per_s * (1e9 * (1.0 + POLL_LATE_MARGIN)))
+        let ahead_ticks = ticks_between(now_count, request.at);
+        let wait_ns = if ahead_ticks > 0.0 {
+            (ahead_ticks / ticks_per_s * (1e9 * (1.0 + POLL_LATE_MARGIN)))
                 .ceil()
                 .max(1.0)
         } else {
@@ -1158,7 +1208,7 @@ impl World {
         };
         let (host, domain) = (self.daemons[d].host, self.daemons[d].domain);
         let now_count = self.daemon_value(d, now);
-        if now_count < request.at {
+        if ticks_between(now_count, request.at) > 0.0 {
             // The counter runs slow: the timer is not due yet in counter terms.
             self.schedule_poll(d, now, sched);
             return;
@@ -1353,9 +1403,11 @@ impl World {
             self.daemons[d].domain,
         );
         let stamp = self.daemon_read(d, at);
-        if stamp.counter <= flight.ta {
-            // The counter moved under the exchange (migration to another
-            // host's counter): the stamps are meaningless together.
+        if ticks_between(flight.ta, stamp.counter) < 0.0 {
+            // The counter moved back under the exchange (migration to
+            // another host's counter): the stamps are meaningless together.
+            // An equal reading is a real exchange on a counter coarser than
+            // the round trip.
             self.record_lost(d, &flight);
             self.schedule_poll(d, at, sched);
             return;

@@ -54,7 +54,7 @@ mod select;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{ClockTime, ticks_between};
+use crate::clock::{ClockTime, signed_count, ticks_between};
 use crate::config::ConfigError;
 use crate::sync::{CounterInfo, Exchange, PollRequest, SyncAlgorithm};
 
@@ -510,6 +510,10 @@ pub struct Ntpd {
     counter: CounterInfo,
     /// Counter ticks per ntpd timer second (round(nominal_hz)).
     tick_ticks: u64,
+    /// Timer seconds by which the counter was below zero when ntpd started
+    /// (0 unless the counter's phase began negative): tick `k` of the timer
+    /// sits at count `(k − origin_s)·tick_ticks`, so `now` never underflows.
+    origin_s: u64,
     started: bool,
     /// ntpd's `current_time`: index of the last timer tick on the grid.
     now: u64,
@@ -584,6 +588,7 @@ impl Ntpd {
         let mut ntpd = Ntpd {
             counter,
             tick_ticks,
+            origin_s: 0,
             started: false,
             now: 0,
             clock: DisciplinedClock {
@@ -684,13 +689,28 @@ impl Ntpd {
         self.now
     }
 
+    /// Index of the last timer tick at or before `counter`.
+    #[inline]
+    fn tick_of(&self, counter: u64) -> u64 {
+        (signed_count(counter).div_euclid(self.tick_ticks as i64) + self.origin_s as i64) as u64
+    }
+
+    /// Count at timer tick `tick`.
+    #[inline]
+    fn count_of_tick(&self, tick: u64) -> u64 {
+        tick.wrapping_sub(self.origin_s)
+            .wrapping_mul(self.tick_ticks)
+    }
+
     /// Once, at the first event: keeps the hot callers of
     /// [`Self::ensure_started`] small.
     #[cold]
     #[inline(never)]
     fn start(&mut self, counter: u64) {
         self.started = true;
-        self.now = counter / self.tick_ticks;
+        let first_s = signed_count(counter).div_euclid(self.tick_ticks as i64);
+        self.origin_s = first_s.min(0).unsigned_abs();
+        self.now = self.tick_of(counter);
         self.clock.anchor_counter = counter;
         self.clock.anchor = self.counter.nominal_time(counter);
         self.disc.epoch = self.now;
@@ -735,10 +755,10 @@ impl Ntpd {
             kern: kern_div,
             ..
         } = self.divs;
-        let mut grid = self.now * self.tick_ticks;
+        let mut grid = self.count_of_tick(self.now);
         if span < SPLIT_MIN_SPAN {
             for _ in 0..span {
-                grid += self.tick_ticks;
+                grid = grid.wrapping_add(self.tick_ticks);
                 self.clock.reanchor(grid);
                 self.timer_tick(phase_div, kern_div);
             }
@@ -749,12 +769,12 @@ impl Ntpd {
             // grid, one tick before the next.
             let mut anchor = Anchor::of(self.clock.anchor);
             let grid_dt = ticks_between(0, self.tick_ticks) * self.clock.inv_hz;
-            grid += self.tick_ticks;
+            grid = grid.wrapping_add(self.tick_ticks);
             let dt = ticks_between(self.clock.anchor_counter, grid) * self.clock.inv_hz;
             anchor.add_secs(dt + dt * self.clock.rate);
             self.timer_tick(phase_div, kern_div);
             for _ in 1..span {
-                grid += self.tick_ticks;
+                grid = grid.wrapping_add(self.tick_ticks);
                 anchor.add_secs(grid_dt + grid_dt * self.clock.rate);
                 self.timer_tick(phase_div, kern_div);
             }
@@ -1161,7 +1181,7 @@ impl SyncAlgorithm for Ntpd {
     fn advance(&mut self, now: u64) {
         self.ensure_started(now);
         // Every tick k with k·tick_ticks ≤ now.
-        let target = now / self.tick_ticks;
+        let target = self.tick_of(now);
         if target > self.now {
             self.run_timer(target);
         }
@@ -1177,7 +1197,7 @@ impl SyncAlgorithm for Ntpd {
             .enumerate()
             .min_by_key(|(_, p)| p.nextdate)?;
         let at = if self.started {
-            p.nextdate.saturating_mul(self.tick_ticks)
+            self.count_of_tick(p.nextdate)
         } else {
             0
         };

@@ -25,7 +25,7 @@ pub(crate) struct Stamp {
 impl Stamp {
     /// Round-trip time in counter ticks, including server residence (`Tf − Ta`).
     pub fn rtt(&self) -> u64 {
-        self.tf.saturating_sub(self.ta).max(1)
+        self.tf.wrapping_sub(self.ta).max(1)
     }
 }
 

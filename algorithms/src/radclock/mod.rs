@@ -77,7 +77,7 @@ pub use params::{
 use history::{History, Record, Stamp};
 use params::{MIN_RTT_TICKS, NEAR_SERVER_RTT_S, WARMUP_WINRATIO};
 
-use crate::clock::{ClockTime, FfClockParams, ticks_between};
+use crate::clock::{ClockTime, FfClockParams, signed_count, ticks_between};
 use crate::sync::{CounterInfo, Exchange, PollRequest, SyncAlgorithm};
 
 /// Status bits of the clock (`libradclock/radclock.h`, 2025 layout; research
@@ -355,8 +355,10 @@ impl Radclock {
     fn insane(&self, s: &Stamp) -> bool {
         let zero = s.ta == 0 || s.tf == 0 || s.tb == 0.0 || s.te == 0.0;
         let nonfinite = !s.tb.is_finite() || !s.te.is_finite();
-        let repeated = self.n > 0 && (*s == self.prev || s.ta <= self.prev.ta);
-        zero || nonfinite || repeated || s.tf < s.ta || s.te < s.tb || s.tf - s.ta < MIN_RTT_TICKS
+        // Counter order in wrapping arithmetic (see `ticks_between`).
+        let repeated = self.n > 0 && (*s == self.prev || ticks_between(self.prev.ta, s.ta) <= 0.0);
+        let rtt_ticks = ticks_between(s.ta, s.tf);
+        zero || nonfinite || repeated || s.te < s.tb || rtt_ticks < MIN_RTT_TICKS as f64
     }
 
     /// Processes one sane stamp (`process_bidir_stamp`, research §2.4).
@@ -840,7 +842,7 @@ impl Radclock {
         self.error_bound_s = self.ebound_min_last_s
             + self.phat * ticks_between(self.thetastamp_tf, s.tf) * self.meta.rate_err_bound;
         let ca_at_tf = self.c_of(s.tf).add_secs(-self.thetahat_s);
-        let ca_s = ca_at_tf - ClockTime::from_secs_f64(s.tf as f64 * self.phat);
+        let ca_s = ca_at_tf - ClockTime::from_secs_f64(signed_count(s.tf) as f64 * self.phat);
         self.params = Some(FfClockParams {
             period_s: self.phat,
             ca_s,

@@ -1,6 +1,6 @@
 //! Network path parameters, their defaults and their validation.
 
-use algorithms::ConfigError;
+use algorithms::{ConfigError, Num};
 use serde::{Deserialize, Serialize};
 
 use super::queueing::load_empirical_file;
@@ -40,7 +40,11 @@ fn check_positive(errors: &mut Vec<ConfigError>, field: &str, value: f64, hi: f6
     if !(value > 0.0 && value <= hi) {
         errors.push(ConfigError::new(
             field,
-            format!("{value} is outside the valid range (0, {hi}] {unit}"),
+            format!(
+                "{} is outside the valid range (0, {}] {unit}",
+                Num(value),
+                Num(hi)
+            ),
         ));
     }
 }
