@@ -22,7 +22,7 @@ use algorithms::{AlgorithmConfig, ConfigError};
 use models::counter::CounterKind;
 use models::host::CounterSource;
 
-use crate::scenario::Scenario;
+use crate::scenario::{DURATION_RANGE_S, PROBE_INTERVAL_RANGE_S, Scenario};
 
 /// Most probe samples one clock may take in a run. A year at 1 s is
 /// 3.2·10⁷ samples and a day at 1 ms 8.6·10⁷; 10⁹ samples per clock is
@@ -60,9 +60,10 @@ fn has_unportable_char(name: &str) -> bool {
 /// mistake is reported once, by the check that names it best.
 pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
     let mut e = Vec::new();
-    let duration_ok = s.duration_s.is_finite() && s.duration_s > 0.0;
+    let in_range = |v: f64, (lo, hi): (f64, f64)| v >= lo && v <= hi;
+    let duration_ok = in_range(s.duration_s, DURATION_RANGE_S);
     let probe_s = s.probes.interval_s;
-    let probe_ok = probe_s.is_finite() && probe_s > 0.0;
+    let probe_ok = in_range(probe_s, PROBE_INTERVAL_RANGE_S);
 
     if has_unportable_char(&s.name) {
         e.push(ConfigError::new(

@@ -142,6 +142,10 @@ where
                 .configure_mesh()
                 .x_desc(c.x_label)
                 .y_desc(c.y_label)
+                // Short tick labels: plotters' own print 2·10⁷ as
+                // "20000000.0", which runs into the axis title.
+                .x_label_formatter(&|v| tick_text(*v))
+                .y_label_formatter(&|v| tick_text(*v))
                 .label_style(("sans-serif", 14))
                 .axis_desc_style(("sans-serif", 16))
                 .light_line_style(RGBColor(235, 235, 235))

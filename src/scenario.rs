@@ -223,6 +223,12 @@ pub struct ServerRef {
     pub path: usize,
 }
 
+/// Valid `duration_s`: a millisecond to twenty years.
+pub const DURATION_RANGE_S: (f64, f64) = (1e-3, 20.0 * 365.25 * 86_400.0);
+
+/// Valid `probes.interval_s`: a millisecond to a day.
+pub const PROBE_INTERVAL_RANGE_S: (f64, f64) = (1e-3, 86_400.0);
+
 fn default_interval_s() -> f64 {
     1.0
 }
@@ -421,16 +427,16 @@ impl Scenario {
             &mut e,
             "duration_s",
             self.duration_s,
-            1e-3,
-            20.0 * 365.25 * 86_400.0,
+            DURATION_RANGE_S.0,
+            DURATION_RANGE_S.1,
             "s",
         );
         ConfigError::check_range(
             &mut e,
             "probes.interval_s",
             self.probes.interval_s,
-            1e-3,
-            86_400.0,
+            PROBE_INTERVAL_RANGE_S.0,
+            PROBE_INTERVAL_RANGE_S.1,
             "s",
         );
         ConfigError::check_range(
@@ -561,9 +567,21 @@ impl Scenario {
                 b.domain,
                 None,
             );
+            let (a_name, b_name) = match ev {
+                ScenarioEvent::Migrate { .. } => ("from", "to"),
+                ScenarioEvent::Failover { .. } => ("leader", "follower"),
+            };
+            for (name, g) in [(a_name, a), (b_name, b)] {
+                if g.domain == 0 {
+                    e.push(ConfigError::new(
+                        format!("{at}.{name}.domain"),
+                        "0 is Dom0, the host's control domain; guests are domains 1 and up",
+                    ));
+                }
+            }
             if a.host == b.host && a.domain == b.domain {
                 e.push(ConfigError::new(
-                    format!("{at}.to"),
+                    format!("{at}.{b_name}"),
                     "the destination must differ from the source",
                 ));
             }
@@ -607,6 +625,23 @@ impl Scenario {
                 _ => {}
             }
             if let Follows::Radclock { store_latency_ms } = c.follows {
+                // Only a Dom0 RADclock publishes parameters to the XenStore;
+                // without one the clock would never have a reading.
+                let publisher = self.daemons.iter().any(|d| {
+                    d.host == c.host
+                        && d.domain == 0
+                        && matches!(d.algorithm, AlgorithmConfig::Radclock(_))
+                });
+                if !publisher {
+                    e.push(ConfigError::new(
+                        format!("{at}.follows"),
+                        format!(
+                            "Radclock follows the parameters a Dom0 RADclock daemon publishes, \
+                             and no daemon on host \"{}\" runs Radclock in domain 0",
+                            c.host
+                        ),
+                    ));
+                }
                 ConfigError::check_range(
                     &mut e,
                     &format!("{at}.follows.store_latency_ms"),
@@ -723,5 +758,85 @@ mod tests {
         assert!(fields.contains(&"daemons[0].host"), "{fields:?}");
         assert!(fields.contains(&"daemons[0].servers[0].path"), "{fields:?}");
         assert!(errors[0].message.contains("s"), "units in the message");
+    }
+
+    fn bundled(name: &str) -> Scenario {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(name);
+        Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn fields(s: &Scenario) -> Vec<String> {
+        s.validate().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_dependent_radclock_needs_a_dom0_radclock_to_follow() {
+        let mut s = bundled("vet-migration.ron");
+        assert!(fields(&s).is_empty(), "{:?}", s.validate());
+        let (i, host) = s
+            .clocks
+            .iter()
+            .enumerate()
+            .find(|(_, c)| matches!(c.follows, Follows::Radclock { .. }))
+            .map(|(i, c)| (i, c.host.clone()))
+            .expect("the bundled scenario has a dependent RADclock");
+        s.daemons.retain(|d| !(d.host == host && d.domain == 0));
+        assert!(
+            fields(&s).contains(&format!("clocks[{i}].follows")),
+            "{:?}",
+            s.validate()
+        );
+    }
+
+    #[test]
+    fn migrations_move_guests_one_at_a_time() {
+        let base = bundled("migration-downtime.ron");
+        assert!(crate::run::build_world(&base).is_ok());
+        let ScenarioEvent::Migrate { from, .. } = &base.events[0] else {
+            panic!("the bundled scenario starts with a migration");
+        };
+        let (from, first_at_s) = (from.clone(), 60.0);
+
+        let mut into_dom0 = base.clone();
+        if let ScenarioEvent::Migrate { to, .. } = &mut into_dom0.events[0] {
+            to.domain = 0;
+        }
+        assert!(
+            fields(&into_dom0).contains(&"events[0].to.domain".to_string()),
+            "{:?}",
+            into_dom0.validate()
+        );
+
+        // The same guest again while its first migration is under way.
+        let mut twice = base.clone();
+        let mut again = base.events[0].clone();
+        if let ScenarioEvent::Migrate { at_s, from: f, .. } = &mut again {
+            *at_s = first_at_s + 1.0;
+            *f = from;
+        }
+        twice.events.push(again);
+        let e = crate::run::build_world(&twice)
+            .err()
+            .expect("overlapping migrations of one guest are refused")
+            .to_string();
+        assert!(e.contains("overlaps events[0]"), "{e}");
+    }
+
+    #[test]
+    fn huge_and_tiny_values_are_reported_compactly_once() {
+        let mut s = default_scenario();
+        s.duration_s = 1e300;
+        s.probes.interval_s = 1e-300;
+        let errors = s.validate();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        for e in &errors {
+            assert!(e.message.len() < 120, "{e:?}");
+        }
+        assert!(
+            errors[0].message.starts_with("1e300 is outside"),
+            "{errors:?}"
+        );
     }
 }
