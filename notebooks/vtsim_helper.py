@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -213,12 +214,26 @@ def run(scenario: str | os.PathLike, seed: int | None = None, **fields: object) 
     stdout = _vtsim(args)
     return Run(
         dir=out,
-        summary=json.loads((out / "summary.json").read_text()),
+        summary=_read_summary(out / "summary.json"),
         errors=_read_errors(out / "errors.csv"),
         exchanges=_read_dir_csvs(out, "exchanges.csv"),
         trace=_read_dir_csvs(out, "trace.csv"),
         stdout=stdout,
     )
+
+
+def _read_summary(path: Path) -> dict:
+    """summary.json. A statistic without samples (``count`` 0: a clock that
+    never synchronised, every packet lost) holds ``null`` values; they are
+    read as NaN so that arithmetic and pandas treat them as missing."""
+    summary = json.loads(path.read_text())
+    for clock in summary.get("clocks", []):
+        for stats in clock.values():
+            if isinstance(stats, dict):
+                for k, v in stats.items():
+                    if v is None:
+                        stats[k] = math.nan
+    return summary
 
 
 def replay(
@@ -255,7 +270,7 @@ def replay(
     trace = out / "trace.csv"
     return Replay(
         dir=out,
-        summary=json.loads((out / "summary.json").read_text()),
+        summary=_read_summary(out / "summary.json"),
         errors=pd.read_csv(out / "errors.csv"),
         trace=pd.read_csv(trace) if trace.exists() else None,
         stdout=stdout,

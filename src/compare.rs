@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plot::{LineChart, Series, error_chart, line_chart};
-use crate::run::RunSummary;
+use crate::run::{ErrorStats, RunSummary};
 
 /// Reads `summary.json` of a run directory.
 pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
@@ -122,36 +122,73 @@ fn label_of(d: &Path, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
+/// A run directory's contribution: its label, summary and error series.
+struct RunData {
+    label: String,
+    summary: RunSummary,
+    series: Vec<Series>,
+}
+
+/// Reads what [`compare`] needs of a run directory.
+fn read_run(d: &Path) -> anyhow::Result<RunData> {
+    let summary = read_summary(d)?;
+    let label = label_of(d, &summary.scenario);
+    let series = if d.join("errors.csv").exists() {
+        read_errors(d)?
+    } else {
+        Vec::new()
+    };
+    Ok(RunData {
+        label,
+        summary,
+        series,
+    })
+}
+
 /// Prints the metrics table and writes `compare.csv` and overlaid plots to
-/// `out`; each of `dirs` is a run or a sweep directory.
+/// `out`; each of `dirs` is a run or a sweep directory. Every input is read
+/// before `out` is created, and an `out` this call created is removed if
+/// writing fails, so a failed comparison leaves nothing behind.
 pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
     let (runs, sweeps): (Vec<&PathBuf>, Vec<&PathBuf>) = dirs
         .iter()
         .partition(|d| !d.join("points.csv").exists() || d.join("summary.json").exists());
-    let mut text = String::new();
-    if !runs.is_empty() {
-        text.push_str(&compare_runs(&runs, out)?);
+    let runs = runs
+        .iter()
+        .map(|d| read_run(d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sweeps = sweeps
+        .iter()
+        .map(|d| Ok((label_of(d, "sweep"), read_points(d)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let created = std::fs::symlink_metadata(out).is_err();
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", out.display()))?;
+    let written = (|| -> anyhow::Result<String> {
+        let mut text = String::new();
+        if !runs.is_empty() {
+            text.push_str(&compare_runs(&runs, out)?);
+        }
+        if !sweeps.is_empty() {
+            text.push_str(&compare_sweeps(&sweeps, out)?);
+        }
+        Ok(text)
+    })();
+    if written.is_err() && created {
+        let _ = std::fs::remove_dir_all(out);
     }
-    if !sweeps.is_empty() {
-        text.push_str(&compare_sweeps(&sweeps, out)?);
-    }
-    Ok(text)
+    written
 }
 
 /// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
 /// overlaid plot per metric.
-fn compare_sweeps(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
-    std::fs::create_dir_all(out)?;
-    let sweeps = dirs
-        .iter()
-        .map(|d| Ok((label_of(d, "sweep"), read_points(d)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Result<String> {
     let mut table = format!(
         "{:<20} {:<36} {:<20} {:>12} {:>10} {:>10} {:>12}\n",
         "sweep", "point", "clock", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
     );
     let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
-    for (label, sw) in &sweeps {
+    for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
             let point = sw
                 .fields
@@ -176,14 +213,14 @@ fn compare_sweeps(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
                         .unwrap_or(f64::NAN)
                 };
                 table.push_str(&format!(
-                    "{:<20} {:<36} {:<20} {:>12.3} {:>10.3} {:>10.3} {:>12.3}\n",
+                    "{:<20} {:<36} {:<20} {} {} {} {}\n",
                     label,
                     short,
                     clock,
-                    get("median_us"),
-                    get("iqr_us"),
-                    get("rms_us"),
-                    get("max_abs_us")
+                    ErrorStats::cell(get("median_us"), 12, 3),
+                    ErrorStats::cell(get("iqr_us"), 10, 3),
+                    ErrorStats::cell(get("rms_us"), 10, 3),
+                    ErrorStats::cell(get("max_abs_us"), 12, 3)
                 ));
             }
             for ((clock, metric), v) in metrics {
@@ -193,7 +230,7 @@ fn compare_sweeps(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
     }
     crate::output::write_atomic(&out.join("compare_sweeps.csv"), csv_text.as_bytes())?;
     let mut metrics: Vec<String> = Vec::new();
-    for (_, sw) in &sweeps {
+    for (_, sw) in sweeps {
         for (_, m) in sw.rows.iter().flat_map(|(_, ms)| ms.keys()) {
             if !metrics.contains(m) {
                 metrics.push(m.clone());
@@ -202,7 +239,7 @@ fn compare_sweeps(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
     }
     // Only sweeps along the same field share a plot.
     let mut axes: Vec<&str> = Vec::new();
-    for (_, sw) in &sweeps {
+    for (_, sw) in sweeps {
         if !axes.contains(&sw.fields[0].as_str()) {
             axes.push(&sw.fields[0]);
         }
@@ -285,8 +322,9 @@ fn overlay_metric(
 }
 
 /// The run part of [`compare`]: writes `compare.csv` and `compare_errors`.
-fn compare_runs(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
-    std::fs::create_dir_all(out)?;
+/// A statistic without samples is an empty cell in `compare.csv` and "—"
+/// in the table.
+fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
     let mut table = format!(
         "{:<24} {:<24} {:<12} {:>12} {:>10} {:>10} {:>12}\n",
         "run", "clock", "algorithm", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
@@ -294,27 +332,49 @@ fn compare_runs(dirs: &[&PathBuf], out: &Path) -> anyhow::Result<String> {
     let mut csv_text =
         String::from("run,clock,algorithm,median_us,iqr_us,p01_us,p99_us,rms_us,max_abs_us\n");
     let mut series = Vec::new();
-    for d in dirs {
-        let s = read_summary(d)?;
-        let label = label_of(d, &s.scenario);
-        for c in &s.clocks {
+    // The text summary.json holds (shortest that reads back as the same f64).
+    let num = |v: f64| {
+        if v.is_finite() {
+            serde_json::to_string(&v).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    for RunData {
+        label,
+        summary,
+        series: run_series,
+    } in runs
+    {
+        for c in &summary.clocks {
             let e = &c.error_us;
             table.push_str(&format!(
-                "{:<24} {:<24} {:<12} {:>12.3} {:>10.3} {:>10.3} {:>12.3}\n",
-                label, c.name, c.algorithm, e.median, e.iqr, e.rms, e.max_abs
+                "{:<24} {:<24} {:<12} {} {} {} {}\n",
+                label,
+                c.name,
+                c.algorithm,
+                ErrorStats::cell(e.median, 12, 3),
+                ErrorStats::cell(e.iqr, 10, 3),
+                ErrorStats::cell(e.rms, 10, 3),
+                ErrorStats::cell(e.max_abs, 12, 3)
             ));
             csv_text.push_str(&format!(
                 "{label},{},{},{},{},{},{},{},{}\n",
-                c.name, c.algorithm, e.median, e.iqr, e.p01, e.p99, e.rms, e.max_abs
+                c.name,
+                c.algorithm,
+                num(e.median),
+                num(e.iqr),
+                num(e.p01),
+                num(e.p99),
+                num(e.rms),
+                num(e.max_abs)
             ));
         }
-        if d.join("errors.csv").exists() {
-            for s in read_errors(d)? {
-                series.push(Series {
-                    name: format!("{label}/{}", s.name),
-                    points: s.points,
-                });
-            }
+        for s in run_series {
+            series.push(Series {
+                name: format!("{label}/{}", s.name),
+                points: s.points.clone(),
+            });
         }
     }
     crate::output::write_atomic(&out.join("compare.csv"), csv_text.as_bytes())?;
@@ -361,6 +421,62 @@ mod tests {
                 std::fs::read_to_string(out.join(format!("compare_{metric}_data.csv"))).unwrap();
             assert!(data.contains("a/rc") && data.contains("b/rc"), "{data}");
         }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A run directory whose one clock has `error_us` as given (JSON).
+    fn run_dir(root: &Path, name: &str, error_us: &str) -> PathBuf {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let empty = r#"{"count": 0, "median": null, "iqr": null, "p01": null, "p99": null, "mean": null, "rms": null, "max_abs": null}"#;
+        std::fs::write(
+            d.join("summary.json"),
+            format!(
+                r#"{{"scenario": "s", "seed": 1, "duration_s": 1.0, "version": "0", "events": 1,
+                "clocks": [{{"name": "c", "domain": "h", "algorithm": "naive",
+                "error_us": {error_us}, "error_at_exchange_us": {empty}, "host_rtt_us": {empty}}}]}}"#
+            ),
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn run_metrics_are_copied_exactly_and_missing_ones_shown_as_missing() {
+        let root = scratch("runs");
+        let exact = run_dir(
+            &root,
+            "exact",
+            r#"{"count": 9, "median": 9.267430854691797, "iqr": 0.30000000000000004, "p01": 1e-300, "p99": 2.2250738585072014e-308, "mean": 1.0, "rms": 5e-324, "max_abs": 1.7976931348623157e308}"#,
+        );
+        let empty = run_dir(
+            &root,
+            "empty",
+            r#"{"count": 0, "median": null, "iqr": null, "p01": null, "p99": null, "mean": null, "rms": null, "max_abs": null}"#,
+        );
+        let out = root.join("out");
+        let table = compare(&[exact, empty], &out).unwrap();
+        let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+        assert!(
+            csv.contains(
+                "exact,c,naive,9.267430854691797,0.30000000000000004,1e-300,2.2250738585072014e-308,5e-324,1.7976931348623157e+308\n"
+            ),
+            "{csv}"
+        );
+        assert!(csv.contains("empty,c,naive,,,,,,\n"), "{csv}");
+        let row = table.lines().find(|l| l.starts_with("empty")).unwrap();
+        assert_eq!(row.matches('—').count(), 4, "{table}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_failed_comparison_leaves_no_output() {
+        let root = scratch("failed");
+        let good = run_dir(&root, "good", r#"{"count": 0}"#);
+        let out = root.join("out");
+        let e = compare(&[good, root.join("none")], &out).unwrap_err();
+        assert!(e.to_string().contains("none"), "{e}");
+        assert!(!out.exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -17,31 +17,69 @@ use crate::plot::{Series, Thinned, error_chart};
 use crate::scenario::{Follows, Scenario, ScenarioEvent};
 
 /// Error statistics of one clock, in microseconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+///
+/// With no samples (`count` 0: a clock that never synchronised, a replay
+/// without true times, every packet lost) there is no median or RMS: the
+/// values are NaN, written as `null` in `summary.json`. Tables print them
+/// as "—" (see [`ErrorStats::cell`]).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ErrorStats {
     /// Samples.
     pub count: u64,
     /// Median error.
+    #[serde(default = "nan", deserialize_with = "nullable")]
     pub median: f64,
     /// Interquartile range.
+    #[serde(default = "nan", deserialize_with = "nullable")]
     pub iqr: f64,
     /// 1st percentile.
+    #[serde(default = "nan", deserialize_with = "nullable")]
     pub p01: f64,
     /// 99th percentile.
+    #[serde(default = "nan", deserialize_with = "nullable")]
     pub p99: f64,
     /// Mean error.
+    #[serde(default = "nan", deserialize_with = "nullable")]
     pub mean: f64,
     /// Root mean square.
+    #[serde(default = "nan", deserialize_with = "nullable")]
     pub rms: f64,
     /// Largest absolute error.
+    #[serde(default = "nan", deserialize_with = "nullable")]
     pub max_abs: f64,
 }
 
+/// A value with no samples behind it.
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// A number that may be `null` (NaN, which JSON cannot hold).
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+impl Default for ErrorStats {
+    /// No samples.
+    fn default() -> ErrorStats {
+        ErrorStats {
+            count: 0,
+            median: f64::NAN,
+            iqr: f64::NAN,
+            p01: f64::NAN,
+            p99: f64::NAN,
+            mean: f64::NAN,
+            rms: f64::NAN,
+            max_abs: f64::NAN,
+        }
+    }
+}
+
 impl ErrorStats {
-    /// From a summary of errors in seconds; every field is finite (0 for an
-    /// empty summary, with `count` 0 saying so).
+    /// From a summary of errors in seconds: finite values, or NaN for
+    /// every value when there are no (finite) samples.
     pub fn from_summary(s: &Summary) -> ErrorStats {
-        let us = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or(0.0, |x| x * 1e6);
+        let us = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or(f64::NAN, |x| x * 1e6);
         ErrorStats {
             count: s.count(),
             median: us(s.median()),
@@ -51,6 +89,16 @@ impl ErrorStats {
             mean: us(s.mean()),
             rms: us(s.rms()),
             max_abs: us(s.max_abs()),
+        }
+    }
+
+    /// `v` right-aligned in `width` with `precision` decimals, or "—" when
+    /// it is missing (NaN: no samples).
+    pub fn cell(v: f64, width: usize, precision: usize) -> String {
+        if v.is_nan() {
+            format!("{:>width$}", "—")
+        } else {
+            format!("{v:>width$.precision$}")
         }
     }
 }
@@ -146,6 +194,15 @@ pub struct RunOptions {
     pub force: bool,
     /// Show a progress bar on long runs.
     pub progress: bool,
+}
+
+impl RunOptions {
+    /// The output directory a run of `s` writes.
+    pub fn target(&self, s: &Scenario) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("out").join(&s.name))
+    }
 }
 
 /// Builds the world a scenario describes.
@@ -531,11 +588,7 @@ pub fn run_scenario(
     if let Some(seed) = opts.seed {
         s.seed = seed;
     }
-    let target = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out").join(&s.name));
-    let staging = Staging::new(&target, opts.force)?;
+    let staging = Staging::new(&opts.target(&s), opts.force)?;
     let world = build_world(&s)?;
     let mut sinks = Sinks::new(staging.dir(), &s, &world)?;
     let bar = crate::progress::DelayedBar::new(opts.progress, &s.name);

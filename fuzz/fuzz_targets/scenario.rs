@@ -33,6 +33,10 @@ fn all_finite(v: &serde_json::Value) -> bool {
         serde_json::Value::Null => false,
         serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
         serde_json::Value::Array(a) => a.iter().all(all_finite),
+        // A statistic without samples has no values: all null.
+        serde_json::Value::Object(o) if o.get("count") == Some(&serde_json::json!(0)) => {
+            o.iter().all(|(k, v)| k == "count" || v.is_null())
+        }
         serde_json::Value::Object(o) => o.values().all(all_finite),
         serde_json::Value::Bool(_) | serde_json::Value::String(_) => true,
     }
