@@ -11,7 +11,7 @@
 //! | `tb`, `te` | server receive / transmit time, seconds |
 //! | `ta_true_ns` … `tf_true_ns` | true times, ns (optional: empty for real captures) |
 //! | `forward_ns`, `backward_ns` | true one-way delays, ns (optional) |
-//! | `lost` | 1 if no reply arrived |
+//! | `lost` | 1 if no reply arrived, 0 (or empty) if one did |
 //! | `error_s`, `algorithm` | the recording run's clock error at Tf and its algorithm (ignored) |
 //!
 //! The replay feeds the algorithm exactly what the live daemon fed it, in
@@ -108,6 +108,12 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         "tf_true_ns",
         "lost",
     ];
+    // A column given twice is ambiguous: which one did the capture mean?
+    for n in &names {
+        if headers.iter().filter(|h| h.trim() == *n).count() > 1 {
+            anyhow::bail!("{file}: column \"{n}\" appears more than once in the header");
+        }
+    }
     let idx: Vec<Option<usize>> = names
         .iter()
         .map(|n| headers.iter().position(|h| h.trim() == *n))
@@ -148,7 +154,13 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
                 anyhow::anyhow!("{file}: row {row_no}: column \"{}\" is empty", names[col])
             })
         };
-        let lost = int(7)?.unwrap_or(0) != 0;
+        let lost = match int(7)? {
+            None | Some(0) => false,
+            Some(1) => true,
+            Some(v) => {
+                anyhow::bail!("{file}: row {row_no}: column \"lost\": {v} is neither 0 nor 1")
+            }
+        };
         let counter_hz = need(num(1)?, 1)?;
         if !(MIN_COUNTER_HZ..=MAX_COUNTER_HZ).contains(&counter_hz) {
             anyhow::bail!(
@@ -279,6 +291,8 @@ pub struct Replay {
     pub trace_columns: &'static [&'static str],
     /// Trace rows: tf then values.
     pub trace: Vec<(u64, Vec<f64>)>,
+    /// Seed of the algorithm's own randomness.
+    pub seed: u64,
 }
 
 /// Feeds `rows` to the algorithm `cfg` in counter order.
@@ -309,6 +323,7 @@ pub fn replay(
         errors: Vec::new(),
         trace_columns: alg.trace_columns(),
         trace: Vec::new(),
+        seed,
     };
     for (counter, rx, i) in events {
         let r = &rows[i];
@@ -354,7 +369,7 @@ pub fn write_outputs(
     force: bool,
 ) -> anyhow::Result<std::path::PathBuf> {
     use crate::run::{ClockSummary, ErrorStats, RunSummary};
-    let staging = crate::output::Staging::new(out, force)?;
+    let staging = crate::output::Staging::guarding(out, force, &[source])?;
     let mut w = csv::Writer::from_path(staging.dir().join("errors.csv"))?;
     w.write_record(["tf", "error_us"])?;
     for (tf, e) in &r.errors {
@@ -382,7 +397,7 @@ pub fn write_outputs(
     }
     let summary = RunSummary {
         scenario: format!("replay of {}", source.display()),
-        seed: 0,
+        seed: r.seed,
         duration_s: 0.0,
         version: env!("CARGO_PKG_VERSION").to_string(),
         events: r.errors.len() as u64,
