@@ -1,5 +1,6 @@
 //! The `vtsim` command line.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,10 +24,10 @@ enum Command {
         /// Shorter workloads (seconds in all; for CI).
         #[arg(long)]
         quick: bool,
-        /// Runs per workload; the table shows the median (default 3, or 1 with --quick; the
-        /// sweep pair runs in at least 5 rounds).
-        #[arg(long)]
-        repeat: Option<usize>,
+        /// Runs per workload, 1 to 100; the table shows the median (default 3, or 1 with
+        /// --quick; the sweep pair runs in at least 5 rounds).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=vtsim::bench::MAX_REPEAT as u64))]
+        repeat: Option<u64>,
         /// Measure this one workload in this process (used by the child processes).
         #[arg(long, hide = true)]
         workload: Option<String>,
@@ -62,9 +63,10 @@ enum Command {
     Sweep {
         /// Sweep file (RON).
         sweep: PathBuf,
-        /// Worker threads (default: all cores). Results do not depend on it.
-        #[arg(long)]
-        jobs: Option<usize>,
+        /// Worker threads, 1 to 1024 (default: all cores; never more than runs). Results do
+        /// not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=vtsim::sweep::MAX_JOBS as u64))]
+        jobs: Option<u64>,
         /// Continue an interrupted sweep, keeping its completed rows.
         #[arg(long)]
         resume: bool,
@@ -97,8 +99,8 @@ enum Command {
         /// Algorithm parameter, as key=value (RON value); repeatable.
         #[arg(long = "set")]
         sets: Vec<String>,
-        /// Exclude exchanges before this true time from metrics, seconds.
-        #[arg(long, default_value_t = 0.0)]
+        /// Exclude exchanges before this true time from metrics, seconds (finite, ≥ 0).
+        #[arg(long, default_value_t = 0.0, value_parser = seconds)]
         metrics_from_s: f64,
         /// Seed for the algorithm's own randomness.
         #[arg(long, default_value_t = 1)]
@@ -130,15 +132,76 @@ fn scenarios_dir() -> PathBuf {
     }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match dispatch(cli.command) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+/// A non-negative finite number of seconds.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{text:?} is not a finite number of seconds ≥ 0")),
+    }
+}
+
+/// Exit status of a command whose reader went away (`vtsim list | head`):
+/// what a shell reports for a process ended by SIGPIPE.
+const CLOSED_PIPE: i32 = 128 + 13;
+
+/// Standard output or error. Rust ignores SIGPIPE, so writing to a closed
+/// pipe is an error, which `println!` turns into a panic; here it ends the
+/// program quietly instead, as SIGPIPE would. Output is printed only after
+/// every file is written, so nothing is left half done.
+struct Console<W>(W);
+
+impl<W: Write> Console<W> {
+    fn check<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(CLOSED_PIPE),
+            r => r,
         }
     }
+}
+
+impl<W: Write> Write for Console<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::check(self.0.write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::check(self.0.flush())
+    }
+}
+
+fn stdout() -> Console<std::io::Stdout> {
+    Console(std::io::stdout())
+}
+
+fn stderr() -> Console<std::io::Stderr> {
+    Console(std::io::stderr())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(stderr(), "error: {e:#}");
+            ExitCode::from(2)
+        }
+    };
+    // Line-buffered output still held is written here, while a closed
+    // pipe can still end the program quietly.
+    let _ = stdout().flush();
+    code
+}
+
+/// One row of the per-clock error table of `run`.
+fn error_row(name: &str, e: &vtsim::run::ErrorStats) -> String {
+    use vtsim::run::ErrorStats;
+    format!(
+        "{:<28} {} {} {} {}",
+        name,
+        ErrorStats::cell(e.median, 12, 3),
+        ErrorStats::cell(e.iqr, 10, 3),
+        ErrorStats::cell(e.rms, 10, 3),
+        ErrorStats::cell(e.max_abs, 12, 3),
+    )
 }
 
 fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
@@ -148,11 +211,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             repeat,
             workload,
         } => {
-            let repeat = repeat.unwrap_or(if quick { 1 } else { 3 });
-            print!(
-                "{}",
-                vtsim::bench::main(quick, repeat, workload.as_deref())?
-            );
+            let repeat = repeat.map_or(if quick { 1 } else { 3 }, |r| r as usize);
+            let text = vtsim::bench::main(quick, repeat, workload.as_deref())?;
+            write!(stdout(), "{text}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -169,22 +230,27 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 force,
                 progress: !quiet,
             };
+            // Before simulating: a refused --out should not cost the run.
+            vtsim::output::check_target(&opts.target(&s), force, &[&scenario])?;
             let (dir, summary) = run_scenario(&s, &opts)?;
-            println!(
+            let mut out = stdout();
+            writeln!(
+                out,
                 "{}: {} events, output in {}",
                 s.name,
                 summary.events,
                 dir.display()
-            );
-            println!(
+            )?;
+            writeln!(
+                out,
                 "{:<28} {:>12} {:>10} {:>10} {:>12}",
                 "clock", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
-            );
+            )?;
             for c in &summary.clocks {
-                println!(
-                    "{:<28} {:>12.3} {:>10.3} {:>10.3} {:>12.3}",
-                    c.name, c.error_us.median, c.error_us.iqr, c.error_us.rms, c.error_us.max_abs
-                );
+                writeln!(out, "{}", error_row(&c.name, &c.error_us))?;
+            }
+            if summary.clocks.iter().any(|c| c.error_us.count == 0) {
+                writeln!(out, "— = no samples")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -192,9 +258,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let mut bad = 0;
             for p in &scenarios {
                 match Scenario::load(p) {
-                    Ok(s) => println!("{}: ok ({})", p.display(), s.name),
+                    Ok(s) => writeln!(stdout(), "{}: ok ({})", p.display(), s.name)?,
                     Err(e) => {
-                        eprintln!("{e}");
+                        writeln!(stderr(), "{e}")?;
                         bad += 1;
                     }
                 }
@@ -206,8 +272,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::DumpDefaults => {
-            print!("{}", vtsim::scenario::default_scenario().to_ron());
-            println!();
+            writeln!(stdout(), "{}", vtsim::scenario::default_scenario().to_ron())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
@@ -220,21 +285,24 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 })
                 .unwrap_or_default();
             files.sort();
-            println!("scenarios in {}:", dir.display());
+            let mut out = stdout();
+            writeln!(out, "scenarios in {}:", dir.display())?;
             for f in files {
                 let desc = Scenario::load(&f)
                     .map(|s| s.description)
                     .unwrap_or_else(|e| format!("(invalid: {e})"));
-                println!(
+                writeln!(
+                    out,
                     "  {:<36} {}",
                     f.file_name().unwrap_or_default().to_string_lossy(),
                     desc.lines().next().unwrap_or("")
-                );
+                )?;
             }
-            println!(
+            writeln!(
+                out,
                 "algorithms: {}",
                 algorithms::AlgorithmConfig::NAMES.join(", ")
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep {
@@ -248,7 +316,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let plan = vtsim::sweep::load(&sweep)?;
             let opts = vtsim::sweep::SweepOptions {
                 out,
-                jobs,
+                jobs: jobs.map(|j| j as usize),
                 resume,
                 progress: !quiet,
                 max_runs,
@@ -259,12 +327,13 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let done = std::fs::read_to_string(&results)
                 .map(|t| t.lines().count().saturating_sub(1))
                 .unwrap_or(0);
-            println!(
+            writeln!(
+                stdout(),
                 "{}: {done} of {} runs done; results in {}",
                 plan.sweep.name,
                 plan.runs().len(),
                 results.display()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Reproduce { quick, out } => {
@@ -273,21 +342,23 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 out: out.clone(),
                 scenarios: scenarios_dir(),
             })?;
-            print!("{}", vtsim::reproduce::text_report(&report));
+            write!(stdout(), "{}", vtsim::reproduce::text_report(&report))?;
             if Path::new("docs").is_dir() {
                 vtsim::reproduce::write_docs(&report, &out, Path::new("docs"))?;
             }
-            println!(
+            writeln!(
+                stdout(),
                 "{} runs in {:.1} s; table and figures in {}",
                 report.rows.len(),
                 report.wall_s,
                 out.join("FIDELITY.md").display()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare { dirs, out } => {
-            print!("{}", vtsim::compare::compare(&dirs, &out)?);
-            println!("written to {}", out.display());
+            let table = vtsim::compare::compare(&dirs, &out)?;
+            write!(stdout(), "{table}")?;
+            writeln!(stdout(), "written to {}", out.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay {
@@ -299,25 +370,35 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             out,
             force,
         } => {
+            vtsim::output::check_target(&out, force, &[&exchanges])?;
             let rows = replay::read_rows(&exchanges)?;
             let cfg = replay::config_from_sets(&algo, &sets)?;
-            let r = replay::replay(&rows, &cfg, seed, (metrics_from_s.max(0.0) * 1e9) as u64)?;
+            // Saturates far beyond any true time a file can hold.
+            let r = replay::replay(&rows, &cfg, seed, (metrics_from_s * 1e9) as u64)?;
             let dir = replay::write_outputs(&r, &cfg, &exchanges, &out, force)?;
             let stats = vtsim::run::ErrorStats::from_summary(&r.at_exchange);
-            println!(
+            let mut o = stdout();
+            writeln!(
+                o,
                 "{}: {} exchanges replayed through {}; output in {}",
                 exchanges.display(),
                 rows.len(),
                 cfg.name(),
                 dir.display()
-            );
+            )?;
             if stats.count > 0 {
-                println!(
+                writeln!(
+                    o,
                     "error at exchange: median {:.3} µs, IQR {:.3} µs, RMS {:.3} µs",
                     stats.median, stats.iqr, stats.rms
-                );
+                )?;
+            } else if rows.iter().any(|r| r.tf_true_ns.is_some()) {
+                writeln!(
+                    o,
+                    "no true time falls at or after --metrics-from-s {metrics_from_s:?} s: no error metrics"
+                )?;
             } else {
-                println!("no true times in the file: no error metrics");
+                writeln!(o, "no true times in the file: no error metrics")?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -29,12 +29,16 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// True if every number in a JSON tree is finite (serde_json writes NaN
-/// and ±inf as `null`, so a null counts as non-finite).
+/// and ±inf as `null`, so a null counts as non-finite), except in a
+/// statistic without samples (`"count": 0`), whose values are all `null`.
 fn all_finite(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::Null => false,
         serde_json::Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
         serde_json::Value::Array(a) => a.iter().all(all_finite),
+        serde_json::Value::Object(o) if o.get("count") == Some(&serde_json::json!(0)) => {
+            o.iter().all(|(k, v)| k == "count" || v.is_null())
+        }
         serde_json::Value::Object(o) => o.values().all(all_finite),
         serde_json::Value::Bool(_) | serde_json::Value::String(_) => true,
     }
@@ -448,6 +452,16 @@ fn cases() -> Vec<Case> {
             &["row 1", "tf is empty but the exchange is not marked lost"],
         ),
         csv_case(
+            "lost is neither 0 nor 1",
+            CSV_OK.replacen(",5000,5000,0", ",5000,5000,2", 1),
+            &["row 1", "column \"lost\"", "neither 0 nor 1"],
+        ),
+        csv_case(
+            "a column named twice",
+            CSV_OK.replacen("te,tf,", "te,ta,", 1),
+            &["column \"ta\" appears more than once"],
+        ),
+        csv_case(
             "unterminated quote",
             format!("{CSV_OK}0,\"1000000000,1,2,3,4\n"),
             &["x.csv"],
@@ -573,6 +587,122 @@ fn cases() -> Vec<Case> {
             args: vec!["run", "{d}/tiny.ron", "--out", "{d}/file/out", "-q"],
             expect: vec!["error:"],
         },
+        Case {
+            what: "--force onto a regular file",
+            files: vec![("tiny.ron", TINY.into()), ("afile", b"keep".to_vec())],
+            dirs: Vec::new(),
+            args: vec!["run", "{d}/tiny.ron", "--out", "{d}/afile", "--force", "-q"],
+            expect: vec!["DIR/afile is not a directory", "--force only replaces"],
+        },
+        Case {
+            what: "--force onto a directory vtsim did not write",
+            files: vec![("tiny.ron", TINY.into()), ("p/notes.txt", b"mine".to_vec())],
+            dirs: Vec::new(),
+            args: vec!["run", "{d}/tiny.ron", "--out", "{d}/p", "--force", "-q"],
+            expect: vec!["DIR/p is not empty and holds no summary.json"],
+        },
+        Case {
+            what: "--force onto the directory holding the scenario",
+            files: vec![("p/tiny.ron", TINY.into())],
+            dirs: Vec::new(),
+            args: vec!["run", "{d}/p/tiny.ron", "--out", "{d}/p", "--force", "-q"],
+            expect: vec!["DIR/p contains the input file DIR/p/tiny.ron"],
+        },
+        Case {
+            what: "--force onto the directory holding the exchange file",
+            files: vec![
+                ("p/x.csv", CSV_OK.into()),
+                ("p/summary.json", b"{}".to_vec()),
+            ],
+            dirs: Vec::new(),
+            args: vec![
+                "replay",
+                "{d}/p/x.csv",
+                "--algo",
+                "naive",
+                "--out",
+                "{d}/p",
+                "--force",
+            ],
+            expect: vec!["DIR/p contains the input file DIR/p/x.csv"],
+        },
+        Case {
+            what: "--force onto the current directory",
+            files: vec![("tiny.ron", TINY.into()), ("summary.json", b"{}".to_vec())],
+            dirs: Vec::new(),
+            args: vec!["run", "tiny.ron", "--out", "{d}", "--force", "-q"],
+            expect: vec!["DIR is the current directory"],
+        },
+        Case {
+            what: "--force onto the current directory as \".\"",
+            files: vec![("tiny.ron", TINY.into())],
+            dirs: Vec::new(),
+            args: vec!["run", "tiny.ron", "--out", ".", "--force", "-q"],
+            expect: vec!["--out must name a directory"],
+        },
+        Case {
+            what: "sweep with --jobs 0",
+            files: vec![
+                ("base.ron", TINY.into()),
+                ("sweep.ron", sweep_text(poll).into()),
+            ],
+            dirs: Vec::new(),
+            args: vec![
+                "sweep",
+                "{d}/sweep.ron",
+                "--out",
+                "{d}/out",
+                "--jobs",
+                "0",
+                "-q",
+            ],
+            expect: vec!["--jobs", "1..=1024"],
+        },
+        Case {
+            what: "sweep with --jobs 100000",
+            files: vec![
+                ("base.ron", TINY.into()),
+                ("sweep.ron", sweep_text(poll).into()),
+            ],
+            dirs: Vec::new(),
+            args: vec![
+                "sweep",
+                "{d}/sweep.ron",
+                "--out",
+                "{d}/out",
+                "--jobs",
+                "100000",
+                "-q",
+            ],
+            expect: vec!["--jobs", "1..=1024"],
+        },
+        case(
+            "bench with --repeat 0",
+            ("unrelated.txt", ""),
+            &["bench", "--quick", "--repeat", "0"],
+            &["--repeat", "1..=100"],
+        ),
+        case(
+            "replay with --metrics-from-s NaN",
+            ("x.csv", CSV_OK),
+            &[
+                "replay",
+                "{d}/x.csv",
+                "--algo",
+                "naive",
+                "--metrics-from-s",
+                "NaN",
+                "--out",
+                "{d}/out",
+            ],
+            &["--metrics-from-s", "not a finite number of seconds"],
+        ),
+        case(
+            "compare of a directory that does not exist",
+            ("unrelated.txt", ""),
+            &["compare", "{d}/none", "--out", "{d}/out"],
+            &["DIR/none/summary.json"],
+        ),
     ]
 }
 
@@ -612,6 +742,10 @@ fn run_cases() -> Vec<(Case, i32, String)> {
         if stderr.contains("panicked") {
             failures.push(format!("{}: panicked\n{stderr}", c.what));
         }
+        let planned = c.dirs.contains(&"out") || c.files.iter().any(|f| f.0.starts_with("out/"));
+        if !planned && d.join("out").exists() {
+            failures.push(format!("{}: refused, yet created out/", c.what));
+        }
         for e in &c.expect {
             if !stderr.contains(e) {
                 failures.push(format!("{}: error lacks {e:?}:\n{stderr}", c.what));
@@ -636,17 +770,19 @@ fn cli_refuses_every_bad_input_clearly() {
             let cmd = c
                 .args
                 .iter()
-                .map(|a| a.replace("{d}/", ""))
+                .map(|a| a.replace("{d}/", "").replace("{d}", "DIR"))
                 .collect::<Vec<_>>()
                 .join(" ");
             let msg = err.replace('|', "\\|").replace('\n', "<br>");
+            // A double-backtick code span shows the message's own
+            // backticks as the program prints them.
             md.push_str(&format!(
-                "| {} | {} | `vtsim {}` | {} | `{}` |\n",
+                "| {} | {} | `vtsim {}` | {} | `` {} `` |\n",
                 i + 1,
                 c.what,
                 cmd,
                 code,
-                msg.replace('`', "'")
+                msg
             ));
         }
         std::fs::write(path, md).unwrap();
@@ -990,6 +1126,165 @@ fn killed_run_leaves_no_output_under_its_name() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("summary.json").exists());
+    assert!(
+        leftovers(&d).is_empty(),
+        "the killed run's staging is removed by the next run: {:?}",
+        leftovers(&d)
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Worker counts out of range are refused by the library too, before the
+/// output directory exists.
+#[test]
+fn sweep_refuses_jobs_out_of_range_before_creating_output() {
+    let d = scratch("jobs");
+    std::fs::write(d.join("base.ron"), TINY).unwrap();
+    let poll = "(path: \"daemons[0].algorithm.poll_period_s\", values: List([8, 16]))";
+    std::fs::write(d.join("sweep.ron"), sweep_text(poll)).unwrap();
+    let plan = vtsim::sweep::load(&d.join("sweep.ron")).unwrap();
+    for jobs in [0, vtsim::sweep::MAX_JOBS + 1, 100_000] {
+        let opts = vtsim::sweep::SweepOptions {
+            out: Some(d.join("out")),
+            jobs: Some(jobs),
+            ..Default::default()
+        };
+        let e = vtsim::sweep::run_sweep(&plan, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1..=1024"), "{e}");
+        assert!(!d.join("out").exists(), "--jobs {jobs} created the output");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// `--force` replaces only a directory a run wrote: the files of a mistyped
+/// `--out` survive, and nothing is left beside them.
+#[test]
+fn force_never_deletes_what_vtsim_did_not_write() {
+    let d = scratch("force");
+    let p = d.join("p");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(p.join("ok.ron"), TINY).unwrap();
+    std::fs::write(p.join("notes.txt"), "x").unwrap();
+    std::fs::write(d.join("afile"), "keep").unwrap();
+    let vtsim = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vtsim"))
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        ["run", "p/ok.ron", "--out", "p", "--force", "-q"],
+        ["run", "p/ok.ron", "--out", "afile", "--force", "-q"],
+        ["run", "p/ok.ron", "--out", ".", "--force", "-q"],
+    ] {
+        let o = vtsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(args[3]),
+            "{args:?}: the error names the path: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(p.join("notes.txt")).unwrap(), "x");
+    assert_eq!(std::fs::read_to_string(p.join("ok.ron")).unwrap(), TINY);
+    assert_eq!(std::fs::read_to_string(d.join("afile")).unwrap(), "keep");
+    let mut names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["afile", "p"]);
+    // A run's own directory is replaced, and nothing is left beside it.
+    assert!(
+        vtsim(&["run", "p/ok.ron", "--out", "r", "-q"])
+            .status
+            .success()
+    );
+    let o = vtsim(&["run", "p/ok.ron", "--out", "r", "--force", "-q"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 3);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Output piped into a reader that stops early (`vtsim ... | head`) ends
+/// the program quietly with the status of SIGPIPE, never a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    use std::io::Read;
+    let d = scratch("pipe");
+    std::fs::write(d.join("tiny.ron"), TINY).unwrap();
+    // Far more output than a pipe buffers, so the writer meets the closed end.
+    let mut args = vec!["validate".to_string()];
+    args.extend(std::iter::repeat_n("tiny.ron".to_string(), 20_000));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(&args)
+        .current_dir(&d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(141), "{err}");
+    assert!(err.is_empty(), "quietly: {err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A replay's summary: the seed it was given, and statistics without
+/// samples written as `null` (not 0) when no true time counts.
+#[test]
+fn replay_summary_has_its_seed_and_null_empty_statistics() {
+    let d = scratch("replay-summary");
+    std::fs::write(d.join("x.csv"), CSV_OK).unwrap();
+    let vtsim = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let text = vtsim(&[
+        "replay", "x.csv", "--algo", "naive", "--seed", "5", "--out", "a",
+    ]);
+    assert!(text.contains("error at exchange: median"), "{text}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("a/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seed"], 5);
+    let text = vtsim(&[
+        "replay",
+        "x.csv",
+        "--algo",
+        "naive",
+        "--metrics-from-s",
+        "1e30",
+        "--out",
+        "b",
+    ]);
+    assert!(
+        text.contains("no true time falls at or after --metrics-from-s 1e30 s"),
+        "{text}"
+    );
+    let text = std::fs::read_to_string(d.join("b/summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let stats = &summary["clocks"][0]["error_at_exchange_us"];
+    assert_eq!(stats["count"], 0);
+    for k in ["median", "iqr", "p01", "p99", "mean", "rms", "max_abs"] {
+        assert!(stats[k].is_null(), "{k}: {stats}");
+    }
+    // Read back (as `compare` does): missing values are NaN, not 0.
+    let back: vtsim::run::RunSummary = serde_json::from_str(&text).unwrap();
+    assert!(back.clocks[0].error_at_exchange_us.median.is_nan());
     std::fs::remove_dir_all(&d).unwrap();
 }
 
