@@ -607,7 +607,8 @@ pub fn run_scenario(
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     write_atomic(&staging.dir().join("scenario.ron"), s.to_ron().as_bytes())?;
-    if s.output.plots {
+    // A run without clocks has no error to plot: no empty chart either.
+    if s.output.plots && !world.clocks().is_empty() {
         let series: Vec<Series> = world
             .clocks()
             .iter()

@@ -1158,6 +1158,29 @@ fn sweep_refuses_jobs_out_of_range_before_creating_output() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A run without clocks writes its summary and an `errors.csv` of times,
+/// but no (empty) plot.
+#[test]
+fn a_run_without_clocks_writes_no_plot() {
+    let d = scratch("no-clocks");
+    let s = Scenario::parse(
+        r#"Scenario(name: "bare", duration_s: 60, hosts: [(name: "h")], output: (plots: true))"#,
+        "bare.ron",
+    )
+    .unwrap();
+    let opts = RunOptions {
+        out: Some(d.join("run")),
+        ..RunOptions::default()
+    };
+    let (dir, summary) = run_scenario(&s, &opts).unwrap();
+    assert!(summary.clocks.is_empty());
+    assert!(dir.join("summary.json").exists() && dir.join("errors.csv").exists());
+    for f in ["errors.png", "errors.svg", "errors_data.csv"] {
+        assert!(!dir.join(f).exists(), "{f} written for no clocks");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// `--force` replaces only a directory a run wrote: the files of a mistyped
 /// `--out` survive, and nothing is left beside them.
 #[test]
