@@ -642,7 +642,17 @@ impl World {
             self.flush_host(h, SimTime::ZERO, sched);
         }
         for d in 0..self.daemons.len() {
-            self.schedule_poll(d, SimTime::ZERO, sched);
+            match self.hosts[self.daemons[d].host].hypervisor() {
+                // Domains (Dom0 included) run once Xen has booted.
+                Some(x) => sched(
+                    x.time.booted_at(),
+                    Event::Poll {
+                        daemon: d as u32,
+                        generation: self.daemons[d].poll_gen,
+                    },
+                ),
+                None => self.schedule_poll(d, SimTime::ZERO, sched),
+            }
         }
     }
 

@@ -459,6 +459,8 @@ pub struct XenTimekeeper {
     last_calibration: Vec<CalibrationEvent>,
     wallclock: WallClock,
     next_wallclock_push: SimTime,
+    /// End of the boot calibration: the first published records.
+    booted: SimTime,
 }
 
 impl XenTimekeeper {
@@ -489,6 +491,7 @@ impl XenTimekeeper {
             last_calibration: vec![CalibrationEvent::default(); cfg.n_cpus],
             wallclock: WallClock::default(),
             next_wallclock_push: boot,
+            booted: boot,
             rng,
             cfg,
         };
@@ -520,6 +523,7 @@ impl XenTimekeeper {
         }
         me.next_epoch = end + SimDuration::from_nanos(me.cfg.calib_epoch_ns);
         me.next_wallclock_push = end;
+        me.booted = end;
         Ok(me)
     }
 
@@ -707,6 +711,13 @@ impl XenTimekeeper {
         let st = self.guest_system_time_ns(0, t, counters);
         self.wallclock.set(dom0_utc_ns, st);
         self.next_wallclock_push = t + SimDuration::from_secs_f64(self.cfg.wallclock_push_period_s);
+    }
+
+    /// When the boot calibration ends and the first pvclock records are
+    /// published: no domain runs before, and the Xen clocksource has no
+    /// meaning (a read would extrapolate the records backwards).
+    pub fn booted_at(&self) -> SimTime {
+        self.booted
     }
 
     /// The TSC frequency measured at boot, Hz (the boot scale's source).
