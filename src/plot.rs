@@ -311,7 +311,7 @@ fn tick_text(v: f64) -> String {
         return format!("{v}");
     }
     let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
-    if (1e-4..1e6).contains(&rounded.abs()) {
+    if (1e-4..1e7).contains(&rounded.abs()) {
         format!("{rounded}")
     } else {
         format!("{rounded:e}")
@@ -712,6 +712,9 @@ mod tests {
         assert_eq!(tick_text(1000.0), "1000");
         assert_eq!(tick_text(0.30000000000000004), "0.3");
         assert_eq!(tick_text(1.5e-6), "1.5e-6");
+        // Linear axes in µs over hours of drift: at most 8 characters.
+        assert_eq!(tick_text(-1_000_000.0), "-1000000");
+        assert_eq!(tick_text(2e7), "2e7");
     }
 
     #[test]
