@@ -907,13 +907,23 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     {
         anyhow::bail!("--jobs {j}: worker threads must be in 1..={MAX_JOBS}");
     }
-    if dir.exists() && !opts.resume && std::fs::read_dir(&dir)?.next().is_some() {
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) && !dir.is_dir() {
+        anyhow::bail!("{} is not a directory; choose another --out", dir.display());
+    }
+    let occupied = || -> anyhow::Result<bool> {
+        Ok(std::fs::read_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?
+            .next()
+            .is_some())
+    };
+    if dir.exists() && !opts.resume && occupied()? {
         anyhow::bail!(
             "{} already exists; pass --resume to continue it, or choose another --out",
             dir.display()
         );
     }
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", dir.display()))?;
     let columns = plan.columns();
     let head = header(plan, &columns);
     let all_runs = plan.runs();

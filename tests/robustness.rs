@@ -641,6 +641,24 @@ fn cases() -> Vec<Case> {
             expect: vec!["--out must name a directory"],
         },
         Case {
+            what: "sweep onto a regular file",
+            files: vec![
+                ("base.ron", TINY.into()),
+                ("sweep.ron", sweep_text(poll).into()),
+                ("afile", b"keep".to_vec()),
+            ],
+            dirs: Vec::new(),
+            args: vec![
+                "sweep",
+                "{d}/sweep.ron",
+                "--out",
+                "{d}/afile",
+                "--resume",
+                "-q",
+            ],
+            expect: vec!["DIR/afile is not a directory"],
+        },
+        Case {
             what: "sweep with --jobs 0",
             files: vec![
                 ("base.ron", TINY.into()),
