@@ -694,13 +694,14 @@ fn check_placement(
     }
 }
 
-/// A small complete scenario with every field at its default: one host with
-/// a TSC, one server, one LAN path and one naive daemon (what
-/// `vtsim dump-defaults` prints).
+/// A small complete scenario: one host with a TSC, one server, one LAN path
+/// and one naive daemon, every field of each at its default (what
+/// `vtsim dump-defaults` prints). The lists themselves (`hosts`,
+/// `servers`, `paths`, `daemons`...) are empty when omitted.
 pub fn default_scenario() -> Scenario {
     Scenario {
         name: "example".into(),
-        description: "Every field at its default value".into(),
+        description: "One host, server, path and naive daemon, each field at its default; lists left out of a scenario are empty".into(),
         seed: default_seed(),
         duration_s: 3600.0,
         hosts: vec![HostConfig::default()],
