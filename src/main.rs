@@ -257,8 +257,14 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Validate { scenarios } => {
             let mut bad = 0;
             for p in &scenarios {
-                match Scenario::load(p) {
-                    Ok(s) => writeln!(stdout(), "{}: ok ({})", p.display(), s.name)?,
+                // Building the world also checks what only the models can:
+                // a migration's duration, so whether two moves overlap.
+                match Scenario::load(p).map(|s| (vtsim::run::build_world(&s), s)) {
+                    Ok((Ok(_), s)) => writeln!(stdout(), "{}: ok ({})", p.display(), s.name)?,
+                    Ok((Err(e), _)) => {
+                        writeln!(stderr(), "error: {}: {e}", p.display())?;
+                        bad += 1;
+                    }
                     Err(e) => {
                         writeln!(stderr(), "{e}")?;
                         bad += 1;

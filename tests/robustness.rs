@@ -721,6 +721,26 @@ fn cases() -> Vec<Case> {
             &["compare", "{d}/none", "--out", "{d}/out"],
             &["DIR/none/summary.json"],
         ),
+        scenario_case(
+            "a guest migrated again while its first migration is under way",
+            include_str!("../scenarios/migration-downtime.ron").replace(
+                "at_s: 120, from: (host: \"source\", domain: 2)",
+                "at_s: 61, from: (host: \"source\", domain: 1)",
+            ),
+            &["bad.ron", "overlaps events[0]"],
+        ),
+        scenario_case(
+            "a dependent RADclock with no Dom0 RADclock to follow",
+            include_str!("../scenarios/vet-migration.ron").replace(
+                "algorithm: Radclock(poll_period_s: 16)),\n        (name: \"dom0-kultarr",
+                "algorithm: Naive(poll_period_s: 16)),\n        (name: \"dom0-kultarr",
+            ),
+            &[
+                "bad.ron",
+                "follows",
+                "no daemon on host \"tastiger\" runs Radclock",
+            ],
+        ),
     ]
 }
 
