@@ -184,8 +184,11 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
 /// overlaid plot per metric.
 fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Result<String> {
     let mut table = format!(
-        "{:<20} {:<36} {:<20} {:>12} {:>10} {:>10} {:>12}\n",
-        "sweep", "point", "clock", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
+        "{:<20} {:<36} {:<20} {}\n",
+        "sweep",
+        "point",
+        "clock",
+        ErrorStats::table_header()
     );
     let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
     for (label, sw) in sweeps {
@@ -213,14 +216,16 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
                         .unwrap_or(f64::NAN)
                 };
                 table.push_str(&format!(
-                    "{:<20} {:<36} {:<20} {} {} {} {}\n",
+                    "{:<20} {:<36} {:<20} {}\n",
                     label,
                     short,
                     clock,
-                    ErrorStats::cell(get("median_us"), 12, 3),
-                    ErrorStats::cell(get("iqr_us"), 10, 3),
-                    ErrorStats::cell(get("rms_us"), 10, 3),
-                    ErrorStats::cell(get("max_abs_us"), 12, 3)
+                    ErrorStats::table_cells(
+                        get("median_us"),
+                        get("iqr_us"),
+                        get("rms_us"),
+                        get("max_abs_us")
+                    )
                 ));
             }
             for ((clock, metric), v) in metrics {
@@ -326,8 +331,11 @@ fn overlay_metric(
 /// in the table.
 fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
     let mut table = format!(
-        "{:<24} {:<24} {:<12} {:>12} {:>10} {:>10} {:>12}\n",
-        "run", "clock", "algorithm", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
+        "{:<24} {:<24} {:<12} {}\n",
+        "run",
+        "clock",
+        "algorithm",
+        ErrorStats::table_header()
     );
     let mut csv_text =
         String::from("run,clock,algorithm,median_us,iqr_us,p01_us,p99_us,rms_us,max_abs_us\n");
@@ -349,14 +357,11 @@ fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
         for c in &summary.clocks {
             let e = &c.error_us;
             table.push_str(&format!(
-                "{:<24} {:<24} {:<12} {} {} {} {}\n",
+                "{:<24} {:<24} {:<12} {}\n",
                 label,
                 c.name,
                 c.algorithm,
-                ErrorStats::cell(e.median, 12, 3),
-                ErrorStats::cell(e.iqr, 10, 3),
-                ErrorStats::cell(e.rms, 10, 3),
-                ErrorStats::cell(e.max_abs, 12, 3)
+                e.cells()
             ));
             csv_text.push_str(&format!(
                 "{label},{},{},{},{},{},{},{},{}\n",

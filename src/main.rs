@@ -191,19 +191,6 @@ fn main() -> ExitCode {
     code
 }
 
-/// One row of the per-clock error table of `run`.
-fn error_row(name: &str, e: &vtsim::run::ErrorStats) -> String {
-    use vtsim::run::ErrorStats;
-    format!(
-        "{:<28} {} {} {} {}",
-        name,
-        ErrorStats::cell(e.median, 12, 3),
-        ErrorStats::cell(e.iqr, 10, 3),
-        ErrorStats::cell(e.rms, 10, 3),
-        ErrorStats::cell(e.max_abs, 12, 3),
-    )
-}
-
 fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Bench {
@@ -243,11 +230,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             )?;
             writeln!(
                 out,
-                "{:<28} {:>12} {:>10} {:>10} {:>12}",
-                "clock", "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
+                "{:<28} {}",
+                "clock",
+                vtsim::run::ErrorStats::table_header()
             )?;
             for c in &summary.clocks {
-                writeln!(out, "{}", error_row(&c.name, &c.error_us))?;
+                writeln!(out, "{:<28} {}", c.name, c.error_us.cells())?;
             }
             if summary.clocks.iter().any(|c| c.error_us.count == 0) {
                 writeln!(out, "— = no samples")?;

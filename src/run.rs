@@ -21,7 +21,7 @@ use crate::scenario::{Follows, Scenario, ScenarioEvent};
 /// With no samples (`count` 0: a clock that never synchronised, a replay
 /// without true times, every packet lost) there is no median or RMS: the
 /// values are NaN, written as `null` in `summary.json`. Tables print them
-/// as "—" (see [`ErrorStats::cell`]).
+/// as "—" (see [`ErrorStats::table_cells`]).
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ErrorStats {
     /// Samples.
@@ -92,14 +92,36 @@ impl ErrorStats {
         }
     }
 
-    /// `v` right-aligned in `width` with `precision` decimals, or "—" when
-    /// it is missing (NaN: no samples).
-    pub fn cell(v: f64, width: usize, precision: usize) -> String {
-        if v.is_nan() {
-            format!("{:>width$}", "—")
-        } else {
-            format!("{v:>width$.precision$}")
-        }
+    /// Median, IQR, RMS and max |e| as the columns of a text table (see
+    /// [`ErrorStats::table_header`]), each "—" when missing (NaN: no samples).
+    pub fn table_cells(median: f64, iqr: f64, rms: f64, max_abs: f64) -> String {
+        let cell = |v: f64, width: usize| {
+            if v.is_nan() {
+                format!("{:>width$}", "—")
+            } else {
+                format!("{v:>width$.3}")
+            }
+        };
+        format!(
+            "{} {} {} {}",
+            cell(median, 12),
+            cell(iqr, 10),
+            cell(rms, 10),
+            cell(max_abs, 12)
+        )
+    }
+
+    /// This clock's [`ErrorStats::table_cells`].
+    pub fn cells(&self) -> String {
+        Self::table_cells(self.median, self.iqr, self.rms, self.max_abs)
+    }
+
+    /// The header of [`ErrorStats::table_cells`].
+    pub fn table_header() -> String {
+        format!(
+            "{:>12} {:>10} {:>10} {:>12}",
+            "median [µs]", "IQR [µs]", "RMS [µs]", "max|e| [µs]"
+        )
     }
 }
 
