@@ -94,9 +94,19 @@ fn case(
     args: &[&'static str],
     expect: &[&'static str],
 ) -> Case {
+    files_case(what, vec![(file.0, file.1.into())], args, expect)
+}
+
+/// A case with several files and no directory made beforehand.
+fn files_case(
+    what: &'static str,
+    files: Vec<(&'static str, Vec<u8>)>,
+    args: &[&'static str],
+    expect: &[&'static str],
+) -> Case {
     Case {
         what,
-        files: vec![(file.0, file.1.into())],
+        files,
         dirs: Vec::new(),
         args: args.to_vec(),
         expect: expect.to_vec(),
@@ -573,49 +583,43 @@ fn cases() -> Vec<Case> {
             args: vec!["sweep", "{d}/sweep.ron", "--out", "{d}/out", "-q"],
             expect: vec!["already exists", "--resume"],
         },
-        Case {
-            what: "a device instead of a scenario file",
-            files: Vec::new(),
-            dirs: Vec::new(),
-            args: vec!["validate", "/dev/zero"],
-            expect: vec!["/dev/zero", "not a regular file"],
-        },
-        Case {
-            what: "output path under a regular file",
-            files: vec![("tiny.ron", TINY.into()), ("file", Vec::new())],
-            dirs: Vec::new(),
-            args: vec!["run", "{d}/tiny.ron", "--out", "{d}/file/out", "-q"],
-            expect: vec!["error:"],
-        },
-        Case {
-            what: "--force onto a regular file",
-            files: vec![("tiny.ron", TINY.into()), ("afile", b"keep".to_vec())],
-            dirs: Vec::new(),
-            args: vec!["run", "{d}/tiny.ron", "--out", "{d}/afile", "--force", "-q"],
-            expect: vec!["DIR/afile is not a directory", "--force only replaces"],
-        },
-        Case {
-            what: "--force onto a directory vtsim did not write",
-            files: vec![("tiny.ron", TINY.into()), ("p/notes.txt", b"mine".to_vec())],
-            dirs: Vec::new(),
-            args: vec!["run", "{d}/tiny.ron", "--out", "{d}/p", "--force", "-q"],
-            expect: vec!["DIR/p is not empty and holds no summary.json"],
-        },
-        Case {
-            what: "--force onto the directory holding the scenario",
-            files: vec![("p/tiny.ron", TINY.into())],
-            dirs: Vec::new(),
-            args: vec!["run", "{d}/p/tiny.ron", "--out", "{d}/p", "--force", "-q"],
-            expect: vec!["DIR/p contains the input file DIR/p/tiny.ron"],
-        },
-        Case {
-            what: "--force onto the directory holding the exchange file",
-            files: vec![
+        files_case(
+            "a device instead of a scenario file",
+            Vec::new(),
+            &["validate", "/dev/zero"],
+            &["/dev/zero", "not a regular file"],
+        ),
+        files_case(
+            "output path under a regular file",
+            vec![("tiny.ron", TINY.into()), ("file", Vec::new())],
+            &["run", "{d}/tiny.ron", "--out", "{d}/file/out", "-q"],
+            &["error:"],
+        ),
+        files_case(
+            "--force onto a regular file",
+            vec![("tiny.ron", TINY.into()), ("afile", b"keep".to_vec())],
+            &["run", "{d}/tiny.ron", "--out", "{d}/afile", "--force", "-q"],
+            &["DIR/afile is not a directory", "--force only replaces"],
+        ),
+        files_case(
+            "--force onto a directory vtsim did not write",
+            vec![("tiny.ron", TINY.into()), ("p/notes.txt", b"mine".to_vec())],
+            &["run", "{d}/tiny.ron", "--out", "{d}/p", "--force", "-q"],
+            &["DIR/p is not empty and holds no summary.json"],
+        ),
+        files_case(
+            "--force onto the directory holding the scenario",
+            vec![("p/tiny.ron", TINY.into())],
+            &["run", "{d}/p/tiny.ron", "--out", "{d}/p", "--force", "-q"],
+            &["DIR/p contains the input file DIR/p/tiny.ron"],
+        ),
+        files_case(
+            "--force onto the directory holding the exchange file",
+            vec![
                 ("p/x.csv", CSV_OK.into()),
                 ("p/summary.json", b"{}".to_vec()),
             ],
-            dirs: Vec::new(),
-            args: vec![
+            &[
                 "replay",
                 "{d}/p/x.csv",
                 "--algo",
@@ -624,31 +628,28 @@ fn cases() -> Vec<Case> {
                 "{d}/p",
                 "--force",
             ],
-            expect: vec!["DIR/p contains the input file DIR/p/x.csv"],
-        },
-        Case {
-            what: "--force onto the current directory",
-            files: vec![("tiny.ron", TINY.into()), ("summary.json", b"{}".to_vec())],
-            dirs: Vec::new(),
-            args: vec!["run", "tiny.ron", "--out", "{d}", "--force", "-q"],
-            expect: vec!["DIR is the current directory"],
-        },
-        Case {
-            what: "--force onto the current directory as \".\"",
-            files: vec![("tiny.ron", TINY.into())],
-            dirs: Vec::new(),
-            args: vec!["run", "tiny.ron", "--out", ".", "--force", "-q"],
-            expect: vec!["--out must name a directory"],
-        },
-        Case {
-            what: "sweep onto a regular file",
-            files: vec![
+            &["DIR/p contains the input file DIR/p/x.csv"],
+        ),
+        files_case(
+            "--force onto the current directory",
+            vec![("tiny.ron", TINY.into()), ("summary.json", b"{}".to_vec())],
+            &["run", "tiny.ron", "--out", "{d}", "--force", "-q"],
+            &["DIR is the current directory"],
+        ),
+        files_case(
+            "--force onto the current directory as \".\"",
+            vec![("tiny.ron", TINY.into())],
+            &["run", "tiny.ron", "--out", ".", "--force", "-q"],
+            &["--out must name a directory"],
+        ),
+        files_case(
+            "sweep onto a regular file",
+            vec![
                 ("base.ron", TINY.into()),
                 ("sweep.ron", sweep_text(poll).into()),
                 ("afile", b"keep".to_vec()),
             ],
-            dirs: Vec::new(),
-            args: vec![
+            &[
                 "sweep",
                 "{d}/sweep.ron",
                 "--out",
@@ -656,16 +657,15 @@ fn cases() -> Vec<Case> {
                 "--resume",
                 "-q",
             ],
-            expect: vec!["DIR/afile is not a directory"],
-        },
-        Case {
-            what: "sweep with --jobs 0",
-            files: vec![
+            &["DIR/afile is not a directory"],
+        ),
+        files_case(
+            "sweep with --jobs 0",
+            vec![
                 ("base.ron", TINY.into()),
                 ("sweep.ron", sweep_text(poll).into()),
             ],
-            dirs: Vec::new(),
-            args: vec![
+            &[
                 "sweep",
                 "{d}/sweep.ron",
                 "--out",
@@ -674,16 +674,15 @@ fn cases() -> Vec<Case> {
                 "0",
                 "-q",
             ],
-            expect: vec!["--jobs", "1..=1024"],
-        },
-        Case {
-            what: "sweep with --jobs 100000",
-            files: vec![
+            &["--jobs", "1..=1024"],
+        ),
+        files_case(
+            "sweep with --jobs 100000",
+            vec![
                 ("base.ron", TINY.into()),
                 ("sweep.ron", sweep_text(poll).into()),
             ],
-            dirs: Vec::new(),
-            args: vec![
+            &[
                 "sweep",
                 "{d}/sweep.ron",
                 "--out",
@@ -692,8 +691,8 @@ fn cases() -> Vec<Case> {
                 "100000",
                 "-q",
             ],
-            expect: vec!["--jobs", "1..=1024"],
-        },
+            &["--jobs", "1..=1024"],
+        ),
         case(
             "bench with --repeat 0",
             ("unrelated.txt", ""),
