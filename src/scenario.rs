@@ -369,6 +369,41 @@ pub fn ron_options() -> ron::Options {
         .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME)
 }
 
+/// `text` with every `r#None` outside string literals written `None`.
+///
+/// RON's serialiser writes a variant named `None` as the raw identifier
+/// `r#None`, because in an `Option` field a bare `None` would mean "absent".
+/// No scenario field holding such a variant (`loss`, `queueing`) is an
+/// `Option`, so the bare name reads back as the variant, as users write it.
+fn unescape_none_variants(text: &str) -> String {
+    const RAW: &str = "r#None";
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !in_string && rest.starts_with(RAW) {
+            out.push_str("None");
+            rest = &rest[RAW.len()..];
+            continue;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// Turns a RON error into file:line:column form.
 pub fn parse_error(file: &str, e: ron::error::SpannedError) -> ScenarioError {
     ScenarioError::Parse {
@@ -408,9 +443,10 @@ impl Scenario {
         let cfg = ron::ser::PrettyConfig::new()
             .struct_names(true)
             .depth_limit(8);
-        ron_options()
+        let text = ron_options()
             .to_string_pretty(self, cfg)
-            .expect("scenario types always serialise")
+            .expect("scenario types always serialise");
+        unescape_none_variants(&text)
     }
 
     /// Every problem: ranges with units, and references to things that do
@@ -737,6 +773,19 @@ mod tests {
         assert!(s.validate().is_empty(), "{:?}", s.validate());
         let back = Scenario::parse(&s.to_ron(), "dump").unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn none_variants_are_written_bare_and_read_back() {
+        let mut s = default_scenario();
+        s.description = "a backslash \\, \"r#None\" and r#None stay in strings".into();
+        s.paths[0].forward.queueing = models::network::QueueingConfig::None;
+        let text = s.to_ron();
+        assert!(!text.contains(": r#None"), "{text}");
+        assert!(text.contains("loss: None,"), "{text}");
+        assert!(text.contains("queueing: None,"), "{text}");
+        assert!(text.contains(r#"\"r#None\" and r#None stay"#), "{text}");
+        assert_eq!(Scenario::parse(&text, "dump").unwrap(), s);
     }
 
     #[test]
