@@ -23,6 +23,9 @@ pub const MARKER: &str = "summary.json";
 /// Infix of staging directories: `.<name>.partial-<pid>`.
 const PARTIAL: &str = ".partial-";
 
+/// Suffix of a replaced output while [`Staging::commit`] swaps it out.
+const OLD: &str = ".old";
+
 /// A run directory being written.
 pub struct Staging {
     staging: PathBuf,
@@ -134,8 +137,11 @@ fn may_be_alive(pid: u32) -> bool {
 }
 
 /// Removes staging directories `.<name>.partial-<pid>` in `parent` left by
-/// runs that were killed (their process no longer exists). Best effort: a
-/// directory that cannot be removed is left for the user.
+/// runs that were killed (their process no longer exists), and the
+/// replaced outputs `.<name>.partial-<pid>.old` that [`Staging::commit`]
+/// moves aside for the instant of the swap (a run killed then had been
+/// asked to replace them). Best effort: a directory that cannot be removed
+/// is left for the user.
 fn remove_stale(parent: &Path, name: &str) {
     let prefix = format!(".{name}{PARTIAL}");
     let Ok(entries) = fs::read_dir(parent) else {
@@ -146,6 +152,7 @@ fn remove_stale(parent: &Path, name: &str) {
         let Some(pid) = file_name
             .to_str()
             .and_then(|n| n.strip_prefix(&prefix))
+            .map(|p| p.strip_suffix(OLD).unwrap_or(p))
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -198,7 +205,7 @@ impl Staging {
     pub fn commit(self) -> io::Result<PathBuf> {
         if fs::symlink_metadata(&self.target).is_ok() {
             let old = self.staging.with_file_name(format!(
-                "{}.old",
+                "{}{OLD}",
                 self.staging
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -374,9 +381,10 @@ mod tests {
             .spawn()
             .unwrap();
         let stale = base.join(format!(".run{PARTIAL}{dead_pid}"));
+        let swapped = base.join(format!(".run{PARTIAL}{dead_pid}{OLD}"));
         let busy = base.join(format!(".run{PARTIAL}{}", live.id()));
         let other = base.join(format!(".other{PARTIAL}{dead_pid}"));
-        for d in [&stale, &busy, &other] {
+        for d in [&stale, &swapped, &busy, &other] {
             fs::create_dir(d).unwrap();
             fs::write(d.join("errors.csv"), "t_s\n").unwrap();
         }
@@ -384,6 +392,7 @@ mod tests {
         live.kill().unwrap();
         live.wait().unwrap();
         assert!(!stale.exists(), "a dead run's staging is removed");
+        assert!(!swapped.exists(), "a dead run's replaced output is removed");
         assert!(busy.exists(), "a live run's staging is kept");
         assert!(other.exists(), "only the same output's staging is touched");
         fs::remove_dir_all(&base).unwrap();
