@@ -126,6 +126,10 @@ pub struct FfClockParams {
     pub valid_till: u64,
     /// The algorithm's own error bound on `ca_s`, seconds.
     pub ca_err_s: f64,
+    /// Whether readers apply the local-rate refinement (libradclock's
+    /// `local_period_mode`): the publishing daemon's read mode, which the
+    /// readers of its parameters share.
+    pub local_rate: bool,
 }
 
 impl FfClockParams {
@@ -138,6 +142,16 @@ impl FfClockParams {
         let base = ClockTime::from_secs_f64(signed_count(anchor) as f64 * self.period_s)
             .add_secs(self.ca_s);
         base.add_secs(ticks_between(anchor, counter) * self.period_s)
+    }
+
+    /// The absolute clock as readers read it: [`FfClockParams::absolute_local`]
+    /// if `local_rate`, else [`FfClockParams::absolute`].
+    pub fn read(&self, counter: u64) -> ClockTime {
+        if self.local_rate {
+            self.absolute_local(counter)
+        } else {
+            self.absolute(counter)
+        }
     }
 
     /// The absolute clock with the local-rate refinement
@@ -197,6 +211,7 @@ mod tests {
             last_changed: minus_5,
             valid_till: 0,
             ca_err_s: 0.0,
+            local_rate: false,
         };
         assert!((p.absolute(5).as_secs_f64() - 5e-9).abs() < 1e-15);
     }
@@ -234,9 +249,16 @@ mod tests {
             last_changed: 1_000_000_000,
             valid_till: 0,
             ca_err_s: 0.0,
+            local_rate: false,
         };
         assert!((p.absolute(2_000_000_000).as_secs_f64() - 7.0).abs() < 1e-12);
         assert!((p.absolute_local(2_000_000_000).as_secs_f64() - 7.000001).abs() < 1e-12);
+        assert_eq!(p.read(2_000_000_000), p.absolute(2_000_000_000));
+        let local = FfClockParams {
+            local_rate: true,
+            ..p
+        };
+        assert_eq!(local.read(2_000_000_000), p.absolute_local(2_000_000_000));
         assert!((p.difference(2_000, 1_000) + 1e-6).abs() < 1e-18);
     }
 }

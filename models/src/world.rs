@@ -733,7 +733,7 @@ impl World {
                     DependentKind::Radclock { .. } => match self.stores[h].visible {
                         Some((src, params)) => {
                             let value = self.probe_value(h, src, 0, t);
-                            params.absolute(value) - ClockTime::from_nanos(i128::from(t.as_nanos()))
+                            params.read(value) - ClockTime::from_nanos(i128::from(t.as_nanos()))
                         }
                         None => f64::NAN,
                     },

@@ -180,7 +180,9 @@ impl History {
     }
 
     /// Slides a window `[lo, hi]` whose minimum is at `cur` to `[lo+1, hi+1]`
-    /// (`history_min_slide`): rescans only when the minimum leaves.
+    /// (`history_min_slide`): rescans only when the minimum leaves, over the
+    /// whole new window (the reference leaves the entering stamp out of that
+    /// rescan; module docs of [`super`]).
     pub fn argmin_rtt_slide(&self, cur: u64, lo: u64, hi: u64) -> u64 {
         if cur <= lo {
             self.argmin_rtt(lo + 1, hi + 1)

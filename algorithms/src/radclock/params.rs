@@ -61,8 +61,13 @@ pub struct RadclockConfig {
     /// Temperature preset (default `Good`, as `config_init` does).
     pub temperature: Temperature,
     /// Read the absolute clock with the local-rate refinement
-    /// `Ca(T) += (T − T_last)(p̂_local − p̂)` (the `useplocal` read mode,
-    /// research §1.3; default off as in the 2025 daemon, `PLOCAL_ACTIVE 0`).
+    /// `Ca(T) += (T − T_last)(p̂_local − p̂)` (research §1.3). Default on:
+    /// applications read RADclock through libradclock, whose
+    /// `radclock_create` sets `local_period_mode = RADCLOCK_LOCAL_PERIOD_ON`
+    /// in the 2012 and 2025 code alike (the 2025 daemon's own
+    /// `PLOCAL_ACTIVE 0` governs only the daemon's internal reads), and the
+    /// published absolute clock extrapolates θ̂ with the local rate. Guests
+    /// reading a Dom0 daemon's parameters use the same mode.
     pub use_local_rate: bool,
     /// Start with `NTP_BURST` = 8 requests `BURST_DELAY` = 2 s apart
     /// (research §2.1; default on).
@@ -80,7 +85,7 @@ impl Default for RadclockConfig {
             poll_period_s: 16.0,
             preset: Preset::Vet2010,
             temperature: Temperature::Good,
-            use_local_rate: false,
+            use_local_rate: true,
             startup_burst: true,
             phat_init_s: None,
         }
@@ -248,12 +253,6 @@ pub struct Windows {
     pub jsearch_win: u64,
 }
 
-/// `ceil` that ignores binary-representation noise (1.5e-4/1e-7 is not
-/// exactly 1500 in `f64`).
-fn ceil_tol(x: f64) -> u64 {
-    (x - 1e-9 * x.abs().max(1.0)).ceil().max(0.0) as u64
-}
-
 /// The windows for poll period `poll_period_s` and `temperature`
 /// (research §2.3). They do not depend on the preset.
 ///
@@ -266,7 +265,9 @@ pub fn windows(poll_period_s: f64, temperature: Temperature) -> Windows {
     let meta = MetaParams::new(Preset::Vet2010, temperature);
     let p = poll_period_s;
     let mut h_win = (HISTORY_SCALE_S / p).floor() as u64;
-    let shift_win = ceil_tol((10.0 * meta.ts_limit_s / 1e-7) / p).max(100);
+    // In binary floating point 10·15e-6/1e-7 is 1500.0000000000002, so the
+    // reference's `ceil` gives 1501 at P = 1 s (and 101 at P = 15 s): kept.
+    let shift_win = ((10.0 * meta.ts_limit_s / 1e-7) / p).ceil().max(100.0) as u64;
     let offset_win = ((meta.skm_scale_s / p).max(2.0)) as u64;
     let plocal_win = (5 * offset_win).max(4);
     let warmup_win = 100u64
@@ -295,8 +296,9 @@ mod tests {
     #[test]
     fn windows_table_of_research_2_3() {
         // (P, h_win, shift_win, offset_win, plocal_win, wwidth, warmup_win)
-        let table: [(f64, u64, u64, u64, u64, u64, u64); 6] = [
-            (1.0, 604_800, 1500, 1024, 5120, 1024, 7680),
+        let table: [(f64, u64, u64, u64, u64, u64, u64); 7] = [
+            (1.0, 604_800, 1501, 1024, 5120, 1024, 7680),
+            (15.0, 40_320, 101, 68, 340, 68, 510),
             (16.0, 37_800, 100, 64, 320, 64, 480),
             (64.0, 9450, 100, 16, 80, 16, 120),
             (128.0, 4725, 100, 8, 40, 8, 100),

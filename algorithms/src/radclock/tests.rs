@@ -85,9 +85,11 @@ struct Gen {
     server_offset_s: f64,
 }
 
-/// One generated exchange with the true arrival time of the reply.
+/// One generated exchange with the true times of the request's departure
+/// and of the reply's arrival.
 struct Obs {
     ex: Exchange,
+    ta_true: f64,
     tf_true: f64,
 }
 
@@ -146,7 +148,11 @@ impl Gen {
             stratum: 1,
             server_changed: false,
         };
-        Obs { ex, tf_true: tf }
+        Obs {
+            ex,
+            ta_true: ta,
+            tf_true: tf,
+        }
     }
 
     /// Skips `secs` of polling (an outage: requests lost).
@@ -224,6 +230,42 @@ fn iqr_grows_with_the_poll_period() {
         assert!((med - 10e-6).abs() < 10e-6, "median {med} at P = {p} s");
         last = iqr;
     }
+}
+
+/// Between stamps the absolute clock extrapolates θ̂ at the long-term rate
+/// p̂, or, read in the local-rate mode, at p̂_local (research §1.3, §2.9).
+/// At P = 1024 s the counter's daily rate wander (±0.05 ppm) moves its
+/// rate away from the days-long p̂ by up to ~50 µs per poll; the local
+/// rate follows it, so the clock read as each request leaves, a full poll
+/// after the last stamp, is closer to true time.
+#[test]
+fn local_rate_holds_the_clock_between_long_polls() {
+    let mean_abs_error_us = |use_local_rate| {
+        let cfg = RadclockConfig {
+            poll_period_s: 1024.0,
+            use_local_rate,
+            ..Default::default()
+        };
+        let mut g = Gen::new(3, 1024.0, Net::lan(), 0.05);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        let warm = rad.windows().warmup_win as usize;
+        let mut sum_us = 0.0;
+        let stamps = 1000;
+        for i in 0..warm + stamps {
+            let o = g.next();
+            if i >= warm {
+                rad.advance(o.ex.ta);
+                sum_us += (rad.read(o.ex.ta) - ClockTime::from_secs_f64(o.ta_true)).abs() * 1e6;
+            }
+            feed(&mut rad, &o);
+        }
+        sum_us / stamps as f64
+    };
+    let (local, plain) = (mean_abs_error_us(true), mean_abs_error_us(false));
+    println!(
+        "P=1024 s, read as requests leave: mean |error| {local:.1} µs with p̂_local, {plain:.1} µs without"
+    );
+    assert!(local < 0.85 * plain, "{local} vs {plain}");
 }
 
 #[test]
@@ -484,10 +526,13 @@ fn insane_stamps_are_dropped_and_status_evolves() {
         assert_eq!(st & status::UNSYNC != 0, i < NTP_BURST, "UNSYNC at {i}");
         assert_eq!(st & status::WARMUP != 0, i < warmup - 1, "WARMUP at {i}");
     }
-    // Published parameters read the same clock as `read`.
+    // Published parameters read the same clock as `read`: by default with
+    // the local-rate refinement, as libradclock reads it.
     let p = rad.ff_params().unwrap();
     let t = p.last_changed + 7_000_000_000;
-    assert_eq!(rad.read(t), p.absolute(t));
+    assert!(p.local_rate);
+    assert_eq!(rad.read(t), p.read(t));
+    assert_eq!(rad.read(t), p.absolute_local(t));
     assert!(p.valid_till > p.last_changed);
     // Starvation after 10 poll periods without a stamp.
     rad.advance(p.last_changed + 11 * 128_000_000_000);
@@ -504,7 +549,7 @@ fn insane_stamps_are_dropped_and_status_evolves() {
 fn rtt_floor_is_forgotten_at_the_history_window() {
     let cfg = RadclockConfig {
         poll_period_s: 256.0,
-        use_local_rate: true,
+        use_local_rate: false,
         ..Default::default()
     };
     let mut g = Gen::new(11, 256.0, Net::lan(), 0.05);
@@ -549,8 +594,9 @@ fn rtt_floor_is_forgotten_at_the_history_window() {
     // Meanwhile every stamp's point error exceeds Ep = 45 µs, so p̂ froze.
     assert_eq!(phat_updates, 0);
     assert_eq!(rad.upshifts().0, 0);
-    // The local-rate read mode applies the plocal refinement.
+    // Without the local-rate read mode the clock is `T·p̂ + ca` alone.
     let p = rad.ff_params().unwrap();
     let t = p.last_changed + 100_000_000_000;
-    assert_eq!(rad.read(t), p.absolute_local(t));
+    assert!(!p.local_rate);
+    assert_eq!(rad.read(t), p.absolute(t));
 }
