@@ -82,6 +82,9 @@ pub(crate) struct Discipline {
     /// `freq_cnt`: the start-up hold, s.
     pub hold: i32,
     pub allow_panic: bool,
+    /// 4.2.6's `last_step`: time of the last step that did not re-enter
+    /// training, s (0, the daemon's start, until then).
+    pub last_step: u64,
 }
 
 /// What `local_clock` asks of the clock.
@@ -113,12 +116,15 @@ impl Discipline {
             epoch: 0,
             poll: p.minpoll,
             tc: 0,
+            // `init_loopfilter` arms the hold with `CLOCK_MINSTEP` before the
+            // configuration is read, so `tinker stepout` does not change it.
             hold: if p.version == NtpVersion::Ntp426 {
                 0
             } else {
-                p.stepout_s as i32
+                p.version.default_stepout_s() as i32
             },
             allow_panic,
+            last_step: 0,
         }
     }
 
@@ -132,6 +138,12 @@ impl Discipline {
     /// `direct_freq`: the frequency from one offset over the training interval.
     fn direct_freq(&mut self, p: &Params, theta: f64, mu: f64, kern: &mut KernelLoop) -> f64 {
         self.freq = if p.version == NtpVersion::Ntp426 {
+            // The residual and frequency in force: with the kernel loop, the
+            // kernel's, read back (`ntp_adjtime`), since it slews the phase.
+            if p.kernel {
+                self.resid = kern.offset_s;
+                self.freq = kern.freq;
+            }
             (theta - self.resid) / mu + self.freq
         } else {
             theta / mu
@@ -143,12 +155,17 @@ impl Discipline {
     }
 
     /// `local_clock` after the panic test and huff-n'-puff (§5.8 steps 3–10).
+    ///
+    /// 4.2.6 differs from 4.2.8 below the step threshold: FSET goes to SYNC
+    /// and FREQ sets the frequency and goes to SYNC, neither with a PLL
+    /// update (FREQ also drops the offset), and only a PLL update clears
+    /// `allow_panic`; above it, a step re-enters training when it comes
+    /// within two stepouts of the last one that did not (or of the start).
     pub fn update(
         &mut self,
         p: &Params,
         now: u64,
         theta: f64,
-        last_step: Option<u64>,
         kern: &mut KernelLoop,
     ) -> UpdateOutcome {
         let mut out = UpdateOutcome {
@@ -156,7 +173,10 @@ impl Discipline {
             step_s: None,
             initial_slew_s: None,
         };
-        self.allow_panic = false;
+        let v426 = p.version == NtpVersion::Ntp426;
+        if !v426 {
+            self.allow_panic = false;
+        }
         self.poll = self.poll.clamp(p.minpoll, p.maxpoll);
         let mu = now.saturating_sub(self.epoch) as f64;
         let mut f = self.freq;
@@ -187,17 +207,13 @@ impl Discipline {
             self.tc = 0;
             self.jit = p.rho_s;
             out.rv = 2;
-            let retrain = match p.version {
-                NtpVersion::Ntp426 => {
-                    self.state == ClockState::Nset
-                        || last_step.is_some_and(|t| (now.saturating_sub(t) as f64) < 2.0 * stepout)
-                }
-                _ => self.state == ClockState::Nset,
-            };
+            let retrain = self.state == ClockState::Nset
+                || (v426 && (now.saturating_sub(self.last_step) as f64) < 2.0 * stepout);
             if retrain {
                 self.rst(ClockState::Freq, 0.0, now);
                 return out;
             }
+            self.last_step = now;
             self.rst(ClockState::Sync, 0.0, now);
         } else {
             let floor = if p.version == NtpVersion::Ntpsec {
@@ -221,9 +237,17 @@ impl Discipline {
                         return out;
                     }
                     f = self.direct_freq(p, theta, mu, kern);
-                    self.pll_fll(p, &mut f, theta, mu, now);
+                    if v426 {
+                        self.rst(ClockState::Sync, 0.0, now);
+                    } else {
+                        self.pll_fll(p, &mut f, theta, mu, now);
+                    }
                 }
+                ClockState::Fset if v426 => self.rst(ClockState::Sync, theta, now),
                 ClockState::Fset | ClockState::Spik | ClockState::Sync => {
+                    if v426 {
+                        self.allow_panic = false;
+                    }
                     self.pll_fll(p, &mut f, theta, mu, now)
                 }
             }

@@ -32,6 +32,15 @@
 //!   counter". Optionally the Linux kernel PLL (`SHIFT_PLL` = 2, 4× faster)
 //!   replaces the daemon's phase/frequency actuator (§5.12).
 //!
+//! What the model leaves out of the releases it names: the time gates
+//! `tc_twinlo`/`tc_twinhi` that ntp.org releases after 4.2.8p15 put on poll
+//! changes (with one server updating once per poll they never bind; they
+//! matter with bursts or several servers); the newer order of `poll_update`
+//! before the packet leaves in `transmit` (for the system peer it changes
+//! nothing); and 4.2.6's own peer-selection distance, which weighed each
+//! stratum as 1 s where 4.2.8's rule, used here for all releases, weighs
+//! it 1 ms (it matters only when servers of different strata are mixed).
+//!
 //! The per-second adjustment runs on a grid of counter values: tick k fires
 //! at counter `k·round(nominal_hz)`, so feeding the same stamps replays the
 //! same clock bit for bit. The clock is piecewise linear in the counter,
@@ -134,7 +143,9 @@ pub struct NtpdConfig {
     /// Step threshold `tinker step`, s (default 0.128, §3.1; 0 = never step).
     pub step_threshold_s: f64,
     /// Stepout `tinker stepout`, s; `None` takes the version's default
-    /// (300 s for 4.2.8/NTPsec, 900 s for 4.2.6; §3.1).
+    /// (300 s for 4.2.8/NTPsec, 900 s for 4.2.6; §3.1). 4.2.8 and NTPsec
+    /// accept no less than 300 s; their start-up hold stays 300 s whatever
+    /// the stepout.
     pub stepout_s: Option<f64>,
     /// Panic threshold `tinker panic`, s (default 1000, §3.1; 0 = off). An
     /// offset above it makes ntpd exit (the model stops disciplining).
@@ -153,8 +164,10 @@ pub struct NtpdConfig {
     pub precision_log2: i32,
     /// Precision exponent the servers advertise, log2 s (default −20; §1.1).
     pub server_precision_log2: i32,
-    /// Per-server offset correction (`bias`), s, added to every sample;
-    /// missing entries are 0 (§1.1).
+    /// Per-server offset correction, s, added to every sample; missing
+    /// entries are 0 (§1.1). A simulator knob modelled on ntpd's `bias`
+    /// (which 4.2.8 sets only for broadcast clients and clears with the
+    /// association): this one is kept across steps.
     pub bias_s: Vec<f64>,
 }
 
@@ -220,7 +233,14 @@ impl NtpdConfig {
             "s",
         );
         if let Some(s) = self.stepout_s {
-            ConfigError::check_range(&mut e, "stepout_s", s, 1.0, 86_400.0, "s");
+            // 4.2.8 and NTPsec raise a `tinker stepout` below their
+            // `CLOCK_MINSTEP` to it (`loop_config`): refused rather than
+            // silently changed.
+            let min_s = match self.version {
+                NtpVersion::Ntp426 => 1.0,
+                NtpVersion::Ntp428 | NtpVersion::Ntpsec => self.version.default_stepout_s(),
+            };
+            ConfigError::check_range(&mut e, "stepout_s", s, min_s, 86_400.0, "s");
         }
         ConfigError::check_range(
             &mut e,
@@ -539,7 +559,6 @@ pub struct Ntpd {
     sys_rootdelay_s: f64,
     panicked: bool,
     steps: u64,
-    last_step_time: Option<u64>,
     stepped_this_exchange: bool,
     /// Counter value of the event being processed (where a step lands).
     current_counter: u64,
@@ -615,7 +634,6 @@ impl Ntpd {
             sys_rootdelay_s: 0.0,
             panicked: false,
             steps: 0,
-            last_step_time: None,
             stepped_this_exchange: false,
             current_counter: 0,
             divs,
@@ -1159,15 +1177,12 @@ impl Ntpd {
             theta += d;
         }
         let now = self.now;
-        let out = self
-            .disc
-            .update(&self.p, now, theta, self.last_step_time, &mut self.kern);
+        let out = self.disc.update(&self.p, now, theta, &mut self.kern);
         if let Some(slew) = out.initial_slew_s {
             self.adj_systime(slew);
         }
         if let Some(step) = out.step_s {
             self.step_clock(counter, step);
-            self.last_step_time = Some(now);
         }
         out.rv
     }

@@ -233,6 +233,109 @@ fn config_validation_names_fields() {
     assert!(fields.contains(&"huffpuff_s".to_string()));
     let ron_cfg: NtpdConfig = ron::from_str("(version: Ntp426, kernel_loop: true)").unwrap();
     assert_eq!(ron_cfg.effective_stepout_s(), 900.0);
+    // 4.2.8 and NTPsec take no stepout below 300 s; 4.2.6 does.
+    for (version, ok) in [
+        (NtpVersion::Ntp428, false),
+        (NtpVersion::Ntpsec, false),
+        (NtpVersion::Ntp426, true),
+    ] {
+        let cfg = NtpdConfig {
+            version,
+            stepout_s: Some(120.0),
+            ..NtpdConfig::default()
+        };
+        assert_eq!(cfg.validate().is_empty(), ok, "{version:?}");
+    }
+}
+
+/// 4.2.8 arms its start-up hold with `CLOCK_MINSTEP` before reading the
+/// configuration: with `tinker stepout 900` the hold still ends 300 s in
+/// (or earlier, once an offset falls under the 0.5 ms floor).
+#[test]
+fn start_up_hold_is_300s_whatever_the_stepout() {
+    let cfg = NtpdConfig {
+        stepout_s: Some(900.0),
+        ..warm(4, 4)
+    };
+    let mut srv = Srv::lan();
+    srv.offset_s = 0.05;
+    let mut sim = Sim::new(&cfg, 0.0, vec![srv], 3);
+    let mut held_at_400 = true;
+    sim.run(400.0, 10.0, |_, n, _, _| held_at_400 = n.disc.hold > 0);
+    assert!(!held_at_400, "the hold outlived 300 s");
+}
+
+/// 4.2.6 with the kernel loop, cold start, 50 ms off, counter 20 ppm fast:
+/// at the end of frequency training `direct_freq` reads the kernel's
+/// residual and frequency back, so the frequency lands near −20 ppm (with
+/// the residual of the first update, long since slewed by the kernel, it
+/// landed at −81 ppm and the clock swung by 100 ms). 4.2.6 then drops the
+/// offset measured at the end of training (`rstclock(SYNC, 0)`), so the
+/// ~20 ms that accumulated during it is left to the PLL, which removes it
+/// within the next two hours.
+#[test]
+fn ntp426_kernel_cold_start_trains_from_the_kernel_state() {
+    let cfg = NtpdConfig {
+        version: NtpVersion::Ntp426,
+        kernel_loop: true,
+        minpoll: 6,
+        maxpoll: 6,
+        ..NtpdConfig::default()
+    };
+    let mut srv = Srv::lan();
+    srv.offset_s = 0.05;
+    let mut sim = Sim::new(&cfg, 20e-6, vec![srv], 4);
+    let mut trained_ppm = None;
+    let (mut after_training_s, mut late_s) = (0.0f64, 0.0f64);
+    sim.run(3.0 * 3600.0, 8.0, |t, n, _, e| {
+        if trained_ppm.is_none() && n.state() == ClockState::Sync {
+            trained_ppm = Some(n.freq_ppm());
+        }
+        if t > 1200.0 {
+            after_training_s = after_training_s.max(e.abs());
+        }
+        if t > 2.0 * 3600.0 {
+            late_s = late_s.max(e.abs());
+        }
+    });
+    let trained_ppm = trained_ppm.expect("training never ended");
+    println!(
+        "4.2.6 kernel cold start: {trained_ppm:.2} ppm after training; worst |e| after 20 min {:.2} ms, after 2 h {:.3} ms",
+        after_training_s * 1e3,
+        late_s * 1e3
+    );
+    assert!((trained_ppm + 20.0).abs() < 3.0, "{trained_ppm} ppm");
+    assert!(after_training_s < 30e-3, "{after_training_s} s");
+    assert!(late_s < 0.5e-3, "{late_s} s");
+}
+
+/// 4.2.6 re-enters frequency training when a step comes within two
+/// stepouts of the last step that did not, and its `last_step` starts at
+/// the daemon's start: a warm start 0.5 s off steps, then trains for 900 s
+/// (4.2.8 goes straight to SYNC).
+#[test]
+fn ntp426_step_in_the_first_half_hour_retrains() {
+    for (version, retrains) in [(NtpVersion::Ntp426, true), (NtpVersion::Ntp428, false)] {
+        let cfg = NtpdConfig {
+            version,
+            ..warm(6, 6)
+        };
+        let mut srv = Srv::lan();
+        srv.offset_s = 0.5;
+        let mut sim = Sim::new(&cfg, 0.0, vec![srv], 5);
+        let mut state_after_step = None;
+        sim.run(600.0, 4.0, |_, n, _, _| {
+            if n.steps() > 0 && state_after_step.is_none() {
+                state_after_step = Some(n.state());
+            }
+        });
+        let expected = if retrains {
+            ClockState::Freq
+        } else {
+            ClockState::Sync
+        };
+        assert_eq!(state_after_step, Some(expected), "{version:?}");
+    }
 }
 
 #[test]
