@@ -386,6 +386,14 @@ impl Host {
                 None => 0,
             },
             other => {
+                // The hypervisor calibrates lazily, reading the shared
+                // counters at each epoch boundary: it must do so before any
+                // read moves them past the boundary, since counters and
+                // crystals are exact only for reads that come (nearly) in
+                // time order.
+                if let Some(x) = self.xen.as_mut() {
+                    x.time.advance_to(t, &mut self.hw);
+                }
                 let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
                 self.hw.count_at(idx, t, core)
             }

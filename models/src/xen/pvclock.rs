@@ -37,8 +37,10 @@
 //!
 //! The model is lazy: [`XenTimekeeper::advance_to`] processes every epoch
 //! boundary that has elapsed, asking the counters for their values at each
-//! boundary. A world can call it on every guest read, or schedule one event
-//! per epoch; the results are identical.
+//! boundary. The world calls it before every read of the host's counters,
+//! whatever their source, so no read has moved a counter past a boundary
+//! before the calibration reads it there (counters and crystals are exact
+//! only for reads in nearly increasing time order).
 //!
 //! ```
 //! use models::xen::pvclock::{PvclockRecord, TimeScale};
