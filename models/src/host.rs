@@ -201,6 +201,9 @@ pub struct Stamp {
     pub counter: u64,
     /// The true time at which the value was latched.
     pub at: SimTime,
+    /// The true time at which the read returns and the reader goes on
+    /// (a packet being stamped can leave only then).
+    pub done: SimTime,
 }
 
 /// A host's crystals and counters: everything that ticks.
@@ -412,9 +415,11 @@ impl Host {
         -(total - total.floor()) / f as f64
     }
 
-    /// A read of `source` by a domain's kernel, requested at `t`: the value
-    /// is latched after the access latency (a hypercall for the HPET in a
-    /// DomU). `extender` is the reader's own software extension, used in
+    /// A read of `source` by a domain's kernel, requested at `t`. A counter
+    /// access latches its value as it returns; the HPET in a DomU is a
+    /// hypercall, which samples the HPET at an instant uniform within the
+    /// call and returns at its end (research/virt-models.md §1.5).
+    /// `extender` is the reader's own software extension, used in
     /// [`CounterExtension::ReadsOnly`] mode.
     pub fn read(
         &mut self,
@@ -424,27 +429,23 @@ impl Host {
         core: usize,
         extender: &mut WrapExtender,
     ) -> Stamp {
-        let latency = match (source, self.xen.as_ref()) {
+        let (latch, duration) = match (source, self.xen.as_ref()) {
             (CounterSource::Hpet, Some(x)) if domain > 0 => {
-                use rand::RngExt;
-                let h = &x.hpet_hypercall;
-                let ns = if h.max_latency_ns > h.min_latency_ns {
-                    self.rng.random_range(h.min_latency_ns..h.max_latency_ns)
-                } else {
-                    h.min_latency_ns
-                };
-                SimDuration::from_nanos(ns as u64)
+                let call = x.hpet_hypercall.sample(&mut self.rng);
+                (call.sample_after, call.duration)
             }
             (CounterSource::XenClocksource, _) => {
                 let idx = self.hw.counter_index(CounterKind::Tsc).unwrap_or(0);
-                self.hw.counters[idx].sample_read_latency()
+                let l = self.hw.counters[idx].sample_read_latency();
+                (l, l)
             }
             (other, _) => {
                 let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
-                self.hw.counters[idx].sample_read_latency()
+                let l = self.hw.counters[idx].sample_read_latency();
+                (l, l)
             }
         };
-        let at = t + latency;
+        let at = t + latch;
         let value = self.value_at(source, at, core);
         let counter = match (self.extension, source) {
             (CounterExtension::ReadsOnly, s) if s != CounterSource::XenClocksource => {
@@ -453,7 +454,11 @@ impl Host {
             }
             _ => value,
         };
-        Stamp { counter, at }
+        Stamp {
+            counter,
+            at,
+            done: t + duration,
+        }
     }
 
     /// What a reader whose extender is `extender` would make of the full

@@ -195,6 +195,9 @@ struct InFlight {
     slot: usize,
     ta: u64,
     ta_true: SimTime,
+    /// How long the kernel's read of Ta took: the packet leaves no earlier
+    /// than that after the stack would have sent it.
+    ta_read: SimDuration,
     nic_out: SimTime,
     nic_in: SimTime,
     tb: f64,
@@ -1234,6 +1237,7 @@ impl World {
             slot,
             ta: 0,
             ta_true: now,
+            ta_read: SimDuration::ZERO,
             nic_out: now,
             nic_in: now,
             tb: 0.0,
@@ -1268,6 +1272,7 @@ impl World {
         if let Some(f) = self.daemons[d].inflight.iter_mut().find(|f| f.xid == xid) {
             f.ta = stamp.counter;
             f.ta_true = stamp.at;
+            f.ta_read = stamp.done.saturating_since(at);
             f.nic_out = stamp.at;
         }
         let daemon = &mut self.daemons[d];
@@ -1293,7 +1298,8 @@ impl World {
         };
         let slot = self.daemons[d].inflight[i].slot;
         let (_, path) = self.daemons[d].servers[slot];
-        self.daemons[d].inflight[i].nic_out = at.max(self.daemons[d].inflight[i].ta_true);
+        let f = &self.daemons[d].inflight[i];
+        self.daemons[d].inflight[i].nic_out = (at + f.ta_read).max(f.ta_true);
         let mut out = self.daemons[d].inflight[i].nic_out;
         if let Some(m) = self.daemons[d].leader_of
             && let MoveKind::Failover { pair } = &self.moves[m].kind
