@@ -637,6 +637,19 @@ impl Scenario {
         }
         for (i, c) in self.clocks.iter().enumerate() {
             let at = format!("clocks[{i}]");
+            if let Some(j) = self
+                .dilation
+                .iter()
+                .position(|dl| dl.host == c.host && dl.domain == c.domain)
+            {
+                e.push(ConfigError::new(
+                    format!("{at}.domain"),
+                    format!(
+                        "domain {} of host \"{}\" is dilated by dilation[{j}]; dependent clocks in a dilated domain are not modelled",
+                        c.domain, c.host
+                    ),
+                ));
+            }
             if c.name.is_empty()
                 || self.daemons.iter().any(|d| d.name == c.name)
                 || self.clocks[..i].iter().any(|o| o.name == c.name)
@@ -838,6 +851,22 @@ mod tests {
             "{:?}",
             s.validate()
         );
+    }
+
+    #[test]
+    fn dependent_clocks_in_a_dilated_domain_are_refused() {
+        let mut s = bundled("vet-migration.ron");
+        let c = s.clocks[0].clone();
+        s.dilation.push(DilationConfig {
+            host: c.host,
+            domain: c.domain,
+            tdf: TdfConfig {
+                factor: 10.0,
+                ..TdfConfig::default()
+            },
+            dilated_reference: true,
+        });
+        assert_eq!(fields(&s), vec!["clocks[0].domain".to_string()]);
     }
 
     #[test]

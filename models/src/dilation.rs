@@ -29,6 +29,15 @@
 //!
 //! Raw user-level `rdtsc` escapes dilation unless it is trapped
 //! ([`TdfConfig::dilate_rdtsc`], default false: the known leak of §5).
+//!
+//! In the simulator a dilated domain's daemons read a dilated counter and
+//! are judged against dilated true time, so their timers (polls, ntpd's
+//! per-second tick) run at `1/TDF` of the physical rate without further
+//! configuration. Two parts of the paper's system are not modelled: the
+//! CPU share of `1/TDF` that keeps a dilated guest's perceived CPU speed
+//! (its scheduling is the hypervisor's as configured, so scheduling delays
+//! measured in its own time shrink by `TDF`), and dependent clocks in a
+//! dilated domain (a scenario with one is refused).
 
 use algorithms::ConfigError;
 use serde::{Deserialize, Serialize};
@@ -47,11 +56,6 @@ pub struct TdfConfig {
     /// Dilate raw counter (TSC) reads too, as when RDTSC is trapped
     /// (default false: the leak of the paper's prototype, §5).
     pub dilate_rdtsc: bool,
-    /// Deliver the periodic tick at HZ/TDF physical (default true, §5 Table 1).
-    pub dilate_timer_hz: bool,
-    /// Give the domain 1/TDF of a CPU so perceived CPU speed is unchanged
-    /// (default true, DieCast-style, §5).
-    pub dilate_cpu_share: bool,
 }
 
 impl Default for TdfConfig {
@@ -59,8 +63,6 @@ impl Default for TdfConfig {
         TdfConfig {
             factor: 1.0,
             dilate_rdtsc: false,
-            dilate_timer_hz: true,
-            dilate_cpu_share: true,
         }
     }
 }
