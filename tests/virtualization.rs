@@ -241,3 +241,70 @@ fn hpet_hypercall_time_does_not_bias_the_domu_clock() {
     );
     assert!((slow - instant).abs() < 4.0, "{instant} vs {slow}");
 }
+
+/// Three Xen hosts whose TSCs run at 3, 2.4 and 2 GHz; a free-running
+/// guest clock on host `a`, timed at a's 3 GHz, moves to `b` at 600 s and
+/// to `c` at 1200 s with an emulated TSC. `dilation` is appended to the
+/// scenario.
+fn three_host_migrations(dilation: &str) -> RunSummary {
+    let host = |name: &str, hz: u64| {
+        format!(
+            "(name: {name:?}, counters: [(kind: Tsc, nominal_hz: Some({hz}))], \
+             xen: (host: (pcpus: 2, dom0: (affinity: [0]), guests: [(affinity: [1])])))"
+        )
+    };
+    let migrate = |at_s: u32, from: &str, to: &str| {
+        format!(
+            "Migrate(at_s: {at_s}, from: (host: {from:?}, domain: 1), to: (host: {to:?}, domain: 1), \
+             migration: (memory_mib: 256, wws_mib: 8), tsc_mode: Emulated)"
+        )
+    };
+    let text = format!(
+        "Scenario(name: \"three-hosts\", seed: 3, duration_s: 1800, \
+         hosts: [{}, {}, {}], \
+         daemons: [(name: \"guest\", host: \"a\", domain: 1, counter: Tsc, servers: [], \
+                    algorithm: FreeRunning())], \
+         events: [{}, {}], probes: (interval_s: 1), {dilation})",
+        host("a", 3_000_000_000),
+        host("b", 2_400_000_000),
+        host("c", 2_000_000_000),
+        migrate(600, "a", "b"),
+        migrate(1200, "b", "c"),
+    );
+    run_in_memory(&Scenario::parse(&text, "three-hosts.ron").unwrap()).unwrap()
+}
+
+/// An emulated TSC keeps the frequency the guest booted with across any
+/// number of migrations: the free-running clock loses only the downtimes
+/// (the guest does not count them) and the hosts' ppm skews.
+#[test]
+fn emulated_tsc_keeps_the_boot_frequency_across_two_migrations() {
+    let r = three_host_migrations("");
+    let downtime_us: f64 = r.migrations.iter().map(|m| m.downtime_ms * 1e3).sum();
+    let err = &clock(&r, "guest").error_us;
+    // Kept at b's rate after the second move, the clock would run 20 % slow:
+    // 120 s behind after ten minutes.
+    assert!(
+        err.max_abs < downtime_us + 100.0,
+        "max |e| {} µs for {downtime_us} µs of downtime",
+        err.max_abs
+    );
+    assert!(err.max_abs > 0.9 * downtime_us, "{err:?}");
+}
+
+/// In a domain dilated by 2 with RDTSC trapped, the guest perceives half of
+/// each downtime and nothing else: the emulated TSC resumes from its last
+/// undilated value, which the dilation then halves once.
+#[test]
+fn a_dilated_guest_migrates_without_a_jump() {
+    let r = three_host_migrations(
+        "dilation: [(host: \"a\", domain: 1, tdf: (factor: 2.0, dilate_rdtsc: true))]",
+    );
+    let downtime_us: f64 = r.migrations.iter().map(|m| m.downtime_ms * 1e3).sum();
+    let err = &clock(&r, "guest").error_us;
+    assert!(
+        (err.max_abs - downtime_us / 2.0).abs() < 100.0,
+        "max |e| {} µs for {downtime_us} µs of physical downtime",
+        err.max_abs
+    );
+}

@@ -29,8 +29,8 @@
 //!
 //! The *time* side is [`guest_tsc_after_resume`]: after a migration the
 //! guest either reads the destination host's TSC natively (a jump in value
-//! and possibly rate) or an emulated TSC that keeps the source frequency and
-//! resumes where it paused, without counting the downtime (§2.4).
+//! and possibly rate) or an emulated TSC that keeps the frequency it booted
+//! with and resumes where it paused, without counting the downtime (§2.4).
 
 use algorithms::ConfigError;
 use rand_distr::{Binomial, Distribution, Poisson};
@@ -707,17 +707,35 @@ impl GuestTscMapping {
 
 /// The guest TSC mapping on the destination after a migration.
 ///
-/// `guest_tsc_at_pause` is the last value the guest could read on the
-/// source; `dst_host_tsc_at_resume` the destination host's counter when the
-/// guest resumes. Frequencies are the nominal kHz-derived rates Xen uses.
+/// `on_source` is the mapping the guest read the source host's counter
+/// through (identity unless an earlier migration or failover installed
+/// one), `src_host_tsc_at_pause` the source host's counter when the guest
+/// paused, `dst_host_tsc_at_resume` the destination host's counter when it
+/// resumes. Frequencies are the nominal kHz-derived rates Xen uses.
 ///
 /// * [`TscMode::Native`]: identity: the guest reads the destination counter
 ///   (its value may jump either way, its rate is the destination's).
-/// * [`TscMode::Emulated`]: scale `src_hz/dst_hz` and the offset that makes
-///   the first read equal `guest_tsc_at_pause`: the downtime is not counted.
+/// * [`TscMode::Emulated`]: the guest keeps the frequency it had on the
+///   source (`src_tsc_hz` scaled by `on_source`, so a second migration
+///   keeps the first host's rate) and the offset makes the first read equal
+///   its last read on the source: the downtime is not counted.
+///
+/// ```
+/// use models::migration::{guest_tsc_after_resume, GuestTscMapping, TscMode};
+///
+/// // 3 GHz host, then 2.4 GHz, then 2 GHz: the guest still counts at 3 GHz.
+/// let first = guest_tsc_after_resume(
+///     TscMode::Emulated, GuestTscMapping::identity(), 9_000_000_000, 3_000_000_000,
+///     1_000, 2_400_000_000);
+/// let second = guest_tsc_after_resume(
+///     TscMode::Emulated, first, 2_400_001_000, 2_400_000_000, 500, 2_000_000_000);
+/// assert_eq!(second.guest(500), 12_000_000_000);
+/// assert_eq!(second.guest(2_000_000_500), 15_000_000_000);
+/// ```
 pub fn guest_tsc_after_resume(
     mode: TscMode,
-    guest_tsc_at_pause: u64,
+    on_source: GuestTscMapping,
+    src_host_tsc_at_pause: u64,
     src_tsc_hz: u64,
     dst_host_tsc_at_resume: u64,
     dst_tsc_hz: u64,
@@ -725,13 +743,16 @@ pub fn guest_tsc_after_resume(
     match mode {
         TscMode::Native => GuestTscMapping::identity(),
         TscMode::Emulated => {
+            let guest_hz = u128::from(src_tsc_hz) * u128::from(on_source.scale_num)
+                / u128::from(on_source.scale_den.max(1));
             let mut m = GuestTscMapping {
                 offset_ticks: 0,
-                scale_num: src_tsc_hz.max(1),
+                scale_num: u64::try_from(guest_hz).unwrap_or(u64::MAX).max(1),
                 scale_den: dst_tsc_hz.max(1),
             };
+            let at_pause = on_source.guest(src_host_tsc_at_pause);
             let scaled = m.guest(dst_host_tsc_at_resume);
-            let off = i128::from(guest_tsc_at_pause) - i128::from(scaled);
+            let off = i128::from(at_pause) - i128::from(scaled);
             m.offset_ticks = off.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
             m
         }
@@ -912,6 +933,7 @@ mod tests {
         let dst_resume = 123_456_789_000u64;
         let m = guest_tsc_after_resume(
             TscMode::Emulated,
+            GuestTscMapping::identity(),
             pause,
             3_000_000_000,
             dst_resume,
@@ -924,6 +946,7 @@ mod tests {
         // Native: the guest reads the destination counter itself.
         let n = guest_tsc_after_resume(
             TscMode::Native,
+            GuestTscMapping::identity(),
             pause,
             3_000_000_000,
             dst_resume,

@@ -324,6 +324,8 @@ enum MoveKind {
     Migration {
         plan: MigrationPlan,
         tsc_mode: TscMode,
+        /// Each moved daemon's host counter at pause, as its reader
+        /// counts it.
         paused_values: Vec<u64>,
     },
     Failover {
@@ -938,7 +940,7 @@ impl World {
         let ds = self.guest_daemons(from);
         let mut values = Vec::with_capacity(ds.len());
         for &d in &ds {
-            values.push(self.daemon_value(d, now));
+            values.push(self.daemon_host_count(d, now));
             self.drop_inflight(d);
             self.daemons[d].paused = true;
         }
@@ -1006,7 +1008,8 @@ impl World {
             let dst_now = self.hosts[to.host].value_at(src, now, self.daemons[d].core);
             let at_pause = paused.get(k).copied().unwrap_or(0);
             mappings.push(if src == CounterSource::Tsc {
-                guest_tsc_after_resume(mode, at_pause, src_hz, dst_now, dst_hz)
+                let on_source = self.daemons[d].mapping;
+                guest_tsc_after_resume(mode, on_source, at_pause, src_hz, dst_now, dst_hz)
             } else {
                 // Other sources are the destination's own: the pvclock
                 // records of the new hypervisor, its HPET.
@@ -1047,15 +1050,21 @@ impl World {
     /// latency). A reader that miscounted wraps keeps its miscount until its
     /// next read, so its view is the exact count less the lost wraps.
     fn daemon_value(&mut self, d: usize, t: SimTime) -> u64 {
+        let raw = self.daemon_host_count(d, t);
+        self.guest_view(d, raw)
+    }
+
+    /// Daemon `d`'s host counter at `t` as its reader counts it (less the
+    /// wraps it lost), before the guest mapping and dilation.
+    fn daemon_host_count(&mut self, d: usize, t: SimTime) -> u64 {
         let (h, src, core) = (
             self.daemons[d].host,
             self.daemons[d].source,
             self.daemons[d].core,
         );
-        let raw = self.hosts[h]
+        self.hosts[h]
             .value_at(src, t, core)
-            .wrapping_sub(self.daemons[d].lost_ticks);
-        self.guest_view(d, raw)
+            .wrapping_sub(self.daemons[d].lost_ticks)
     }
 
     /// Host `h`'s `source` on `core` at the current probe's instant `t`,
