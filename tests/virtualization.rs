@@ -308,3 +308,55 @@ fn a_dilated_guest_migrates_without_a_jump() {
         err.max_abs
     );
 }
+
+/// When Dom0's ntpd steps, Linux pushes the new time to Xen's wall clock at
+/// once, not at the next 11-minute sync: a DomU reading wall clock + system
+/// time follows the step within a probe. The server's clock jumps 0.5 s
+/// ahead at 1 h; Dom0's ntpd steps to it after its stepout.
+#[test]
+fn a_dom0_step_reaches_the_guests_wall_clock_at_once() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/vet-dependent-ntpd.ron");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "servers: [(name: \"stratum1\")]",
+            "servers: [(name: \"stratum1\", faults: [OffsetStep(start_s: 3600, offset_s: 0.5)])]",
+        )
+        .replace("duration_s: 21600", "duration_s: 5400")
+        .replace("metrics_from_s: 7200", "metrics_from_s: 0")
+        .replace(
+            "errors_csv_interval_s: 10",
+            "errors_csv_interval_s: 1, plots: false",
+        );
+    let s = Scenario::parse(&text, "dom0-step.ron").unwrap();
+    let dir = std::env::temp_dir().join(format!("vtsim-dom0-step-{}", std::process::id()));
+    let opts = vtsim::run::RunOptions {
+        out: Some(dir.clone()),
+        force: true,
+        ..Default::default()
+    };
+    vtsim::run::run_scenario(&s, &opts).unwrap();
+    let mut rdr = csv::Reader::from_path(dir.join("errors.csv")).unwrap();
+    let rows: Vec<(f64, f64, f64)> = rdr
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[0].parse().unwrap(),
+                r[1].parse().unwrap(),
+                r[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let step = rows
+        .iter()
+        .position(|&(_, dom0_us, _)| dom0_us > 250_000.0)
+        .expect("Dom0's ntpd steps to the server");
+    assert!(rows[step].0 > 3600.0, "step at {} s", rows[step].0);
+    let (t, _, guest_us) = rows[step + 1];
+    assert!(
+        guest_us > 250_000.0,
+        "guest error {guest_us} µs at {t} s, a second after Dom0 stepped"
+    );
+}

@@ -110,6 +110,14 @@ pub trait SyncAlgorithm: Send {
     /// Defaults to the nominal rate.
     fn difference(&self, t1: u64, t2: u64) -> f64;
 
+    /// How many times the algorithm has set (stepped) its clock so far. The
+    /// kernel announces a set clock to the rest of the system (Linux
+    /// `clock_was_set`): a Xen Dom0, for one, pushes its time to the
+    /// hypervisor's wall clock at once instead of at its 11-minute sync.
+    fn steps(&self) -> u64 {
+        0
+    }
+
     /// The algorithm's own estimate of its absolute error bound, seconds.
     fn error_estimate(&self) -> Option<f64> {
         None

@@ -1446,9 +1446,21 @@ impl World {
             stratum: flight.stratum,
             server_changed: flight.changed,
         };
+        let mut stepped = false;
         if let Some(alg) = self.daemons[d].alg.as_mut() {
             alg.advance(stamp.counter);
+            let steps = alg.steps();
             alg.on_exchange(&ex);
+            stepped = alg.steps() != steps;
+        }
+        // Linux's Xen Dom0 pushes a set clock to the hypervisor at once
+        // (`xen_pvclock_gtod_notify` with `was_set`).
+        if stepped
+            && domain == 0
+            && self.hosts[host].hypervisor().is_some()
+            && self.wallclock_source(host) == Some(d)
+        {
+            self.push_wallclock(at, host, sched);
         }
         let tf_true_ns = self.reference_ns(d, stamp.at.as_nanos());
         let error_s = self.daemon_error(d, stamp.counter, tf_true_ns);
@@ -1545,7 +1557,35 @@ impl World {
         }
     }
 
+    /// The periodic push of Dom0's time to Xen's wall clock (Linux's
+    /// 11-minute sync). A push for a step since (see [`Self::receive`])
+    /// re-armed the period: the event armed before it is stale.
     fn on_wallclock_push(
+        &mut self,
+        now: SimTime,
+        host: usize,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        if self.hosts[host]
+            .hypervisor()
+            .is_some_and(|x| now < x.time.next_wallclock_push())
+        {
+            return;
+        }
+        self.push_wallclock(now, host, sched);
+    }
+
+    /// The daemon whose clock Dom0 of `host` pushes to Xen's wall clock:
+    /// its first ntpd.
+    fn wallclock_source(&self, host: usize) -> Option<usize> {
+        self.daemons.iter().position(|d| {
+            d.host == host && d.domain == 0 && d.alg.as_ref().is_some_and(|a| a.name() == "ntpd")
+        })
+    }
+
+    /// Dom0 of a Xen host pushes its time to the hypervisor's wall clock
+    /// and re-arms the 11-minute push.
+    fn push_wallclock(
         &mut self,
         now: SimTime,
         host: usize,
@@ -1553,10 +1593,7 @@ impl World {
     ) {
         // Dom0's ntpd on this host supplies the time; without one, Dom0 keeps
         // pushing its free-running view (the TSC at its nominal rate).
-        let dom0_ntpd = self.daemons.iter().position(|d| {
-            d.host == host && d.domain == 0 && d.alg.as_ref().is_some_and(|a| a.name() == "ntpd")
-        });
-        let utc_ns = match dom0_ntpd {
+        let utc_ns = match self.wallclock_source(host) {
             Some(d) => {
                 let (src, core) = (self.daemons[d].source, self.daemons[d].core);
                 let value = self.hosts[host].value_at(src, now, core);

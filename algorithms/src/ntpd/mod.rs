@@ -660,11 +660,6 @@ impl Ntpd {
         self.disc.freq * 1e6
     }
 
-    /// Number of clock steps so far.
-    pub fn steps(&self) -> u64 {
-        self.steps
-    }
-
     /// The residual offset `clock_offset` of the last update, s.
     pub fn offset_s(&self) -> f64 {
         self.disc.resid
@@ -1246,6 +1241,10 @@ impl SyncAlgorithm for Ntpd {
     fn difference(&self, t1: u64, t2: u64) -> f64 {
         let dt = ticks_between(t1, t2) * self.clock.inv_hz;
         dt + dt * self.clock.rate
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
     }
 
     fn error_estimate(&self) -> Option<f64> {

@@ -58,8 +58,9 @@
 //! ```
 //!
 //! The wall clock ([`WallClock`]) is separate: Dom0 pushes its
-//! NTP-disciplined UTC every 660 s, and Xen stores the UTC instant at which
-//! system time was zero; guest UTC = wall clock + system time (§2.1).
+//! NTP-disciplined UTC every 660 s, and at once when its clock is set (a
+//! step), and Xen stores the UTC instant at which system time was zero;
+//! guest UTC = wall clock + system time (§2.1).
 
 use algorithms::ConfigError;
 use rand::RngExt;
