@@ -185,7 +185,8 @@ pub struct ReplicationPair {
     link: LogLink,
     next_seq: u64,
     link_free_at: SimTime,
-    in_flight: VecDeque<(LogEntry, SimTime)>,
+    /// Entries on the link: (entry, logged at, arrives at).
+    in_flight: VecDeque<(LogEntry, SimTime, SimTime)>,
     last_replayed_rdtsc: Option<u64>,
     max_lag: SimDuration,
     failover: Option<FailoverReport>,
@@ -225,7 +226,7 @@ impl ReplicationPair {
         let depart = t.max(self.link_free_at) + self.entry_time();
         self.link_free_at = depart;
         self.in_flight
-            .push_back((LogEntry { seq, kind, value }, depart + self.link.latency));
+            .push_back((LogEntry { seq, kind, value }, t, depart + self.link.latency));
         seq
     }
 
@@ -250,14 +251,14 @@ impl ReplicationPair {
     /// arrived, or `None` (the follower stalls until
     /// [`next_arrival`](Self::next_arrival)).
     pub fn follower_read(&mut self, t: SimTime) -> Option<u64> {
-        while let Some(&(entry, arrival)) = self.in_flight.front() {
+        while let Some(&(entry, logged, arrival)) = self.in_flight.front() {
             if arrival > t {
                 return None;
             }
             self.in_flight.pop_front();
             if entry.kind == LogKind::Rdtsc {
                 self.last_replayed_rdtsc = Some(entry.value);
-                self.max_lag = self.max_lag.max(t - arrival + self.link.latency);
+                self.max_lag = self.max_lag.max(t - logged);
                 return Some(entry.value);
             }
         }
@@ -266,7 +267,7 @@ impl ReplicationPair {
 
     /// Arrival time of the next unreplayed entry.
     pub fn next_arrival(&self) -> Option<SimTime> {
-        self.in_flight.front().map(|&(_, a)| a)
+        self.in_flight.front().map(|&(_, _, a)| a)
     }
 
     /// Entries logged but not yet replayed.
@@ -328,7 +329,8 @@ impl ReplicationPair {
         self.failover.as_ref()
     }
 
-    /// Largest lag seen between a leader read and its replay.
+    /// Largest lag seen between a leader read and its replay: the queue
+    /// behind the link's bandwidth, the link latency and any follower stall.
     pub fn max_lag(&self) -> SimDuration {
         self.max_lag
     }
@@ -395,6 +397,7 @@ mod tests {
             p.follower_read(a);
         }
         assert_eq!((last - t).as_nanos(), 2_560_000 + 50_000);
+        assert_eq!(p.max_lag(), last - t);
     }
 
     #[test]
