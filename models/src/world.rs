@@ -1714,9 +1714,10 @@ impl World {
             tb: f.tb,
             te: f.te,
             tf: 0,
-            ta_true_ns: f.ta_true.as_nanos(),
-            tb_true_ns: f.tb_true.as_nanos(),
-            te_true_ns: f.te_true.as_nanos(),
+            // In a dilated domain's timescale, as for completed exchanges.
+            ta_true_ns: self.reference_ns(d, f.ta_true.as_nanos()),
+            tb_true_ns: self.reference_ns(d, f.tb_true.as_nanos()),
+            te_true_ns: self.reference_ns(d, f.te_true.as_nanos()),
             tf_true_ns: 0,
             forward_ns: f.tb_true.saturating_since(f.nic_out).as_nanos(),
             backward_ns: 0,
