@@ -116,15 +116,18 @@ impl std::ops::Sub for ClockTime {
 pub struct FfClockParams {
     /// Estimated counter period p̂, seconds per tick.
     pub period_s: f64,
-    /// `K − θ̂`, seconds: the absolute clock's origin.
-    pub ca_s: f64,
+    /// `K − θ̂`: the absolute clock's origin, the time it gives counter 0.
+    /// Kept as a [`ClockTime`]: for a counter that started at boot it is
+    /// near the epoch time of the boot, where an `f64` of seconds resolves
+    /// only 0.24 µs (2³⁰ s < 1.7·10⁹ s < 2³¹ s: ulp 2⁻²² s).
+    pub ca: ClockTime,
     /// Local-rate period estimate p̂_local, seconds per tick.
     pub local_period_s: f64,
     /// Counter value of the last processed stamp (Tf).
     pub last_changed: u64,
     /// Counter value after which these parameters are stale (next expected stamp).
     pub valid_till: u64,
-    /// The algorithm's own error bound on `ca_s`, seconds.
+    /// The algorithm's own error bound on `ca`, seconds.
     pub ca_err_s: f64,
     /// Whether readers apply the local-rate refinement (libradclock's
     /// `local_period_mode`): the publishing daemon's read mode, which the
@@ -139,8 +142,9 @@ impl FfClockParams {
     /// exact to a few ulp, so long runs do not lose precision in the big term.
     pub fn absolute(&self, counter: u64) -> ClockTime {
         let anchor = self.last_changed;
-        let base = ClockTime::from_secs_f64(signed_count(anchor) as f64 * self.period_s)
-            .add_secs(self.ca_s);
+        let base = self
+            .ca
+            .add_secs(signed_count(anchor) as f64 * self.period_s);
         base.add_secs(ticks_between(anchor, counter) * self.period_s)
     }
 
@@ -206,7 +210,7 @@ mod tests {
         assert!((t.as_secs_f64() + 0.3).abs() < 1e-15, "{t:?}");
         let p = FfClockParams {
             period_s: 1e-9,
-            ca_s: 0.0,
+            ca: ClockTime::ZERO,
             local_period_s: 1e-9,
             last_changed: minus_5,
             valid_till: 0,
@@ -241,10 +245,28 @@ mod tests {
     }
 
     #[test]
+    fn ff_clock_keeps_nanoseconds_at_epoch_scale() {
+        // Booted at 2023-11-14 22:13:20.123456789 UTC, a 1 GHz counter.
+        let boot_ns = 1_700_000_000_123_456_789i128;
+        let p = FfClockParams {
+            period_s: 1e-9,
+            ca: ClockTime::from_nanos(boot_ns),
+            local_period_s: 1e-9,
+            last_changed: 3_600_000_000_000,
+            valid_till: 0,
+            ca_err_s: 0.0,
+            local_rate: false,
+        };
+        let t = 3_600_000_000_777u64;
+        let exact = ClockTime::from_nanos(boot_ns + i128::from(t));
+        assert!((p.absolute(t) - exact).abs() < 1e-12, "{:?}", p.absolute(t));
+    }
+
+    #[test]
     fn ff_clock_reads() {
         let p = FfClockParams {
             period_s: 1e-9,
-            ca_s: 5.0,
+            ca: ClockTime::from_secs_f64(5.0),
             local_period_s: 1.000001e-9,
             last_changed: 1_000_000_000,
             valid_till: 0,

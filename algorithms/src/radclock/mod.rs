@@ -863,10 +863,10 @@ impl Radclock {
         self.error_bound_s = self.ebound_min_last_s
             + self.phat * ticks_between(self.thetastamp_tf, s.tf) * self.meta.rate_err_bound;
         let ca_at_tf = self.c_of(s.tf).add_secs(-self.thetahat_s);
-        let ca_s = ca_at_tf - ClockTime::from_secs_f64(signed_count(s.tf) as f64 * self.phat);
+        let ca = ca_at_tf.add_secs(-(signed_count(s.tf) as f64 * self.phat));
         self.params = Some(FfClockParams {
             period_s: self.phat,
-            ca_s,
+            ca,
             local_period_s: self.plocal,
             last_changed: s.tf,
             valid_till: s
