@@ -14,7 +14,12 @@
 //!   starts after 29 rounds, when more than 3× memory has been sent, when a
 //!   round saw fewer than 50 pages, or when at full rate a round sent more
 //!   than the one before. Within a round a page re-dirtied before its turn
-//!   is skipped (it will be dirty again anyway).
+//!   is skipped (it will be dirty again anyway). The final round runs at
+//!   the rate then in force: `ratewrite` makes no exception for it. The
+//!   rate limiting is Clark et al.'s, which `xc_domain_save` compiles only
+//!   with `ADAPTIVE_SAVE`: a build without it sends at link speed and never
+//!   stops for growing at the maximum rate, which this model does not
+//!   offer.
 //! * **Stop-and-copy**: suspend, send everything, resume.
 //! * **Post-copy** (Hines & Gopalan, VEE 2009): move the CPU state first,
 //!   then push memory while the VM runs on the target; a touch of a page not
