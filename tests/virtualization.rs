@@ -120,6 +120,27 @@ fn migration_shocks_ntpd_but_not_the_dependent_radclock() {
     );
 }
 
+/// VET's dependent clock needs the guest to read the counter Dom0's
+/// RADclock reads. With an emulated TSC the guest's `rdtsc` resumes where
+/// it paused on tastiger, while kultarr's Dom0 publishes parameters for
+/// kultarr's own TSC, 20 s of ticks ahead: the dependent clock is then off
+/// by about those 20 s.
+#[test]
+fn an_emulated_tsc_breaks_the_dependent_clock() {
+    let mut s = load("vet-migration.ron");
+    s.duration_s = 5400.0;
+    let vtsim::scenario::ScenarioEvent::Migrate { tsc_mode, .. } = &mut s.events[0] else {
+        panic!("vet-migration migrates");
+    };
+    *tsc_mode = models::migration::TscMode::Emulated;
+    let r = run_in_memory(&s).unwrap();
+    let dep = clock(&r, "guest-dependent-radclock").error_us.max_abs;
+    assert!(
+        (19.0e6..21.0e6).contains(&dep),
+        "dependent clock on an emulated TSC: {dep} µs"
+    );
+}
+
 #[test]
 fn clark_downtimes_emerge_from_precopy() {
     let r = run_in_memory(&load("migration-downtime.ron")).unwrap();

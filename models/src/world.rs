@@ -302,6 +302,12 @@ struct Dependent {
     host: usize,
     domain: usize,
     kind: DependentKind,
+    /// How the guest's `rdtsc` maps the host's TSC (after an emulated-TSC
+    /// migration or a failover): a dependent RADclock reading the TSC
+    /// applies Dom0's parameters to what the guest reads.
+    mapping: GuestTscMapping,
+    /// The host TSC when the guest last paused for a migration.
+    tsc_at_pause: u64,
 }
 
 /// What the XenStore of one host holds for dependent RADclocks.
@@ -610,6 +616,8 @@ impl World {
             host: spec.host,
             domain: spec.domain,
             kind: spec.kind,
+            mapping: GuestTscMapping::identity(),
+            tsc_at_pause: 0,
         });
         let algorithm = match spec.kind {
             DependentKind::Radclock { .. } => "dependent-radclock",
@@ -737,7 +745,12 @@ impl World {
                 match kind {
                     DependentKind::Radclock { .. } => match self.stores[h].visible {
                         Some((src, params)) => {
-                            let value = self.probe_value(h, src, 0, t);
+                            let raw = self.probe_value(h, src, 0, t);
+                            let value = if src == CounterSource::Tsc {
+                                self.dependents[i].mapping.guest(raw)
+                            } else {
+                                raw
+                            };
                             params.read(value) - ClockTime::from_nanos(i128::from(t.as_nanos()))
                         }
                         None => f64::NAN,
@@ -947,6 +960,12 @@ impl World {
         if let MoveKind::Migration { paused_values, .. } = &mut self.moves[id].kind {
             *paused_values = values;
         }
+        let tsc = self.hosts[from.host].value_at(CounterSource::Tsc, now, 0);
+        for dep in &mut self.dependents {
+            if dep.host == from.host && dep.domain == from.domain {
+                dep.tsc_at_pause = tsc;
+            }
+        }
     }
 
     /// Moves a guest's daemons and dependent clocks to `to`.
@@ -1016,6 +1035,23 @@ impl World {
                 GuestTscMapping::identity()
             });
         }
+        // The guest's dependent clocks read its TSC through the same
+        // emulation as its daemons.
+        let (src_hz, _) = self.hosts[from.host].source_info(CounterSource::Tsc);
+        let (dst_hz, _) = self.hosts[to.host].source_info(CounterSource::Tsc);
+        let dst_now = self.hosts[to.host].value_at(CounterSource::Tsc, now, 0);
+        for dep in &mut self.dependents {
+            if dep.host == from.host && dep.domain == from.domain {
+                dep.mapping = guest_tsc_after_resume(
+                    mode,
+                    dep.mapping,
+                    dep.tsc_at_pause,
+                    src_hz,
+                    dst_now,
+                    dst_hz,
+                );
+            }
+        }
         self.relocate(id, now, &mappings, sched);
     }
 
@@ -1034,6 +1070,15 @@ impl World {
                 _ => GuestTscMapping::identity(),
             };
             mappings.push(mapping);
+        }
+        let dst_now = self.hosts[to.host].value_at(CounterSource::Tsc, now, 0);
+        if let MoveKind::Failover { pair } = &mut self.moves[id].kind {
+            let mapping = pair.failover(now, dst_now).mapping;
+            for dep in &mut self.dependents {
+                if dep.host == from.host && dep.domain == from.domain {
+                    dep.mapping = mapping;
+                }
+            }
         }
         self.relocate(id, now, &mappings, sched);
     }
