@@ -141,6 +141,50 @@ fn an_emulated_tsc_breaks_the_dependent_clock() {
     );
 }
 
+/// A migrating guest takes its load with it: it runs on the source until it
+/// pauses and in the destination slot (offline until then) after it
+/// resumes. Both slots carry the guest's workload, busy half the time.
+#[test]
+fn a_migrated_guest_moves_its_load() {
+    let host = |name: &str| {
+        format!(
+            "(name: {name:?}, counters: [(kind: Tsc)], xen: (host: (pcpus: 2, dom0: (affinity: [0]), \
+             guests: [(affinity: [1], workload: (busy_fraction: 0.5, burst_mean_ns: 1000000))])))"
+        )
+    };
+    let text = format!(
+        "Scenario(name: \"load\", seed: 5, duration_s: 600, hosts: [{}, {}], \
+         daemons: [(name: \"guest\", host: \"a\", domain: 1, counter: Tsc, servers: [], \
+                    algorithm: FreeRunning())], \
+         events: [Migrate(at_s: 200, from: (host: \"a\", domain: 1), to: (host: \"b\", domain: 1), \
+                          migration: (memory_mib: 256, wws_mib: 8))], \
+         probes: (interval_s: 1))",
+        host("a"),
+        host("b"),
+    );
+    let r = run_in_memory(&Scenario::parse(&text, "load.ron").unwrap()).unwrap();
+    let m = &r.migrations[0];
+    let paused_s = 200.0 + m.precopy_s;
+    let own = |h: &str| {
+        r.domains
+            .iter()
+            .find(|d| d.host == h && d.domain == 1)
+            .unwrap()
+            .own_cpu_fraction
+    };
+    let (on_a, on_b) = (own("a"), own("b"));
+    let expect_a = 0.5 * paused_s / 600.0;
+    let expect_b = 0.5 * (600.0 - paused_s - m.downtime_ms * 1e-3) / 600.0;
+    assert!(
+        (on_a - expect_a).abs() < 0.03,
+        "source: {on_a} (expected {expect_a})"
+    );
+    assert!(
+        (on_b - expect_b).abs() < 0.03,
+        "destination: {on_b} (expected {expect_b})"
+    );
+}
+
 #[test]
 fn clark_downtimes_emerge_from_precopy() {
     let r = run_in_memory(&load("migration-downtime.ron")).unwrap();

@@ -645,10 +645,14 @@ impl World {
         for (t, e) in std::mem::take(&mut self.pending_moves) {
             sched(t, e);
         }
+        let held = self.slots_awaiting_a_guest();
         for h in 0..self.hosts.len() {
             if let Some(x) = self.hosts[h].hypervisor() {
                 x.out.clear();
                 x.sched.start(SimTime::ZERO, &mut x.out);
+                for g in held.iter().filter(|g| g.host == h) {
+                    x.sched.hold(SimTime::ZERO, g.domain, &mut x.out);
+                }
                 let next_push = x.time.next_wallclock_push();
                 sched(next_push, Event::WallclockPush { host: h as u32 });
             }
@@ -930,6 +934,41 @@ impl World {
         Ok(())
     }
 
+    /// Domain slots that a migration fills before any guest has run in
+    /// them: they stay offline (no workload, no packets) until it arrives.
+    fn slots_awaiting_a_guest(&self) -> Vec<GuestRef> {
+        let mut order: Vec<&Move> = self.moves.iter().collect();
+        order.sort_by_key(|m| m.window.0);
+        let mut seen = Vec::new();
+        let mut held = Vec::new();
+        for m in order {
+            if matches!(m.kind, MoveKind::Migration { .. }) && !seen.contains(&m.to) {
+                held.push(m.to);
+            }
+            seen.extend([m.from, m.to]);
+        }
+        held
+    }
+
+    /// Holds a Xen domain slot offline (`hold`) or brings it online.
+    fn set_slot(
+        &mut self,
+        g: GuestRef,
+        now: SimTime,
+        hold: bool,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        if let Some(x) = self.hosts[g.host].hypervisor() {
+            x.out.clear();
+            if hold {
+                x.sched.hold(now, g.domain, &mut x.out);
+            } else {
+                x.sched.release(now, g.domain, &mut x.out);
+            }
+            self.flush_host(g.host, now, sched);
+        }
+    }
+
     fn guest_daemons(&self, g: GuestRef) -> Vec<usize> {
         (0..self.daemons.len())
             .filter(|&d| self.daemons[d].host == g.host && self.daemons[d].domain == g.domain)
@@ -948,8 +987,10 @@ impl World {
         daemon.poll_gen += 1;
     }
 
-    fn on_pause(&mut self, now: SimTime, id: usize) {
+    fn on_pause(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
         let from = self.moves[id].from;
+        // The guest stops running on the source for good.
+        self.set_slot(from, now, true, sched);
         let ds = self.guest_daemons(from);
         let mut values = Vec::with_capacity(ds.len());
         for &d in &ds {
@@ -1052,6 +1093,7 @@ impl World {
                 );
             }
         }
+        self.set_slot(to, now, false, sched);
         self.relocate(id, now, &mappings, sched);
     }
 
@@ -1071,6 +1113,8 @@ impl World {
             };
             mappings.push(mapping);
         }
+        // The leader's host failed: its guest no longer runs there.
+        self.set_slot(from, now, true, sched);
         let dst_now = self.hosts[to.host].value_at(CounterSource::Tsc, now, 0);
         if let MoveKind::Failover { pair } = &mut self.moves[id].kind {
             let mapping = pair.failover(now, dst_now).mapping;
@@ -1788,7 +1832,7 @@ impl Model for World {
             Event::Xen { host, event } => self.on_xen(now, host as usize, event, &mut push),
             Event::StoreVisible { host } => self.on_store(now, host as usize),
             Event::WallclockPush { host } => self.on_wallclock_push(now, host as usize, &mut push),
-            Event::Pause { id } => self.on_pause(now, id as usize),
+            Event::Pause { id } => self.on_pause(now, id as usize, &mut push),
             Event::Resume { id } => self.on_resume(now, id as usize, &mut push),
             Event::Failover { id } => self.on_failover(now, id as usize, &mut push),
         }

@@ -147,6 +147,9 @@ pub enum HostEvent {
     Churn {
         /// Domain index.
         dom: u16,
+        /// The domain's churn generation when scheduled (a hold cancels
+        /// pending churn).
+        generation: u32,
     },
     /// SEDF-DC accounting interval ends.
     DebtAccount,
@@ -285,6 +288,10 @@ struct Dom {
     weight: u32,
     affinity_mask: u64,
     online: bool,
+    /// Kept offline by the world: a migration slot the guest has not
+    /// reached, or has left.
+    held: bool,
+    churn_gen: u32,
     busy: bool,
     busy_fraction: f64,
     burst_mean_ns: f64,
@@ -408,6 +415,8 @@ impl XenHost {
                 weight: d.weight.max(1),
                 affinity_mask: mask,
                 online: false,
+                held: false,
+                churn_gen: 0,
                 busy: w.is_busy(),
                 busy_fraction: f,
                 burst_mean_ns: burst,
@@ -525,8 +534,7 @@ impl XenHost {
                 self.set_online(t, d, out);
             } else if self.doms[d].churns {
                 let dt = exp_draw(&mut self.rng, self.doms[d].off_mean_s * 1e9);
-                out.events
-                    .push((at(t + dt as u64), HostEvent::Churn { dom: d as u16 }));
+                self.schedule_churn(t + dt as u64, d, out);
             }
             for tx in [false, true] {
                 let rate = if tx {
@@ -581,10 +589,15 @@ impl XenHost {
                     HostEvent::Background { dom, tx },
                 ));
             }
-            HostEvent::Churn { dom } => {
+            HostEvent::Churn { dom, generation } => {
                 let d = dom as usize;
+                if self.doms[d].held || self.doms[d].churn_gen != generation {
+                    return;
+                }
                 if self.doms[d].online {
                     self.set_offline(t, d, out);
+                    let dt = exp_draw(&mut self.rng, self.doms[d].off_mean_s * 1e9);
+                    self.schedule_churn(t + dt as u64, d, out);
                 } else {
                     self.set_online(t, d, out);
                 }
@@ -623,6 +636,35 @@ impl XenHost {
         out: &mut HostOutputs,
     ) {
         self.send_request(now.as_nanos(), domain, token, true, out);
+    }
+
+    /// Takes `domain` offline at `now` and keeps it so, whatever its churn
+    /// process, until [`release`](Self::release): a migrating guest that
+    /// has left this slot, or not yet arrived in it.
+    pub fn hold(&mut self, now: SimTime, domain: usize, out: &mut HostOutputs) {
+        let Some(d) = self.doms.get_mut(domain) else {
+            return;
+        };
+        d.held = true;
+        d.churn_gen = d.churn_gen.wrapping_add(1);
+        if d.online {
+            self.set_offline(now.as_nanos(), domain, out);
+        }
+    }
+
+    /// Brings a held `domain` online at `now` (a migrated guest resumes in
+    /// this slot); its churn process, if any, starts over.
+    pub fn release(&mut self, now: SimTime, domain: usize, out: &mut HostOutputs) {
+        let Some(d) = self.doms.get_mut(domain) else {
+            return;
+        };
+        if !d.held {
+            return;
+        }
+        d.held = false;
+        if !d.online {
+            self.set_online(now.as_nanos(), domain, out);
+        }
     }
 
     /// Whether one of `domain`'s vCPUs is running now; `None` for the
@@ -984,9 +1026,21 @@ impl XenHost {
         }
         if churns {
             let dt = exp_draw(&mut self.rng, on_mean * 1e9);
-            out.events
-                .push((at(t + dt as u64), HostEvent::Churn { dom: d as u16 }));
+            self.schedule_churn(t + dt as u64, d, out);
         }
+    }
+
+    /// Schedules `d`'s next churn toggle at `t_ns`, cancelling any other.
+    fn schedule_churn(&mut self, t_ns: u64, d: usize, out: &mut HostOutputs) {
+        let dom = &mut self.doms[d];
+        dom.churn_gen = dom.churn_gen.wrapping_add(1);
+        out.events.push((
+            at(t_ns),
+            HostEvent::Churn {
+                dom: d as u16,
+                generation: dom.churn_gen,
+            },
+        ));
     }
 
     fn set_offline(&mut self, t: u64, d: usize, out: &mut HostOutputs) {
@@ -1020,10 +1074,6 @@ impl XenHost {
                 self.resched(p, t, out);
             }
         }
-        let off = self.doms[d].off_mean_s;
-        let dt = exp_draw(&mut self.rng, off * 1e9);
-        out.events
-            .push((at(t + dt as u64), HostEvent::Churn { dom: d as u16 }));
     }
 
     // ------------------------------------------------------------ scheduling
@@ -1589,8 +1639,45 @@ mod tests {
     use rand::SeedableRng;
     use sim_core::{EventQueue, SimRng, SimTime};
 
-    use super::{HostOutputs, XenHost};
-    use crate::xen::config::{DomainConfig, XenHostConfig};
+    use super::{HostEvent, HostOutputs, XenHost};
+    use crate::xen::config::{Churn, DomainConfig, Workload, XenHostConfig};
+
+    /// A host driven by its own events.
+    struct Bench {
+        host: XenHost,
+        out: HostOutputs,
+        queue: EventQueue<HostEvent>,
+    }
+
+    impl Bench {
+        fn new(cfg: XenHostConfig, seed: u64) -> Self {
+            let mut host = XenHost::new(cfg, SimRng::seed_from_u64(seed));
+            let mut out = HostOutputs::default();
+            host.start(SimTime::ZERO, &mut out);
+            Bench {
+                host,
+                out,
+                queue: EventQueue::new(),
+            }
+        }
+
+        /// Handles every event up to `until`, calling `watch` after each.
+        fn run(&mut self, until: SimTime, mut watch: impl FnMut(&XenHost)) {
+            loop {
+                for (t, e) in self.out.events.drain(..) {
+                    self.queue.push(t, e);
+                }
+                self.out.notes.clear();
+                match self.queue.peek_time() {
+                    Some(t) if t <= until => {}
+                    _ => return,
+                }
+                let (now, e) = self.queue.pop().expect("peeked");
+                self.host.handle(now, e, &mut self.out);
+                watch(&self.host);
+            }
+        }
+    }
 
     /// Three CPU hogs share pCPUs 1 and 2 (Dom0 alone on pCPU 0) for 20 s;
     /// returns how often a hog's vCPU changed pCPU.
@@ -1606,31 +1693,62 @@ mod tests {
                 ..DomainConfig::cpu_hog()
             });
         }
-        let mut host = XenHost::new(cfg, SimRng::seed_from_u64(seed));
-        let mut out = HostOutputs::default();
-        let mut q = EventQueue::new();
-        host.start(SimTime::ZERO, &mut out);
-        let hogs = 1..host.vcpus.len();
-        let mut seen: Vec<u16> = host.vcpus.iter().map(|v| v.pcpu).collect();
+        let mut bench = Bench::new(cfg, seed);
+        let mut seen: Vec<u16> = bench.host.vcpus.iter().map(|v| v.pcpu).collect();
         let mut moves = 0;
-        loop {
-            for (t, e) in out.events.drain(..) {
-                q.push(t, e);
-            }
-            out.notes.clear();
-            let Some((now, e)) = q.pop() else { break };
-            if now > SimTime::from_secs(20) {
-                break;
-            }
-            host.handle(now, e, &mut out);
-            for v in hogs.clone() {
+        bench.run(SimTime::from_secs(20), |host| {
+            for v in 1..host.vcpus.len() {
                 if host.vcpus[v].pcpu != seen[v] {
                     seen[v] = host.vcpus[v].pcpu;
                     moves += 1;
                 }
             }
-        }
+        });
         moves
+    }
+
+    /// A held domain stays offline whatever its churn process; released,
+    /// it churns again as one process (on half the time), not two.
+    #[test]
+    fn a_held_domain_ignores_its_churn_until_released() {
+        let mut cfg = XenHostConfig::default();
+        cfg.guests.push(DomainConfig {
+            workload: Workload {
+                churn: Some(Churn {
+                    on_mean_s: 2.0,
+                    off_mean_s: 2.0,
+                    start_on: true,
+                }),
+                ..Workload::default()
+            },
+            ..DomainConfig::default()
+        });
+        let mut bench = Bench::new(cfg, 4);
+        bench.run(SimTime::from_secs(30), |_| {});
+        bench.host.hold(SimTime::from_secs(30), 1, &mut bench.out);
+        let mut online_while_held = false;
+        bench.run(SimTime::from_secs(130), |h| {
+            online_while_held |= h.doms[1].online
+        });
+        assert!(!online_while_held);
+        bench
+            .host
+            .release(SimTime::from_secs(130), 1, &mut bench.out);
+        let mut toggles = 0;
+        let mut was = bench.host.doms[1].online;
+        let before = bench.host.doms[1].online_total_ns;
+        bench.run(SimTime::from_secs(1130), |h| {
+            toggles += usize::from(h.doms[1].online != was);
+            was = h.doms[1].online;
+        });
+        let mut on_ns = bench.host.doms[1].online_total_ns - before;
+        if bench.host.doms[1].online {
+            on_ns += 1_130_000_000_000 - bench.host.doms[1].online_since_ns;
+        }
+        let on = on_ns as f64 * 1e-9 / 1000.0;
+        assert!((0.4..0.6).contains(&on), "online {on} of the time");
+        // One alternating process: a toggle every 2 s on average.
+        assert!((350..650).contains(&toggles), "{toggles} toggles in 1000 s");
     }
 
     /// Credit1 steals only a vCPU of higher priority than the one it would
