@@ -630,6 +630,7 @@ impl Scenario {
                 ));
             }
         }
+        e.extend(self.occupied_destinations());
         for (i, dl) in self.dilation.iter().enumerate() {
             let at = format!("dilation[{i}]");
             e.extend(dl.tdf.validate(&format!("{at}.tdf")));
@@ -740,6 +741,56 @@ fn check_placement(
                 format!("host \"{host}\" cannot provide {src:?}"),
             ));
         }
+    }
+}
+
+impl Scenario {
+    /// A migration's destination slot is empty until the guest arrives (the
+    /// world keeps it offline): no daemon or dependent clock may start
+    /// there.
+    fn occupied_destinations(&self) -> Vec<ConfigError> {
+        let mut order: Vec<usize> = (0..self.events.len()).collect();
+        let at_s = |ev: &ScenarioEvent| match ev {
+            ScenarioEvent::Migrate { at_s, .. } | ScenarioEvent::Failover { at_s, .. } => *at_s,
+        };
+        order.sort_by(|&a, &b| at_s(&self.events[a]).total_cmp(&at_s(&self.events[b])));
+        let mut seen: Vec<&GuestLoc> = Vec::new();
+        let mut e = Vec::new();
+        for i in order {
+            let (from, to, migration) = match &self.events[i] {
+                ScenarioEvent::Migrate { from, to, .. } => (from, to, true),
+                ScenarioEvent::Failover {
+                    leader, follower, ..
+                } => (leader, follower, false),
+            };
+            if migration && !seen.contains(&to) {
+                let placed = self
+                    .daemons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| d.host == to.host && d.domain == to.domain)
+                    .map(|(k, _)| format!("daemons[{k}].domain"))
+                    .chain(
+                        self.clocks
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| c.host == to.host && c.domain == to.domain)
+                            .map(|(k, _)| format!("clocks[{k}].domain")),
+                    );
+                for field in placed {
+                    e.push(ConfigError::new(
+                        field,
+                        format!(
+                            "domain {} of host \"{}\" is empty until events[{i}] migrates a guest into it; \
+                             place the guest's daemons and clocks in its source slot",
+                            to.domain, to.host
+                        ),
+                    ));
+                }
+            }
+            seen.extend([from, to]);
+        }
+        e
     }
 }
 
@@ -866,6 +917,14 @@ mod tests {
             },
             dilated_reference: true,
         });
+        assert_eq!(fields(&s), vec!["clocks[0].domain".to_string()]);
+    }
+
+    #[test]
+    fn nothing_starts_in_a_migration_destination() {
+        let mut s = bundled("vet-migration.ron");
+        assert!(fields(&s).is_empty());
+        s.clocks[0].host = "kultarr".into();
         assert_eq!(fields(&s), vec!["clocks[0].domain".to_string()]);
     }
 
