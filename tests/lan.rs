@@ -430,3 +430,32 @@ fn a_reader_slower_than_the_wrap_loses_exactly_one_period_per_wrap() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Each daemon's kernel draws its read and stamping latencies from its own
+/// stream: a second daemon on the same host and counter, talking to its own
+/// server over its own path, leaves the first one's run unchanged to the
+/// last bit (common random numbers for comparisons).
+#[test]
+fn another_daemon_on_the_host_leaves_a_clock_unchanged() {
+    let mut alone = bundled("lan-basics.ron");
+    alone.duration_s = 6.0 * 3600.0;
+    alone.daemons.retain(|d| d.name == "naive");
+    let mut shared = alone.clone();
+    let mut server = shared.servers[0].clone();
+    server.name = "stratum1-b".into();
+    shared.servers.push(server);
+    shared.paths.push(shared.paths[0].clone());
+    let mut other = shared.daemons[0].clone();
+    other.name = "ntpd".into();
+    other.servers = vec![vtsim::scenario::ServerRef {
+        server: "stratum1-b".into(),
+        path: 1,
+    }];
+    other.algorithm = AlgorithmConfig::Ntpd(Default::default());
+    shared.daemons.push(other);
+    let a = run_in_memory(&alone).unwrap();
+    let b = run_in_memory(&shared).unwrap();
+    let naive = |r: &RunSummary| r.clocks.iter().find(|c| c.name == "naive").unwrap().clone();
+    assert_eq!(naive(&a), naive(&b));
+    assert!(b.events > a.events);
+}

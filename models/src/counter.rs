@@ -491,7 +491,6 @@ pub struct Counter {
     mean_dwell_s: f64,
     halt_rate_per_s: f64,
     mean_halt_s: f64,
-    rng: SimRng,
     /// The last [`Counter::count_at`] as `(t, core, crystal error bits,
     /// count)`: every clock probed at one instant reads the same counter.
     last_count: Option<(SimTime, usize, u64, u64)>,
@@ -506,9 +505,9 @@ fn secs_to_ns(s: f64) -> u64 {
 }
 
 impl Counter {
-    /// Builds the counter. Latency draws come from `rng`; each TSC core's
-    /// rate process from its own sub-stream of `rng`, so the pathologies do
-    /// not depend on how reads interleave across cores. The configuration
+    /// Builds the counter. Each TSC core's rate process draws from its own
+    /// sub-stream of `rng`, so the pathologies do not depend on how reads
+    /// interleave across cores. The configuration
     /// should have passed [`CounterConfig::validate`].
     pub fn new(cfg: &CounterConfig, rng: SimRng) -> Self {
         let bits = cfg.effective_bits().clamp(1, 64);
@@ -536,7 +535,6 @@ impl Counter {
             mean_dwell_s: t.pstate.mean_dwell_s,
             halt_rate_per_s: t.cstate_halt.halt_rate_per_s,
             mean_halt_s: t.cstate_halt.mean_halt_us * 1e-6,
-            rng,
             last_count: None,
         };
         let pathological = !counter.schedule.is_empty()
@@ -546,7 +544,7 @@ impl Counter {
             let n = t.core_offsets_ticks.len().max(1);
             counter.cores = (0..n)
                 .map(|i| {
-                    let mut r = counter.rng.clone();
+                    let mut r = rng.clone();
                     r.set_stream(1 + i as u64);
                     counter.new_core_rate(r)
                 })
@@ -614,12 +612,12 @@ impl Counter {
         2f64.powi(self.bits as i32) / self.hz as f64
     }
 
-    /// Draws one read latency.
-    pub fn sample_read_latency(&mut self) -> SimDuration {
+    /// Draws one read latency from the reader's stream `rng`.
+    pub fn sample_read_latency(&self, rng: &mut SimRng) -> SimDuration {
         match &self.latency {
             Latency::Constant(d) => *d,
             Latency::Gamma { min_ns, excess } => {
-                let ns = min_ns + self.rng.sample(excess);
+                let ns = min_ns + rng.sample(excess);
                 SimDuration::from_nanos(ns.round().max(0.0) as u64)
             }
         }
@@ -1073,11 +1071,12 @@ mod tests {
                 ..CounterConfig::default()
             };
             let want = cfg.effective_latency();
-            let mut c = Counter::new(&cfg, SimRng::seed_from_u64(5));
+            let c = Counter::new(&cfg, SimRng::seed_from_u64(5));
+            let mut rng = SimRng::seed_from_u64(6);
             let n = 100_000;
             let (mut sum, mut min) = (0.0, f64::MAX);
             for _ in 0..n {
-                let ns = c.sample_read_latency().as_nanos() as f64;
+                let ns = c.sample_read_latency(&mut rng).as_nanos() as f64;
                 sum += ns;
                 min = min.min(ns);
             }

@@ -267,7 +267,6 @@ pub struct Host {
     xen: Option<Hypervisor>,
     extension: CounterExtension,
     stamp_latency_mean_s: f64,
-    rng: SimRng,
 }
 
 impl Host {
@@ -327,7 +326,6 @@ impl Host {
             xen,
             extension: cfg.counter_extension,
             stamp_latency_mean_s: cfg.stamp_latency_mean_us * 1e-6,
-            rng: stream(&format!("host/{n}/stamping")),
         })
     }
 
@@ -420,7 +418,9 @@ impl Host {
     /// hypercall, which samples the HPET at an instant uniform within the
     /// call and returns at its end (research/virt-models.md §1.5).
     /// `extender` is the reader's own software extension, used in
-    /// [`CounterExtension::ReadsOnly`] mode.
+    /// [`CounterExtension::ReadsOnly`] mode; latencies are drawn from the
+    /// reader's own stream `rng`, so one reader's draws do not depend on
+    /// how many others share the counter.
     pub fn read(
         &mut self,
         source: CounterSource,
@@ -428,20 +428,21 @@ impl Host {
         t: SimTime,
         core: usize,
         extender: &mut WrapExtender,
+        rng: &mut SimRng,
     ) -> Stamp {
         let (latch, duration) = match (source, self.xen.as_ref()) {
             (CounterSource::Hpet, Some(x)) if domain > 0 => {
-                let call = x.hpet_hypercall.sample(&mut self.rng);
+                let call = x.hpet_hypercall.sample(rng);
                 (call.sample_after, call.duration)
             }
             (CounterSource::XenClocksource, _) => {
                 let idx = self.hw.counter_index(CounterKind::Tsc).unwrap_or(0);
-                let l = self.hw.counters[idx].sample_read_latency();
+                let l = self.hw.counters[idx].sample_read_latency(rng);
                 (l, l)
             }
             (other, _) => {
                 let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
-                let l = self.hw.counters[idx].sample_read_latency();
+                let l = self.hw.counters[idx].sample_read_latency(rng);
                 (l, l)
             }
         };
@@ -492,12 +493,13 @@ impl Host {
 
     /// The kernel's latency between a packet event and its stamping read
     /// on bare metal (on Xen the scheduler decides).
-    pub fn sample_stamp_latency(&mut self) -> SimDuration {
+    /// `rng` is the stamping reader's own stream.
+    pub fn sample_stamp_latency(&self, rng: &mut SimRng) -> SimDuration {
         use rand::RngExt;
         if self.stamp_latency_mean_s <= 0.0 {
             return SimDuration::ZERO;
         }
-        let u: f64 = self.rng.random();
+        let u: f64 = rng.random();
         SimDuration::from_secs_f64(-self.stamp_latency_mean_s * (1.0 - u).ln())
     }
 }

@@ -218,6 +218,8 @@ struct Daemon {
     servers: Vec<(usize, usize)>,
     /// `None` for the oracle, which reads true time.
     alg: Option<Box<dyn SyncAlgorithm>>,
+    /// The daemon's kernel: its counter reads' and stamps' latencies.
+    kernel_rng: SimRng,
     oracle_poll_ticks: u64,
     oracle_next: u64,
     extender: WrapExtender,
@@ -573,6 +575,7 @@ impl World {
             info,
             servers: spec.servers.clone(),
             alg,
+            kernel_rng: self.stream(&format!("daemon/{}/kernel", spec.name)),
             oracle_poll_ticks: info.ticks_for(spec.algorithm.poll_period_s()).max(1),
             oracle_next: 0,
             extender: WrapExtender::new(bits),
@@ -1204,7 +1207,14 @@ impl World {
         }
         let mut stamp = {
             let daemon = &mut self.daemons[d];
-            self.hosts[h].read(src, domain, at, core, &mut daemon.extender)
+            self.hosts[h].read(
+                src,
+                domain,
+                at,
+                core,
+                &mut daemon.extender,
+                &mut daemon.kernel_rng,
+            )
         };
         let exact = self.hosts[h].value_at(src, stamp.at, core);
         self.daemons[d].lost_ticks = exact.wrapping_sub(stamp.counter);
@@ -1357,7 +1367,7 @@ impl World {
             self.daemons[d].sending = true;
             self.flush_host(host, now, sched);
         } else {
-            let at = now + self.hosts[host].sample_stamp_latency();
+            let at = now + self.hosts[host].sample_stamp_latency(&mut self.daemons[d].kernel_rng);
             self.stamp_send(d, xid, at);
             self.depart(d, xid, at, sched);
         }
@@ -1500,7 +1510,7 @@ impl World {
             }
             self.flush_host(host, now, sched);
         } else {
-            let at = now + self.hosts[host].sample_stamp_latency();
+            let at = now + self.hosts[host].sample_stamp_latency(&mut self.daemons[d].kernel_rng);
             self.receive(d, xid, at, sched);
         }
     }
