@@ -962,6 +962,28 @@ mod tests {
         assert_eq!(GuestTscMapping::with_offset(-10).guest(5), 0);
     }
 
+    proptest::proptest! {
+        /// Across any chain of emulated-TSC migrations the guest's TSC is
+        /// continuous at each resume and keeps counting at its boot rate.
+        #[test]
+        fn emulated_tsc_is_continuous_and_keeps_its_rate(
+            hz in proptest::collection::vec(500_000_000u64..5_000_000_000, 2..6),
+            counts in proptest::collection::vec(0u64..1 << 50, 10),
+        ) {
+            let mut m = GuestTscMapping::identity();
+            for (k, pair) in hz.windows(2).enumerate() {
+                let (src_hz, dst_hz) = (pair[0], pair[1]);
+                let (pause, resume) = (counts[2 * k], counts[2 * k + 1]);
+                let before = m.guest(pause);
+                m = guest_tsc_after_resume(TscMode::Emulated, m, pause, src_hz, resume, dst_hz);
+                proptest::prop_assert_eq!(m.guest(resume), before);
+                // One second of the destination's counter: hz[0] guest ticks.
+                let second = m.guest(resume + dst_hz) - before;
+                proptest::prop_assert!(second.abs_diff(hz[0]) <= 1, "{} vs {}", second, hz[0]);
+            }
+        }
+    }
+
     #[test]
     fn invalid_config_is_reported() {
         let cfg = MigrationConfig {
