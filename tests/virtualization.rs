@@ -210,6 +210,31 @@ fn failover_keeps_the_dependent_clock_and_shocks_the_independent_one() {
     assert!(ind > 1000.0 * dep, "independent: {ind} µs");
 }
 
+/// A leader guest reading both its TSC and the Xen clocksource logs both
+/// as TSC values, so at failover onto a backup whose TSC is 5 s behind,
+/// `failover_monotone` continues the guest's TSC from its last replayed
+/// value: the independent clock loses only the time since that read (the
+/// clocksource daemon reads every second), not 5 s. (Had the clocksource
+/// reads been logged as nanoseconds, the last replayed "TSC" would look far
+/// behind the backup's and the clamp would not engage.)
+#[test]
+fn failover_onto_a_lagging_backup_keeps_the_guest_tsc_monotone() {
+    let mut s = load("replication-failover.ron");
+    s.duration_s = 10_800.0;
+    s.hosts[1].counters[0].tsc.core_offsets_ticks = vec![-15_000_000_000];
+    let mut xcs = s.daemons[2].clone();
+    xcs.name = "guest-xcs-radclock".into();
+    xcs.counter = models::host::CounterSource::XenClocksource;
+    xcs.algorithm = algorithms::AlgorithmConfig::Radclock(algorithms::radclock::RadclockConfig {
+        poll_period_s: 1.0,
+        ..Default::default()
+    });
+    s.daemons.push(xcs);
+    let r = run_in_memory(&s).unwrap();
+    let ind = clock(&r, "guest-radclock").error_us.max_abs;
+    assert!(ind < 2e6, "independent TSC clock across failover: {ind} µs");
+}
+
 /// Perceived RTT and timer rate of each dilated guest, from its own stamps.
 #[test]
 fn dilated_guests_perceive_rtt_over_tdf_and_timers_at_hz_over_tdf() {

@@ -42,7 +42,7 @@ use crate::migration::{
     GuestTscMapping, MigrationConfig, MigrationPlan, TscMode, guest_tsc_after_resume,
 };
 use crate::network::{Path, PathConfig};
-use crate::replication::{ReplicationConfig, ReplicationPair};
+use crate::replication::{LogKind, ReplicationConfig, ReplicationPair};
 use crate::server::{Server, ServerConfig};
 use crate::xen::{HostEvent, HostNote};
 
@@ -1218,14 +1218,32 @@ impl World {
         };
         let exact = self.hosts[h].value_at(src, stamp.at, core);
         self.daemons[d].lost_ticks = exact.wrapping_sub(stamp.counter);
-        stamp.counter = self.guest_view(d, stamp.counter);
-        if let Some(m) = self.daemons[d].leader_of
-            && let MoveKind::Failover { pair } = &mut self.moves[m].kind
-        {
-            pair.leader_read(stamp.at, stamp.counter);
-            // The follower replays in lockstep, one log latency behind.
-            while pair.follower_read(stamp.at).is_some() {}
+        if let Some(m) = self.daemons[d].leader_of {
+            // The leader logs what its guest read, in the guest's TSC ticks
+            // (a pvclock read is an RDTSC plus shared memory), so that the
+            // follower's counter can take over from the last replayed value.
+            let logged = match src {
+                CounterSource::Tsc => Some(self.daemons[d].mapping.guest(stamp.counter)),
+                CounterSource::XenClocksource => {
+                    Some(self.hosts[h].value_at(CounterSource::Tsc, stamp.at, core))
+                }
+                _ => None,
+            };
+            if let MoveKind::Failover { pair } = &mut self.moves[m].kind {
+                match logged {
+                    Some(tsc) => {
+                        pair.leader_read(stamp.at, tsc);
+                    }
+                    // An HPET hypercall's result is device input.
+                    None => {
+                        pair.log_input(stamp.at, LogKind::IoIn, stamp.counter);
+                    }
+                }
+                // The follower replays in lockstep, one log latency behind.
+                while pair.follower_read(stamp.at).is_some() {}
+            }
         }
+        stamp.counter = self.guest_view(d, stamp.counter);
         stamp
     }
 
