@@ -1697,9 +1697,9 @@ mod tests {
         let mut seen: Vec<u16> = bench.host.vcpus.iter().map(|v| v.pcpu).collect();
         let mut moves = 0;
         bench.run(SimTime::from_secs(20), |host| {
-            for v in 1..host.vcpus.len() {
-                if host.vcpus[v].pcpu != seen[v] {
-                    seen[v] = host.vcpus[v].pcpu;
+            for (last, v) in seen.iter_mut().zip(&host.vcpus).skip(1) {
+                if v.pcpu != *last {
+                    *last = v.pcpu;
                     moves += 1;
                 }
             }
