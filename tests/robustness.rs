@@ -740,6 +740,22 @@ fn cases() -> Vec<Case> {
                 "no daemon on host \"tastiger\" runs Radclock",
             ],
         ),
+        scenario_case(
+            "a dependent clock placed in a migration's destination slot",
+            include_str!("../scenarios/vet-migration.ron").replace(
+                "(name: \"guest-dependent-radclock\", host: \"tastiger\"",
+                "(name: \"guest-dependent-radclock\", host: \"kultarr\"",
+            ),
+            &["bad.ron", "clocks[0].domain", "empty until events[0]"],
+        ),
+        scenario_case(
+            "a dependent clock in a time-dilated domain",
+            include_str!("../scenarios/vet-migration.ron").replace(
+                "    probes:",
+                "    dilation: [(host: \"tastiger\", domain: 1, tdf: (factor: 2.0))],\n    probes:",
+            ),
+            &["bad.ron", "clocks[0].domain", "not modelled"],
+        ),
     ]
 }
 
