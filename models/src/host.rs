@@ -22,7 +22,8 @@ use algorithms::ConfigError;
 use crate::counter::{Counter, CounterConfig, CounterKind, WrapExtender};
 use crate::oscillator::{Oscillator, OscillatorConfig};
 use crate::xen::pvclock::{
-    HostCounters, HpetHypercallConfig, PlatformTimer, XenTimeConfig, XenTimekeeper,
+    HostCounters, HpetHypercallConfig, PVCLOCK_TSC_STABLE_BIT, PlatformTimer, XenTimeConfig,
+    XenTimekeeper,
 };
 use crate::xen::{HostOutputs, XenHost, XenHostConfig};
 
@@ -258,6 +259,8 @@ pub struct Hypervisor {
     pub hpet_hypercall: HpetHypercallConfig,
     /// Reusable output buffer of the scheduler.
     pub out: HostOutputs,
+    /// Each domain kernel's pvclock "last value" (Linux's monotonic clamp).
+    pvclock_last: Vec<u64>,
 }
 
 /// A host at run time.
@@ -312,8 +315,10 @@ impl Host {
                     let first = errs.into_iter().next();
                     first.unwrap_or_else(|| ConfigError::new(format!("{n}.xen.time"), "invalid"))
                 })?;
+                let sched = XenHost::new(x.host.clone(), stream(&format!("host/{n}/xen-sched")));
                 Some(Hypervisor {
-                    sched: XenHost::new(x.host.clone(), stream(&format!("host/{n}/xen-sched"))),
+                    pvclock_last: vec![0; sched.domains()],
+                    sched,
                     time,
                     hpet_hypercall: x.hpet_hypercall.clone(),
                     out: HostOutputs::default(),
@@ -435,10 +440,11 @@ impl Host {
                 let call = x.hpet_hypercall.sample(rng);
                 (call.sample_after, call.duration)
             }
-            (CounterSource::XenClocksource, _) => {
+            (CounterSource::XenClocksource, x) => {
                 let idx = self.hw.counter_index(CounterKind::Tsc).unwrap_or(0);
                 let l = self.hw.counters[idx].sample_read_latency(rng);
-                (l, l)
+                let whole = x.map_or(0.0, |x| x.time.config().pvclock_read_ns);
+                (l, l.max(SimDuration::from_secs_f64(whole * 1e-9)))
             }
             (other, _) => {
                 let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
@@ -447,7 +453,22 @@ impl Host {
             }
         };
         let at = t + latch;
-        let value = self.value_at(source, at, core);
+        let mut value = self.value_at(source, at, core);
+        if source == CounterSource::XenClocksource
+            && let Some(x) = self.xen.as_mut()
+        {
+            let stable = x
+                .time
+                .record(core)
+                .is_some_and(|r| r.flags & PVCLOCK_TSC_STABLE_BIT != 0);
+            if x.time.config().enforce_global_monotonic
+                && !stable
+                && let Some(last) = x.pvclock_last.get_mut(domain)
+            {
+                value = value.max(*last);
+                *last = value;
+            }
+        }
         let counter = match (self.extension, source) {
             (CounterExtension::ReadsOnly, s) if s != CounterSource::XenClocksource => {
                 let idx = self.hw.counter_index(s.hardware()).unwrap_or(0);
@@ -501,5 +522,95 @@ impl Host {
         }
         let u: f64 = rng.random();
         SimDuration::from_secs_f64(-self.stamp_latency_mean_s * (1.0 - u).ln())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use sim_core::{SimRng, SimTime};
+
+    use super::{CounterSource, Host, HostConfig, WrapExtender, XenSetup};
+    use crate::counter::{CounterConfig, CounterKind, PstateConfig, TscConfig};
+    use crate::oscillator::OscillatorConfig;
+    use crate::xen::pvclock::{CalibPolicy, XenTimeConfig};
+
+    /// A Xen host with two CPUs whose non-invariant TSCs change rate with
+    /// their own P-states (80 % or full speed, ~0.3 s dwell): between
+    /// epochs Xen3's per-CPU records extrapolate each CPU at its last
+    /// measured rate, so their system times drift apart by up to ~100 ms.
+    fn two_cpu_host(enforce: bool) -> Host {
+        let cfg = HostConfig {
+            tsc_crystal: OscillatorConfig {
+                skew_ppm: 25.0,
+                ..OscillatorConfig::default()
+            },
+            counters: vec![
+                CounterConfig {
+                    kind: CounterKind::Tsc,
+                    tsc: TscConfig {
+                        core_offsets_ticks: vec![0, 90_000],
+                        invariant: false,
+                        pstate: PstateConfig {
+                            random_factors: vec![0.8, 1.0],
+                            mean_dwell_s: 0.3,
+                            ..PstateConfig::default()
+                        },
+                        ..TscConfig::default()
+                    },
+                    ..CounterConfig::default()
+                },
+                CounterConfig {
+                    kind: CounterKind::Hpet,
+                    ..CounterConfig::default()
+                },
+            ],
+            xen: Some(XenSetup {
+                time: XenTimeConfig {
+                    n_cpus: 2,
+                    calib_policy: CalibPolicy::Xen3Recal,
+                    enforce_global_monotonic: enforce,
+                    ..XenTimeConfig::default()
+                },
+                ..XenSetup::default()
+            }),
+            ..HostConfig::default()
+        };
+        Host::new(&cfg, &|n: &str| SimRng::seed_from_u64(n.len() as u64)).unwrap()
+    }
+
+    /// Dom0 reads on CPU 0 then on CPU 1; returns the largest step back it
+    /// saw.
+    fn worst_step_back_ns(enforce: bool) -> i64 {
+        let mut host = two_cpu_host(enforce);
+        let mut ext = WrapExtender::new(64);
+        let mut rng = SimRng::seed_from_u64(1);
+        let mut worst = 0i64;
+        for k in 1..2000u64 {
+            let t = SimTime::from_nanos(k * 7_777_777);
+            let a = host.read(CounterSource::XenClocksource, 0, t, 0, &mut ext, &mut rng);
+            let b = host.read(
+                CounterSource::XenClocksource,
+                0,
+                a.done,
+                1,
+                &mut ext,
+                &mut rng,
+            );
+            worst = worst.max(a.counter as i64 - b.counter as i64);
+        }
+        worst
+    }
+
+    /// Linux's pvclock "last value": without it a kernel reading its two
+    /// vCPUs' records in turn sees time go back; with it, never.
+    #[test]
+    fn the_guest_kernel_keeps_the_xen_clocksource_monotonic() {
+        let unclamped = worst_step_back_ns(false);
+        assert!(
+            unclamped > 1_000_000,
+            "per-CPU records disagree: {unclamped} ns"
+        );
+        assert_eq!(worst_step_back_ns(true), 0);
     }
 }

@@ -1216,8 +1216,14 @@ impl World {
                 &mut daemon.kernel_rng,
             )
         };
-        let exact = self.hosts[h].value_at(src, stamp.at, core);
-        self.daemons[d].lost_ticks = exact.wrapping_sub(stamp.counter);
+        // Only a narrow counter's reader can miss wraps; a pvclock read that
+        // the kernel's monotonic clamp held back has lost nothing for good.
+        self.daemons[d].lost_ticks = if src == CounterSource::XenClocksource {
+            0
+        } else {
+            let exact = self.hosts[h].value_at(src, stamp.at, core);
+            exact.wrapping_sub(stamp.counter)
+        };
         if let Some(m) = self.daemons[d].leader_of {
             // The leader logs what its guest read, in the guest's TSC ticks
             // (a pvclock read is an RDTSC plus shared memory), so that the

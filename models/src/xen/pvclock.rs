@@ -332,6 +332,14 @@ pub struct XenTimeConfig {
     /// Period of Dom0's wall-clock pushes, s (default 660 = 11 min, Linux
     /// `arch/x86/xen/time.c`, §2.1; 1..=86 400).
     pub wallclock_push_period_s: f64,
+    /// A guest kernel's whole pvclock read, ns: `rdtsc`, the version check
+    /// and the 64×32 multiply; the TSC is latched by the `rdtsc`, the read
+    /// returns after this (default 40, §7 note J; 0..=100 000).
+    pub pvclock_read_ns: f64,
+    /// The guest kernel keeps one "last value" across its vCPUs and never
+    /// returns less (Linux `pvclock_clocksource_read` unless the records
+    /// carry [`PVCLOCK_TSC_STABLE_BIT`]; default true, §2.1, §7 note K).
+    pub enforce_global_monotonic: bool,
 }
 
 impl Default for XenTimeConfig {
@@ -345,6 +353,8 @@ impl Default for XenTimeConfig {
             boot_calib_window_ns: 50_000_000,
             slow_factor_min: 0.5,
             wallclock_push_period_s: 660.0,
+            pvclock_read_ns: 40.0,
+            enforce_global_monotonic: true,
         }
     }
 }
@@ -402,6 +412,14 @@ impl XenTimeConfig {
             1.0,
             86_400.0,
             "s",
+        );
+        ConfigError::check_range(
+            &mut e,
+            &f("pvclock_read_ns"),
+            self.pvclock_read_ns,
+            0.0,
+            100_000.0,
+            "ns",
         );
         e
     }
