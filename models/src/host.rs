@@ -483,6 +483,19 @@ impl Host {
         }
     }
 
+    /// A guest resumes in `domain` (after a migration): Linux's
+    /// `pvclock_resume` forgets the kernel's last pvclock value, which
+    /// belonged to another host's system time.
+    pub fn pvclock_resume(&mut self, domain: usize) {
+        if let Some(last) = self
+            .xen
+            .as_mut()
+            .and_then(|x| x.pvclock_last.get_mut(domain))
+        {
+            *last = 0;
+        }
+    }
+
     /// What a reader whose extender is `extender` would make of the full
     /// count `value` of `source` if it read now, without updating the
     /// extender: `Some` only under [`CounterExtension::ReadsOnly`] for a

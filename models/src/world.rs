@@ -953,7 +953,8 @@ impl World {
         held
     }
 
-    /// Holds a Xen domain slot offline (`hold`) or brings it online.
+    /// Holds a Xen domain slot offline (`hold`) or brings it online, a
+    /// guest resuming there.
     fn set_slot(
         &mut self,
         g: GuestRef,
@@ -961,15 +962,17 @@ impl World {
         hold: bool,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
-        if let Some(x) = self.hosts[g.host].hypervisor() {
-            x.out.clear();
-            if hold {
-                x.sched.hold(now, g.domain, &mut x.out);
-            } else {
-                x.sched.release(now, g.domain, &mut x.out);
-            }
-            self.flush_host(g.host, now, sched);
+        let Some(x) = self.hosts[g.host].hypervisor() else {
+            return;
+        };
+        x.out.clear();
+        if hold {
+            x.sched.hold(now, g.domain, &mut x.out);
+        } else {
+            x.sched.release(now, g.domain, &mut x.out);
+            self.hosts[g.host].pvclock_resume(g.domain);
         }
+        self.flush_host(g.host, now, sched);
     }
 
     fn guest_daemons(&self, g: GuestRef) -> Vec<usize> {
