@@ -343,8 +343,7 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
                 host: dl.host.clone(),
                 domain: dl.domain,
             })?,
-            dl.tdf.factor,
-            dl.tdf.dilate_rdtsc,
+            &dl.tdf,
             dl.dilated_reference,
         )?;
     }

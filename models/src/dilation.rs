@@ -186,16 +186,6 @@ impl Tdf {
     ) -> (f64, SimDuration) {
         (target_bps / self.factor, self.timeout_phys(target_delay))
     }
-
-    /// CPU share that keeps perceived CPU speed unchanged: `1/TDF`.
-    pub fn cpu_share(&self) -> f64 {
-        (1.0 / self.factor).min(1.0)
-    }
-
-    /// Physical time an experiment of `virt` perceived time takes.
-    pub fn experiment_phys(&self, virt: SimDuration) -> SimDuration {
-        self.timeout_phys(virt)
-    }
 }
 
 #[cfg(test)]
@@ -228,7 +218,6 @@ mod tests {
             let p = SimTime::from_secs(100) + SimDuration::from_secs(20);
             assert_eq!(t.virt_ns(p), 7 * MS + (20e9 / f).round() as u64);
             assert_eq!(t.phys_at_virt(t.virt_ns(p)), p);
-            assert_eq!(t.cpu_share(), (1.0 / f).min(1.0));
         }
     }
 

@@ -37,6 +37,7 @@ use sim_core::stats::Summary;
 use sim_core::{Model, RngStreams, Scheduler, SimDuration, SimRng, SimTime};
 
 use crate::counter::WrapExtender;
+use crate::dilation::{Tdf, TdfConfig};
 use crate::host::{CounterSource, Host, HostConfig};
 use crate::migration::{
     GuestTscMapping, MigrationConfig, MigrationPlan, TscMode, guest_tsc_after_resume,
@@ -233,8 +234,8 @@ struct Daemon {
     sending: bool,
     /// The guest's view of its TSC after migration or failover.
     mapping: GuestTscMapping,
-    /// Time dilation factor of its domain (1 = none).
-    tdf: f64,
+    /// Its domain's time dilation, if any.
+    dilation: Option<Tdf>,
     /// Dilate TSC reads too (trapped RDTSC); other sources always dilate.
     dilate_tsc: bool,
     /// Its server is dilated by the same factor (the meaningful setup).
@@ -586,7 +587,7 @@ impl World {
             paused: false,
             sending: false,
             mapping: GuestTscMapping::identity(),
-            tdf: 1.0,
+            dilation: None,
             dilate_tsc: false,
             dilated_reference: false,
             leader_of: None,
@@ -861,27 +862,22 @@ impl World {
         Ok(())
     }
 
-    /// Dilates time in a domain: its counters (the TSC only if
-    /// `dilate_tsc`) run `tdf` times slower; with `dilated_reference` its
-    /// servers' clocks are dilated by the same factor. Its clocks are judged
-    /// against dilated true time `t/tdf`.
+    /// Dilates time in a domain from the start of the run: its counters
+    /// (the TSC only if `cfg.dilate_rdtsc`) run `cfg.factor` times slower;
+    /// with `dilated_reference` its servers' clocks are dilated by the same
+    /// factor. Its clocks are judged against dilated true time.
     pub fn add_dilation(
         &mut self,
         guest: GuestRef,
-        tdf: f64,
-        dilate_tsc: bool,
+        cfg: &TdfConfig,
         dilated_reference: bool,
     ) -> Result<(), BuildError> {
         self.check_guest(guest)?;
-        if !(tdf > 0.0 && tdf.is_finite()) {
-            return Err(BuildError::Reference(format!(
-                "time dilation factor {tdf} must be > 0"
-            )));
-        }
+        let tdf = cfg.at(SimTime::ZERO, 0).map_err(BuildError::Config)?;
         for d in &mut self.daemons {
             if d.host == guest.host && d.domain == guest.domain {
-                d.tdf = tdf;
-                d.dilate_tsc = dilate_tsc;
+                d.dilation = Some(tdf);
+                d.dilate_tsc = cfg.dilate_rdtsc;
                 d.dilated_reference = dilated_reference;
             }
         }
@@ -1265,10 +1261,9 @@ impl World {
         } else {
             value
         };
-        if dm.tdf != 1.0 && (!is_tsc || dm.dilate_tsc) {
-            (v as f64 / dm.tdf) as u64
-        } else {
-            v
+        match dm.dilation {
+            Some(tdf) => tdf.counter(v, 0, !is_tsc || dm.dilate_tsc),
+            None => v,
         }
     }
 
@@ -1277,10 +1272,9 @@ impl World {
         let dm = &self.daemons[d];
         let is_tsc = dm.source == CounterSource::Tsc;
         let scale = if is_tsc { dm.mapping.scale() } else { 1.0 };
-        let dil = if dm.tdf != 1.0 && (!is_tsc || dm.dilate_tsc) {
-            1.0 / dm.tdf
-        } else {
-            1.0
+        let dil = match dm.dilation {
+            Some(tdf) if !is_tsc || dm.dilate_tsc => 1.0 / tdf.factor,
+            _ => 1.0,
         };
         (scale * dil).max(1e-12)
     }
@@ -1288,11 +1282,9 @@ impl World {
     /// The reference time against which daemon `d`'s clock is judged: true
     /// time, or the dilated time its guest should perceive.
     fn reference_ns(&self, d: usize, true_ns: u64) -> u64 {
-        let dm = &self.daemons[d];
-        if dm.tdf != 1.0 {
-            (true_ns as f64 / dm.tdf) as u64
-        } else {
-            true_ns
+        match self.daemons[d].dilation {
+            Some(tdf) => tdf.virt_ns(SimTime::from_nanos(true_ns)),
+            None => true_ns,
         }
     }
 
@@ -1482,10 +1474,9 @@ impl World {
             self.record_lost(d, &f);
             return;
         };
-        let scale = if self.daemons[d].dilated_reference {
-            1.0 / self.daemons[d].tdf
-        } else {
-            1.0
+        let scale = match self.daemons[d].dilation {
+            Some(tdf) if self.daemons[d].dilated_reference => 1.0 / tdf.factor,
+            _ => 1.0,
         };
         let f = &mut self.daemons[d].inflight[i];
         f.tb = reply.tb_s * scale;
