@@ -324,11 +324,6 @@ impl ReplicationPair {
         self.failover.map(|r| r.mapping.guest(follower_host_count))
     }
 
-    /// The failover report, once failed over.
-    pub fn failover_report(&self) -> Option<&FailoverReport> {
-        self.failover.as_ref()
-    }
-
     /// Largest lag seen between a leader read and its replay: the queue
     /// behind the link's bandwidth, the link latency and any follower stall.
     pub fn max_lag(&self) -> SimDuration {

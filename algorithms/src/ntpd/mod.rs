@@ -697,11 +697,6 @@ impl Ntpd {
         self.panicked
     }
 
-    /// ntpd's timer, `current_time`, s.
-    pub fn current_time_s(&self) -> u64 {
-        self.now
-    }
-
     /// Index of the last timer tick at or before `counter`.
     #[inline]
     fn tick_of(&self, counter: u64) -> u64 {

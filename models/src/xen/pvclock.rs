@@ -761,12 +761,6 @@ impl XenTimekeeper {
         self.last_calibration.get(cpu)
     }
 
-    /// Master (platform) time the hypervisor would compute from a platform
-    /// count, ns since boot (for probes comparing local and master time).
-    pub fn master_time_for_count(&self, platform_count: u64) -> u64 {
-        self.master_stime(platform_count)
-    }
-
     /// The configuration in use.
     pub fn config(&self) -> &XenTimeConfig {
         &self.cfg
