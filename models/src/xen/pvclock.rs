@@ -61,6 +61,15 @@
 //! NTP-disciplined UTC every 660 s, and at once when its clock is set (a
 //! step), and Xen stores the UTC instant at which system time was zero;
 //! guest UTC = wall clock + system time (§2.1).
+//!
+//! A guest kernel's read of the Xen clocksource (done by the host model,
+//! `models::host::Host::read`) latches the TSC with its `rdtsc` and
+//! returns after [`XenTimeConfig::pvclock_read_ns`]; unless the records
+//! carry [`PVCLOCK_TSC_STABLE_BIT`], the kernel never returns less than
+//! the last value any of its vCPUs read
+//! ([`XenTimeConfig::enforce_global_monotonic`], Linux's
+//! `pvclock_clocksource_read`), and forgets that value when it resumes on
+//! another host.
 
 use algorithms::ConfigError;
 use rand::RngExt;
