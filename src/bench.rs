@@ -573,7 +573,7 @@ fn sorted_list(mut xs: Vec<f64>) -> String {
 
 /// Runs every workload `repeat` times, each in its own child process, and
 /// returns the table `vtsim bench` prints (median runs). The sweep
-/// workloads run in rounds (at least [`SWEEP_ROUNDS_MIN`]) of one job, two
+/// workloads run in rounds (at least five) of one job, two
 /// jobs, and two one-job sweeps at once, so that a slow spell of the
 /// machine slows both sides of a speed-up, and the speed-up can be read
 /// against what the machine's two cores give independent processes. The

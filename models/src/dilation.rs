@@ -43,7 +43,7 @@ use algorithms::ConfigError;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimTime};
 
-/// Largest accepted dilation factor (the paper used 1 to ~100, §5 [R]).
+/// Largest accepted dilation factor (the paper used 1 to ~100, §5 \[R\]).
 pub const TDF_MAX: f64 = 1000.0;
 
 /// Per-domain dilation settings (§5, §7 "Time dilation").

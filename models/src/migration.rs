@@ -61,22 +61,22 @@ pub enum MigrationMethod {
 pub struct MigrationConfig {
     /// Method (default pre-copy).
     pub method: MigrationMethod,
-    /// Guest memory, MiB (default 512 [E]; 1..=1 048 576).
+    /// Guest memory, MiB (default 512 \[E\]; 1..=1 048 576).
     pub memory_mib: f64,
     /// Page size, bytes (default 4096, x86, §7; 512..=1 073 741 824).
     pub page_bytes: u64,
-    /// Writable working set (hot pages), MiB (default 8 [E]; 0..=memory).
+    /// Writable working set (hot pages), MiB (default 8 \[E\]; 0..=memory).
     pub wws_mib: f64,
-    /// Mean time between rewrites of one hot page, ms (default 20 [E];
+    /// Mean time between rewrites of one hot page, ms (default 20 \[E\];
     /// 0.001..=1e6).
     pub wws_rewrite_period_ms: f64,
     /// Rate of page writes spread uniformly over the rest of memory, MiB/s
-    /// (default 2 [E]; 0..=1e6).
+    /// (default 2 \[E\]; 0..=1e6).
     pub cold_dirty_rate_mib_per_s: f64,
     /// Link bandwidth available to the migration, Mb/s (default 1000,
-    /// Clark's gigabit testbed [R]; 1..=1e6).
+    /// Clark's gigabit testbed \[R\]; 1..=1e6).
     pub link_mbit_per_s: f64,
-    /// Link round-trip time, µs (default 200, LAN [E]; 0..=1e6). Post-copy faults.
+    /// Link round-trip time, µs (default 200, LAN \[E\]; 0..=1e6). Post-copy faults.
     pub link_rtt_us: f64,
     /// Initial pre-copy rate limit, Mb/s (default 100, `START_MBIT_RATE`, §4.1; 1..=1e6).
     pub rate_start_mbit_per_s: f64,
@@ -94,13 +94,13 @@ pub struct MigrationConfig {
     /// 50, §4.1; 0..=1e9).
     pub last_round_threshold_pages: u64,
     /// CPU/device state transfer plus resume and ARP on the target, ms
-    /// (default 20, §7 note O [E]; 0..=10 000).
+    /// (default 20, §7 note O \[E\]; 0..=10 000).
     pub state_resume_ms: f64,
     /// Post-copy: hypervisor time to service one fault, µs (default 20, §7; 0..=1e6).
     pub fault_service_us: f64,
     /// Post-copy pre-paging: pages pushed around each faulting address
     /// (default 4, giving ≈20 % of the working set faulting, Hines & Gopalan
-    /// "within 21 %", §4.2 [E]; 0 disables; 0..=1 000 000).
+    /// "within 21 %", §4.2 \[E\]; 0 disables; 0..=1 000 000).
     pub prepage_window_pages: u64,
 }
 
@@ -130,14 +130,14 @@ impl Default for MigrationConfig {
 
 impl MigrationConfig {
     /// The Quake 3 server of Clark et al. 2005 (downtime ≈60 ms, "as low as
-    /// 60 ms", §4.1 [V]; seed 003 quotes 50 ms).
+    /// 60 ms", §4.1 \[V\]; seed 003 quotes 50 ms).
     ///
-    /// * memory 64 MiB: [R] the paper's Quake VM was small; the value only
+    /// * memory 64 MiB: \[R\] the paper's Quake VM was small; the value only
     ///   sets the first round (≈5.4 s at 100 Mb/s);
-    /// * WWS 2.75 MiB, each page rewritten every ~10 ms: [E] game state and
+    /// * WWS 2.75 MiB, each page rewritten every ~10 ms: \[E\] game state and
     ///   per-frame network buffers of a 6-player server, sized so that the
     ///   planner lands on the published downtime;
-    /// * cold dirtying 0.5 MiB/s: [E] background kernel activity.
+    /// * cold dirtying 0.5 MiB/s: \[E\] background kernel activity.
     ///
     /// The hot set dirties faster than 100 Mb/s, so Xen raises the limit to
     /// 500 Mb/s; once a round at full rate sends more than the one before,
@@ -153,13 +153,13 @@ impl MigrationConfig {
         }
     }
 
-    /// The SPECweb99 VM of Clark et al. 2005 (downtime 210 ms [V]; seed 003
-    /// quotes 201 ms; VM of 800 MB and total ≈71 s [R]).
+    /// The SPECweb99 VM of Clark et al. 2005 (downtime 210 ms \[V\]; seed 003
+    /// quotes 201 ms; VM of 800 MB and total ≈71 s \[R\]).
     ///
-    /// * memory 800 MiB [R];
-    /// * WWS 12 MiB rewritten every ~10 ms: [E] web-server buffers and
+    /// * memory 800 MiB \[R\];
+    /// * WWS 12 MiB rewritten every ~10 ms: \[E\] web-server buffers and
     ///   page-cache churn, sized to the published downtime;
-    /// * cold dirtying 6 MiB/s: [E] file-cache fills under SPECweb load.
+    /// * cold dirtying 6 MiB/s: \[E\] file-cache fills under SPECweb load.
     ///
     /// The limit climbs to 500 Mb/s and the final round sends the WWS at
     /// that rate. Measured: ≈216 ms downtime, ≈92 s total (the first round

@@ -68,11 +68,11 @@ pub struct LogEntry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplicationConfig {
-    /// One-way latency of the log link, µs (default 50, LAN [E] §7; 0..=1e6).
+    /// One-way latency of the log link, µs (default 50, LAN \[E\] §7; 0..=1e6).
     pub log_latency_us: f64,
-    /// Log link bandwidth, Mb/s (default 1000 [E] §7; 1..=1e6).
+    /// Log link bandwidth, Mb/s (default 1000 \[E\] §7; 1..=1e6).
     pub log_bandwidth_mbit_per_s: f64,
-    /// Bytes per log entry on the wire (default 32 [E] §7, 16–64; 1..=65 536).
+    /// Bytes per log entry on the wire (default 32 \[E\] §7, 16–64; 1..=65 536).
     pub entry_bytes: u64,
     /// Hold leader output until the follower acknowledged the log
     /// (default true, §4.3).

@@ -5,7 +5,7 @@
 //! Every duration is in nanoseconds (`_ns`), every rate in packets per second
 //! (`_pps`) or as a fraction of one pCPU (`_fraction`). Defaults cite
 //! research note `virt-models.md` (§3 for the mechanisms, §7 for the
-//! parameter table); values marked `[E]` there are engineering estimates that
+//! parameter table); values marked `\[E\]` there are engineering estimates that
 //! were calibrated here, within their sourced range, against the VET "noise
 //! overhead" figure (host RTT: native 30–40 µs, Dom0 30–70 µs, DomU
 //! 100–200 µs with 1–4 busy guests).
@@ -218,7 +218,7 @@ pub struct Workload {
     /// that never blocks; default 0 = idle). Bursts and blocking periods are
     /// exponential with the means below.
     pub busy_fraction: f64,
-    /// Mean CPU burst, ns (10 µs..=10 s; default 10 ms [E]). The mean
+    /// Mean CPU burst, ns (10 µs..=10 s; default 10 ms \[E\]). The mean
     /// blocking time is `burst·(1−f)/f`.
     pub burst_mean_ns: u64,
     /// Background packets received per second (Poisson; 0..=1e6; default 0).
@@ -273,7 +273,7 @@ impl Default for Churn {
 /// CPU costs and latencies of the packet path (research §3.2, §3.4, §7
 /// "Wake path" and "Dom0 netback").
 ///
-/// Calibration: the research values marked [E] were placed inside their
+/// Calibration: the research values marked \[E\] were placed inside their
 /// ranges so that an idle host reproduces the VET figure's floors. Native
 /// ping-pong = `nic_rx + ipi + cstate + kernel_rx` (receive) +
 /// `kernel_tx + nic_tx` (send) ≈ 4 + 5 + 11 + 5 + 5 + 6 = 36 µs (target
@@ -284,10 +284,10 @@ impl Default for Churn {
 #[serde(deny_unknown_fields, default)]
 pub struct PathCosts {
     /// NIC receive: DMA of the frame and interrupt assertion, ns (default
-    /// 4 µs [E]; 0..=1 ms).
+    /// 4 µs \[E\]; 0..=1 ms).
     pub nic_rx_ns: u64,
     /// NIC transmit: doorbell, descriptor and frame DMA, serialisation, ns
-    /// (default 6 µs [E]; 0..=1 ms).
+    /// (default 6 µs \[E\]; 0..=1 ms).
     pub nic_tx_ns: u64,
     /// Interrupt moderation: each received frame waits U(0, this), ns
     /// (default 0 = off; research §7 gives up to 125 µs for ITR; 0..=1 ms).
@@ -303,18 +303,18 @@ pub struct PathCosts {
     /// vCPU context switch, ns (default 3 µs, §7; 0..=1 ms).
     pub ctx_switch_ns: u64,
     /// Event-channel notification (hypervisor work between a sender's
-    /// notify and the receiver's pending upcall), ns (default 2 µs [E];
+    /// notify and the receiver's pending upcall), ns (default 2 µs \[E\];
     /// 0..=1 ms).
     pub evtchn_ns: u64,
     /// Guest/Dom0 kernel receive processing before the packet is
     /// timestamped, ns (default 5 µs, §3.4 "guest ≈5 µs"; 0..=1 ms).
     pub kernel_rx_ns: u64,
     /// Kernel transmit processing after the send timestamp, ns (default
-    /// 5 µs [E], symmetric with receive; 0..=1 ms).
+    /// 5 µs \[E\], symmetric with receive; 0..=1 ms).
     pub kernel_tx_ns: u64,
     /// Guest-side paravirtual driver (netfront) CPU per packet and
     /// direction, on top of the kernel's: event-channel upcall, grant and
-    /// ring handling, ns (default 8 µs [E]: Menon et al. 2006 find guest
+    /// ring handling, ns (default 8 µs \[E\]: Menon et al. 2006 find guest
     /// receive trailing native by 61 % after optimisation, research §3.4, so
     /// the guest pays well over the native stack cost; 0..=1 ms).
     pub netfront_ns: u64,
@@ -358,7 +358,7 @@ pub struct ShareGuardConfig {
     /// paper's example caps a file-transfer guest at 0.05).
     pub cap_fraction: Vec<f64>,
     /// How often usage is checked, ns (default 100 ms, XenMon's interval
-    /// [E]; 1 ms..=10 s).
+    /// \[E\]; 1 ms..=10 s).
     pub interval_ns: u64,
 }
 

@@ -782,9 +782,9 @@ impl XenTimekeeper {
 #[serde(deny_unknown_fields, default)]
 pub struct HpetHypercallConfig {
     /// Shortest hypercall round trip including the HPET read, ns (default
-    /// 2000: ~1 µs hypercall + 0.7 µs MMIO HPET read, §1.2 [E]; 0..=1 000 000).
+    /// 2000: ~1 µs hypercall + 0.7 µs MMIO HPET read, §1.2 \[E\]; 0..=1 000 000).
     pub min_latency_ns: f64,
-    /// Longest round trip, ns (default 4000 [E]: "a few µs"; ≥ min, ≤ 1 000 000).
+    /// Longest round trip, ns (default 4000 \[E\]: "a few µs"; ≥ min, ≤ 1 000 000).
     pub max_latency_ns: f64,
 }
 
