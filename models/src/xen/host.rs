@@ -1218,9 +1218,6 @@ impl XenHost {
             .runq
             .first()
             .map(|&x| self.vcpus[x as usize].pri);
-        if local.is_some_and(|pri| pri > PRI_OVER) {
-            return Some((p, 0));
-        }
         let head = local.max(running);
         if head.is_some_and(|pri| pri > PRI_OVER) {
             return local.map(|_| (p, 0));
