@@ -259,8 +259,32 @@ pub struct Hypervisor {
     pub hpet_hypercall: HpetHypercallConfig,
     /// Reusable output buffer of the scheduler.
     pub out: HostOutputs,
+    /// A guest kernel's whole pvclock read (`XenTimeConfig::pvclock_read_ns`).
+    pvclock_read: SimDuration,
     /// Each domain kernel's pvclock "last value" (Linux's monotonic clamp).
     pvclock_last: Vec<u64>,
+}
+
+impl Hypervisor {
+    /// What `domain`'s kernel returns for a pvclock read of `value` on
+    /// `cpu`: never less than its last value, unless that CPU's record is
+    /// TSC-stable or the clamp is off (Linux `pvclock_clocksource_read`).
+    fn pvclock_monotonic(&mut self, domain: usize, cpu: usize, value: u64) -> u64 {
+        let stable = self
+            .time
+            .record(cpu)
+            .is_some_and(|r| r.flags & PVCLOCK_TSC_STABLE_BIT != 0);
+        if !self.time.config().enforce_global_monotonic || stable {
+            return value;
+        }
+        match self.pvclock_last.get_mut(domain) {
+            Some(last) => {
+                *last = value.max(*last);
+                *last
+            }
+            None => value,
+        }
+    }
 }
 
 /// A host at run time.
@@ -317,6 +341,7 @@ impl Host {
                 })?;
                 let sched = XenHost::new(x.host.clone(), stream(&format!("host/{n}/xen-sched")));
                 Some(Hypervisor {
+                    pvclock_read: SimDuration::from_secs_f64(x.time.pvclock_read_ns * 1e-9),
                     pvclock_last: vec![0; sched.domains()],
                     sched,
                     time,
@@ -443,8 +468,7 @@ impl Host {
             (CounterSource::XenClocksource, x) => {
                 let idx = self.hw.counter_index(CounterKind::Tsc).unwrap_or(0);
                 let l = self.hw.counters[idx].sample_read_latency(rng);
-                let whole = x.map_or(0.0, |x| x.time.config().pvclock_read_ns);
-                (l, l.max(SimDuration::from_secs_f64(whole * 1e-9)))
+                (l, x.map_or(l, |x| l.max(x.pvclock_read)))
             }
             (other, _) => {
                 let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
@@ -457,17 +481,7 @@ impl Host {
         if source == CounterSource::XenClocksource
             && let Some(x) = self.xen.as_mut()
         {
-            let stable = x
-                .time
-                .record(core)
-                .is_some_and(|r| r.flags & PVCLOCK_TSC_STABLE_BIT != 0);
-            if x.time.config().enforce_global_monotonic
-                && !stable
-                && let Some(last) = x.pvclock_last.get_mut(domain)
-            {
-                value = value.max(*last);
-                *last = value;
-            }
+            value = x.pvclock_monotonic(domain, core, value);
         }
         let counter = match (self.extension, source) {
             (CounterExtension::ReadsOnly, s) if s != CounterSource::XenClocksource => {
