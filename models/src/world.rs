@@ -1064,14 +1064,10 @@ impl World {
         };
         let mut mappings = Vec::with_capacity(ds.len());
         for (k, &d) in ds.iter().enumerate() {
-            let src = self.daemons[d].source;
-            let (src_hz, _) = self.hosts[from.host].source_info(src);
-            let (dst_hz, _) = self.hosts[to.host].source_info(src);
-            let dst_now = self.hosts[to.host].value_at(src, now, self.daemons[d].core);
-            let at_pause = paused.get(k).copied().unwrap_or(0);
-            mappings.push(if src == CounterSource::Tsc {
-                let on_source = self.daemons[d].mapping;
-                guest_tsc_after_resume(mode, on_source, at_pause, src_hz, dst_now, dst_hz)
+            mappings.push(if self.daemons[d].source == CounterSource::Tsc {
+                let at_pause = paused.get(k).copied().unwrap_or(0);
+                let (on_source, core) = (self.daemons[d].mapping, self.daemons[d].core);
+                self.tsc_after_resume(id, mode, on_source, at_pause, core, now)
             } else {
                 // Other sources are the destination's own: the pvclock
                 // records of the new hypervisor, its HPET.
@@ -1080,23 +1076,36 @@ impl World {
         }
         // The guest's dependent clocks read its TSC through the same
         // emulation as its daemons.
-        let (src_hz, _) = self.hosts[from.host].source_info(CounterSource::Tsc);
-        let (dst_hz, _) = self.hosts[to.host].source_info(CounterSource::Tsc);
-        let dst_now = self.hosts[to.host].value_at(CounterSource::Tsc, now, 0);
-        for dep in &mut self.dependents {
+        for i in 0..self.dependents.len() {
+            let dep = &self.dependents[i];
             if dep.host == from.host && dep.domain == from.domain {
-                dep.mapping = guest_tsc_after_resume(
-                    mode,
-                    dep.mapping,
-                    dep.tsc_at_pause,
-                    src_hz,
-                    dst_now,
-                    dst_hz,
-                );
+                let (on_source, at_pause) = (dep.mapping, dep.tsc_at_pause);
+                self.dependents[i].mapping =
+                    self.tsc_after_resume(id, mode, on_source, at_pause, 0, now);
             }
         }
         self.set_slot(to, now, false, sched);
         self.relocate(id, now, &mappings, sched);
+    }
+
+    /// The TSC mapping through which the guest of migration `id` (TSC
+    /// `mode`) reads the destination's TSC on `core` when it resumes at
+    /// `now`, having read the source's through `on_source` and paused when
+    /// that TSC was `at_pause`.
+    fn tsc_after_resume(
+        &mut self,
+        id: usize,
+        mode: TscMode,
+        on_source: GuestTscMapping,
+        at_pause: u64,
+        core: usize,
+        now: SimTime,
+    ) -> GuestTscMapping {
+        let (from, to) = (self.moves[id].from.host, self.moves[id].to.host);
+        let (src_hz, _) = self.hosts[from].source_info(CounterSource::Tsc);
+        let (dst_hz, _) = self.hosts[to].source_info(CounterSource::Tsc);
+        let dst_now = self.hosts[to].value_at(CounterSource::Tsc, now, core);
+        guest_tsc_after_resume(mode, on_source, at_pause, src_hz, dst_now, dst_hz)
     }
 
     fn on_failover(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
