@@ -729,6 +729,15 @@ fn cases() -> Vec<Case> {
             &["bad.ron", "overlaps events[0]"],
         ),
         scenario_case(
+            "a credit cap above 100 % per vCPU",
+            include_str!("../scenarios/migration-downtime.ron").replacen(
+                "guests: [(affinity: [1]), (affinity: [1])]",
+                "guests: [(affinity: [1], cap_pct: 150), (affinity: [1])]",
+                1,
+            ),
+            &["bad.ron", "guests[0].cap_pct", "0..=100"],
+        ),
+        scenario_case(
             "a dependent RADclock with no Dom0 RADclock to follow",
             include_str!("../scenarios/vet-migration.ron").replace(
                 "algorithm: Radclock(poll_period_s: 16)),\n        (name: \"dom0-kultarr",

@@ -33,11 +33,13 @@
 //! In the simulator a dilated domain's daemons read a dilated counter and
 //! are judged against dilated true time, so their timers (polls, ntpd's
 //! per-second tick) run at `1/TDF` of the physical rate without further
-//! configuration. Two parts of the paper's system are not modelled: the
-//! CPU share of `1/TDF` that keeps a dilated guest's perceived CPU speed
-//! (its scheduling is the hypervisor's as configured, so scheduling delays
-//! measured in its own time shrink by `TDF`), and dependent clocks in a
-//! dilated domain (a scenario with one is refused).
+//! configuration. The CPU share of `1/TDF` that keeps a dilated guest's
+//! perceived CPU speed is not implied by the dilation: the guest is
+//! scheduled as its domain is configured, so give it a credit cap of
+//! `100/TDF` % (`cap_pct`, as the paper's successor DieCast does) or an
+//! SEDF slice of `period/TDF`; otherwise scheduling delays measured in its
+//! own time shrink by `TDF`. Dependent clocks in a dilated domain are not
+//! modelled (a scenario with one is refused).
 
 use algorithms::ConfigError;
 use serde::{Deserialize, Serialize};

@@ -162,6 +162,13 @@ pub struct DomainConfig {
     pub vcpus: usize,
     /// Credit weight (1..=65535; default 256, research §3.1).
     pub weight: u32,
+    /// Credit cap: the most CPU the domain may use, in percent of one pCPU
+    /// (0 = no cap, the default; at most 100 per vCPU). Enforced as Xen's
+    /// `csched_acct` does: the domain earns at most the cap's credit per
+    /// period, and a vCPU whose credit falls below minus its share of the
+    /// cap is parked (not runnable) until its credit is positive again
+    /// (research §3.1). Also how a dilated guest is given 1/TDF of a CPU.
+    pub cap_pct: u32,
     /// pCPUs this domain's vCPUs may run on; empty = any (default).
     pub affinity: Vec<usize>,
     /// SEDF reservation (used only by the SEDF scheduler).
@@ -175,6 +182,7 @@ impl Default for DomainConfig {
         DomainConfig {
             vcpus: 1,
             weight: 256,
+            cap_pct: 0,
             affinity: Vec::new(),
             sedf: SedfParams::default(),
             workload: Workload::default(),
@@ -535,6 +543,14 @@ impl DomainConfig {
             1,
             65_535,
             "(credit weight)",
+        );
+        check_u64(
+            e,
+            f("cap_pct"),
+            u64::from(self.cap_pct),
+            0,
+            100 * self.vcpus.clamp(1, 64) as u64,
+            "% of one pCPU (0 = no cap; at most 100 per vCPU)",
         );
         for (i, p) in self.affinity.iter().enumerate() {
             if *p >= pcpus {

@@ -19,11 +19,19 @@
 //! * Credits are kept in nanoseconds of entitlement (credit1's 10 credits
 //!   per ms is a change of unit). Running burns them exactly (as in
 //!   Xen ≥ 4.2 `burn_credits`, not by tick sampling).
-//! * Every `tslice` (on the tick that completes it) the total
-//!   `pcpus·tslice` is shared among *active* vCPUs by weight; credit below
-//!   zero gives OVER (clamped at −tslice), otherwise UNDER; credit above
-//!   +tslice parks the vCPU as inactive and halves it (`csched_acct`). A vCPU
-//!   becomes active when a tick finds it running.
+//! * Every `tslice` (on the tick that completes it) `csched_acct` shares
+//!   the total `pcpus·tslice` among *active* domains by weight times active
+//!   vCPUs, walking them in Xen's list order: a domain earns at most one
+//!   slice per active vCPU (`credit_peak`, more only while the system-wide
+//!   balance is negative) and at most its cap, and what it cannot take goes
+//!   to the domains after it. Its share is split evenly over its active
+//!   vCPUs. Credit below zero gives OVER (clamped at −tslice), otherwise
+//!   UNDER; credit above +tslice makes the vCPU inactive and halves it. A
+//!   vCPU becomes active (its domain joining the head of the list) when a
+//!   tick finds it running.
+//! * Caps (`cap_pct`): a capped domain's vCPU whose credit falls below
+//!   minus its share of the cap is *parked*, paused until an accounting
+//!   finds its credit non-negative; it then wakes without BOOST.
 //! * A tick that finds a vCPU running in BOOST drops it to UNDER. A vCPU
 //!   waking while UNDER gets BOOST. Priorities change only at these points.
 //! * Each pCPU has a run queue ordered by priority, FIFO within one. A waking
@@ -35,7 +43,6 @@
 //! * A pCPU whose best local candidate is OVER or absent steals the first
 //!   higher-priority vCPU from its peers' queues (`csched_load_balance`).
 //!   Cache-hot migration delay is 0 (Xen's default).
-//! * Caps are not modelled.
 //!
 //! ## SEDF
 //!
@@ -260,6 +267,8 @@ struct Vcpu {
     credit_ns: i64,
     pri: i8,
     active: bool,
+    /// Paused by its domain's cap until its credit is non-negative.
+    parked: bool,
     // sedf
     deadline_ns: u64,
     slice_left_ns: u64,
@@ -286,6 +295,8 @@ struct Dom {
     first_vcpu: u16,
     nvcpus: u16,
     weight: u32,
+    /// Credit cap, % of one pCPU (0 = none).
+    cap_pct: u32,
     affinity_mask: u64,
     online: bool,
     /// Kept offline by the world: a migration slot the guest has not
@@ -350,6 +361,12 @@ pub struct XenHost {
     vcpus: Vec<Vcpu>,
     pcpus: Vec<Pcpu>,
     ticks: u64,
+    /// Credit1's active domains in `csched_acct`'s walking order.
+    active_doms: Vec<u16>,
+    /// The order at the start of an accounting pass (kept for its capacity).
+    acct_order: Vec<u16>,
+    /// Sum of the active vCPUs' credit after the last accounting, ns.
+    credit_balance_ns: i64,
     dc_mark_ns: u64,
     log: Option<Vec<StageLog>>,
 }
@@ -405,6 +422,7 @@ impl XenHost {
                     credit_ns: 0,
                     pri: PRI_UNDER,
                     active: false,
+                    parked: false,
                     deadline_ns: 0,
                     slice_left_ns: 0,
                 });
@@ -413,6 +431,7 @@ impl XenHost {
                 first_vcpu: first,
                 nvcpus: nv as u16,
                 weight: d.weight.max(1),
+                cap_pct: d.cap_pct,
                 affinity_mask: mask,
                 online: false,
                 held: false,
@@ -450,6 +469,7 @@ impl XenHost {
             });
         }
         let nv = vcpus.len();
+        let doms_len = doms.len();
         let pcpus = (0..npcpus)
             .map(|_| Pcpu {
                 current: NONE,
@@ -472,6 +492,9 @@ impl XenHost {
             vcpus,
             pcpus,
             ticks: 0,
+            active_doms: Vec::with_capacity(doms_len),
+            acct_order: Vec::with_capacity(doms_len),
+            credit_balance_ns: 0,
             dc_mark_ns: 0,
             log: None,
         }
@@ -863,7 +886,9 @@ impl XenHost {
             VState::Queued => self.vcpus[v].items.push_back(pkt),
             VState::Blocked => {
                 self.vcpus[v].items.push_back(pkt);
-                self.wake(t, v, out);
+                if !self.vcpus[v].parked {
+                    self.wake(t, v, true, out);
+                }
             }
             VState::Offline => self.drop_pkt(t, owner, pkt.token, pkt.notify, out),
         }
@@ -986,7 +1011,9 @@ impl XenHost {
             }
             VState::Blocked => {
                 self.vcpus[v].burst_left_ns = len;
-                self.wake(t, v, out);
+                if !self.vcpus[v].parked {
+                    self.wake(t, v, true, out);
+                }
             }
             _ => self.vcpus[v].burst_left_ns = len,
         }
@@ -1080,7 +1107,9 @@ impl XenHost {
 
     fn runnable(&self, v: usize) -> bool {
         let vc = &self.vcpus[v];
-        self.doms[vc.dom as usize].online && (!vc.items.is_empty() || vc.burst_left_ns > 0)
+        self.doms[vc.dom as usize].online
+            && !vc.parked
+            && (!vc.items.is_empty() || vc.burst_left_ns > 0)
     }
 
     fn allowed(&self, v: usize, p: usize) -> bool {
@@ -1156,12 +1185,14 @@ impl XenHost {
         self.pcpus[p].progress_ns = t;
     }
 
-    fn wake(&mut self, t: u64, v: usize, out: &mut HostOutputs) {
+    /// Makes blocked vCPU `v` runnable. `boost`: it may get BOOST (not when
+    /// an accounting unparks it, `csched_vcpu_wake`'s parked test).
+    fn wake(&mut self, t: u64, v: usize, boost: bool, out: &mut HostOutputs) {
         self.vcpus[v].state = VState::Queued;
         let home = self.vcpus[v].pcpu as usize;
         match &self.cfg.scheduler {
             SchedulerConfig::Credit(c) => {
-                if c.boost && self.vcpus[v].pri == PRI_UNDER {
+                if boost && c.boost && self.vcpus[v].pri == PRI_UNDER {
                     self.vcpus[v].pri = PRI_BOOST;
                 }
                 let target = if self.pcpus[home].current == NONE && self.allowed(v, home) {
@@ -1415,47 +1446,167 @@ impl XenHost {
             }
             self.account(p, t, out);
             let vc = &mut self.vcpus[cur as usize];
-            vc.active = true;
             if vc.pri == PRI_BOOST {
                 vc.pri = PRI_UNDER;
+            }
+            if !vc.active {
+                self.acct_start(cur as usize);
             }
         }
         let per_acct = (tslice / tick.max(1)).max(1);
         if self.ticks.is_multiple_of(per_acct) {
-            self.credit_acct(tslice);
+            self.credit_acct(t, tslice, out);
         }
     }
 
-    /// `csched_acct`: share `pcpus·tslice` among active vCPUs by weight.
-    fn credit_acct(&mut self, tslice: u64) {
-        let total = (self.pcpus.len() as u64 * tslice) as f64;
-        let wsum: f64 = self
-            .vcpus
+    /// `__csched_vcpu_acct_start`: `v` earns credit again; its domain joins
+    /// the head of the active list if it was not on it.
+    fn acct_start(&mut self, v: usize) {
+        self.vcpus[v].active = true;
+        let d = self.vcpus[v].dom;
+        if !self.active_doms.contains(&d) {
+            self.active_doms.insert(0, d);
+        }
+    }
+
+    /// Active vCPUs of domain `d`.
+    fn active_vcpus(&self, d: usize) -> i64 {
+        let dom = &self.doms[d];
+        let first = dom.first_vcpu as usize;
+        self.vcpus[first..first + dom.nvcpus as usize]
             .iter()
             .filter(|v| v.active)
-            .map(|v| f64::from(self.doms[v.dom as usize].weight))
+            .count() as i64
+    }
+
+    /// `csched_acct` (Xen ≥ 4.2 `credit.c`, in nanoseconds of credit):
+    /// shares `pcpus·tslice` among the active domains in list order, each
+    /// limited to one slice per active vCPU and to its cap, passing what it
+    /// cannot take on to the domains after it; then updates priorities,
+    /// parks and unparks capped vCPUs, and re-sorts the run queues.
+    fn credit_acct(&mut self, t: u64, tslice: u64, out: &mut HostOutputs) {
+        let per_slice = tslice as i64;
+        let mut order = std::mem::take(&mut self.acct_order);
+        order.clear();
+        order.extend_from_slice(&self.active_doms);
+        // Per-vCPU weights: a domain weighs its weight times its active vCPUs.
+        let weight_total: i64 = order
+            .iter()
+            .map(|&d| i64::from(self.doms[d as usize].weight) * self.active_vcpus(d as usize))
             .sum();
-        if wsum > 0.0 {
-            let cap = tslice as i64;
-            for v in self.vcpus.iter_mut().filter(|v| v.active) {
-                let share = total * f64::from(self.doms[v.dom as usize].weight) / wsum;
-                v.credit_ns += share as i64;
-                if v.credit_ns < 0 {
-                    v.pri = PRI_OVER;
-                    v.credit_ns = v.credit_ns.max(-cap);
+        let mut credit_total = self.pcpus.len() as i64 * per_slice;
+        let balance = self.credit_balance_ns;
+        // Converge the balance towards 0 when it is negative.
+        if balance < 0 {
+            credit_total -= balance;
+        }
+        let mut new_balance = 0;
+        if weight_total > 0 {
+            let mut weight_left = weight_total;
+            let mut xtra = false;
+            for &d in &order {
+                let d = d as usize;
+                let k = self.active_vcpus(d);
+                let w = i64::from(self.doms[d].weight);
+                weight_left -= w * k;
+                let mut peak = k * per_slice;
+                if balance < 0 {
+                    peak += (-balance * w * k + weight_total - 1) / weight_total;
+                }
+                let cap_pct = i64::from(self.doms[d].cap_pct);
+                let mut vcpu_cap = 0;
+                if cap_pct != 0 {
+                    let cap = (cap_pct * per_slice + 99) / 100;
+                    peak = peak.min(cap);
+                    vcpu_cap = (cap + k - 1) / k;
+                }
+                let mut fair = (credit_total * w * k + weight_total - 1) / weight_total;
+                if fair < peak {
+                    xtra = true;
                 } else {
-                    v.pri = PRI_UNDER;
-                    if v.credit_ns > cap {
-                        v.active = false;
-                        v.credit_ns /= 2;
+                    if weight_left != 0 {
+                        // Give the domains after this one a chance at the rest.
+                        credit_total +=
+                            ((fair - peak) * weight_total + weight_left - 1) / weight_left;
                     }
+                    if xtra {
+                        // Xen keeps domains with extra credit at the head.
+                        self.active_doms.retain(|&x| x as usize != d);
+                        self.active_doms.insert(0, d as u16);
+                    }
+                    fair = peak;
+                }
+                let per_vcpu = (fair + k - 1) / k;
+                let first = self.doms[d].first_vcpu as usize;
+                for v in first..first + self.doms[d].nvcpus as usize {
+                    if !self.vcpus[v].active {
+                        continue;
+                    }
+                    self.vcpus[v].credit_ns += per_vcpu;
+                    let credit = self.vcpus[v].credit_ns;
+                    if credit < 0 {
+                        self.vcpus[v].pri = PRI_OVER;
+                        if cap_pct != 0 && credit < -vcpu_cap && !self.vcpus[v].parked {
+                            self.park(t, v, out);
+                        }
+                        self.vcpus[v].credit_ns = credit.max(-per_slice);
+                    } else {
+                        self.vcpus[v].pri = PRI_UNDER;
+                        if self.vcpus[v].parked {
+                            self.unpark(t, v, out);
+                        }
+                        if credit > per_slice {
+                            self.acct_stop(v);
+                            self.vcpus[v].credit_ns = credit / 2;
+                        }
+                    }
+                    new_balance += self.vcpus[v].credit_ns;
                 }
             }
         }
+        self.credit_balance_ns = new_balance;
+        self.acct_order = order;
         for p in 0..self.pcpus.len() {
             let mut q = std::mem::take(&mut self.pcpus[p].runq);
             q.sort_by_key(|&x| std::cmp::Reverse(self.vcpus[x as usize].pri));
             self.pcpus[p].runq = q;
+        }
+    }
+
+    /// `__csched_vcpu_acct_stop_locked`: `v` stops earning; a domain with
+    /// no active vCPU leaves the active list.
+    fn acct_stop(&mut self, v: usize) {
+        self.vcpus[v].active = false;
+        let d = self.vcpus[v].dom as usize;
+        if self.active_vcpus(d) == 0 {
+            self.active_doms.retain(|&x| x as usize != d);
+        }
+    }
+
+    /// Pauses capped-out vCPU `v` (`vcpu_pause_nosync`): off its run queue,
+    /// or off its pCPU at once if running.
+    fn park(&mut self, t: u64, v: usize, out: &mut HostOutputs) {
+        self.vcpus[v].parked = true;
+        let p = self.vcpus[v].pcpu as usize;
+        match self.vcpus[v].state {
+            VState::Running => self.resched(p, t, out),
+            VState::Queued => {
+                let q = &mut self.pcpus[p].runq;
+                if let Some(i) = q.iter().position(|&x| x as usize == v) {
+                    q.remove(i);
+                }
+                self.vcpus[v].state = VState::Blocked;
+            }
+            VState::Blocked | VState::Offline => {}
+        }
+    }
+
+    /// Lets parked vCPU `v` run again; with work pending it wakes, without
+    /// BOOST.
+    fn unpark(&mut self, t: u64, v: usize, out: &mut HostOutputs) {
+        self.vcpus[v].parked = false;
+        if self.vcpus[v].state == VState::Blocked && self.runnable(v) {
+            self.wake(t, v, false, out);
         }
     }
 
@@ -1636,7 +1787,7 @@ mod tests {
     use rand::SeedableRng;
     use sim_core::{EventQueue, SimRng, SimTime};
 
-    use super::{HostEvent, HostOutputs, XenHost};
+    use super::{HostEvent, HostOutputs, PRI_BOOST, XenHost};
     use crate::xen::config::{Churn, DomainConfig, Workload, XenHostConfig};
 
     /// A host driven by its own events.
@@ -1702,6 +1853,88 @@ mod tests {
             }
         });
         moves
+    }
+
+    /// Share of one pCPU a CPU hog with `cap_pct` takes over 20 s, pinned
+    /// alone on pCPU 1 (Dom0 idle on pCPU 0); panics if the capped vCPU is
+    /// seen in BOOST once it has been parked (an unpark must not boost it).
+    fn capped_hog_share(cap_pct: u32, seed: u64) -> f64 {
+        let mut cfg = XenHostConfig {
+            pcpus: 2,
+            ..XenHostConfig::default()
+        };
+        cfg.dom0.affinity = vec![0];
+        cfg.guests.push(DomainConfig {
+            affinity: vec![1],
+            cap_pct,
+            ..DomainConfig::cpu_hog()
+        });
+        let mut bench = Bench::new(cfg, seed);
+        let mut parked = false;
+        bench.run(SimTime::from_secs(20), |h| {
+            parked |= h.vcpus[1].parked;
+            assert!(
+                !(parked && h.vcpus[1].pri == PRI_BOOST),
+                "an unparked vCPU was boosted"
+            );
+        });
+        assert_eq!(parked, cap_pct != 0, "parked only under a cap");
+        bench.host.cpu_account(1).own_cpu_ns as f64 / 20e9
+    }
+
+    /// A cap limits a hog that has a pCPU to itself to the capped share:
+    /// parked when its credit falls below minus the cap, unparked when an
+    /// accounting finds it non-negative (the share is met over a few
+    /// periods, whatever the phase). Without a cap it takes the whole pCPU.
+    #[test]
+    fn a_capped_hog_gets_its_cap() {
+        for (cap, want) in [(0, 1.0), (50, 0.5), (20, 0.2), (75, 0.75)] {
+            let share = capped_hog_share(cap, 3);
+            assert!(
+                (share - want).abs() < 0.02,
+                "cap {cap} %: the hog took {share:.3} of a pCPU"
+            );
+        }
+    }
+
+    /// `csched_acct` limits a domain to one slice of credit per active vCPU
+    /// and passes the rest on to the domains after it in its list: three
+    /// active one-vCPU hogs of weights 1024, 256 and 256 on two pCPUs (60 ms
+    /// of credit per 30 ms period) earn 30, 15 and 15 ms once the heavy
+    /// one heads the list, not the 40, 10 and 10 of a plain weighted split
+    /// (with which the light ones, each needing 15 ms per period on the
+    /// shared second pCPU, would run OVER for good). A domain activated
+    /// last heads the list; one that cannot take its share is moved to the
+    /// head when a domain before it took extra.
+    #[test]
+    fn credit_peak_passes_unusable_credit_on() {
+        let mut cfg = XenHostConfig {
+            pcpus: 2,
+            ..XenHostConfig::default()
+        };
+        for weight in [1024, 256, 256] {
+            cfg.guests.push(DomainConfig {
+                weight,
+                ..DomainConfig::cpu_hog()
+            });
+        }
+        let mut host = XenHost::new(cfg, SimRng::seed_from_u64(1));
+        let mut out = HostOutputs::default();
+        let mut acct = |host: &mut XenHost| {
+            for v in 1..=3 {
+                host.vcpus[v].credit_ns = 0;
+            }
+            host.credit_acct(0, 30_000_000, &mut out);
+            (1..=3).map(|v| host.vcpus[v].credit_ns).collect::<Vec<_>>()
+        };
+        // Activated in the order 1, 2, 3: the list is 3, 2, 1.
+        for v in 1..=3 {
+            host.acct_start(v);
+        }
+        assert_eq!(acct(&mut host), [30_000_000, 10_000_000, 10_000_000]);
+        assert_eq!(host.active_doms, [1, 3, 2]);
+        assert_eq!(acct(&mut host), [30_000_000, 15_000_000, 15_000_000]);
+        assert_eq!(host.credit_balance_ns, 60_000_000);
     }
 
     /// A held domain stays offline whatever its churn process; released,
