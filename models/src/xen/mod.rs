@@ -10,7 +10,7 @@
 //! I/O, the 1 ms rate limit; SEDF's reservations). This module simulates
 //! them, so delays emerge from the schedule instead of being configured.
 //!
-//! * [`XenHostConfig`]: pCPUs, Dom0 and guests (vCPUs, weight, affinity,
+//! * [`XenHostConfig`]: pCPUs, Dom0 and guests (vCPUs, weight, cap, affinity,
 //!   SEDF reservation, workload: busy fraction, packet rates, churn), the
 //!   scheduler ([`SchedulerConfig`]: credit1, SEDF with optional SEDF-DC, or
 //!   the parametric model), per-packet costs ([`PathCosts`]) and ShareGuard.
