@@ -738,6 +738,15 @@ fn cases() -> Vec<Case> {
             &["bad.ron", "guests[0].cap_pct", "0..=100"],
         ),
         scenario_case(
+            "a credit cap under the SEDF scheduler",
+            include_str!("../scenarios/isolation-sedf-dc.ron").replacen(
+                "guests: [(sedf: (period_ns: 100000000, slice_ns: 60000000, extratime: false),",
+                "guests: [(cap_pct: 50, sedf: (period_ns: 100000000, slice_ns: 60000000, extratime: false),",
+                1,
+            ),
+            &["bad.ron", "hosts[0].xen.host.guests[0].cap_pct", "sedf.slice_ns"],
+        ),
+        scenario_case(
             "a dependent RADclock with no Dom0 RADclock to follow",
             include_str!("../scenarios/vet-migration.ron").replace(
                 "algorithm: Radclock(poll_period_s: 16)),\n        (name: \"dom0-kultarr",

@@ -478,6 +478,13 @@ impl XenHostConfig {
                 f(&format!("guests[{}]", i - 1))
             };
             d.validate(&dp, self.pcpus, &mut e);
+            if d.cap_pct != 0 && matches!(self.scheduler, SchedulerConfig::Sedf(_)) {
+                e.push(ConfigError::new(
+                    format!("{dp}.cap_pct"),
+                    "a cap is a credit scheduler setting; under SEDF a domain's CPU is \
+                     limited by sedf.slice_ns with extratime: false",
+                ));
+            }
         }
         let c = &self.costs;
         let cf = |n: &str| f(&format!("costs.{n}"));
