@@ -1855,44 +1855,57 @@ mod tests {
         moves
     }
 
-    /// Share of one pCPU a CPU hog with `cap_pct` takes over 20 s, pinned
-    /// alone on pCPU 1 (Dom0 idle on pCPU 0); panics if the capped vCPU is
-    /// seen in BOOST once it has been parked (an unpark must not boost it).
-    fn capped_hog_share(cap_pct: u32, seed: u64) -> f64 {
+    /// pCPUs a CPU hog of `vcpus` vCPUs with `cap_pct` takes over 20 s,
+    /// pinned to pCPUs `1..=vcpus` (Dom0 idle on pCPU 0); panics if a
+    /// capped vCPU is seen in BOOST once it has been parked (an unpark must
+    /// not boost it).
+    fn capped_hog_share(vcpus: usize, cap_pct: u32, seed: u64) -> f64 {
         let mut cfg = XenHostConfig {
-            pcpus: 2,
+            pcpus: 1 + vcpus,
             ..XenHostConfig::default()
         };
         cfg.dom0.affinity = vec![0];
         cfg.guests.push(DomainConfig {
-            affinity: vec![1],
+            vcpus,
+            affinity: (1..=vcpus).collect(),
             cap_pct,
             ..DomainConfig::cpu_hog()
         });
         let mut bench = Bench::new(cfg, seed);
         let mut parked = false;
         bench.run(SimTime::from_secs(20), |h| {
-            parked |= h.vcpus[1].parked;
-            assert!(
-                !(parked && h.vcpus[1].pri == PRI_BOOST),
-                "an unparked vCPU was boosted"
-            );
+            for v in &h.vcpus[1..] {
+                parked |= v.parked;
+                assert!(
+                    !(parked && v.pri == PRI_BOOST),
+                    "an unparked vCPU was boosted"
+                );
+            }
         });
         assert_eq!(parked, cap_pct != 0, "parked only under a cap");
         bench.host.cpu_account(1).own_cpu_ns as f64 / 20e9
     }
 
-    /// A cap limits a hog that has a pCPU to itself to the capped share:
-    /// parked when its credit falls below minus the cap, unparked when an
-    /// accounting finds it non-negative (the share is met over a few
-    /// periods, whatever the phase). Without a cap it takes the whole pCPU.
+    /// A cap limits a hog that has its pCPUs to itself to the capped share:
+    /// a vCPU is parked when its credit falls below minus its part of the
+    /// cap and unparked when an accounting finds it non-negative (the share
+    /// is met over a few periods, whatever the phase). Without a cap the
+    /// hog takes all its pCPUs; a two-vCPU domain's cap is shared by both.
     #[test]
     fn a_capped_hog_gets_its_cap() {
-        for (cap, want) in [(0, 1.0), (50, 0.5), (20, 0.2), (75, 0.75)] {
-            let share = capped_hog_share(cap, 3);
+        for (vcpus, cap, want) in [
+            (1, 0, 1.0),
+            (1, 50, 0.5),
+            (1, 20, 0.2),
+            (1, 75, 0.75),
+            (2, 0, 2.0),
+            (2, 100, 1.0),
+            (2, 150, 1.5),
+        ] {
+            let share = capped_hog_share(vcpus, cap, 3);
             assert!(
-                (share - want).abs() < 0.02,
-                "cap {cap} %: the hog took {share:.3} of a pCPU"
+                (share - want).abs() < 0.02 * vcpus as f64,
+                "{vcpus} vCPU(s), cap {cap} %: the hog took {share:.3} pCPUs"
             );
         }
     }
