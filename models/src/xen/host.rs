@@ -1566,9 +1566,11 @@ impl XenHost {
         }
         self.credit_balance_ns = new_balance;
         self.acct_order = order;
+        // `csched_runq_sort`: UNDER and BOOST vCPUs move ahead of the rest,
+        // each group keeping its order (a stable partition, not a sort).
         for p in 0..self.pcpus.len() {
             let mut q = std::mem::take(&mut self.pcpus[p].runq);
-            q.sort_by_key(|&x| std::cmp::Reverse(self.vcpus[x as usize].pri));
+            q.sort_by_key(|&x| self.vcpus[x as usize].pri < PRI_UNDER);
             self.pcpus[p].runq = q;
         }
     }
@@ -1948,6 +1950,30 @@ mod tests {
         assert_eq!(host.active_doms, [1, 3, 2]);
         assert_eq!(acct(&mut host), [30_000_000, 15_000_000, 15_000_000]);
         assert_eq!(host.credit_balance_ns, 60_000_000);
+    }
+
+    /// After accounting each run queue is re-ordered as `csched_runq_sort`
+    /// does: UNDER and BOOST vCPUs ahead of OVER ones, each group in its
+    /// old order. A queued UNDER vCPU stays ahead of a BOOST one behind it
+    /// (neither is active, so accounting leaves their priorities alone);
+    /// the active one whose credit is negative goes OVER, to the back.
+    #[test]
+    fn accounting_lifts_under_vcpus_without_reordering_them() {
+        use super::{PRI_OVER, PRI_UNDER};
+        let mut cfg = XenHostConfig::default();
+        for _ in 0..3 {
+            cfg.guests.push(DomainConfig::cpu_hog());
+        }
+        let mut host = XenHost::new(cfg, SimRng::seed_from_u64(1));
+        let mut out = HostOutputs::default();
+        host.acct_start(1);
+        host.vcpus[1].credit_ns = -40_000_000;
+        host.vcpus[2].pri = PRI_UNDER;
+        host.vcpus[3].pri = PRI_BOOST;
+        host.pcpus[0].runq = vec![1, 2, 3];
+        host.credit_acct(0, 30_000_000, &mut out);
+        assert_eq!(host.vcpus[1].pri, PRI_OVER);
+        assert_eq!(host.pcpus[0].runq, [2, 3, 1]);
     }
 
     /// A held domain stays offline whatever its churn process; released,
