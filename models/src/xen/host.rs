@@ -1470,13 +1470,13 @@ impl XenHost {
     }
 
     /// Active vCPUs of domain `d`.
-    fn active_vcpus(&self, d: usize) -> i64 {
+    fn active_vcpus(&self, d: usize) -> i128 {
         let dom = &self.doms[d];
         let first = dom.first_vcpu as usize;
         self.vcpus[first..first + dom.nvcpus as usize]
             .iter()
             .filter(|v| v.active)
-            .count() as i64
+            .count() as i128
     }
 
     /// `csched_acct` (Xen ≥ 4.2 `credit.c`, in nanoseconds of credit):
@@ -1485,17 +1485,19 @@ impl XenHost {
     /// cannot take on to the domains after it; then updates priorities,
     /// parks and unparks capped vCPUs, and re-sorts the run queues.
     fn credit_acct(&mut self, t: u64, tslice: u64, out: &mut HostOutputs) {
-        let per_slice = tslice as i64;
+        // Xen's 32-bit arithmetic cannot overflow with its credit units; in
+        // nanoseconds the products need more than 64 bits.
+        let per_slice = i128::from(tslice);
         let mut order = std::mem::take(&mut self.acct_order);
         order.clear();
         order.extend_from_slice(&self.active_doms);
         // Per-vCPU weights: a domain weighs its weight times its active vCPUs.
-        let weight_total: i64 = order
+        let weight_total: i128 = order
             .iter()
-            .map(|&d| i64::from(self.doms[d as usize].weight) * self.active_vcpus(d as usize))
+            .map(|&d| i128::from(self.doms[d as usize].weight) * self.active_vcpus(d as usize))
             .sum();
-        let mut credit_total = self.pcpus.len() as i64 * per_slice;
-        let balance = self.credit_balance_ns;
+        let mut credit_total = self.pcpus.len() as i128 * per_slice;
+        let balance = i128::from(self.credit_balance_ns);
         // Converge the balance towards 0 when it is negative.
         if balance < 0 {
             credit_total -= balance;
@@ -1507,13 +1509,13 @@ impl XenHost {
             for &d in &order {
                 let d = d as usize;
                 let k = self.active_vcpus(d);
-                let w = i64::from(self.doms[d].weight);
+                let w = i128::from(self.doms[d].weight);
                 weight_left -= w * k;
                 let mut peak = k * per_slice;
                 if balance < 0 {
                     peak += (-balance * w * k + weight_total - 1) / weight_total;
                 }
-                let cap_pct = i64::from(self.doms[d].cap_pct);
+                let cap_pct = i128::from(self.doms[d].cap_pct);
                 let mut vcpu_cap = 0;
                 if cap_pct != 0 {
                     let cap = (cap_pct * per_slice + 99) / 100;
@@ -1536,7 +1538,7 @@ impl XenHost {
                     }
                     fair = peak;
                 }
-                let per_vcpu = (fair + k - 1) / k;
+                let per_vcpu = ((fair + k - 1) / k) as i64;
                 let first = self.doms[d].first_vcpu as usize;
                 for v in first..first + self.doms[d].nvcpus as usize {
                     if !self.vcpus[v].active {
@@ -1546,16 +1548,16 @@ impl XenHost {
                     let credit = self.vcpus[v].credit_ns;
                     if credit < 0 {
                         self.vcpus[v].pri = PRI_OVER;
-                        if cap_pct != 0 && credit < -vcpu_cap && !self.vcpus[v].parked {
+                        if cap_pct != 0 && i128::from(credit) < -vcpu_cap && !self.vcpus[v].parked {
                             self.park(t, v, out);
                         }
-                        self.vcpus[v].credit_ns = credit.max(-per_slice);
+                        self.vcpus[v].credit_ns = credit.max(-(tslice as i64));
                     } else {
                         self.vcpus[v].pri = PRI_UNDER;
                         if self.vcpus[v].parked {
                             self.unpark(t, v, out);
                         }
-                        if credit > per_slice {
+                        if i128::from(credit) > per_slice {
                             self.acct_stop(v);
                             self.vcpus[v].credit_ns = credit / 2;
                         }
