@@ -1080,10 +1080,7 @@ impl XenHost {
             match self.vcpus[v].state {
                 VState::Running => self.account(p, t, out),
                 VState::Queued => {
-                    let q = &mut self.pcpus[p].runq;
-                    if let Some(i) = q.iter().position(|&x| x as usize == v) {
-                        q.remove(i);
-                    }
+                    self.runq_remove(p, v);
                 }
                 _ => {}
             }
@@ -1228,6 +1225,16 @@ impl XenHost {
         self.pcpus[p].runq.insert(pos, v as u16);
     }
 
+    /// Takes `v` off `p`'s run queue; false if it was not on it.
+    fn runq_remove(&mut self, p: usize, v: usize) -> bool {
+        let q = &mut self.pcpus[p].runq;
+        let found = q.iter().position(|&x| x as usize == v);
+        if let Some(i) = found {
+            q.remove(i);
+        }
+        found.is_some()
+    }
+
     fn resched(&mut self, p: usize, t: u64, out: &mut HostOutputs) {
         match &self.cfg.scheduler {
             SchedulerConfig::Credit(_) => self.resched_credit(p, t, out),
@@ -1332,8 +1339,7 @@ impl XenHost {
         else {
             return;
         };
-        if let Some(i) = self.pcpus[p].runq.iter().position(|&x| x as usize == v) {
-            self.pcpus[p].runq.remove(i);
+        if self.runq_remove(p, v) {
             self.vcpus[v].pcpu = q as u16;
             self.runq_insert(q, v);
             self.resched(q, t, out);
@@ -1595,10 +1601,7 @@ impl XenHost {
         match self.vcpus[v].state {
             VState::Running => self.resched(p, t, out),
             VState::Queued => {
-                let q = &mut self.pcpus[p].runq;
-                if let Some(i) = q.iter().position(|&x| x as usize == v) {
-                    q.remove(i);
-                }
+                self.runq_remove(p, v);
                 self.vcpus[v].state = VState::Blocked;
             }
             VState::Blocked | VState::Offline => {}
