@@ -1917,6 +1917,108 @@ mod tests {
         }
     }
 
+    /// CPU shares (of the run's `secs`) of hog guests with `weights` on one
+    /// pCPU (Dom0, idle, on the same pCPU).
+    fn hog_shares(weights: &[u32], secs: u64, seed: u64) -> Vec<f64> {
+        let mut cfg = XenHostConfig {
+            pcpus: 1,
+            ..XenHostConfig::default()
+        };
+        for &weight in weights {
+            cfg.guests.push(DomainConfig {
+                weight,
+                ..DomainConfig::cpu_hog()
+            });
+        }
+        let mut bench = Bench::new(cfg, seed);
+        bench.run(SimTime::from_secs(secs), |_| {});
+        (1..=weights.len())
+            .map(|d| bench.host.cpu_account(d).own_cpu_ns as f64 / (secs as f64 * 1e9))
+            .collect()
+    }
+
+    /// Credit1 shares a contended pCPU among CPU-bound vCPUs in proportion
+    /// to their weights: a vCPU that has used its credit goes OVER and
+    /// waits behind the UNDER ones until the next accounting. The share is
+    /// only as fine as 30 ms slices and the floor on credit allow: at
+    /// weights 1:3 the light vCPU's debt beyond one slice is forgiven
+    /// (`csched_acct`'s lower bound), so it gets 0.29 of the pCPU, not 0.25
+    /// (0.27 with the floor moved to −10 slices).
+    #[test]
+    fn credit_shares_a_pcpu_by_weight() {
+        for weights in [[256, 256], [256, 512]] {
+            let shares = hog_shares(&weights, 30, 1);
+            let total: u32 = weights.iter().sum();
+            for (share, w) in shares.iter().zip(weights) {
+                let want = f64::from(w) / f64::from(total);
+                assert!(
+                    (share - want).abs() < 0.02,
+                    "weights {weights:?}: shares {shares:?}"
+                );
+            }
+        }
+        let shares = hog_shares(&[256, 768], 30, 1);
+        assert!(
+            (0.26..0.31).contains(&shares[0]) && shares[0] + shares[1] > 0.99,
+            "weights 1:3: shares {shares:?}"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Whatever the pCPUs, weights, caps, vCPU counts and loads, the
+        /// credit scheduler hands out no more than the pCPUs' time, keeps a
+        /// capped domain within its cap (less than two accounting periods
+        /// of overrun at the start, before its first parking), and with
+        /// no cap keeps every pCPU busy when there are at least as many
+        /// CPU hogs as pCPUs.
+        #[test]
+        fn credit_respects_capacity_and_caps(
+            pcpus in 1usize..4,
+            doms in proptest::collection::vec(
+                (1usize..3, 1u32..1024, proptest::option::of(10u32..=100), 0.2f64..=1.0),
+                1..5,
+            ),
+            hogs in proptest::bool::ANY,
+            seed in 0u64..1000,
+        ) {
+            const SECS: u64 = 10;
+            let mut cfg = XenHostConfig { pcpus, ..XenHostConfig::default() };
+            for &(vcpus, weight, cap, busy) in &doms {
+                cfg.guests.push(DomainConfig {
+                    vcpus,
+                    weight,
+                    cap_pct: cap.map_or(0, |c| c * vcpus as u32),
+                    workload: Workload {
+                        busy_fraction: if hogs { 1.0 } else { busy },
+                        burst_mean_ns: 2_000_000,
+                        ..Workload::default()
+                    },
+                    ..DomainConfig::default()
+                });
+            }
+            let mut bench = Bench::new(cfg, seed);
+            bench.run(SimTime::from_secs(SECS), |_| {});
+            let span_ns = SECS as f64 * 1e9;
+            let used: Vec<f64> = (1..=doms.len())
+                .map(|d| bench.host.cpu_account(d).own_cpu_ns as f64)
+                .collect();
+            let total: f64 = used.iter().sum();
+            proptest::prop_assert!(total <= pcpus as f64 * span_ns, "{total} ns on {pcpus} pCPUs");
+            for (u, &(vcpus, _, cap, _)) in used.iter().zip(&doms) {
+                if let Some(c) = cap {
+                    let allowed = f64::from(c) / 100.0 * vcpus as f64 * span_ns;
+                    let overrun = 2.0 * 30e6 * vcpus as f64;
+                    proptest::prop_assert!(*u <= allowed + overrun, "{u} ns over a cap of {allowed} ns");
+                }
+            }
+            let vcpus: usize = doms.iter().map(|d| d.0).sum();
+            if hogs && vcpus >= pcpus && doms.iter().all(|d| d.2.is_none()) {
+                proptest::prop_assert!(total >= 0.99 * pcpus as f64 * span_ns, "{total} ns on {pcpus} pCPUs");
+            }
+        }
+    }
+
     /// `csched_acct` limits a domain to one slice of credit per active vCPU
     /// and passes the rest on to the domains after it in its list: three
     /// active one-vCPU hogs of weights 1024, 256 and 256 on two pCPUs (60 ms
