@@ -25,7 +25,8 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Runs per workload, 1 to 100; the table shows the median (default 3, or 1 with
-        /// --quick; the sweep pair runs in at least 5 rounds).
+        /// --quick; the one-day workloads run at least 9 times, the sweep pair in at least
+        /// 5 rounds).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=vtsim::bench::MAX_REPEAT as u64))]
         repeat: Option<u64>,
         /// Measure this one workload in this process (used by the child processes).
