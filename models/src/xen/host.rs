@@ -1795,7 +1795,9 @@ mod tests {
     use sim_core::{EventQueue, SimRng, SimTime};
 
     use super::{HostEvent, HostOutputs, PRI_BOOST, XenHost};
-    use crate::xen::config::{Churn, DomainConfig, Workload, XenHostConfig};
+    use crate::xen::config::{
+        Churn, DomainConfig, SchedulerConfig, SedfConfig, SedfParams, Workload, XenHostConfig,
+    };
 
     /// A host driven by its own events.
     struct Bench {
@@ -2015,6 +2017,56 @@ mod tests {
             let vcpus: usize = doms.iter().map(|d| d.0).sum();
             if hogs && vcpus >= pcpus && doms.iter().all(|d| d.2.is_none()) {
                 proptest::prop_assert!(total >= 0.99 * pcpus as f64 * span_ns, "{total} ns on {pcpus} pCPUs");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// SEDF keeps its reservations: CPU hogs with any periods and
+        /// slices that fit one pCPU each get at least their slice per
+        /// period, no more when they may not run in extra time, and with
+        /// extra time for all the pCPU never idles.
+        #[test]
+        fn sedf_keeps_its_reservations(
+            guests in proptest::collection::vec(
+                (10_000_000u64..200_000_000, 0.05f64..0.3, proptest::bool::ANY),
+                1..4,
+            ),
+            seed in 0u64..1000,
+        ) {
+            const SECS: u64 = 10;
+            let mut cfg = XenHostConfig {
+                pcpus: 1,
+                scheduler: SchedulerConfig::Sedf(SedfConfig::default()),
+                ..XenHostConfig::default()
+            };
+            for &(period_ns, utilisation, extratime) in &guests {
+                cfg.guests.push(DomainConfig {
+                    sedf: SedfParams {
+                        period_ns,
+                        slice_ns: (period_ns as f64 * utilisation) as u64,
+                        extratime,
+                    },
+                    ..DomainConfig::cpu_hog()
+                });
+            }
+            proptest::prop_assert!(cfg.validate("host").is_empty());
+            let mut bench = Bench::new(cfg, seed);
+            bench.run(SimTime::from_secs(SECS), |_| {});
+            let mut total = 0.0;
+            for (d, &(period_ns, utilisation, extratime)) in guests.iter().enumerate() {
+                let share = bench.host.cpu_account(d + 1).own_cpu_ns as f64 / (SECS as f64 * 1e9);
+                // One period of start-up or end-of-run phase at most.
+                let slack = period_ns as f64 / (SECS as f64 * 1e9) + 0.01;
+                proptest::prop_assert!(share >= utilisation - slack, "guest {}: {} < {}", d, share, utilisation);
+                if !extratime {
+                    proptest::prop_assert!(share <= utilisation + slack, "guest {}: {} > {}", d, share, utilisation);
+                }
+                total += share;
+            }
+            if guests.iter().all(|g| g.2) {
+                proptest::prop_assert!(total >= 0.97, "extra time left the pCPU idle: {}", total);
             }
         }
     }
