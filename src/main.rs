@@ -241,6 +241,23 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             if summary.clocks.iter().any(|c| c.error_us.count == 0) {
                 writeln!(out, "— = no samples")?;
             }
+            if !summary.domains.is_empty() {
+                writeln!(
+                    out,
+                    "{:<28} {:>12} {:>12} {:>12}",
+                    "domain (CPU, of one pCPU)", "own", "Dom0 for it", "aggregate"
+                )?;
+                for d in &summary.domains {
+                    writeln!(
+                        out,
+                        "{:<28} {:>12.3} {:>12.3} {:>12.3}",
+                        format!("{}/{}", d.host, d.domain),
+                        d.own_cpu_fraction,
+                        d.dom0_on_behalf_fraction,
+                        d.aggregate_cpu_fraction
+                    )?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenarios } => {
