@@ -238,7 +238,7 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
     };
     let mut world = World::new(s.seed, probe);
     for h in &s.hosts {
-        world.add_host(h)?;
+        world.add_host(&s.host_as_run(h))?;
     }
     for sv in &s.servers {
         world.add_server(sv);

@@ -32,6 +32,7 @@ use models::migration::{MigrationConfig, TscMode};
 use models::network::PathConfig;
 use models::replication::ReplicationConfig;
 use models::server::ServerConfig;
+use models::xen::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 
 fn default_seed() -> u64 {
@@ -636,6 +637,7 @@ impl Scenario {
             e.extend(dl.tdf.validate(&format!("{at}.tdf")));
             check_placement(&mut e, &self.hosts, &at, &dl.host, dl.domain, None);
         }
+        e.extend(self.cpu_share_conflicts());
         for (i, c) in self.clocks.iter().enumerate() {
             let at = format!("clocks[{i}]");
             if let Some(j) = self
@@ -745,6 +747,73 @@ fn check_placement(
 }
 
 impl Scenario {
+    /// Host `h` as it runs: each domain whose dilation dilates its CPU share
+    /// gets the credit cap that leaves it 1/TDF of its vCPUs' time
+    /// ([`TdfConfig::cpu_cap_pct`]).
+    pub fn host_as_run(&self, h: &HostConfig) -> HostConfig {
+        let mut h = h.clone();
+        for dl in self.dilation.iter().filter(|dl| dl.host == h.name) {
+            let Some(x) = h.xen.as_mut() else { continue };
+            let dom = match dl.domain {
+                0 => Some(&mut x.host.dom0),
+                g => x.host.guests.get_mut(g - 1),
+            };
+            if let Some(d) = dom
+                && let Some(cap) = dl.tdf.cpu_cap_pct(d.vcpus)
+            {
+                d.cap_pct = cap;
+            }
+        }
+        h
+    }
+
+    /// A dilation that dilates its domain's CPU share needs the credit
+    /// scheduler, which enforces it as a cap, and leaves the cap to it.
+    fn cpu_share_conflicts(&self) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        for (i, dl) in self.dilation.iter().enumerate() {
+            let Some(x) = self
+                .hosts
+                .iter()
+                .find(|h| h.name == dl.host)
+                .and_then(|h| h.xen.as_ref())
+            else {
+                continue;
+            };
+            let dom = match dl.domain {
+                0 => Some(&x.host.dom0),
+                g => x.host.guests.get(g - 1),
+            };
+            let Some(d) = dom else { continue };
+            if dl.tdf.cpu_cap_pct(d.vcpus).is_none() {
+                continue;
+            }
+            let field = format!("dilation[{i}].tdf.dilate_cpu_share");
+            match &x.host.scheduler {
+                SchedulerConfig::Credit(_) => {
+                    if d.cap_pct != 0 {
+                        e.push(ConfigError::new(
+                            field,
+                            format!(
+                                "the domain sets its own cap_pct ({} %), which the 1/TDF share would replace; keep one of them",
+                                d.cap_pct
+                            ),
+                        ));
+                    }
+                }
+                SchedulerConfig::Sedf(_) => e.push(ConfigError::new(
+                    field,
+                    "the 1/TDF CPU share is a credit cap; under SEDF give the domain sedf.slice_ns = period/TDF with extratime: false, and set dilate_cpu_share: false",
+                )),
+                SchedulerConfig::Parametric(_) => e.push(ConfigError::new(
+                    field,
+                    "the parametric scheduler model has no caps; set dilate_cpu_share: false",
+                )),
+            }
+        }
+        e
+    }
+
     /// A migration's destination slot is empty until the guest arrives (the
     /// world keeps it offline): no daemon or dependent clock may start
     /// there.

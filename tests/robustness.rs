@@ -747,6 +747,24 @@ fn cases() -> Vec<Case> {
             &["bad.ron", "hosts[0].xen.host.guests[0].cap_pct", "sedf.slice_ns"],
         ),
         scenario_case(
+            "a dilated domain with a credit cap of its own",
+            include_str!("../scenarios/time-dilation.ron").replacen(
+                "(affinity: [1]), (affinity: [1])]",
+                "(affinity: [1]), (affinity: [1], cap_pct: 20)]",
+                1,
+            ),
+            &["bad.ron", "dilation[1].tdf.dilate_cpu_share", "keep one of them"],
+        ),
+        scenario_case(
+            "a dilated domain's 1/TDF CPU share under SEDF",
+            include_str!("../scenarios/isolation-sedf-dc.ron").replacen(
+                "    probes:",
+                "    dilation: [(host: \"sedf\", domain: 1, tdf: (factor: 2.0))],\n    probes:",
+                1,
+            ),
+            &["bad.ron", "dilation[0].tdf.dilate_cpu_share", "extratime: false"],
+        ),
+        scenario_case(
             "a dependent RADclock with no Dom0 RADclock to follow",
             include_str!("../scenarios/vet-migration.ron").replace(
                 "algorithm: Radclock(poll_period_s: 16)),\n        (name: \"dom0-kultarr",

@@ -236,6 +236,34 @@ fn failover_onto_a_lagging_backup_keeps_the_guest_tsc_monotone() {
 }
 
 /// Perceived RTT and timer rate of each dilated guest, from its own stamps.
+/// A dilated domain gets 1/TDF of its CPU by default (a credit cap of
+/// 100/TDF %), so a CPU-bound guest at TDF 10 does as much work per second
+/// of its own time as an undilated one does per second; with
+/// `dilate_cpu_share: false` it keeps the whole pCPU and its CPU seems ten
+/// times faster.
+#[test]
+fn a_dilated_guest_gets_one_tdf_of_its_cpu() {
+    let perceived_cpu = |share: bool| {
+        let mut s = load("time-dilation.ron");
+        s.duration_s = 120.0;
+        s.probes.metrics_from_s = 0.0;
+        let host = &mut s.hosts[0].xen.as_mut().unwrap().host;
+        host.guests[2].workload = models::xen::Workload {
+            busy_fraction: 1.0,
+            ..Default::default()
+        };
+        assert_eq!((s.dilation[1].domain, s.dilation[1].tdf.factor), (3, 10.0));
+        s.dilation[1].tdf.dilate_cpu_share = share;
+        let r = run_in_memory(&s).unwrap();
+        let d = r.domains.iter().find(|d| d.domain == 3).unwrap();
+        d.own_cpu_fraction * 10.0
+    };
+    let scaled = perceived_cpu(true);
+    assert!((scaled - 1.0).abs() < 0.05, "perceived CPU {scaled}");
+    let unscaled = perceived_cpu(false);
+    assert!(unscaled > 9.5, "perceived CPU {unscaled}");
+}
+
 #[test]
 fn dilated_guests_perceive_rtt_over_tdf_and_timers_at_hz_over_tdf() {
     let dir = std::env::temp_dir().join(format!("vtsim-tdf-{}", std::process::id()));

@@ -33,13 +33,14 @@
 //! In the simulator a dilated domain's daemons read a dilated counter and
 //! are judged against dilated true time, so their timers (polls, ntpd's
 //! per-second tick) run at `1/TDF` of the physical rate without further
-//! configuration. The CPU share of `1/TDF` that keeps a dilated guest's
-//! perceived CPU speed is not implied by the dilation: the guest is
-//! scheduled as its domain is configured, so give it a credit cap of
-//! `100/TDF` % (`cap_pct`, as the paper's successor DieCast does) or an
-//! SEDF slice of `period/TDF`; otherwise scheduling delays measured in its
-//! own time shrink by `TDF`. Dependent clocks in a dilated domain are not
-//! modelled (a scenario with one is refused).
+//! configuration. A dilated domain also gets `1/TDF` of its vCPUs' time
+//! ([`TdfConfig::dilate_cpu_share`], default on), so that its CPU seems as
+//! fast as an undilated one's, as the paper scales CPU through the VMM
+//! scheduler: under the credit scheduler this is a cap of `100·vCPUs/TDF`
+//! % of one pCPU (`cap_pct`). Under SEDF the same share is a slice of
+//! `period/TDF` without extra time, which the scenario states itself
+//! (with `dilate_cpu_share: false`). Dependent clocks in a dilated domain
+//! are not modelled (a scenario with one is refused).
 
 use algorithms::ConfigError;
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,12 @@ pub struct TdfConfig {
     /// Dilate raw counter (TSC) reads too, as when RDTSC is trapped
     /// (default false: the leak of the paper's prototype, §5).
     pub dilate_rdtsc: bool,
+    /// Give the domain 1/TDF of its vCPUs' time, so that its CPU seems as
+    /// fast as an undilated one's (default true, §5 and §7
+    /// `dilate_cpu_share`): on a Xen host with the credit scheduler the
+    /// domain gets the cap [`TdfConfig::cpu_cap_pct`]. Off, the domain
+    /// runs as configured and its CPU seems `TDF` times faster.
+    pub dilate_cpu_share: bool,
 }
 
 impl Default for TdfConfig {
@@ -65,6 +72,7 @@ impl Default for TdfConfig {
         TdfConfig {
             factor: 1.0,
             dilate_rdtsc: false,
+            dilate_cpu_share: true,
         }
     }
 }
@@ -83,6 +91,24 @@ impl TdfConfig {
             ));
         }
         e
+    }
+
+    /// The credit cap, % of one pCPU, that gives a domain of `vcpus` vCPUs
+    /// 1/TDF of their time: `⌈100·vcpus/TDF⌉`; `None` when its CPU share
+    /// is not dilated, or `TDF ≤ 1` (a domain cannot get more than its
+    /// vCPUs).
+    ///
+    /// ```
+    /// use models::dilation::TdfConfig;
+    /// let tdf = TdfConfig { factor: 10.0, ..TdfConfig::default() };
+    /// assert_eq!(tdf.cpu_cap_pct(1), Some(10));
+    /// assert_eq!(tdf.cpu_cap_pct(4), Some(40));
+    /// let off = TdfConfig { dilate_cpu_share: false, ..tdf };
+    /// assert_eq!(off.cpu_cap_pct(1), None);
+    /// ```
+    pub fn cpu_cap_pct(&self, vcpus: usize) -> Option<u32> {
+        (self.dilate_cpu_share && self.factor > 1.0)
+            .then(|| ((100.0 * vcpus as f64 / self.factor).ceil() as u32).max(1))
     }
 
     /// The transform for a domain created at physical time `base_phys`
