@@ -753,12 +753,7 @@ impl Scenario {
     pub fn host_as_run(&self, h: &HostConfig) -> HostConfig {
         let mut h = h.clone();
         for dl in self.dilation.iter().filter(|dl| dl.host == h.name) {
-            let Some(x) = h.xen.as_mut() else { continue };
-            let dom = match dl.domain {
-                0 => Some(&mut x.host.dom0),
-                g => x.host.guests.get_mut(g - 1),
-            };
-            if let Some(d) = dom
+            if let Some(d) = h.xen.as_mut().and_then(|x| x.host.domain_mut(dl.domain))
                 && let Some(cap) = dl.tdf.cpu_cap_pct(d.vcpus)
             {
                 d.cap_pct = cap;
@@ -780,11 +775,9 @@ impl Scenario {
             else {
                 continue;
             };
-            let dom = match dl.domain {
-                0 => Some(&x.host.dom0),
-                g => x.host.guests.get(g - 1),
+            let Some(d) = x.host.domains().nth(dl.domain) else {
+                continue;
             };
-            let Some(d) = dom else { continue };
             if dl.tdf.cpu_cap_pct(d.vcpus).is_none() {
                 continue;
             }

@@ -395,6 +395,14 @@ impl XenHostConfig {
         std::iter::once(&self.dom0).chain(self.guests.iter())
     }
 
+    /// Domain `i` (0 = Dom0, 1.. the guests), to change.
+    pub fn domain_mut(&mut self, i: usize) -> Option<&mut DomainConfig> {
+        match i {
+            0 => Some(&mut self.dom0),
+            g => self.guests.get_mut(g - 1),
+        }
+    }
+
     /// Checks every field; `path` prefixes the field names.
     pub fn validate(&self, path: &str) -> Vec<ConfigError> {
         let mut e = Vec::new();
