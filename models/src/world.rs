@@ -313,6 +313,13 @@ struct Dependent {
     tsc_at_pause: u64,
 }
 
+impl Dependent {
+    /// Whether this clock is read in guest `g`.
+    fn in_guest(&self, g: GuestRef) -> bool {
+        self.host == g.host && self.domain == g.domain
+    }
+}
+
 /// What the XenStore of one host holds for dependent RADclocks.
 #[derive(Default)]
 struct Store {
@@ -1004,10 +1011,8 @@ impl World {
             *paused_values = values;
         }
         let tsc = self.hosts[from.host].value_at(CounterSource::Tsc, now, 0);
-        for dep in &mut self.dependents {
-            if dep.host == from.host && dep.domain == from.domain {
-                dep.tsc_at_pause = tsc;
-            }
+        for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
+            dep.tsc_at_pause = tsc;
         }
     }
 
@@ -1043,11 +1048,9 @@ impl World {
             }
             self.schedule_poll(d, now, sched);
         }
-        for dep in &mut self.dependents {
-            if dep.host == from.host && dep.domain == from.domain {
-                dep.host = to.host;
-                dep.domain = to.domain;
-            }
+        for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
+            dep.host = to.host;
+            dep.domain = to.domain;
         }
     }
 
@@ -1078,7 +1081,7 @@ impl World {
         // emulation as its daemons.
         for i in 0..self.dependents.len() {
             let dep = &self.dependents[i];
-            if dep.host == from.host && dep.domain == from.domain {
+            if dep.in_guest(from) {
                 let (on_source, at_pause) = (dep.mapping, dep.tsc_at_pause);
                 self.dependents[i].mapping =
                     self.tsc_after_resume(id, mode, on_source, at_pause, 0, now);
@@ -1129,10 +1132,8 @@ impl World {
         let dst_now = self.hosts[to.host].value_at(CounterSource::Tsc, now, 0);
         if let MoveKind::Failover { pair } = &mut self.moves[id].kind {
             let mapping = pair.failover(now, dst_now).mapping;
-            for dep in &mut self.dependents {
-                if dep.host == from.host && dep.domain == from.domain {
-                    dep.mapping = mapping;
-                }
+            for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
+                dep.mapping = mapping;
             }
         }
         self.relocate(id, now, &mappings, sched);
