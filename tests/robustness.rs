@@ -785,6 +785,15 @@ fn cases() -> Vec<Case> {
             &["bad.ron", "clocks[0].domain", "empty until events[0]"],
         ),
         scenario_case(
+            "a time dilation factor below 1",
+            include_str!("../scenarios/time-dilation.ron").replacen(
+                "tdf: (factor: 10.0)",
+                "tdf: (factor: 1e-300)",
+                1,
+            ),
+            &["bad.ron", "dilation[1].tdf.factor", "[1, 1000]"],
+        ),
+        scenario_case(
             "a dependent clock in a time-dilated domain",
             include_str!("../scenarios/vet-migration.ron").replace(
                 "    probes:",

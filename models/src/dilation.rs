@@ -42,19 +42,26 @@
 //! (with `dilate_cpu_share: false`). Dependent clocks in a dilated domain
 //! are not modelled (a scenario with one is refused).
 
-use algorithms::ConfigError;
+use algorithms::{ConfigError, Num};
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimTime};
 
 /// Largest accepted dilation factor (the paper used 1 to ~100, §5 \[R\]).
 pub const TDF_MAX: f64 = 1000.0;
 
+/// Smallest accepted dilation factor: 1, undilated. Dilation slows a
+/// guest's perceived time (§5: TDF > 1 makes the outside world appear
+/// faster); below 1 it would run faster than true time, which the
+/// mechanism does not do, and near 0 a guest's timers would all fall due
+/// at the same physical instant, so the run would never advance.
+pub const TDF_MIN: f64 = 1.0;
+
 /// Per-domain dilation settings (§5, §7 "Time dilation").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TdfConfig {
     /// Time dilation factor: physical seconds per perceived second
-    /// (default 1.0 = undilated, §7; valid (0, 1000]).
+    /// (default 1.0 = undilated, §7; valid [1, 1000]).
     pub factor: f64,
     /// Dilate raw counter (TSC) reads too, as when RDTSC is trapped
     /// (default false: the leak of the paper's prototype, §5).
@@ -78,15 +85,15 @@ impl Default for TdfConfig {
 }
 
 impl TdfConfig {
-    /// Checks the factor: finite, > 0 and ≤ [`TDF_MAX`].
+    /// Checks the factor: within [[`TDF_MIN`], [`TDF_MAX`]].
     pub fn validate(&self, path: &str) -> Vec<ConfigError> {
         let mut e = Vec::new();
-        if !(self.factor > 0.0 && self.factor <= TDF_MAX) {
+        if !(TDF_MIN..=TDF_MAX).contains(&self.factor) {
             e.push(ConfigError::new(
                 format!("{path}.factor"),
                 format!(
-                    "{} is outside the valid range (0, {TDF_MAX}] (physical s per perceived s)",
-                    self.factor
+                    "{} is outside the valid range [{TDF_MIN}, {TDF_MAX}] (physical s per perceived s)",
+                    Num(self.factor)
                 ),
             ));
         }
@@ -95,8 +102,7 @@ impl TdfConfig {
 
     /// The credit cap, % of one pCPU, that gives a domain of `vcpus` vCPUs
     /// 1/TDF of their time: `⌈100·vcpus/TDF⌉`; `None` when its CPU share
-    /// is not dilated, or `TDF ≤ 1` (a domain cannot get more than its
-    /// vCPUs).
+    /// is not dilated, or the domain is undilated (`TDF = 1`).
     ///
     /// ```
     /// use models::dilation::TdfConfig;
@@ -130,7 +136,7 @@ pub struct Tdf {
 }
 
 impl Tdf {
-    /// A transform; `factor` must be finite, > 0 and ≤ [`TDF_MAX`].
+    /// A transform; `factor` must be within [[`TDF_MIN`], [`TDF_MAX`]].
     pub fn new(factor: f64, base_phys: SimTime, base_virt_ns: u64) -> Result<Self, ConfigError> {
         let cfg = TdfConfig {
             factor,
@@ -270,8 +276,8 @@ mod tests {
     }
 
     #[test]
-    fn nonpositive_factor_is_rejected_with_field_and_range() {
-        for bad in [0.0, -1.0, f64::NAN, 1e6] {
+    fn factor_outside_one_to_tdf_max_is_rejected_with_field_and_range() {
+        for bad in [0.0, -1.0, f64::NAN, 1e6, 0.5, 1e-300, f64::INFINITY] {
             let errs = TdfConfig {
                 factor: bad,
                 ..TdfConfig::default()
@@ -279,8 +285,11 @@ mod tests {
             .validate("domains[0].tdf");
             assert_eq!(errs.len(), 1, "factor {bad}");
             assert_eq!(errs[0].field, "domains[0].tdf.factor");
-            assert!(errs[0].message.contains("(0, 1000]"));
+            assert!(errs[0].message.contains("[1, 1000]"), "{}", errs[0].message);
             assert!(Tdf::new(bad, SimTime::ZERO, 0).is_err());
+        }
+        for good in [TDF_MIN, 2.0, TDF_MAX] {
+            assert!(Tdf::new(good, SimTime::ZERO, 0).is_ok(), "factor {good}");
         }
         assert!(TdfConfig::default().validate("x").is_empty());
     }

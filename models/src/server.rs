@@ -33,7 +33,7 @@
 //! assert!(r.te_s > r.tb_s);
 //! ```
 
-use algorithms::ConfigError;
+use algorithms::{ConfigError, Num};
 use rand::RngExt;
 use rand_distr::{Exp1, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -157,7 +157,11 @@ impl ServerFault {
                 if !(end > lo && end <= 1e10) {
                     errors.push(ConfigError::new(
                         join(path, "end_s"),
-                        format!("{end} is outside the valid range (start_s = {lo}, 1e10] s"),
+                        format!(
+                            "{} is outside the valid range (start_s = {}, 1e10] s",
+                            Num(end),
+                            Num(lo)
+                        ),
                     ));
                 }
             }

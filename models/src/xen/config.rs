@@ -10,7 +10,7 @@
 //! overhead" figure (host RTT: native 30–40 µs, Dom0 30–70 µs, DomU
 //! 100–200 µs with 1–4 busy guests).
 
-use algorithms::ConfigError;
+use algorithms::{ConfigError, Num};
 use serde::{Deserialize, Serialize};
 
 use super::parametric::ParametricConfig;
@@ -533,7 +533,10 @@ impl XenHostConfig {
             if cap.is_nan() || *cap > 1.0 {
                 e.push(ConfigError::new(
                     f(&format!("share_guard.cap_fraction[{i}]")),
-                    format!("{cap} must be ≤ 1 (fraction of one pCPU; negative = no cap)"),
+                    format!(
+                        "{} must be ≤ 1 (fraction of one pCPU; negative = no cap)",
+                        Num(*cap)
+                    ),
                 ));
             }
         }
