@@ -3,7 +3,7 @@
 
 Each trial takes one bundled scenario, replaces one numeric literal (outside
 comments) with an extreme or odd value (0, -0.0, -1, 1e-300, 1e300, 2^32,
-...), shortens the run unless the duration itself was mutated, and runs it.
+2^53 + 1, ...), shortens the run unless the duration itself was mutated, and runs it.
 A valid vtsim answers with a result (exit 0) or a clear error (exit 1 or 2);
 anything else is reported, and so is a run that outlives the timeout:
 
@@ -27,8 +27,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VALUES = ["0", "-0.0", "-1", "0.5", "3", "1e-9", "1e-300", "1e300", "1e9",
-          "65536", "100000", "4294967296"]
+VALUES = ["0", "-0.0", "-1", "1e-6", "1e-3", "0.5", "0.999", "3", "7",
+          "255", "1e-9", "1e-300", "1e300", "1e9", "1e15", "65536", "100000",
+          "4294967296", "9007199254740993"]
 NUMBER = re.compile(r"(?<![\w.])-?\d+(\.\d+)?([eE][-+]?\d+)?(?![\w.])")
 DURATION = re.compile(r"duration_s:\s*([\d.eE+]+)")
 METRICS_FROM = re.compile(r"metrics_from_s:\s*[\d.eE+]+")

@@ -332,8 +332,8 @@ impl Summary {
         self.sum_sq.add(x * x);
         // Welford's update `M2 += (x − mean₍ₙ₋₁₎)(x − meanₙ)` with the mean
         // taken from the compensated sum: the division then feeds only this
-        // product instead of the next push's mean, which took a third of a
-        // push when it chained one push to the next.
+        // product instead of the next push's mean (chained from one push to
+        // the next, it was a third of a push in `cargo bench -p sim-core`).
         let mean = self.sum.value() / self.n as f64;
         self.welford_m2 += (x - self.last_mean) * (x - mean);
         self.last_mean = mean;
