@@ -620,6 +620,7 @@ pub fn run_bench(quick: bool, repeat: usize) -> anyhow::Result<String> {
         if repeat == 1 { "" } else { "s" },
         repeat.max(SHORT_RUNS_MIN)
     ));
+    table.push_str("where the time goes, and what each target would take: docs/PERFORMANCE.md\n");
     Ok(table)
 }
 
