@@ -3,7 +3,8 @@
 
 Each trial takes one bundled scenario, replaces one numeric literal (outside
 comments) with an extreme or odd value (0, -0.0, -1, 1e-300, 1e300, 2^32,
-2^53 + 1, ...), shortens the run unless the duration itself was mutated, and runs it.
+2^53 + 1, ...), shortens the run to --short-s past its last scheduled event
+unless the mutated literal is a time (`..._s:`), and runs it.
 A valid vtsim answers with a result (exit 0) or a clear error (exit 1 or 2);
 anything else is reported, and so is a run that outlives the timeout:
 
@@ -64,7 +65,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout-s", type=float, default=30.0)
     ap.add_argument("--short-s", type=int, default=120,
-                    help="duration given to mutated runs (default 120 s)")
+                    help="run kept past the last scheduled event (default 120 s)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/vtsim"))
     ap.add_argument("--out", default=os.path.join(ROOT, "out/mutations"))
     args = ap.parse_args()
@@ -74,7 +75,7 @@ def main():
     scenarios = sorted(glob.glob(os.path.join(ROOT, "scenarios", "*.ron")))
     findings = 0
     answers = {"ran": 0, "refused": 0}
-    for trial in range(args.trials):
+    for _ in range(args.trials):
         path = rng.choice(scenarios)
         with open(path) as f:
             text, line, old, new = mutate(f.read(), rng, args.short_s)
