@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::plot::{LineChart, Series, error_chart, line_chart};
+use crate::plot::{LineChart, Series, Thinned, error_chart, line_chart};
 use crate::run::{ErrorStats, RunSummary};
 
 /// Reads `summary.json` of a run directory.
@@ -20,7 +20,8 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
 }
 
-/// Reads `errors.csv` of a run: (hours, µs) per clock column.
+/// Reads `errors.csv` of a run: (hours, µs) per clock column, thinned for
+/// plotting with every excursion kept ([`Thinned`]).
 fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
     let p = dir.join("errors.csv");
     let mut rdr =
@@ -31,20 +32,23 @@ fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
         .skip(1)
         .map(|h| h.trim_end_matches("_error_us").to_string())
         .collect();
-    let mut cols: Vec<Vec<(f64, f64)>> = vec![Vec::new(); names.len()];
+    let mut cols = vec![Thinned::new(1000); names.len()];
     for rec in rdr.records() {
         let rec = rec?;
         let t: f64 = rec.get(0).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         for (i, col) in cols.iter_mut().enumerate() {
             if let Some(v) = rec.get(i + 1).and_then(|s| s.parse::<f64>().ok()) {
-                col.push((t / 3600.0, v));
+                col.push(t / 3600.0, v);
             }
         }
     }
     Ok(names
         .into_iter()
         .zip(cols)
-        .map(|(name, points)| Series { name, points })
+        .map(|(name, col)| Series {
+            name,
+            points: col.into_points(),
+        })
         .collect())
 }
 

@@ -419,7 +419,7 @@ impl Sinks {
             errors,
             exchanges,
             traces,
-            plot: vec![Thinned::new(2000); n_clocks],
+            plot: vec![Thinned::new(1000); n_clocks],
             n_clocks,
         })
     }
@@ -636,7 +636,7 @@ pub fn run_scenario(
             .zip(plot)
             .map(|(c, t)| Series {
                 name: c.name.clone(),
-                points: t.points,
+                points: t.into_points(),
             })
             .collect();
         let title = format!("{}: clock error", s.name);

@@ -7,7 +7,7 @@ use std::sync::Once;
 
 use plotters::prelude::*;
 
-const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 fn register_font() {
@@ -17,30 +17,33 @@ fn register_font() {
     });
 }
 
-/// Pixel size of every figure.
+/// Pixel size of a single-panel figure.
 const SIZE: (u32, u32) = (1000, 560);
 
 /// Renders `$chart` with `$draw` (a drawing function generic over the
-/// plotters backend) to `<$stem>.png` and `<$stem>.svg` in `$dir`, with the
-/// embedded font registered first. A macro because the drawing function is
-/// instantiated once per backend.
+/// plotters backend) to `<$stem>.png` and `<$stem>.svg` in `$dir`, `$size`
+/// pixels, with the embedded font registered first. A macro because the
+/// drawing function is instantiated once per backend.
 macro_rules! png_and_svg {
-    ($dir:expr, $stem:expr, $draw:path, $chart:expr) => {{
+    ($dir:expr, $stem:expr, $draw:path, $chart:expr, $size:expr) => {{
         $crate::plot::register_font();
         let png = $dir.join(format!("{}.png", $stem));
         let svg = $dir.join(format!("{}.svg", $stem));
         $draw(
-            plotters::prelude::BitMapBackend::new(&png, $crate::plot::SIZE).into_drawing_area(),
+            plotters::prelude::BitMapBackend::new(&png, $size).into_drawing_area(),
             $chart,
         )
         .and_then(|()| {
             $draw(
-                plotters::prelude::SVGBackend::new(&svg, $crate::plot::SIZE).into_drawing_area(),
+                plotters::prelude::SVGBackend::new(&svg, $size).into_drawing_area(),
                 $chart,
             )
         })
     }};
 }
+
+mod errors;
+pub use errors::error_chart;
 
 /// The palette: colour-blind-friendly (Okabe–Ito), assigned by series order.
 pub const PALETTE: [RGBColor; 8] = [
@@ -210,30 +213,12 @@ where
 /// Writes `<stem>.png`, `<stem>.svg` and `<stem>_data.csv` (long format:
 /// series,x,y) in `dir`.
 pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
-    png_and_svg!(dir, stem, draw, chart)?;
+    png_and_svg!(dir, stem, draw, chart, SIZE)?;
     write_line_data(dir, stem, chart)
 }
 
-/// The clock error against true time, one line per series (hours,
-/// microseconds): the figure of `vtsim run` and of `vtsim compare`.
-pub fn error_chart(dir: &Path, stem: &str, title: &str, series: &[Series]) -> Result<(), String> {
-    line_chart(
-        dir,
-        stem,
-        &LineChart {
-            title,
-            x_label: "true time [h]",
-            y_label: "clock error [µs]",
-            series,
-            points: false,
-            log_x: false,
-            log_y: false,
-        },
-    )
-}
-
 /// Writes `<stem>_data.csv` (long format: series,x,y) of a line chart.
-fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
+pub(crate) fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
     let mut w =
         csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
     w.write_record(["series", chart.x_label, chart.y_label])
@@ -306,7 +291,7 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 
 /// Tick label text: at most 4 significant digits, no trailing zeros
 /// (`1000`, `0.25`, `1.5e-6`).
-fn tick_text(v: f64) -> String {
+pub(crate) fn tick_text(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }
@@ -592,7 +577,7 @@ where
 /// Writes `<stem>.png`, `<stem>.svg` and `<stem>_data.csv` (long format:
 /// series, x, y, band low, band high, headed by `columns`) in `dir`.
 pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), String> {
-    png_and_svg!(dir, stem, draw_bands, chart)?;
+    png_and_svg!(dir, stem, draw_bands, chart, SIZE)?;
     let mut w =
         csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
     w.write_record(std::iter::once("series").chain(chart.columns.iter().copied()))
@@ -612,43 +597,94 @@ pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), Strin
     w.flush().map_err(|e| e.to_string())
 }
 
-/// A bounded, evenly thinned copy of a long series for plotting: keeps at
-/// most `2·cap` points by doubling its stride whenever it fills up, so memory
-/// does not grow with the run's length.
+/// A bounded copy of a long series for plotting that keeps its extremes:
+/// consecutive samples are grouped in buckets of `stride`, and each bucket
+/// keeps its lowest and its highest point, in time order (min/max
+/// decimation). When `2·cap` buckets are full, neighbouring buckets merge
+/// and the stride doubles, so memory does not grow with the run's length
+/// and a one-sample excursion anywhere in the run is still drawn. Points
+/// with a non-finite value (a clock without a value) are left out.
 #[derive(Clone, Debug)]
 pub struct Thinned {
     cap: usize,
     stride: u64,
-    seen: u64,
-    /// Kept points.
-    pub points: Vec<(f64, f64)>,
+    /// Samples offered to the newest bucket so far.
+    filled: u64,
+    buckets: Vec<Extremes>,
+}
+
+/// The lowest and highest finite point of a bucket, or `None` while it has
+/// none.
+#[derive(Clone, Copy, Debug)]
+struct Extremes(Option<((f64, f64), (f64, f64))>);
+
+impl Extremes {
+    fn add(&mut self, p: (f64, f64)) {
+        if !(p.0.is_finite() && p.1.is_finite()) {
+            return;
+        }
+        self.0 = Some(match self.0 {
+            None => (p, p),
+            Some((lo, hi)) => (
+                if p.1 < lo.1 { p } else { lo },
+                if p.1 > hi.1 { p } else { hi },
+            ),
+        });
+    }
+
+    fn merge(self, later: Extremes) -> Extremes {
+        let mut m = self;
+        if let Some((lo, hi)) = later.0 {
+            m.add(lo);
+            m.add(hi);
+        }
+        m
+    }
 }
 
 impl Thinned {
-    /// A thinner keeping about `cap` points.
+    /// A thinner keeping between `cap` and `2·cap` buckets (at most
+    /// `4·cap` points).
     pub fn new(cap: usize) -> Self {
         Thinned {
-            cap: cap.max(2),
+            cap: cap.max(1),
             stride: 1,
-            seen: 0,
-            points: Vec::new(),
+            filled: 0,
+            buckets: Vec::new(),
         }
     }
 
-    /// Offers one point.
+    /// Offers one point; points come in increasing `x`.
     pub fn push(&mut self, x: f64, y: f64) {
-        if self.seen.is_multiple_of(self.stride) {
-            self.points.push((x, y));
-            if self.points.len() >= 2 * self.cap {
-                let mut i = 0;
-                self.points.retain(|_| {
-                    i += 1;
-                    i % 2 == 1
-                });
+        if self.filled == 0 {
+            if self.buckets.len() == 2 * self.cap {
+                // Every bucket is complete here, so they pair up exactly.
+                self.buckets = self
+                    .buckets
+                    .chunks_exact(2)
+                    .map(|pair| pair[0].merge(pair[1]))
+                    .collect();
                 self.stride *= 2;
             }
+            self.buckets.push(Extremes(None));
         }
-        self.seen += 1;
+        if let Some(b) = self.buckets.last_mut() {
+            b.add((x, y));
+        }
+        self.filled = (self.filled + 1) % self.stride;
+    }
+
+    /// The kept points in increasing `x`: each bucket's extremes.
+    pub fn into_points(self) -> Vec<(f64, f64)> {
+        let mut points = Vec::with_capacity(2 * self.buckets.len());
+        for (lo, hi) in self.buckets.into_iter().filter_map(|b| b.0) {
+            let (first, second) = if lo.0 <= hi.0 { (lo, hi) } else { (hi, lo) };
+            points.push(first);
+            if second != first {
+                points.push(second);
+            }
+        }
+        points
     }
 }
 
@@ -657,14 +693,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn thinned_stays_bounded_and_even() {
+    fn thinned_stays_bounded_and_keeps_every_extreme() {
         let mut t = Thinned::new(100);
+        let spike_at = 54_321;
         for i in 0..100_000 {
-            t.push(i as f64, 0.0);
+            let y = match i {
+                _ if i == spike_at => 1e6,
+                77_777 => -2e6,
+                _ => (f64::from(i) * 0.1).sin(),
+            };
+            t.push(f64::from(i), y);
         }
-        assert!(t.points.len() <= 200);
-        let gaps: Vec<f64> = t.points.windows(2).map(|w| w[1].0 - w[0].0).collect();
-        assert!(gaps.iter().all(|g| *g == gaps[0]), "evenly spaced");
+        t.push(100_000.0, f64::NAN);
+        let points = t.into_points();
+        assert!(points.len() <= 400, "{} points", points.len());
+        assert!(points.windows(2).all(|w| w[0].0 < w[1].0), "in time order");
+        assert!(points.contains(&(f64::from(spike_at), 1e6)));
+        assert!(points.contains(&(77_777.0, -2e6)));
+        assert!(points.iter().all(|p| p.1.is_finite()));
+        // The sine's own extremes survive too: the envelope is not thinned away.
+        let quiet: Vec<f64> = points
+            .iter()
+            .map(|p| p.1)
+            .filter(|y| y.abs() <= 1.0)
+            .collect();
+        assert!(quiet.iter().any(|y| *y > 0.999) && quiet.iter().any(|y| *y < -0.999));
+    }
+
+    #[test]
+    fn thinned_keeps_a_short_series_whole() {
+        let mut t = Thinned::new(100);
+        for i in 0..150 {
+            t.push(f64::from(i), f64::from(i % 7));
+        }
+        let points = t.into_points();
+        assert_eq!(points.len(), 150);
+        assert_eq!(points[149], (149.0, f64::from(149 % 7)));
     }
 
     #[test]
