@@ -22,6 +22,7 @@ pub mod compare;
 pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod reference;
 pub mod replay;
 pub mod reproduce;
 pub mod run;

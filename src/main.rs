@@ -58,6 +58,9 @@ enum Command {
     },
     /// Print a scenario with every field at its default value.
     DumpDefaults,
+    /// Print the scenario and sweep file reference (Markdown): every field, its type,
+    /// default and meaning.
+    Reference,
     /// List the bundled scenarios and the available algorithms.
     List,
     /// Run a parameter sweep (many runs in parallel) and plot metrics against parameters.
@@ -285,6 +288,10 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::DumpDefaults => {
             writeln!(stdout(), "{}", vtsim::scenario::default_scenario().to_ron())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reference => {
+            write!(stdout(), "{}", vtsim::reference::markdown())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {

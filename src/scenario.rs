@@ -33,6 +33,7 @@ use models::network::PathConfig;
 use models::replication::ReplicationConfig;
 use models::server::ServerConfig;
 use models::xen::SchedulerConfig;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 fn default_seed() -> u64 {
@@ -40,7 +41,7 @@ fn default_seed() -> u64 {
 }
 
 /// A complete scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Name; also the default output directory `out/<name>/`.
@@ -83,7 +84,7 @@ pub struct Scenario {
 }
 
 /// A daemon: an algorithm on a host, polling servers over paths.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
     /// Name, unique; names the clock and the daemon's output folder.
@@ -111,7 +112,7 @@ fn default_counter() -> CounterSource {
 }
 
 /// A clock in a guest that runs no synchronization of its own.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DependentClockConfig {
     /// Clock name, unique among clocks and daemons.
@@ -129,7 +130,7 @@ fn default_store_latency_ms() -> f64 {
 }
 
 /// The source of a dependent clock.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum Follows {
     /// The parameters Dom0's RADclock daemon publishes to the XenStore after
@@ -146,7 +147,7 @@ pub enum Follows {
 }
 
 /// A domain on a host.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuestLoc {
     /// Host name.
@@ -156,7 +157,7 @@ pub struct GuestLoc {
 }
 
 /// Something that happens to a guest at a given time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum ScenarioEvent {
     /// Live migration of a guest's domain to a domain slot on another host.
@@ -195,7 +196,7 @@ pub enum ScenarioEvent {
 }
 
 /// A time-dilated domain.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DilationConfig {
     /// Host name.
@@ -215,7 +216,7 @@ fn yes() -> bool {
 }
 
 /// A server as seen from one daemon.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerRef {
     /// Server name.
@@ -235,7 +236,7 @@ fn default_interval_s() -> f64 {
 }
 
 /// Error probes: every clock's error is sampled on a grid of true time.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbeConfig {
     /// Grid interval, seconds (1 ms..=1 day; default 1 s).
@@ -254,7 +255,7 @@ impl Default for ProbeConfig {
 }
 
 /// What a run writes besides `summary.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
     /// Interval of rows in `errors.csv`, seconds; a multiple of the probe

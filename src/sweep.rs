@@ -69,6 +69,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rayon::prelude::*;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::output::write_atomic;
@@ -77,10 +78,10 @@ use crate::run::{RunSummary, build_world, drive, summarize};
 use crate::scenario::{Scenario, ScenarioError, parse_error, ron_options};
 
 /// The values one field takes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum Values {
     /// Exactly these values (numbers, strings, booleans: any RON value).
-    List(Vec<ron::Value>),
+    List(#[schemars(with = "Vec<serde_json::Value>")] Vec<ron::Value>),
     /// `steps` values evenly spaced from `from` to `to` inclusive (rounded
     /// to 12 significant digits; whole numbers are written as integers).
     LinRange {
@@ -127,7 +128,7 @@ pub enum Values {
 }
 
 /// How a linked field's value derives from the value it follows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum Transform {
     /// The same value (any type).
     #[default]
@@ -184,7 +185,7 @@ impl Transform {
 }
 
 /// One varied field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Vary {
     /// Field path in the scenario, e.g. `paths[0].forward.min_delay_us`.
@@ -201,7 +202,7 @@ fn default_seeds() -> u32 {
 }
 
 /// A sweep file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sweep {
     /// Name; default output directory `out/<name>/`.

@@ -13,6 +13,7 @@
 //! assert!(cfg.validate().is_empty());
 //! ```
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::{FreeRunning, Naive};
@@ -90,7 +91,7 @@ fn default_poll_s() -> f64 {
 }
 
 /// Parameters shared by the baselines.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BaselineConfig {
     /// Poll period, seconds (1..=1024; default 16, RADclock's default).
@@ -107,7 +108,7 @@ impl Default for BaselineConfig {
 }
 
 /// A synchronization algorithm and its parameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum AlgorithmConfig {
     /// No correction: the counter times its nominal period.

@@ -68,11 +68,12 @@
 use algorithms::{ConfigError, CounterInfo};
 use rand::RngExt;
 use rand_distr::{Exp1, Gamma};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng, SimTime};
 
 /// Which hardware counter.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum CounterKind {
     /// Time-stamp counter, read with `rdtsc`.
     #[default]
@@ -135,7 +136,7 @@ impl CounterKind {
 /// whose mean is `mean_ns − min_ns` and standard deviation `jitter_ns`
 /// (right-skewed, as access latencies are). `jitter_ns = 0` gives the
 /// constant `mean_ns`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyConfig {
     /// Mean latency, ns.
@@ -195,7 +196,7 @@ impl LatencyConfig {
 }
 
 /// One step of a scheduled P-state rate change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PstateStep {
     /// True time at which the factor takes effect, seconds.
@@ -214,7 +215,7 @@ impl Default for PstateStep {
 }
 
 /// How a non-invariant TSC's rate follows the core's P-state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PstateConfig {
     /// A fixed schedule of rate factors, applied to every core, sorted by
@@ -240,7 +241,7 @@ impl Default for PstateConfig {
 }
 
 /// Deep C-state halts that stop a non-nonstop TSC (§1.4).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CstateHaltConfig {
     /// Rate of halt episodes while running, per second (Poisson; default 0 =
@@ -261,7 +262,7 @@ impl Default for CstateHaltConfig {
 }
 
 /// TSC-specific behaviour.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TscConfig {
     /// Offset of each core's TSC, ticks; its length is the number of cores
@@ -291,7 +292,7 @@ impl Default for TscConfig {
 
 /// A counter's configuration. Unset options take the per-kind defaults of
 /// [`CounterKind`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CounterConfig {
     /// Which counter.

@@ -43,6 +43,7 @@
 //! are not modelled (a scenario with one is refused).
 
 use algorithms::{ConfigError, Num};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimTime};
 
@@ -57,7 +58,7 @@ pub const TDF_MAX: f64 = 1000.0;
 pub const TDF_MIN: f64 = 1.0;
 
 /// Per-domain dilation settings (§5, §7 "Time dilation").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TdfConfig {
     /// Time dilation factor: physical seconds per perceived second

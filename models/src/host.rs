@@ -14,6 +14,7 @@
 //! whenever two reads are further apart than the wrap period, the real
 //! failure mode.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng, SimTime};
 
@@ -28,7 +29,7 @@ use crate::xen::pvclock::{
 use crate::xen::{HostOutputs, XenHost, XenHostConfig};
 
 /// The hypervisor of a host: how it schedules domains and keeps time.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct XenSetup {
     /// Domains, scheduler and packet path (domain 0 is Dom0, 1.. the guests).
@@ -40,7 +41,7 @@ pub struct XenSetup {
 }
 
 /// Where a clock's counter comes from, as a domain sees it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum CounterSource {
     /// The TSC (read natively).
     #[default]
@@ -69,7 +70,7 @@ impl CounterSource {
 }
 
 /// How narrow counters are extended to 64 bits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CounterExtension {
     /// The kernel extends on every timer tick (10 ms), far below any wrap
     /// period: readers see the exact 64-bit count.
@@ -85,7 +86,7 @@ fn default_stamp_latency_us() -> f64 {
 }
 
 /// A physical host.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostConfig {
     /// Name, unique in the scenario.

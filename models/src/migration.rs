@@ -39,11 +39,12 @@
 
 use algorithms::ConfigError;
 use rand_distr::{Binomial, Distribution, Poisson};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng};
 
 /// How memory is moved (§4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum MigrationMethod {
     /// Iterative pre-copy, then a short stop-and-copy (Xen's live migration).
     #[default]
@@ -56,7 +57,7 @@ pub enum MigrationMethod {
 
 /// Migration parameters: the VM's memory and workload, the link, and Xen's
 /// pre-copy constants (§4.1, §7 "Migration pre-copy").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MigrationConfig {
     /// Method (default pre-copy).
@@ -646,7 +647,7 @@ fn rng_bool(rng: &mut SimRng, p: f64) -> bool {
 }
 
 /// How the guest's TSC behaves after save/restore or migration (§2.4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TscMode {
     /// RDTSC runs natively: the guest now reads the destination host's
     /// counter, value and rate.

@@ -107,6 +107,7 @@
 use std::f64::consts::{LN_2, TAU};
 
 use algorithms::ConfigError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{NormalStream, SimRng, SimTime};
 
@@ -125,7 +126,7 @@ const FLICKER_SHORTEST_STEPS: f64 = 1.0 / 64.0;
 const SLOW_CORR_STEPS_PER_UPDATE: f64 = 64.0;
 
 /// Temperature model of an oscillator.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TemperatureConfig {
     /// Frequency sensitivity, ppm per °C (typical uncompensated crystal: 1.0,
@@ -159,7 +160,7 @@ impl Default for TemperatureConfig {
 }
 
 /// Power-law noise of an oscillator, each type given by its Allan deviation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NoiseConfig {
     /// White phase noise: ADEV at τ = 1 s (dimensionless); falls as 1/τ.
@@ -213,7 +214,7 @@ impl NoiseConfig {
 
 /// An oscillator: deterministic drift, temperature and noise. The default is
 /// an *ideal* oscillator (all terms zero); scenarios opt in to each error.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OscillatorConfig {
     /// Time error at t = 0, seconds (default 0).

@@ -37,6 +37,7 @@
 use std::collections::VecDeque;
 
 use algorithms::ConfigError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimTime};
 
@@ -65,7 +66,7 @@ pub struct LogEntry {
 }
 
 /// Replication parameters (§4.3, §7 "Semi-active").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplicationConfig {
     /// One-way latency of the log link, µs (default 50, LAN \[E\] §7; 0..=1e6).

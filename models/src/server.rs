@@ -36,6 +36,7 @@
 use algorithms::{ConfigError, Num};
 use rand::RngExt;
 use rand_distr::{Exp1, StandardNormal};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng, SimTime};
 
@@ -60,7 +61,7 @@ fn join(path: &str, field: &str) -> String {
 }
 
 /// A server and its faults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Name, for outputs (non-empty; default "server0").
@@ -96,7 +97,7 @@ impl Default for ServerConfig {
 /// Something going wrong at the server. Windows run from `start_s`
 /// (inclusive) to `end_s` (exclusive; `None` = to the end of the run), in
 /// seconds of true time since the run start.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum ServerFault {
     /// The server's clock reads `offset_s` ahead of true time.

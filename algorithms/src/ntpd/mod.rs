@@ -61,6 +61,7 @@ mod discipline;
 mod peer;
 mod select;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{ClockTime, signed_count, ticks_between};
@@ -98,7 +99,7 @@ const NTP_UNREACH: i32 = 10;
 const HUFFPUFF_S: u64 = 900;
 
 /// The ntpd release whose behaviour is modelled (research/ntpd.md §3.10).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum NtpVersion {
     /// ntp.org 4.2.8p9 and later: stepout 300 s, start-up hold, root
     /// distance with peer dispersion (CVE-2016-7433 fix).
@@ -126,7 +127,7 @@ impl NtpVersion {
 }
 
 /// ntpd parameters (the `ntp.conf`/`tinker` knobs that shape the clock).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NtpdConfig {
     /// Which release to model (default 4.2.8p9+).

@@ -9,12 +9,13 @@
 //! divided by the poll period, with floors in stamps (research/radclock.md
 //! §2.1–§2.3, §3).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
 
 /// Which reference code base to reproduce (research/radclock.md §2.14).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Preset {
     /// The VET-era code (`synclab/radclock`, 2012): `OFFSET_RATIO_GOOD` = 6
     /// (Eoffset 90 µs), the phat pair error is recorded even when the sanity
@@ -31,7 +32,7 @@ pub enum Preset {
 
 /// The host-quality ("temperature") preset of the reference daemon's
 /// `temperature_quality` option (research/radclock.md §2.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Temperature {
     /// Air-conditioned machine room: tight rate bounds.
     Excellent,
@@ -50,7 +51,7 @@ pub enum Temperature {
 /// assert_eq!(cfg.preset, Preset::Current);
 /// assert!(cfg.validate().is_empty());
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RadclockConfig {
     /// Poll period P, seconds (1..=1024; default 16 = `DEFAULT_NTP_POLL_PERIOD`,

@@ -1,6 +1,7 @@
 //! Network path parameters, their defaults and their validation.
 
 use algorithms::{ConfigError, Num};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::queueing::load_empirical_file;
@@ -60,7 +61,7 @@ fn check_positive(errors: &mut Vec<ConfigError>, field: &str, value: f64, hi: f6
 ///
 /// Giving neither uses [`DEFAULT_MIN_DELAY_US`] each way; mixing the styles
 /// or giving only one direction is a validation error.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PathConfig {
     /// Minimum round-trip time, µs (0..=2e7), the sum of the two minimum
@@ -156,7 +157,7 @@ impl PathConfig {
 /// Delay of a packet sent at `t` = minimum delay at `t` (base, moved by
 /// scheduled and random level shifts) + queueing draw + congestion extra
 /// (while an episode is on); or lost.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectionConfig {
     /// Minimum one-way delay, µs (0..=1e7). Give it for both directions or
@@ -225,7 +226,7 @@ impl DirectionConfig {
 /// All values in µs. Means are what a long run averages to; the Pareto
 /// variant can have an infinite mean, which models heavy-tailed
 /// cross-traffic where rare huge delays dominate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum QueueingConfig {
     /// No queueing: every packet sees exactly the minimum delay.
@@ -415,7 +416,7 @@ impl QueueingConfig {
 }
 
 /// One component of a [`QueueingConfig::Mixture`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MixtureComponent {
     /// Relative weight, dimensionless (≥ 0; weights are normalised).
@@ -425,7 +426,7 @@ pub struct MixtureComponent {
 }
 
 /// Where an empirical queueing distribution comes from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum EmpiricalSource {
     /// Values written in the configuration.
@@ -447,7 +448,7 @@ pub enum EmpiricalSource {
 /// from an exponential with mean `extra_mean_us`, so the long-run mean
 /// delay rises by on-fraction × `extra_mean_us`, with on-fraction =
 /// mean_on/(mean_on + mean_off).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CongestionConfig {
     /// Mean duration of an episode, s (1e-3..=1e9; default 60).
@@ -507,7 +508,7 @@ impl CongestionConfig {
 }
 
 /// Packet loss in one direction.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum LossConfig {
     /// Every packet arrives.
@@ -608,7 +609,7 @@ impl LossConfig {
 
 /// A scheduled level shift: from `at_s` on, the minimum delay of the
 /// direction is `min_delay_us` (until the next scheduled shift).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelShift {
     /// When the shift happens, s since the run start (0..=1e10).
@@ -639,7 +640,7 @@ impl LevelShift {
 /// (with probability `up_probability`) or down by `magnitude_us` for an
 /// exponentially distributed duration, then the minimum returns. A
 /// downward shift never takes the minimum below zero.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RandomShiftConfig {
     /// Mean time from the end of one shift to the next onset, s

@@ -11,12 +11,13 @@
 //! 100–200 µs with 1–4 busy guests).
 
 use algorithms::{ConfigError, Num};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::parametric::ParametricConfig;
 
 /// One host: its pCPUs, its domains (Dom0 first) and how they are scheduled.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct XenHostConfig {
     /// Physical CPUs (1..=64; default 2, a 2006-era dual-core testbed).
@@ -52,7 +53,7 @@ impl Default for XenHostConfig {
 }
 
 /// Which scheduler runs the vCPUs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub enum SchedulerConfig {
     /// Xen's credit scheduler (credit1), explicitly simulated.
@@ -71,7 +72,7 @@ impl Default for SchedulerConfig {
 }
 
 /// Credit1 parameters (research §3.1, §7 "Credit").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CreditConfig {
     /// Time slice, ns (1 ms..=1 s; default 30 ms, `sched_credit_tslice_ms`).
@@ -103,7 +104,7 @@ impl Default for CreditConfig {
 }
 
 /// SEDF parameters common to the host (research §3.3).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SedfConfig {
     /// Extra-time quantum, ns (default 500 µs, `EXTRA_QUANTUM`; 5 µs..=100 ms).
@@ -132,7 +133,7 @@ impl Default for SedfConfig {
 }
 
 /// Per-domain SEDF reservation (research §3.3, §7 "SEDF").
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SedfParams {
     /// Period, ns (10 µs..=10 s; default 100 ms, `WEIGHT_PERIOD`).
@@ -155,7 +156,7 @@ impl Default for SedfParams {
 }
 
 /// One domain: vCPUs, scheduling parameters and workload.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DomainConfig {
     /// Virtual CPUs (1..=64; default 1).
@@ -219,7 +220,7 @@ impl DomainConfig {
 /// independent processes; the clock daemon's own packets come from the world
 /// through [`super::XenHost::packet_from_nic`] and
 /// [`super::XenHost::packet_from_guest`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workload {
     /// Long-run fraction of time each vCPU wants the CPU (0..=1; 1 = CPU hog
@@ -257,7 +258,7 @@ impl Workload {
 }
 
 /// On/off periods of a guest (exponentially distributed).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Churn {
     /// Mean time running, s (0.001..=1e6; default 60 s).
@@ -288,7 +289,7 @@ impl Default for Churn {
 /// 30–40 µs); Dom0 adds an event channel and a vCPU context switch (≈41 µs,
 /// target 30–70 µs); a DomU adds a netback hop each way and a second wake-up
 /// (≈110 µs idle, target 100–200 µs).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PathCosts {
     /// NIC receive: DMA of the frame and interrupt assertion, ns (default
@@ -356,7 +357,7 @@ impl Default for PathCosts {
 
 /// ShareGuard: limits the Dom0 CPU each guest may cause, by dropping its
 /// traffic at netback while it is over its limit (Gupta et al. 2006).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShareGuardConfig {
     /// Enabled (default false).

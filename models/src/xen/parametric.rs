@@ -37,6 +37,7 @@
 
 use algorithms::ConfigError;
 use rand::RngExt;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng, SimTime};
 
@@ -44,7 +45,7 @@ use super::config::{SchedulerConfig, XenHostConfig};
 use super::{HostEvent, HostOutputs, XenHost};
 
 /// A fitted delay distribution, ns.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DelayDist {
     /// Mixture: probability of the point mass (0..=1).
@@ -166,7 +167,7 @@ impl DelayDist {
 }
 
 /// The four stage delays for one kind of domain.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StageDelays {
     /// NIC arrival → queued at the receiving kernel.
@@ -180,7 +181,7 @@ pub struct StageDelays {
 }
 
 /// Delays for Dom0 and for DomUs with a given number of busy guests.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DelayTable {
     /// Dom0's own packets (no netback hop).
@@ -192,7 +193,7 @@ pub struct DelayTable {
 /// Parameters of the parametric model: one [`DelayTable`] per number of
 /// busy guests (index `k`; beyond the last, the last applies). Produced by
 /// [`calibrate`]; an empty table is invalid.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParametricConfig {
     /// Tables indexed by the number of busy guests.

@@ -73,6 +73,7 @@
 
 use algorithms::ConfigError;
 use rand::RngExt;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sim_core::{SimDuration, SimRng, SimTime};
 
@@ -281,7 +282,7 @@ impl WallClock {
 }
 
 /// How the hypervisor recalibrates system time each epoch (§2.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CalibPolicy {
     /// Xen 3.x variable-rate recalibration: new scale each epoch, warp
     /// forward when behind, slow down when ahead (saw-tooth).
@@ -296,7 +297,7 @@ pub enum CalibPolicy {
 }
 
 /// Which platform timer the hypervisor calibrates against (§1.1, §2.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PlatformTimer {
     /// HPET, 14.31818 MHz nominal; Xen's first choice.
     #[default]
@@ -316,7 +317,7 @@ impl PlatformTimer {
 }
 
 /// Parameters of the hypervisor's timekeeping.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct XenTimeConfig {
     /// Recalibration policy (§2.2; default `ConstantTscBootScale`, §7).
@@ -778,7 +779,7 @@ impl XenTimekeeper {
 
 /// The VET guest's HPET access: a hypercall into Xen, which reads the HPET
 /// and returns (VET "add hypercall to access platform timer", seed 000).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HpetHypercallConfig {
     /// Shortest hypercall round trip including the HPET read, ns (default
