@@ -27,11 +27,18 @@ pub fn markdown() -> String {
          comments and defaults); do not edit by hand. Files are \
          [RON](https://github.com/ron-rs/ron): a struct is `Name(field: value, ...)` \
          (the name may be left out), a list `[a, b]`, an enum variant `Variant`, \
-         `Variant(value)` or `Variant(field: value, ...)`, an absent optional value \
+         `Variant(value)` or `Variant(field: value, ...)` (a variant holding a struct takes \
+         its fields directly: `Radclock(poll_period_s: 16)`), an absent optional value \
          `None` and a present one `Some(value)` or just `value`. Every field with a \
          default may be left out; unknown fields are errors. `vtsim dump-defaults` \
          prints a complete scenario, and `vtsim validate` checks a file, naming the \
-         field and the valid range of any value it refuses.\n",
+         field and the valid range of any value it refuses.\n\n\
+         Meanings name where defaults come from: a section (`§1.3`, `§7 note C`) or a \
+         note (`virt-models.md`, `radclock.md`, `ntpd.md`) of the modelling notes on \
+         counters and Xen, RADclock and ntpd, which cite the papers and the kernel, \
+         Xen, RADclock and ntpd sources behind each figure. A tag says how far to \
+         trust a figure: [V] checked against its source, [R] from the literature, \
+         [E] an engineering estimate or derived by arithmetic.\n",
     );
     let mut printed = BTreeSet::new();
     section(

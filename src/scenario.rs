@@ -168,7 +168,8 @@ pub enum ScenarioEvent {
         from: GuestLoc,
         /// Its destination slot.
         to: GuestLoc,
-        /// Method, memory, dirtying and link (see `models::migration`).
+        /// Method (pre-copy, stop-and-copy or post-copy), memory, dirtying and
+        /// link.
         #[serde(default)]
         migration: MigrationConfig,
         /// How the guest's TSC behaves after the move (default emulated).
@@ -186,7 +187,7 @@ pub enum ScenarioEvent {
         leader: GuestLoc,
         /// The follower's domain slot.
         follower: GuestLoc,
-        /// Log link and failover policy (see `models::replication`).
+        /// Log link and failover policy.
         #[serde(default)]
         replication: ReplicationConfig,
         /// Path index after failover (default: unchanged).

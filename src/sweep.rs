@@ -191,7 +191,8 @@ pub struct Vary {
     /// Field path in the scenario, e.g. `paths[0].forward.min_delay_us`.
     /// Enum variants are skipped: `daemons[0].algorithm.poll_period_s`
     /// reaches the field whatever the algorithm. A path starting with `$`
-    /// is a sweep parameter outside the scenario (module docs).
+    /// is a sweep parameter outside the scenario: an axis that only linked
+    /// fields read (`$busy_guests`, say).
     pub path: String,
     /// The values it takes.
     pub values: Values,

@@ -118,9 +118,9 @@ pub enum AlgorithmConfig {
     /// Knows true time: a lower bound on any algorithm's error, limited only
     /// by counter resolution. Provided by the world, which alone knows truth.
     Oracle(#[serde(default)] BaselineConfig),
-    /// The RADclock feedforward estimator ([`crate::radclock`]).
+    /// The RADclock feedforward estimator.
     Radclock(#[serde(default)] RadclockConfig),
-    /// The ntpd reference clock discipline ([`crate::ntpd`]).
+    /// The ntpd reference clock discipline.
     Ntpd(#[serde(default)] NtpdConfig),
 }
 

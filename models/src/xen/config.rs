@@ -61,7 +61,7 @@ pub enum SchedulerConfig {
     /// Simple EDF (Xen ≤ 4.5), explicitly simulated, optionally with SEDF-DC.
     Sedf(#[serde(default)] SedfConfig),
     /// Fast parametric model: delays sampled from distributions calibrated
-    /// against the explicit credit scheduler (see [`super::parametric`]).
+    /// against the explicit credit scheduler.
     Parametric(ParametricConfig),
 }
 
@@ -217,9 +217,7 @@ impl DomainConfig {
 }
 
 /// A domain's workload. CPU demand, packet traffic and on/off churn are
-/// independent processes; the clock daemon's own packets come from the world
-/// through [`super::XenHost::packet_from_nic`] and
-/// [`super::XenHost::packet_from_guest`].
+/// independent processes; the clock daemons' own packets come on top of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workload {
