@@ -18,11 +18,11 @@
 //! assert_eq!(errors[0].field, "probes.interval_s");
 //! ```
 
-use algorithms::{AlgorithmConfig, ConfigError};
+use algorithms::{AlgorithmConfig, ConfigError, Num};
 use models::counter::CounterKind;
 use models::host::CounterSource;
 
-use crate::scenario::{DURATION_RANGE_S, PROBE_INTERVAL_RANGE_S, Scenario};
+use crate::scenario::{DURATION_RANGE_S, MAX_STABILITY_FACTOR, PROBE_INTERVAL_RANGE_S, Scenario};
 
 /// Most probe samples one clock may take in a run. A year at 1 s is
 /// 3.2·10⁷ samples and a day at 1 ms 8.6·10⁷; 10⁹ samples per clock is
@@ -109,6 +109,25 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
                     ),
                 ));
             }
+        }
+    }
+
+    if let Some(tau) = s.probes.stability_max_tau_s
+        && probe_ok
+        && tau.is_finite()
+    {
+        let most = probe_s * MAX_STABILITY_FACTOR as f64;
+        if tau < probe_s || tau > most * (1.0 + MULTIPLE_TOLERANCE) {
+            e.push(ConfigError::new(
+                "probes.stability_max_tau_s",
+                format!(
+                    "{} s is outside the valid range [{}, {}] s: from one probe interval \
+                     (probes.interval_s) to {MAX_STABILITY_FACTOR} of them",
+                    Num(tau),
+                    Num(probe_s),
+                    Num(most)
+                ),
+            ));
         }
     }
 
@@ -285,6 +304,40 @@ mod tests {
         let e = cross_checks(&s);
         assert_eq!(e[0].field, "probes.interval_s");
         assert!(e[0].message.contains("6.312e9"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn stability_spans_one_probe_interval_to_two_to_the_eighteen() {
+        let mut s = default_scenario();
+        s.probes.interval_s = 0.5;
+        s.probes.stability_max_tau_s = Some(0.5);
+        assert!(cross_checks(&s).is_empty());
+        assert_eq!(s.probes.stability_max_m(), 1);
+        // Octaves up to the largest one within the asked τ.
+        s.probes.stability_max_tau_s = Some(1000.0);
+        assert_eq!(
+            s.probes.stability_max_m(),
+            1024,
+            "1024 × 0.5 s ≤ 1000 s < 2048 × 0.5 s"
+        );
+        s.probes.stability_max_tau_s = Some(512.0);
+        assert_eq!(s.probes.stability_max_m(), 1024, "exactly 1024 intervals");
+        s.probes.stability_max_tau_s = Some(0.25);
+        assert_eq!(fields(&s), ["probes.stability_max_tau_s"]);
+        s.probes.stability_max_tau_s = Some(0.5 * f64::from(1 << 18) * 1.01);
+        let e = cross_checks(&s);
+        assert_eq!(e[0].field, "probes.stability_max_tau_s");
+        assert!(e[0].message.contains("[0.5, 131072] s"), "{}", e[0].message);
+        s.probes.stability_max_tau_s = None;
+        assert_eq!(s.probes.stability_max_m(), 0);
+        // Per-field validation refuses what no probe interval could make valid.
+        let mut s = default_scenario();
+        s.probes.stability_max_tau_s = Some(f64::NAN);
+        assert!(
+            s.validate()
+                .iter()
+                .any(|e| e.field == "probes.stability_max_tau_s")
+        );
     }
 
     #[test]

@@ -408,6 +408,8 @@ pub fn write_outputs(
             error_us: ErrorStats::default(),
             error_at_exchange_us: ErrorStats::from_summary(&r.at_exchange),
             host_rtt_us: ErrorStats::default(),
+            // No probe grid in a replay: nothing to measure stability on.
+            stability: Vec::new(),
         }],
         domains: Vec::new(),
         migrations: Vec::new(),

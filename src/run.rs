@@ -13,7 +13,7 @@ use sim_core::stats::Summary;
 use sim_core::{Engine, SimDuration, SimTime};
 
 use crate::output::{Staging, write_atomic};
-use crate::plot::{Series, Thinned, error_chart};
+use crate::plot::{LineChart, Series, Thinned, error_chart, line_chart};
 use crate::scenario::{Follows, Scenario, ScenarioEvent};
 
 /// Error statistics of one clock, in microseconds.
@@ -140,6 +140,45 @@ pub struct ClockSummary {
     pub error_at_exchange_us: ErrorStats,
     /// Host RTT overhead per exchange (measured RTT minus the network's), µs.
     pub host_rtt_us: ErrorStats,
+    /// Stability of the error at octave observation intervals, when
+    /// `probes.stability_max_tau_s` asks for it (left out otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stability: Vec<StabilityPoint>,
+}
+
+/// A clock's stability over one observation interval τ: how its error
+/// wanders, as frequency (OADEV, MDEV) and as time (TDEV, MTIE). A value
+/// is `null` until the run holds enough samples for it (`2τ` for OADEV,
+/// `3τ` for MDEV and TDEV, `τ` for MTIE, after `metrics_from_s`).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct StabilityPoint {
+    /// Observation interval τ, s.
+    pub tau_s: f64,
+    /// Second differences behind the OADEV estimate, `N − 2m` (its
+    /// confidence).
+    pub n: u64,
+    /// Overlapping Allan deviation (dimensionless).
+    pub oadev: Option<f64>,
+    /// Modified Allan deviation (dimensionless).
+    pub mdev: Option<f64>,
+    /// Time deviation, µs.
+    pub tdev_us: Option<f64>,
+    /// Maximum time interval error: the largest peak-to-peak error within
+    /// any window of τ, µs.
+    pub mtie_us: Option<f64>,
+}
+
+impl StabilityPoint {
+    fn from_allan(p: &sim_core::stats::AllanPoint) -> Self {
+        StabilityPoint {
+            tau_s: p.tau_s,
+            n: p.n,
+            oadev: p.oadev,
+            mdev: p.mdev,
+            tdev_us: p.tdev.map(|v| v * 1e6),
+            mtie_us: p.mtie.map(|v| v * 1e6),
+        }
+    }
 }
 
 /// The content of `summary.json`.
@@ -235,6 +274,7 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
         record_every: (s.output.errors_csv_interval_s / s.probes.interval_s)
             .round()
             .max(1.0) as u64,
+        stability_max_m: s.probes.stability_max_m(),
     };
     let mut world = World::new(s.seed, probe);
     for h in &s.hosts {
@@ -595,9 +635,90 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
                 error_us: ErrorStats::from_summary(&m.grid),
                 error_at_exchange_us: ErrorStats::from_summary(&m.at_exchange),
                 host_rtt_us: ErrorStats::from_summary(&m.host_rtt),
+                stability: m.stability.as_ref().map_or_else(Vec::new, |a| {
+                    a.points().iter().map(StabilityPoint::from_allan).collect()
+                }),
             })
             .collect(),
     }
+}
+
+/// Writes `stability.csv` (one row per clock and τ) and, with `plots`,
+/// OADEV, TDEV and MTIE against τ per clock (log-log).
+fn write_stability(
+    dir: &Path,
+    name: &str,
+    summary: &RunSummary,
+    plots: bool,
+) -> anyhow::Result<()> {
+    let cell = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    let mut text = String::from("clock,tau_s,n,oadev,mdev,tdev_us,mtie_us\n");
+    for c in &summary.clocks {
+        for p in &c.stability {
+            text.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                c.name,
+                p.tau_s,
+                p.n,
+                cell(p.oadev),
+                cell(p.mdev),
+                cell(p.tdev_us),
+                cell(p.mtie_us)
+            ));
+        }
+    }
+    write_atomic(&dir.join("stability.csv"), text.as_bytes())?;
+    if !plots {
+        return Ok(());
+    }
+    type Pick = fn(&StabilityPoint) -> Option<f64>;
+    let charts: [(&str, &str, &str, Pick); 3] = [
+        (
+            "stability_oadev",
+            "overlapping Allan deviation",
+            "OADEV",
+            |p| p.oadev,
+        ),
+        ("stability_tdev", "time deviation", "TDEV [µs]", |p| {
+            p.tdev_us
+        }),
+        (
+            "stability_mtie",
+            "maximum time interval error",
+            "MTIE [µs]",
+            |p| p.mtie_us,
+        ),
+    ];
+    for (stem, what, y_label, pick) in charts {
+        let series: Vec<Series> = summary
+            .clocks
+            .iter()
+            .map(|c| Series {
+                name: c.name.clone(),
+                points: c
+                    .stability
+                    .iter()
+                    .filter_map(|p| pick(p).map(|v| (p.tau_s, v)))
+                    .collect(),
+            })
+            .collect();
+        let title = format!("{name}: {what} of the clock error");
+        line_chart(
+            dir,
+            stem,
+            &LineChart {
+                title: &title,
+                x_label: "observation interval τ [s]",
+                y_label,
+                series: &series,
+                points: false,
+                log_x: true,
+                log_y: true,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("plotting {stem}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Runs a scenario into its output directory; returns the directory and summary.
@@ -628,6 +749,9 @@ pub fn run_scenario(
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     write_atomic(&staging.dir().join("scenario.ron"), s.to_ron().as_bytes())?;
+    if summary.clocks.iter().any(|c| !c.stability.is_empty()) {
+        write_stability(staging.dir(), &s.name, &summary, s.output.plots)?;
+    }
     // A run without clocks has no error to plot: no empty chart either.
     if s.output.plots && !world.clocks().is_empty() {
         let series: Vec<Series> = world

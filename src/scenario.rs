@@ -236,6 +236,26 @@ fn default_interval_s() -> f64 {
     1.0
 }
 
+/// Largest averaging factor of the stability metrics, in probe intervals
+/// (2¹⁸: three days at 1 s). Their memory per clock is about 64 bytes per
+/// probe interval of the largest τ (a ring of the last `3m` samples and
+/// the MTIE window's extremes), so this caps it at 16 MB.
+pub const MAX_STABILITY_FACTOR: usize = 1 << 18;
+
+impl ProbeConfig {
+    /// The largest averaging factor `m` (a power of two, `m·interval_s ≤
+    /// stability_max_tau_s`) of the stability metrics, or 0 for none.
+    pub fn stability_max_m(&self) -> usize {
+        match self.stability_max_tau_s {
+            Some(tau) if tau >= self.interval_s => {
+                let ratio = (tau / self.interval_s * (1.0 + 1e-9)).min(MAX_STABILITY_FACTOR as f64);
+                1 << (ratio.log2().floor() as u32)
+            }
+            _ => 0,
+        }
+    }
+}
+
 /// Error probes: every clock's error is sampled on a grid of true time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -244,6 +264,13 @@ pub struct ProbeConfig {
     pub interval_s: f64,
     /// Samples earlier than this are excluded from metrics (convergence), seconds (default 0).
     pub metrics_from_s: f64,
+    /// Largest observation interval τ of each clock's stability metrics,
+    /// seconds: OADEV, MDEV, TDEV and MTIE of its error on the probe grid
+    /// (after `metrics_from_s`), at τ = 1, 2, 4, … probe intervals, in
+    /// `summary.json`, `stability.csv` and plots. From `interval_s` to
+    /// 2¹⁸ probe intervals; `None` (the default) computes none. Costs
+    /// about one error sample's worth of work per octave of τ.
+    pub stability_max_tau_s: Option<f64>,
 }
 
 impl Default for ProbeConfig {
@@ -251,6 +278,7 @@ impl Default for ProbeConfig {
         ProbeConfig {
             interval_s: default_interval_s(),
             metrics_from_s: 0.0,
+            stability_max_tau_s: None,
         }
     }
 }
@@ -486,6 +514,16 @@ impl Scenario {
             self.duration_s.max(0.0),
             "s (within the run)",
         );
+        if let Some(tau) = self.probes.stability_max_tau_s {
+            ConfigError::check_range(
+                &mut e,
+                "probes.stability_max_tau_s",
+                tau,
+                PROBE_INTERVAL_RANGE_S.0,
+                PROBE_INTERVAL_RANGE_S.1 * MAX_STABILITY_FACTOR as f64,
+                "s",
+            );
+        }
         ConfigError::check_range(
             &mut e,
             "output.errors_csv_interval_s",

@@ -143,6 +143,114 @@ fn oracle_error_is_within_one_counter_tick() {
     assert!(clock(&f, "free-running").error_us.max_abs > 100.0);
 }
 
+/// lan-basics' free-running clock alone for `hours`, its crystal with only
+/// `skew_ppm` and white FM noise, stability metrics up to `max_tau_s`.
+fn free_running(hours: f64, skew_ppm: f64, white_fm_adev_1s: f64, max_tau_s: f64) -> Scenario {
+    let mut s = bundled("lan-basics.ron");
+    s.duration_s = hours * 3600.0;
+    s.daemons.retain(|d| d.name == "free-running");
+    let crystal = &mut s.hosts[0].tsc_crystal;
+    *crystal = models::oscillator::OscillatorConfig {
+        skew_ppm,
+        ..Default::default()
+    };
+    crystal.noise.white_fm_adev_1s = white_fm_adev_1s;
+    s.probes.stability_max_tau_s = Some(max_tau_s);
+    assert!(s.validate().is_empty(), "{:?}", s.validate());
+    s
+}
+
+#[test]
+fn a_crystal_ramp_is_all_mtie_and_no_allan_deviation() {
+    // A 20 ppm skew makes the free-running error a ramp: every window of τ
+    // spans 20·τ µs of it, and second differences of a ramp vanish (to the
+    // 1/3 ns counter tick).
+    let summary = run_in_memory(&free_running(2.0, 20.0, 0.0, 1024.0)).unwrap();
+    let st = &clock(&summary, "free-running").stability;
+    let taus: Vec<f64> = st.iter().map(|p| p.tau_s).collect();
+    assert_eq!(
+        taus,
+        (0..=10).map(|k| f64::from(1 << k)).collect::<Vec<_>>()
+    );
+    for p in st {
+        let mtie = p.mtie_us.unwrap();
+        assert!(
+            (mtie - 20.0 * p.tau_s).abs() < 1e-3,
+            "τ {} s: MTIE {mtie} µs",
+            p.tau_s
+        );
+        let oadev = p.oadev.unwrap();
+        assert!(oadev < 1e-9 / p.tau_s, "τ {} s: OADEV {oadev}", p.tau_s);
+        assert!(
+            p.tdev_us.unwrap() < 1e-3,
+            "τ {} s: TDEV {:?}",
+            p.tau_s,
+            p.tdev_us
+        );
+    }
+}
+
+#[test]
+fn white_fm_gives_the_configured_allan_deviation_through_the_whole_stack() {
+    // The free-running clock's error is the crystal's phase: its OADEV must
+    // be the configured σ_y(1 s)/√τ. A day of 1 s samples estimates it to a
+    // few per cent up to τ = 256 s.
+    let sigma = 1e-8;
+    let summary = run_in_memory(&free_running(24.0, 0.0, sigma, 256.0)).unwrap();
+    for p in &clock(&summary, "free-running").stability {
+        let want = sigma / p.tau_s.sqrt();
+        let got = p.oadev.unwrap();
+        assert!(
+            (got / want - 1.0).abs() < 0.1,
+            "τ {} s: OADEV {got:e}, want {want:e}",
+            p.tau_s
+        );
+        // White FM: MDEV/OADEV = 1/√2 for τ ≫ τ0, TDEV = τ·MDEV/√3.
+        if p.tau_s >= 16.0 {
+            let ratio = p.mdev.unwrap() / got;
+            assert!(
+                (ratio - 0.5f64.sqrt()).abs() < 0.08,
+                "τ {} s: MDEV/OADEV {ratio}",
+                p.tau_s
+            );
+        }
+        let tdev_s = p.tdev_us.unwrap() * 1e-6;
+        assert!((tdev_s - p.tau_s * p.mdev.unwrap() / 3f64.sqrt()).abs() < 1e-12 * p.tau_s);
+    }
+}
+
+#[test]
+fn stability_is_written_only_when_asked_for() {
+    let (dir, summary) = run_in_scratch(&free_running(1.0, 20.0, 1e-9, 64.0), "stability");
+    let csv = std::fs::read_to_string(dir.join("stability.csv")).unwrap();
+    assert!(csv.starts_with("clock,tau_s,n,oadev,mdev,tdev_us,mtie_us\nfree-running,1,"));
+    assert_eq!(csv.lines().count(), 1 + 7, "τ = 1, 2, …, 64 s");
+    for f in [
+        "stability_oadev.png",
+        "stability_tdev.svg",
+        "stability_mtie_data.csv",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let json = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert!(json.contains("\"mtie_us\""));
+    assert_eq!(clock(&summary, "free-running").stability.len(), 7);
+    // Off by default: no file, and summary.json as before.
+    let mut off = free_running(1.0, 20.0, 1e-9, 64.0);
+    off.probes.stability_max_tau_s = None;
+    let (dir, summary) = run_in_scratch(&off, "stability-off");
+    assert!(!dir.join("stability.csv").exists());
+    assert!(
+        !std::fs::read_to_string(dir.join("summary.json"))
+            .unwrap()
+            .contains("stability")
+    );
+    assert!(clock(&summary, "free-running").stability.is_empty());
+    for d in [scratch("stability"), scratch("stability-off")] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
 /// lan-basics cut to `hours` with radclock and ntpd (16 s) added, plots off.
 fn three_algorithms(hours: f64) -> Scenario {
     let mut s = bundled("lan-basics.ron");

@@ -801,6 +801,15 @@ fn cases() -> Vec<Case> {
             ),
             &["bad.ron", "clocks[0].domain", "not modelled"],
         ),
+        scenario_case(
+            "stability metrics over a τ shorter than the probe interval",
+            include_str!("../scenarios/lan-basics.ron").replacen(
+                "probes: (interval_s: 1.0)",
+                "probes: (interval_s: 1.0, stability_max_tau_s: 0.5)",
+                1,
+            ),
+            &["bad.ron", "probes.stability_max_tau_s", "[1, 262144] s"],
+        ),
     ]
 }
 

@@ -33,7 +33,7 @@ use algorithms::{
     AlgorithmConfig, ClockTime, CounterInfo, Exchange, FfClockParams, PollRequest, SyncAlgorithm,
     ticks_between,
 };
-use sim_core::stats::Summary;
+use sim_core::stats::{AllanStream, Summary};
 use sim_core::{Model, RngStreams, Scheduler, SimDuration, SimRng, SimTime};
 
 use crate::counter::WrapExtender;
@@ -103,6 +103,11 @@ pub struct ProbeSpec {
     /// Keep every `record_every`-th grid sample in [`Records`] (decimation
     /// of the written series; metrics use every sample).
     pub record_every: u64,
+    /// Largest averaging factor `m` of each clock's stability metrics
+    /// ([`ClockMetrics::stability`], at `m = 1, 2, 4, …` probe intervals);
+    /// 0 computes none. Memory per clock grows with it (a ring of about
+    /// `3m` samples), not with the run's length.
+    pub stability_max_m: usize,
 }
 
 /// One exchange as recorded, with the true times of its events.
@@ -176,6 +181,10 @@ pub struct ClockMetrics {
     pub at_exchange: Summary,
     /// Host RTT overhead of each exchange (daemons only), seconds.
     pub host_rtt: Summary,
+    /// OADEV, MDEV, TDEV and MTIE of the error on the probe grid (after
+    /// `metrics_from`; a sample without a value is a gap), when
+    /// [`ProbeSpec::stability_max_m`] asks for them.
+    pub stability: Option<AllanStream>,
 }
 
 /// Describes a clock the probes follow.
@@ -539,7 +548,14 @@ impl World {
     fn push_clock(&mut self, kind: ClockKind, info: ClockInfo) {
         self.kinds.push(kind);
         self.clocks.push(info);
-        self.metrics.push(ClockMetrics::default());
+        let stability = match self.probe.stability_max_m {
+            0 => None,
+            m => AllanStream::new(self.probe.interval.as_secs_f64(), m),
+        };
+        self.metrics.push(ClockMetrics {
+            stability,
+            ..ClockMetrics::default()
+        });
     }
 
     /// Adds a daemon and its clock; returns the daemon's index.
@@ -1821,8 +1837,14 @@ impl World {
         self.last_probe_read = None;
         for c in 0..self.kinds.len() {
             let e = self.clock_error(c, now);
-            if now >= self.probe.metrics_from && e.is_finite() {
-                self.metrics[c].grid.push(e);
+            if now >= self.probe.metrics_from {
+                let m = &mut self.metrics[c];
+                if e.is_finite() {
+                    m.grid.push(e);
+                }
+                if let Some(s) = &mut m.stability {
+                    s.push(e);
+                }
             }
             row.push(e);
         }
