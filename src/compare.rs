@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plot::{LineChart, Series, Thinned, error_chart, line_chart};
-use crate::run::{ErrorStats, RunSummary};
+use crate::run::{ErrorStats, RunSummary, StabilityPoint, stability_plots};
 
 /// Reads `summary.json` of a run directory.
 pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
@@ -390,6 +390,20 @@ fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
     if !series.is_empty() {
         error_chart(out, "compare_errors", "clock error", &series)
             .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
+    }
+    // Runs that computed stability metrics: their curves overlaid.
+    let stability: Vec<(String, &[StabilityPoint])> = runs
+        .iter()
+        .flat_map(|r| {
+            r.summary
+                .clocks
+                .iter()
+                .filter(|c| !c.stability.is_empty())
+                .map(|c| (format!("{}/{}", r.label, c.name), c.stability.as_slice()))
+        })
+        .collect();
+    if !stability.is_empty() {
+        stability_plots(out, "compare_stability", "stability", &stability)?;
     }
     Ok(table)
 }

@@ -644,7 +644,7 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
 }
 
 /// Writes `stability.csv` (one row per clock and τ) and, with `plots`,
-/// OADEV, TDEV and MTIE against τ per clock (log-log).
+/// OADEV, TDEV and MTIE against τ per clock ([`stability_plots`]).
 fn write_stability(
     dir: &Path,
     name: &str,
@@ -671,41 +671,46 @@ fn write_stability(
     if !plots {
         return Ok(());
     }
+    let clocks: Vec<(String, &[StabilityPoint])> = summary
+        .clocks
+        .iter()
+        .map(|c| (c.name.clone(), c.stability.as_slice()))
+        .collect();
+    stability_plots(dir, "stability", name, &clocks)
+}
+
+/// Draws `<prefix>_oadev`, `<prefix>_tdev` and `<prefix>_mtie` (log-log,
+/// one line per named clock, with their data as CSV) in `dir`.
+pub(crate) fn stability_plots(
+    dir: &Path,
+    prefix: &str,
+    title: &str,
+    clocks: &[(String, &[StabilityPoint])],
+) -> anyhow::Result<()> {
     type Pick = fn(&StabilityPoint) -> Option<f64>;
     let charts: [(&str, &str, &str, Pick); 3] = [
-        (
-            "stability_oadev",
-            "overlapping Allan deviation",
-            "OADEV",
-            |p| p.oadev,
-        ),
-        ("stability_tdev", "time deviation", "TDEV [µs]", |p| {
-            p.tdev_us
+        ("oadev", "overlapping Allan deviation", "OADEV", |p| p.oadev),
+        ("tdev", "time deviation", "TDEV [µs]", |p| p.tdev_us),
+        ("mtie", "maximum time interval error", "MTIE [µs]", |p| {
+            p.mtie_us
         }),
-        (
-            "stability_mtie",
-            "maximum time interval error",
-            "MTIE [µs]",
-            |p| p.mtie_us,
-        ),
     ];
-    for (stem, what, y_label, pick) in charts {
-        let series: Vec<Series> = summary
-            .clocks
+    for (metric, what, y_label, pick) in charts {
+        let series: Vec<Series> = clocks
             .iter()
-            .map(|c| Series {
-                name: c.name.clone(),
-                points: c
-                    .stability
+            .map(|(name, points)| Series {
+                name: name.clone(),
+                points: points
                     .iter()
                     .filter_map(|p| pick(p).map(|v| (p.tau_s, v)))
                     .collect(),
             })
             .collect();
-        let title = format!("{name}: {what} of the clock error");
+        let stem = format!("{prefix}_{metric}");
+        let title = format!("{title}: {what} of the clock error");
         line_chart(
             dir,
-            stem,
+            &stem,
             &LineChart {
                 title: &title,
                 x_label: "observation interval τ [s]",

@@ -221,7 +221,8 @@ fn white_fm_gives_the_configured_allan_deviation_through_the_whole_stack() {
 
 #[test]
 fn stability_is_written_only_when_asked_for() {
-    let (dir, summary) = run_in_scratch(&free_running(1.0, 20.0, 1e-9, 64.0), "stability");
+    let (on, summary) = run_in_scratch(&free_running(1.0, 20.0, 1e-9, 64.0), "stability");
+    let dir = &on;
     let csv = std::fs::read_to_string(dir.join("stability.csv")).unwrap();
     assert!(csv.starts_with("clock,tau_s,n,oadev,mdev,tdev_us,mtie_us\nfree-running,1,"));
     assert_eq!(csv.lines().count(), 1 + 7, "τ = 1, 2, …, 64 s");
@@ -236,17 +237,31 @@ fn stability_is_written_only_when_asked_for() {
     assert!(json.contains("\"mtie_us\""));
     assert_eq!(clock(&summary, "free-running").stability.len(), 7);
     // Off by default: no file, and summary.json as before.
-    let mut off = free_running(1.0, 20.0, 1e-9, 64.0);
-    off.probes.stability_max_tau_s = None;
-    let (dir, summary) = run_in_scratch(&off, "stability-off");
-    assert!(!dir.join("stability.csv").exists());
+    let mut plain = free_running(1.0, 20.0, 1e-9, 64.0);
+    plain.probes.stability_max_tau_s = None;
+    let (off, summary) = run_in_scratch(&plain, "stability-off");
+    assert!(!off.join("stability.csv").exists());
     assert!(
-        !std::fs::read_to_string(dir.join("summary.json"))
+        !std::fs::read_to_string(off.join("summary.json"))
             .unwrap()
             .contains("stability")
     );
     assert!(clock(&summary, "free-running").stability.is_empty());
-    for d in [scratch("stability"), scratch("stability-off")] {
+    // `compare` overlays the curves of the runs that have them.
+    let out = scratch("stability-compare");
+    vtsim::compare::compare(&[on.clone(), off.clone()], &out).unwrap();
+    let data = std::fs::read_to_string(out.join("compare_stability_mtie_data.csv")).unwrap();
+    let labels: std::collections::BTreeSet<&str> = data
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert!(
+        labels.iter().all(|l| l.ends_with("/free-running")),
+        "{labels:?}"
+    );
+    for d in [on, off, out] {
         let _ = std::fs::remove_dir_all(d);
     }
 }
