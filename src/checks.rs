@@ -312,16 +312,22 @@ mod tests {
         s.probes.interval_s = 0.5;
         s.probes.stability_max_tau_s = Some(0.5);
         assert!(cross_checks(&s).is_empty());
-        assert_eq!(s.probes.stability_max_m(), 1);
+        assert_eq!(s.probes.stability_max_m(s.duration_s), 1);
         // Octaves up to the largest one within the asked τ.
         s.probes.stability_max_tau_s = Some(1000.0);
         assert_eq!(
-            s.probes.stability_max_m(),
+            s.probes.stability_max_m(s.duration_s),
             1024,
             "1024 × 0.5 s ≤ 1000 s < 2048 × 0.5 s"
         );
         s.probes.stability_max_tau_s = Some(512.0);
-        assert_eq!(s.probes.stability_max_m(), 1024, "exactly 1024 intervals");
+        assert_eq!(
+            s.probes.stability_max_m(s.duration_s),
+            1024,
+            "exactly 1024 intervals"
+        );
+        // Never longer than the run.
+        assert_eq!(s.probes.stability_max_m(100.0), 128, "128 × 0.5 s ≤ 100 s");
         s.probes.stability_max_tau_s = Some(0.25);
         assert_eq!(fields(&s), ["probes.stability_max_tau_s"]);
         s.probes.stability_max_tau_s = Some(0.5 * f64::from(1 << 18) * 1.01);
@@ -329,7 +335,7 @@ mod tests {
         assert_eq!(e[0].field, "probes.stability_max_tau_s");
         assert!(e[0].message.contains("[0.5, 131072] s"), "{}", e[0].message);
         s.probes.stability_max_tau_s = None;
-        assert_eq!(s.probes.stability_max_m(), 0);
+        assert_eq!(s.probes.stability_max_m(s.duration_s), 0);
         // Per-field validation refuses what no probe interval could make valid.
         let mut s = default_scenario();
         s.probes.stability_max_tau_s = Some(f64::NAN);

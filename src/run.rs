@@ -274,7 +274,7 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
         record_every: (s.output.errors_csv_interval_s / s.probes.interval_s)
             .round()
             .max(1.0) as u64,
-        stability_max_m: s.probes.stability_max_m(),
+        stability_max_m: s.probes.stability_max_m(s.duration_s),
     };
     let mut world = World::new(s.seed, probe);
     for h in &s.hosts {
@@ -652,22 +652,22 @@ fn write_stability(
     plots: bool,
 ) -> anyhow::Result<()> {
     let cell = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
-    let mut text = String::from("clock,tau_s,n,oadev,mdev,tdev_us,mtie_us\n");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["clock", "tau_s", "n", "oadev", "mdev", "tdev_us", "mtie_us"])?;
     for c in &summary.clocks {
         for p in &c.stability {
-            text.push_str(&format!(
-                "{},{},{},{},{},{},{}\n",
-                c.name,
-                p.tau_s,
-                p.n,
+            w.write_record([
+                c.name.clone(),
+                p.tau_s.to_string(),
+                p.n.to_string(),
                 cell(p.oadev),
                 cell(p.mdev),
                 cell(p.tdev_us),
-                cell(p.mtie_us)
-            ));
+                cell(p.mtie_us),
+            ])?;
         }
     }
-    write_atomic(&dir.join("stability.csv"), text.as_bytes())?;
+    write_atomic(&dir.join("stability.csv"), &w.into_inner()?)?;
     if !plots {
         return Ok(());
     }

@@ -243,12 +243,15 @@ fn default_interval_s() -> f64 {
 pub const MAX_STABILITY_FACTOR: usize = 1 << 18;
 
 impl ProbeConfig {
-    /// The largest averaging factor `m` (a power of two, `m·interval_s ≤
-    /// stability_max_tau_s`) of the stability metrics, or 0 for none.
-    pub fn stability_max_m(&self) -> usize {
+    /// The largest averaging factor `m` of the stability metrics, or 0 for
+    /// none: the largest power of two with `m·interval_s` within both
+    /// `stability_max_tau_s` and a run of `duration_s` (a longer τ could
+    /// not be estimated, and would only cost memory).
+    pub fn stability_max_m(&self, duration_s: f64) -> usize {
         match self.stability_max_tau_s {
             Some(tau) if tau >= self.interval_s => {
-                let ratio = (tau / self.interval_s * (1.0 + 1e-9)).min(MAX_STABILITY_FACTOR as f64);
+                let ratio = (tau.min(duration_s) / self.interval_s * (1.0 + 1e-9))
+                    .clamp(1.0, MAX_STABILITY_FACTOR as f64);
                 1 << (ratio.log2().floor() as u32)
             }
             _ => 0,

@@ -182,8 +182,8 @@ pub struct ClockMetrics {
     /// Host RTT overhead of each exchange (daemons only), seconds.
     pub host_rtt: Summary,
     /// OADEV, MDEV, TDEV and MTIE of the error on the probe grid (after
-    /// `metrics_from`; a sample without a value is a gap), when
-    /// [`ProbeSpec::stability_max_m`] asks for them.
+    /// `metrics_from`; a sample without a value is left out and the series
+    /// closes over it), when [`ProbeSpec::stability_max_m`] asks for them.
     pub stability: Option<AllanStream>,
 }
 
@@ -1837,16 +1837,19 @@ impl World {
         self.last_probe_read = None;
         for c in 0..self.kinds.len() {
             let e = self.clock_error(c, now);
-            if now >= self.probe.metrics_from {
-                let m = &mut self.metrics[c];
-                if e.is_finite() {
-                    m.grid.push(e);
-                }
+            if now >= self.probe.metrics_from && e.is_finite() {
+                self.metrics[c].grid.push(e);
+            }
+            row.push(e);
+        }
+        // Apart from the loop above, so that runs without stability
+        // metrics pay one test per probe, not one per clock.
+        if self.probe.stability_max_m > 0 && now >= self.probe.metrics_from {
+            for (m, &e) in self.metrics.iter_mut().zip(&row) {
                 if let Some(s) = &mut m.stability {
                     s.push(e);
                 }
             }
-            row.push(e);
         }
         if record {
             self.records.error_times.push(now);
