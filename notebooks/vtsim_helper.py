@@ -142,6 +142,9 @@ class Run:
     """Per daemon: trace.csv (algorithm state after each exchange)."""
     stdout: str = ""
     """What ``vtsim run`` printed (the table of errors)."""
+    stability: pd.DataFrame | None = None
+    """stability.csv (``clock``, ``tau_s``, ``oadev``, ``mdev``, ``tdev_us``,
+    ``mtie_us``), when the scenario sets ``probes.stability_max_tau_s``."""
 
     def error_us(self, clock: str) -> pd.Series:
         """One clock's error, µs, indexed by true time (s)."""
@@ -219,6 +222,7 @@ def run(scenario: str | os.PathLike, seed: int | None = None, **fields: object) 
         exchanges=_read_dir_csvs(out, "exchanges.csv"),
         trace=_read_dir_csvs(out, "trace.csv"),
         stdout=stdout,
+        stability=pd.read_csv(out / "stability.csv") if (out / "stability.csv").exists() else None,
     )
 
 
