@@ -112,9 +112,13 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
         }
     }
 
+    let stability_range = (
+        PROBE_INTERVAL_RANGE_S.0,
+        PROBE_INTERVAL_RANGE_S.1 * MAX_STABILITY_FACTOR as f64,
+    );
     if let Some(tau) = s.probes.stability_max_tau_s
         && probe_ok
-        && tau.is_finite()
+        && in_range(tau, stability_range)
     {
         let most = probe_s * MAX_STABILITY_FACTOR as f64;
         if tau < probe_s || tau > most * (1.0 + MULTIPLE_TOLERANCE) {
@@ -336,14 +340,16 @@ mod tests {
         assert!(e[0].message.contains("[0.5, 131072] s"), "{}", e[0].message);
         s.probes.stability_max_tau_s = None;
         assert_eq!(s.probes.stability_max_m(s.duration_s), 0);
-        // Per-field validation refuses what no probe interval could make valid.
-        let mut s = default_scenario();
-        s.probes.stability_max_tau_s = Some(f64::NAN);
-        assert!(
-            s.validate()
-                .iter()
-                .any(|e| e.field == "probes.stability_max_tau_s")
-        );
+        // Per-field validation refuses what no probe interval could make
+        // valid, and the cross-check does not repeat it.
+        for bad in [f64::NAN, -1.0, 1e300] {
+            let mut s = default_scenario();
+            s.probes.stability_max_tau_s = Some(bad);
+            let per_field = s.validate();
+            assert_eq!(per_field.len(), 1, "{bad}: {per_field:?}");
+            assert_eq!(per_field[0].field, "probes.stability_max_tau_s");
+            assert!(cross_checks(&s).is_empty(), "{bad}");
+        }
     }
 
     #[test]
