@@ -50,9 +50,11 @@
 //! * `results.csv`: one row per run: run index, point index, seed, the value
 //!   of every varied field (linked ones included), then per clock the
 //!   probe-grid error's median, IQR, 99th percentile, RMS and largest
-//!   absolute value and the median host RTT overhead (µs), then per live
-//!   migration its downtime (ms) and total time (s). A value that does not
-//!   exist in a run (no exchanges, no migration) is `NaN`.
+//!   absolute value and the median host RTT overhead (µs) (and, when the
+//!   base scenario sets `probes.stability_max_tau_s`, its TDEV and MTIE at
+//!   the longest τ estimated, µs), then per live migration its downtime
+//!   (ms) and total time (s). A value that does not exist in a run (no
+//!   exchanges, no migration) is `NaN`.
 //! * `points.csv`: per grid point, the median, 25th and 75th percentiles over
 //!   seeds of every metric.
 //! * For every metric and every numeric axis, `<metric>_vs_<path>.png`,
@@ -677,8 +679,12 @@ impl Plan {
             .iter()
             .map(|d| &d.name)
             .chain(self.base.clocks.iter().map(|c| &c.name));
+        let stability = self.base.probes.stability_max_tau_s.is_some();
         for c in clocks {
             cols.extend(CLOCK_METRICS.iter().map(|m| (c.clone(), *m)));
+            if stability {
+                cols.extend(STABILITY_METRICS.iter().map(|m| (c.clone(), *m)));
+            }
         }
         let migrations = self
             .base
@@ -769,6 +775,32 @@ const CLOCK_METRICS: [Metric; 6] = [
                 .filter(|c| c.host_rtt_us.count > 0)
                 .map(|c| c.host_rtt_us.median)
         },
+    },
+];
+
+/// The longest τ of a clock's stability metrics at which `pick` has an
+/// estimate, and that estimate.
+fn longest_tau(
+    s: &RunSummary,
+    clock_name: &str,
+    pick: fn(&crate::run::StabilityPoint) -> Option<f64>,
+) -> Option<f64> {
+    clock(s, clock_name)?.stability.iter().rev().find_map(pick)
+}
+
+/// Per clock, when the base scenario asks for stability metrics: the time
+/// wander over the longest τ estimated (the same τ at every point unless
+/// the sweep varies the probes or the duration).
+const STABILITY_METRICS: [Metric; 2] = [
+    Metric {
+        name: "tdev_us",
+        label: "TDEV at the longest τ [µs]",
+        read: |s, c| longest_tau(s, c, |p| p.tdev_us),
+    },
+    Metric {
+        name: "mtie_us",
+        label: "MTIE at the longest τ [µs]",
+        read: |s, c| longest_tau(s, c, |p| p.mtie_us),
     },
 ];
 

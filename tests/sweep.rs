@@ -152,6 +152,66 @@ fn results_do_not_depend_on_the_number_of_jobs() {
 }
 
 #[test]
+fn stability_metrics_become_sweep_columns_when_the_base_asks_for_them() {
+    let d = scratch("stability");
+    let sweep = sweep_files(&d, POLL_VARY, 1);
+    sweep_ok(&sweep, &d.join("plain"), &[]);
+    let plain = rows(&d.join("plain").join("results.csv"));
+    std::fs::write(
+        d.join("base.ron"),
+        BASE.replace(
+            "probes: (interval_s: 10, metrics_from_s: 1800)",
+            "probes: (interval_s: 10, metrics_from_s: 1800, stability_max_tau_s: 640)",
+        ),
+    )
+    .unwrap();
+    sweep_ok(&sweep, &d.join("stab"), &[]);
+    let header = |dir: &str| {
+        std::fs::read_to_string(d.join(dir).join("results.csv"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert!(!header("plain").contains("tdev_us"), "{}", header("plain"));
+    let head = header("stab");
+    let names: Vec<&str> = head.split(',').collect();
+    let r = rows(&d.join("stab").join("results.csv"));
+    assert_eq!(r.len(), plain.len());
+    for clock in ["radclock", "ntpd"] {
+        for metric in ["tdev_us", "mtie_us"] {
+            let col = names
+                .iter()
+                .position(|n| *n == format!("{clock}.{metric}"))
+                .unwrap_or_else(|| panic!("no {clock}.{metric} in {head}"));
+            for row in &r {
+                let v: f64 = row.split(',').nth(col).unwrap().parse().unwrap();
+                // A LAN clock wanders by a fraction of a µs to tens of µs
+                // over 640 s.
+                assert!(v > 0.01 && v < 1000.0, "{clock}.{metric} = {v} in {row}");
+            }
+        }
+    }
+    // The other columns are the same runs' same figures.
+    let cell = |dir: &str, rows: &[String], i: usize, name: &str| {
+        let col = header(dir).split(',').position(|n| n == name).unwrap();
+        rows[i].split(',').nth(col).unwrap().to_string()
+    };
+    for i in 0..r.len() {
+        for name in ["radclock.median_us", "ntpd.rms_us"] {
+            assert_eq!(cell("plain", &plain, i, name), cell("stab", &r, i, name));
+        }
+    }
+    assert!(
+        d.join("stab")
+            .join("mtie_us_vs_daemons_0__algorithm_poll_period_s.png")
+            .exists()
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn interrupted_then_resumed_equals_uninterrupted() {
     let d = scratch("resume");
     let sweep = sweep_files(&d, POLL_VARY, 2);
