@@ -244,6 +244,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             if summary.clocks.iter().any(|c| c.error_us.count == 0) {
                 writeln!(out, "— = no samples")?;
             }
+            if let Some(table) = vtsim::run::stability_table(&summary) {
+                write!(out, "{table}")?;
+            }
             if !summary.domains.is_empty() {
                 writeln!(
                     out,

@@ -643,6 +643,46 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
     }
 }
 
+/// The stability metrics as a text table, TDEV and MTIE per clock at every
+/// fourth octave of τ (1, 16, 256, … probe intervals) and the longest, or
+/// `None` when the run computed none. "—" marks a τ the run was too short to estimate.
+pub fn stability_table(summary: &RunSummary) -> Option<String> {
+    let first = summary.clocks.iter().find(|c| !c.stability.is_empty())?;
+    let mut taus: Vec<f64> = first.stability.iter().step_by(4).map(|p| p.tau_s).collect();
+    if let Some(last) = first.stability.last()
+        && taus.last() != Some(&last.tau_s)
+    {
+        taus.push(last.tau_s);
+    }
+    let mut t = format!("{:<28} {:<10}", "stability", "τ [s]");
+    for tau in &taus {
+        t.push_str(&format!(" {tau:>10}"));
+    }
+    t.push('\n');
+    let cell = |v: Option<f64>| v.map_or_else(|| format!("{:>10}", "—"), |v| format!(" {v:>9.3}"));
+    for c in summary.clocks.iter().filter(|c| !c.stability.is_empty()) {
+        let at = |tau: f64| c.stability.iter().find(|p| p.tau_s == tau);
+        for (i, (label, pick)) in [
+            (
+                "TDEV [µs]",
+                (|p: &StabilityPoint| p.tdev_us) as fn(&StabilityPoint) -> Option<f64>,
+            ),
+            ("MTIE [µs]", |p: &StabilityPoint| p.mtie_us),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let name = if i == 0 { c.name.as_str() } else { "" };
+            t.push_str(&format!("{name:<28} {label:<10}"));
+            for &tau in &taus {
+                t.push_str(&format!(" {}", cell(at(tau).and_then(pick))));
+            }
+            t.push('\n');
+        }
+    }
+    Some(t)
+}
+
 /// Writes `stability.csv` (one row per clock and τ) and, with `plots`,
 /// OADEV, TDEV and MTIE against τ per clock ([`stability_plots`]).
 fn write_stability(

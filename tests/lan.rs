@@ -236,6 +236,20 @@ fn stability_is_written_only_when_asked_for() {
     let json = std::fs::read_to_string(dir.join("summary.json")).unwrap();
     assert!(json.contains("\"mtie_us\""));
     assert_eq!(clock(&summary, "free-running").stability.len(), 7);
+    // The printed table: τ = 1, 16 and the longest, 64 s; MTIE 20 µs per s.
+    let table = vtsim::run::stability_table(&summary).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0]
+            .split_whitespace()
+            .rev()
+            .take(3)
+            .eq(["64", "16", "1"]),
+        "{table}"
+    );
+    assert!(lines[2].trim_start().starts_with("MTIE [µs]"), "{table}");
+    let mtie_64: f64 = lines[2].split_whitespace().last().unwrap().parse().unwrap();
+    assert!((mtie_64 - 1280.0).abs() < 0.1, "{table}");
     // Off by default: no file, and summary.json as before.
     let mut plain = free_running(1.0, 20.0, 1e-9, 64.0);
     plain.probes.stability_max_tau_s = None;
@@ -247,6 +261,7 @@ fn stability_is_written_only_when_asked_for() {
             .contains("stability")
     );
     assert!(clock(&summary, "free-running").stability.is_empty());
+    assert!(vtsim::run::stability_table(&summary).is_none());
     // `compare` overlays the curves of the runs that have them.
     let out = scratch("stability-compare");
     vtsim::compare::compare(&[on.clone(), off.clone()], &out).unwrap();
