@@ -28,7 +28,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{LineChart, PALETTE, Series, tick_text, write_line_data};
+use super::{LineChart, PALETTE, Series, draw_legend, legend_line, tick_text, write_line_data};
 
 /// Figure width, pixels.
 const WIDTH_PX: u32 = 1000;
@@ -332,19 +332,11 @@ where
                 .draw_series(LineSeries::new(std::iter::empty(), color))
                 .map_err(|e| e.to_string())?
                 .label(fig.series[i].name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                });
+                .legend(legend_line(color));
         }
     }
     if legend {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
     }
     Ok(())
 }

@@ -84,38 +84,41 @@ pub struct LineChart<'a> {
     pub log_y: bool,
 }
 
-/// Axis ranges of the drawable points (positive ones on a log axis), padded
-/// by 5 % of the span (of the decades on a log axis) and widened around a
-/// single value.
+/// Axis ranges of the drawable points ([`axis_range`] of each axis).
 fn bounds(series: &[Series], log_x: bool, log_y: bool) -> ((f64, f64), (f64, f64)) {
-    let mut xs = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut ys = (f64::INFINITY, f64::NEG_INFINITY);
-    for s in series {
-        for &(x, y) in &s.points {
-            if drawable(x, y, log_x, log_y) {
-                xs = (xs.0.min(x), xs.1.max(x));
-                ys = (ys.0.min(y), ys.1.max(y));
-            }
-        }
-    }
-    let fix = |(lo, hi): (f64, f64), log: bool| {
-        if !lo.is_finite() {
-            (if log { 1e-3 } else { 0.0 }, 1.0)
-        } else if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
-            if log {
-                (lo / 2.0, hi * 2.0)
-            } else {
-                (lo - 1.0, hi + 1.0)
-            }
-        } else if log {
-            let pad = (hi / lo).powf(0.05);
-            (lo / pad, hi * pad)
-        } else {
-            let pad = 0.05 * (hi - lo);
-            (lo - pad, hi + pad)
-        }
+    let drawn = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|&&(x, y)| drawable(x, y, log_x, log_y))
     };
-    (fix(xs, log_x), fix(ys, log_y))
+    (
+        axis_range(drawn().map(|p| p.0), log_x),
+        axis_range(drawn().map(|p| p.1), log_y),
+    )
+}
+
+/// Draws a chart's legend in the figures' one style, at `position`.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// A legend entry: a short thick line in `color`.
+fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
 }
 
 /// A point can be drawn: finite, and positive on a log axis.
@@ -170,18 +173,10 @@ where
                         .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                         .map_err(|e| e.to_string())?
                 };
-                anno.label(s.name.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                });
+                anno.label(s.name.clone()).legend(legend_line(color));
             }
-            if c.series.len() > 0 {
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()
-                    .map_err(|e| e.to_string())?;
+            if !c.series.is_empty() {
+                draw_legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
             }
         }};
     }
@@ -510,22 +505,13 @@ where
                     .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
                     .map_err(|e| e.to_string())?
                     .label(s.name.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                    });
+                    .legend(legend_line(color));
                 chart
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(|e| e.to_string())?;
             }
             if !c.series.is_empty() {
-                chart
-                    .configure_series_labels()
-                    .position(legend_at)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 14))
-                    .draw()
-                    .map_err(|e| e.to_string())?;
+                draw_legend(&mut chart, legend_at)?;
             }
         }};
     }
