@@ -502,6 +502,50 @@ mod tests {
         assert!(clipped_runs(&[(0.0, 5.0), (1.0, 6.0)], -1.0, 1.0).is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_frame_holds_the_middle_half_and_counts_the_rest(
+            ys in proptest::collection::vec(-1e6f64..1e6, 1..400),
+            spikes in proptest::collection::vec((0usize..400, -1e12f64..1e12), 0..8),
+        ) {
+            let mut ys = ys;
+            for (i, v) in spikes {
+                let n = ys.len();
+                ys[i % n] = v;
+            }
+            let f = Frame::of(ys.iter().copied(), true);
+            let mut sorted = ys.clone();
+            sorted.sort_by(f64::total_cmp);
+            let quartile = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+            proptest::prop_assert!(f.lo_us <= quartile(0.25) && quartile(0.75) <= f.hi_us, "{:?}", f);
+            let outside = ys.iter().filter(|&&y| y < f.lo_us || y > f.hi_us).count();
+            proptest::prop_assert_eq!(f.beyond, outside);
+            proptest::prop_assert_eq!(f.finite, ys.len());
+        }
+
+        #[test]
+        fn cut_lines_stay_in_the_frame_and_on_the_polyline(
+            ys in proptest::collection::vec(-10f64..10.0, 2..60),
+            lo in -5f64..0.0,
+            width in 0.1f64..5.0,
+        ) {
+            let pts: Vec<(f64, f64)> = ys.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect();
+            let hi = lo + width;
+            for run in clipped_runs(&pts, lo, hi) {
+                proptest::prop_assert!(run.len() >= 2);
+                proptest::prop_assert!(run.windows(2).all(|w| w[0].0 <= w[1].0));
+                for &(x, y) in &run {
+                    proptest::prop_assert!((lo..=hi).contains(&y));
+                    // On the polyline: the segment through x gives y.
+                    let i = (x.floor() as usize).min(pts.len() - 2);
+                    let t = x - i as f64;
+                    let on = pts[i].1 + t * (pts[i + 1].1 - pts[i].1);
+                    proptest::prop_assert!((on.clamp(lo, hi) - y).abs() < 1e-9, "({x}, {y}) vs {on}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn figure_has_an_overview_and_a_panel_per_clock() {
         let dir = std::env::temp_dir().join(format!("vtsim-errors-{}", std::process::id()));
