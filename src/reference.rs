@@ -33,10 +33,11 @@ pub fn markdown() -> String {
          default may be left out; unknown fields are errors. `vtsim dump-defaults` \
          prints a complete scenario, and `vtsim validate` checks a file, naming the \
          field and the valid range of any value it refuses.\n\n\
-         Meanings name where defaults come from: a section (`§1.3`, `§7 note C`) or a \
+         Meanings cite where defaults come from: a section (`§1.3`, `§7 note C`) or a \
          note (`virt-models.md`, `radclock.md`, `ntpd.md`) of the modelling notes on \
-         counters and Xen, RADclock and ntpd, which cite the papers and the kernel, \
-         Xen, RADclock and ntpd sources behind each figure. A tag says how far to \
+         counters and Xen, RADclock and ntpd that the models were built from (not \
+         part of this repository), which cite the papers and the kernel, Xen, \
+         RADclock and ntpd sources behind each figure. A tag says how far to \
          trust a figure: [V] checked against its source, [R] from the literature, \
          [E] an engineering estimate or derived by arithmetic.\n",
     );
