@@ -706,6 +706,26 @@ mod tests {
         assert!(quiet.iter().any(|y| *y > 0.999) && quiet.iter().any(|y| *y < -0.999));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn thinned_keeps_the_global_extremes_in_bounded_memory(
+            ys in proptest::collection::vec(-1e9f64..1e9, 1..5000),
+            cap in 1usize..64,
+        ) {
+            let mut t = Thinned::new(cap);
+            for (i, &y) in ys.iter().enumerate() {
+                t.push(i as f64, y);
+            }
+            let points = t.into_points();
+            proptest::prop_assert!(points.len() <= 4 * cap);
+            proptest::prop_assert!(points.windows(2).all(|w| w[0].0 < w[1].0));
+            let (lo, hi) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
+            proptest::prop_assert!(points.iter().any(|p| p.1 == lo) && points.iter().any(|p| p.1 == hi));
+            // Every kept point is a sample, at its own time.
+            proptest::prop_assert!(points.iter().all(|&(x, y)| ys[x as usize] == y));
+        }
+    }
+
     #[test]
     fn thinned_keeps_a_short_series_whole() {
         let mut t = Thinned::new(100);
