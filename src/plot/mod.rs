@@ -126,6 +126,39 @@ fn drawable(x: f64, y: f64, log_x: bool, log_y: bool) -> bool {
     x.is_finite() && y.is_finite() && (!log_x || x > 0.0) && (!log_y || y > 0.0)
 }
 
+/// A chart builder with the figures' title font, margin and label areas.
+fn titled<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(72);
+    builder
+}
+
+/// Draws `$chart`'s mesh in the figures' one style, with short tick labels
+/// (plotters' own print 2·10⁷ as "20000000.0", which runs into the axis
+/// title). A macro because the mesh's type depends on the axes'.
+macro_rules! styled_mesh {
+    ($chart:expr, $x_label:expr, $y_label:expr) => {
+        $chart
+            .configure_mesh()
+            .x_desc($x_label)
+            .y_desc($y_label)
+            .x_label_formatter(&|v| tick_text(*v))
+            .y_label_formatter(&|v| tick_text(*v))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| e.to_string())
+    };
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     c: &LineChart,
@@ -135,28 +168,11 @@ where
 {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let ((x0, x1), (y0, y1)) = bounds(c.series, c.log_x, c.log_y);
-    let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(c.title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(42)
-        .y_label_area_size(72);
+    let mut builder = titled(&root, c.title);
     macro_rules! finish {
         ($chart:expr) => {{
             let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(c.x_label)
-                .y_desc(c.y_label)
-                // Short tick labels: plotters' own print 2·10⁷ as
-                // "20000000.0", which runs into the axis title.
-                .x_label_formatter(&|v| tick_text(*v))
-                .y_label_formatter(&|v| tick_text(*v))
-                .label_style(("sans-serif", 14))
-                .axis_desc_style(("sans-serif", 16))
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            styled_mesh!(chart, c.x_label, c.y_label)?;
             for (i, s) in c.series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
                 let pts = s
@@ -441,26 +457,11 @@ where
     let (x0, x1) = axis_range(xs, c.log_x);
     let (y0, y1) = axis_range(ys, c.log_y);
     let legend_at = emptiest_corner(c, (x0, x1), (y0, y1));
-    let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(c.title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(42)
-        .y_label_area_size(72);
+    let mut builder = titled(&root, c.title);
     macro_rules! finish {
         ($chart:expr) => {{
             let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(c.x_label)
-                .y_desc(c.y_label)
-                .label_style(("sans-serif", 14))
-                .axis_desc_style(("sans-serif", 16))
-                .x_label_formatter(&|v| tick_text(*v))
-                .y_label_formatter(&|v| tick_text(*v))
-                .light_line_style(RGBColor(235, 235, 235))
-                .draw()
-                .map_err(|e| e.to_string())?;
+            styled_mesh!(chart, c.x_label, c.y_label)?;
             // Bands first, so every line is drawn over every band.
             if let Some(label) = c.band_label {
                 for (i, s) in c.series.iter().enumerate() {
