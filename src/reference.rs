@@ -111,22 +111,26 @@ fn type_link(name: &str) -> String {
 /// A doc comment as one line of Markdown: intra-doc links become plain
 /// code, line breaks spaces, table pipes escaped.
 fn prose(text: &str) -> String {
-    let mut s = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    // "[`X`]" (an intra-doc link without a target) reads as "`X`".
-    while let Some(start) = s.find("[`") {
-        let Some(len) = s[start..].find("`]") else {
+    let s = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    // "[`X`]" (an intra-doc link without a target) reads as "`X`"; a real
+    // Markdown link "[`X`](url)" is kept.
+    while let Some(start) = rest.find("[`") {
+        let Some(len) = rest[start..].find("`]") else {
             break;
         };
         let end = start + len + 2;
-        if s[end..].starts_with('(') {
-            // A real Markdown link: keep it.
-            s.replace_range(start..start + 1, "\u{0}");
-            continue;
+        out.push_str(&rest[..start]);
+        if rest[end..].starts_with('(') {
+            out.push_str(&rest[start..end]);
+        } else {
+            out.push_str(&rest[start + 1..end - 1]);
         }
-        let inner = s[start + 1..end - 1].to_string();
-        s.replace_range(start..end, &inner);
+        rest = &rest[end..];
     }
-    s.replace('\u{0}', "[").replace('|', "\\|")
+    out.push_str(rest);
+    out.replace('|', "\\|")
 }
 
 fn description(v: &Value) -> String {

@@ -395,6 +395,7 @@ struct Sinks {
     errors: BufWriter<File>,
     exchanges: Vec<Option<csv::Writer<BufWriter<File>>>>,
     traces: Vec<Option<csv::Writer<BufWriter<File>>>>,
+    /// Per clock, the plotted series; empty when the run draws no plots.
     plot: Vec<Thinned>,
     n_clocks: usize,
 }
@@ -459,7 +460,12 @@ impl Sinks {
             errors,
             exchanges,
             traces,
-            plot: vec![Thinned::new(1000); n_clocks],
+            // Nothing to thin when no plot will be drawn.
+            plot: if s.output.plots {
+                vec![Thinned::new(1000); n_clocks]
+            } else {
+                Vec::new()
+            },
             n_clocks,
         })
     }
@@ -471,7 +477,9 @@ impl Sinks {
             for c in 0..self.n_clocks {
                 let e = r.errors[row * self.n_clocks + c];
                 write!(self.errors, ",{}", e * 1e6)?;
-                self.plot[c].push(ts / 3600.0, e * 1e6);
+                if let Some(p) = self.plot.get_mut(c) {
+                    p.push(ts / 3600.0, e * 1e6);
+                }
             }
             writeln!(self.errors)?;
         }

@@ -441,9 +441,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let finite = |x: f64, y: f64| {
-        x.is_finite() && y.is_finite() && (!c.log_x || x > 0.0) && (!c.log_y || y > 0.0)
-    };
+    let finite = |x: f64, y: f64| drawable(x, y, c.log_x, c.log_y);
     let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = c.series.iter().flat_map(|s| {
         s.points.iter().flat_map(|p| {
