@@ -232,12 +232,14 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 summary.events,
                 dir.display()
             )?;
-            writeln!(
-                out,
-                "{:<28} {}",
-                "clock",
-                vtsim::run::ErrorStats::table_header()
-            )?;
+            if !summary.clocks.is_empty() {
+                writeln!(
+                    out,
+                    "{:<28} {}",
+                    "clock",
+                    vtsim::run::ErrorStats::table_header()
+                )?;
+            }
             for c in &summary.clocks {
                 writeln!(out, "{:<28} {}", c.name, c.error_us.cells())?;
             }
@@ -247,22 +249,14 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             if let Some(table) = vtsim::run::stability_table(&summary) {
                 write!(out, "{table}")?;
             }
-            if !summary.domains.is_empty() {
-                writeln!(
-                    out,
-                    "{:<28} {:>12} {:>12} {:>12}",
-                    "domain (CPU, of one pCPU)", "own", "Dom0 for it", "aggregate"
-                )?;
-                for d in &summary.domains {
-                    writeln!(
-                        out,
-                        "{:<28} {:>12.3} {:>12.3} {:>12.3}",
-                        format!("{}/{}", d.host, d.domain),
-                        d.own_cpu_fraction,
-                        d.dom0_on_behalf_fraction,
-                        d.aggregate_cpu_fraction
-                    )?;
-                }
+            for table in [
+                vtsim::run::moves_table(&summary),
+                vtsim::run::domains_table(&summary),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                write!(out, "{table}")?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -413,6 +413,7 @@ pub fn write_outputs(
         }],
         domains: Vec::new(),
         migrations: Vec::new(),
+        failovers: Vec::new(),
     };
     crate::output::write_atomic(
         &staging.dir().join("summary.json"),

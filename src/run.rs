@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use models::world::{
-    DaemonSpec, DependentKind, DependentSpec, GuestRef, ProbeSpec, Records, World,
+    DaemonSpec, DependentKind, DependentSpec, GuestRef, MoveOutcome, ProbeSpec, Records, World,
 };
 use serde::Serialize;
 use sim_core::stats::Summary;
@@ -202,11 +202,23 @@ pub struct RunSummary {
     /// Live migrations: what the migration model planned.
     #[serde(default)]
     pub migrations: Vec<MigrationSummary>,
+    /// Replication failovers: what each did to the guest's counter.
+    #[serde(default)]
+    pub failovers: Vec<FailoverSummary>,
 }
 
 /// One live migration's plan.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct MigrationSummary {
+    /// The guest that moved, `host/domain`.
+    #[serde(default)]
+    pub from: String,
+    /// Where it runs afterwards, `host/domain`.
+    #[serde(default)]
+    pub to: String,
+    /// True time the migration starts, s.
+    #[serde(default)]
+    pub start_s: f64,
     /// Method.
     pub method: String,
     /// Time from start to the pause (iterative pre-copy), s.
@@ -221,6 +233,50 @@ pub struct MigrationSummary {
     pub pages_per_round: Vec<u64>,
     /// Why pre-copy stopped.
     pub stop_reason: String,
+    /// Post-copy's network page faults (left out for pre-copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_copy: Option<PostCopySummary>,
+}
+
+/// The page faults a post-copy migration left the guest to take.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct PostCopySummary {
+    /// Network-bound page faults.
+    pub faults: u64,
+    /// Of which on the hot set (writable working set).
+    pub wws_faults: u64,
+    /// Cost of one fault (RTT, page transfer, service), µs.
+    pub fault_cost_us: f64,
+    /// Time the guest stalled on faults in all, ms.
+    pub stall_total_ms: f64,
+    /// From resume until every page is on the target: the window in which
+    /// the guest's timestamps can carry fault stalls, s.
+    pub degradation_window_s: f64,
+}
+
+/// One replication failover: the follower goes live on its own host.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct FailoverSummary {
+    /// The leader guest, `host/domain`.
+    pub leader: String,
+    /// The follower that went live, `host/domain`.
+    pub follower: String,
+    /// True time of the failover, s.
+    pub at_s: f64,
+    /// The guest's TSC just after failover minus the leader host's count at
+    /// that instant, ticks: the jump an independent clock of the guest
+    /// sees (a dependent clock reads the backup Dom0's parameters instead).
+    /// Without a clamp, the two hosts' counter difference; with one, minus
+    /// the ticks since the guest's last replayed read.
+    pub tsc_jump_ticks: i64,
+    /// `tsc_jump_ticks` at the follower TSC's nominal rate, s.
+    pub tsc_jump_s: f64,
+    /// True when `failover_monotone` clamped a backward step.
+    pub clamped: bool,
+    /// Log entries in flight at failover, lost with the leader.
+    pub entries_lost: u64,
+    /// Largest lag between a leader's read and its replay, µs.
+    pub max_log_lag_us: f64,
 }
 
 /// CPU use of one domain over the run (fractions of one CPU).
@@ -610,22 +666,54 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
             }
         })
         .collect();
-    let migrations = world
-        .migration_plans()
-        .map(|p| MigrationSummary {
-            method: format!("{:?}", p.method),
-            precopy_s: p.precopy_time.as_secs_f64(),
-            downtime_ms: p.downtime.as_secs_f64() * 1e3,
-            total_s: p.total_time.as_secs_f64(),
-            pages_total: p.pages_total,
-            pages_per_round: p.rounds.iter().map(|r| r.pages_sent).collect(),
-            stop_reason: p
-                .stop_reason
-                .map_or_else(|| "none".to_string(), |r| format!("{r:?}")),
-        })
-        .collect();
+    let mut migrations = Vec::new();
+    let mut failovers = Vec::new();
+    for m in world.moves() {
+        let from = format!("{}/{}", m.from_host, m.from.domain);
+        let to = format!("{}/{}", m.to_host, m.to.domain);
+        match m.outcome {
+            MoveOutcome::Migration(p) => migrations.push(MigrationSummary {
+                from,
+                to,
+                start_s: m.start.as_secs_f64(),
+                method: format!("{:?}", p.method),
+                precopy_s: p.precopy_time.as_secs_f64(),
+                downtime_ms: p.downtime.as_secs_f64() * 1e3,
+                total_s: p.total_time.as_secs_f64(),
+                pages_total: p.pages_total,
+                pages_per_round: p.rounds.iter().map(|r| r.pages_sent).collect(),
+                stop_reason: p
+                    .stop_reason
+                    .map_or_else(|| "none".to_string(), |r| format!("{r:?}")),
+                post_copy: p.post_copy.map(|pc| PostCopySummary {
+                    faults: pc.faults,
+                    wws_faults: pc.wws_faults,
+                    fault_cost_us: pc.fault_cost.as_secs_f64() * 1e6,
+                    stall_total_ms: pc.stall_total.as_secs_f64() * 1e3,
+                    degradation_window_s: pc.degradation_window.as_secs_f64(),
+                }),
+            }),
+            // A failover at the run's very end has not happened.
+            MoveOutcome::Failover {
+                report: Some(r),
+                max_log_lag,
+                follower_tsc_hz,
+            } => failovers.push(FailoverSummary {
+                leader: from,
+                follower: to,
+                at_s: r.at.as_secs_f64(),
+                tsc_jump_ticks: r.jump_ticks.clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+                tsc_jump_s: r.jump_ticks as f64 / follower_tsc_hz as f64,
+                clamped: r.clamped,
+                entries_lost: r.entries_lost,
+                max_log_lag_us: max_log_lag.as_secs_f64() * 1e6,
+            }),
+            MoveOutcome::Failover { report: None, .. } => {}
+        }
+    }
     RunSummary {
         migrations,
+        failovers,
         domains,
         scenario: s.name.clone(),
         seed: s.seed,
@@ -687,6 +775,91 @@ pub fn stability_table(summary: &RunSummary) -> Option<String> {
             }
             t.push('\n');
         }
+    }
+    Some(t)
+}
+
+/// The migrations and failovers as a text table (what each did to the
+/// guest), or `None` when the run had none.
+pub fn moves_table(summary: &RunSummary) -> Option<String> {
+    if summary.migrations.is_empty() && summary.failovers.is_empty() {
+        return None;
+    }
+    let mut t = String::new();
+    if !summary.migrations.is_empty() {
+        t.push_str(&format!(
+            "{:<36} {:>9} {:>9} {:>10} {:>9} {:>6} {:>9}  {}\n",
+            "migration",
+            "start [s]",
+            "copy [s]",
+            "down [ms]",
+            "total [s]",
+            "rounds",
+            "pages",
+            "stopped by"
+        ));
+        for m in &summary.migrations {
+            t.push_str(&format!(
+                "{:<36} {:>9.1} {:>9.3} {:>10.3} {:>9.3} {:>6} {:>9}  {}\n",
+                format!("{} → {} ({})", m.from, m.to, m.method),
+                m.start_s,
+                m.precopy_s,
+                m.downtime_ms,
+                m.total_s,
+                m.pages_per_round.len(),
+                m.pages_total,
+                if m.stop_reason == "none" {
+                    "—"
+                } else {
+                    &m.stop_reason
+                }
+            ));
+        }
+    }
+    if !summary.failovers.is_empty() {
+        t.push_str(&format!(
+            "{:<36} {:>9} {:>14} {:>8} {:>13} {:>6}\n",
+            "failover", "at [s]", "TSC jump [s]", "clamped", "log lag [µs]", "lost"
+        ));
+        for f in &summary.failovers {
+            t.push_str(&format!(
+                "{:<36} {:>9.1} {:>14.6} {:>8} {:>13.1} {:>6}\n",
+                format!("{} → {}", f.leader, f.follower),
+                f.at_s,
+                f.tsc_jump_s,
+                if f.clamped { "yes" } else { "no" },
+                f.max_log_lag_us,
+                f.entries_lost
+            ));
+        }
+    }
+    Some(t)
+}
+
+/// The Xen domains' CPU use as a text table, or `None` when there are no
+/// Xen hosts or no domain used enough CPU to show in it (idle guests that
+/// only keep time: `summary.json` keeps the exact fractions).
+pub fn domains_table(summary: &RunSummary) -> Option<String> {
+    // Below half of the last digit shown, every cell would read 0.000.
+    if summary
+        .domains
+        .iter()
+        .all(|d| d.aggregate_cpu_fraction < 5e-4)
+    {
+        return None;
+    }
+    let mut t = format!(
+        "{:<28} {:>12} {:>12} {:>12}\n",
+        "domain (CPU, of one pCPU)", "own", "Dom0 for it", "aggregate"
+    );
+    for d in &summary.domains {
+        t.push_str(&format!(
+            "{:<28} {:>12.3} {:>12.3} {:>12.3}\n",
+            format!("{}/{}", d.host, d.domain),
+            d.own_cpu_fraction,
+            d.dom0_on_behalf_fraction,
+            d.aggregate_cpu_fraction
+        ));
     }
     Some(t)
 }

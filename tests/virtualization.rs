@@ -185,11 +185,74 @@ fn a_migrated_guest_moves_its_load() {
     );
 }
 
+/// A post-copy migration pauses the guest only to move its CPU state, then
+/// leaves it to fault its working set over the network: the summary reports
+/// those faults and the stall they add up to.
+#[test]
+fn post_copy_reports_its_faults() {
+    let host = |name: &str| {
+        format!(
+            "(name: {name:?}, counters: [(kind: Tsc)], xen: (host: (pcpus: 2, dom0: (affinity: [0]), \
+             guests: [(affinity: [1])])))"
+        )
+    };
+    let text = format!(
+        "Scenario(name: \"postcopy\", seed: 3, duration_s: 300, hosts: [{}, {}], \
+         daemons: [(name: \"guest\", host: \"a\", domain: 1, counter: Tsc, servers: [], \
+                    algorithm: FreeRunning())], \
+         events: [Migrate(at_s: 100, from: (host: \"a\", domain: 1), to: (host: \"b\", domain: 1), \
+                          migration: (method: PostCopy, memory_mib: 256, wws_mib: 8))])",
+        host("a"),
+        host("b"),
+    );
+    let r = run_in_memory(&Scenario::parse(&text, "postcopy.ron").unwrap()).unwrap();
+    let m = &r.migrations[0];
+    assert_eq!(
+        (m.method.as_str(), m.start_s, m.precopy_s),
+        ("PostCopy", 100.0, 0.0)
+    );
+    let pc = m.post_copy.as_ref().expect("post-copy statistics");
+    assert!(pc.wws_faults > 0 && pc.faults >= pc.wws_faults, "{pc:?}");
+    let stall_ms = pc.faults as f64 * pc.fault_cost_us * 1e-3;
+    assert!(
+        (pc.stall_total_ms - stall_ms).abs() < 1e-3 * stall_ms,
+        "{pc:?}"
+    );
+    assert!(
+        pc.degradation_window_s > 0.0 && m.downtime_ms < 100.0,
+        "{m:?}"
+    );
+    assert!(
+        vtsim::run::moves_table(&r)
+            .unwrap()
+            .contains("a/1 → b/1 (PostCopy)")
+    );
+}
+
 #[test]
 fn clark_downtimes_emerge_from_precopy() {
     let r = run_in_memory(&load("migration-downtime.ron")).unwrap();
     let quake = r.migrations[0].downtime_ms;
     let specweb = r.migrations[1].downtime_ms;
+    let who: Vec<_> = r
+        .migrations
+        .iter()
+        .map(|m| {
+            (
+                m.from.as_str(),
+                m.to.as_str(),
+                m.start_s,
+                m.post_copy.is_none(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        who,
+        [
+            ("source/1", "destination/1", 60.0, true),
+            ("source/2", "destination/2", 120.0, true)
+        ]
+    );
     assert!(
         (42.0..=78.0).contains(&quake),
         "Quake 3: {quake} ms (60 ms ±30 %)"
@@ -208,6 +271,31 @@ fn failover_keeps_the_dependent_clock_and_shocks_the_independent_one() {
     let ind = clock(&r, "guest-radclock").error_us.max_abs;
     assert!(dep < 30.0, "dependent: {dep} µs");
     assert!(ind > 1000.0 * dep, "independent: {ind} µs");
+    // The summary explains the shock: the backup's TSC is 5 s of ticks
+    // ahead, less 30 ppm (+8 vs −22 ppm) of the 9000 s before failover.
+    let f = &r.failovers[0];
+    assert_eq!(
+        (f.leader.as_str(), f.follower.as_str(), f.at_s),
+        ("primary/1", "backup/1", 9000.0)
+    );
+    let expect_s = 5.0 - 30e-6 * 9000.0;
+    assert!(
+        (f.tsc_jump_s - expect_s).abs() < 1e-3,
+        "TSC jump {} s",
+        f.tsc_jump_s
+    );
+    assert!(!f.clamped);
+    assert!(
+        (ind * 1e-6 - f.tsc_jump_s).abs() < 1e-4,
+        "independent {ind} µs vs jump"
+    );
+    // Log lag: the 50 µs link plus one entry's serialisation, not the
+    // 16 s between the leader's reads.
+    assert!(
+        (50.0..60.0).contains(&f.max_log_lag_us),
+        "log lag {} µs",
+        f.max_log_lag_us
+    );
 }
 
 /// A leader guest reading both its TSC and the Xen clocksource logs both
@@ -233,6 +321,15 @@ fn failover_onto_a_lagging_backup_keeps_the_guest_tsc_monotone() {
     let r = run_in_memory(&s).unwrap();
     let ind = clock(&r, "guest-radclock").error_us.max_abs;
     assert!(ind < 2e6, "independent TSC clock across failover: {ind} µs");
+    // Clamped: the guest's TSC resumes just past its last replayed read (at
+    // most a second old), not 5 s back.
+    let f = &r.failovers[0];
+    assert!(f.clamped);
+    assert!(
+        (-1.0..0.0).contains(&f.tsc_jump_s),
+        "TSC jump {} s",
+        f.tsc_jump_s
+    );
 }
 
 /// Perceived RTT and timer rate of each dilated guest, from its own stamps.

@@ -173,6 +173,11 @@ pub struct FailoverReport {
     /// Guest-visible step: follower host count − last replayed value,
     /// ticks (negative: the follower's counter is behind).
     pub step_ticks: i128,
+    /// The guest's TSC just after failover minus the leader host's count
+    /// at that instant, ticks: the discontinuity an independent clock of
+    /// the guest sees. Without a clamp, the two hosts' counter difference;
+    /// with one, minus the ticks since the last replayed read.
+    pub jump_ticks: i128,
     /// True when a backward step was clamped by `failover_monotone`.
     pub clamped: bool,
     /// Mapping from the follower host's counter to the guest's from now on.
@@ -247,6 +252,23 @@ impl ReplicationPair {
         }
     }
 
+    /// The follower, in lockstep with the leader, replays every entry that
+    /// has arrived by `t`, each as it arrives (it reaches each logged point
+    /// no earlier than the leader did, and stalls there until the entry is
+    /// in).
+    pub fn catch_up(&mut self, t: SimTime) {
+        while let Some(&(entry, logged, arrival)) = self.in_flight.front() {
+            if arrival > t {
+                return;
+            }
+            self.in_flight.pop_front();
+            if entry.kind == LogKind::Rdtsc {
+                self.last_replayed_rdtsc = Some(entry.value);
+            }
+            self.max_lag = self.max_lag.max(arrival - logged);
+        }
+    }
+
     /// The follower's guest reaches its next counter read at `t`: replays
     /// every earlier entry, and returns the leader's value if its entry has
     /// arrived, or `None` (the follower stalls until
@@ -288,13 +310,19 @@ impl ReplicationPair {
     }
 
     /// The follower goes live at `t` on its own host, whose counter reads
-    /// `follower_host_count` then. Arrived entries are replayed first; the
+    /// `follower_host_count` then, while the failed leader's host would
+    /// read `leader_host_count`. Arrived entries are replayed first; the
     /// rest are lost with the leader. Returns the report (also kept).
-    pub fn failover(&mut self, t: SimTime, follower_host_count: u64) -> FailoverReport {
+    pub fn failover(
+        &mut self,
+        t: SimTime,
+        follower_host_count: u64,
+        leader_host_count: u64,
+    ) -> FailoverReport {
         if let Some(r) = self.failover {
             return r;
         }
-        while self.follower_read(t).is_some() {}
+        self.catch_up(t);
         let lost = self.in_flight.len() as u64;
         self.in_flight.clear();
         let last = self.last_replayed_rdtsc;
@@ -312,6 +340,8 @@ impl ReplicationPair {
             last_replayed: last,
             entries_lost: lost,
             step_ticks: step,
+            jump_ticks: i128::from(mapping.guest(follower_host_count))
+                - i128::from(leader_host_count),
             clamped,
             mapping,
         };
@@ -323,6 +353,11 @@ impl ReplicationPair {
     /// `None` before failover.
     pub fn read_after_failover(&self, follower_host_count: u64) -> Option<u64> {
         self.failover.map(|r| r.mapping.guest(follower_host_count))
+    }
+
+    /// What happened at failover, once it has happened.
+    pub fn report(&self) -> Option<FailoverReport> {
+        self.failover
     }
 
     /// Largest lag seen between a leader read and its replay: the queue
@@ -397,6 +432,29 @@ mod tests {
     }
 
     #[test]
+    fn catching_up_late_counts_the_links_lag_not_the_callers() {
+        let mut p = pair();
+        let lat = p.link().latency;
+        let mut t = SimTime::from_secs(1);
+        for i in 0..4u64 {
+            p.leader_read(t, 1_000 * i);
+            // The world replays at the leader's next read, 16 s later.
+            t += SimDuration::from_secs(16);
+            p.catch_up(t);
+        }
+        assert_eq!(p.backlog(), 0);
+        assert!(
+            p.max_lag() >= lat && p.max_lag() < lat + lat,
+            "{:?}",
+            p.max_lag()
+        );
+        assert_eq!(
+            p.failover(t, 9_000_000, 9_000_000).last_replayed,
+            Some(3_000)
+        );
+    }
+
+    #[test]
     fn output_commit_adds_a_round_trip() {
         let mut p = pair();
         let t = SimTime::from_secs(2);
@@ -421,11 +479,14 @@ mod tests {
         // A read logged just before the crash is lost with the leader.
         let crash = t + SimDuration::from_micros(200);
         p.leader_read(t + SimDuration::from_micros(190), 1_600_000);
-        let r = p.failover(crash, 400_000);
+        let r = p.failover(crash, 400_000, 1_700_000);
         assert_eq!(r.last_replayed, Some(1_003_000));
         assert_eq!(r.entries_lost, 1);
         assert_eq!(r.step_ticks, 400_000 - 1_003_000);
         assert!(r.clamped);
+        // The guest resumes just past its last replayed read: it loses the
+        // ticks the leader counted since.
+        assert_eq!(r.jump_ticks, 1_003_001 - 1_700_000);
         let first = p.read_after_failover(400_000).unwrap();
         assert!(first > 1_003_000);
         assert_eq!(p.read_after_failover(400_100).unwrap(), first + 100);
@@ -436,8 +497,9 @@ mod tests {
         })
         .unwrap();
         q.leader_read(t, 1_000_000);
-        let r = q.failover(crash, 400_000);
+        let r = q.failover(crash, 400_000, 1_700_000);
         assert!(!r.clamped);
+        assert_eq!(r.jump_ticks, 400_000 - 1_700_000);
         assert!(q.read_after_failover(400_000).unwrap() < 1_000_000);
     }
 
@@ -446,8 +508,9 @@ mod tests {
         let mut p = pair();
         let t = SimTime::from_secs(3);
         p.leader_read(t, 1_000);
-        let r = p.failover(t + SimDuration::from_millis(1), 9_000);
+        let r = p.failover(t + SimDuration::from_millis(1), 9_000, 4_000);
         assert_eq!(r.step_ticks, 8_000);
+        assert_eq!(r.jump_ticks, 5_000);
         assert!(!r.clamped);
         assert_eq!(p.read_after_failover(9_000), Some(9_000));
         assert_eq!(p.follower_read(t + SimDuration::from_secs(1)), None);

@@ -43,7 +43,7 @@ use crate::migration::{
     GuestTscMapping, MigrationConfig, MigrationPlan, TscMode, guest_tsc_after_resume,
 };
 use crate::network::{Path, PathConfig};
-use crate::replication::{LogKind, ReplicationConfig, ReplicationPair};
+use crate::replication::{FailoverReport, LogKind, ReplicationConfig, ReplicationPair};
 use crate::server::{Server, ServerConfig};
 use crate::xen::{HostEvent, HostNote};
 
@@ -365,6 +365,40 @@ struct Move {
     /// From the start of the move to the guest running at `to`.
     window: (SimTime, SimTime),
     kind: MoveKind,
+}
+
+/// One migration or failover of a run (see [`World::moves`]).
+#[derive(Clone, Copy, Debug)]
+pub struct MoveRecord<'a> {
+    /// The guest that moved (a failover's leader).
+    pub from: GuestRef,
+    /// Where it runs afterwards (a failover's follower).
+    pub to: GuestRef,
+    /// Names of `from`'s and `to`'s hosts.
+    pub from_host: &'a str,
+    /// See `from_host`.
+    pub to_host: &'a str,
+    /// True time the move starts (a failover's instant).
+    pub start: SimTime,
+    /// What happened.
+    pub outcome: MoveOutcome<'a>,
+}
+
+/// What a move did.
+#[derive(Clone, Copy, Debug)]
+pub enum MoveOutcome<'a> {
+    /// A live migration, as the migration model planned it.
+    Migration(&'a MigrationPlan),
+    /// A replication failover.
+    Failover {
+        /// What happened at failover; `None` if the run ended before it.
+        report: Option<FailoverReport>,
+        /// Largest lag between a leader's read and its replay.
+        max_log_lag: SimDuration,
+        /// Nominal frequency of the follower host's TSC, to read the
+        /// report's ticks in seconds.
+        follower_tsc_hz: u64,
+    },
 }
 
 enum ClockKind {
@@ -1134,10 +1168,12 @@ impl World {
         for &d in &ds {
             self.drop_inflight(d);
             let src = self.daemons[d].source;
-            let dst_now = self.hosts[to.host].value_at(src, now, self.daemons[d].core);
+            let core = self.daemons[d].core;
+            let dst_now = self.hosts[to.host].value_at(src, now, core);
             let mapping = match &mut self.moves[id].kind {
                 MoveKind::Failover { pair } if src == CounterSource::Tsc => {
-                    pair.failover(now, dst_now).mapping
+                    let leader_now = self.hosts[from.host].value_at(src, now, core);
+                    pair.failover(now, dst_now, leader_now).mapping
                 }
                 _ => GuestTscMapping::identity(),
             };
@@ -1146,8 +1182,9 @@ impl World {
         // The leader's host failed: its guest no longer runs there.
         self.set_slot(from, now, true, sched);
         let dst_now = self.hosts[to.host].value_at(CounterSource::Tsc, now, 0);
+        let leader_now = self.hosts[from.host].value_at(CounterSource::Tsc, now, 0);
         if let MoveKind::Failover { pair } = &mut self.moves[id].kind {
-            let mapping = pair.failover(now, dst_now).mapping;
+            let mapping = pair.failover(now, dst_now, leader_now).mapping;
             for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
                 dep.mapping = mapping;
             }
@@ -1155,11 +1192,23 @@ impl World {
         self.relocate(id, now, &mappings, sched);
     }
 
-    /// Migration plans, in the order they were added.
-    pub fn migration_plans(&self) -> impl Iterator<Item = &MigrationPlan> {
-        self.moves.iter().filter_map(|m| match &m.kind {
-            MoveKind::Migration { plan, .. } => Some(plan),
-            MoveKind::Failover { .. } => None,
+    /// Migrations and failovers, in the order they were added, with what
+    /// the migration model planned and what each failover did.
+    pub fn moves(&self) -> impl Iterator<Item = MoveRecord<'_>> {
+        self.moves.iter().map(|m| MoveRecord {
+            from: m.from,
+            to: m.to,
+            from_host: self.hosts[m.from.host].name(),
+            to_host: self.hosts[m.to.host].name(),
+            start: m.window.0,
+            outcome: match &m.kind {
+                MoveKind::Migration { plan, .. } => MoveOutcome::Migration(plan),
+                MoveKind::Failover { pair } => MoveOutcome::Failover {
+                    report: pair.report(),
+                    max_log_lag: pair.max_lag(),
+                    follower_tsc_hz: self.hosts[m.to.host].source_info(CounterSource::Tsc).0,
+                },
+            },
         })
     }
 
@@ -1271,7 +1320,7 @@ impl World {
                     }
                 }
                 // The follower replays in lockstep, one log latency behind.
-                while pair.follower_read(stamp.at).is_some() {}
+                pair.catch_up(stamp.at);
             }
         }
         stamp.counter = self.guest_view(d, stamp.counter);
