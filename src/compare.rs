@@ -388,7 +388,7 @@ fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
     }
     crate::output::write_atomic(&out.join("compare.csv"), csv_text.as_bytes())?;
     if !series.is_empty() {
-        error_chart(out, "compare_errors", "clock error", &series)
+        error_chart(out, "compare_errors", "clock error", &series, &[])
             .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
     }
     // Runs that computed stability metrics: their curves overlaid.

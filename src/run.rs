@@ -13,7 +13,7 @@ use sim_core::stats::Summary;
 use sim_core::{Engine, SimDuration, SimTime};
 
 use crate::output::{Staging, write_atomic};
-use crate::plot::{LineChart, Series, Thinned, error_chart, line_chart};
+use crate::plot::{LineChart, Mark, Series, Thinned, error_chart, line_chart};
 use crate::scenario::{Follows, Scenario, ScenarioEvent};
 
 /// Error statistics of one clock, in microseconds.
@@ -210,10 +210,10 @@ pub struct RunSummary {
 /// One live migration's plan.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct MigrationSummary {
-    /// The guest that moved, `host/domain`.
+    /// The guest that moved, `host/domN`.
     #[serde(default)]
     pub from: String,
-    /// Where it runs afterwards, `host/domain`.
+    /// Where it runs afterwards, `host/domN`.
     #[serde(default)]
     pub to: String,
     /// True time the migration starts, s.
@@ -257,9 +257,9 @@ pub struct PostCopySummary {
 /// One replication failover: the follower goes live on its own host.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct FailoverSummary {
-    /// The leader guest, `host/domain`.
+    /// The leader guest, `host/domN`.
     pub leader: String,
-    /// The follower that went live, `host/domain`.
+    /// The follower that went live, `host/domN`.
     pub follower: String,
     /// True time of the failover, s.
     pub at_s: f64,
@@ -669,8 +669,7 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
     let mut migrations = Vec::new();
     let mut failovers = Vec::new();
     for m in world.moves() {
-        let from = format!("{}/{}", m.from_host, m.from.domain);
-        let to = format!("{}/{}", m.to_host, m.to.domain);
+        let (from, to) = (m.from_label, m.to_label);
         match m.outcome {
             MoveOutcome::Migration(p) => migrations.push(MigrationSummary {
                 from,
@@ -779,17 +778,57 @@ pub fn stability_table(summary: &RunSummary) -> Option<String> {
     Some(t)
 }
 
+/// The run's moves to mark on the error figure: each migration from its
+/// start to the guest running at the destination, each failover's instant,
+/// in the panels of the clocks of the guest that moved.
+fn marks(summary: &RunSummary) -> Vec<Mark> {
+    let of_guest = |domain: &str| -> Vec<usize> {
+        let clocks = summary.clocks.iter().enumerate();
+        clocks
+            .filter(|(_, c)| c.domain == domain)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let migrations = summary.migrations.iter().enumerate().map(|(i, m)| Mark {
+        from_h: m.start_s / 3600.0,
+        to_h: (m.start_s + m.total_s) / 3600.0,
+        label: format!("migration {}: {} → {}", i + 1, m.from, m.to),
+        series: of_guest(&m.from),
+    });
+    let failovers = summary.failovers.iter().map(|f| Mark {
+        from_h: f.at_s / 3600.0,
+        to_h: f.at_s / 3600.0,
+        label: format!("failover: {} → {}", f.leader, f.follower),
+        series: of_guest(&f.leader),
+    });
+    migrations.chain(failovers).collect()
+}
+
 /// The migrations and failovers as a text table (what each did to the
 /// guest), or `None` when the run had none.
 pub fn moves_table(summary: &RunSummary) -> Option<String> {
     if summary.migrations.is_empty() && summary.failovers.is_empty() {
         return None;
     }
+    let names: Vec<String> = summary
+        .migrations
+        .iter()
+        .map(|m| format!("{} → {}", m.from, m.to))
+        .chain(
+            summary
+                .failovers
+                .iter()
+                .map(|f| format!("{} → {}", f.leader, f.follower)),
+        )
+        .collect();
+    let w = names.iter().map(|n| n.chars().count()).fold(28, usize::max);
+    let mut names = names.into_iter();
     let mut t = String::new();
     if !summary.migrations.is_empty() {
         t.push_str(&format!(
-            "{:<36} {:>9} {:>9} {:>10} {:>9} {:>6} {:>9}  {}\n",
+            "{:<w$} {:<11} {:>9} {:>9} {:>10} {:>9} {:>6} {:>9}  {}\n",
             "migration",
+            "method",
             "start [s]",
             "copy [s]",
             "down [ms]",
@@ -798,33 +837,32 @@ pub fn moves_table(summary: &RunSummary) -> Option<String> {
             "pages",
             "stopped by"
         ));
-        for m in &summary.migrations {
+        for (m, name) in summary.migrations.iter().zip(names.by_ref()) {
+            let stop = if m.stop_reason == "none" {
+                "—"
+            } else {
+                &m.stop_reason
+            };
             t.push_str(&format!(
-                "{:<36} {:>9.1} {:>9.3} {:>10.3} {:>9.3} {:>6} {:>9}  {}\n",
-                format!("{} → {} ({})", m.from, m.to, m.method),
+                "{name:<w$} {:<11} {:>9.1} {:>9.3} {:>10.3} {:>9.3} {:>6} {:>9}  {stop}\n",
+                m.method,
                 m.start_s,
                 m.precopy_s,
                 m.downtime_ms,
                 m.total_s,
                 m.pages_per_round.len(),
                 m.pages_total,
-                if m.stop_reason == "none" {
-                    "—"
-                } else {
-                    &m.stop_reason
-                }
             ));
         }
     }
     if !summary.failovers.is_empty() {
         t.push_str(&format!(
-            "{:<36} {:>9} {:>14} {:>8} {:>13} {:>6}\n",
+            "{:<w$} {:>9} {:>14} {:>8} {:>13} {:>6}\n",
             "failover", "at [s]", "TSC jump [s]", "clamped", "log lag [µs]", "lost"
         ));
-        for f in &summary.failovers {
+        for (f, name) in summary.failovers.iter().zip(names) {
             t.push_str(&format!(
-                "{:<36} {:>9.1} {:>14.6} {:>8} {:>13.1} {:>6}\n",
-                format!("{} → {}", f.leader, f.follower),
+                "{name:<w$} {:>9.1} {:>14.6} {:>8} {:>13.1} {:>6}\n",
                 f.at_s,
                 f.tsc_jump_s,
                 if f.clamped { "yes" } else { "no" },
@@ -990,7 +1028,7 @@ pub fn run_scenario(
             })
             .collect();
         let title = format!("{}: clock error", s.name);
-        error_chart(staging.dir(), "errors", &title, &series)
+        error_chart(staging.dir(), "errors", &title, &series, &marks(&summary))
             .map_err(|e| anyhow::anyhow!("plotting: {e}"))?;
     }
     let dir = staging.commit()?;

@@ -699,6 +699,19 @@ impl Plan {
                     .map(|m| (format!("migrations[{i}]"), *m)),
             );
         }
+        let failovers = self
+            .base
+            .events
+            .iter()
+            .filter(|e| matches!(e, crate::scenario::ScenarioEvent::Failover { .. }))
+            .count();
+        for i in 0..failovers {
+            cols.extend(
+                FAILOVER_METRICS
+                    .iter()
+                    .map(|m| (format!("failovers[{i}]"), *m)),
+            );
+        }
         cols
     }
 }
@@ -720,7 +733,8 @@ pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
 }
 
 /// A result metric: column suffix, axis label, and how to read it from a
-/// run's summary (`series` is a clock name or `migrations[i]`).
+/// run's summary (`series` is a clock name, `migrations[i]` or
+/// `failovers[i]`).
 #[derive(Clone, Copy)]
 struct Metric {
     name: &'static str,
@@ -732,13 +746,22 @@ fn clock<'a>(s: &'a RunSummary, name: &str) -> Option<&'a crate::run::ClockSumma
     s.clocks.iter().find(|c| c.name == name)
 }
 
-fn migration<'a>(s: &'a RunSummary, series: &str) -> Option<&'a crate::run::MigrationSummary> {
-    let i: usize = series
-        .strip_prefix("migrations[")?
+/// The index `i` of a series named `<list>[i]`.
+fn index_in(series: &str, list: &str) -> Option<usize> {
+    series
+        .strip_prefix(list)?
+        .strip_prefix('[')?
         .strip_suffix(']')?
         .parse()
-        .ok()?;
-    s.migrations.get(i)
+        .ok()
+}
+
+fn migration<'a>(s: &'a RunSummary, series: &str) -> Option<&'a crate::run::MigrationSummary> {
+    s.migrations.get(index_in(series, "migrations")?)
+}
+
+fn failover<'a>(s: &'a RunSummary, series: &str) -> Option<&'a crate::run::FailoverSummary> {
+    s.failovers.get(index_in(series, "failovers")?)
 }
 
 const CLOCK_METRICS: [Metric; 6] = [
@@ -814,6 +837,19 @@ const MIGRATION_METRICS: [Metric; 2] = [
         name: "total_s",
         label: "migration time [s]",
         read: |s, m| migration(s, m).map(|m| m.total_s),
+    },
+];
+
+const FAILOVER_METRICS: [Metric; 2] = [
+    Metric {
+        name: "tsc_jump_s",
+        label: "failover TSC jump [s]",
+        read: |s, f| failover(s, f).map(|f| f.tsc_jump_s),
+    },
+    Metric {
+        name: "max_log_lag_us",
+        label: "largest replication log lag [µs]",
+        read: |s, f| failover(s, f).map(|f| f.max_log_lag_us),
     },
 ];
 

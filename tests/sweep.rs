@@ -211,6 +211,55 @@ fn stability_metrics_become_sweep_columns_when_the_base_asks_for_them() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A failover's TSC jump and log lag are columns of a sweep whose base
+/// fails over: the jump is the hosts' 5 s offset less their 30 ppm rate
+/// difference over the time before failover.
+#[test]
+fn failover_figures_become_sweep_columns() {
+    let d = scratch("failover");
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/replication-failover.ron"),
+    )
+    .unwrap()
+    .replace("duration_s: 18000", "duration_s: 1200")
+    .replace("metrics_from_s: 7200", "metrics_from_s: 0")
+    .replace("at_s: 9000", "at_s: 300");
+    std::fs::write(d.join("base.ron"), base).unwrap();
+    let sweep = d.join("sweep.ron");
+    std::fs::write(
+        &sweep,
+        "Sweep(name: \"failover\", base: \"base.ron\", \
+         vary: [(path: \"events[0].at_s\", values: List([300, 600, 900]))], seeds: 1)\n",
+    )
+    .unwrap();
+    sweep_ok(&sweep, &d.join("out"), &[]);
+    let text = std::fs::read_to_string(d.join("out").join("results.csv")).unwrap();
+    let names: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("no {name} in {names:?}"))
+    };
+    let (at, jump, lag) = (
+        col("events[0].at_s"),
+        col("failovers[0].tsc_jump_s"),
+        col("failovers[0].max_log_lag_us"),
+    );
+    let r = rows(&d.join("out").join("results.csv"));
+    assert_eq!(r.len(), 3);
+    for row in &r {
+        let cells: Vec<f64> = row
+            .split(',')
+            .map(|c| c.parse().unwrap_or(f64::NAN))
+            .collect();
+        let expect = 5.0 - 30e-6 * cells[at];
+        assert!((cells[jump] - expect).abs() < 1e-3, "{row}");
+        assert!((50.0..60.0).contains(&cells[lag]), "{row}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn interrupted_then_resumed_equals_uninterrupted() {
     let d = scratch("resume");

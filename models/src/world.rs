@@ -368,16 +368,16 @@ struct Move {
 }
 
 /// One migration or failover of a run (see [`World::moves`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct MoveRecord<'a> {
     /// The guest that moved (a failover's leader).
     pub from: GuestRef,
     /// Where it runs afterwards (a failover's follower).
     pub to: GuestRef,
-    /// Names of `from`'s and `to`'s hosts.
-    pub from_host: &'a str,
-    /// See `from_host`.
-    pub to_host: &'a str,
+    /// `from` and `to` as clocks name their domain (`host/domN`).
+    pub from_label: String,
+    /// See `from_label`.
+    pub to_label: String,
     /// True time the move starts (a failover's instant).
     pub start: SimTime,
     /// What happened.
@@ -1198,8 +1198,8 @@ impl World {
         self.moves.iter().map(|m| MoveRecord {
             from: m.from,
             to: m.to,
-            from_host: self.hosts[m.from.host].name(),
-            to_host: self.hosts[m.to.host].name(),
+            from_label: self.domain_label(m.from.host, m.from.domain),
+            to_label: self.domain_label(m.to.host, m.to.domain),
             start: m.window.0,
             outcome: match &m.kind {
                 MoveKind::Migration { plan, .. } => MoveOutcome::Migration(plan),

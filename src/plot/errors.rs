@@ -22,6 +22,11 @@
 //! Axis units follow the magnitudes shown (ns to s, seconds to days). The
 //! data file beside the figure keeps hours and microseconds whatever the
 //! figure shows.
+//!
+//! The run's moves are marked, so that a clock's step can be read against
+//! its cause: a live migration as a shaded stretch from its start to the
+//! guest running at the destination, a failover as a line. The overview
+//! shows and labels them all; a clock's panel, those of its own guest.
 
 use std::path::Path;
 
@@ -37,12 +42,41 @@ const TITLE_PX: u32 = 40;
 const OVERVIEW_PX: u32 = 380;
 const PANEL_PX: u32 = 210;
 
+/// A moment or a stretch of the run (hours; an instant has `to_h ==
+/// from_h`), labelled in the overview and marked in the panels of
+/// `series`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mark {
+    /// Start, hours.
+    pub from_h: f64,
+    /// End, hours.
+    pub to_h: f64,
+    /// What happened.
+    pub label: String,
+    /// Indices of the series it concerns.
+    pub series: Vec<usize>,
+}
+
+/// Fill of a marked stretch, and colour of its edge and label: greys, so
+/// that no mark is taken for a clock.
+const MARK_FILL: RGBColor = RGBColor(200, 200, 200);
+const MARK_LINE: RGBColor = RGBColor(80, 80, 80);
+/// Vertical step between successive labels, pixels, so that the labels of
+/// nearby marks do not overprint.
+const MARK_LABEL_STEP_PX: i32 = 15;
+
 /// Writes `<stem>.png` and `<stem>.svg` (the overview and a panel per
-/// series; see the module docs) and `<stem>_data.csv` (long format:
-/// series, true time in hours, error in µs) in `dir`. Points are (hours,
-/// µs), in increasing time.
-pub fn error_chart(dir: &Path, stem: &str, title: &str, series: &[Series]) -> Result<(), String> {
-    let figure = ErrorFigure::new(title, series);
+/// series, with `marks`; see the module docs) and `<stem>_data.csv` (long
+/// format: series, true time in hours, error in µs) in `dir`. Points are
+/// (hours, µs), in increasing time.
+pub fn error_chart(
+    dir: &Path,
+    stem: &str,
+    title: &str,
+    series: &[Series],
+    marks: &[Mark],
+) -> Result<(), String> {
+    let figure = ErrorFigure::new(title, series, marks);
     png_and_svg!(dir, stem, draw_figure, &figure, figure.size_px())?;
     write_line_data(
         dir,
@@ -233,10 +267,11 @@ struct ErrorFigure<'a> {
     /// Time range (hours) and its unit.
     x_h: (f64, f64),
     x_unit: Unit,
+    marks: &'a [Mark],
 }
 
 impl<'a> ErrorFigure<'a> {
-    fn new(title: &'a str, series: &'a [Series]) -> Self {
+    fn new(title: &'a str, series: &'a [Series], marks: &'a [Mark]) -> Self {
         let all_y = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
         let (t0, t1) = series
             .iter()
@@ -256,6 +291,7 @@ impl<'a> ErrorFigure<'a> {
                 .collect(),
             x_h,
             x_unit: time_unit(x_h.1 - x_h.0),
+            marks,
         }
     }
 
@@ -315,6 +351,42 @@ where
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| e.to_string())?;
+    // The overview (the chart with a legend) shows every mark; a panel,
+    // those of its series.
+    let shown = fig
+        .marks
+        .iter()
+        .filter(|m| legend || which.iter().any(|i| m.series.contains(i)));
+    for (k, m) in shown.enumerate() {
+        let (a, b) = (m.from_h * xu.per_data_unit, m.to_h * xu.per_data_unit);
+        if !(a <= x1 && b >= x0) {
+            continue;
+        }
+        let (a, b) = (a.max(x0), b.min(x1));
+        if b > a {
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, y0), (b, y1)],
+                    MARK_FILL.mix(0.35).filled(),
+                )))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(a, y0), (a, y1)],
+                MARK_LINE.stroke_width(1),
+            )))
+            .map_err(|e| e.to_string())?;
+        if legend {
+            let dy = 4 + MARK_LABEL_STEP_PX * i32::try_from(k).unwrap_or(0);
+            let style = ("sans-serif", 12).into_font().color(&MARK_LINE);
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((a, y1)) + Text::new(m.label.clone(), (4, dy), style),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+    }
     for &i in which {
         let color = PALETTE[i % PALETTE.len()];
         let scaled: Vec<(f64, f64)> = fig.series[i]
@@ -569,11 +641,11 @@ mod tests {
                     .collect(),
             },
         ];
-        let fig = ErrorFigure::new("t", &series);
+        let fig = ErrorFigure::new("t", &series, &[]);
         assert_eq!(fig.size_px(), (1000, 40 + 380 + 2 * 210));
         assert_eq!(fig.panels[1].beyond, 1);
         assert_eq!(fig.x_unit.name, "h");
-        error_chart(&dir, "e", "t", &series).unwrap();
+        error_chart(&dir, "e", "t", &series, &[]).unwrap();
         for file in ["e.png", "e.svg", "e_data.csv"] {
             assert!(
                 std::fs::metadata(dir.join(file)).unwrap().len() > 100,
@@ -585,9 +657,21 @@ mod tests {
         assert!(svg.contains("synchronised: 1 of 200 drawn points beyond the frame"));
         let data = std::fs::read_to_string(dir.join("e_data.csv")).unwrap();
         assert!(data.starts_with("series,true time [h],clock error [µs]\nfree-running,0,0\n"));
+        // Marks: labelled in the overview, shaded there and in the panel
+        // of the series they concern only.
+        let mark = Mark {
+            from_h: 5.0,
+            to_h: 8.0,
+            label: "migration 1: a/dom1 → b/dom1".into(),
+            series: vec![1],
+        };
+        error_chart(&dir, "m", "t", &series, std::slice::from_ref(&mark)).unwrap();
+        let svg = std::fs::read_to_string(dir.join("m.svg")).unwrap();
+        assert_eq!(svg.matches("migration 1: a/dom1 → b/dom1").count(), 1);
+        assert_eq!(svg.matches("fill=\"#C8C8C8\"").count(), 2);
         // One clock: its panel alone.
         assert_eq!(
-            ErrorFigure::new("t", &series[1..]).size_px(),
+            ErrorFigure::new("t", &series[1..], &[]).size_px(),
             (1000, 40 + 210)
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -43,7 +43,7 @@ macro_rules! png_and_svg {
 }
 
 mod errors;
-pub use errors::error_chart;
+pub use errors::{Mark, error_chart};
 
 /// The palette: colour-blind-friendly (Okabe–Ito), assigned by series order.
 pub const PALETTE: [RGBColor; 8] = [
