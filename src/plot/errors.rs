@@ -32,6 +32,7 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{LineChart, PALETTE, Series, draw_legend, legend_line, tick_text, write_line_data};
 
@@ -379,10 +380,21 @@ where
             .map_err(|e| e.to_string())?;
         if legend {
             let dy = 4 + MARK_LABEL_STEP_PX * i32::try_from(k).unwrap_or(0);
-            let style = ("sans-serif", 12).into_font().color(&MARK_LINE);
+            // Beyond the middle, the label runs leftwards from the line so
+            // that it stays in the chart.
+            let right_half = a > 0.5 * (x0 + x1);
+            let (dx, h) = if right_half {
+                (-4, HPos::Right)
+            } else {
+                (4, HPos::Left)
+            };
+            let style = ("sans-serif", 12)
+                .into_font()
+                .color(&MARK_LINE)
+                .pos(Pos::new(h, VPos::Top));
             chart
                 .draw_series(std::iter::once(
-                    EmptyElement::at((a, y1)) + Text::new(m.label.clone(), (4, dy), style),
+                    EmptyElement::at((a, y1)) + Text::new(m.label.clone(), (dx, dy), style),
                 ))
                 .map_err(|e| e.to_string())?;
         }
