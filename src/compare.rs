@@ -184,16 +184,17 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
     written
 }
 
+/// A table column's width: the longest of `cells` (in characters), at
+/// least `min`.
+fn width<'a>(cells: impl Iterator<Item = &'a str>, min: usize) -> usize {
+    cells.map(|c| c.chars().count()).fold(min, usize::max)
+}
+
 /// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
 /// overlaid plot per metric.
 fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Result<String> {
-    let mut table = format!(
-        "{:<20} {:<36} {:<20} {}\n",
-        "sweep",
-        "point",
-        "clock",
-        ErrorStats::table_header()
-    );
+    // Rows as (sweep, point, clock, cells), formatted once the widths are known.
+    let mut rows: Vec<[String; 4]> = Vec::new();
     let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
@@ -219,23 +220,36 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
                         .copied()
                         .unwrap_or(f64::NAN)
                 };
-                table.push_str(&format!(
-                    "{:<20} {:<36} {:<20} {}\n",
-                    label,
-                    short,
-                    clock,
+                rows.push([
+                    label.clone(),
+                    short.clone(),
+                    clock.clone(),
                     ErrorStats::table_cells(
                         get("median_us"),
                         get("iqr_us"),
                         get("rms_us"),
-                        get("max_abs_us")
-                    )
-                ));
+                        get("max_abs_us"),
+                    ),
+                ]);
             }
             for ((clock, metric), v) in metrics {
                 csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
             }
         }
+    }
+    let w = |col: usize, min: usize| width(rows.iter().map(|r| r[col].as_str()), min);
+    let (w_sweep, w_point, w_clock) = (w(0, 20), w(1, 36), w(2, 20));
+    let mut table = format!(
+        "{:<w_sweep$} {:<w_point$} {:<w_clock$} {}\n",
+        "sweep",
+        "point",
+        "clock",
+        ErrorStats::table_header()
+    );
+    for [sweep, point, clock, cells] in &rows {
+        table.push_str(&format!(
+            "{sweep:<w_sweep$} {point:<w_point$} {clock:<w_clock$} {cells}\n"
+        ));
     }
     crate::output::write_atomic(&out.join("compare_sweeps.csv"), csv_text.as_bytes())?;
     let mut metrics: Vec<String> = Vec::new();
@@ -334,8 +348,12 @@ fn overlay_metric(
 /// A statistic without samples is an empty cell in `compare.csv` and "—"
 /// in the table.
 fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
+    let clocks = || runs.iter().flat_map(|r| &r.summary.clocks);
+    let w_run = width(runs.iter().map(|r| r.label.as_str()), 24);
+    let w_clock = width(clocks().map(|c| c.name.as_str()), 24);
+    let w_alg = width(clocks().map(|c| c.algorithm.as_str()), 12);
     let mut table = format!(
-        "{:<24} {:<24} {:<12} {}\n",
+        "{:<w_run$} {:<w_clock$} {:<w_alg$} {}\n",
         "run",
         "clock",
         "algorithm",
@@ -361,8 +379,7 @@ fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
         for c in &summary.clocks {
             let e = &c.error_us;
             table.push_str(&format!(
-                "{:<24} {:<24} {:<12} {}\n",
-                label,
+                "{label:<w_run$} {:<w_clock$} {:<w_alg$} {}\n",
                 c.name,
                 c.algorithm,
                 e.cells()
@@ -462,6 +479,26 @@ mod tests {
         )
         .unwrap();
         d
+    }
+
+    #[test]
+    fn table_columns_fit_their_longest_cell() {
+        let root = scratch("widths");
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let short = run_dir(&root, "a", stats);
+        let long = run_dir(&root, "a-run-whose-name-is-longer-than-its-column", stats);
+        let table = compare(&[short, long], &root.join("out")).unwrap();
+        // The median column ends at the same character on every line.
+        let ends: Vec<usize> = table
+            .lines()
+            .map(|l| {
+                let head = l.find("median [µs]").map(|i| i + "median [µs]".len());
+                let cell = l.find("1.000").map(|i| i + "1.000".len());
+                l[..head.or(cell).unwrap()].chars().count()
+            })
+            .collect();
+        assert!(ends.windows(2).all(|w| w[0] == w[1]), "{table}");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -232,24 +232,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 summary.events,
                 dir.display()
             )?;
-            if !summary.clocks.is_empty() {
-                writeln!(
-                    out,
-                    "{:<28} {}",
-                    "clock",
-                    vtsim::run::ErrorStats::table_header()
-                )?;
-            }
-            for c in &summary.clocks {
-                writeln!(out, "{:<28} {}", c.name, c.error_us.cells())?;
-            }
-            if summary.clocks.iter().any(|c| c.error_us.count == 0) {
-                writeln!(out, "— = no samples")?;
-            }
-            if let Some(table) = vtsim::run::stability_table(&summary) {
-                write!(out, "{table}")?;
-            }
             for table in [
+                vtsim::run::error_table(&summary),
+                vtsim::run::stability_table(&summary),
                 vtsim::run::moves_table(&summary),
                 vtsim::run::domains_table(&summary),
             ]

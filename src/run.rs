@@ -738,6 +738,33 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
     }
 }
 
+/// Width of the first column of the run's tables: the longest clock name,
+/// at least 28 characters.
+fn name_width(summary: &RunSummary) -> usize {
+    summary
+        .clocks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .fold(28, usize::max)
+}
+
+/// The clocks' errors on the probe grid as a text table, or `None` when the
+/// run has no clock.
+pub fn error_table(summary: &RunSummary) -> Option<String> {
+    if summary.clocks.is_empty() {
+        return None;
+    }
+    let w = name_width(summary);
+    let mut t = format!("{:<w$} {}\n", "clock", ErrorStats::table_header());
+    for c in &summary.clocks {
+        t.push_str(&format!("{:<w$} {}\n", c.name, c.error_us.cells()));
+    }
+    if summary.clocks.iter().any(|c| c.error_us.count == 0) {
+        t.push_str("— = no samples\n");
+    }
+    Some(t)
+}
+
 /// The stability metrics as a text table, TDEV and MTIE per clock at every
 /// fourth octave of τ (1, 16, 256, … probe intervals) and the longest, or
 /// `None` when the run computed none. "—" marks a τ the run was too short to estimate.
@@ -749,7 +776,8 @@ pub fn stability_table(summary: &RunSummary) -> Option<String> {
     {
         taus.push(last.tau_s);
     }
-    let mut t = format!("{:<28} {:<10}", "stability", "τ [s]");
+    let w = name_width(summary);
+    let mut t = format!("{:<w$} {:<10}", "stability", "τ [s]");
     for tau in &taus {
         t.push_str(&format!(" {tau:>10}"));
     }
@@ -768,7 +796,7 @@ pub fn stability_table(summary: &RunSummary) -> Option<String> {
         .enumerate()
         {
             let name = if i == 0 { c.name.as_str() } else { "" };
-            t.push_str(&format!("{name:<28} {label:<10}"));
+            t.push_str(&format!("{name:<w$} {label:<10}"));
             for &tau in &taus {
                 t.push_str(&format!(" {}", cell(at(tau).and_then(pick))));
             }
@@ -886,14 +914,20 @@ pub fn domains_table(summary: &RunSummary) -> Option<String> {
     {
         return None;
     }
+    let label = |d: &DomainSummary| format!("{}/dom{}", d.host, d.domain);
+    let w = summary
+        .domains
+        .iter()
+        .map(|d| label(d).chars().count())
+        .fold(28, usize::max);
     let mut t = format!(
-        "{:<28} {:>12} {:>12} {:>12}\n",
+        "{:<w$} {:>12} {:>12} {:>12}\n",
         "domain (CPU, of one pCPU)", "own", "Dom0 for it", "aggregate"
     );
     for d in &summary.domains {
         t.push_str(&format!(
-            "{:<28} {:>12.3} {:>12.3} {:>12.3}\n",
-            format!("{}/{}", d.host, d.domain),
+            "{:<w$} {:>12.3} {:>12.3} {:>12.3}\n",
+            label(d),
             d.own_cpu_fraction,
             d.dom0_on_behalf_fraction,
             d.aggregate_cpu_fraction

@@ -250,6 +250,20 @@ fn stability_is_written_only_when_asked_for() {
     assert!(lines[2].trim_start().starts_with("MTIE [µs]"), "{table}");
     let mtie_64: f64 = lines[2].split_whitespace().last().unwrap().parse().unwrap();
     assert!((mtie_64 - 1280.0).abs() < 0.1, "{table}");
+    // A clock name longer than the first column widens it in every table.
+    let mut long = summary.clone();
+    long.clocks[0].name = "a-clock-whose-name-is-longer-than-the-column".into();
+    for table in [
+        vtsim::run::error_table(&long).unwrap(),
+        vtsim::run::stability_table(&long).unwrap(),
+    ] {
+        let widths: Vec<usize> = table.lines().map(|l| l.chars().count()).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{table}");
+        assert!(
+            table.contains("a-clock-whose-name-is-longer-than-the-column "),
+            "{table}"
+        );
+    }
     // Off by default: no file, and summary.json as before.
     let mut plain = free_running(1.0, 20.0, 1e-9, 64.0);
     plain.probes.stability_max_tau_s = None;

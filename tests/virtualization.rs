@@ -173,6 +173,8 @@ fn a_migrated_guest_moves_its_load() {
             .own_cpu_fraction
     };
     let (on_a, on_b) = (own("a"), own("b"));
+    let cpu = vtsim::run::domains_table(&r).expect("busy domains are shown");
+    assert!(cpu.lines().any(|l| l.starts_with("a/dom1 ")), "{cpu}");
     let expect_a = 0.5 * paused_s / 600.0;
     let expect_b = 0.5 * (600.0 - paused_s - m.downtime_ms * 1e-3) / 600.0;
     assert!(
@@ -234,6 +236,8 @@ fn post_copy_reports_its_faults() {
 #[test]
 fn clark_downtimes_emerge_from_precopy() {
     let r = run_in_memory(&load("migration-downtime.ron")).unwrap();
+    // Guests that only keep time use no CPU worth a table.
+    assert!(vtsim::run::domains_table(&r).is_none());
     let quake = r.migrations[0].downtime_ms;
     let specweb = r.migrations[1].downtime_ms;
     let who: Vec<_> = r
