@@ -49,6 +49,10 @@ enum Command {
         /// Never show a progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Override a field, as PATH=VALUE (RON value; a path as in sweep
+        /// files, e.g. daemons[0].algorithm.poll_period_s=64); repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
     },
     /// Check scenario files without running them.
     Validate {
@@ -213,8 +217,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             seed,
             force,
             quiet,
+            sets,
         } => {
-            let s = Scenario::load(&scenario)?;
+            let s = Scenario::load_with(&scenario, &sets)?;
             let opts = RunOptions {
                 out,
                 seed,

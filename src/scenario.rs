@@ -448,7 +448,184 @@ pub fn parse_error(file: &str, e: ron::error::SpannedError) -> ScenarioError {
     }
 }
 
+/// An override's RON value with every unit variant name (`Hpet`) quoted,
+/// which is how the scenario's JSON form writes it: a parsed RON value keeps
+/// no names. A variant with fields (`Exponential(mean_us: 50)`) is refused,
+/// since its fields can be set one by one.
+fn quote_unit_variants(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '"' {
+            // Copy a string literal through, escapes included.
+            out.push(c);
+            let mut escaped = false;
+            for (_, c) in chars.by_ref() {
+                out.push(c);
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => break,
+                    _ => {}
+                }
+            }
+        } else if c.is_ascii_digit() {
+            // A number, exponent included (`1e-3` holds no name).
+            out.push(c);
+            let mut prev = c;
+            while let Some(&(_, d)) = chars.peek() {
+                let sign_of_exponent = matches!(d, '+' | '-') && matches!(prev, 'e' | 'E');
+                if !(d.is_ascii_alphanumeric() || d == '_' || d == '.' || sign_of_exponent) {
+                    break;
+                }
+                out.push(d);
+                prev = d;
+                chars.next();
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if !(d.is_ascii_alphanumeric() || d == '_') {
+                    break;
+                }
+                end = j + d.len_utf8();
+                chars.next();
+            }
+            let name = &text[i..end];
+            let next = text[end..].trim_start().chars().next();
+            let keep = matches!(name, "true" | "false" | "None" | "Some" | "inf" | "NaN")
+                || next == Some(':');
+            if keep {
+                out.push_str(name);
+            } else if next == Some('(') {
+                return Err(format!(
+                    "the variant {name}(...) cannot be set whole: set its fields one by one \
+                     (the variant must already be in the file)"
+                ));
+            } else {
+                out.push('"');
+                out.push_str(name);
+                out.push('"');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Sets `path` (fields by name, list items by `[i]`, as sweeps and `run
+/// --set` name them) in a JSON tree, skipping enum-variant wrappers.
+pub(crate) fn set_path(
+    root: &mut serde_json::Value,
+    path: &str,
+    value: serde_json::Value,
+) -> Result<(), String> {
+    let mut node = root;
+    let mut parts = Vec::new();
+    for seg in path.split('.') {
+        let (name, rest) = seg
+            .split_once('[')
+            .map_or((seg, None), |(n, r)| (n, Some(r)));
+        parts.push(Ok(name.to_string()));
+        if let Some(rest) = rest {
+            for idx in rest.split('[') {
+                let idx = idx.trim_end_matches(']');
+                parts.push(Err(idx
+                    .parse::<usize>()
+                    .map_err(|_| format!("\"{idx}\" is not an index"))?));
+            }
+        }
+    }
+    let last = parts.len() - 1;
+    for (i, part) in parts.into_iter().enumerate() {
+        match part {
+            Ok(name) => {
+                // Descend through single-key objects that are enum variants.
+                loop {
+                    match node {
+                        serde_json::Value::Object(map) if map.contains_key(&name) => break,
+                        serde_json::Value::Object(map)
+                            if map.len() == 1
+                                && map
+                                    .keys()
+                                    .next()
+                                    .is_some_and(|k| k.starts_with(char::is_uppercase)) =>
+                        {
+                            node = map.values_mut().next().expect("one entry");
+                        }
+                        _ => return Err(format!("no field \"{name}\" here")),
+                    }
+                }
+                let map = node.as_object_mut().expect("checked above");
+                if i == last {
+                    map.insert(name, value);
+                    return Ok(());
+                }
+                node = map.get_mut(&name).expect("checked above");
+            }
+            Err(idx) => {
+                let arr = node
+                    .as_array_mut()
+                    .ok_or_else(|| format!("not a list before [{idx}]"))?;
+                let len = arr.len();
+                let slot = arr
+                    .get_mut(idx)
+                    .ok_or_else(|| format!("index {idx} out of range (0..{len})"))?;
+                if i == last {
+                    *slot = value;
+                    return Ok(());
+                }
+                node = slot;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn ron_to_json(v: &ron::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
 impl Scenario {
+    /// This scenario with `PATH=VALUE` overrides applied in order, not yet
+    /// validated. `PATH` names a field as sweep files do
+    /// (`daemons[0].algorithm.poll_period_s`: fields by name, list items by
+    /// index, enum variants skipped); `VALUE` is RON (a number, string,
+    /// boolean or list), a bare name such as `Hpet` is a unit variant and
+    /// `None` leaves an optional field unset.
+    /// `file` names the source in errors.
+    ///
+    /// ```
+    /// use vtsim::scenario::Scenario;
+    /// let s = Scenario::parse("Scenario(name: \"x\", duration_s: 60)", "x.ron").unwrap();
+    /// let s = s.set("x.ron", &["duration_s=3600".into(), "seed=7".into()]).unwrap();
+    /// assert_eq!((s.duration_s, s.seed), (3600.0, 7));
+    /// ```
+    pub fn set(self, file: &str, sets: &[String]) -> Result<Scenario, ScenarioError> {
+        let invalid = |field: &str, message: String| ScenarioError::Invalid {
+            file: file.to_string(),
+            errors: vec![ConfigError::new(field, message)],
+        };
+        let mut tree = serde_json::to_value(&self).expect("scenarios serialise");
+        for set in sets {
+            let (path, text) = set
+                .split_once('=')
+                .ok_or_else(|| invalid("--set", format!("\"{set}\" is not PATH=VALUE")))?;
+            let (path, text) = (path.trim(), text.trim());
+            let quoted = quote_unit_variants(text).map_err(|m| invalid(path, m))?;
+            let v: ron::Value = ron_options()
+                .from_str(&quoted)
+                .map_err(|e| invalid(path, format!("\"{text}\" is not a RON value: {}", e.code)))?;
+            let value = ron_to_json(&v);
+            set_path(&mut tree, path, value).map_err(|m| invalid(path, m))?;
+            // Checked after each override, so that the error names it.
+            Scenario::deserialize(&tree)
+                .map_err(|e| invalid(path, format!("{text} does not fit the field: {e}")))?;
+        }
+        Ok(Scenario::deserialize(tree).expect("checked after the last override"))
+    }
+
     /// Parses RON text; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         ron_options()
@@ -458,12 +635,21 @@ impl Scenario {
 
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::load_with(path, &[])
+    }
+
+    /// Reads and parses a scenario file, applies `PATH=VALUE` overrides in
+    /// order ([`Scenario::set`]), then validates the result.
+    pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
         let file = path.display().to_string();
         let text = crate::scenario::read_text(path).map_err(|cause| ScenarioError::Io {
             file: file.clone(),
             cause,
         })?;
-        let s = Scenario::parse(&text, &file)?;
+        let mut s = Scenario::parse(&text, &file)?;
+        if !sets.is_empty() {
+            s = s.set(&file, sets)?;
+        }
         let errors = s.validate();
         if errors.is_empty() {
             Ok(s)
@@ -935,6 +1121,75 @@ pub fn default_scenario() -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_reach_nested_fields_variants_options_and_lists() {
+        let s = Scenario::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/radclock-lan.ron"
+        )))
+        .unwrap();
+        let sets = [
+            "daemons[0].algorithm.poll_period_s=64",
+            "daemons[1].counter=Hpet",
+            "probes.stability_max_tau_s=None",
+            "paths[0].asymmetry_us = -12.5",
+            "hosts[0].counters=[(kind: Tsc), (kind: Hpet)]",
+        ]
+        .map(String::from);
+        let t = s.clone().set("f", &sets).unwrap();
+        let AlgorithmConfig::Radclock(r) = &t.daemons[0].algorithm else {
+            panic!("radclock-lan's first daemon runs RADclock");
+        };
+        assert_eq!(r.poll_period_s, 64.0);
+        assert_eq!(t.daemons[1].counter, CounterSource::Hpet);
+        assert_eq!(t.probes.stability_max_tau_s, None);
+        assert_eq!(t.paths[0].asymmetry_us, Some(-12.5));
+        assert_eq!(t.hosts[0].counters.len(), 2);
+        assert!(t.validate().is_empty());
+        // Everything else as it was; no override, no change.
+        let mut back = t.clone();
+        back.daemons = s.daemons.clone();
+        back.probes = s.probes.clone();
+        back.paths = s.paths.clone();
+        back.hosts = s.hosts.clone();
+        assert_eq!(back, s);
+        assert_eq!(s.clone().set("f", &[]).unwrap(), s);
+    }
+
+    #[test]
+    fn unit_variant_names_are_quoted_and_variants_with_fields_refused() {
+        assert_eq!(
+            quote_unit_variants(r#"[(kind: Tsc, note: "a Tsc \" B"), Some(x), true, 1e-3]"#)
+                .unwrap(),
+            r#"[(kind: "Tsc", note: "a Tsc \" B"), Some("x"), true, 1e-3]"#
+        );
+        assert_eq!(quote_unit_variants("Hpet").unwrap(), "\"Hpet\"");
+        let e = quote_unit_variants("Exponential(mean_us: 50)").unwrap_err();
+        assert!(e.contains("Exponential(...) cannot be set whole"), "{e}");
+    }
+
+    #[test]
+    fn set_path_skips_variants_and_indexes() {
+        let mut v =
+            serde_json::json!({"daemons": [{"algorithm": {"Naive": {"poll_period_s": 16.0}}}]});
+        set_path(
+            &mut v,
+            "daemons[0].algorithm.poll_period_s",
+            serde_json::json!(64.0),
+        )
+        .unwrap();
+        assert_eq!(v["daemons"][0]["algorithm"]["Naive"]["poll_period_s"], 64.0);
+        assert!(
+            set_path(&mut v, "daemons[3].x", serde_json::json!(1))
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            set_path(&mut v, "nothing", serde_json::json!(1)).is_err()
+                || v.get("nothing").is_some()
+        );
+    }
 
     #[test]
     fn defaults_validate_and_round_trip() {

@@ -78,6 +78,7 @@ use crate::output::write_atomic;
 use crate::plot::{BandChart, BandSeries, band_chart};
 use crate::run::{RunSummary, build_world, drive, summarize};
 use crate::scenario::{Scenario, ScenarioError, parse_error, ron_options};
+use crate::scenario::{ron_to_json, set_path};
 
 /// The values one field takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -519,78 +520,6 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         })?;
     }
     Ok(plan)
-}
-
-/// Sets `path` in a JSON tree, skipping enum-variant wrappers.
-fn set_path(
-    root: &mut serde_json::Value,
-    path: &str,
-    value: serde_json::Value,
-) -> Result<(), String> {
-    let mut node = root;
-    let mut parts = Vec::new();
-    for seg in path.split('.') {
-        let (name, rest) = seg
-            .split_once('[')
-            .map_or((seg, None), |(n, r)| (n, Some(r)));
-        parts.push(Ok(name.to_string()));
-        if let Some(rest) = rest {
-            for idx in rest.split('[') {
-                let idx = idx.trim_end_matches(']');
-                parts.push(Err(idx
-                    .parse::<usize>()
-                    .map_err(|_| format!("\"{idx}\" is not an index"))?));
-            }
-        }
-    }
-    let last = parts.len() - 1;
-    for (i, part) in parts.into_iter().enumerate() {
-        match part {
-            Ok(name) => {
-                // Descend through single-key objects that are enum variants.
-                loop {
-                    match node {
-                        serde_json::Value::Object(map) if map.contains_key(&name) => break,
-                        serde_json::Value::Object(map)
-                            if map.len() == 1
-                                && map
-                                    .keys()
-                                    .next()
-                                    .is_some_and(|k| k.starts_with(char::is_uppercase)) =>
-                        {
-                            node = map.values_mut().next().expect("one entry");
-                        }
-                        _ => return Err(format!("no field \"{name}\" here")),
-                    }
-                }
-                let map = node.as_object_mut().expect("checked above");
-                if i == last {
-                    map.insert(name, value);
-                    return Ok(());
-                }
-                node = map.get_mut(&name).expect("checked above");
-            }
-            Err(idx) => {
-                let arr = node
-                    .as_array_mut()
-                    .ok_or_else(|| format!("not a list before [{idx}]"))?;
-                let len = arr.len();
-                let slot = arr
-                    .get_mut(idx)
-                    .ok_or_else(|| format!("index {idx} out of range (0..{len})"))?;
-                if i == last {
-                    *slot = value;
-                    return Ok(());
-                }
-                node = slot;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn ron_to_json(v: &ron::Value) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
 impl Plan {
@@ -1457,28 +1386,6 @@ mod tests {
         assert_eq!(number(&step.apply(&num(2.0)).unwrap()), 0.25);
         assert!(step.apply(&ron::Value::String("x".into())).is_err());
         assert!(is_parameter("$busy_guests") && !is_parameter("hosts[0].name"));
-    }
-
-    #[test]
-    fn set_path_skips_variants_and_indexes() {
-        let mut v =
-            serde_json::json!({"daemons": [{"algorithm": {"Naive": {"poll_period_s": 16.0}}}]});
-        set_path(
-            &mut v,
-            "daemons[0].algorithm.poll_period_s",
-            serde_json::json!(64.0),
-        )
-        .unwrap();
-        assert_eq!(v["daemons"][0]["algorithm"]["Naive"]["poll_period_s"], 64.0);
-        assert!(
-            set_path(&mut v, "daemons[3].x", serde_json::json!(1))
-                .unwrap_err()
-                .contains("out of range")
-        );
-        assert!(
-            set_path(&mut v, "nothing", serde_json::json!(1)).is_err()
-                || v.get("nothing").is_some()
-        );
     }
 
     fn number(v: &ron::Value) -> f64 {

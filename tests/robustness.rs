@@ -810,7 +810,47 @@ fn cases() -> Vec<Case> {
             ),
             &["bad.ron", "probes.stability_max_tau_s", "[1, 262144] s"],
         ),
+        set_case(
+            "`run --set` on a field that does not exist",
+            "durashun_s=5",
+            &["durashun_s", "no field \"durashun_s\""],
+        ),
+        set_case(
+            "`run --set` past the end of a list",
+            "daemons[7].name=x",
+            &["daemons[7].name", "index 7 out of range (0..3)"],
+        ),
+        set_case(
+            "`run --set` without a value",
+            "duration_s",
+            &["--set", "\"duration_s\" is not PATH=VALUE"],
+        ),
+        set_case(
+            "`run --set` with a value of the wrong type",
+            "seed=-1",
+            &["seed", "-1 does not fit the field"],
+        ),
+        set_case(
+            "`run --set` of a whole variant with fields",
+            "paths[0].forward.queueing=Exponential(mean_us: 50)",
+            &["paths[0].forward.queueing", "set its fields one by one"],
+        ),
+        set_case(
+            "`run --set` with a value out of range",
+            "duration_s=0",
+            &["duration_s", "valid range"],
+        ),
     ]
+}
+
+/// `vtsim run` of a bundled scenario with one bad `--set` override.
+fn set_case(what: &'static str, set: &'static str, expect: &[&'static str]) -> Case {
+    case(
+        what,
+        ("s.ron", include_str!("../scenarios/lan-basics.ron")),
+        &["run", "{d}/s.ron", "--out", "{d}/out", "--set", set],
+        expect,
+    )
 }
 
 /// Runs the catalogue; returns (case, exit code, first line of the error).
@@ -915,6 +955,43 @@ fn dump_defaults_round_trips() {
     assert!(o.status.success());
     let printed = String::from_utf8(o.stdout).unwrap();
     assert_eq!(Scenario::parse(&printed, "stdout").unwrap(), s);
+}
+
+/// `run --set` runs the scenario with its overrides and records them in the
+/// `scenario.ron` it writes: running that file gives the same summary.
+#[test]
+fn run_set_overrides_are_recorded() {
+    let d = scratch("set");
+    let run = |args: &[&str], out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+            .arg("run")
+            .args(args)
+            .arg("--out")
+            .arg(d.join(out))
+            .arg("-q")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(d.join(out).join("summary.json")).unwrap()
+    };
+    let lan = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/lan-basics.ron");
+    let set = run(
+        &[
+            lan,
+            "--set",
+            "duration_s=3600",
+            "--set",
+            "daemons[1].algorithm.poll_period_s=64",
+        ],
+        "set",
+    );
+    assert!(set.contains("\"duration_s\": 3600.0"), "{set}");
+    let recorded = d.join("set").join("scenario.ron");
+    let text = std::fs::read_to_string(&recorded).unwrap();
+    assert!(text.contains("poll_period_s: 64.0"), "{text}");
+    let again = run(&[recorded.to_str().unwrap()], "again");
+    assert_eq!(set, again);
+    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// A small scenario with the given knobs: one host with a TSC and an HPET,
