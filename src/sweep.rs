@@ -83,7 +83,9 @@ use crate::scenario::{ron_to_json, set_path};
 /// The values one field takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum Values {
-    /// Exactly these values (numbers, strings, booleans: any RON value).
+    /// Exactly these values (numbers, strings, booleans: any RON value). A
+    /// unit variant is written as a string (`List(["Tsc", "Hpet"])`): a
+    /// bare name would reach the field as `()`.
     List(#[schemars(with = "Vec<serde_json::Value>")] Vec<ron::Value>),
     /// `steps` values evenly spaced from `from` to `to` inclusive (rounded
     /// to 12 significant digits; whole numbers are written as integers).
@@ -554,10 +556,16 @@ impl Plan {
         }
         let mut s: Scenario = serde_json::from_value(tree).map_err(|e| {
             // Name the point: serde's message alone does not say which field.
+            // A RON value keeps no names: a bare variant name arrives as `()`.
+            let hint = if point.iter().any(holds_unit) {
+                "; write a variant name as a string, e.g. \"Hpet\""
+            } else {
+                ""
+            };
             invalid(
                 "vary".into(),
                 format!(
-                    "value does not fit the field ({}): {e}",
+                    "value does not fit the field ({}): {e}{hint}",
                     self.point_text(point)
                 ),
             )
@@ -781,6 +789,17 @@ const FAILOVER_METRICS: [Metric; 2] = [
         read: |s, f| failover(s, f).map(|f| f.max_log_lag_us),
     },
 ];
+
+/// Whether `v` is or holds `()`.
+fn holds_unit(v: &ron::Value) -> bool {
+    match v {
+        ron::Value::Unit => true,
+        ron::Value::Seq(items) => items.iter().any(holds_unit),
+        ron::Value::Map(m) => m.iter().any(|(k, v)| holds_unit(k) || holds_unit(v)),
+        ron::Value::Option(Some(v)) => holds_unit(v),
+        _ => false,
+    }
+}
 
 fn value_text(v: &ron::Value) -> String {
     match v {

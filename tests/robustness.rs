@@ -379,6 +379,11 @@ fn cases() -> Vec<Case> {
             "Sweep(name: \"sw\", base: \"base.ron\", vary: [(path: 3)])",
             &["sweep.ron:1:"],
         ),
+        sweep_case(
+            "sweep over variant names written bare",
+            &sweep_text("(path: \"daemons[0].counter\", values: List([Tsc, Hpet]))"),
+            &["daemons[0].counter = ()", "write a variant name as a string"],
+        ),
         // --- exchange files ---
         csv_case(
             "exchange file without the `ta` column",
