@@ -623,31 +623,27 @@ impl Plan {
                 cols.extend(STABILITY_METRICS.iter().map(|m| (c.clone(), *m)));
             }
         }
-        let migrations = self
-            .base
-            .events
-            .iter()
-            .filter(|e| matches!(e, crate::scenario::ScenarioEvent::Migrate { .. }))
-            .count();
-        for i in 0..migrations {
-            cols.extend(
-                MIGRATION_METRICS
-                    .iter()
-                    .map(|m| (format!("migrations[{i}]"), *m)),
-            );
-        }
-        let failovers = self
-            .base
-            .events
-            .iter()
-            .filter(|e| matches!(e, crate::scenario::ScenarioEvent::Failover { .. }))
-            .count();
-        for i in 0..failovers {
-            cols.extend(
-                FAILOVER_METRICS
-                    .iter()
-                    .map(|m| (format!("failovers[{i}]"), *m)),
-            );
+        // Per migration and per failover, in event order within each kind.
+        use crate::scenario::ScenarioEvent::{Failover, Migrate};
+        let count = |is: fn(&crate::scenario::ScenarioEvent) -> bool| {
+            self.base.events.iter().filter(|e| is(e)).count()
+        };
+        let moves = [
+            (
+                "migrations",
+                count(|e| matches!(e, Migrate { .. })),
+                &MIGRATION_METRICS,
+            ),
+            (
+                "failovers",
+                count(|e| matches!(e, Failover { .. })),
+                &FAILOVER_METRICS,
+            ),
+        ];
+        for (list, n, metrics) in moves {
+            for i in 0..n {
+                cols.extend(metrics.iter().map(|m| (format!("{list}[{i}]"), *m)));
+            }
         }
         cols
     }
