@@ -63,8 +63,10 @@ pub struct Mark {
 const MARK_FILL: RGBColor = RGBColor(200, 200, 200);
 const MARK_LINE: RGBColor = RGBColor(80, 80, 80);
 /// Vertical step between successive labels, pixels, so that the labels of
-/// nearby marks do not overprint.
+/// nearby marks do not overprint; labels take these many rows in turn, so
+/// that many marks stay within the chart.
 const MARK_LABEL_STEP_PX: i32 = 15;
+const MARK_LABEL_ROWS: usize = 8;
 
 /// Writes `<stem>.png` and `<stem>.svg` (the overview and a panel per
 /// series, with `marks`; see the module docs) and `<stem>_data.csv` (long
@@ -379,7 +381,8 @@ where
             )))
             .map_err(|e| e.to_string())?;
         if legend {
-            let dy = 4 + MARK_LABEL_STEP_PX * i32::try_from(k).unwrap_or(0);
+            let row = i32::try_from(k % MARK_LABEL_ROWS).unwrap_or(0);
+            let dy = 4 + MARK_LABEL_STEP_PX * row;
             // Beyond the middle, the label runs leftwards from the line so
             // that it stays in the chart.
             let right_half = a > 0.5 * (x0 + x1);
@@ -681,6 +684,32 @@ mod tests {
         let svg = std::fs::read_to_string(dir.join("m.svg")).unwrap();
         assert_eq!(svg.matches("migration 1: a/dom1 → b/dom1").count(), 1);
         assert_eq!(svg.matches("fill=\"#C8C8C8\"").count(), 2);
+        // Many marks: every one labelled, the labels in rows taken in turn.
+        let many: Vec<Mark> = (0..20)
+            .map(|k| Mark {
+                from_h: 0.9 * f64::from(k),
+                to_h: 0.9 * f64::from(k),
+                label: format!("failover {k}"),
+                series: vec![0],
+            })
+            .collect();
+        error_chart(&dir, "n", "t", &series, &many).unwrap();
+        let svg = std::fs::read_to_string(dir.join("n.svg")).unwrap();
+        assert!((0..20).all(|k| svg.contains(&format!("\nfailover {k}\n"))));
+        // Rows taken in turn: the ninth label is back on the first row.
+        let y_of = |k: usize| {
+            let at = svg.find(&format!("\nfailover {k}\n")).unwrap();
+            let tag = &svg[svg[..at].rfind("<text").unwrap()..at];
+            tag.split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(y_of(0), y_of(MARK_LABEL_ROWS));
+        assert_ne!(y_of(0), y_of(1));
         // One clock: its panel alone.
         assert_eq!(
             ErrorFigure::new("t", &series[1..], &[]).size_px(),
