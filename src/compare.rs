@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plot::{LineChart, Series, Thinned, error_chart, line_chart};
-use crate::run::{ErrorStats, RunSummary, StabilityPoint, stability_plots};
+use crate::run::{ErrorStats, RunSummary, StabilityPoint, column_width, stability_plots};
 
 /// Reads `summary.json` of a run directory.
 pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
@@ -184,12 +184,6 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
     written
 }
 
-/// A table column's width: the longest of `cells` (in characters), at
-/// least `min`.
-fn width<'a>(cells: impl Iterator<Item = &'a str>, min: usize) -> usize {
-    cells.map(|c| c.chars().count()).fold(min, usize::max)
-}
-
 /// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
 /// overlaid plot per metric.
 fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Result<String> {
@@ -237,7 +231,7 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
             }
         }
     }
-    let w = |col: usize, min: usize| width(rows.iter().map(|r| r[col].as_str()), min);
+    let w = |col: usize, min: usize| column_width(rows.iter().map(|r| &r[col]), min);
     let (w_sweep, w_point, w_clock) = (w(0, 20), w(1, 36), w(2, 20));
     let mut table = format!(
         "{:<w_sweep$} {:<w_point$} {:<w_clock$} {}\n",
@@ -349,9 +343,9 @@ fn overlay_metric(
 /// in the table.
 fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
     let clocks = || runs.iter().flat_map(|r| &r.summary.clocks);
-    let w_run = width(runs.iter().map(|r| r.label.as_str()), 24);
-    let w_clock = width(clocks().map(|c| c.name.as_str()), 24);
-    let w_alg = width(clocks().map(|c| c.algorithm.as_str()), 12);
+    let w_run = column_width(runs.iter().map(|r| &r.label), 24);
+    let w_clock = column_width(clocks().map(|c| &c.name), 24);
+    let w_alg = column_width(clocks().map(|c| &c.algorithm), 12);
     let mut table = format!(
         "{:<w_run$} {:<w_clock$} {:<w_alg$} {}\n",
         "run",

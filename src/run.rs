@@ -669,7 +669,7 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
     let mut migrations = Vec::new();
     let mut failovers = Vec::new();
     for m in world.moves() {
-        let (from, to) = (m.from_label, m.to_label);
+        let (from, to) = (m.from, m.to);
         match m.outcome {
             MoveOutcome::Migration(p) => migrations.push(MigrationSummary {
                 from,
@@ -738,14 +738,18 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
     }
 }
 
+/// A table column's width: the longest of `cells` (in characters), at
+/// least `min`.
+pub(crate) fn column_width<S: AsRef<str>>(cells: impl Iterator<Item = S>, min: usize) -> usize {
+    cells
+        .map(|c| c.as_ref().chars().count())
+        .fold(min, usize::max)
+}
+
 /// Width of the first column of the run's tables: the longest clock name,
 /// at least 28 characters.
 fn name_width(summary: &RunSummary) -> usize {
-    summary
-        .clocks
-        .iter()
-        .map(|c| c.name.chars().count())
-        .fold(28, usize::max)
+    column_width(summary.clocks.iter().map(|c| &c.name), 28)
 }
 
 /// The clocks' errors on the probe grid as a text table, or `None` when the
@@ -849,7 +853,7 @@ pub fn moves_table(summary: &RunSummary) -> Option<String> {
                 .map(|f| format!("{} → {}", f.leader, f.follower)),
         )
         .collect();
-    let w = names.iter().map(|n| n.chars().count()).fold(28, usize::max);
+    let w = column_width(names.iter(), 28);
     let mut names = names.into_iter();
     let mut t = String::new();
     if !summary.migrations.is_empty() {
@@ -915,11 +919,7 @@ pub fn domains_table(summary: &RunSummary) -> Option<String> {
         return None;
     }
     let label = |d: &DomainSummary| format!("{}/dom{}", d.host, d.domain);
-    let w = summary
-        .domains
-        .iter()
-        .map(|d| label(d).chars().count())
-        .fold(28, usize::max);
+    let w = column_width(summary.domains.iter().map(label), 28);
     let mut t = format!(
         "{:<w$} {:>12} {:>12} {:>12}\n",
         "domain (CPU, of one pCPU)", "own", "Dom0 for it", "aggregate"

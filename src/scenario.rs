@@ -608,6 +608,7 @@ impl Scenario {
             errors: vec![ConfigError::new(field, message)],
         };
         let mut tree = serde_json::to_value(&self).expect("scenarios serialise");
+        let mut s = self;
         for set in sets {
             let (path, text) = set
                 .split_once('=')
@@ -619,11 +620,11 @@ impl Scenario {
                 .map_err(|e| invalid(path, format!("\"{text}\" is not a RON value: {}", e.code)))?;
             let value = ron_to_json(&v);
             set_path(&mut tree, path, value).map_err(|m| invalid(path, m))?;
-            // Checked after each override, so that the error names it.
-            Scenario::deserialize(&tree)
+            // Read back after each override, so that an error names it.
+            s = Scenario::deserialize(&tree)
                 .map_err(|e| invalid(path, format!("{text} does not fit the field: {e}")))?;
         }
-        Ok(Scenario::deserialize(tree).expect("checked after the last override"))
+        Ok(s)
     }
 
     /// Parses RON text; `file` names the source in errors.

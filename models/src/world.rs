@@ -370,14 +370,11 @@ struct Move {
 /// One migration or failover of a run (see [`World::moves`]).
 #[derive(Clone, Debug)]
 pub struct MoveRecord<'a> {
-    /// The guest that moved (a failover's leader).
-    pub from: GuestRef,
-    /// Where it runs afterwards (a failover's follower).
-    pub to: GuestRef,
-    /// `from` and `to` as clocks name their domain (`host/domN`).
-    pub from_label: String,
-    /// See `from_label`.
-    pub to_label: String,
+    /// The guest that moved (a failover's leader), named as clocks name
+    /// their domain (`host/domN`).
+    pub from: String,
+    /// Where it runs afterwards (a failover's follower), likewise.
+    pub to: String,
     /// True time the move starts (a failover's instant).
     pub start: SimTime,
     /// What happened.
@@ -1196,10 +1193,8 @@ impl World {
     /// the migration model planned and what each failover did.
     pub fn moves(&self) -> impl Iterator<Item = MoveRecord<'_>> {
         self.moves.iter().map(|m| MoveRecord {
-            from: m.from,
-            to: m.to,
-            from_label: self.domain_label(m.from.host, m.from.domain),
-            to_label: self.domain_label(m.to.host, m.to.domain),
+            from: self.domain_label(m.from.host, m.from.domain),
+            to: self.domain_label(m.to.host, m.to.domain),
             start: m.window.0,
             outcome: match &m.kind {
                 MoveKind::Migration { plan, .. } => MoveOutcome::Migration(plan),
