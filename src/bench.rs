@@ -264,6 +264,7 @@ fn sweep_plan(duration_s: f64) -> anyhow::Result<crate::sweep::Plan> {
         sweep,
         base,
         points,
+        sources: Vec::new(),
     })
 }
 

@@ -75,9 +75,13 @@ enum Command {
         /// not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=vtsim::sweep::MAX_JOBS as u64))]
         jobs: Option<u64>,
-        /// Continue an interrupted sweep, keeping its completed rows.
+        /// Continue an interrupted sweep, keeping its completed rows (refused if the sweep or
+        /// its base scenario changed since it started).
         #[arg(long)]
         resume: bool,
+        /// Start over: replace the output directory if it holds a sweep (or nothing).
+        #[arg(long, conflicts_with = "resume")]
+        force: bool,
         /// Output directory (default out/<sweep name>).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -227,7 +231,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 progress: !quiet,
             };
             // Before simulating: a refused --out should not cost the run.
-            vtsim::output::check_target(&opts.target(&s), force, &[&scenario])?;
+            vtsim::output::check_target(
+                &opts.target(&s),
+                force,
+                &[&scenario],
+                vtsim::output::MARKER,
+            )?;
             let (dir, summary) = run_scenario(&s, &opts)?;
             let mut out = stdout();
             writeln!(
@@ -315,6 +324,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             sweep,
             jobs,
             resume,
+            force,
             out,
             quiet,
             max_runs,
@@ -324,6 +334,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 out,
                 jobs: jobs.map(|j| j as usize),
                 resume,
+                force,
                 progress: !quiet,
                 max_runs,
             };
@@ -376,7 +387,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             out,
             force,
         } => {
-            vtsim::output::check_target(&out, force, &[&exchanges])?;
+            vtsim::output::check_target(&out, force, &[&exchanges], vtsim::output::MARKER)?;
             let rows = replay::read_rows(&exchanges)?;
             let cfg = replay::config_from_sets(&algo, &sets)?;
             // Saturates far beyond any true time a file can hold.

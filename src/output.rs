@@ -7,7 +7,7 @@
 //! `--force` replaced in one rename.
 //!
 //! `--force` replaces only what a run could have written: an empty
-//! directory or one holding a `summary.json`. A regular file, a symbolic
+//! directory or one holding a `summary.json` (a sweep's: a `results.csv`). A regular file, a symbolic
 //! link, any other directory, the current directory (or one above it) and a
 //! directory holding one of the command's own input files are refused, so a
 //! mistyped `--out` cannot delete someone's data.
@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 /// The file every run and replay directory holds; its presence is what
 /// lets `--force` replace a directory.
 pub const MARKER: &str = "summary.json";
+
+/// The file every sweep directory holds from its start, its marker for
+/// `--force`.
+pub const SWEEP_MARKER: &str = "results.csv";
 
 /// Infix of staging directories: `.<name>.partial-<pid>`.
 const PARTIAL: &str = ".partial-";
@@ -45,14 +49,16 @@ fn refused(target: &Path, why: &str) -> io::Error {
     )
 }
 
-/// Why `--force` does not replace something other than a run directory.
-const NOT_A_RUN: &str =
-    "--force only replaces a directory vtsim wrote (one holding summary.json) or an empty one";
+/// Why `--force` does not replace something other than a directory vtsim
+/// wrote, recognised by its `marker` file.
+fn not_ours(marker: &str) -> String {
+    format!("--force only replaces a directory vtsim wrote (one holding {marker}) or an empty one")
+}
 
 /// Checks that `target` may be written: it does not exist, or `force` is
-/// set and it is a directory a run wrote that neither is nor contains the
-/// current directory or any of `inputs`.
-pub fn check_target(target: &Path, force: bool, inputs: &[&Path]) -> io::Result<()> {
+/// set and it is a directory vtsim wrote (one holding `marker`, or empty)
+/// that neither is nor contains the current directory or any of `inputs`.
+pub fn check_target(target: &Path, force: bool, inputs: &[&Path], marker: &str) -> io::Result<()> {
     if target.file_name().is_none() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -79,10 +85,16 @@ pub fn check_target(target: &Path, force: bool, inputs: &[&Path]) -> io::Result<
         ));
     }
     if meta.file_type().is_symlink() {
-        return Err(refused(target, &format!("is a symbolic link; {NOT_A_RUN}")));
+        return Err(refused(
+            target,
+            &format!("is a symbolic link; {}", not_ours(marker)),
+        ));
     }
     if !meta.is_dir() {
-        return Err(refused(target, &format!("is not a directory; {NOT_A_RUN}")));
+        return Err(refused(
+            target,
+            &format!("is not a directory; {}", not_ours(marker)),
+        ));
     }
     let real = fs::canonicalize(target).map_err(|e| named("resolve", target, e))?;
     if let Ok(cwd) = std::env::current_dir().and_then(fs::canonicalize)
@@ -112,11 +124,11 @@ pub fn check_target(target: &Path, force: bool, inputs: &[&Path]) -> io::Result<
     }
     let mut entries = fs::read_dir(target).map_err(|e| named("read", target, e))?;
     let empty = entries.next().is_none();
-    let marked = fs::symlink_metadata(target.join(MARKER)).is_ok_and(|m| m.is_file());
+    let marked = fs::symlink_metadata(target.join(marker)).is_ok_and(|m| m.is_file());
     if !empty && !marked {
         return Err(refused(
             target,
-            &format!("is not empty and holds no {MARKER}; {NOT_A_RUN}"),
+            &format!("is not empty and holds no {marker}; {}", not_ours(marker)),
         ));
     }
     Ok(())
@@ -174,7 +186,7 @@ impl Staging {
     /// As [`Staging::new`], also refusing a `target` that contains one of
     /// `inputs` (the files the command reads).
     pub fn guarding(target: &Path, force: bool, inputs: &[&Path]) -> io::Result<Staging> {
-        check_target(target, force, inputs)?;
+        check_target(target, force, inputs, MARKER)?;
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

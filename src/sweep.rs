@@ -43,10 +43,18 @@
 //! and seed, and rows are written in grid order, so `results.csv` is
 //! byte-identical for any `--jobs`. After each finished run `results.csv` is
 //! rewritten atomically with every completed row, so an interrupted sweep
-//! keeps them and `--resume` runs only the rest (after checking that every
-//! kept row is a run of this sweep, with the same values).
+//! keeps them and `--resume` runs only the rest. Before any run the sweep
+//! records itself in its directory (`sweep.ron`, pointing at `base.ron`,
+//! the base scenario as run), so the directory says what it holds and
+//! `vtsim sweep DIR/sweep.ron` repeats it; `--resume` refuses a directory
+//! whose recorded sweep or base scenario differs from the one given (its
+//! rows would mix two sweeps), naming the first line that differs, and
+//! checks that every kept row is a run of this sweep. `--force` starts a
+//! sweep directory over.
 //!
 //! Outputs, in the output directory:
+//! * `sweep.ron` and `base.ron`: the sweep and its base scenario as run
+//!   (the sweep's file names the vtsim version that ran it).
 //! * `results.csv`: one row per run: run index, point index, seed, the value
 //!   of every varied field (linked ones included), then per clock the
 //!   probe-grid error's median, IQR, 99th percentile, RMS and largest
@@ -235,6 +243,10 @@ pub struct Plan {
     /// Grid points: the value of each varied field, in `vary` order (linked
     /// fields included).
     pub points: Vec<Vec<ron::Value>>,
+    /// The files the plan was read from (the sweep file and its base
+    /// scenario), which `--force` never deletes; none for a plan built in
+    /// memory.
+    pub sources: Vec<PathBuf>,
 }
 
 /// A RON number: an integer if whole (so it also fits integer fields),
@@ -510,6 +522,7 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         sweep,
         base,
         points,
+        sources: vec![path.to_path_buf(), base_path],
     };
     // Apply every point once now, so a bad path or value fails before any run.
     for p in &plan.points {
@@ -524,7 +537,42 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     Ok(plan)
 }
 
+/// The sweep as run, recorded in its output directory: `vtsim sweep` on
+/// this file repeats the sweep, and `--resume` checks that it is unchanged.
+pub const RECORDED_SWEEP: &str = "sweep.ron";
+
+/// The base scenario as run (with the sweep's duration, if it sets one),
+/// recorded beside [`RECORDED_SWEEP`].
+pub const RECORDED_BASE: &str = "base.ron";
+
 impl Plan {
+    /// The files a sweep directory records, as (name, text): the sweep
+    /// (pointing at the recorded base, and naming the vtsim version, whose
+    /// results a different version need not reproduce) and its base
+    /// scenario.
+    pub fn records(&self) -> [(&'static str, String); 2] {
+        let sweep = Sweep {
+            base: RECORDED_BASE.into(),
+            ..self.sweep.clone()
+        };
+        let cfg = ron::ser::PrettyConfig::new()
+            .struct_names(true)
+            .depth_limit(6);
+        let text = ron_options()
+            .to_string_pretty(&sweep, cfg)
+            .expect("sweep types always serialise");
+        [
+            (
+                RECORDED_SWEEP,
+                format!(
+                    "// The sweep as run by vtsim {}; running this file repeats it.\n{text}\n",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ),
+            (RECORDED_BASE, self.base.to_ron()),
+        ]
+    }
+
     /// `path = value` for every varied field of a point.
     pub fn point_text(&self, point: &[ron::Value]) -> String {
         self.sweep
@@ -903,6 +951,9 @@ pub struct SweepOptions {
     pub jobs: Option<usize>,
     /// Keep rows already in `results.csv` and run only the others.
     pub resume: bool,
+    /// Replace an existing sweep directory (one holding `results.csv`, or
+    /// an empty one) instead of refusing it.
+    pub force: bool,
     /// Show progress bars.
     pub progress: bool,
     /// Stop after this many new runs (used to test interruption).
@@ -921,20 +972,36 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     {
         anyhow::bail!("--jobs {j}: worker threads must be in 1..={MAX_JOBS}");
     }
-    if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) && !dir.is_dir() {
-        anyhow::bail!("{} is not a directory; choose another --out", dir.display());
+    if opts.force && opts.resume {
+        anyhow::bail!("--force starts the sweep over and --resume continues it: pass one of them");
     }
-    let occupied = || -> anyhow::Result<bool> {
-        Ok(std::fs::read_dir(&dir)
+    let exists = std::fs::symlink_metadata(&dir).is_ok();
+    if exists && opts.force {
+        let sources: Vec<&Path> = plan.sources.iter().map(PathBuf::as_path).collect();
+        crate::output::check_target(&dir, true, &sources, crate::output::SWEEP_MARKER)?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
+    } else if exists {
+        if !dir.is_dir() {
+            anyhow::bail!("{} is not a directory; choose another --out", dir.display());
+        }
+        let occupied = std::fs::read_dir(&dir)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?
             .next()
-            .is_some())
-    };
-    if dir.exists() && !opts.resume && occupied()? {
-        anyhow::bail!(
-            "{} already exists; pass --resume to continue it, or choose another --out",
-            dir.display()
-        );
+            .is_some();
+        let is_sweep = std::fs::symlink_metadata(&results).is_ok_and(|m| m.is_file());
+        if occupied && !opts.resume {
+            anyhow::bail!(
+                "{} already exists; pass --resume to continue it, --force to start it over, or choose another --out",
+                dir.display()
+            );
+        }
+        if occupied && !is_sweep {
+            anyhow::bail!(
+                "{} holds no results.csv, so it is not a sweep to resume; choose another --out",
+                dir.display()
+            );
+        }
     }
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", dir.display()))?;
@@ -943,6 +1010,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     let all_runs = plan.runs();
     let mut done: BTreeMap<usize, String> = BTreeMap::new();
     if opts.resume && results.exists() {
+        check_records(plan, &dir)?;
         let text = std::fs::read_to_string(&results)?;
         let mut lines = text.lines();
         if lines.next() != Some(head.as_str()) {
@@ -953,8 +1021,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         }
         for line in lines {
             // A kept row must be the run this sweep would make (same point,
-            // seed and values, as many columns): else the sweep file
-            // changed since, or the row was edited.
+            // seed and values, as many columns): else the row was edited.
             let width = head.split(',').count();
             let run = line
                 .split(',')
@@ -976,6 +1043,14 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
                 ),
             }
         }
+    } else {
+        // Recorded before any run, so that an interrupted sweep can be
+        // checked when it is resumed; the header marks the directory as a
+        // sweep's from the start.
+        for (name, text) in plan.records() {
+            write_atomic(&dir.join(name), text.as_bytes())?;
+        }
+        write_atomic(&results, format!("{head}\n").as_bytes())?;
     }
     let mut pending: Vec<(usize, usize, u32)> = all_runs
         .iter()
@@ -1052,6 +1127,52 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         pool.install(|| summarize_points(plan, &dir, &columns, &rows))?;
     }
     Ok(dir)
+}
+
+/// Refuses to resume a sweep directory whose recorded sweep or base
+/// scenario differs from `plan`'s: its kept rows would mix two sweeps.
+fn check_records(plan: &Plan, dir: &Path) -> anyhow::Result<()> {
+    for (name, text) in plan.records() {
+        let path = dir.join(name);
+        let what = if name == RECORDED_SWEEP {
+            "sweep file"
+        } else {
+            "base scenario"
+        };
+        let Ok(old) = std::fs::read_to_string(&path) else {
+            anyhow::bail!(
+                "{} is missing, so the kept rows cannot be checked against this {what}; \
+                 cannot resume: start over with --force, or choose another --out",
+                path.display()
+            );
+        };
+        if old != text {
+            let (line, was, now) = first_difference(&old, &text);
+            anyhow::bail!(
+                "{}: this sweep started with another {what} (line {line}: `{was}` then, `{now}` now), \
+                 so its kept rows would mix two sweeps; cannot resume: start over with --force, \
+                 or choose another --out",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The first line (1-based) where two texts differ, with both versions of
+/// it, trimmed (`(end of file)` past the end of one).
+fn first_difference<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
+    const END: &str = "(end of file)";
+    let (mut a, mut b) = (old.lines(), new.lines());
+    let mut line = 1;
+    loop {
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) if x == y => line += 1,
+            (x, y) => {
+                return (line, x.map_or(END, str::trim), y.map_or(END, str::trim));
+            }
+        }
+    }
 }
 
 /// Quantile `q` of sorted values, interpolated linearly between ranks

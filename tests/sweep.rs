@@ -303,8 +303,12 @@ fn interrupted_then_resumed_equals_uninterrupted() {
         String::from_utf8_lossy(&o.stderr)
     );
     // Nor over a row with a column too many.
+    let sweep = sweep_files(&d, POLL_VARY, 2);
     let edited = d.join("edited");
     std::fs::create_dir_all(&edited).unwrap();
+    for f in ["sweep.ron", "base.ron"] {
+        std::fs::copy(d.join("whole").join(f), edited.join(f)).unwrap();
+    }
     let text = String::from_utf8(whole.clone()).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     let longer = format!("{},9", lines[2]);
@@ -313,6 +317,58 @@ fn interrupted_then_resumed_equals_uninterrupted() {
     let o = vtsim_sweep(&sweep, &edited, &["--resume"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a run of this sweep"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_sweep_records_itself_and_resumes_only_the_same_sweep() {
+    let d = scratch("records");
+    let sweep = sweep_files_with(&d, POLL_VARY, 1, "duration_s: 3600");
+    let whole = d.join("whole");
+    sweep_ok(&sweep, &whole, &["--jobs", "2"]);
+    let recorded = String::from_utf8(read(&whole.join("sweep.ron"))).unwrap();
+    assert!(
+        recorded.starts_with("// The sweep as run by vtsim ") && recorded.contains("duration_s: "),
+        "{recorded}"
+    );
+    // The recorded pair repeats the sweep exactly.
+    let again = d.join("again");
+    sweep_ok(&whole.join("sweep.ron"), &again, &["--jobs", "1"]);
+    for f in ["results.csv", "points.csv", "sweep.ron", "base.ron"] {
+        assert!(read(&again.join(f)) == read(&whole.join(f)), "{f} differs");
+    }
+
+    // Stopped before any run finished: the records and the header are there.
+    let part = d.join("part");
+    sweep_ok(&sweep, &part, &["--max-runs", "0"]);
+    assert!(rows(&part.join("results.csv")).is_empty());
+    sweep_ok(&sweep, &part, &["--max-runs", "2", "--resume"]);
+    assert_eq!(rows(&part.join("results.csv")).len(), 2);
+
+    // An edited base scenario is not resumed over the rows of the old one.
+    let edited = BASE.replace("skew_ppm: 30.0", "skew_ppm: 31.0");
+    assert_ne!(edited, BASE);
+    std::fs::write(d.join("base.ron"), &edited).unwrap();
+    let o = vtsim_sweep(&sweep, &part, &["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("this sweep started with another base scenario")
+            && err.contains("`skew_ppm: 30.0,` then, `skew_ppm: 31.0,` now"),
+        "{err}"
+    );
+    assert_eq!(
+        rows(&part.join("results.csv")).len(),
+        2,
+        "rows kept as they were"
+    );
+
+    // --force starts it over with the edited base.
+    sweep_ok(&sweep, &part, &["--force"]);
+    assert_eq!(rows(&part.join("results.csv")).len(), 4);
+    let base = String::from_utf8(read(&part.join("base.ron"))).unwrap();
+    assert!(base.contains("skew_ppm: 31.0"), "{base}");
+    assert!(read(&part.join("results.csv")) != read(&whole.join("results.csv")));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
