@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::output::{COMPARE_MARKERS, Staging};
 use crate::plot::{LineChart, Series, Thinned, error_chart, line_chart};
 use crate::run::{ErrorStats, RunSummary, StabilityPoint, column_width, stability_plots};
 
@@ -151,9 +152,11 @@ fn read_run(d: &Path) -> anyhow::Result<RunData> {
 
 /// Prints the metrics table and writes `compare.csv` and overlaid plots to
 /// `out`; each of `dirs` is a run or a sweep directory. Every input is read
-/// before `out` is created, and an `out` this call created is removed if
-/// writing fails, so a failed comparison leaves nothing behind.
-pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
+/// first, and `out` appears only once every file is written, as a run's
+/// output does: an existing `out` is refused unless `force` is set and it
+/// holds a comparison (or nothing) and none of the inputs, so no file of an
+/// earlier comparison is ever left beside the new ones.
+pub fn compare(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<String> {
     let (runs, sweeps): (Vec<&PathBuf>, Vec<&PathBuf>) = dirs
         .iter()
         .partition(|d| !d.join("points.csv").exists() || d.join("summary.json").exists());
@@ -165,23 +168,17 @@ pub fn compare(dirs: &[PathBuf], out: &Path) -> anyhow::Result<String> {
         .iter()
         .map(|d| Ok((label_of(d, "sweep"), read_points(d)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let created = std::fs::symlink_metadata(out).is_err();
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", out.display()))?;
-    let written = (|| -> anyhow::Result<String> {
-        let mut text = String::new();
-        if !runs.is_empty() {
-            text.push_str(&compare_runs(&runs, out)?);
-        }
-        if !sweeps.is_empty() {
-            text.push_str(&compare_sweeps(&sweeps, out)?);
-        }
-        Ok(text)
-    })();
-    if written.is_err() && created {
-        let _ = std::fs::remove_dir_all(out);
+    let inputs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let staging = Staging::guarding(out, force, &inputs, COMPARE_MARKERS)?;
+    let mut text = String::new();
+    if !runs.is_empty() {
+        text.push_str(&compare_runs(&runs, staging.dir())?);
     }
-    written
+    if !sweeps.is_empty() {
+        text.push_str(&compare_sweeps(&sweeps, staging.dir())?);
+    }
+    staging.commit()?;
+    Ok(text)
 }
 
 /// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
@@ -443,7 +440,7 @@ mod tests {
             std::fs::create_dir_all(d).unwrap();
             std::fs::write(d.join("points.csv"), POINTS).unwrap();
         }
-        let table = compare(&[a, b], &out).unwrap();
+        let table = compare(&[a, b], &out, false).unwrap();
         assert_eq!(table.lines().count(), 1 + 2 * 2, "{table}");
         assert!(table.contains("asymmetry_us=-100"), "{table}");
         assert!(table.contains("-50.000"), "{table}");
@@ -481,7 +478,7 @@ mod tests {
         let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
         let short = run_dir(&root, "a", stats);
         let long = run_dir(&root, "a-run-whose-name-is-longer-than-its-column", stats);
-        let table = compare(&[short, long], &root.join("out")).unwrap();
+        let table = compare(&[short, long], &root.join("out"), false).unwrap();
         // The median column ends at the same character on every line.
         let ends: Vec<usize> = table
             .lines()
@@ -509,7 +506,7 @@ mod tests {
             r#"{"count": 0, "median": null, "iqr": null, "p01": null, "p99": null, "mean": null, "rms": null, "max_abs": null}"#,
         );
         let out = root.join("out");
-        let table = compare(&[exact, empty], &out).unwrap();
+        let table = compare(&[exact, empty], &out, false).unwrap();
         let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
         assert!(
             csv.contains(
@@ -524,11 +521,48 @@ mod tests {
     }
 
     #[test]
+    fn a_new_comparison_replaces_the_old_one_whole_and_only_with_force() {
+        let root = scratch("replace");
+        let (a, b, out) = (root.join("a"), root.join("b"), root.join("out"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("points.csv"), POINTS).unwrap();
+        }
+        compare(&[a, b], &out, false).unwrap();
+        assert!(out.join("compare_sweeps.csv").exists());
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let runs = [run_dir(&root, "r1", stats), run_dir(&root, "r2", stats)];
+        let e = compare(&runs, &out, false).unwrap_err().to_string();
+        assert!(e.contains("already exists") && e.contains("--force"), "{e}");
+        compare(&runs, &out, true).unwrap();
+        // Nothing of the sweeps' comparison is left beside the runs'.
+        assert!(out.join("compare.csv").exists());
+        assert!(!out.join("compare_sweeps.csv").exists());
+        assert!(!out.join("compare_median_us.png").exists());
+        // Nor does --force replace a directory that holds no comparison, or
+        // one of the compared directories.
+        let e = compare(&runs, &root.join("r1"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("contains the input file"), "{e}");
+        let mine = root.join("mine");
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(mine.join("notes.txt"), "keep").unwrap();
+        let e = compare(&runs, &mine, true).unwrap_err().to_string();
+        assert!(
+            e.contains("holds no compare.csv or compare_sweeps.csv"),
+            "{e}"
+        );
+        assert!(mine.join("notes.txt").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn a_failed_comparison_leaves_no_output() {
         let root = scratch("failed");
         let good = run_dir(&root, "good", r#"{"count": 0}"#);
         let out = root.join("out");
-        let e = compare(&[good, root.join("none")], &out).unwrap_err();
+        let e = compare(&[good, root.join("none")], &out, false).unwrap_err();
         assert!(e.to_string().contains("none"), "{e}");
         assert!(!out.exists());
         std::fs::remove_dir_all(&root).unwrap();
@@ -538,7 +572,7 @@ mod tests {
     fn a_points_file_without_varied_fields_is_an_error() {
         let root = scratch("bad");
         std::fs::write(root.join("points.csv"), "point,rc.rms_us.median\n0,1\n").unwrap();
-        let e = compare(std::slice::from_ref(&root), &root.join("out")).unwrap_err();
+        let e = compare(std::slice::from_ref(&root), &root.join("out"), false).unwrap_err();
         assert!(e.to_string().contains("no varied field columns"), "{e}");
         std::fs::remove_dir_all(&root).unwrap();
     }

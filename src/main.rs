@@ -100,6 +100,9 @@ enum Command {
         /// Where to write compare.csv (runs), compare_sweeps.csv (sweeps) and the plots.
         #[arg(long, default_value = "out/compare")]
         out: PathBuf,
+        /// Replace the output directory if it holds an earlier comparison.
+        #[arg(long)]
+        force: bool,
     },
     /// Run an algorithm over a recorded exchanges.csv.
     Replay {
@@ -235,7 +238,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 &opts.target(&s),
                 force,
                 &[&scenario],
-                vtsim::output::MARKER,
+                vtsim::output::RUN_MARKERS,
             )?;
             let (dir, summary) = run_scenario(&s, &opts)?;
             let mut out = stdout();
@@ -372,8 +375,8 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compare { dirs, out } => {
-            let table = vtsim::compare::compare(&dirs, &out)?;
+        Command::Compare { dirs, out, force } => {
+            let table = vtsim::compare::compare(&dirs, &out, force)?;
             write!(stdout(), "{table}")?;
             writeln!(stdout(), "written to {}", out.display())?;
             Ok(ExitCode::SUCCESS)
@@ -387,7 +390,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             out,
             force,
         } => {
-            vtsim::output::check_target(&out, force, &[&exchanges], vtsim::output::MARKER)?;
+            vtsim::output::check_target(&out, force, &[&exchanges], vtsim::output::RUN_MARKERS)?;
             let rows = replay::read_rows(&exchanges)?;
             let cfg = replay::config_from_sets(&algo, &sets)?;
             // Saturates far beyond any true time a file can hold.

@@ -6,8 +6,9 @@
 //! directory is never mixed with a new run: it is refused, or with
 //! `--force` replaced in one rename.
 //!
-//! `--force` replaces only what a run could have written: an empty
-//! directory or one holding a `summary.json` (a sweep's: a `results.csv`). A regular file, a symbolic
+//! `--force` replaces only what the command could have written: an empty
+//! directory or one holding a `summary.json` (a sweep's: a `results.csv`;
+//! a comparison's: a `compare.csv` or `compare_sweeps.csv`). A regular file, a symbolic
 //! link, any other directory, the current directory (or one above it) and a
 //! directory holding one of the command's own input files are refused, so a
 //! mistyped `--out` cannot delete someone's data.
@@ -18,11 +19,13 @@ use std::path::{Path, PathBuf};
 
 /// The file every run and replay directory holds; its presence is what
 /// lets `--force` replace a directory.
-pub const MARKER: &str = "summary.json";
+pub const RUN_MARKERS: &[&str] = &["summary.json"];
 
-/// The file every sweep directory holds from its start, its marker for
-/// `--force`.
-pub const SWEEP_MARKER: &str = "results.csv";
+/// The file every sweep directory holds from its start.
+pub const SWEEP_MARKERS: &[&str] = &["results.csv"];
+
+/// The files a comparison writes: of runs, of sweeps, or both.
+pub const COMPARE_MARKERS: &[&str] = &["compare.csv", "compare_sweeps.csv"];
 
 /// Infix of staging directories: `.<name>.partial-<pid>`.
 const PARTIAL: &str = ".partial-";
@@ -50,15 +53,24 @@ fn refused(target: &Path, why: &str) -> io::Error {
 }
 
 /// Why `--force` does not replace something other than a directory vtsim
-/// wrote, recognised by its `marker` file.
-fn not_ours(marker: &str) -> String {
-    format!("--force only replaces a directory vtsim wrote (one holding {marker}) or an empty one")
+/// wrote, recognised by one of its `markers` files.
+fn not_ours(markers: &[&str]) -> String {
+    format!(
+        "--force only replaces a directory vtsim wrote (one holding {}) or an empty one",
+        markers.join(" or ")
+    )
 }
 
 /// Checks that `target` may be written: it does not exist, or `force` is
-/// set and it is a directory vtsim wrote (one holding `marker`, or empty)
-/// that neither is nor contains the current directory or any of `inputs`.
-pub fn check_target(target: &Path, force: bool, inputs: &[&Path], marker: &str) -> io::Result<()> {
+/// set and it is a directory vtsim wrote (one holding one of `markers`, or
+/// empty) that neither is nor contains the current directory or any of
+/// `inputs`.
+pub fn check_target(
+    target: &Path,
+    force: bool,
+    inputs: &[&Path],
+    markers: &[&str],
+) -> io::Result<()> {
     if target.file_name().is_none() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -87,13 +99,13 @@ pub fn check_target(target: &Path, force: bool, inputs: &[&Path], marker: &str) 
     if meta.file_type().is_symlink() {
         return Err(refused(
             target,
-            &format!("is a symbolic link; {}", not_ours(marker)),
+            &format!("is a symbolic link; {}", not_ours(markers)),
         ));
     }
     if !meta.is_dir() {
         return Err(refused(
             target,
-            &format!("is not a directory; {}", not_ours(marker)),
+            &format!("is not a directory; {}", not_ours(markers)),
         ));
     }
     let real = fs::canonicalize(target).map_err(|e| named("resolve", target, e))?;
@@ -124,11 +136,17 @@ pub fn check_target(target: &Path, force: bool, inputs: &[&Path], marker: &str) 
     }
     let mut entries = fs::read_dir(target).map_err(|e| named("read", target, e))?;
     let empty = entries.next().is_none();
-    let marked = fs::symlink_metadata(target.join(marker)).is_ok_and(|m| m.is_file());
+    let marked = markers
+        .iter()
+        .any(|m| fs::symlink_metadata(target.join(m)).is_ok_and(|m| m.is_file()));
     if !empty && !marked {
         return Err(refused(
             target,
-            &format!("is not empty and holds no {marker}; {}", not_ours(marker)),
+            &format!(
+                "is not empty and holds no {}; {}",
+                markers.join(" or "),
+                not_ours(markers)
+            ),
         ));
     }
     Ok(())
@@ -180,13 +198,19 @@ impl Staging {
     /// Prepares to write `target`. Fails if it exists and `force` is false,
     /// or if `force` may not replace it (see [`check_target`]).
     pub fn new(target: &Path, force: bool) -> io::Result<Staging> {
-        Staging::guarding(target, force, &[])
+        Staging::guarding(target, force, &[], RUN_MARKERS)
     }
 
     /// As [`Staging::new`], also refusing a `target` that contains one of
-    /// `inputs` (the files the command reads).
-    pub fn guarding(target: &Path, force: bool, inputs: &[&Path]) -> io::Result<Staging> {
-        check_target(target, force, inputs, MARKER)?;
+    /// `inputs` (the files the command reads), for a command whose output
+    /// directories hold one of `markers`.
+    pub fn guarding(
+        target: &Path,
+        force: bool,
+        inputs: &[&Path],
+        markers: &[&str],
+    ) -> io::Result<Staging> {
+        check_target(target, force, inputs, markers)?;
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -278,7 +302,7 @@ mod tests {
     /// Writes one finished run with `file` into `target`.
     fn finished(target: &Path, force: bool, file: &str) {
         let s = Staging::new(target, force).unwrap();
-        fs::write(s.dir().join(MARKER), "{}").unwrap();
+        fs::write(s.dir().join(RUN_MARKERS[0]), "{}").unwrap();
         fs::write(s.dir().join(file), "x").unwrap();
         s.commit().unwrap();
     }
@@ -288,7 +312,7 @@ mod tests {
         let base = scratch("replace");
         let target = base.join("run");
         let s = Staging::new(&target, false).unwrap();
-        fs::write(s.dir().join(MARKER), "{}").unwrap();
+        fs::write(s.dir().join(RUN_MARKERS[0]), "{}").unwrap();
         fs::write(s.dir().join("a.txt"), "one").unwrap();
         assert!(
             !target.exists(),
@@ -348,7 +372,7 @@ mod tests {
         let run = base.join("run");
         finished(&run, false, "scenario.ron");
         let input = run.join("scenario.ron");
-        let e = Staging::guarding(&run, true, &[&input])
+        let e = Staging::guarding(&run, true, &[&input], RUN_MARKERS)
             .err()
             .unwrap()
             .to_string();

@@ -369,7 +369,8 @@ pub fn write_outputs(
     force: bool,
 ) -> anyhow::Result<std::path::PathBuf> {
     use crate::run::{ClockSummary, ErrorStats, RunSummary};
-    let staging = crate::output::Staging::guarding(out, force, &[source])?;
+    let staging =
+        crate::output::Staging::guarding(out, force, &[source], crate::output::RUN_MARKERS)?;
     let mut w = csv::Writer::from_path(staging.dir().join("errors.csv"))?;
     w.write_record(["tf", "error_us"])?;
     for (tf, e) in &r.errors {

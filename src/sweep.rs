@@ -978,7 +978,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     let exists = std::fs::symlink_metadata(&dir).is_ok();
     if exists && opts.force {
         let sources: Vec<&Path> = plan.sources.iter().map(PathBuf::as_path).collect();
-        crate::output::check_target(&dir, true, &sources, crate::output::SWEEP_MARKER)?;
+        crate::output::check_target(&dir, true, &sources, crate::output::SWEEP_MARKERS)?;
         std::fs::remove_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dir.display()))?;
     } else if exists {

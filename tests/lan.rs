@@ -278,7 +278,7 @@ fn stability_is_written_only_when_asked_for() {
     assert!(vtsim::run::stability_table(&summary).is_none());
     // `compare` overlays the curves of the runs that have them.
     let out = scratch("stability-compare");
-    vtsim::compare::compare(&[on.clone(), off.clone()], &out).unwrap();
+    vtsim::compare::compare(&[on.clone(), off.clone()], &out, false).unwrap();
     let data = std::fs::read_to_string(out.join("compare_stability_mtie_data.csv")).unwrap();
     let labels: std::collections::BTreeSet<&str> = data
         .lines()

@@ -147,6 +147,9 @@ fn csv_case(what: &'static str, text: impl Into<Vec<u8>>, expect: &[&'static str
     )
 }
 
+/// A sweep's `points.csv` with one axis and one clock's median.
+const SWEEP_POINTS: &str = "point,paths[0].asymmetry_us,rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n0,-100,-50,-51,-49\n";
+
 fn sweep_text(vary: &str) -> String {
     format!("Sweep(name: \"sw\", base: \"base.ron\", vary: [{vary}], duration_s: Some(30))")
 }
@@ -799,6 +802,24 @@ fn cases() -> Vec<Case> {
             ("unrelated.txt", ""),
             &["compare", "{d}/none", "--out", "{d}/out"],
             &["DIR/none/summary.json"],
+        ),
+        files_case(
+            "compare into an earlier comparison without --force",
+            vec![
+                ("s/points.csv", SWEEP_POINTS.into()),
+                ("out/compare_sweeps.csv", b"old".to_vec()),
+            ],
+            &["compare", "{d}/s", "--out", "{d}/out"],
+            &["DIR/out already exists", "--force"],
+        ),
+        files_case(
+            "compare --force onto a directory that holds no comparison",
+            vec![
+                ("s/points.csv", SWEEP_POINTS.into()),
+                ("out/notes.txt", b"mine".to_vec()),
+            ],
+            &["compare", "{d}/s", "--out", "{d}/out", "--force"],
+            &["DIR/out is not empty and holds no compare.csv or compare_sweeps.csv"],
         ),
         scenario_case(
             "a guest migrated again while its first migration is under way",
