@@ -393,8 +393,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             vtsim::output::check_target(&out, force, &[&exchanges], vtsim::output::RUN_MARKERS)?;
             let rows = replay::read_rows(&exchanges)?;
             let cfg = replay::config_from_sets(&algo, &sets)?;
-            // Saturates far beyond any true time a file can hold.
-            let r = replay::replay(&rows, &cfg, seed, (metrics_from_s * 1e9) as u64)?;
+            let r = replay::replay(&rows, &cfg, seed, metrics_from_s)?;
             let dir = replay::write_outputs(&r, &cfg, &exchanges, &out, force)?;
             let stats = vtsim::run::ErrorStats::from_summary(&r.at_exchange);
             let mut o = stdout();

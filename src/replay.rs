@@ -17,10 +17,18 @@
 //! The replay feeds the algorithm exactly what the live daemon fed it, in
 //! counter order, so a replay of a run's own stamps reproduces that run's
 //! error-at-exchange metrics bit for bit.
+//!
+//! Its output directory holds `summary.json` (its `duration_s` is the span
+//! of the replayed stamps in counter time at the nominal rate),
+//! `errors.csv`, `trace.csv` and `replay.ron`: the exchanges file, the
+//! algorithm with every parameter (the `--set` ones and the defaults), the
+//! metrics start and the seed, so two replays with different settings say
+//! how they differ.
 
 use std::path::Path;
 
 use algorithms::{AlgorithmConfig, ClockTime, CounterInfo, Exchange};
+use serde::Serialize;
 use sim_core::stats::Summary;
 
 /// Most servers one exchange file may name (indices 0..256). Algorithms
@@ -293,15 +301,36 @@ pub struct Replay {
     pub trace: Vec<(u64, Vec<f64>)>,
     /// Seed of the algorithm's own randomness.
     pub seed: u64,
+    /// Exchanges whose `tf` true time is before this were left out of the
+    /// metrics, s.
+    pub metrics_from_s: f64,
+    /// Span of the replayed stamps, first `ta` to last `tf` (or `ta`), in
+    /// counter time at the nominal rate, s.
+    pub span_s: f64,
 }
 
-/// Feeds `rows` to the algorithm `cfg` in counter order.
+/// What a replay ran, written as `replay.ron` beside its outputs.
+#[derive(Serialize)]
+#[serde(rename = "Replay")]
+struct ReplayRecord<'a> {
+    /// The exchanges file, as given on the command line.
+    exchanges: String,
+    /// The algorithm with every parameter.
+    algorithm: &'a AlgorithmConfig,
+    metrics_from_s: f64,
+    seed: u64,
+}
+
+/// Feeds `rows` to the algorithm `cfg` in counter order; exchanges whose
+/// `tf` true time is before `metrics_from_s` are left out of the metrics.
 pub fn replay(
     rows: &[Row],
     cfg: &AlgorithmConfig,
     seed: u64,
-    metrics_from_ns: u64,
+    metrics_from_s: f64,
 ) -> anyhow::Result<Replay> {
+    // Saturates far beyond any true time a file can hold.
+    let metrics_from_ns = (metrics_from_s * 1e9) as u64;
     let info = CounterInfo {
         nominal_hz: rows[0].counter_hz,
     };
@@ -318,12 +347,18 @@ pub fn replay(
         }
     }
     events.sort_by_key(|&(c, rx, i)| (c, rx, i));
+    let span_ticks = match (events.first(), events.last()) {
+        (Some(first), Some(last)) => last.0 - first.0,
+        _ => 0,
+    };
     let mut out = Replay {
         at_exchange: Summary::new(),
         errors: Vec::new(),
         trace_columns: alg.trace_columns(),
         trace: Vec::new(),
         seed,
+        metrics_from_s,
+        span_s: span_ticks as f64 / info.nominal_hz,
     };
     for (counter, rx, i) in events {
         let r = &rows[i];
@@ -359,8 +394,8 @@ pub fn replay(
     Ok(out)
 }
 
-/// Writes `summary.json`, `errors.csv` (error at each exchange) and
-/// `trace.csv` for a replay.
+/// Writes `summary.json`, `errors.csv` (error at each exchange),
+/// `trace.csv` and `replay.ron` (module docs) for a replay.
 pub fn write_outputs(
     r: &Replay,
     cfg: &AlgorithmConfig,
@@ -399,7 +434,7 @@ pub fn write_outputs(
     let summary = RunSummary {
         scenario: format!("replay of {}", source.display()),
         seed: r.seed,
-        duration_s: 0.0,
+        duration_s: r.span_s,
         version: env!("CARGO_PKG_VERSION").to_string(),
         events: r.errors.len() as u64,
         clocks: vec![ClockSummary {
@@ -419,6 +454,22 @@ pub fn write_outputs(
     crate::output::write_atomic(
         &staging.dir().join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    let record = ReplayRecord {
+        exchanges: source.display().to_string(),
+        algorithm: cfg,
+        metrics_from_s: r.metrics_from_s,
+        seed: r.seed,
+    };
+    let text = crate::scenario::ron_options()
+        .to_string_pretty(&record, ron::ser::PrettyConfig::new().struct_names(true))?;
+    crate::output::write_atomic(
+        &staging.dir().join("replay.ron"),
+        format!(
+            "// The replay as run by vtsim {}.\n{text}\n",
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_bytes(),
     )?;
     Ok(staging.commit()?)
 }

@@ -395,7 +395,6 @@ fn recorded_errors(path: &Path) -> Vec<(u64, f64)> {
 fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
     let s = three_algorithms(3.0);
     let (dir, summary) = run_in_scratch(&s, "replay");
-    let metrics_from_ns = (s.probes.metrics_from_s * 1e9) as u64;
     for d in &s.daemons {
         if matches!(
             d.algorithm,
@@ -413,7 +412,7 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
             d.algorithm.clone()
         };
         assert_eq!(cfg, d.algorithm);
-        let r = replay(&rows, &cfg, 0, metrics_from_ns).unwrap();
+        let r = replay(&rows, &cfg, 0, s.probes.metrics_from_s).unwrap();
         let live = &clock(&summary, &d.name).error_at_exchange_us;
         let again = ErrorStats::from_summary(&r.at_exchange);
         assert!(live.count > 300, "{}: {} exchanges", d.name, live.count);
@@ -438,12 +437,45 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
                 &rows,
                 &AlgorithmConfig::default_for("radclock").unwrap(),
                 0,
-                metrics_from_ns,
+                s.probes.metrics_from_s,
             )
             .unwrap();
             assert_ne!(ErrorStats::from_summary(&other.at_exchange), again);
         }
     }
+    // Through the command line, the replay records what it ran: the
+    // algorithm with every parameter, --set ones included, and the span
+    // of the stamps as its duration.
+    let file = dir.join("naive").join("exchanges.csv");
+    let out = dir.join("replayed");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("replay")
+        .arg(&file)
+        .args(["--algo", "radclock", "--set", "poll_period_s=64"])
+        .args(["--metrics-from-s", "600", "--seed", "7", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let record = std::fs::read_to_string(out.join("replay.ron")).unwrap();
+    for expected in [
+        "// The replay as run by vtsim ",
+        &format!("exchanges: \"{}\"", file.display()),
+        "algorithm: Radclock(",
+        "poll_period_s: 64",
+        "metrics_from_s: 600.0",
+        "seed: 7",
+    ] {
+        assert!(record.contains(expected), "{expected} not in {record}");
+    }
+    let replayed: RunSummary =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        (replayed.duration_s - s.duration_s).abs() < 20.0,
+        "duration {} s for stamps over a {} s run",
+        replayed.duration_s,
+        s.duration_s
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
