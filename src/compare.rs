@@ -432,15 +432,21 @@ mod tests {
         0,-100,-50,-51,-49,50.5,50,51\n\
         1,100,50,49,51,50.5,50,51\n";
 
+    /// Two sweep directories, `a` and `b`, holding [`POINTS`].
+    fn sweep_dirs(root: &Path) -> [PathBuf; 2] {
+        ["a", "b"].map(|name| {
+            let d = root.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("points.csv"), POINTS).unwrap();
+            d
+        })
+    }
+
     #[test]
     fn sweeps_are_compared_point_by_point_with_one_plot_per_metric() {
         let root = scratch("sweeps");
-        let (a, b, out) = (root.join("a"), root.join("b"), root.join("out"));
-        for d in [&a, &b] {
-            std::fs::create_dir_all(d).unwrap();
-            std::fs::write(d.join("points.csv"), POINTS).unwrap();
-        }
-        let table = compare(&[a, b], &out, false).unwrap();
+        let out = root.join("out");
+        let table = compare(&sweep_dirs(&root), &out, false).unwrap();
         assert_eq!(table.lines().count(), 1 + 2 * 2, "{table}");
         assert!(table.contains("asymmetry_us=-100"), "{table}");
         assert!(table.contains("-50.000"), "{table}");
@@ -523,12 +529,8 @@ mod tests {
     #[test]
     fn a_new_comparison_replaces_the_old_one_whole_and_only_with_force() {
         let root = scratch("replace");
-        let (a, b, out) = (root.join("a"), root.join("b"), root.join("out"));
-        for d in [&a, &b] {
-            std::fs::create_dir_all(d).unwrap();
-            std::fs::write(d.join("points.csv"), POINTS).unwrap();
-        }
-        compare(&[a, b], &out, false).unwrap();
+        let out = root.join("out");
+        compare(&sweep_dirs(&root), &out, false).unwrap();
         assert!(out.join("compare_sweeps.csv").exists());
         let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
         let runs = [run_dir(&root, "r1", stats), run_dir(&root, "r2", stats)];
