@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use vtsim::replay;
 use vtsim::run::{RunOptions, run_scenario};
-use vtsim::scenario::Scenario;
+use vtsim::scenario::{Scenario, ScenarioError};
 
 /// Discrete-event simulator of virtualized timekeeping.
 #[derive(Parser)]
@@ -54,9 +54,9 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
     },
-    /// Check scenario files without running them.
+    /// Check scenario and sweep files without running them.
     Validate {
-        /// Scenario files.
+        /// Scenario or sweep files (a sweep is checked at every grid point).
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
@@ -265,14 +265,8 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Validate { scenarios } => {
             let mut bad = 0;
             for p in &scenarios {
-                // Building the world also checks what only the models can:
-                // a migration's duration, so whether two moves overlap.
-                match Scenario::load(p).map(|s| (vtsim::run::build_world(&s), s)) {
-                    Ok((Ok(_), s)) => writeln!(stdout(), "{}: ok ({})", p.display(), s.name)?,
-                    Ok((Err(e), _)) => {
-                        writeln!(stderr(), "error: {}: {e}", p.display())?;
-                        bad += 1;
-                    }
+                match validate_file(p) {
+                    Ok(what) => writeln!(stdout(), "{}: ok ({what})", p.display())?,
                     Err(e) => {
                         writeln!(stderr(), "{e}")?;
                         bad += 1;
@@ -421,5 +415,39 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Checks one scenario or sweep file as a run would; returns what it holds.
+/// Building the world also checks what only the models can (a migration's
+/// duration, so whether two moves overlap); a sweep builds one at each of
+/// its grid points.
+fn validate_file(p: &Path) -> anyhow::Result<String> {
+    let text = vtsim::scenario::read_text(p).map_err(|cause| ScenarioError::Io {
+        file: p.display().to_string(),
+        cause,
+    })?;
+    let built = |s: &Scenario, at: &str| {
+        vtsim::run::build_world(s).map_err(|e| anyhow::anyhow!("error: {}{at}: {e}", p.display()))
+    };
+    if vtsim::scenario::top_level_name(&text) == Some("Sweep") {
+        let plan = vtsim::sweep::load(p)?;
+        for point in &plan.points {
+            let s = plan.scenario_for(point, 0)?;
+            built(&s, &format!(" (at {})", plan.point_text(point)))?;
+        }
+        let seeds = plan.sweep.seeds;
+        Ok(format!(
+            "sweep {}: {} points × {seeds} seed{} = {} runs of {}",
+            plan.sweep.name,
+            plan.points.len(),
+            if seeds == 1 { "" } else { "s" },
+            plan.runs().len(),
+            plan.base.name
+        ))
+    } else {
+        let s = Scenario::load(p)?;
+        built(&s, "")?;
+        Ok(s.name)
     }
 }

@@ -438,6 +438,37 @@ fn unescape_none_variants(text: &str) -> String {
     out
 }
 
+/// The name of the struct RON `text` holds (`Scenario`, `Sweep`), after
+/// any comments, whitespace and `#![...]` attributes; `None` when the text
+/// starts with anything else.
+///
+/// ```
+/// use vtsim::scenario::top_level_name;
+/// assert_eq!(top_level_name("// a sweep\nSweep(name: \"x\")"), Some("Sweep"));
+/// assert_eq!(top_level_name("#![enable(implicit_some)]\n/* */ Scenario ("), Some("Scenario"));
+/// assert_eq!(top_level_name("(name: \"x\")"), None);
+/// ```
+pub fn top_level_name(text: &str) -> Option<&str> {
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("//") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("#!") {
+            rest = after.split_once(']').map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let (name, after) = rest.split_at(end);
+    (!name.is_empty() && after.trim_start().starts_with('(')).then_some(name)
+}
+
 /// Turns a RON error into file:line:column form.
 pub fn parse_error(file: &str, e: ron::error::SpannedError) -> ScenarioError {
     ScenarioError::Parse {
@@ -629,9 +660,15 @@ impl Scenario {
 
     /// Parses RON text; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-        ron_options()
-            .from_str(text)
-            .map_err(|e| parse_error(file, e))
+        ron_options().from_str(text).map_err(|e| {
+            let mut err = parse_error(file, e);
+            if top_level_name(text) == Some("Sweep")
+                && let ScenarioError::Parse { message, .. } = &mut err
+            {
+                *message = "this is a sweep file, not a scenario: run it with `vtsim sweep`".into();
+            }
+            err
+        })
     }
 
     /// Reads, parses and validates a scenario file.

@@ -804,6 +804,41 @@ fn cases() -> Vec<Case> {
             &["DIR/none/summary.json"],
         ),
         files_case(
+            "validate a sweep one of whose points cannot be built",
+            vec![
+                (
+                    "base.ron",
+                    include_str!("../scenarios/migration-downtime.ron")
+                        .replace(
+                            "at_s: 120, from: (host: \"source\", domain: 2)",
+                            "at_s: 61, from: (host: \"source\", domain: 2)",
+                        )
+                        .into_bytes(),
+                ),
+                (
+                    "sweep.ron",
+                    b"Sweep(name: \"s\", base: \"base.ron\", vary: [(path: \"events[1].from.domain\", values: List([2, 1]))])".to_vec(),
+                ),
+            ],
+            &["validate", "{d}/sweep.ron"],
+            &["DIR/sweep.ron (at events[1].from.domain = 1)", "overlaps events[0]"],
+        ),
+        files_case(
+            "run given a sweep file",
+            vec![
+                ("base.ron", TINY.into()),
+                ("sweep.ron", sweep_text(poll).into()),
+            ],
+            &["run", "{d}/sweep.ron", "--out", "{d}/out", "-q"],
+            &["DIR/sweep.ron:1:1: this is a sweep file", "vtsim sweep"],
+        ),
+        files_case(
+            "sweep given a scenario",
+            vec![("tiny.ron", TINY.into())],
+            &["sweep", "{d}/tiny.ron", "--out", "{d}/out", "-q"],
+            &["this is a scenario, not a sweep file", "vtsim run"],
+        ),
+        files_case(
             "compare into an earlier comparison without --force",
             vec![
                 ("s/points.csv", SWEEP_POINTS.into()),

@@ -321,6 +321,40 @@ fn interrupted_then_resumed_equals_uninterrupted() {
 }
 
 #[test]
+fn validate_checks_a_sweep_at_every_point() {
+    let d = scratch("validate");
+    let sweep = sweep_files(&d, POLL_VARY, 3);
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("validate")
+        .arg(&sweep)
+        .arg(d.join("base.ron"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("ok (sweep test: 4 points × 3 seeds = 12 runs of sweep-base)")
+            && out.contains("base.ron: ok (sweep-base)"),
+        "{out}"
+    );
+    // A value out of range at one point fails, naming it.
+    let bad = sweep_files(
+        &d,
+        r#"(path: "daemons[0].algorithm.poll_period_s", values: List([16, 2048]))"#,
+        1,
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("validate")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("poll_period_s = 2048"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn a_sweep_records_itself_and_resumes_only_the_same_sweep() {
     let d = scratch("records");
     let sweep = sweep_files_with(&d, POLL_VARY, 1, "duration_s: 3600");
