@@ -310,6 +310,32 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                     desc.lines().next().unwrap_or("")
                 )?;
             }
+            // Sweeps beside their base scenarios: only the sweep files.
+            let sweeps_dir = dir.join("sweeps");
+            let mut sweeps: Vec<PathBuf> = std::fs::read_dir(&sweeps_dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            std::fs::read_to_string(p)
+                                .is_ok_and(|t| vtsim::scenario::top_level_name(&t) == Some("Sweep"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            sweeps.sort();
+            if !sweeps.is_empty() {
+                writeln!(out, "sweeps in {}:", sweeps_dir.display())?;
+            }
+            for f in sweeps {
+                let desc = vtsim::sweep::load(&f)
+                    .map(|p| p.outline())
+                    .unwrap_or_else(|e| format!("(invalid: {e})"));
+                writeln!(
+                    out,
+                    "  {:<36} {desc}",
+                    f.file_name().unwrap_or_default().to_string_lossy()
+                )?;
+            }
             writeln!(
                 out,
                 "algorithms: {}",
@@ -436,15 +462,7 @@ fn validate_file(p: &Path) -> anyhow::Result<String> {
             let s = plan.scenario_for(point, 0)?;
             built(&s, &format!(" (at {})", plan.point_text(point)))?;
         }
-        let seeds = plan.sweep.seeds;
-        Ok(format!(
-            "sweep {}: {} points × {seeds} seed{} = {} runs of {}",
-            plan.sweep.name,
-            plan.points.len(),
-            if seeds == 1 { "" } else { "s" },
-            plan.runs().len(),
-            plan.base.name
-        ))
+        Ok(format!("sweep {}: {}", plan.sweep.name, plan.outline()))
     } else {
         let s = Scenario::load(p)?;
         built(&s, "")?;

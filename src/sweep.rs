@@ -579,6 +579,25 @@ impl Plan {
         ]
     }
 
+    /// One line saying what the sweep runs: its axes, seeds, runs and
+    /// base scenario (`vtsim list`, `vtsim validate`).
+    pub fn outline(&self) -> String {
+        let axes: Vec<&str> = self
+            .axes()
+            .into_iter()
+            .map(|i| self.sweep.vary[i].path.as_str())
+            .collect();
+        let seeds = self.sweep.seeds;
+        format!(
+            "{} over {} points × {seeds} seed{} = {} runs of {}",
+            axes.join(" × "),
+            self.points.len(),
+            if seeds == 1 { "" } else { "s" },
+            self.runs().len(),
+            self.base.name
+        )
+    }
+
     /// `path = value` for every varied field of a point.
     pub fn point_text(&self, point: &[ron::Value]) -> String {
         self.sweep

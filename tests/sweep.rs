@@ -321,6 +321,27 @@ fn interrupted_then_resumed_equals_uninterrupted() {
 }
 
 #[test]
+fn list_names_the_bundled_scenarios_and_sweeps() {
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("list")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.contains("(invalid"), "{out}");
+    let sweeps = out.split("sweeps in ").nth(1).expect("a sweeps section");
+    assert!(
+        sweeps.contains("poll-period.ron")
+            && sweeps.contains("over 11 points × 5 seeds = 55 runs of poll-period-base"),
+        "{out}"
+    );
+    // Base scenarios beside the sweeps are not sweeps.
+    assert!(!sweeps.contains("poll-period-base.ron"), "{out}");
+    assert!(out.contains("lan-basics.ron"), "{out}");
+}
+
+#[test]
 fn validate_checks_a_sweep_at_every_point() {
     let d = scratch("validate");
     let sweep = sweep_files(&d, POLL_VARY, 3);
@@ -333,7 +354,9 @@ fn validate_checks_a_sweep_at_every_point() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
-        out.contains("ok (sweep test: 4 points × 3 seeds = 12 runs of sweep-base)")
+        out.contains(
+            "ok (sweep test: daemons[0].algorithm.poll_period_s over 4 points × 3 seeds = 12 runs of sweep-base)"
+        )
             && out.contains("base.ron: ok (sweep-base)"),
         "{out}"
     );
