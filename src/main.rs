@@ -65,7 +65,7 @@ enum Command {
     /// Print the scenario and sweep file reference (Markdown): every field, its type,
     /// default and meaning.
     Reference,
-    /// List the bundled scenarios and the available algorithms.
+    /// List the bundled scenarios and sweeps and the available algorithms.
     List,
     /// Run a parameter sweep (many runs in parallel) and plot metrics against parameters.
     Sweep {
