@@ -15,6 +15,10 @@ in a temporary directory and loads what it wrote::
     p = vh.replay(r.dir / "naive" / "exchanges.csv", "radclock")
     p.errors                  # tf, error_us at every exchange
 
+    s = vh.sweep("scenarios/sweeps/poll-period.ron", seeds=3)  # fields of the Sweep
+    s.points                  # points.csv: per grid point, median and IQR over seeds
+    s.results                 # results.csv: one row per run
+
     # a bundled scenario, shortened (fields are overridden in the RON text)
     r = vh.run("scenarios/vet-noise-overhead.ron", duration_s=240)
 
@@ -277,6 +281,55 @@ def replay(
         summary=_read_summary(out / "summary.json"),
         errors=pd.read_csv(out / "errors.csv"),
         trace=pd.read_csv(trace) if trace.exists() else None,
+        stdout=stdout,
+    )
+
+
+@dataclass
+class Sweep:
+    """The outputs of one ``vtsim sweep``."""
+
+    dir: Path
+    """Output directory (also holds the recorded sweep.ron and base.ron)."""
+    results: pd.DataFrame
+    """results.csv: one row per run (run, point, seed, the varied fields,
+    then ``<clock>.<metric>`` columns)."""
+    points: pd.DataFrame
+    """points.csv: per grid point, ``<clock>.<metric>.median``, ``.q25`` and
+    ``.q75`` over seeds."""
+    stdout: str = ""
+
+
+def sweep(sweep_file: str | os.PathLike, jobs: int | None = None, **fields: object) -> Sweep:
+    """Runs ``vtsim sweep`` on a sweep file, with fields of its ``Sweep``
+    replaced as in :func:`set_fields` (``seeds=2``, ``duration_s=3600``).
+    The base scenario is read from beside the original file."""
+    path = Path(sweep_file)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    if not path.is_file():
+        raise FileNotFoundError(f"no sweep file {sweep_file}")
+    text = path.read_text()
+    i = _skip(text, 0)
+    while i < len(text) and (text[i].isalnum() or text[i] == "_"):
+        i += 1
+    found, _ = _fields(text, _skip(text, i))
+    if "base" not in found:
+        raise ValueError(f"{path} names no base scenario")
+    v, end = found["base"]
+    base = (path.parent / json.loads(text[v:end].strip())).resolve()
+    fields["base"] = json.dumps(str(base))
+    src = _fresh("sweep.ron")
+    src.write_text(set_fields(text, **fields))
+    out = _fresh("sweep")
+    args = ["sweep", str(src), "--out", str(out), "--quiet"]
+    if jobs is not None:
+        args += ["--jobs", str(jobs)]
+    stdout = _vtsim(args)
+    return Sweep(
+        dir=out,
+        results=pd.read_csv(out / "results.csv"),
+        points=pd.read_csv(out / "points.csv"),
         stdout=stdout,
     )
 
