@@ -181,21 +181,13 @@ pub fn compare(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Stri
     Ok(text)
 }
 
-/// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
-/// overlaid plot per metric.
-fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Result<String> {
+/// The table of sweep points, one row per point and clock: the medians
+/// over seeds of each clock's error statistics.
+fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
     // Rows as (sweep, point, clock, cells), formatted once the widths are known.
     let mut rows: Vec<[String; 4]> = Vec::new();
-    let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
-            let point = sw
-                .fields
-                .iter()
-                .zip(values)
-                .map(|(f, v)| format!("{f}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
             // The table names each field by its last component only.
             let short = sw
                 .fields
@@ -223,9 +215,6 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
                     ),
                 ]);
             }
-            for ((clock, metric), v) in metrics {
-                csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
-            }
         }
     }
     let w = |col: usize, min: usize| column_width(rows.iter().map(|r| &r[col]), min);
@@ -242,6 +231,40 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
             "{sweep:<w_sweep$} {point:<w_point$} {clock:<w_clock$} {cells}\n"
         ));
     }
+    table.push_str("(each cell: the median over the point's seeds of that statistic of a run)\n");
+    table
+}
+
+/// The table [`compare`] prints for one finished sweep directory (its
+/// `points.csv`), labelled `label`; `None` when it would exceed `max_rows`
+/// rows (points × clocks).
+pub fn sweep_table(dir: &Path, label: &str, max_rows: usize) -> anyhow::Result<Option<String>> {
+    let sw = read_points(dir)?;
+    if sw.rows.len() * sw.clocks.len() > max_rows {
+        return Ok(None);
+    }
+    Ok(Some(sweeps_table(&[(label.to_string(), sw)])))
+}
+
+/// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
+/// overlaid plot per metric.
+fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Result<String> {
+    let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
+    for (label, sw) in sweeps {
+        for (values, metrics) in &sw.rows {
+            let point = sw
+                .fields
+                .iter()
+                .zip(values)
+                .map(|(f, v)| format!("{f}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            for ((clock, metric), v) in metrics {
+                csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
+            }
+        }
+    }
+    let table = sweeps_table(sweeps);
     crate::output::write_atomic(&out.join("compare_sweeps.csv"), csv_text.as_bytes())?;
     let mut metrics: Vec<String> = Vec::new();
     for (_, sw) in sweeps {
@@ -447,7 +470,7 @@ mod tests {
         let root = scratch("sweeps");
         let out = root.join("out");
         let table = compare(&sweep_dirs(&root), &out, false).unwrap();
-        assert_eq!(table.lines().count(), 1 + 2 * 2, "{table}");
+        assert_eq!(table.lines().count(), 1 + 2 * 2 + 1, "{table}");
         assert!(table.contains("asymmetry_us=-100"), "{table}");
         assert!(table.contains("-50.000"), "{table}");
         let csv = std::fs::read_to_string(out.join("compare_sweeps.csv")).unwrap();

@@ -155,6 +155,10 @@ fn seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Most rows (grid points × clocks) of the table `vtsim sweep` prints at
+/// the end; a larger sweep's medians are in its points.csv.
+const SWEEP_TABLE_MAX_ROWS: usize = 64;
+
 /// Exit status of a command whose reader went away (`vtsim list | head`):
 /// what a shell reports for a process ended by SIGPIPE.
 const CLOSED_PIPE: i32 = 128 + 13;
@@ -367,6 +371,12 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let done = std::fs::read_to_string(&results)
                 .map(|t| t.lines().count().saturating_sub(1))
                 .unwrap_or(0);
+            if done == plan.runs().len()
+                && let Some(table) =
+                    vtsim::compare::sweep_table(&dir, &plan.sweep.name, SWEEP_TABLE_MAX_ROWS)?
+            {
+                write!(stdout(), "{table}")?;
+            }
             writeln!(
                 stdout(),
                 "{}: {done} of {} runs done; results in {}",

@@ -321,6 +321,31 @@ fn interrupted_then_resumed_equals_uninterrupted() {
 }
 
 #[test]
+fn a_finished_sweep_prints_its_points() {
+    let d = scratch("table");
+    let sweep = sweep_files(&d, POLL_VARY, 2);
+    // Interrupted: no table, the rows so far.
+    let o = vtsim_sweep(&sweep, &d.join("part"), &["--max-runs", "3"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && !out.contains("median [µs]"), "{out}");
+    assert!(out.contains("test: 3 of 8 runs done"), "{out}");
+    let o = vtsim_sweep(&sweep, &d.join("whole"), &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    // A header, 4 points × 2 clocks, the note, the closing line.
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1 + 8 + 1 + 1, "{out}");
+    assert!(lines[0].contains("median [µs]"), "{out}");
+    assert!(
+        lines[1].contains("poll_period_s=8 minpoll=3 maxpoll=3") && lines[1].contains("radclock"),
+        "{out}"
+    );
+    assert!(lines[9].starts_with("(each cell: the median over"), "{out}");
+    assert!(lines[10].contains("8 of 8 runs done"), "{out}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn list_names_the_bundled_scenarios_and_sweeps() {
     let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
         .arg("list")
