@@ -191,6 +191,17 @@ def _fresh(name: str) -> Path:
     return _workdir() / f"{_counter:03d}-{name}"
 
 
+def _find(file: str | os.PathLike, what: str) -> Path:
+    """A file given by path: relative paths are tried from the current
+    directory, then from the repository root."""
+    path = Path(file)
+    if not path.is_absolute() and not path.exists():
+        path = REPO_ROOT / path
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} file {file}")
+    return path
+
+
 def run(scenario: str | os.PathLike, seed: int | None = None, **fields: object) -> Run:
     """Runs a scenario given as a file path or as RON text.
 
@@ -205,12 +216,7 @@ def run(scenario: str | os.PathLike, seed: int | None = None, **fields: object) 
     if isinstance(scenario, str) and "(" in scenario:
         text = scenario
     else:
-        path = Path(scenario)
-        if not path.is_absolute() and not path.exists():
-            path = REPO_ROOT / path
-        if not path.is_file():
-            raise FileNotFoundError(f"no scenario file {scenario}")
-        text = path.read_text()
+        text = _find(scenario, "scenario").read_text()
     fields.setdefault("output__plots", False)
     src = _fresh("scenario.ron")
     src.write_text(set_fields(text, **fields))
@@ -304,11 +310,7 @@ def sweep(sweep_file: str | os.PathLike, jobs: int | None = None, **fields: obje
     """Runs ``vtsim sweep`` on a sweep file, with fields of its ``Sweep``
     replaced as in :func:`set_fields` (``seeds=2``, ``duration_s=3600``).
     The base scenario is read from beside the original file."""
-    path = Path(sweep_file)
-    if not path.is_absolute() and not path.exists():
-        path = REPO_ROOT / path
-    if not path.is_file():
-        raise FileNotFoundError(f"no sweep file {sweep_file}")
+    path = _find(sweep_file, "sweep")
     text = path.read_text()
     i = _skip(text, 0)
     while i < len(text) and (text[i].isalnum() or text[i] == "_"):

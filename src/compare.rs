@@ -67,6 +67,18 @@ struct SweepPoints {
     rows: Vec<(Vec<f64>, PointMetrics)>,
 }
 
+impl SweepPoints {
+    /// A point as `field=value` pairs, each field named by `name`.
+    fn point_text(&self, values: &[f64], name: impl Fn(&str) -> &str) -> String {
+        self.fields
+            .iter()
+            .zip(values)
+            .map(|(f, v)| format!("{}={v}", name(f)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// Reads `points.csv` of a sweep directory: columns `point`, the varied
 /// fields, then `<clock>.<metric>.<median|q25|q75>`.
 fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
@@ -189,13 +201,7 @@ fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
             // The table names each field by its last component only.
-            let short = sw
-                .fields
-                .iter()
-                .zip(values)
-                .map(|(f, v)| format!("{}={v}", f.rsplit('.').next().unwrap_or(f)))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let short = sw.point_text(values, |f| f.rsplit('.').next().unwrap_or(f));
             for clock in &sw.clocks {
                 let get = |m: &str| {
                     metrics
@@ -252,13 +258,7 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
     let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
-            let point = sw
-                .fields
-                .iter()
-                .zip(values)
-                .map(|(f, v)| format!("{f}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let point = sw.point_text(values, |f| f);
             for ((clock, metric), v) in metrics {
                 csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
             }
