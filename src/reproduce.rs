@@ -6,8 +6,8 @@
 //! into `<out>/<scenario>/`), measures the same quantity from the run's
 //! `summary.json` or `errors.csv`, and compares it with a band around the
 //! published value. The result is one table, printed and written to
-//! `<out>/FIDELITY.md` (the command line also copies it to
-//! `docs/FIDELITY.md`, with its PNG figures in `docs/fidelity/`), with the
+//! `<out>/FIDELITY.md` (without `--quick`, the command line also copies it
+//! to `docs/FIDELITY.md`, with its PNG figures in `docs/fidelity/`), with the
 //! figures it refers to: error against time
 //! per scenario, error distributions (CDF, median and IQR in the legend), the
 //! host RTT overhead against the number of guests, and the dependent
@@ -15,9 +15,9 @@
 //!
 //! `--quick` shortens every run (the mechanisms stay the same: only
 //! `duration_s` and, proportionally or to a stated warm-up,
-//! `probes.metrics_from_s` change) so the whole table takes well under a
-//! minute on two cores. Bands that depend on a long run are widened in
-//! quick mode, and the band column says so.
+//! `probes.metrics_from_s` change) so the whole table takes a few seconds
+//! on two cores (the full runs about 20 s). Bands that depend on a long run
+//! are widened in quick mode, and the band column says so.
 
 use std::path::{Path, PathBuf};
 
