@@ -569,7 +569,7 @@ mod tests {
         let e = compare(&runs, &root.join("r1"), true)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("contains the input file"), "{e}");
+        assert!(e.contains("contains the input directory"), "{e}");
         let mine = root.join("mine");
         std::fs::create_dir_all(&mine).unwrap();
         std::fs::write(mine.join("notes.txt"), "keep").unwrap();

@@ -125,10 +125,11 @@ pub fn check_target(
         if let Ok(i) = fs::canonicalize(input)
             && i.starts_with(&real)
         {
+            let kind = if i.is_dir() { "directory" } else { "file" };
             return Err(refused(
                 target,
                 &format!(
-                    "contains the input file {}, which replacing it would delete",
+                    "contains the input {kind} {}, which replacing it would delete",
                     input.display()
                 ),
             ));
