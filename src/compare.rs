@@ -148,6 +148,15 @@ struct RunData {
 
 /// Reads what [`compare`] needs of a run directory.
 fn read_run(d: &Path) -> anyhow::Result<RunData> {
+    if !d.join("summary.json").exists() && d.join(crate::sweep::RECORDED_SWEEP).exists() {
+        anyhow::bail!(
+            "{} is a sweep that has not finished (no points.csv yet): complete it with \
+             `vtsim sweep {} --out {} --resume`",
+            d.display(),
+            d.join(crate::sweep::RECORDED_SWEEP).display(),
+            d.display()
+        );
+    }
     let summary = read_summary(d)?;
     let label = label_of(d, &summary.scenario);
     let series = if d.join("errors.csv").exists() {
@@ -590,6 +599,23 @@ mod tests {
         let e = compare(&[good, root.join("none")], &out, false).unwrap_err();
         assert!(e.to_string().contains("none"), "{e}");
         assert!(!out.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_sweep_is_named_as_such() {
+        let root = scratch("unfinished");
+        let sweep = root.join("sw");
+        std::fs::create_dir_all(&sweep).unwrap();
+        std::fs::write(sweep.join("results.csv"), "run,point,seed\n").unwrap();
+        std::fs::write(sweep.join("sweep.ron"), "Sweep()").unwrap();
+        let e = compare(&[sweep], &root.join("out"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is a sweep that has not finished") && e.contains("--resume"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 
