@@ -148,6 +148,19 @@ fn scenarios_dir() -> PathBuf {
     }
 }
 
+/// The `.ron` files of `dir`, sorted by name (none if it cannot be read).
+fn ron_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
 /// A non-negative finite number of seconds.
 fn seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -294,17 +307,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::List => {
             let dir = scenarios_dir();
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map(|rd| {
-                    rd.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            files.sort();
             let mut out = stdout();
             writeln!(out, "scenarios in {}:", dir.display())?;
-            for f in files {
+            for f in ron_files(&dir) {
                 let desc = Scenario::load(&f)
                     .map(|s| s.description)
                     .unwrap_or_else(|e| format!("(invalid: {e})"));
@@ -317,17 +322,13 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             // Sweeps beside their base scenarios: only the sweep files.
             let sweeps_dir = dir.join("sweeps");
-            let mut sweeps: Vec<PathBuf> = std::fs::read_dir(&sweeps_dir)
-                .map(|rd| {
-                    rd.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| {
-                            std::fs::read_to_string(p)
-                                .is_ok_and(|t| vtsim::scenario::top_level_name(&t) == Some("Sweep"))
-                        })
-                        .collect()
+            let sweeps: Vec<PathBuf> = ron_files(&sweeps_dir)
+                .into_iter()
+                .filter(|p| {
+                    std::fs::read_to_string(p)
+                        .is_ok_and(|t| vtsim::scenario::top_level_name(&t) == Some("Sweep"))
                 })
-                .unwrap_or_default();
-            sweeps.sort();
+                .collect();
             if !sweeps.is_empty() {
                 writeln!(out, "sweeps in {}:", sweeps_dir.display())?;
             }

@@ -469,13 +469,34 @@ pub fn top_level_name(text: &str) -> Option<&str> {
     (!name.is_empty() && after.trim_start().starts_with('(')).then_some(name)
 }
 
-/// Turns a RON error into file:line:column form.
-pub fn parse_error(file: &str, e: ron::error::SpannedError) -> ScenarioError {
+/// The kinds of file vtsim reads, by their top-level struct: what each
+/// is called in a message and which command runs it.
+const FILE_KINDS: [(&str, &str, &str); 2] = [
+    ("Scenario", "a scenario", "vtsim run"),
+    ("Sweep", "a sweep file", "vtsim sweep"),
+];
+
+/// Turns a RON error in `text`, read as a `expected` struct (`Scenario`,
+/// `Sweep`), into file:line:column form; a file of the other kind is
+/// named as such, with the command that runs it.
+pub fn parse_error(
+    file: &str,
+    text: &str,
+    expected: &str,
+    e: ron::error::SpannedError,
+) -> ScenarioError {
+    let kind = |name: &str| FILE_KINDS.iter().find(|(n, _, _)| *n == name);
+    let message = match (kind(expected), top_level_name(text).and_then(kind)) {
+        (Some((want, wanted, _)), Some((found, what, command))) if want != found => {
+            format!("this is {what}, not {wanted}: run it with `{command}`")
+        }
+        _ => e.code.to_string(),
+    };
     ScenarioError::Parse {
         file: file.to_string(),
         line: e.span.start.line,
         column: e.span.start.col,
-        message: e.code.to_string(),
+        message,
     }
 }
 
@@ -660,15 +681,9 @@ impl Scenario {
 
     /// Parses RON text; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-        ron_options().from_str(text).map_err(|e| {
-            let mut err = parse_error(file, e);
-            if top_level_name(text) == Some("Sweep")
-                && let ScenarioError::Parse { message, .. } = &mut err
-            {
-                *message = "this is a sweep file, not a scenario: run it with `vtsim sweep`".into();
-            }
-            err
-        })
+        ron_options()
+            .from_str(text)
+            .map_err(|e| parse_error(file, text, "Scenario", e))
     }
 
     /// Reads, parses and validates a scenario file.

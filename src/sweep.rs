@@ -347,15 +347,9 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         file: file.clone(),
         cause,
     })?;
-    let sweep: Sweep = ron_options().from_str(&text).map_err(|e| {
-        let mut err = parse_error(&file, e);
-        if crate::scenario::top_level_name(&text) == Some("Scenario")
-            && let ScenarioError::Parse { message, .. } = &mut err
-        {
-            *message = "this is a scenario, not a sweep file: run it with `vtsim run`".into();
-        }
-        err
-    })?;
+    let sweep: Sweep = ron_options()
+        .from_str(&text)
+        .map_err(|e| parse_error(&file, &text, "Sweep", e))?;
     let mut errors = Vec::new();
     if sweep.vary.is_empty() {
         errors.push(algorithms::ConfigError::new(
