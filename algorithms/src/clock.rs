@@ -166,9 +166,19 @@ impl FfClockParams {
             .add_secs(dt * (self.local_period_s - self.period_s))
     }
 
-    /// The difference clock: the interval from counter `t1` to `t2`, seconds.
+    /// The difference clock: the interval from counter `t1` to `t2`,
+    /// seconds, at p̂_local if `local_rate`, else at p̂, as libradclock's
+    /// `ffcounter_to_difftime` computes it in either mode (research/radclock.md
+    /// §1.3). No offset enters. The library trusts it only for intervals
+    /// shorter than the SKM scale (`in_SKMwin`, 1024 s); beyond that the
+    /// absolute clock is the better measure, and this does not refuse.
     pub fn difference(&self, t1: u64, t2: u64) -> f64 {
-        ticks_between(t1, t2) * self.period_s
+        let period_s = if self.local_rate {
+            self.local_period_s
+        } else {
+            self.period_s
+        };
+        ticks_between(t1, t2) * period_s
     }
 }
 
@@ -282,5 +292,6 @@ mod tests {
         };
         assert_eq!(local.read(2_000_000_000), p.absolute_local(2_000_000_000));
         assert!((p.difference(2_000, 1_000) + 1e-6).abs() < 1e-18);
+        assert!((local.difference(2_000, 1_000) + 1.000001e-6).abs() < 1e-18);
     }
 }

@@ -106,8 +106,8 @@ pub trait SyncAlgorithm: Send {
     /// The clock: time of day at counter value `counter`.
     fn read(&self, counter: u64) -> ClockTime;
 
-    /// The difference clock: the interval from counter `t1` to `t2`, seconds.
-    /// Defaults to the nominal rate.
+    /// The difference clock: the interval from counter `t1` to `t2`, seconds
+    /// (at the nominal rate until the algorithm has a rate estimate).
     fn difference(&self, t1: u64, t2: u64) -> f64;
 
     /// How many times the algorithm has set (stepped) its clock so far. The

@@ -227,7 +227,8 @@ fn iqr_grows_with_the_poll_period() {
             errs.len()
         );
         assert!(iqr > last, "IQR at P = {p} s ({iqr}) not above {last}");
-        assert!((med - 10e-6).abs() < 10e-6, "median {med} at P = {p} s");
+        // A/2 = 10 µs at every period (research §5.3: +9 to +10 µs).
+        assert!((med - 10e-6).abs() < 3e-6, "median {med} at P = {p} s");
         last = iqr;
     }
 }
@@ -268,47 +269,65 @@ fn local_rate_holds_the_clock_between_long_polls() {
     assert!(local < 0.85 * plain, "{local} vs {plain}");
 }
 
+/// An upward shift of the RTT floor is accepted after `shift_win` stamps
+/// (research §2.7), a downward one at once. At P = 256 s the history window
+/// is as short as the shift window, where the reference's windowed minimum
+/// cannot rise (research §2.13); vtsim detects the shift there too.
 #[test]
 fn level_shifts_up_after_the_shift_window_down_at_once() {
-    let cfg = RadclockConfig::default();
-    let mut g = Gen::new(3, 16.0, Net::quiet(), 0.05);
-    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
-    let shift_win = rad.windows().shift_win;
-    let (up_at, down_at) = (2000u64, 3000u64);
-    let mut floor_before = 0.0;
-    for i in 0..4000u64 {
-        if i == up_at {
-            floor_before = rad.rtt_hat_s();
-            g.net.fwd_min_s += 300e-6;
-        }
-        if i == down_at {
-            g.net.fwd_min_s -= 300e-6;
-        }
-        feed(&mut rad, &g.next());
-        let detected = rad.status() & status::RTT_UPSHIFT != 0;
-        if (up_at..down_at).contains(&i) {
-            assert_eq!(detected, i == up_at + shift_win - 1, "stamp {i}");
-            if i < up_at + shift_win - 1 {
-                assert!(
-                    (rad.rtt_hat_s() - floor_before).abs() < 1e-6,
-                    "floor moved early at {i}"
+    for poll_period_s in [16.0, 256.0] {
+        let cfg = RadclockConfig {
+            poll_period_s,
+            ..Default::default()
+        };
+        let mut g = Gen::new(3, poll_period_s, Net::quiet(), 0.05);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        let shift_win = rad.windows().shift_win;
+        let up_at = rad.windows().warmup_win + 2 * shift_win;
+        let down_at = up_at + 3 * shift_win;
+        let mut floor_before = 0.0;
+        for i in 0..down_at + shift_win {
+            if i == up_at {
+                floor_before = rad.rtt_hat_s();
+                g.net.fwd_min_s += 300e-6;
+            }
+            if i == down_at {
+                g.net.fwd_min_s -= 300e-6;
+            }
+            feed(&mut rad, &g.next());
+            let detected = rad.status() & status::RTT_UPSHIFT != 0;
+            if (up_at..down_at).contains(&i) {
+                assert_eq!(
+                    detected,
+                    i == up_at + shift_win - 1,
+                    "P {poll_period_s} s, stamp {i}"
                 );
-            } else {
+                if i < up_at + shift_win - 1 {
+                    assert!(
+                        (rad.rtt_hat_s() - floor_before).abs() < 1e-6,
+                        "P {poll_period_s} s: floor moved early at {i}"
+                    );
+                } else {
+                    assert!(
+                        rad.rtt_hat_s() > floor_before + 290e-6,
+                        "P {poll_period_s} s: floor not raised at {i}"
+                    );
+                }
+            }
+            if i == down_at {
                 assert!(
-                    rad.rtt_hat_s() > floor_before + 290e-6,
-                    "floor not raised at {i}"
+                    rad.rtt_hat_s() < floor_before + 20e-6,
+                    "P {poll_period_s} s: floor did not drop at once: {}",
+                    rad.rtt_hat_s()
                 );
             }
         }
-        if i == down_at {
-            assert!(
-                rad.rtt_hat_s() < floor_before + 20e-6,
-                "floor did not drop at once: {}",
-                rad.rtt_hat_s()
-            );
-        }
+        assert_eq!(
+            rad.upshifts(),
+            (1, Some(up_at + shift_win - 1)),
+            "P {poll_period_s} s"
+        );
     }
-    assert_eq!(rad.upshifts(), (1, Some(up_at + shift_win - 1)));
 }
 
 #[test]
@@ -330,8 +349,15 @@ fn recovers_from_a_two_hour_outage_within_five_stamps() {
         lo * 1e6,
         hi * 1e6
     );
-    for (k, e) in post.iter().enumerate().skip(4) {
-        assert!(*e >= lo && *e <= hi, "stamp {k} after the gap: {e}");
+    // The first stamps after the gap may carry the clock's drift over two
+    // hours without stamps (research §5.3: about −40 µs); from the fifth
+    // on, the pre-outage band holds.
+    for (k, e) in post.iter().enumerate() {
+        if k < 4 {
+            assert!(e.abs() < 60e-6, "stamp {k} after the gap: {e}");
+        } else {
+            assert!(*e >= lo && *e <= hi, "stamp {k} after the gap: {e}");
+        }
     }
 }
 
@@ -379,34 +405,79 @@ fn server_fault_pulls_then_decays() {
     assert!(median > 1e-3 && median < 3e-3, "median peak {median}");
 }
 
+/// p̂ after a day of stamps, with no wander: the warm-up estimate alone is
+/// within ~1e-9 of the period, so the bounds ask for the full algorithm's
+/// pair updates (research §2.8) to have refined it several-fold.
 #[test]
-fn rate_converges_and_difference_clock_is_sub_microsecond() {
-    // No wander: p̂ against the exact period.
+fn rate_converges_through_pair_updates() {
     let cfg = RadclockConfig::default();
-    let mut g = Gen::new(6, 16.0, Net::lan(), 0.0);
-    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
-    for _ in 0..(DAY_S / 16.0) as u64 {
-        feed(&mut rad, &g.next());
-    }
-    let rel = rad.phat_s() / g.osc.period_s(0.0) - 1.0;
-    println!("p̂ relative error after one day: {rel:.3e}");
-    assert!(rel.abs() < 1e-8, "relative error {rel}");
-
-    // 0.1 ppm peak-to-peak wander: 1 s intervals through the difference clock.
-    let mut g = Gen::new(7, 16.0, Net::lan(), 0.05);
-    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
-    let mut worst: f64 = 0.0;
-    for i in 0..(2.0 * DAY_S / 16.0) as u64 {
-        let o = g.next();
-        feed(&mut rad, &o);
-        if i > rad.windows().warmup_win {
-            let t = o.tf_true + 3.0;
-            let d = rad.difference(g.osc.counter(t), g.osc.counter(t + 1.0));
-            worst = worst.max((d - 1.0).abs());
+    let (mut worst, mut sum_warmup, mut sum_day): (f64, f64, f64) = (0.0, 0.0, 0.0);
+    for seed in 6..10 {
+        let mut g = Gen::new(seed, 16.0, Net::lan(), 0.0);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        let warm = rad.windows().warmup_win;
+        let (mut updates, mut last_update) = (0u32, 0u64);
+        let mut rel_at_warmup = 0.0;
+        for i in 0..(DAY_S / 16.0) as u64 {
+            feed(&mut rad, &g.next());
+            if i + 1 == warm {
+                rel_at_warmup = rad.phat_s() / g.osc.period_s(0.0) - 1.0;
+            }
+            if rad.status() & status::PHAT_UPDATED != 0 {
+                updates += 1;
+                last_update = i;
+            }
         }
+        let rel = rad.phat_s() / g.osc.period_s(0.0) - 1.0;
+        println!(
+            "seed {seed}: p̂ relative error {rel_at_warmup:.2e} at the end of warm-up, \
+             {rel:.2e} after a day; {updates} pair updates, the last at stamp {last_update}"
+        );
+        assert!(updates > 0, "seed {seed}: p̂ never updated after warm-up");
+        worst = worst.max(rel.abs());
+        sum_warmup += rel_at_warmup.abs();
+        sum_day += rel.abs();
     }
-    println!("difference clock, 1 s: worst error {:.3} µs", worst * 1e6);
-    assert!(worst < 0.2e-6, "worst {worst}");
+    assert!(worst < 2.5e-10, "worst relative error {worst}");
+    assert!(
+        sum_day < 0.4 * sum_warmup,
+        "mean error {:.2e} after a day against {:.2e} at the end of warm-up",
+        sum_day / 4.0,
+        sum_warmup / 4.0
+    );
+}
+
+/// 1 s intervals through the difference clock under a 0.1 ppm peak-to-peak
+/// daily rate wander: at p̂_local (the library's default mode) the error is
+/// a fraction of the wander; at the days-long p̂ it is up to the wander.
+#[test]
+fn difference_clock_follows_the_local_rate() {
+    let worst_us = |use_local_rate| {
+        let cfg = RadclockConfig {
+            use_local_rate,
+            ..Default::default()
+        };
+        let mut g = Gen::new(7, 16.0, Net::lan(), 0.05);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        let mut worst: f64 = 0.0;
+        for i in 0..(2.0 * DAY_S / 16.0) as u64 {
+            let o = g.next();
+            feed(&mut rad, &o);
+            if i > rad.windows().plocal_win {
+                let t = o.tf_true + 3.0;
+                let d = rad.difference(g.osc.counter(t), g.osc.counter(t + 1.0));
+                worst = worst.max((d - 1.0).abs());
+            }
+        }
+        worst * 1e6
+    };
+    let (local, global) = (worst_us(true), worst_us(false));
+    println!("difference clock, 1 s: worst error {local:.4} µs at p̂_local, {global:.4} µs at p̂");
+    assert!(
+        local < 0.03 && local < 0.4 * global,
+        "worst {local} µs at p̂_local"
+    );
+    assert!(global > 0.03 && global < 0.15, "worst {global} µs at p̂");
 }
 
 #[test]
