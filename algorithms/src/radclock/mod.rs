@@ -509,6 +509,7 @@ impl Radclock {
     /// far window `[0, wwidth)` and a near window of the last `wwidth`
     /// stamps, each a quarter of the data.
     fn phat_warmup(&mut self, i: u64, rtt: u64) {
+        let pair_before = (self.far_i, self.near_i);
         if !i.is_multiple_of(WARMUP_WINRATIO) {
             self.near_i = self
                 .hist
@@ -522,6 +523,10 @@ impl Radclock {
             }
             self.wwidth += 1;
         }
+        // Only a new pair is worth a new estimate (and a new pair error).
+        if (self.far_i, self.near_i) == pair_before {
+            return;
+        }
         let far = self.hist.get(self.far_i).stamp;
         let near = self.hist.get(self.near_i).stamp;
         let Some(p) = Self::compute_phat(&far, &near) else {
@@ -529,8 +534,8 @@ impl Radclock {
         };
         if p != self.phat {
             self.set_phat(p);
-            self.perr = self.pair_error(self.far_i, self.near_i);
         }
+        self.perr = self.pair_error(self.far_i, self.near_i);
     }
 
     /// Warm-up offset (`process_thetahat_warmup`): RTT floor not yet stable,
@@ -785,7 +790,8 @@ impl Radclock {
         }
     }
 
-    /// Offset (`process_thetahat_full`, research §2.10).
+    /// Offset (`process_thetahat_full`, research §2.10), with the pre-2011
+    /// server-delay penalty if configured.
     fn theta_full(&mut self, i: u64, s: &Stamp, qual_warning: bool) {
         let th_naive = self.naive_offset(s);
         self.hist.get_mut(i).th_naive_s = th_naive;
@@ -802,6 +808,10 @@ impl Radclock {
         };
         let (mut wsum, mut acc) = (0.0, 0.0);
         let (mut min_et, mut second_et) = (f64::INFINITY, f64::INFINITY);
+        // The smallest point error without the server-delay penalty: the
+        // error bound's seed when the penalty is on.
+        let mut min_bound = f64::INFINITY;
+        let penalty = self.cfg.server_delay_penalty;
         let e2 = self.th.e_offset_s * self.th.e_offset_s;
         let (phat, rate) = (self.phat, self.meta.best_skm_rate);
         // Newest first. The gap below a stamp is kept by the stamp after it
@@ -813,7 +823,13 @@ impl Radclock {
             gap_s = gap_s.max(phat * newer_gap);
             newer_gap = rec.gap_ticks;
             let age_ticks = ticks_between(rec.stamp.tf, s.tf);
-            let et = phat * rec.excess_ticks() + phat * age_ticks * rate;
+            let bound = phat * rec.excess_ticks() + phat * age_ticks * rate;
+            let et = if penalty {
+                min_bound = min_bound.min(bound);
+                bound + (rec.stamp.te - rec.stamp.tb)
+            } else {
+                bound
+            };
             if et < min_et {
                 second_et = min_et;
                 min_et = et;
@@ -848,7 +864,11 @@ impl Radclock {
             if genuine {
                 self.status &= !status::OFFSET_QUALITY;
                 self.thetastamp_tf = s.tf;
-                self.ebound_min_last_s = self.ebound_seed(min_et, second_et);
+                self.ebound_min_last_s = if penalty {
+                    min_bound
+                } else {
+                    self.ebound_seed(min_et, second_et)
+                };
                 if self.cfg.preset == Preset::Current {
                     self.min_et_s = min_et;
                 }

@@ -20,7 +20,10 @@ pub enum Preset {
     /// The VET-era code (`synclab/radclock`, 2012): `OFFSET_RATIO_GOOD` = 6
     /// (Eoffset 90 µs), the phat pair error is recorded even when the sanity
     /// check rejects the candidate, the error bound is seeded by the minimum
-    /// ET of the offset window.
+    /// ET of the offset window. The code that ran in 2010 also penalised
+    /// each stamp's point error by the server's residence time; that rule
+    /// was removed on 2011-07-28 and is available as
+    /// [`RadclockConfig::server_delay_penalty`].
     #[default]
     Vet2010,
     /// The maintained code (`RADicalsync/RADclock`, 2025): `OFFSET_RATIO_GOOD`
@@ -78,6 +81,13 @@ pub struct RadclockConfig {
     /// estimate; the config default 1e-9 s is the nominal period of a 1 GHz
     /// counter), research §2.5.
     pub phat_init_s: Option<f64>,
+    /// Add the server's residence time `Te − Tb` to each stamp's point
+    /// error in the full offset algorithm, as the code before 2011-07-28
+    /// did (`process_thetahat_full`, "SD penalty": a large server delay at
+    /// a small RTT delays Te and distorts the naive offset). It moves the
+    /// weights and the quality gate, not the error bound. Default off, as
+    /// in the 2012 and 2025 code; only with preset `Vet2010`.
+    pub server_delay_penalty: bool,
 }
 
 impl Default for RadclockConfig {
@@ -89,6 +99,7 @@ impl Default for RadclockConfig {
             use_local_rate: true,
             startup_burst: true,
             phat_init_s: None,
+            server_delay_penalty: false,
         }
     }
 }
@@ -107,6 +118,13 @@ impl RadclockConfig {
         );
         if let Some(p) = self.phat_init_s {
             ConfigError::check_range(&mut errors, "phat_init_s", p, 1e-12, 1e-3, "s per tick");
+        }
+        if self.server_delay_penalty && self.preset != Preset::Vet2010 {
+            errors.push(ConfigError::new(
+                "server_delay_penalty",
+                "the server-delay penalty belongs to the pre-2011 code: use it with \
+                 preset Vet2010 (the 2025 code, preset Current, has none)",
+            ));
         }
         errors
     }
@@ -375,6 +393,16 @@ mod tests {
         assert!(e[0].message.contains("1..=1024 s"), "{}", e[0].message);
         assert_eq!(e[1].field, "phat_init_s");
         assert!(RadclockConfig::default().validate().is_empty());
+        let penalty = |preset| RadclockConfig {
+            preset,
+            server_delay_penalty: true,
+            ..Default::default()
+        };
+        assert!(penalty(Preset::Vet2010).validate().is_empty());
+        let e = penalty(Preset::Current).validate();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].field, "server_delay_penalty");
+        assert!(e[0].message.contains("Vet2010"), "{}", e[0].message);
         let nan = RadclockConfig {
             poll_period_s: f64::NAN,
             ..Default::default()

@@ -210,6 +210,69 @@ fn asymmetry_sets_the_median_at_16s() {
     assert!(iqr < 10e-6, "IQR {iqr}");
 }
 
+/// The pre-2011 server-delay penalty (research §2.10): a server that holds
+/// every request 300 µs, above Eoffset_qual (270 µs), leaves no stamp of
+/// good enough quality, so after warm-up the offset is never updated;
+/// without the penalty the residence time does not enter the point errors.
+#[test]
+fn server_delay_penalty_gates_a_slow_server() {
+    let run = |server_delay_penalty| {
+        let cfg = RadclockConfig {
+            server_delay_penalty,
+            ..Default::default()
+        };
+        let net = Net {
+            server_min_s: 300e-6,
+            ..Net::lan()
+        };
+        let mut g = Gen::new(11, 16.0, net, 0.05);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        let warm = rad.windows().warmup_win;
+        let (mut stamps, mut gated) = (0u32, 0u32);
+        for i in 0..(DAY_S / 16.0) as u64 {
+            feed(&mut rad, &g.next());
+            if i >= warm {
+                stamps += 1;
+                gated += u32::from(rad.status() & status::OFFSET_QUALITY != 0);
+            }
+        }
+        (stamps, gated)
+    };
+    let (stamps, gated_with) = run(true);
+    let (_, gated_without) = run(false);
+    println!(
+        "300 µs server delay: {gated_with} of {stamps} stamps gated with the penalty, {gated_without} without"
+    );
+    assert_eq!(gated_with, stamps);
+    assert!(gated_without < stamps / 100, "{gated_without} of {stamps}");
+}
+
+/// On the LAN (25 µs server delay, a fraction of Eoffset) the penalty moves
+/// the weights, not the median: still A/2.
+#[test]
+fn server_delay_penalty_keeps_the_median_on_a_fast_server() {
+    let cfg = RadclockConfig {
+        server_delay_penalty: true,
+        ..Default::default()
+    };
+    let with = run_lan(1, &cfg, 4.0 * DAY_S);
+    let without = run_lan(1, &RadclockConfig::default(), 4.0 * DAY_S);
+    let (med, iqr) = median_iqr(&with);
+    let moved = with.iter().zip(&without).filter(|(a, b)| a != b).count();
+    println!(
+        "P=16 s with the penalty: median {:.2} µs, IQR {:.2} µs; {moved} of {} errors differ",
+        med * 1e6,
+        iqr * 1e6,
+        with.len()
+    );
+    assert!((med - 10e-6).abs() < 2e-6, "median {med}");
+    assert!(
+        moved > with.len() / 2,
+        "{moved} of {} errors differ",
+        with.len()
+    );
+}
+
 #[test]
 fn iqr_grows_with_the_poll_period() {
     let mut last = 0.0;
