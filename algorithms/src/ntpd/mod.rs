@@ -37,9 +37,14 @@
 //! changes (with one server updating once per poll they never bind; they
 //! matter with bursts or several servers); the newer order of `poll_update`
 //! before the packet leaves in `transmit` (for the system peer it changes
-//! nothing); and 4.2.6's own peer-selection distance, which weighed each
-//! stratum as 1 s where 4.2.8's rule, used here for all releases, weighs
-//! it 1 ms (it matters only when servers of different strata are mixed).
+//! nothing); and 4.2.6's own `clock_select`. 4.2.8's selection, clustering,
+//! combining and system-peer choice serve every release here; 4.2.6
+//! intersects on three endpoints per interval, takes as truechimers only
+//! offsets strictly inside the intersection, sorts survivors by stratum
+//! (weighed 1 s, not 1 ms) plus distance and makes the head the system
+//! peer, and measures the combined jitter from that head. With a single
+//! server, as in every bundled scenario, both choose the same peer; with
+//! several, a 4.2.6 run selects as 4.2.8 would.
 //!
 //! The per-second adjustment runs on a grid of counter values: tick k fires
 //! at counter `k·round(nominal_hz)`, so feeding the same stamps replays the
@@ -531,9 +536,11 @@ pub struct Ntpd {
     counter: CounterInfo,
     /// Counter ticks per ntpd timer second (round(nominal_hz)).
     tick_ticks: u64,
-    /// Timer seconds by which the counter was below zero when ntpd started
-    /// (0 unless the counter's phase began negative): tick `k` of the timer
-    /// sits at count `(k − origin_s)·tick_ticks`, so `now` never underflows.
+    /// ntpd's clock starts at its own start, as `current_time` does: tick
+    /// `k` of the timer sits at count `(k − origin_s)·tick_ticks` (wrapping),
+    /// with `origin_s` the negated counter second of the start, so that
+    /// `now` is 0 there whatever the counter read (4.2.6's `last_step` and
+    /// every peer's `epoch` count from 0, the daemon's start).
     origin_s: u64,
     started: bool,
     /// ntpd's `current_time`: index of the last timer tick on the grid.
@@ -701,7 +708,8 @@ impl Ntpd {
     /// Index of the last timer tick at or before `counter`.
     #[inline]
     fn tick_of(&self, counter: u64) -> u64 {
-        (signed_count(counter).div_euclid(self.tick_ticks as i64) + self.origin_s as i64) as u64
+        (signed_count(counter).div_euclid(self.tick_ticks as i64) as u64)
+            .wrapping_add(self.origin_s)
     }
 
     /// Count at timer tick `tick`.
@@ -718,7 +726,7 @@ impl Ntpd {
     fn start(&mut self, counter: u64) {
         self.started = true;
         let first_s = signed_count(counter).div_euclid(self.tick_ticks as i64);
-        self.origin_s = first_s.min(0).unsigned_abs();
+        self.origin_s = first_s.wrapping_neg() as u64;
         self.now = self.tick_of(counter);
         self.clock.anchor_counter = counter;
         self.clock.anchor = self.counter.nominal_time(counter);
@@ -979,8 +987,18 @@ impl Ntpd {
             p.outdate = now;
             p.unreach += 1;
             p.reach <<= 1;
-            if p.reach == 0 {
+            // 4.2.6 stuffs infinity into the filter once three polls in a
+            // row went unanswered (`!(reach & 0x0f)`), 4.2.8 only when all
+            // eight did.
+            let stuff = if self.p.version == NtpVersion::Ntp426 {
+                p.reach & 0x0f == 0
+            } else {
+                p.reach == 0
+            };
+            if stuff {
                 self.clock_filter(i, 0.0, 0.0, MAXDISP_S);
+            }
+            if self.peers[i].reach == 0 {
                 let p = &mut self.peers[i];
                 if self.p.iburst && p.retry == 0 {
                     p.retry = NTP_RETRY;
@@ -1186,9 +1204,11 @@ impl SyncAlgorithm for Ntpd {
 
     fn advance(&mut self, now: u64) {
         self.ensure_started(now);
-        // Every tick k with k·tick_ticks ≤ now.
+        // Every tick k with k·tick_ticks ≤ now. Compared as a signed
+        // difference: a counter read before the daemon's start (a TSC moved
+        // back by a migration) lies at a wrapped, negative tick.
         let target = self.tick_of(now);
-        if target > self.now {
+        if target.wrapping_sub(self.now) as i64 > 0 {
             self.run_timer(target);
         }
     }
