@@ -233,9 +233,18 @@ pub struct MigrationSummary {
     pub pages_per_round: Vec<u64>,
     /// Why pre-copy stopped.
     pub stop_reason: String,
+    /// False when the run ended before the migration completed (its
+    /// figures are then the plan's, not all observed in the run).
+    #[serde(default = "completed_by_default")]
+    pub completed: bool,
     /// Post-copy's network page faults (left out for pre-copy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_copy: Option<PostCopySummary>,
+}
+
+/// Summaries written before `completed` existed held only completed migrations.
+fn completed_by_default() -> bool {
+    true
 }
 
 /// The page faults a post-copy migration left the guest to take.
@@ -684,6 +693,7 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
                 stop_reason: p
                     .stop_reason
                     .map_or_else(|| "none".to_string(), |r| format!("{r:?}")),
+                completed: (m.start + p.total_time).as_secs_f64() <= s.duration_s,
                 post_copy: p.post_copy.map(|pc| PostCopySummary {
                     faults: pc.faults,
                     wws_faults: pc.wws_faults,
@@ -870,10 +880,10 @@ pub fn moves_table(summary: &RunSummary) -> Option<String> {
             "stopped by"
         ));
         for (m, name) in summary.migrations.iter().zip(names.by_ref()) {
-            let stop = if m.stop_reason == "none" {
-                "—"
-            } else {
-                &m.stop_reason
+            let stop = match (m.completed, m.stop_reason.as_str()) {
+                (false, _) => "(not completed)",
+                (true, "none") => "—",
+                (true, reason) => reason,
             };
             t.push_str(&format!(
                 "{name:<w$} {:<11} {:>9.1} {:>9.3} {:>10.3} {:>9.3} {:>6} {:>9}  {stop}\n",
@@ -884,6 +894,13 @@ pub fn moves_table(summary: &RunSummary) -> Option<String> {
                 m.total_s,
                 m.pages_per_round.len(),
                 m.pages_total,
+            ));
+        }
+        let unfinished = summary.migrations.iter().filter(|m| !m.completed).count();
+        if unfinished > 0 {
+            t.push_str(&format!(
+                "({unfinished} of these did not complete before the run ended: their figures are \
+                 the plan's; `completed: false` in summary.json)\n"
             ));
         }
     }

@@ -756,8 +756,11 @@ fn index_in(series: &str, list: &str) -> Option<usize> {
         .ok()
 }
 
+/// A migration's figures, only if it completed within the run.
 fn migration<'a>(s: &'a RunSummary, series: &str) -> Option<&'a crate::run::MigrationSummary> {
-    s.migrations.get(index_in(series, "migrations")?)
+    s.migrations
+        .get(index_in(series, "migrations")?)
+        .filter(|m| m.completed)
 }
 
 fn failover<'a>(s: &'a RunSummary, series: &str) -> Option<&'a crate::run::FailoverSummary> {

@@ -118,6 +118,25 @@ fn migration_shocks_ntpd_but_not_the_dependent_radclock() {
         m.downtime_ms > 10.0 && m.downtime_ms < 1000.0 && !m.pages_per_round.is_empty(),
         "{m:?}"
     );
+    assert!(m.completed, "{m:?}");
+}
+
+/// A migration that starts 10 s before the run ends (it takes ~46 s) is
+/// reported as not completed.
+#[test]
+fn a_migration_cut_short_by_the_run_says_so() {
+    let late = load("vet-migration.ron")
+        .set("vet-migration.ron", &["events[0].at_s=17990".to_string()])
+        .unwrap();
+    let r = run_in_memory(&late).unwrap();
+    let m = &r.migrations[0];
+    assert!(!m.completed, "{m:?}");
+    let table = vtsim::run::moves_table(&r).unwrap();
+    assert!(table.contains("(not completed)"), "{table}");
+    assert!(
+        table.contains("did not complete before the run ended"),
+        "{table}"
+    );
 }
 
 /// VET's dependent clock needs the guest to read the counter Dom0's
