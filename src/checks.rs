@@ -125,7 +125,7 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
             e.push(ConfigError::new(
                 "probes.stability_max_tau_s",
                 format!(
-                    "{} s is outside the valid range [{}, {}] s: from one probe interval \
+                    "{} s is outside the valid range {}..={} s: from one probe interval \
                      (probes.interval_s) to {MAX_STABILITY_FACTOR} of them",
                     Num(tau),
                     Num(probe_s),
@@ -142,9 +142,12 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
             e.push(ConfigError::new(
                 "output.errors_csv_interval_s",
                 format!(
-                    "{csv_s} s is not a whole multiple of probes.interval_s ({probe_s} s); \
+                    "{} s is not a whole multiple of probes.interval_s ({} s); \
                      use e.g. {} s",
-                    ratio.floor().max(1.0) * probe_s
+                    Num(csv_s),
+                    Num(probe_s),
+                    // Rounded to the nanosecond, so that 0.9 does not print as 0.8999999999999999.
+                    Num((ratio.floor().max(1.0) * probe_s * 1e9).round() / 1e9)
                 ),
             ));
         }
@@ -337,7 +340,7 @@ mod tests {
         s.probes.stability_max_tau_s = Some(0.5 * f64::from(1 << 18) * 1.01);
         let e = cross_checks(&s);
         assert_eq!(e[0].field, "probes.stability_max_tau_s");
-        assert!(e[0].message.contains("[0.5, 131072] s"), "{}", e[0].message);
+        assert!(e[0].message.contains("0.5..=131072 s"), "{}", e[0].message);
         s.probes.stability_max_tau_s = None;
         assert_eq!(s.probes.stability_max_m(s.duration_s), 0);
         // Per-field validation refuses what no probe interval could make

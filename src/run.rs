@@ -484,6 +484,23 @@ pub const EXCHANGE_HEADER: [&str; 15] = [
     "algorithm",
 ];
 
+/// A simulation time as the exact decimal of its nanoseconds (`0.3`, not
+/// the `0.30000000000000004` its nearest `f64` would print as).
+struct ExactSecs(SimTime);
+
+impl std::fmt::Display for ExactSecs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = self.0.as_nanos();
+        let (whole, frac) = (ns / 1_000_000_000, ns % 1_000_000_000);
+        if frac == 0 {
+            write!(f, "{whole}")
+        } else {
+            let digits = format!("{frac:09}");
+            write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+        }
+    }
+}
+
 impl Sinks {
     fn new(dir: &Path, s: &Scenario, world: &World) -> anyhow::Result<Sinks> {
         let mut errors = BufWriter::new(File::create(dir.join("errors.csv"))?);
@@ -538,7 +555,7 @@ impl Sinks {
     fn drain(&mut self, world: &World, r: &mut Records) -> anyhow::Result<()> {
         for (row, t) in r.error_times.iter().enumerate() {
             let ts = t.as_secs_f64();
-            write!(self.errors, "{ts}")?;
+            write!(self.errors, "{}", ExactSecs(*t))?;
             for c in 0..self.n_clocks {
                 let e = r.errors[row * self.n_clocks + c];
                 write!(self.errors, ",{}", e * 1e6)?;
@@ -1084,4 +1101,18 @@ pub fn run_scenario(
     }
     let dir = staging.commit()?;
     Ok((dir, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_their_exact_decimal() {
+        let show = |ns: u64| ExactSecs(SimTime::from_nanos(ns)).to_string();
+        assert_eq!(show(300_000_000), "0.3");
+        assert_eq!(show(3_600_000_000_000), "3600");
+        assert_eq!(show(1_000_000_001), "1.000000001");
+        assert_eq!(show(0), "0");
+    }
 }

@@ -666,15 +666,17 @@ impl Scenario {
                 .split_once('=')
                 .ok_or_else(|| invalid("--set", format!("\"{set}\" is not PATH=VALUE")))?;
             let (path, text) = (path.trim(), text.trim());
-            let quoted = quote_unit_variants(text).map_err(|m| invalid(path, m))?;
+            // Errors name the override as typed: the file itself is fine.
+            let invalid = |m: String| invalid(path, format!("{m} (in --set {set})"));
+            let quoted = quote_unit_variants(text).map_err(invalid)?;
             let v: ron::Value = ron_options()
                 .from_str(&quoted)
-                .map_err(|e| invalid(path, format!("\"{text}\" is not a RON value: {}", e.code)))?;
+                .map_err(|e| invalid(format!("\"{text}\" is not a RON value: {}", e.code)))?;
             let value = ron_to_json(&v);
-            set_path(&mut tree, path, value).map_err(|m| invalid(path, m))?;
+            set_path(&mut tree, path, value).map_err(invalid)?;
             // Read back after each override, so that an error names it.
             s = Scenario::deserialize(&tree)
-                .map_err(|e| invalid(path, format!("{text} does not fit the field: {e}")))?;
+                .map_err(|e| invalid(format!("{text} does not fit the field: {e}")))?;
         }
         Ok(s)
     }

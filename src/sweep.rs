@@ -376,13 +376,35 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                 format!("\"{}\" is already varied by vary[{j}]", v.path),
             ));
         }
+        // What is wrong with the values, if anything.
+        let bounds = |from: &f64, to: &f64, log: bool| {
+            if !(from.is_finite() && to.is_finite()) {
+                Some(format!("from ({from}) and to ({to}) must be finite"))
+            } else if log && !(*from > 0.0 && *to > 0.0) {
+                Some(format!(
+                    "from ({from}) and to ({to}) must be positive for logarithmic spacing"
+                ))
+            } else {
+                None
+            }
+        };
         let bad = match &v.values {
-            Values::List(l) => l.is_empty(),
+            Values::List(l) => l
+                .is_empty()
+                .then(|| "the list needs at least one value".into()),
             Values::LinRange { from, to, steps } => {
-                *steps == 0 || !from.is_finite() || !to.is_finite()
+                if *steps == 0 {
+                    Some("steps must be at least 1".into())
+                } else {
+                    bounds(from, to, false)
+                }
             }
             Values::LogRange { from, to, steps } => {
-                *steps == 0 || !(*from > 0.0 && *to > 0.0 && from.is_finite() && to.is_finite())
+                if *steps == 0 {
+                    Some("steps must be at least 1".into())
+                } else {
+                    bounds(from, to, true)
+                }
             }
             Values::Random {
                 from,
@@ -390,10 +412,11 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                 count,
                 log,
             } => {
-                *count == 0
-                    || !from.is_finite()
-                    || !to.is_finite()
-                    || (*log && !(*from > 0.0 && *to > 0.0))
+                if *count == 0 {
+                    Some("count must be at least 1".into())
+                } else {
+                    bounds(from, to, *log)
+                }
             }
             Values::Linked { to, transform } => {
                 if is_parameter(&sweep.vary[i].path) {
@@ -414,12 +437,16 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                     ));
                 }
                 if leader(&sweep, i).is_none() {
+                    let own = if axes.is_empty() {
+                        "no field of this sweep has".to_string()
+                    } else {
+                        format!("those are: {}", axes.join(", "))
+                    };
                     errors.push(algorithms::ConfigError::new(
                         format!("vary[{i}].values"),
                         format!(
                             "Linked to \"{to}\", which is not a varied field with values of its own \
-                             (those are: {})",
-                            axes.join(", ")
+                             ({own})"
                         ),
                     ));
                 }
@@ -431,13 +458,13 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
                         format!("Scale factor {k} is not finite"),
                     ));
                 }
-                false
+                None
             }
         };
-        if bad {
+        if let Some(message) = bad {
             errors.push(algorithms::ConfigError::new(
                 format!("vary[{i}].values"),
-                "needs at least one value, finite bounds, and positive bounds for logarithmic spacing",
+                message,
             ));
         }
     }

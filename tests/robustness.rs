@@ -363,7 +363,17 @@ fn cases() -> Vec<Case> {
         sweep_case(
             "logarithmic range through zero",
             &sweep_text("(path: \"duration_s\", values: LogRange(from: 0, to: 10, steps: 3))"),
-            &["vary[0].values", "positive bounds"],
+            &["vary[0].values", "must be positive for logarithmic spacing"],
+        ),
+        sweep_case(
+            "linear range of no steps",
+            &sweep_text("(path: \"duration_s\", values: LinRange(from: 1, to: 60, steps: 0))"),
+            &["vary[0].values", "steps must be at least 1"],
+        ),
+        sweep_case(
+            "empty list of values",
+            &sweep_text("(path: \"duration_s\", values: List([]))"),
+            &["vary[0].values", "the list needs at least one value"],
         ),
         sweep_case(
             "sweep grid of 10^12 runs",
@@ -944,12 +954,12 @@ fn cases() -> Vec<Case> {
                 "probes: (interval_s: 1.0, stability_max_tau_s: 0.5)",
                 1,
             ),
-            &["bad.ron", "probes.stability_max_tau_s", "[1, 262144] s"],
+            &["bad.ron", "probes.stability_max_tau_s", "1..=262144 s"],
         ),
         set_case(
             "`run --set` on a field that does not exist",
             "durashun_s=5",
-            &["durashun_s", "no field \"durashun_s\""],
+            &["durashun_s", "no field \"durashun_s\"", "(in --set durashun_s=5)"],
         ),
         set_case(
             "`run --set` past the end of a list",

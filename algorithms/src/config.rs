@@ -71,6 +71,7 @@ impl ConfigError {
 /// assert_eq!(Num(0.25).to_string(), "0.25");
 /// assert_eq!(Num(1e300).to_string(), "1e300");
 /// assert_eq!(Num(-2.5e-9).to_string(), "-2.5e-9");
+/// assert_eq!(Num(-0.0).to_string(), "0");
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Num(pub f64);
@@ -78,7 +79,10 @@ pub struct Num(pub f64);
 impl std::fmt::Display for Num {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let m = self.0.abs();
-        if m == 0.0 || !m.is_finite() || (1e-4..1e15).contains(&m) {
+        if m == 0.0 {
+            // Also −0, which a range computed as `−x` for x = 0 produces.
+            write!(f, "0")
+        } else if !m.is_finite() || (1e-4..1e15).contains(&m) {
             write!(f, "{}", self.0)
         } else {
             write!(f, "{:e}", self.0)
