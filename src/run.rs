@@ -605,7 +605,7 @@ impl Sinks {
                 let width = world.trace_columns(d as usize).len();
                 let mut rec = vec![
                     tf.to_string(),
-                    SimTime::from_nanos(tf_true_ns).as_secs_f64().to_string(),
+                    ExactSecs(SimTime::from_nanos(tf_true_ns)).to_string(),
                 ];
                 rec.extend(
                     r.trace_values[offset..offset + width]
