@@ -120,6 +120,10 @@ enum Command {
         /// Seed for the algorithm's own randomness.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Counter value to start the algorithm at, at most the first stamp (default: where
+        /// the run started the daemon, for a run's <daemon>/exchanges.csv; else the first stamp).
+        #[arg(long)]
+        start_counter: Option<u64>,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
@@ -421,16 +425,34 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             sets,
             metrics_from_s,
             seed,
+            start_counter,
             out,
             force,
         } => {
             vtsim::output::check_target(&out, force, &[&exchanges], vtsim::output::RUN_MARKERS)?;
             let rows = replay::read_rows(&exchanges)?;
             let cfg = replay::config_from_sets(&algo, &sets)?;
-            let r = replay::replay(&rows, &cfg, seed, metrics_from_s)?;
+            let from_run = start_counter
+                .is_none()
+                .then(|| replay::run_start_counter(&exchanges))
+                .flatten();
+            let r = replay::replay(
+                &rows,
+                &cfg,
+                seed,
+                metrics_from_s,
+                start_counter.or(from_run),
+            )?;
             let dir = replay::write_outputs(&r, &cfg, &exchanges, &out, force)?;
             let stats = vtsim::run::ErrorStats::from_summary(&r.at_exchange);
             let mut o = stdout();
+            if let Some(c) = from_run {
+                writeln!(
+                    o,
+                    "started {} at counter {c}, where the run started the daemon (its summary.json)",
+                    cfg.name()
+                )?;
+            }
             writeln!(
                 o,
                 "{}: {} exchanges replayed through {}; output in {}",

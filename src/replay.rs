@@ -16,7 +16,13 @@
 //!
 //! The replay feeds the algorithm exactly what the live daemon fed it, in
 //! counter order, so a replay of a run's own stamps reproduces that run's
-//! error-at-exchange metrics bit for bit.
+//! error-at-exchange metrics bit for bit. That includes where the daemon
+//! started: an algorithm with state before its first exchange (ntpd's
+//! clock runs at its `drift_ppm` from the start) is started at the counter
+//! value the run started it at, which the run records in `summary.json`
+//! (`counter_at_start`) and the replay reads from there when the file is a
+//! run's `<daemon>/exchanges.csv` (or takes from `--start-counter`);
+//! otherwise the algorithm starts at the first stamp.
 //!
 //! Its output directory holds `summary.json` (its `duration_s` is the span
 //! of the replayed stamps in counter time at the nominal rate),
@@ -307,6 +313,23 @@ pub struct Replay {
     /// Span of the replayed stamps, first `ta` to last `tf` (or `ta`), in
     /// counter time at the nominal rate, s.
     pub span_s: f64,
+    /// Counter value the algorithm was started at, if not the first stamp.
+    pub start_counter: Option<u64>,
+}
+
+/// Where the run that wrote `exchanges` (a run's `<daemon>/exchanges.csv`)
+/// started that daemon, from the run's `summary.json`: `None` for any
+/// other file, or a summary without it.
+pub fn run_start_counter(exchanges: &Path) -> Option<u64> {
+    let daemon_dir = exchanges.parent()?;
+    let daemon = daemon_dir.file_name()?.to_str()?;
+    let text = std::fs::read_to_string(daemon_dir.parent()?.join("summary.json")).ok()?;
+    let summary: crate::run::RunSummary = serde_json::from_str(&text).ok()?;
+    summary
+        .clocks
+        .iter()
+        .find(|c| c.name == daemon)?
+        .counter_at_start
 }
 
 /// What a replay ran, written as `replay.ron` beside its outputs.
@@ -319,15 +342,19 @@ struct ReplayRecord<'a> {
     algorithm: &'a AlgorithmConfig,
     metrics_from_s: f64,
     seed: u64,
+    /// Counter value the algorithm was started at, if not the first stamp.
+    start_counter: Option<u64>,
 }
 
-/// Feeds `rows` to the algorithm `cfg` in counter order; exchanges whose
+/// Feeds `rows` to the algorithm `cfg` in counter order, after starting it
+/// at `start_counter` if given (at most the first stamp); exchanges whose
 /// `tf` true time is before `metrics_from_s` are left out of the metrics.
 pub fn replay(
     rows: &[Row],
     cfg: &AlgorithmConfig,
     seed: u64,
     metrics_from_s: f64,
+    start_counter: Option<u64>,
 ) -> anyhow::Result<Replay> {
     // Saturates far beyond any true time a file can hold.
     let metrics_from_ns = (metrics_from_s * 1e9) as u64;
@@ -359,7 +386,18 @@ pub fn replay(
         seed,
         metrics_from_s,
         span_s: span_ticks as f64 / info.nominal_hz,
+        start_counter,
     };
+    if let Some(start) = start_counter {
+        let first = events.first().map_or(start, |e| e.0);
+        if start > first {
+            anyhow::bail!(
+                "start counter {start} is after the first stamp (counter {first}): \
+                 an algorithm cannot start after it has been fed"
+            );
+        }
+        alg.advance(start);
+    }
     for (counter, rx, i) in events {
         let r = &rows[i];
         alg.advance(counter);
@@ -446,6 +484,7 @@ pub fn write_outputs(
             host_rtt_us: ErrorStats::default(),
             // No probe grid in a replay: nothing to measure stability on.
             stability: Vec::new(),
+            counter_at_start: r.start_counter,
         }],
         domains: Vec::new(),
         migrations: Vec::new(),
@@ -460,6 +499,7 @@ pub fn write_outputs(
         algorithm: cfg,
         metrics_from_s: r.metrics_from_s,
         seed: r.seed,
+        start_counter: r.start_counter,
     };
     let text = crate::scenario::ron_options()
         .to_string_pretty(&record, ron::ser::PrettyConfig::new().struct_names(true))?;
@@ -472,4 +512,55 @@ pub fn write_outputs(
         .as_bytes(),
     )?;
     Ok(staging.commit()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ta: u64, tf: u64) -> Row {
+        Row {
+            server: 0,
+            counter_hz: 1e9,
+            ta,
+            tb: ta as f64 * 1e-9 + 1e-4,
+            te: ta as f64 * 1e-9 + 1.2e-4,
+            tf: Some(tf),
+            tf_true_ns: Some(tf),
+        }
+    }
+
+    #[test]
+    fn an_algorithm_starts_at_most_at_the_first_stamp() {
+        let rows = [row(16_000_000_000, 16_000_300_000)];
+        let cfg = AlgorithmConfig::default_for("ntpd").unwrap();
+        let late = replay(&rows, &cfg, 1, 0.0, Some(16_000_000_001));
+        let message = late.err().unwrap().to_string();
+        assert!(message.contains("after the first stamp"), "{message}");
+        let r = replay(&rows, &cfg, 1, 0.0, Some(0)).unwrap();
+        assert_eq!(r.start_counter, Some(0));
+    }
+
+    #[test]
+    fn a_frequency_preset_runs_from_the_start() {
+        // ntpd told its counter is 100 ppm fast slews its clock back 100 µs
+        // at each second of its timer from where it started: starting 15 s
+        // earlier puts it about 1.4 ms (one slew per whole second) further
+        // behind at the first reply.
+        let rows = [row(16_000_000_000, 16_000_300_000)];
+        let mut cfg = AlgorithmConfig::default_for("ntpd").unwrap();
+        if let AlgorithmConfig::Ntpd(c) = &mut cfg {
+            c.drift_ppm = Some(-100.0);
+        }
+        let at_first = replay(&rows, &cfg, 1, 0.0, None).unwrap().errors[0].1;
+        let earlier = replay(&rows, &cfg, 1, 0.0, Some(1_000_000_000))
+            .unwrap()
+            .errors[0]
+            .1;
+        let behind = at_first - earlier;
+        assert!(
+            (1.35e-3..1.55e-3).contains(&behind),
+            "{at_first} vs {earlier}"
+        );
+    }
 }

@@ -144,6 +144,10 @@ pub struct ClockSummary {
     /// `probes.stability_max_tau_s` asks for it (left out otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stability: Vec<StabilityPoint>,
+    /// For a daemon's clock, the counter value at which the daemon started
+    /// (`vtsim replay` of its exchanges starts the algorithm there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_at_start: Option<u64>,
 }
 
 /// A clock's stability over one observation interval τ: how its error
@@ -750,7 +754,8 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
             .clocks()
             .iter()
             .zip(world.metrics())
-            .map(|(c, m)| ClockSummary {
+            .enumerate()
+            .map(|(i, (c, m))| ClockSummary {
                 name: c.name.clone(),
                 domain: c.domain.clone(),
                 algorithm: c.algorithm.clone(),
@@ -760,6 +765,7 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
                 stability: m.stability.as_ref().map_or_else(Vec::new, |a| {
                     a.points().iter().map(StabilityPoint::from_allan).collect()
                 }),
+                counter_at_start: world.clock_start_counter(i),
             })
             .collect(),
     }

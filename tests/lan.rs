@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use algorithms::AlgorithmConfig;
 use models::network::QueueingConfig;
-use vtsim::replay::{config_from_sets, read_rows, replay};
+use vtsim::replay::{config_from_sets, read_rows, replay, run_start_counter};
 use vtsim::run::{ClockSummary, ErrorStats, RunOptions, RunSummary, run_scenario};
 use vtsim::scenario::{DaemonConfig, Scenario};
 use vtsim::sweep::run_in_memory;
@@ -393,7 +393,15 @@ fn recorded_errors(path: &Path) -> Vec<(u64, f64)> {
 
 #[test]
 fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
-    let s = three_algorithms(3.0);
+    let mut s = three_algorithms(3.0);
+    // ntpd with a frequency preset has state before its first exchange: its
+    // clock runs at the preset from the daemon's start, which the replay
+    // finds in the run's summary.json.
+    for d in &mut s.daemons {
+        if let AlgorithmConfig::Ntpd(c) = &mut d.algorithm {
+            c.drift_ppm = Some(-5.0);
+        }
+    }
     let (dir, summary) = run_in_scratch(&s, "replay");
     for d in &s.daemons {
         if matches!(
@@ -412,7 +420,14 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
             d.algorithm.clone()
         };
         assert_eq!(cfg, d.algorithm);
-        let r = replay(&rows, &cfg, 0, s.probes.metrics_from_s).unwrap();
+        let start = run_start_counter(&file);
+        assert_eq!(start, clock(&summary, &d.name).counter_at_start);
+        assert!(
+            start.is_some(),
+            "{}: the run records where it started",
+            d.name
+        );
+        let r = replay(&rows, &cfg, 0, s.probes.metrics_from_s, start).unwrap();
         let live = &clock(&summary, &d.name).error_at_exchange_us;
         let again = ErrorStats::from_summary(&r.at_exchange);
         assert!(live.count > 300, "{}: {} exchanges", d.name, live.count);
@@ -438,6 +453,7 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
                 &AlgorithmConfig::default_for("radclock").unwrap(),
                 0,
                 s.probes.metrics_from_s,
+                None,
             )
             .unwrap();
             assert_ne!(ErrorStats::from_summary(&other.at_exchange), again);

@@ -1246,8 +1246,8 @@ proptest! {
         let rows = synthetic_rows(n, skew_ppm, &delays);
         for name in ["naive", "radclock", "ntpd", "free-running"] {
             let cfg = AlgorithmConfig::default_for(name).unwrap();
-            let a = replay(&rows, &cfg, seed, 0.0).unwrap();
-            let b = replay(&rows, &cfg, seed, 0.0).unwrap();
+            let a = replay(&rows, &cfg, seed, 0.0, None).unwrap();
+            let b = replay(&rows, &cfg, seed, 0.0, None).unwrap();
             let bits = |r: &vtsim::replay::Replay| -> Vec<u64> {
                 r.errors.iter().map(|(tf, e)| tf ^ e.to_bits())
                     .chain(r.trace.iter().flat_map(|(_, v)| v.iter().map(|x| x.to_bits())))
@@ -1312,7 +1312,7 @@ fn csv_reader_survives(bytes: &[u8]) {
             assert!(!rows.is_empty());
             for name in ["naive", "radclock", "ntpd"] {
                 let cfg = AlgorithmConfig::default_for(name).unwrap();
-                if let Ok(r) = replay(&rows, &cfg, 1, 0.0) {
+                if let Ok(r) = replay(&rows, &cfg, 1, 0.0, None) {
                     let stats = vtsim::run::ErrorStats::from_summary(&r.at_exchange);
                     assert!(all_finite(&serde_json::to_value(&stats).unwrap()));
                 }

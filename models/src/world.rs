@@ -256,6 +256,9 @@ struct Daemon {
     lost_ticks: u64,
     /// The counter's measured rate, for timing its polls.
     poll_rate: RateTracker,
+    /// The counter value its algorithm was first advanced to: where the
+    /// daemon started (a replay of its exchanges starts there too).
+    started_at: Option<u64>,
 }
 
 /// The rate at which a daemon's counter actually advances, measured from
@@ -647,6 +650,7 @@ impl World {
             leader_of: None,
             lost_ticks: 0,
             poll_rate: RateTracker::default(),
+            started_at: None,
         });
         let d = self.daemons.len() - 1;
         let info = ClockInfo {
@@ -736,6 +740,16 @@ impl World {
         &self.clocks
     }
 
+    /// For a clock of a daemon with an algorithm, the counter value at which
+    /// the daemon started (`None` for dependent and oracle clocks, or one
+    /// never advanced).
+    pub fn clock_start_counter(&self, clock: usize) -> Option<u64> {
+        match self.kinds[clock] {
+            ClockKind::Daemon(d) => self.daemons[d].started_at,
+            ClockKind::Dependent(_) => None,
+        }
+    }
+
     /// Streaming metrics per clock, in column order.
     pub fn metrics(&self) -> &[ClockMetrics] {
         &self.metrics
@@ -785,6 +799,7 @@ impl World {
         let daemon = &mut self.daemons[d];
         match daemon.alg.as_mut() {
             Some(alg) => {
+                daemon.started_at.get_or_insert(counter);
                 alg.advance(counter);
                 alg.read(counter) - ClockTime::from_nanos(i128::from(true_ns))
             }
@@ -1481,6 +1496,7 @@ impl World {
             .map_or(0, |f| f.slot);
         match daemon.alg.as_mut() {
             Some(alg) => {
+                daemon.started_at.get_or_insert(stamp.counter);
                 alg.advance(stamp.counter);
                 alg.on_transmit(slot, stamp.counter);
             }
@@ -1634,7 +1650,9 @@ impl World {
             server_changed: flight.changed,
         };
         let mut stepped = false;
-        if let Some(alg) = self.daemons[d].alg.as_mut() {
+        let daemon = &mut self.daemons[d];
+        if let Some(alg) = daemon.alg.as_mut() {
+            daemon.started_at.get_or_insert(stamp.counter);
             alg.advance(stamp.counter);
             let steps = alg.steps();
             alg.on_exchange(&ex);
@@ -1784,10 +1802,9 @@ impl World {
             Some(d) => {
                 let (src, core) = (self.daemons[d].source, self.daemons[d].core);
                 let value = self.hosts[host].value_at(src, now, core);
-                let alg = self.daemons[d]
-                    .alg
-                    .as_mut()
-                    .expect("checked: has an algorithm");
+                let daemon = &mut self.daemons[d];
+                daemon.started_at.get_or_insert(value);
+                let alg = daemon.alg.as_mut().expect("checked: has an algorithm");
                 alg.advance(value);
                 let reading = alg.read(value);
                 let ns = (reading - ClockTime::ZERO) * 1e9;
