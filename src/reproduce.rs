@@ -709,7 +709,10 @@ fn rtt_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// |error| of the dependent RADclock and of ntpd around the migration,
-/// logarithmic, so µs and seconds show on one plot (vet-migration).
+/// logarithmic, so µs and seconds show on one plot (vet-migration). A
+/// sample without a value (the dependent clock just after the guest
+/// resumes, with no Dom0 clock data to read yet) is a gap in the line, not
+/// a point at the bottom of the axis: no error was measured there.
 fn migration_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
     let at = event_at_s(&d.scenario, 0)?;
     let e = read_errors(&d.dir)?;
@@ -723,7 +726,7 @@ fn migration_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
                 .iter()
                 .zip(col)
                 .filter(|(t, _)| **t >= at - 600.0 && **t <= at + 3600.0)
-                .map(|(t, x)| ((t - at) / 60.0, x.abs().max(1e-3)))
+                .map(|(t, x)| ((t - at) / 60.0, x.abs()))
                 .collect(),
         });
     }
@@ -952,6 +955,85 @@ pub fn text_report(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh, empty directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vtsim-reproduce-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A finished run of the bundled scenario `name` whose output is `dir`,
+    /// with an empty summary.
+    fn done(name: &str, dir: &Path) -> Done {
+        let scenario = Scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.ron")),
+        )
+        .unwrap();
+        Done {
+            summary: RunSummary {
+                scenario: name.into(),
+                seed: scenario.seed,
+                duration_s: scenario.duration_s,
+                version: String::new(),
+                events: 0,
+                clocks: Vec::new(),
+                domains: Vec::new(),
+                migrations: Vec::new(),
+                failovers: Vec::new(),
+            },
+            scenario,
+            dir: dir.to_path_buf(),
+            run_s: 0.0,
+        }
+    }
+
+    /// The rows of series `name` in a figure's `_data.csv`, as (x, y).
+    fn data_rows(data: &str, name: &str) -> Vec<(f64, f64)> {
+        data.lines()
+            .skip(1)
+            .filter_map(|l| l.strip_prefix(&format!("{name},")))
+            .map(|xy| {
+                let (x, y) = xy.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn migration_figure_shows_missing_values_as_gaps() {
+        let root = scratch("migration");
+        let d = done("vet-migration", &root);
+        let at = event_at_s(&d.scenario, 0).unwrap();
+        // Every 10 s from 2 min before the migration to 3 min after; the
+        // dependent clock has no value 50 s and 60 s after it.
+        let mut csv = String::from("t_s,guest-dependent-radclock_error_us,guest-ntpd_error_us\n");
+        for k in -12..=18 {
+            let dep = if k == 5 || k == 6 { f64::NAN } else { -2.0 };
+            csv.push_str(&format!("{},{dep},30\n", at + 10.0 * f64::from(k)));
+        }
+        std::fs::write(root.join("errors.csv"), csv).unwrap();
+        migration_figure(&d, &root).unwrap();
+        let data = std::fs::read_to_string(root.join("migration-comparison_data.csv")).unwrap();
+        let dep = data_rows(&data, "|error| guest-dependent-radclock");
+        assert_eq!(dep.len(), 29, "{data}");
+        assert!(dep.iter().all(|&(_, y)| y == 2.0), "{dep:?}");
+        assert!(
+            dep.iter().all(|&(x, _)| x != 50.0 / 60.0 && x != 1.0),
+            "{dep:?}"
+        );
+        assert_eq!(data_rows(&data, "|error| guest-ntpd").len(), 31);
+        // The line breaks at the gap: two pieces in the clock's colour.
+        let svg = std::fs::read_to_string(root.join("migration-comparison.svg")).unwrap();
+        let pieces = svg
+            .lines()
+            .filter(|l| l.contains("<polyline") && l.contains("stroke=\"#0072B2\""))
+            .filter(|l| l.contains("stroke-width=\"2\""))
+            .count();
+        assert_eq!(pieces, 2, "{svg}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn docs_page_carries_copies_of_its_figures() {
