@@ -13,6 +13,13 @@
 //! host RTT overhead against the number of guests, and the dependent
 //! RADclock against ntpd across a live migration.
 //!
+//! The output directory appears whole or not at all, as a run's does (see
+//! [`crate::output`]): everything is written into a staging directory and
+//! renamed into place at the end. An existing one is refused, and with
+//! `--force` replaced only if it holds an earlier reproduction's
+//! `FIDELITY.md` (or nothing); never one that holds the scenarios or the
+//! `docs/` directory the table is copied to.
+//!
 //! `--quick` shortens every run (the mechanisms stay the same: only
 //! `duration_s` and, proportionally or to a stated warm-up,
 //! `probes.metrics_from_s` change) so the whole table takes a few seconds
@@ -23,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::output::{REPRODUCE_MARKERS, Staging, write_atomic};
 use crate::plot::{LineChart, Series, line_chart};
 use crate::run::{ClockSummary, RunOptions, RunSummary, run_scenario};
 use crate::scenario::Scenario;
@@ -35,8 +43,13 @@ pub struct ReproduceOptions {
     pub quick: bool,
     /// Output directory: one sub-directory per scenario, figures, `FIDELITY.md`.
     pub out: PathBuf,
+    /// Replace `out` if it holds an earlier reproduction (or nothing).
+    pub force: bool,
     /// Directory holding the bundled scenarios.
     pub scenarios: PathBuf,
+    /// Where to copy the table with its PNG figures as well (the
+    /// repository's `docs/`; see [`write_docs`]), if anywhere.
+    pub docs: Option<PathBuf>,
 }
 
 /// One row of the fidelity table.
@@ -798,9 +811,16 @@ fn scaled(t: &Target, s: &mut Scenario) {
 }
 
 /// Runs every seed-figure scenario found in `opts.scenarios`, checks it,
-/// draws the figures and writes `<out>/FIDELITY.md`. A row out of band is
-/// reported, not an error; a run that fails is.
+/// draws the figures and writes `<out>/FIDELITY.md` (and the copy in
+/// `opts.docs`). A row out of band is reported, not an error; a run that
+/// fails is, and leaves no output. An existing `out` is refused before
+/// anything runs, unless `opts.force` may replace it (see the module docs).
 pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
+    // Neither the scenarios it reads nor the docs directory it writes after
+    // the output is in place may be deleted by replacing `out`.
+    let mut keep = vec![opts.scenarios.as_path()];
+    keep.extend(opts.docs.as_deref());
+    let staging = Staging::guarding(&opts.out, opts.force, &keep, REPRODUCE_MARKERS)?;
     let mut jobs = Vec::new();
     for t in &TARGETS {
         let path = opts.scenarios.join(format!("{}.ron", t.name));
@@ -813,7 +833,7 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
         }
         jobs.push(s);
     }
-    std::fs::create_dir_all(&opts.out)?;
+    let out = staging.dir();
     let start = std::time::Instant::now();
     let order: Vec<usize> = (0..jobs.len()).collect();
     let mut done: Vec<(usize, Done)> = order
@@ -824,9 +844,9 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
             let (dir, summary) = run_scenario(
                 s,
                 &RunOptions {
-                    out: Some(opts.out.join(&s.name)),
+                    out: Some(out.join(&s.name)),
                     seed: None,
-                    force: true,
+                    force: false,
                     progress: false,
                 },
             )
@@ -856,7 +876,7 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
         }
         let has_error_clocks =
             !d.summary.clocks.is_empty() && d.scenario.name != "isolation-sedf-dc";
-        if has_error_clocks && let Some(p) = cdf_figure(d, &opts.out)? {
+        if has_error_clocks && let Some(p) = cdf_figure(d, out)? {
             figures.push((
                 p.display().to_string(),
                 format!(
@@ -867,11 +887,11 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
         }
         match d.scenario.name.as_str() {
             "vet-noise-overhead" => figures.push((
-                rtt_figure(d, &opts.out)?.display().to_string(),
+                rtt_figure(d, out)?.display().to_string(),
                 "vet-noise-overhead: host RTT overhead against the number of busy guests".into(),
             )),
             "vet-migration" => figures.push((
-                migration_figure(d, &opts.out)?.display().to_string(),
+                migration_figure(d, out)?.display().to_string(),
                 "vet-migration: dependent RADclock vs ntpd around the migration (log |error|)"
                     .into(),
             )),
@@ -897,14 +917,20 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
             dur / 3600.0
         ));
     }
-    crate::output::write_atomic(&opts.out.join("FIDELITY.md"), md.as_bytes())?;
-    Ok(Report {
+    // Written last: the marker of a complete reproduction.
+    write_atomic(&out.join(REPRODUCE_MARKERS[0]), md.as_bytes())?;
+    staging.commit()?;
+    let report = Report {
         rows,
         figures,
         markdown: md,
         wall_s,
         runs,
-    })
+    };
+    if let Some(docs) = &opts.docs {
+        write_docs(&report, &opts.out, docs)?;
+    }
+    Ok(report)
 }
 
 /// Writes `FIDELITY.md` into `docs` with its PNG figures copied from `out`
@@ -919,10 +945,10 @@ pub fn write_docs(report: &Report, out: &Path, docs: &Path) -> anyhow::Result<()
         let flat = path.replace(['/', '\\'], "-");
         let bytes = std::fs::read(out.join(path))
             .map_err(|e| anyhow::anyhow!("{}: {e}", out.join(path).display()))?;
-        crate::output::write_atomic(&figures.join(&flat), &bytes)?;
+        write_atomic(&figures.join(&flat), &bytes)?;
         md = md.replace(&format!("]({path})"), &format!("](fidelity/{flat})"));
     }
-    crate::output::write_atomic(&docs.join("FIDELITY.md"), md.as_bytes())?;
+    write_atomic(&docs.join("FIDELITY.md"), md.as_bytes())?;
     Ok(())
 }
 
@@ -1056,6 +1082,79 @@ mod tests {
             std::fs::read(docs.join("fidelity/lan-errors.png")).unwrap(),
             b"png bytes"
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn an_existing_output_is_refused_and_replaced_only_with_force() {
+        let root = scratch("force");
+        let scenarios = root.join("scenarios");
+        std::fs::create_dir(&scenarios).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/drift-basics.ron"),
+            scenarios.join("drift-basics.ron"),
+        )
+        .unwrap();
+        let opts = |out: &Path, force: bool| ReproduceOptions {
+            quick: true,
+            out: out.to_path_buf(),
+            force,
+            scenarios: scenarios.clone(),
+            docs: None,
+        };
+        // A directory of the user's: nothing written into it, with or
+        // without --force, and its FIDELITY.md left alone.
+        let mine = root.join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+        let e = reproduce(&opts(&mine, false)).unwrap_err().to_string();
+        assert!(e.contains("already exists") && e.contains("--force"), "{e}");
+        let e = reproduce(&opts(&mine, true)).unwrap_err().to_string();
+        assert!(e.contains("is not empty and holds no FIDELITY.md"), "{e}");
+        std::fs::write(mine.join("FIDELITY.md"), "my table").unwrap();
+        reproduce(&opts(&mine, false)).unwrap_err();
+        assert_eq!(names(&mine), ["FIDELITY.md", "notes.txt"]);
+        assert_eq!(
+            std::fs::read_to_string(mine.join("FIDELITY.md")).unwrap(),
+            "my table"
+        );
+        // An earlier reproduction: refused, then replaced whole with --force.
+        let out = root.join("out");
+        reproduce(&opts(&out, false)).unwrap();
+        assert!(out.join("drift-basics/summary.json").is_file());
+        std::fs::write(out.join("stale.png"), "").unwrap();
+        let e = reproduce(&opts(&out, false)).unwrap_err().to_string();
+        assert!(e.contains("already exists"), "{e}");
+        reproduce(&opts(&out, true)).unwrap();
+        assert!(out.join("FIDELITY.md").is_file() && !out.join("stale.png").exists());
+        // No staging directory left beside the outputs.
+        assert_eq!(names(&root), ["mine", "out", "scenarios"]);
+        // --force never replaces the scenarios, nor the docs it copies to.
+        std::fs::write(scenarios.join("FIDELITY.md"), "").unwrap();
+        let e = reproduce(&opts(&scenarios, true)).unwrap_err().to_string();
+        assert!(e.contains("contains the input directory"), "{e}");
+        let docs = root.join("docs");
+        std::fs::create_dir(&docs).unwrap();
+        std::fs::write(docs.join("FIDELITY.md"), "").unwrap();
+        let e = reproduce(&ReproduceOptions {
+            docs: Some(docs.clone()),
+            ..opts(&docs, true)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("contains the input directory"), "{e}");
+        assert_eq!(names(&scenarios), ["FIDELITY.md", "drift-basics.ron"]);
+        assert_eq!(names(&docs), ["FIDELITY.md"]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
