@@ -13,6 +13,12 @@
 //! host RTT overhead against the number of guests, and the dependent
 //! RADclock against ntpd across a live migration.
 //!
+//! A distribution's curve is drawn from the run's `errors.csv`, which keeps
+//! one probe sample in `output.errors_csv_interval_s / probes.interval_s`;
+//! the numbers in its legend are those of `summary.json`, computed over
+//! every sample, so they are the numbers the table quotes. The figure's
+//! axis and its caption say when the curve is thinned.
+//!
 //! The output directory appears whole or not at all, as a run's does (see
 //! [`crate::output`]): everything is written into a staging directory and
 //! renamed into place at the end. An existing one is refused, and with
@@ -32,7 +38,7 @@ use rayon::prelude::*;
 
 use crate::output::{REPRODUCE_MARKERS, Staging, write_atomic};
 use crate::plot::{LineChart, Series, line_chart};
-use crate::run::{ClockSummary, RunOptions, RunSummary, run_scenario};
+use crate::run::{ClockSummary, RunOptions, RunSummary, errors_csv_every, run_scenario};
 use crate::scenario::Scenario;
 use crate::sweep::quantile;
 
@@ -614,12 +620,16 @@ fn rows_for(d: &Done, quick: bool) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
+/// The distribution of each clock's error after `metrics_from_s` (a CDF
+/// from the run's `errors.csv`), with its caption; `None` when there is
+/// nothing to draw.
+fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<(PathBuf, String)>> {
     let e = read_errors(&d.dir)?;
     if e.t_s.is_empty() || e.names.is_empty() {
         return Ok(None);
     }
     let from = d.scenario.probes.metrics_from_s;
+    let every = errors_csv_every(&d.scenario);
     let mut series = Vec::new();
     for (name, col) in e.names.iter().zip(&e.errors_us) {
         let mut v: Vec<f64> = e
@@ -641,12 +651,17 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
             .map(|i| (v[i], (i + 1) as f64 / n as f64))
             .collect();
         pts.push((v[n - 1], 1.0));
-        // The quartiles are where the curve crosses 0.25, 0.5 and 0.75; the
-        // legend gives them as numbers (marks drawn as separate series would
-        // take other colours than their curve).
-        let (q25, q50, q75) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));
+        // The legend gives the median and IQR as numbers (marks drawn as
+        // separate series would take other colours than their curve): those
+        // of summary.json, over every probe sample, which the table and
+        // `vtsim run` report. The curve has only errors.csv's one sample in
+        // `every`, so it crosses 0.5 near the median, not exactly at it.
+        let stats = &clock(&d.summary, name)?.error_us;
         series.push(Series {
-            name: format!("{name}: median {q50:.1} µs, IQR {:.1} µs", q75 - q25),
+            name: format!(
+                "{name}: median {:.1} µs, IQR {:.1} µs",
+                stats.median, stats.iqr
+            ),
             points: pts,
         });
     }
@@ -658,13 +673,31 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
         "{}: error distribution after {:.0} s",
         d.scenario.name, from
     );
+    let (y_label, caption) = if every > 1 {
+        (
+            format!("fraction of samples (1 probe sample in {every})"),
+            format!(
+                "{}: error distribution (median and IQR in the legend, as in summary.json; \
+                 curve from errors.csv, one probe sample in {every})",
+                d.scenario.name
+            ),
+        )
+    } else {
+        (
+            "fraction of samples".to_string(),
+            format!(
+                "{}: error distribution (median and IQR in the legend, as in summary.json)",
+                d.scenario.name
+            ),
+        )
+    };
     line_chart(
         out,
         &stem,
         &LineChart {
             title: &title,
             x_label: "clock error [µs]",
-            y_label: "fraction of samples",
+            y_label: &y_label,
             series: &series,
             points: false,
             log_x: false,
@@ -672,7 +705,7 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
         },
     )
     .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
-    Ok(Some(PathBuf::from(format!("{stem}.png"))))
+    Ok(Some((PathBuf::from(format!("{stem}.png")), caption)))
 }
 
 /// Host RTT overhead against the number of guests (vet-noise-overhead).
@@ -876,14 +909,8 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
         }
         let has_error_clocks =
             !d.summary.clocks.is_empty() && d.scenario.name != "isolation-sedf-dc";
-        if has_error_clocks && let Some(p) = cdf_figure(d, out)? {
-            figures.push((
-                p.display().to_string(),
-                format!(
-                    "{}: error distribution (median and IQR in the legend)",
-                    d.scenario.name
-                ),
-            ));
+        if has_error_clocks && let Some((p, caption)) = cdf_figure(d, out)? {
+            figures.push((p.display().to_string(), caption));
         }
         match d.scenario.name.as_str() {
             "vet-noise-overhead" => figures.push((
@@ -991,8 +1018,8 @@ mod tests {
     }
 
     /// A finished run of the bundled scenario `name` whose output is `dir`,
-    /// with an empty summary.
-    fn done(name: &str, dir: &Path) -> Done {
+    /// with a summary of `clocks`: (name, median, IQR), µs.
+    fn done(name: &str, dir: &Path, clocks: &[(&str, f64, f64)]) -> Done {
         let scenario = Scenario::load(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.ron")),
         )
@@ -1004,7 +1031,23 @@ mod tests {
                 duration_s: scenario.duration_s,
                 version: String::new(),
                 events: 0,
-                clocks: Vec::new(),
+                clocks: clocks
+                    .iter()
+                    .map(|&(name, median, iqr)| ClockSummary {
+                        name: name.into(),
+                        domain: String::new(),
+                        algorithm: String::new(),
+                        error_us: crate::run::ErrorStats {
+                            count: 1,
+                            median,
+                            iqr,
+                            ..Default::default()
+                        },
+                        error_at_exchange_us: Default::default(),
+                        host_rtt_us: Default::default(),
+                        stability: Vec::new(),
+                    })
+                    .collect(),
                 domains: Vec::new(),
                 migrations: Vec::new(),
                 failovers: Vec::new(),
@@ -1030,7 +1073,7 @@ mod tests {
     #[test]
     fn migration_figure_shows_missing_values_as_gaps() {
         let root = scratch("migration");
-        let d = done("vet-migration", &root);
+        let d = done("vet-migration", &root, &[]);
         let at = event_at_s(&d.scenario, 0).unwrap();
         // Every 10 s from 2 min before the migration to 3 min after; the
         // dependent clock has no value 50 s and 60 s after it.
@@ -1082,6 +1125,39 @@ mod tests {
             std::fs::read(docs.join("fidelity/lan-errors.png")).unwrap(),
             b"png bytes"
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn cdf_legends_quote_the_summary_and_say_the_curve_is_thinned() {
+        let root = scratch("cdf");
+        // radclock-lan keeps one probe sample in 60 in errors.csv: what
+        // the file holds after metrics_from_s has a median and an IQR of
+        // 49.5 µs, the summary (every sample) others.
+        let d = done("radclock-lan", &root, &[("radclock", 10.31, 4.54)]);
+        let from = d.scenario.probes.metrics_from_s;
+        let mut csv = String::from("t_s,radclock_error_us\n");
+        for k in 0..100 {
+            csv.push_str(&format!("{},{k}\n", from + 60.0 * f64::from(k)));
+        }
+        std::fs::write(root.join("errors.csv"), csv).unwrap();
+        let (png, caption) = cdf_figure(&d, &root).unwrap().unwrap();
+        assert_eq!(png, Path::new("radclock-lan-cdf.png"));
+        let data = std::fs::read_to_string(root.join("radclock-lan-cdf_data.csv")).unwrap();
+        let legend = "radclock: median 10.3 µs, IQR 4.5 µs";
+        assert_eq!(
+            data_rows(&data, &format!("\"{legend}\"")).len(),
+            101,
+            "{data}"
+        );
+        assert!(
+            data.starts_with(
+                "series,clock error [µs],fraction of samples (1 probe sample in 60)\n"
+            ),
+            "{data}"
+        );
+        assert!(caption.contains("one probe sample in 60"), "{caption}");
+        assert!(caption.contains("summary.json"), "{caption}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 
