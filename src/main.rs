@@ -140,6 +140,9 @@ enum Command {
         /// Output directory for the runs, figures and FIDELITY.md.
         #[arg(long, default_value = "out/reproduce")]
         out: PathBuf,
+        /// Replace the output directory if it holds an earlier reproduction (or nothing).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -392,18 +395,17 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reproduce { quick, out } => {
+        Command::Reproduce { quick, out, force } => {
             let report = vtsim::reproduce::reproduce(&vtsim::reproduce::ReproduceOptions {
                 quick,
                 out: out.clone(),
+                force,
                 scenarios: scenarios_dir(),
+                // The committed page holds the full runs; quick ones (CI)
+                // only write to `out`.
+                docs: (!quick && Path::new("docs").is_dir()).then(|| PathBuf::from("docs")),
             })?;
             write!(stdout(), "{}", vtsim::reproduce::text_report(&report))?;
-            // The committed page holds the full runs; quick ones (CI) only
-            // write to `out`.
-            if !quick && Path::new("docs").is_dir() {
-                vtsim::reproduce::write_docs(&report, &out, Path::new("docs"))?;
-            }
             writeln!(
                 stdout(),
                 "{} runs in {:.1} s; table and figures in {}",

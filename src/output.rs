@@ -8,7 +8,8 @@
 //!
 //! `--force` replaces only what the command could have written: an empty
 //! directory or one holding a `summary.json` (a sweep's: a `results.csv`;
-//! a comparison's: a `compare.csv` or `compare_sweeps.csv`). A regular file, a symbolic
+//! a comparison's: a `compare.csv` or `compare_sweeps.csv`; a
+//! reproduction's: a `FIDELITY.md`). A regular file, a symbolic
 //! link, any other directory, the current directory (or one above it) and a
 //! directory holding one of the command's own input files are refused, so a
 //! mistyped `--out` cannot delete someone's data.
@@ -26,6 +27,9 @@ pub const SWEEP_MARKERS: &[&str] = &["results.csv"];
 
 /// The files a comparison writes: of runs, of sweeps, or both.
 pub const COMPARE_MARKERS: &[&str] = &["compare.csv", "compare_sweeps.csv"];
+
+/// The file every `vtsim reproduce` output holds: its table, written last.
+pub const REPRODUCE_MARKERS: &[&str] = &["FIDELITY.md"];
 
 /// Infix of staging directories: `.<name>.partial-<pid>`.
 const PARTIAL: &str = ".partial-";

@@ -13,6 +13,19 @@
 //! host RTT overhead against the number of guests, and the dependent
 //! RADclock against ntpd across a live migration.
 //!
+//! A distribution's curve is drawn from the run's `errors.csv`, which keeps
+//! one probe sample in `output.errors_csv_interval_s / probes.interval_s`;
+//! the numbers in its legend are those of `summary.json`, computed over
+//! every sample, so they are the numbers the table quotes. The figure's
+//! axis and its caption say when the curve is thinned.
+//!
+//! The output directory appears whole or not at all, as a run's does (see
+//! [`crate::output`]): everything is written into a staging directory and
+//! renamed into place at the end. An existing one is refused, and with
+//! `--force` replaced only if it holds an earlier reproduction's
+//! `FIDELITY.md` (or nothing); never one that holds the scenarios or the
+//! `docs/` directory the table is copied to.
+//!
 //! `--quick` shortens every run (the mechanisms stay the same: only
 //! `duration_s` and, proportionally or to a stated warm-up,
 //! `probes.metrics_from_s` change) so the whole table takes a few seconds
@@ -23,8 +36,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::output::{REPRODUCE_MARKERS, Staging, write_atomic};
 use crate::plot::{LineChart, Series, line_chart};
-use crate::run::{ClockSummary, RunOptions, RunSummary, run_scenario};
+use crate::run::{ClockSummary, RunOptions, RunSummary, errors_csv_every, run_scenario};
 use crate::scenario::Scenario;
 use crate::sweep::quantile;
 
@@ -35,8 +49,13 @@ pub struct ReproduceOptions {
     pub quick: bool,
     /// Output directory: one sub-directory per scenario, figures, `FIDELITY.md`.
     pub out: PathBuf,
+    /// Replace `out` if it holds an earlier reproduction (or nothing).
+    pub force: bool,
     /// Directory holding the bundled scenarios.
     pub scenarios: PathBuf,
+    /// Where to copy the table with its PNG figures as well (the
+    /// repository's `docs/`; see [`write_docs`]), if anywhere.
+    pub docs: Option<PathBuf>,
 }
 
 /// One row of the fidelity table.
@@ -601,12 +620,16 @@ fn rows_for(d: &Done, quick: bool) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
+/// The distribution of each clock's error after `metrics_from_s` (a CDF
+/// from the run's `errors.csv`), with its caption; `None` when there is
+/// nothing to draw.
+fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<(PathBuf, String)>> {
     let e = read_errors(&d.dir)?;
     if e.t_s.is_empty() || e.names.is_empty() {
         return Ok(None);
     }
     let from = d.scenario.probes.metrics_from_s;
+    let every = errors_csv_every(&d.scenario);
     let mut series = Vec::new();
     for (name, col) in e.names.iter().zip(&e.errors_us) {
         let mut v: Vec<f64> = e
@@ -628,12 +651,17 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
             .map(|i| (v[i], (i + 1) as f64 / n as f64))
             .collect();
         pts.push((v[n - 1], 1.0));
-        // The quartiles are where the curve crosses 0.25, 0.5 and 0.75; the
-        // legend gives them as numbers (marks drawn as separate series would
-        // take other colours than their curve).
-        let (q25, q50, q75) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));
+        // The legend gives the median and IQR as numbers (marks drawn as
+        // separate series would take other colours than their curve): those
+        // of summary.json, over every probe sample, which the table and
+        // `vtsim run` report. The curve has only errors.csv's one sample in
+        // `every`, so it crosses 0.5 near the median, not exactly at it.
+        let stats = &clock(&d.summary, name)?.error_us;
         series.push(Series {
-            name: format!("{name}: median {q50:.1} µs, IQR {:.1} µs", q75 - q25),
+            name: format!(
+                "{name}: median {:.1} µs, IQR {:.1} µs",
+                stats.median, stats.iqr
+            ),
             points: pts,
         });
     }
@@ -645,13 +673,31 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
         "{}: error distribution after {:.0} s",
         d.scenario.name, from
     );
+    let (y_label, caption) = if every > 1 {
+        (
+            format!("fraction of samples (1 probe sample in {every})"),
+            format!(
+                "{}: error distribution (median and IQR in the legend, as in summary.json; \
+                 curve from errors.csv, one probe sample in {every})",
+                d.scenario.name
+            ),
+        )
+    } else {
+        (
+            "fraction of samples".to_string(),
+            format!(
+                "{}: error distribution (median and IQR in the legend, as in summary.json)",
+                d.scenario.name
+            ),
+        )
+    };
     line_chart(
         out,
         &stem,
         &LineChart {
             title: &title,
             x_label: "clock error [µs]",
-            y_label: "fraction of samples",
+            y_label: &y_label,
             series: &series,
             points: false,
             log_x: false,
@@ -659,7 +705,7 @@ fn cdf_figure(d: &Done, out: &Path) -> anyhow::Result<Option<PathBuf>> {
         },
     )
     .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?;
-    Ok(Some(PathBuf::from(format!("{stem}.png"))))
+    Ok(Some((PathBuf::from(format!("{stem}.png")), caption)))
 }
 
 /// Host RTT overhead against the number of guests (vet-noise-overhead).
@@ -709,7 +755,10 @@ fn rtt_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// |error| of the dependent RADclock and of ntpd around the migration,
-/// logarithmic, so µs and seconds show on one plot (vet-migration).
+/// logarithmic, so µs and seconds show on one plot (vet-migration). A
+/// sample without a value (the dependent clock just after the guest
+/// resumes, with no Dom0 clock data to read yet) is a gap in the line, not
+/// a point at the bottom of the axis: no error was measured there.
 fn migration_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
     let at = event_at_s(&d.scenario, 0)?;
     let e = read_errors(&d.dir)?;
@@ -723,7 +772,7 @@ fn migration_figure(d: &Done, out: &Path) -> anyhow::Result<PathBuf> {
                 .iter()
                 .zip(col)
                 .filter(|(t, _)| **t >= at - 600.0 && **t <= at + 3600.0)
-                .map(|(t, x)| ((t - at) / 60.0, x.abs().max(1e-3)))
+                .map(|(t, x)| ((t - at) / 60.0, x.abs()))
                 .collect(),
         });
     }
@@ -795,9 +844,16 @@ fn scaled(t: &Target, s: &mut Scenario) {
 }
 
 /// Runs every seed-figure scenario found in `opts.scenarios`, checks it,
-/// draws the figures and writes `<out>/FIDELITY.md`. A row out of band is
-/// reported, not an error; a run that fails is.
+/// draws the figures and writes `<out>/FIDELITY.md` (and the copy in
+/// `opts.docs`). A row out of band is reported, not an error; a run that
+/// fails is, and leaves no output. An existing `out` is refused before
+/// anything runs, unless `opts.force` may replace it (see the module docs).
 pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
+    // Neither the scenarios it reads nor the docs directory it writes after
+    // the output is in place may be deleted by replacing `out`.
+    let mut keep = vec![opts.scenarios.as_path()];
+    keep.extend(opts.docs.as_deref());
+    let staging = Staging::guarding(&opts.out, opts.force, &keep, REPRODUCE_MARKERS)?;
     let mut jobs = Vec::new();
     for t in &TARGETS {
         let path = opts.scenarios.join(format!("{}.ron", t.name));
@@ -810,7 +866,7 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
         }
         jobs.push(s);
     }
-    std::fs::create_dir_all(&opts.out)?;
+    let out = staging.dir();
     let start = std::time::Instant::now();
     let order: Vec<usize> = (0..jobs.len()).collect();
     let mut done: Vec<(usize, Done)> = order
@@ -821,9 +877,9 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
             let (dir, summary) = run_scenario(
                 s,
                 &RunOptions {
-                    out: Some(opts.out.join(&s.name)),
+                    out: Some(out.join(&s.name)),
                     seed: None,
-                    force: true,
+                    force: false,
                     progress: false,
                 },
             )
@@ -853,22 +909,16 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
         }
         let has_error_clocks =
             !d.summary.clocks.is_empty() && d.scenario.name != "isolation-sedf-dc";
-        if has_error_clocks && let Some(p) = cdf_figure(d, &opts.out)? {
-            figures.push((
-                p.display().to_string(),
-                format!(
-                    "{}: error distribution (median and IQR in the legend)",
-                    d.scenario.name
-                ),
-            ));
+        if has_error_clocks && let Some((p, caption)) = cdf_figure(d, out)? {
+            figures.push((p.display().to_string(), caption));
         }
         match d.scenario.name.as_str() {
             "vet-noise-overhead" => figures.push((
-                rtt_figure(d, &opts.out)?.display().to_string(),
+                rtt_figure(d, out)?.display().to_string(),
                 "vet-noise-overhead: host RTT overhead against the number of busy guests".into(),
             )),
             "vet-migration" => figures.push((
-                migration_figure(d, &opts.out)?.display().to_string(),
+                migration_figure(d, out)?.display().to_string(),
                 "vet-migration: dependent RADclock vs ntpd around the migration (log |error|)"
                     .into(),
             )),
@@ -894,14 +944,20 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
             dur / 3600.0
         ));
     }
-    crate::output::write_atomic(&opts.out.join("FIDELITY.md"), md.as_bytes())?;
-    Ok(Report {
+    // Written last: the marker of a complete reproduction.
+    write_atomic(&out.join(REPRODUCE_MARKERS[0]), md.as_bytes())?;
+    staging.commit()?;
+    let report = Report {
         rows,
         figures,
         markdown: md,
         wall_s,
         runs,
-    })
+    };
+    if let Some(docs) = &opts.docs {
+        write_docs(&report, &opts.out, docs)?;
+    }
+    Ok(report)
 }
 
 /// Writes `FIDELITY.md` into `docs` with its PNG figures copied from `out`
@@ -916,10 +972,10 @@ pub fn write_docs(report: &Report, out: &Path, docs: &Path) -> anyhow::Result<()
         let flat = path.replace(['/', '\\'], "-");
         let bytes = std::fs::read(out.join(path))
             .map_err(|e| anyhow::anyhow!("{}: {e}", out.join(path).display()))?;
-        crate::output::write_atomic(&figures.join(&flat), &bytes)?;
+        write_atomic(&figures.join(&flat), &bytes)?;
         md = md.replace(&format!("]({path})"), &format!("](fidelity/{flat})"));
     }
-    crate::output::write_atomic(&docs.join("FIDELITY.md"), md.as_bytes())?;
+    write_atomic(&docs.join("FIDELITY.md"), md.as_bytes())?;
     Ok(())
 }
 
@@ -953,6 +1009,101 @@ pub fn text_report(report: &Report) -> String {
 mod tests {
     use super::*;
 
+    /// A fresh, empty directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vtsim-reproduce-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A finished run of the bundled scenario `name` whose output is `dir`,
+    /// with a summary of `clocks`: (name, median, IQR), µs.
+    fn done(name: &str, dir: &Path, clocks: &[(&str, f64, f64)]) -> Done {
+        let scenario = Scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.ron")),
+        )
+        .unwrap();
+        Done {
+            summary: RunSummary {
+                scenario: name.into(),
+                seed: scenario.seed,
+                duration_s: scenario.duration_s,
+                version: String::new(),
+                events: 0,
+                clocks: clocks
+                    .iter()
+                    .map(|&(name, median, iqr)| ClockSummary {
+                        name: name.into(),
+                        domain: String::new(),
+                        algorithm: String::new(),
+                        error_us: crate::run::ErrorStats {
+                            count: 1,
+                            median,
+                            iqr,
+                            ..Default::default()
+                        },
+                        error_at_exchange_us: Default::default(),
+                        host_rtt_us: Default::default(),
+                        stability: Vec::new(),
+                    })
+                    .collect(),
+                domains: Vec::new(),
+                migrations: Vec::new(),
+                failovers: Vec::new(),
+            },
+            scenario,
+            dir: dir.to_path_buf(),
+            run_s: 0.0,
+        }
+    }
+
+    /// The rows of series `name` in a figure's `_data.csv`, as (x, y).
+    fn data_rows(data: &str, name: &str) -> Vec<(f64, f64)> {
+        data.lines()
+            .skip(1)
+            .filter_map(|l| l.strip_prefix(&format!("{name},")))
+            .map(|xy| {
+                let (x, y) = xy.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn migration_figure_shows_missing_values_as_gaps() {
+        let root = scratch("migration");
+        let d = done("vet-migration", &root, &[]);
+        let at = event_at_s(&d.scenario, 0).unwrap();
+        // Every 10 s from 2 min before the migration to 3 min after; the
+        // dependent clock has no value 50 s and 60 s after it.
+        let mut csv = String::from("t_s,guest-dependent-radclock_error_us,guest-ntpd_error_us\n");
+        for k in -12..=18 {
+            let dep = if k == 5 || k == 6 { f64::NAN } else { -2.0 };
+            csv.push_str(&format!("{},{dep},30\n", at + 10.0 * f64::from(k)));
+        }
+        std::fs::write(root.join("errors.csv"), csv).unwrap();
+        migration_figure(&d, &root).unwrap();
+        let data = std::fs::read_to_string(root.join("migration-comparison_data.csv")).unwrap();
+        let dep = data_rows(&data, "|error| guest-dependent-radclock");
+        assert_eq!(dep.len(), 29, "{data}");
+        assert!(dep.iter().all(|&(_, y)| y == 2.0), "{dep:?}");
+        assert!(
+            dep.iter().all(|&(x, _)| x != 50.0 / 60.0 && x != 1.0),
+            "{dep:?}"
+        );
+        assert_eq!(data_rows(&data, "|error| guest-ntpd").len(), 31);
+        // The line breaks at the gap: two pieces in the clock's colour.
+        let svg = std::fs::read_to_string(root.join("migration-comparison.svg")).unwrap();
+        let pieces = svg
+            .lines()
+            .filter(|l| l.contains("<polyline") && l.contains("stroke=\"#0072B2\""))
+            .filter(|l| l.contains("stroke-width=\"2\""))
+            .count();
+        assert_eq!(pieces, 2, "{svg}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn docs_page_carries_copies_of_its_figures() {
         let root = std::env::temp_dir().join(format!("vtsim-docs-{}", std::process::id()));
@@ -974,6 +1125,112 @@ mod tests {
             std::fs::read(docs.join("fidelity/lan-errors.png")).unwrap(),
             b"png bytes"
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn cdf_legends_quote_the_summary_and_say_the_curve_is_thinned() {
+        let root = scratch("cdf");
+        // radclock-lan keeps one probe sample in 60 in errors.csv: what
+        // the file holds after metrics_from_s has a median and an IQR of
+        // 49.5 µs, the summary (every sample) others.
+        let d = done("radclock-lan", &root, &[("radclock", 10.31, 4.54)]);
+        let from = d.scenario.probes.metrics_from_s;
+        let mut csv = String::from("t_s,radclock_error_us\n");
+        for k in 0..100 {
+            csv.push_str(&format!("{},{k}\n", from + 60.0 * f64::from(k)));
+        }
+        std::fs::write(root.join("errors.csv"), csv).unwrap();
+        let (png, caption) = cdf_figure(&d, &root).unwrap().unwrap();
+        assert_eq!(png, Path::new("radclock-lan-cdf.png"));
+        let data = std::fs::read_to_string(root.join("radclock-lan-cdf_data.csv")).unwrap();
+        let legend = "radclock: median 10.3 µs, IQR 4.5 µs";
+        assert_eq!(
+            data_rows(&data, &format!("\"{legend}\"")).len(),
+            101,
+            "{data}"
+        );
+        assert!(
+            data.starts_with(
+                "series,clock error [µs],fraction of samples (1 probe sample in 60)\n"
+            ),
+            "{data}"
+        );
+        assert!(caption.contains("one probe sample in 60"), "{caption}");
+        assert!(caption.contains("summary.json"), "{caption}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn an_existing_output_is_refused_and_replaced_only_with_force() {
+        let root = scratch("force");
+        let scenarios = root.join("scenarios");
+        std::fs::create_dir(&scenarios).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/drift-basics.ron"),
+            scenarios.join("drift-basics.ron"),
+        )
+        .unwrap();
+        let opts = |out: &Path, force: bool| ReproduceOptions {
+            quick: true,
+            out: out.to_path_buf(),
+            force,
+            scenarios: scenarios.clone(),
+            docs: None,
+        };
+        // A directory of the user's: nothing written into it, with or
+        // without --force, and its FIDELITY.md left alone.
+        let mine = root.join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+        let e = reproduce(&opts(&mine, false)).unwrap_err().to_string();
+        assert!(e.contains("already exists") && e.contains("--force"), "{e}");
+        let e = reproduce(&opts(&mine, true)).unwrap_err().to_string();
+        assert!(e.contains("is not empty and holds no FIDELITY.md"), "{e}");
+        std::fs::write(mine.join("FIDELITY.md"), "my table").unwrap();
+        reproduce(&opts(&mine, false)).unwrap_err();
+        assert_eq!(names(&mine), ["FIDELITY.md", "notes.txt"]);
+        assert_eq!(
+            std::fs::read_to_string(mine.join("FIDELITY.md")).unwrap(),
+            "my table"
+        );
+        // An earlier reproduction: refused, then replaced whole with --force.
+        let out = root.join("out");
+        reproduce(&opts(&out, false)).unwrap();
+        assert!(out.join("drift-basics/summary.json").is_file());
+        std::fs::write(out.join("stale.png"), "").unwrap();
+        let e = reproduce(&opts(&out, false)).unwrap_err().to_string();
+        assert!(e.contains("already exists"), "{e}");
+        reproduce(&opts(&out, true)).unwrap();
+        assert!(out.join("FIDELITY.md").is_file() && !out.join("stale.png").exists());
+        // No staging directory left beside the outputs.
+        assert_eq!(names(&root), ["mine", "out", "scenarios"]);
+        // --force never replaces the scenarios, nor the docs it copies to.
+        std::fs::write(scenarios.join("FIDELITY.md"), "").unwrap();
+        let e = reproduce(&opts(&scenarios, true)).unwrap_err().to_string();
+        assert!(e.contains("contains the input directory"), "{e}");
+        let docs = root.join("docs");
+        std::fs::create_dir(&docs).unwrap();
+        std::fs::write(docs.join("FIDELITY.md"), "").unwrap();
+        let e = reproduce(&ReproduceOptions {
+            docs: Some(docs.clone()),
+            ..opts(&docs, true)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("contains the input directory"), "{e}");
+        assert_eq!(names(&scenarios), ["FIDELITY.md", "drift-basics.ron"]);
+        assert_eq!(names(&docs), ["FIDELITY.md"]);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -335,14 +335,22 @@ impl RunOptions {
     }
 }
 
+/// How many probe-grid samples make one row of `errors.csv`: the error
+/// statistics of `summary.json` use every sample, the file one in this
+/// many (`output.errors_csv_interval_s` is a whole multiple of
+/// `probes.interval_s`).
+pub fn errors_csv_every(s: &Scenario) -> u64 {
+    (s.output.errors_csv_interval_s / s.probes.interval_s)
+        .round()
+        .max(1.0) as u64
+}
+
 /// Builds the world a scenario describes.
 pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
     let probe = ProbeSpec {
         interval: SimDuration::from_secs_f64(s.probes.interval_s),
         metrics_from: SimTime::from_secs_f64(s.probes.metrics_from_s),
-        record_every: (s.output.errors_csv_interval_s / s.probes.interval_s)
-            .round()
-            .max(1.0) as u64,
+        record_every: errors_csv_every(s),
         stability_max_m: s.probes.stability_max_m(s.duration_s),
     };
     let mut world = World::new(s.seed, probe);

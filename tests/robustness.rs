@@ -866,6 +866,24 @@ fn cases() -> Vec<Case> {
             &["compare", "{d}/s", "--out", "{d}/out", "--force"],
             &["DIR/out is not empty and holds no compare.csv or compare_sweeps.csv"],
         ),
+        files_case(
+            "reproduce into an existing directory without --force",
+            vec![("out/FIDELITY.md", b"my table".to_vec())],
+            &["reproduce", "--quick", "--out", "{d}/out"],
+            &["DIR/out already exists", "--force"],
+        ),
+        files_case(
+            "reproduce --force onto a directory that holds no reproduction",
+            vec![("out/notes.txt", b"mine".to_vec())],
+            &["reproduce", "--quick", "--out", "{d}/out", "--force"],
+            &["DIR/out is not empty and holds no FIDELITY.md", "--force only replaces"],
+        ),
+        files_case(
+            "reproduce --force onto the docs directory it copies the table to",
+            vec![("docs/FIDELITY.md", b"committed table".to_vec())],
+            &["reproduce", "--out", "docs", "--force"],
+            &["docs contains the input directory docs"],
+        ),
         scenario_case(
             "a guest migrated again while its first migration is under way",
             include_str!("../scenarios/migration-downtime.ron").replace(

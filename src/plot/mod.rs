@@ -126,6 +126,19 @@ fn drawable(x: f64, y: f64, log_x: bool, log_y: bool) -> bool {
     x.is_finite() && y.is_finite() && (!log_x || x > 0.0) && (!log_y || y > 0.0)
 }
 
+/// The pieces of the polyline through `points` that can be drawn: a point
+/// that cannot ([`drawable`]: no value, or not positive on a log axis)
+/// breaks the line, as in the error figure, instead of being bridged by a
+/// segment that suggests values in between. A piece of one point draws
+/// nothing and is left out.
+fn drawable_runs(points: &[(f64, f64)], log_x: bool, log_y: bool) -> Vec<Vec<(f64, f64)>> {
+    points
+        .split(|&(x, y)| !drawable(x, y, log_x, log_y))
+        .filter(|run| run.len() > 1)
+        .map(<[(f64, f64)]>::to_vec)
+        .collect()
+}
+
 /// A chart builder with the figures' title font, margin and label areas.
 fn titled<'a, 'b, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, plotters::coord::Shift>,
@@ -175,18 +188,24 @@ where
             styled_mesh!(chart, c.x_label, c.y_label)?;
             for (i, s) in c.series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
-                let pts = s
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|&(x, y)| drawable(x, y, c.log_x, c.log_y));
                 let anno = if c.points {
+                    let pts = s
+                        .points
+                        .iter()
+                        .copied()
+                        .filter(|&(x, y)| drawable(x, y, c.log_x, c.log_y));
                     chart
                         .draw_series(pts.map(|p| Circle::new(p, 2, color.filled())))
                         .map_err(|e| e.to_string())?
                 } else {
+                    for run in drawable_runs(&s.points, c.log_x, c.log_y) {
+                        chart
+                            .draw_series(LineSeries::new(run, color.stroke_width(2)))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    // The legend entry once, whatever the number of pieces.
                     chart
-                        .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                        .draw_series(LineSeries::new(std::iter::empty(), color))
                         .map_err(|e| e.to_string())?
                 };
                 anno.label(s.name.clone()).legend(legend_line(color));
@@ -229,13 +248,20 @@ pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), Strin
 }
 
 /// Writes `<stem>_data.csv` (long format: series,x,y) of a line chart.
+/// A point without a finite value (NaN: a clock without a value) is left
+/// out, as the error figure's data leaves it out ([`Thinned`]); the figure
+/// shows it as a gap.
 pub(crate) fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
     let mut w =
         csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
     w.write_record(["series", chart.x_label, chart.y_label])
         .map_err(|e| e.to_string())?;
     for s in chart.series {
-        for (x, y) in &s.points {
+        for (x, y) in s
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+        {
             w.write_record([s.name.as_str(), &x.to_string(), &y.to_string()])
                 .map_err(|e| e.to_string())?;
         }
