@@ -408,8 +408,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             write!(stdout(), "{}", vtsim::reproduce::text_report(&report))?;
             writeln!(
                 stdout(),
-                "{} runs in {:.1} s; table and figures in {}",
+                "{} rows from {} runs in {:.1} s; table and figures in {}",
                 report.rows.len(),
+                report.runs.len(),
                 report.wall_s,
                 out.join("FIDELITY.md").display()
             )?;
