@@ -5,7 +5,10 @@
 //! clock from its `summary.json` and its error series from `errors.csv`,
 //! overlaid in `compare_errors`. A *sweep* directory (`vtsim sweep`, known by
 //! its `points.csv`) contributes one row per grid point and clock (medians
-//! over seeds) and, for every metric, one line per sweep and clock against
+//! over seeds), then, when its base scenario migrates or fails over, one
+//! row per point and migration (or failover) with that move's own metrics
+//! (downtime and total time; TSC jump and log lag) under their own
+//! headings, and, for every metric, one line per sweep and series against
 //! the sweep's first varied field, overlaid in `compare_<metric>`.
 
 use std::path::{Path, PathBuf};
@@ -60,10 +63,14 @@ type PointMetrics = std::collections::BTreeMap<(String, String), f64>;
 struct SweepPoints {
     /// Varied fields, in column order (the first is the plots' x axis).
     fields: Vec<String>,
-    /// Clocks, in column order.
+    /// Clocks (series with error statistics), in column order.
     clocks: Vec<String>,
+    /// Live migrations and failovers (`migrations[0]`, `failovers[0]`, ...),
+    /// in column order, each with its metrics (`downtime_ms`, ...): series
+    /// without error statistics, so the table gives them columns of their own.
+    moves: Vec<(String, Vec<String>)>,
     /// Per point: the fields' values, and the median over seeds of
-    /// `clock.metric` by `(clock, metric)` name.
+    /// `series.metric` by `(series, metric)` name.
     rows: Vec<(Vec<f64>, PointMetrics)>,
 }
 
@@ -76,6 +83,16 @@ impl SweepPoints {
             .map(|(f, v)| format!("{}={v}", name(f)))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// Every series, clocks first, in column order.
+    fn series(&self) -> impl Iterator<Item = &String> {
+        self.clocks.iter().chain(self.moves.iter().map(|(m, _)| m))
+    }
+
+    /// Rows of the points table: one per point and series.
+    fn table_rows(&self) -> usize {
+        self.rows.len() * (self.clocks.len() + self.moves.len())
     }
 }
 
@@ -92,16 +109,18 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
         .map(str::to_string)
         .collect();
     let mut fields = Vec::new();
-    let mut clocks: Vec<String> = Vec::new();
-    // Column index → (clock, metric) for the medians over seeds.
+    // Series in column order, each with its metrics.
+    let mut series: Vec<(String, Vec<String>)> = Vec::new();
+    // Column index → (series, metric) for the medians over seeds.
     let mut medians = Vec::new();
     for (i, h) in headers.iter().enumerate().skip(1) {
         match h.strip_suffix(".median").and_then(|cm| cm.rsplit_once('.')) {
-            Some((clock, metric)) => {
-                if !clocks.iter().any(|c| c == clock) {
-                    clocks.push(clock.to_string());
+            Some((name, metric)) => {
+                match series.iter_mut().find(|(s, _)| s == name) {
+                    Some((_, metrics)) => metrics.push(metric.to_string()),
+                    None => series.push((name.to_string(), vec![metric.to_string()])),
                 }
-                medians.push((i, clock.to_string(), metric.to_string()));
+                medians.push((i, name.to_string(), metric.to_string()));
             }
             None if h.ends_with(".q25") || h.ends_with(".q75") => {}
             None => fields.push((i, h.clone())),
@@ -125,9 +144,15 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
             .collect();
         rows.push((values, metrics));
     }
+    // A clock has error statistics; a migration or failover has metrics of
+    // its own (downtime, TSC jump), and no error to show.
+    let (clocks, moves): (Vec<_>, Vec<_>) = series
+        .into_iter()
+        .partition(|(_, metrics)| metrics.iter().any(|m| m == "median_us"));
     Ok(SweepPoints {
         fields: fields.into_iter().map(|(_, h)| h).collect(),
-        clocks,
+        clocks: clocks.into_iter().map(|(c, _)| c).collect(),
+        moves,
         rows,
     })
 }
@@ -203,59 +228,160 @@ pub fn compare(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Stri
 }
 
 /// The table of sweep points, one row per point and clock: the medians
-/// over seeds of each clock's error statistics.
+/// over seeds of each clock's error statistics; then, when the sweeps have
+/// live migrations or failovers, one row per point and migration (or
+/// failover) with the medians of its own metrics, under their own headings.
 fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
-    // Rows as (sweep, point, clock, cells), formatted once the widths are known.
-    let mut rows: Vec<[String; 4]> = Vec::new();
+    // Rows as (sweep, point, series, cells), formatted once the widths are
+    // known: the clocks' rows, then one section per kind of move.
+    let mut clock_rows: Vec<[String; 4]> = Vec::new();
+    let mut sections: Vec<MoveSection> = Vec::new();
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
             // The table names each field by its last component only.
             let short = sw.point_text(values, |f| f.rsplit('.').next().unwrap_or(f));
+            let get = |series: &str, m: &str| {
+                metrics
+                    .get(&(series.to_string(), m.to_string()))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
             for clock in &sw.clocks {
-                let get = |m: &str| {
-                    metrics
-                        .get(&(clock.clone(), m.to_string()))
-                        .copied()
-                        .unwrap_or(f64::NAN)
-                };
-                rows.push([
+                clock_rows.push([
                     label.clone(),
                     short.clone(),
                     clock.clone(),
                     ErrorStats::table_cells(
-                        get("median_us"),
-                        get("iqr_us"),
-                        get("rms_us"),
-                        get("max_abs_us"),
+                        get(clock, "median_us"),
+                        get(clock, "iqr_us"),
+                        get(clock, "rms_us"),
+                        get(clock, "max_abs_us"),
                     ),
                 ]);
             }
+            for (series, names) in &sw.moves {
+                // `migrations[0]` is a migration.
+                let kind = series.split('[').next().unwrap_or(series);
+                let kind = kind.strip_suffix('s').unwrap_or(kind);
+                let section = match sections
+                    .iter()
+                    .position(|s| s.kind == kind && s.metrics == *names)
+                {
+                    Some(i) => &mut sections[i],
+                    None => {
+                        sections.push(MoveSection::new(kind, names));
+                        sections.last_mut().expect("just pushed")
+                    }
+                };
+                let cells = section.cells(|m| get(series, m));
+                section
+                    .rows
+                    .push([label.clone(), short.clone(), series.clone(), cells]);
+            }
         }
     }
-    let w = |col: usize, min: usize| column_width(rows.iter().map(|r| &r[col]), min);
-    let (w_sweep, w_point, w_clock) = (w(0, 20), w(1, 36), w(2, 20));
-    let mut table = format!(
-        "{:<w_sweep$} {:<w_point$} {:<w_clock$} {}\n",
-        "sweep",
-        "point",
-        "clock",
-        ErrorStats::table_header()
-    );
-    for [sweep, point, clock, cells] in &rows {
+    let all = || {
+        clock_rows
+            .iter()
+            .chain(sections.iter().flat_map(|s| &s.rows))
+    };
+    let w_sweep = column_width(all().map(|r| &r[0]), 20);
+    let w_point = column_width(all().map(|r| &r[1]), 36);
+    let mut table = String::new();
+    let mut block = |third: &str, heading: &str, rows: &[[String; 4]]| {
+        let w = column_width(rows.iter().map(|r| &r[2]).chain([&third.to_string()]), 20);
         table.push_str(&format!(
-            "{sweep:<w_sweep$} {point:<w_point$} {clock:<w_clock$} {cells}\n"
+            "{:<w_sweep$} {:<w_point$} {third:<w$} {heading}\n",
+            "sweep", "point"
         ));
+        for [sweep, point, series, cells] in rows {
+            table.push_str(&format!(
+                "{sweep:<w_sweep$} {point:<w_point$} {series:<w$} {cells}\n"
+            ));
+        }
+    };
+    if !clock_rows.is_empty() || sections.is_empty() {
+        block("clock", &ErrorStats::table_header(), &clock_rows);
+    }
+    for s in &sections {
+        block(&s.kind, &s.header(), &s.rows);
     }
     table.push_str("(each cell: the median over the point's seeds of that statistic of a run)\n");
     table
 }
 
+/// The rows of the points table for one kind of move (migrations or
+/// failovers) with one set of metrics.
+struct MoveSection {
+    /// `migration`, `failover`: the heading of the series column.
+    kind: String,
+    /// Metric names, in column order (`downtime_ms`, `total_s`).
+    metrics: Vec<String>,
+    /// (sweep, point, series, cells).
+    rows: Vec<[String; 4]>,
+}
+
+impl MoveSection {
+    fn new(kind: &str, metrics: &[String]) -> Self {
+        MoveSection {
+            kind: kind.to_string(),
+            metrics: metrics.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Heading, width and decimals of each metric's column, as `vtsim run`
+    /// prints a run's moves; a metric it does not know goes by its name.
+    fn columns(&self) -> Vec<(String, usize, usize)> {
+        self.metrics
+            .iter()
+            .map(|m| {
+                let (heading, decimals) = match m.as_str() {
+                    "downtime_ms" => ("down [ms]", 3),
+                    "total_s" => ("total [s]", 3),
+                    "tsc_jump_s" => ("TSC jump [s]", 6),
+                    "max_log_lag_us" => ("log lag [µs]", 1),
+                    other => (other, 3),
+                };
+                (
+                    heading.to_string(),
+                    heading.chars().count().max(10),
+                    decimals,
+                )
+            })
+            .collect()
+    }
+
+    fn header(&self) -> String {
+        let headings: Vec<String> = self
+            .columns()
+            .into_iter()
+            .map(|(h, w, _)| format!("{h:>w$}"))
+            .collect();
+        headings.join(" ")
+    }
+
+    /// The cells of one row, `get` giving each metric's value ("—" for none).
+    fn cells(&self, get: impl Fn(&str) -> f64) -> String {
+        let cells: Vec<String> = self
+            .metrics
+            .iter()
+            .zip(self.columns())
+            .map(|(m, (_, w, d))| match get(m) {
+                v if v.is_nan() => format!("{:>w$}", "—"),
+                v => format!("{v:>w$.d$}"),
+            })
+            .collect();
+        cells.join(" ")
+    }
+}
+
 /// The table [`compare`] prints for one finished sweep directory (its
 /// `points.csv`), labelled `label`; `None` when it would exceed `max_rows`
-/// rows (points × clocks).
+/// rows (points × clocks, migrations and failovers).
 pub fn sweep_table(dir: &Path, label: &str, max_rows: usize) -> anyhow::Result<Option<String>> {
     let sw = read_points(dir)?;
-    if sw.rows.len() * sw.clocks.len() > max_rows {
+    if sw.table_rows() > max_rows {
         return Ok(None);
     }
     Ok(Some(sweeps_table(&[(label.to_string(), sw)])))
@@ -323,7 +449,7 @@ fn overlay_metric(
     let series: Vec<Series> = group
         .iter()
         .flat_map(|(label, sw)| {
-            sw.clocks.iter().map(move |clock| Series {
+            sw.series().map(move |clock| Series {
                 name: format!("{label}/{clock}"),
                 points: sw
                     .rows
@@ -490,6 +616,38 @@ mod tests {
                 std::fs::read_to_string(out.join(format!("compare_{metric}_data.csv"))).unwrap();
             assert!(data.contains("a/rc") && data.contains("b/rc"), "{data}");
         }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn migrations_and_failovers_get_columns_of_their_own() {
+        let root = scratch("moves");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("points.csv"),
+            "point,events[0].at_s,rc.median_us.median,rc.median_us.q25,rc.median_us.q75,\
+             failovers[0].tsc_jump_s.median,failovers[0].tsc_jump_s.q25,failovers[0].tsc_jump_s.q75,\
+             failovers[0].max_log_lag_us.median,failovers[0].max_log_lag_us.q25,failovers[0].max_log_lag_us.q75\n\
+             0,300,1.5,1,2,4.991,4.991,4.991,55.25,55,56\n\
+             1,600,2.5,2,3,4.982,4.982,4.982,,,\n",
+        )
+        .unwrap();
+        let table = sweep_table(&d, "f", 64).unwrap().unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        // The clock's header and rows, the failovers' header and rows, the note.
+        assert_eq!(lines.len(), 1 + 2 + 1 + 2 + 1, "{table}");
+        assert!(lines[3].contains("failover") && lines[3].contains("TSC jump [s]"));
+        let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert!(
+            words(lines[4]).ends_with(&["failovers[0]".into(), "4.991000".into(), "55.2".into()]),
+            "{table}"
+        );
+        // A lag that does not exist is a dash; the jump that does is shown.
+        assert!(
+            words(lines[5]).ends_with(&["4.982000".into(), "—".into()]),
+            "{table}"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -345,6 +345,48 @@ fn a_finished_sweep_prints_its_points() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// The bundled dirty-rate sweep: its migrations' downtime and total time
+/// are in the printed table, as `results.csv` holds them (one seed, so
+/// the medians are the runs' values), never a row of dashes.
+#[test]
+fn a_migration_sweep_prints_its_migrations() {
+    let d = scratch("migrations");
+    let sweep =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweeps/migration-dirty-rate.ron");
+    let o = vtsim_sweep(&sweep, &d.join("out"), &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let text = std::fs::read_to_string(d.join("out").join("results.csv")).unwrap();
+    let names: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    let mut checked = 0;
+    for row in rows(&d.join("out").join("results.csv")) {
+        let cells: Vec<&str> = row.split(',').collect();
+        for m in ["migrations[0]", "migrations[1]"] {
+            let value = |metric: &str| {
+                let x: f64 = cells[col(&format!("{m}.{metric}"))].parse().unwrap();
+                format!("{x:.3}")
+            };
+            let (down, total) = (value("downtime_ms"), value("total_s"));
+            assert!(
+                out.lines().any(|l| {
+                    let words: Vec<&str> = l.split_whitespace().collect();
+                    words.ends_with(&[m, &down, &total])
+                }),
+                "no row of {m} with {down} ms and {total} s:\n{out}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 14);
+    assert!(
+        out.lines()
+            .all(|l| !(l.contains("migrations[") && l.contains('—'))),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn list_names_the_bundled_scenarios_and_sweeps() {
     let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
