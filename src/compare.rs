@@ -10,6 +10,13 @@
 //! (downtime and total time; TSC jump and log lag) under their own
 //! headings, and, for every metric, one line per sweep and series against
 //! the sweep's first varied field, overlaid in `compare_<metric>`.
+//!
+//! The table labels a point by the fields with values of their own (a
+//! field `Linked` to another follows it, so the sweep recorded beside
+//! `points.csv` leaves it out), each by its last name, or with as much of
+//! its path as tells apart fields that end in the same name
+//! (`events[0].….cold_dirty_rate_mib_per_s`); `compare_sweeps.csv` names
+//! every varied field by its full path.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +70,9 @@ type PointMetrics = std::collections::BTreeMap<(String, String), f64>;
 struct SweepPoints {
     /// Varied fields, in column order (the first is the plots' x axis).
     fields: Vec<String>,
+    /// Per field, its name in the table's point labels, or `None` for a
+    /// field linked to another (it follows that one, so it tells nothing).
+    labels: Vec<Option<String>>,
     /// Clocks (series with error statistics), in column order.
     clocks: Vec<String>,
     /// Live migrations and failovers (`migrations[0]`, `failovers[0]`, ...),
@@ -75,12 +85,23 @@ struct SweepPoints {
 }
 
 impl SweepPoints {
-    /// A point as `field=value` pairs, each field named by `name`.
-    fn point_text(&self, values: &[f64], name: impl Fn(&str) -> &str) -> String {
+    /// A point as `path=value` pairs, every varied field by its full path.
+    fn point_text(&self, values: &[f64]) -> String {
         self.fields
             .iter()
             .zip(values)
-            .map(|(f, v)| format!("{}={v}", name(f)))
+            .map(|(f, v)| format!("{f}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A point as the table labels it: `name=value` for each field with
+    /// values of its own, by its short name.
+    fn point_label(&self, values: &[f64]) -> String {
+        self.labels
+            .iter()
+            .zip(values)
+            .filter_map(|(name, v)| Some(format!("{}={v}", name.as_ref()?)))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -149,12 +170,98 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
     let (clocks, moves): (Vec<_>, Vec<_>) = series
         .into_iter()
         .partition(|(_, metrics)| metrics.iter().any(|m| m == "median_us"));
+    let fields: Vec<String> = fields.into_iter().map(|(_, h)| h).collect();
+    let linked = linked_fields(dir);
+    let shown: Vec<&str> = fields
+        .iter()
+        .filter(|f| !linked.contains(f))
+        .map(String::as_str)
+        .collect();
+    let mut names = short_names(&shown).into_iter();
+    let labels = fields
+        .iter()
+        .map(|f| {
+            if linked.contains(f) {
+                None
+            } else {
+                names.next()
+            }
+        })
+        .collect();
     Ok(SweepPoints {
-        fields: fields.into_iter().map(|(_, h)| h).collect(),
+        fields,
+        labels,
         clocks: clocks.into_iter().map(|(c, _)| c).collect(),
         moves,
         rows,
     })
+}
+
+/// The fields of the sweep recorded in `dir` (`sweep.ron`) that are
+/// `Linked` to another; none when it records no sweep (a `points.csv`
+/// written by hand, or by an older vtsim): then every field is labelled.
+fn linked_fields(dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join(crate::sweep::RECORDED_SWEEP)) else {
+        return Vec::new();
+    };
+    // Only labels depend on it, so a file that does not read as a sweep
+    // costs the shorter labels, not the comparison.
+    let Ok(sweep) = crate::scenario::ron_options().from_str::<crate::sweep::Sweep>(&text) else {
+        return Vec::new();
+    };
+    sweep
+        .vary
+        .into_iter()
+        .filter(|v| matches!(v.values, crate::sweep::Values::Linked { .. }))
+        .map(|v| v.path)
+        .collect()
+}
+
+/// Short names for field paths: the last component (`poll_period_s`);
+/// where several paths end in the same name, the first component and
+/// those that tell them apart too, with `…` for the components left out
+/// (`events[0].….cold_dirty_rate_mib_per_s`,
+/// `hosts[1].….guests[0].….busy_fraction`).
+fn short_names(paths: &[&str]) -> Vec<String> {
+    let parts: Vec<Vec<&str>> = paths.iter().map(|p| p.split('.').collect()).collect();
+    let leaf = |i: usize| parts[i][parts[i].len() - 1];
+    let mut names: Vec<String> = (0..paths.len())
+        .map(|i| {
+            let same: Vec<usize> = (0..paths.len()).filter(|&j| leaf(j) == leaf(i)).collect();
+            if same.len() == 1 {
+                return leaf(i).to_string();
+            }
+            let n = parts[i].len();
+            // Components before the leaf: the first, and any in which
+            // two of the paths differ.
+            let kept: Vec<usize> = (0..n - 1)
+                .filter(|&k| k == 0 || same.iter().any(|&j| parts[j].get(k) != parts[i].get(k)))
+                .collect();
+            let mut name: Vec<&str> = Vec::new();
+            let mut next = 0;
+            for k in kept.into_iter().chain([n - 1]) {
+                if k > next {
+                    name.push("…");
+                }
+                name.push(parts[i][k]);
+                next = k + 1;
+            }
+            name.join(".")
+        })
+        .collect();
+    // Paths that still read alike (one a prefix of another's components)
+    // are given in full.
+    for i in 0..names.len() {
+        if names.iter().filter(|n| **n == names[i]).count() > 1 {
+            let dup = names[i].clone();
+            for (n, p) in names.iter_mut().zip(paths) {
+                if *n == dup {
+                    *n = p.to_string();
+                }
+            }
+        }
+    }
+    names
 }
 
 /// The last path component of `d`, or `fallback`.
@@ -238,8 +345,7 @@ fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
     let mut sections: Vec<MoveSection> = Vec::new();
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
-            // The table names each field by its last component only.
-            let short = sw.point_text(values, |f| f.rsplit('.').next().unwrap_or(f));
+            let short = sw.point_label(values);
             let get = |series: &str, m: &str| {
                 metrics
                     .get(&(series.to_string(), m.to_string()))
@@ -393,7 +499,7 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
     let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
-            let point = sw.point_text(values, |f| f);
+            let point = sw.point_text(values);
             for ((clock, metric), v) in metrics {
                 csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
             }
@@ -646,6 +752,97 @@ mod tests {
         // A lag that does not exist is a dash; the jump that does is shown.
         assert!(
             words(lines[5]).ends_with(&["4.982000".into(), "—".into()]),
+            "{table}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn same_named_fields_are_told_apart_by_their_paths() {
+        assert_eq!(
+            short_names(&[
+                "daemons[0].algorithm.poll_period_s",
+                "paths[0].asymmetry_us",
+                "$busy_guests",
+            ]),
+            ["poll_period_s", "asymmetry_us", "$busy_guests"]
+        );
+        assert_eq!(
+            short_names(&[
+                "events[0].migration.cold_dirty_rate_mib_per_s",
+                "events[1].migration.cold_dirty_rate_mib_per_s",
+            ]),
+            [
+                "events[0].….cold_dirty_rate_mib_per_s",
+                "events[1].….cold_dirty_rate_mib_per_s"
+            ]
+        );
+        assert_eq!(
+            short_names(&[
+                "hosts[1].xen.host.guests[0].workload.busy_fraction",
+                "hosts[1].xen.host.guests[1].workload.busy_fraction",
+                "hosts[1].xen.host.guests[1].workload.rx_pps",
+            ]),
+            [
+                "hosts[1].….guests[0].….busy_fraction",
+                "hosts[1].….guests[1].….busy_fraction",
+                "rx_pps"
+            ]
+        );
+        // Paths that differ only in their depth are given in full.
+        assert_eq!(short_names(&["a.x", "a.b.x"]), ["a.x", "a.b.x"]);
+    }
+
+    #[test]
+    fn points_are_labelled_by_their_axes_not_by_linked_fields() {
+        let root = scratch("labels");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("points.csv"),
+            "point,$busy_guests,hosts[1].xen.host.guests[0].workload.busy_fraction,\
+             hosts[1].xen.host.guests[0].workload.rx_pps,hosts[1].xen.host.guests[1].workload.busy_fraction,\
+             rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n\
+             0,0,0,0,0,1,1,1\n\
+             1,2,0.25,500,0.25,2,2,2\n",
+        )
+        .unwrap();
+        let linked = "Linked(to: \"$busy_guests\", transform: Step(above: 0, value: 0.25))";
+        std::fs::write(
+            d.join(crate::sweep::RECORDED_SWEEP),
+            format!(
+                "// The sweep as run.\nSweep(name: \"b\", base: \"base.ron\", vary: [\
+                 (path: \"$busy_guests\", values: List([0, 2])),\
+                 (path: \"hosts[1].xen.host.guests[0].workload.busy_fraction\", values: {linked}),\
+                 (path: \"hosts[1].xen.host.guests[0].workload.rx_pps\", values: {linked}),\
+                 (path: \"hosts[1].xen.host.guests[1].workload.busy_fraction\", values: {linked}),\
+                 ])\n"
+            ),
+        )
+        .unwrap();
+        let table = sweep_table(&d, "b", 64).unwrap().unwrap();
+        let rows: Vec<&str> = table.lines().skip(1).take(2).collect();
+        assert!(
+            rows[0].starts_with("b                    $busy_guests=0 "),
+            "{table}"
+        );
+        assert!(
+            rows[1].starts_with("b                    $busy_guests=2 "),
+            "{table}"
+        );
+        assert!(
+            !table.contains("busy_fraction") && !table.contains("rx_pps"),
+            "{table}"
+        );
+        // Without the recorded sweep every field is labelled, the two
+        // busy fractions told apart.
+        std::fs::remove_file(d.join(crate::sweep::RECORDED_SWEEP)).unwrap();
+        let table = sweep_table(&d, "b", 64).unwrap().unwrap();
+        assert!(
+            table.contains(
+                "$busy_guests=2 hosts[1].….guests[0].….busy_fraction=0.25 rx_pps=500 \
+                 hosts[1].….guests[1].….busy_fraction=0.25"
+            ),
             "{table}"
         );
         std::fs::remove_dir_all(&root).unwrap();
