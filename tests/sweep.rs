@@ -562,6 +562,69 @@ fn killed_sweep_keeps_whole_rows_and_resumes() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Ctrl-C (SIGINT) stops a sweep with the shell's status for it, 130,
+/// after saying on stderr how many runs are kept and the command that
+/// continues the sweep; that command finishes it.
+#[test]
+fn interrupted_sweep_says_how_to_resume() {
+    let d = scratch("sigint");
+    let sweep = sweep_files_with(&d, POLL_VARY, 4, "duration_s: 86400");
+    let out = d.join("stopped");
+    let child = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .args(["-q", "--jobs", "2"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The header is written once the sweep is under way.
+    let start = Instant::now();
+    while !out.join("results.csv").exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{:?}: {stderr}", o.status);
+    // A worker may finish its run between the count and the exit.
+    let kept = rows(&out.join("results.csv")).len();
+    let said: usize = stderr
+        .split("test: interrupted with ")
+        .nth(1)
+        .and_then(|t| t.split(" of 16 runs done").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stderr}"));
+    assert!(
+        said <= kept && kept <= said + 2 && kept < 16,
+        "{kept}: {stderr}"
+    );
+    let resume = format!(
+        "vtsim sweep {} --out {} --resume",
+        sweep.display(),
+        out.display()
+    );
+    let command = stderr
+        .lines()
+        .find_map(|l| l.split("to continue it: ").nth(1))
+        .unwrap_or_else(|| panic!("no command in {stderr}"));
+    assert_eq!(command, resume);
+    // The command as printed (these paths need no quotes) completes it.
+    let words: Vec<&str> = command.split(' ').skip(1).collect();
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(&words)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows(&out.join("results.csv")).len(), 16);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 fn number(v: &ron::Value) -> f64 {
     match v {
         ron::Value::Number(n) => n.into_f64(),
