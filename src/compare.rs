@@ -110,11 +110,6 @@ impl SweepPoints {
     fn series(&self) -> impl Iterator<Item = &String> {
         self.clocks.iter().chain(self.moves.iter().map(|(m, _)| m))
     }
-
-    /// Rows of the points table: one per point and series.
-    fn table_rows(&self) -> usize {
-        self.rows.len() * (self.clocks.len() + self.moves.len())
-    }
 }
 
 /// Reads `points.csv` of a sweep directory: columns `point`, the varied
@@ -338,7 +333,9 @@ pub fn compare(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Stri
 /// over seeds of each clock's error statistics; then, when the sweeps have
 /// live migrations or failovers, one row per point and migration (or
 /// failover) with the medians of its own metrics, under their own headings.
-fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
+/// Only the first `max_rows` rows are shown; returns the table and how
+/// many rows were left out.
+fn sweeps_table(sweeps: &[(String, SweepPoints)], max_rows: usize) -> (String, usize) {
     // Rows as (sweep, point, series, cells), formatted once the widths are
     // known: the clocks' rows, then one section per kind of move.
     let mut clock_rows: Vec<[String; 4]> = Vec::new();
@@ -386,6 +383,15 @@ fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
             }
         }
     }
+    let mut room = max_rows;
+    let mut left_out = 0;
+    for rows in std::iter::once(&mut clock_rows).chain(sections.iter_mut().map(|s| &mut s.rows)) {
+        let keep = rows.len().min(room);
+        left_out += rows.len() - keep;
+        rows.truncate(keep);
+        room -= keep;
+    }
+    sections.retain(|s| !s.rows.is_empty());
     let all = || {
         clock_rows
             .iter()
@@ -413,7 +419,7 @@ fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
         block(&s.kind, &s.header(), &s.rows);
     }
     table.push_str("(each cell: the median over the point's seeds of that statistic of a run)\n");
-    table
+    (table, left_out)
 }
 
 /// The rows of the points table for one kind of move (migrations or
@@ -483,14 +489,12 @@ impl MoveSection {
 }
 
 /// The table [`compare`] prints for one finished sweep directory (its
-/// `points.csv`), labelled `label`; `None` when it would exceed `max_rows`
-/// rows (points × clocks, migrations and failovers).
-pub fn sweep_table(dir: &Path, label: &str, max_rows: usize) -> anyhow::Result<Option<String>> {
+/// `points.csv`), labelled `label`, cut to its first `max_rows` rows
+/// (points × clocks, migrations and failovers); returns it and how many
+/// rows were left out ([`compare`] prints them all).
+pub fn sweep_table(dir: &Path, label: &str, max_rows: usize) -> anyhow::Result<(String, usize)> {
     let sw = read_points(dir)?;
-    if sw.table_rows() > max_rows {
-        return Ok(None);
-    }
-    Ok(Some(sweeps_table(&[(label.to_string(), sw)])))
+    Ok(sweeps_table(&[(label.to_string(), sw)], max_rows))
 }
 
 /// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
@@ -505,7 +509,7 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
             }
         }
     }
-    let table = sweeps_table(sweeps);
+    let (table, _) = sweeps_table(sweeps, usize::MAX);
     crate::output::write_atomic(&out.join("compare_sweeps.csv"), csv_text.as_bytes())?;
     let mut metrics: Vec<String> = Vec::new();
     for (_, sw) in sweeps {
@@ -739,7 +743,7 @@ mod tests {
              1,600,2.5,2,3,4.982,4.982,4.982,,,\n",
         )
         .unwrap();
-        let table = sweep_table(&d, "f", 64).unwrap().unwrap();
+        let (table, _) = sweep_table(&d, "f", 64).unwrap();
         let lines: Vec<&str> = table.lines().collect();
         // The clock's header and rows, the failovers' header and rows, the note.
         assert_eq!(lines.len(), 1 + 2 + 1 + 2 + 1, "{table}");
@@ -820,7 +824,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let table = sweep_table(&d, "b", 64).unwrap().unwrap();
+        let (table, _) = sweep_table(&d, "b", 64).unwrap();
         let rows: Vec<&str> = table.lines().skip(1).take(2).collect();
         assert!(
             rows[0].starts_with("b                    $busy_guests=0 "),
@@ -837,7 +841,7 @@ mod tests {
         // Without the recorded sweep every field is labelled, the two
         // busy fractions told apart.
         std::fs::remove_file(d.join(crate::sweep::RECORDED_SWEEP)).unwrap();
-        let table = sweep_table(&d, "b", 64).unwrap().unwrap();
+        let (table, _) = sweep_table(&d, "b", 64).unwrap();
         assert!(
             table.contains(
                 "$busy_guests=2 hosts[1].….guests[0].….busy_fraction=0.25 rx_pps=500 \

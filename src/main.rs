@@ -169,8 +169,9 @@ fn seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Most rows (grid points × clocks) of the table `vtsim sweep` prints at
-/// the end; a larger sweep's medians are in its points.csv.
+/// Most rows (grid points × clocks, migrations and failovers) of the table
+/// `vtsim sweep` prints at the end; `vtsim compare` prints a larger
+/// sweep's whole table.
 const SWEEP_TABLE_MAX_ROWS: usize = 64;
 
 /// Exit status of a command whose reader went away (`vtsim list | head`):
@@ -422,11 +423,18 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let results = dir.join("results.csv");
             // Runs finished so far (fewer after --max-runs).
             let done = runs_done(&results);
-            if done == plan.runs().len()
-                && let Some(table) =
-                    vtsim::compare::sweep_table(&dir, &plan.sweep.name, SWEEP_TABLE_MAX_ROWS)?
-            {
+            if done == plan.runs().len() {
+                let (table, left_out) =
+                    vtsim::compare::sweep_table(&dir, &plan.sweep.name, SWEEP_TABLE_MAX_ROWS)?;
                 write!(stdout(), "{table}")?;
+                if left_out > 0 {
+                    writeln!(
+                        stdout(),
+                        "({left_out} more row{} left out: `vtsim compare {}` prints them all)",
+                        if left_out == 1 { "" } else { "s" },
+                        shell_word(&dir)
+                    )?;
+                }
             }
             writeln!(
                 stdout(),

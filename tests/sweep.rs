@@ -350,6 +350,43 @@ fn a_finished_sweep_prints_its_points() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A finished sweep whose table is longer than the 64 rows `vtsim sweep`
+/// prints says how many it left out and the command that prints them all,
+/// which does.
+#[test]
+fn a_long_table_is_cut_with_a_pointer_to_the_whole() {
+    let d = scratch("long");
+    // 33 points × 2 clocks: 66 rows.
+    let vary = r#"(path: "paths[0].asymmetry_us", values: LinRange(from: 0, to: 32, steps: 33))"#;
+    let sweep = sweep_files_with(&d, vary, 1, "duration_s: 3600");
+    let o = vtsim_sweep(&sweep, &d.join("out"), &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    // A header, 64 rows, the note, the pointer, the closing line.
+    assert_eq!(lines.len(), 1 + 64 + 1 + 1 + 1, "{out}");
+    assert!(lines[64].contains("asymmetry_us=31 ") && lines[64].contains("ntpd"));
+    let pointer = lines[66];
+    assert!(pointer.starts_with("(2 more rows left out: "), "{out}");
+    let command = pointer.split('`').nth(1).unwrap();
+    assert_eq!(
+        command,
+        format!("vtsim compare {}", d.join("out").display())
+    );
+    // Run as printed, from a directory without an earlier comparison.
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(command.split(' ').skip(1))
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = all.lines().filter(|l| l.starts_with("out ")).count();
+    assert_eq!(rows, 66, "{all}");
+    assert!(all.contains("asymmetry_us=32 "), "{all}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// The bundled dirty-rate sweep: its migrations' downtime and total time
 /// are in the printed table, as `results.csv` holds them (one seed, so
 /// the medians are the runs' values), never a row of dashes.
