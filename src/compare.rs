@@ -3,7 +3,9 @@
 //!
 //! A *run* directory (`vtsim run`, `vtsim replay`) contributes one row per
 //! clock from its `summary.json` and its error series from `errors.csv`,
-//! overlaid in `compare_errors`. A *sweep* directory (`vtsim sweep`, known by
+//! overlaid in `compare_errors`; every run and replay writes both, so
+//! either missing or unreadable (a cell that is not a number) fails the
+//! comparison, naming the file, and nothing is written. A *sweep* directory (`vtsim sweep`, known by
 //! its `points.csv`) contributes one row per grid point and clock (medians
 //! over seeds), then, when its base scenario migrates or fails over, one
 //! row per point and migration (or failover) with that move's own metrics
@@ -32,24 +34,65 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
 }
 
 /// Reads `errors.csv` of a run: (hours, µs) per clock column, thinned for
-/// plotting with every excursion kept ([`Thinned`]).
+/// plotting with every excursion kept ([`Thinned`]). Every run and replay
+/// writes one, so a missing or garbled file is an error naming it (and
+/// the line and column of a cell that is not a number), not an empty plot.
+/// An empty error cell is a value that does not exist (a replay writes a
+/// non-finite error so) and is skipped.
 fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
     let p = dir.join("errors.csv");
-    let mut rdr =
-        csv::Reader::from_path(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-    let names: Vec<String> = rdr
-        .headers()?
+    let file = p.display();
+    if !p.exists() {
+        anyhow::bail!(
+            "{file} is missing: every run and replay writes its error series there, \
+             so {} is not a whole run directory",
+            dir.display()
+        );
+    }
+    let mut rdr = csv::Reader::from_path(&p).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let header = rdr
+        .headers()
+        .map_err(|e| anyhow::anyhow!("{file}: {e}"))?
+        .clone();
+    if header.iter().all(str::is_empty) {
+        anyhow::bail!(
+            "{file} is empty: expected a header line (the time, then one column per clock)"
+        );
+    }
+    let names: Vec<String> = header
         .iter()
         .skip(1)
         .map(|h| h.trim_end_matches("_error_us").to_string())
         .collect();
     let mut cols = vec![Thinned::new(1000); names.len()];
     for rec in rdr.records() {
-        let rec = rec?;
-        let t: f64 = rec.get(0).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        let rec = rec.map_err(|e| match e.kind() {
+            csv::ErrorKind::UnequalLengths {
+                pos: Some(pos),
+                expected_len,
+                len,
+            } => anyhow::anyhow!(
+                "{file}: line {} has {len} cell{}, the header {expected_len}",
+                pos.line(),
+                if *len == 1 { "" } else { "s" }
+            ),
+            _ => anyhow::anyhow!("{file}: {e}"),
+        })?;
+        let line = rec.position().map_or(0, |pos| pos.line());
+        let cell = |i: usize| -> anyhow::Result<f64> {
+            let text = rec.get(i).unwrap_or("");
+            text.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "{file}: line {line}, column {} ({}): {text:?} is not a number",
+                    i + 1,
+                    header.get(i).unwrap_or("")
+                )
+            })
+        };
+        let t = cell(0)?;
         for (i, col) in cols.iter_mut().enumerate() {
-            if let Some(v) = rec.get(i + 1).and_then(|s| s.parse::<f64>().ok()) {
-                col.push(t / 3600.0, v);
+            if !rec.get(i + 1).unwrap_or("").is_empty() {
+                col.push(t / 3600.0, cell(i + 1)?);
             }
         }
     }
@@ -286,11 +329,7 @@ fn read_run(d: &Path) -> anyhow::Result<RunData> {
     }
     let summary = read_summary(d)?;
     let label = label_of(d, &summary.scenario);
-    let series = if d.join("errors.csv").exists() {
-        read_errors(d)?
-    } else {
-        Vec::new()
-    };
+    let series = read_errors(d)?;
     Ok(RunData {
         label,
         summary,
@@ -852,10 +891,12 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    /// A run directory whose one clock has `error_us` as given (JSON).
+    /// A run directory whose one clock has `error_us` as given (JSON), and
+    /// two rows of errors.
     fn run_dir(root: &Path, name: &str, error_us: &str) -> PathBuf {
         let d = root.join(name);
         std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("errors.csv"), "t_s,c_error_us\n0,1.5\n60,-2\n").unwrap();
         let empty = r#"{"count": 0, "median": null, "iqr": null, "p01": null, "p99": null, "mean": null, "rms": null, "max_abs": null}"#;
         std::fs::write(
             d.join("summary.json"),
@@ -958,6 +999,50 @@ mod tests {
         let e = compare(&[good, root.join("none")], &out, false).unwrap_err();
         assert!(e.to_string().contains("none"), "{e}");
         assert!(!out.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_missing_or_garbled_errors_file_is_an_error_naming_it() {
+        let root = scratch("errors");
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let good = run_dir(&root, "good", stats);
+        let bad = run_dir(&root, "bad", stats);
+        let out = root.join("out");
+        let refused = |errors: Option<&str>| {
+            match errors {
+                Some(text) => std::fs::write(bad.join("errors.csv"), text).unwrap(),
+                None => std::fs::remove_file(bad.join("errors.csv")).unwrap(),
+            }
+            let e = compare(&[good.clone(), bad.clone()], &out, false)
+                .unwrap_err()
+                .to_string();
+            assert!(!out.exists(), "{e}");
+            assert!(
+                e.contains(&bad.join("errors.csv").display().to_string()),
+                "{e}"
+            );
+            e
+        };
+        let e = refused(Some("t_s,c_error_us\n0,1.5\n60,x\n"));
+        assert!(
+            e.ends_with("line 3, column 2 (c_error_us): \"x\" is not a number"),
+            "{e}"
+        );
+        let e = refused(Some("t_s,c_error_us\nsoon,1.5\n"));
+        assert!(e.contains("line 2, column 1 (t_s)"), "{e}");
+        let e = refused(Some("t_s,c_error_us\n0,1.5\n60\n"));
+        assert!(e.ends_with("line 3 has 1 cell, the header 2"), "{e}");
+        let e = refused(Some(""));
+        assert!(e.contains("is empty"), "{e}");
+        let e = refused(None);
+        assert!(e.contains("is missing"), "{e}");
+        // An empty cell is an error that does not exist, as a replay
+        // writes it: no reason to refuse the run.
+        std::fs::write(bad.join("errors.csv"), "tf,error_us\n0,1.5\n60,\n").unwrap();
+        compare(&[good, bad], &out, false).unwrap();
+        let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
+        assert!(data.contains("bad/error"), "{data}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 
