@@ -24,11 +24,13 @@
 //!
 //! Each workload runs `--repeat` times (each in a fresh child; the one-day
 //! workloads `a` and `b` at least nine times, the sweep pair in at least
-//! five rounds) and the table shows the run of median wall time, with the
-//! targets of the performance issue beside it: the engine at least 10⁷
-//! events/s, `a` within 12 ms, a year of `c` within 30 s and 200 MB with no
-//! growth from half a year, and the sweep at least 1.8× faster with two
-//! jobs.
+//! five rounds), in quick mode too, and the table shows the run of median
+//! wall time, with how many runs it was picked from (`measured`) and how
+//! many simulations one run of the workload holds (`sims`: 8 for the
+//! sweep), and the targets of the performance issue beside it: the engine
+//! at least 10⁷ events/s, `a` within 12 ms, a year of `c` within 30 s and
+//! 200 MB with no growth from half a year, and the sweep at least 1.8×
+//! faster with two jobs.
 
 use std::process::Command;
 use std::sync::Mutex;
@@ -472,12 +474,17 @@ pub fn target(m: &Measurement, all: &[Measurement], quick: bool) -> Option<(Stri
 }
 
 /// The table of measurements with their targets, and the sweep speed-up
-/// when both sweep workloads are present.
-pub fn format_table(ms: &[Measurement], quick: bool) -> String {
+/// when both sweep workloads are present. Beside each workload: `sims`,
+/// the simulations one measurement runs (a sweep's runs), and `measured`,
+/// how many measurements (or sweep rounds) of it the row was picked from
+/// with `--repeat repeat` (at least nine for the one-day workloads and
+/// five rounds for the sweep pair).
+pub fn format_table(ms: &[Measurement], quick: bool, repeat: usize) -> String {
     let mut t = format!(
-        "{:<16} {:>5} {:>12} {:>10} {:>10} {:>13} {:>13} {:>12}  {:<24} {}\n",
+        "{:<16} {:>5} {:>8} {:>12} {:>10} {:>10} {:>13} {:>13} {:>12}  {:<24} {}\n",
         "workload",
-        "runs",
+        "sims",
+        "measured",
         "simulated [s]",
         "setup [s]",
         "wall [s]",
@@ -501,9 +508,10 @@ pub fn format_table(ms: &[Measurement], quick: bool) -> String {
             None => ("-".into(), ""),
         };
         t.push_str(&format!(
-            "{:<16} {:>5} {:>12} {:>10.3} {:>10.4} {:>13} {:>13.3e} {:>9.1} MB  {:<24} {}\n",
+            "{:<16} {:>5} {:>8} {:>12} {:>10.3} {:>10.4} {:>13} {:>13.3e} {:>9.1} MB  {:<24} {}\n",
             m.workload,
             m.runs,
+            measurements(&m.workload, repeat),
             sim,
             m.setup_wall_s,
             m.wall_s,
@@ -539,6 +547,20 @@ const SWEEP_ROUNDS_MIN: usize = 5;
 /// milliseconds, so a machine's slow spells move one run by half its time
 /// (20 to 31 ms for `a`), and the median of three can land on one.
 const SHORT_RUNS_MIN: usize = 9;
+
+/// How many times `vtsim bench --repeat repeat` measures `workload` (in
+/// rounds for the sweep pair), whether `--quick` or not: `repeat`, and at
+/// least [`SHORT_RUNS_MIN`] for the one-day workloads and
+/// [`SWEEP_ROUNDS_MIN`] rounds for the sweep pair.
+fn measurements(workload: &str, repeat: usize) -> usize {
+    if workload.ends_with("-day") {
+        repeat.max(SHORT_RUNS_MIN)
+    } else if workload.starts_with("d-sweep") {
+        repeat.max(SWEEP_ROUNDS_MIN)
+    } else {
+        repeat
+    }
+}
 
 /// One round of the sweep workloads: one job, two jobs, and two one-job
 /// sweeps in separate processes at once.
@@ -579,6 +601,12 @@ fn sorted_list(mut xs: Vec<f64>) -> String {
     s.join(", ")
 }
 
+/// What the columns `sims` and `measured` count, and which measurement a
+/// row shows: the same words in every mode, the counts being in the table.
+const FOOTER: &str = "(each row: the one of median wall time among its `measured` measurements, \
+     each in a fresh process (the sweep pair: the round of median speed-up); \
+     `sims`: simulations per measurement)\n";
+
 /// Runs every workload `repeat` times, each in its own child process, and
 /// returns the table `vtsim bench` prints (median runs). The sweep
 /// workloads run in rounds (at least five) of one job, two
@@ -592,17 +620,12 @@ pub fn run_bench(quick: bool, repeat: usize) -> anyhow::Result<String> {
     }
     let mut ms = Vec::new();
     for w in WORKLOADS.iter().filter(|w| !w.starts_with("d-sweep")) {
-        let n = if w.ends_with("-day") {
-            repeat.max(SHORT_RUNS_MIN)
-        } else {
-            repeat
-        };
-        let runs = (0..n)
+        let runs = (0..measurements(w, repeat))
             .map(|_| measure_in_child(w, quick))
             .collect::<anyhow::Result<Vec<_>>>()?;
         ms.push(median_run(runs));
     }
-    let mut rounds = (0..repeat.max(SWEEP_ROUNDS_MIN))
+    let mut rounds = (0..measurements("d-sweep-jobs1", repeat))
         .map(|_| SweepRound::measure(quick))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let speedups = sorted_list(rounds.iter().map(SweepRound::speedup).collect());
@@ -611,16 +634,12 @@ pub fn run_bench(quick: bool, repeat: usize) -> anyhow::Result<String> {
     let n = rounds.len();
     let median = rounds.swap_remove((n - 1) / 2);
     ms.extend([median.jobs1, median.jobs2]);
-    let mut table = format_table(&ms, quick);
+    let mut table = format_table(&ms, quick, repeat);
     table.push_str(&format!(
         "sweep speed-up in {n} rounds, sorted: {speedups}\n\
          two one-job sweeps at once, throughput over one alone (the machine's two cores): {machine}\n"
     ));
-    table.push_str(&format!(
-        "(median of {repeat} run{} per workload; of {} for the one-day workloads)\n",
-        if repeat == 1 { "" } else { "s" },
-        repeat.max(SHORT_RUNS_MIN)
-    ));
+    table.push_str(FOOTER);
     table.push_str("where the time goes, and what each target would take: docs/PERFORMANCE.md\n");
     Ok(table)
 }
@@ -686,12 +705,57 @@ mod tests {
         short.simulated_s = 600.0;
         let mut long = m("c-xen-year", 1.0, 1, 1);
         long.simulated_s = YEAR_S;
-        let t = format_table(&[short, m("engine", 1.0, 1, 1), long], false);
+        let t = format_table(&[short, m("engine", 1.0, 1, 1), long], false, 3);
         assert!(t.lines().next().unwrap().contains("simulated [s]"), "{t}");
         for v in ["6.0000e2", "8.6400e4", "3.1536e7"] {
             assert!(t.contains(v), "{v} missing:\n{t}");
         }
         assert!(!t.contains(" d "), "{t}");
+    }
+
+    /// `--quick` runs each workload once by default, except the one-day
+    /// workloads (nine times) and the sweep pair (five rounds): each row
+    /// says how many measurements it was picked from, and how many
+    /// simulations one measurement runs.
+    #[test]
+    fn each_row_counts_its_measurements() {
+        let mut sweep = m("d-sweep-jobs2", 1.0, 1, 1);
+        sweep.runs = 8;
+        let ms = [
+            m("a-ntpd-day", 0.02, 1, 1),
+            m("c-xen-year", 1.0, 1, 1),
+            sweep,
+        ];
+        // A workload's `sims` and `measured` cells.
+        let count = |t: &str, w: &str| -> (String, String) {
+            let line = t.lines().find(|l| l.starts_with(w)).unwrap();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (words[1].to_string(), words[2].to_string())
+        };
+        let quick = format_table(&ms, true, 1);
+        let head: Vec<&str> = quick.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(head[1..3], ["sims", "measured"], "{quick}");
+        assert_eq!(
+            count(&quick, "a-ntpd-day"),
+            ("1".into(), "9".into()),
+            "{quick}"
+        );
+        assert_eq!(
+            count(&quick, "c-xen-year"),
+            ("1".into(), "1".into()),
+            "{quick}"
+        );
+        assert_eq!(
+            count(&quick, "d-sweep-jobs2"),
+            ("8".into(), "5".into()),
+            "{quick}"
+        );
+        let full = format_table(&ms, false, 12);
+        assert_eq!(count(&full, "a-ntpd-day").1, "12", "{full}");
+        assert_eq!(count(&full, "c-xen-year").1, "12", "{full}");
+        assert_eq!(measurements("b-radclock-day", 3), 9);
+        assert_eq!(measurements("engine", 3), 3);
+        assert_eq!(measurements("d-sweep-jobs1", 3), 5);
     }
 
     #[test]

@@ -3,10 +3,22 @@
 //!
 //! A *run* directory (`vtsim run`, `vtsim replay`) contributes one row per
 //! clock from its `summary.json` and its error series from `errors.csv`,
-//! overlaid in `compare_errors`. A *sweep* directory (`vtsim sweep`, known by
+//! overlaid in `compare_errors`; every run and replay writes both, so
+//! either missing or unreadable (a cell that is not a number) fails the
+//! comparison, naming the file, and nothing is written. A *sweep* directory (`vtsim sweep`, known by
 //! its `points.csv`) contributes one row per grid point and clock (medians
-//! over seeds) and, for every metric, one line per sweep and clock against
+//! over seeds), then, when its base scenario migrates or fails over, one
+//! row per point and migration (or failover) with that move's own metrics
+//! (downtime and total time; TSC jump and log lag) under their own
+//! headings, and, for every metric, one line per sweep and series against
 //! the sweep's first varied field, overlaid in `compare_<metric>`.
+//!
+//! The table labels a point by the fields with values of their own (a
+//! field `Linked` to another follows it, so the sweep recorded beside
+//! `points.csv` leaves it out), each by its last name, or with as much of
+//! its path as tells apart fields that end in the same name
+//! (`events[0].….cold_dirty_rate_mib_per_s`); `compare_sweeps.csv` names
+//! every varied field by its full path.
 
 use std::path::{Path, PathBuf};
 
@@ -22,24 +34,65 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
 }
 
 /// Reads `errors.csv` of a run: (hours, µs) per clock column, thinned for
-/// plotting with every excursion kept ([`Thinned`]).
+/// plotting with every excursion kept ([`Thinned`]). Every run and replay
+/// writes one, so a missing or garbled file is an error naming it (and
+/// the line and column of a cell that is not a number), not an empty plot.
+/// An empty error cell is a value that does not exist (a replay writes a
+/// non-finite error so) and is skipped.
 fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
     let p = dir.join("errors.csv");
-    let mut rdr =
-        csv::Reader::from_path(&p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-    let names: Vec<String> = rdr
-        .headers()?
+    let file = p.display();
+    if !p.exists() {
+        anyhow::bail!(
+            "{file} is missing: every run and replay writes its error series there, \
+             so {} is not a whole run directory",
+            dir.display()
+        );
+    }
+    let mut rdr = csv::Reader::from_path(&p).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let header = rdr
+        .headers()
+        .map_err(|e| anyhow::anyhow!("{file}: {e}"))?
+        .clone();
+    if header.iter().all(str::is_empty) {
+        anyhow::bail!(
+            "{file} is empty: expected a header line (the time, then one column per clock)"
+        );
+    }
+    let names: Vec<String> = header
         .iter()
         .skip(1)
         .map(|h| h.trim_end_matches("_error_us").to_string())
         .collect();
     let mut cols = vec![Thinned::new(1000); names.len()];
     for rec in rdr.records() {
-        let rec = rec?;
-        let t: f64 = rec.get(0).and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        let rec = rec.map_err(|e| match e.kind() {
+            csv::ErrorKind::UnequalLengths {
+                pos: Some(pos),
+                expected_len,
+                len,
+            } => anyhow::anyhow!(
+                "{file}: line {} has {len} cell{}, the header {expected_len}",
+                pos.line(),
+                if *len == 1 { "" } else { "s" }
+            ),
+            _ => anyhow::anyhow!("{file}: {e}"),
+        })?;
+        let line = rec.position().map_or(0, |pos| pos.line());
+        let cell = |i: usize| -> anyhow::Result<f64> {
+            let text = rec.get(i).unwrap_or("");
+            text.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "{file}: line {line}, column {} ({}): {text:?} is not a number",
+                    i + 1,
+                    header.get(i).unwrap_or("")
+                )
+            })
+        };
+        let t = cell(0)?;
         for (i, col) in cols.iter_mut().enumerate() {
-            if let Some(v) = rec.get(i + 1).and_then(|s| s.parse::<f64>().ok()) {
-                col.push(t / 3600.0, v);
+            if !rec.get(i + 1).unwrap_or("").is_empty() {
+                col.push(t / 3600.0, cell(i + 1)?);
             }
         }
     }
@@ -60,22 +113,45 @@ type PointMetrics = std::collections::BTreeMap<(String, String), f64>;
 struct SweepPoints {
     /// Varied fields, in column order (the first is the plots' x axis).
     fields: Vec<String>,
-    /// Clocks, in column order.
+    /// Per field, its name in the table's point labels, or `None` for a
+    /// field linked to another (it follows that one, so it tells nothing).
+    labels: Vec<Option<String>>,
+    /// Clocks (series with error statistics), in column order.
     clocks: Vec<String>,
+    /// Live migrations and failovers (`migrations[0]`, `failovers[0]`, ...),
+    /// in column order, each with its metrics (`downtime_ms`, ...): series
+    /// without error statistics, so the table gives them columns of their own.
+    moves: Vec<(String, Vec<String>)>,
     /// Per point: the fields' values, and the median over seeds of
-    /// `clock.metric` by `(clock, metric)` name.
+    /// `series.metric` by `(series, metric)` name.
     rows: Vec<(Vec<f64>, PointMetrics)>,
 }
 
 impl SweepPoints {
-    /// A point as `field=value` pairs, each field named by `name`.
-    fn point_text(&self, values: &[f64], name: impl Fn(&str) -> &str) -> String {
+    /// A point as `path=value` pairs, every varied field by its full path.
+    fn point_text(&self, values: &[f64]) -> String {
         self.fields
             .iter()
             .zip(values)
-            .map(|(f, v)| format!("{}={v}", name(f)))
+            .map(|(f, v)| format!("{f}={v}"))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// A point as the table labels it: `name=value` for each field with
+    /// values of its own, by its short name.
+    fn point_label(&self, values: &[f64]) -> String {
+        self.labels
+            .iter()
+            .zip(values)
+            .filter_map(|(name, v)| Some(format!("{}={v}", name.as_ref()?)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Every series, clocks first, in column order.
+    fn series(&self) -> impl Iterator<Item = &String> {
+        self.clocks.iter().chain(self.moves.iter().map(|(m, _)| m))
     }
 }
 
@@ -92,16 +168,18 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
         .map(str::to_string)
         .collect();
     let mut fields = Vec::new();
-    let mut clocks: Vec<String> = Vec::new();
-    // Column index → (clock, metric) for the medians over seeds.
+    // Series in column order, each with its metrics.
+    let mut series: Vec<(String, Vec<String>)> = Vec::new();
+    // Column index → (series, metric) for the medians over seeds.
     let mut medians = Vec::new();
     for (i, h) in headers.iter().enumerate().skip(1) {
         match h.strip_suffix(".median").and_then(|cm| cm.rsplit_once('.')) {
-            Some((clock, metric)) => {
-                if !clocks.iter().any(|c| c == clock) {
-                    clocks.push(clock.to_string());
+            Some((name, metric)) => {
+                match series.iter_mut().find(|(s, _)| s == name) {
+                    Some((_, metrics)) => metrics.push(metric.to_string()),
+                    None => series.push((name.to_string(), vec![metric.to_string()])),
                 }
-                medians.push((i, clock.to_string(), metric.to_string()));
+                medians.push((i, name.to_string(), metric.to_string()));
             }
             None if h.ends_with(".q25") || h.ends_with(".q75") => {}
             None => fields.push((i, h.clone())),
@@ -125,11 +203,103 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
             .collect();
         rows.push((values, metrics));
     }
+    // A clock has error statistics; a migration or failover has metrics of
+    // its own (downtime, TSC jump), and no error to show.
+    let (clocks, moves): (Vec<_>, Vec<_>) = series
+        .into_iter()
+        .partition(|(_, metrics)| metrics.iter().any(|m| m == "median_us"));
+    let fields: Vec<String> = fields.into_iter().map(|(_, h)| h).collect();
+    let linked = linked_fields(dir);
+    let shown: Vec<&str> = fields
+        .iter()
+        .filter(|f| !linked.contains(f))
+        .map(String::as_str)
+        .collect();
+    let mut names = short_names(&shown).into_iter();
+    let labels = fields
+        .iter()
+        .map(|f| {
+            if linked.contains(f) {
+                None
+            } else {
+                names.next()
+            }
+        })
+        .collect();
     Ok(SweepPoints {
-        fields: fields.into_iter().map(|(_, h)| h).collect(),
-        clocks,
+        fields,
+        labels,
+        clocks: clocks.into_iter().map(|(c, _)| c).collect(),
+        moves,
         rows,
     })
+}
+
+/// The fields of the sweep recorded in `dir` (`sweep.ron`) that are
+/// `Linked` to another; none when it records no sweep (a `points.csv`
+/// written by hand, or by an older vtsim): then every field is labelled.
+fn linked_fields(dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join(crate::sweep::RECORDED_SWEEP)) else {
+        return Vec::new();
+    };
+    // Only labels depend on it, so a file that does not read as a sweep
+    // costs the shorter labels, not the comparison.
+    let Ok(sweep) = crate::scenario::ron_options().from_str::<crate::sweep::Sweep>(&text) else {
+        return Vec::new();
+    };
+    sweep
+        .vary
+        .into_iter()
+        .filter(|v| matches!(v.values, crate::sweep::Values::Linked { .. }))
+        .map(|v| v.path)
+        .collect()
+}
+
+/// Short names for field paths: the last component (`poll_period_s`);
+/// where several paths end in the same name, the first component and
+/// those that tell them apart too, with `…` for the components left out
+/// (`events[0].….cold_dirty_rate_mib_per_s`,
+/// `hosts[1].….guests[0].….busy_fraction`).
+fn short_names(paths: &[&str]) -> Vec<String> {
+    let parts: Vec<Vec<&str>> = paths.iter().map(|p| p.split('.').collect()).collect();
+    let leaf = |i: usize| parts[i][parts[i].len() - 1];
+    let mut names: Vec<String> = (0..paths.len())
+        .map(|i| {
+            let same: Vec<usize> = (0..paths.len()).filter(|&j| leaf(j) == leaf(i)).collect();
+            if same.len() == 1 {
+                return leaf(i).to_string();
+            }
+            let n = parts[i].len();
+            // Components before the leaf: the first, and any in which
+            // two of the paths differ.
+            let kept: Vec<usize> = (0..n - 1)
+                .filter(|&k| k == 0 || same.iter().any(|&j| parts[j].get(k) != parts[i].get(k)))
+                .collect();
+            let mut name: Vec<&str> = Vec::new();
+            let mut next = 0;
+            for k in kept.into_iter().chain([n - 1]) {
+                if k > next {
+                    name.push("…");
+                }
+                name.push(parts[i][k]);
+                next = k + 1;
+            }
+            name.join(".")
+        })
+        .collect();
+    // Paths that still read alike (one a prefix of another's components)
+    // are given in full.
+    for i in 0..names.len() {
+        if names.iter().filter(|n| **n == names[i]).count() > 1 {
+            let dup = names[i].clone();
+            for (n, p) in names.iter_mut().zip(paths) {
+                if *n == dup {
+                    *n = p.to_string();
+                }
+            }
+        }
+    }
+    names
 }
 
 /// The last path component of `d`, or `fallback`.
@@ -159,11 +329,7 @@ fn read_run(d: &Path) -> anyhow::Result<RunData> {
     }
     let summary = read_summary(d)?;
     let label = label_of(d, &summary.scenario);
-    let series = if d.join("errors.csv").exists() {
-        read_errors(d)?
-    } else {
-        Vec::new()
-    };
+    let series = read_errors(d)?;
     Ok(RunData {
         label,
         summary,
@@ -203,62 +369,171 @@ pub fn compare(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<Stri
 }
 
 /// The table of sweep points, one row per point and clock: the medians
-/// over seeds of each clock's error statistics.
-fn sweeps_table(sweeps: &[(String, SweepPoints)]) -> String {
-    // Rows as (sweep, point, clock, cells), formatted once the widths are known.
-    let mut rows: Vec<[String; 4]> = Vec::new();
+/// over seeds of each clock's error statistics; then, when the sweeps have
+/// live migrations or failovers, one row per point and migration (or
+/// failover) with the medians of its own metrics, under their own headings.
+/// Only the first `max_rows` rows are shown; returns the table and how
+/// many rows were left out.
+fn sweeps_table(sweeps: &[(String, SweepPoints)], max_rows: usize) -> (String, usize) {
+    // Rows as (sweep, point, series, cells), formatted once the widths are
+    // known: the clocks' rows, then one section per kind of move.
+    let mut clock_rows: Vec<[String; 4]> = Vec::new();
+    let mut sections: Vec<MoveSection> = Vec::new();
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
-            // The table names each field by its last component only.
-            let short = sw.point_text(values, |f| f.rsplit('.').next().unwrap_or(f));
+            let short = sw.point_label(values);
+            let get = |series: &str, m: &str| {
+                metrics
+                    .get(&(series.to_string(), m.to_string()))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
             for clock in &sw.clocks {
-                let get = |m: &str| {
-                    metrics
-                        .get(&(clock.clone(), m.to_string()))
-                        .copied()
-                        .unwrap_or(f64::NAN)
-                };
-                rows.push([
+                clock_rows.push([
                     label.clone(),
                     short.clone(),
                     clock.clone(),
                     ErrorStats::table_cells(
-                        get("median_us"),
-                        get("iqr_us"),
-                        get("rms_us"),
-                        get("max_abs_us"),
+                        get(clock, "median_us"),
+                        get(clock, "iqr_us"),
+                        get(clock, "rms_us"),
+                        get(clock, "max_abs_us"),
                     ),
                 ]);
             }
+            for (series, names) in &sw.moves {
+                // `migrations[0]` is a migration.
+                let kind = series.split('[').next().unwrap_or(series);
+                let kind = kind.strip_suffix('s').unwrap_or(kind);
+                let section = match sections
+                    .iter()
+                    .position(|s| s.kind == kind && s.metrics == *names)
+                {
+                    Some(i) => &mut sections[i],
+                    None => {
+                        sections.push(MoveSection::new(kind, names));
+                        sections.last_mut().expect("just pushed")
+                    }
+                };
+                let cells = section.cells(|m| get(series, m));
+                section
+                    .rows
+                    .push([label.clone(), short.clone(), series.clone(), cells]);
+            }
         }
     }
-    let w = |col: usize, min: usize| column_width(rows.iter().map(|r| &r[col]), min);
-    let (w_sweep, w_point, w_clock) = (w(0, 20), w(1, 36), w(2, 20));
-    let mut table = format!(
-        "{:<w_sweep$} {:<w_point$} {:<w_clock$} {}\n",
-        "sweep",
-        "point",
-        "clock",
-        ErrorStats::table_header()
-    );
-    for [sweep, point, clock, cells] in &rows {
+    let mut room = max_rows;
+    let mut left_out = 0;
+    for rows in std::iter::once(&mut clock_rows).chain(sections.iter_mut().map(|s| &mut s.rows)) {
+        let keep = rows.len().min(room);
+        left_out += rows.len() - keep;
+        rows.truncate(keep);
+        room -= keep;
+    }
+    sections.retain(|s| !s.rows.is_empty());
+    let all = || {
+        clock_rows
+            .iter()
+            .chain(sections.iter().flat_map(|s| &s.rows))
+    };
+    let w_sweep = column_width(all().map(|r| &r[0]), 20);
+    let w_point = column_width(all().map(|r| &r[1]), 36);
+    let mut table = String::new();
+    let mut block = |third: &str, heading: &str, rows: &[[String; 4]]| {
+        let w = column_width(rows.iter().map(|r| &r[2]).chain([&third.to_string()]), 20);
         table.push_str(&format!(
-            "{sweep:<w_sweep$} {point:<w_point$} {clock:<w_clock$} {cells}\n"
+            "{:<w_sweep$} {:<w_point$} {third:<w$} {heading}\n",
+            "sweep", "point"
         ));
+        for [sweep, point, series, cells] in rows {
+            table.push_str(&format!(
+                "{sweep:<w_sweep$} {point:<w_point$} {series:<w$} {cells}\n"
+            ));
+        }
+    };
+    if !clock_rows.is_empty() || sections.is_empty() {
+        block("clock", &ErrorStats::table_header(), &clock_rows);
+    }
+    for s in &sections {
+        block(&s.kind, &s.header(), &s.rows);
     }
     table.push_str("(each cell: the median over the point's seeds of that statistic of a run)\n");
-    table
+    (table, left_out)
+}
+
+/// The rows of the points table for one kind of move (migrations or
+/// failovers) with one set of metrics.
+struct MoveSection {
+    /// `migration`, `failover`: the heading of the series column.
+    kind: String,
+    /// Metric names, in column order (`downtime_ms`, `total_s`).
+    metrics: Vec<String>,
+    /// (sweep, point, series, cells).
+    rows: Vec<[String; 4]>,
+}
+
+impl MoveSection {
+    fn new(kind: &str, metrics: &[String]) -> Self {
+        MoveSection {
+            kind: kind.to_string(),
+            metrics: metrics.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Heading, width and decimals of each metric's column, as `vtsim run`
+    /// prints a run's moves; a metric it does not know goes by its name.
+    fn columns(&self) -> Vec<(String, usize, usize)> {
+        self.metrics
+            .iter()
+            .map(|m| {
+                let (heading, decimals) = match m.as_str() {
+                    "downtime_ms" => ("down [ms]", 3),
+                    "total_s" => ("total [s]", 3),
+                    "tsc_jump_s" => ("TSC jump [s]", 6),
+                    "max_log_lag_us" => ("log lag [µs]", 1),
+                    other => (other, 3),
+                };
+                (
+                    heading.to_string(),
+                    heading.chars().count().max(10),
+                    decimals,
+                )
+            })
+            .collect()
+    }
+
+    fn header(&self) -> String {
+        let headings: Vec<String> = self
+            .columns()
+            .into_iter()
+            .map(|(h, w, _)| format!("{h:>w$}"))
+            .collect();
+        headings.join(" ")
+    }
+
+    /// The cells of one row, `get` giving each metric's value ("—" for none).
+    fn cells(&self, get: impl Fn(&str) -> f64) -> String {
+        let cells: Vec<String> = self
+            .metrics
+            .iter()
+            .zip(self.columns())
+            .map(|(m, (_, w, d))| match get(m) {
+                v if v.is_nan() => format!("{:>w$}", "—"),
+                v => format!("{v:>w$.d$}"),
+            })
+            .collect();
+        cells.join(" ")
+    }
 }
 
 /// The table [`compare`] prints for one finished sweep directory (its
-/// `points.csv`), labelled `label`; `None` when it would exceed `max_rows`
-/// rows (points × clocks).
-pub fn sweep_table(dir: &Path, label: &str, max_rows: usize) -> anyhow::Result<Option<String>> {
+/// `points.csv`), labelled `label`, cut to its first `max_rows` rows
+/// (points × clocks, migrations and failovers); returns it and how many
+/// rows were left out ([`compare`] prints them all).
+pub fn sweep_table(dir: &Path, label: &str, max_rows: usize) -> anyhow::Result<(String, usize)> {
     let sw = read_points(dir)?;
-    if sw.rows.len() * sw.clocks.len() > max_rows {
-        return Ok(None);
-    }
-    Ok(Some(sweeps_table(&[(label.to_string(), sw)])))
+    Ok(sweeps_table(&[(label.to_string(), sw)], max_rows))
 }
 
 /// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
@@ -267,13 +542,13 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
     let mut csv_text = String::from("sweep,point,clock,metric,median_over_seeds\n");
     for (label, sw) in sweeps {
         for (values, metrics) in &sw.rows {
-            let point = sw.point_text(values, |f| f);
+            let point = sw.point_text(values);
             for ((clock, metric), v) in metrics {
                 csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
             }
         }
     }
-    let table = sweeps_table(sweeps);
+    let (table, _) = sweeps_table(sweeps, usize::MAX);
     crate::output::write_atomic(&out.join("compare_sweeps.csv"), csv_text.as_bytes())?;
     let mut metrics: Vec<String> = Vec::new();
     for (_, sw) in sweeps {
@@ -323,7 +598,7 @@ fn overlay_metric(
     let series: Vec<Series> = group
         .iter()
         .flat_map(|(label, sw)| {
-            sw.clocks.iter().map(move |clock| Series {
+            sw.series().map(move |clock| Series {
                 name: format!("{label}/{clock}"),
                 points: sw
                     .rows
@@ -493,10 +768,135 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    /// A run directory whose one clock has `error_us` as given (JSON).
+    #[test]
+    fn migrations_and_failovers_get_columns_of_their_own() {
+        let root = scratch("moves");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("points.csv"),
+            "point,events[0].at_s,rc.median_us.median,rc.median_us.q25,rc.median_us.q75,\
+             failovers[0].tsc_jump_s.median,failovers[0].tsc_jump_s.q25,failovers[0].tsc_jump_s.q75,\
+             failovers[0].max_log_lag_us.median,failovers[0].max_log_lag_us.q25,failovers[0].max_log_lag_us.q75\n\
+             0,300,1.5,1,2,4.991,4.991,4.991,55.25,55,56\n\
+             1,600,2.5,2,3,4.982,4.982,4.982,,,\n",
+        )
+        .unwrap();
+        let (table, _) = sweep_table(&d, "f", 64).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        // The clock's header and rows, the failovers' header and rows, the note.
+        assert_eq!(lines.len(), 1 + 2 + 1 + 2 + 1, "{table}");
+        assert!(lines[3].contains("failover") && lines[3].contains("TSC jump [s]"));
+        let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert!(
+            words(lines[4]).ends_with(&["failovers[0]".into(), "4.991000".into(), "55.2".into()]),
+            "{table}"
+        );
+        // A lag that does not exist is a dash; the jump that does is shown.
+        assert!(
+            words(lines[5]).ends_with(&["4.982000".into(), "—".into()]),
+            "{table}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn same_named_fields_are_told_apart_by_their_paths() {
+        assert_eq!(
+            short_names(&[
+                "daemons[0].algorithm.poll_period_s",
+                "paths[0].asymmetry_us",
+                "$busy_guests",
+            ]),
+            ["poll_period_s", "asymmetry_us", "$busy_guests"]
+        );
+        assert_eq!(
+            short_names(&[
+                "events[0].migration.cold_dirty_rate_mib_per_s",
+                "events[1].migration.cold_dirty_rate_mib_per_s",
+            ]),
+            [
+                "events[0].….cold_dirty_rate_mib_per_s",
+                "events[1].….cold_dirty_rate_mib_per_s"
+            ]
+        );
+        assert_eq!(
+            short_names(&[
+                "hosts[1].xen.host.guests[0].workload.busy_fraction",
+                "hosts[1].xen.host.guests[1].workload.busy_fraction",
+                "hosts[1].xen.host.guests[1].workload.rx_pps",
+            ]),
+            [
+                "hosts[1].….guests[0].….busy_fraction",
+                "hosts[1].….guests[1].….busy_fraction",
+                "rx_pps"
+            ]
+        );
+        // Paths that differ only in their depth are given in full.
+        assert_eq!(short_names(&["a.x", "a.b.x"]), ["a.x", "a.b.x"]);
+    }
+
+    #[test]
+    fn points_are_labelled_by_their_axes_not_by_linked_fields() {
+        let root = scratch("labels");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("points.csv"),
+            "point,$busy_guests,hosts[1].xen.host.guests[0].workload.busy_fraction,\
+             hosts[1].xen.host.guests[0].workload.rx_pps,hosts[1].xen.host.guests[1].workload.busy_fraction,\
+             rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n\
+             0,0,0,0,0,1,1,1\n\
+             1,2,0.25,500,0.25,2,2,2\n",
+        )
+        .unwrap();
+        let linked = "Linked(to: \"$busy_guests\", transform: Step(above: 0, value: 0.25))";
+        std::fs::write(
+            d.join(crate::sweep::RECORDED_SWEEP),
+            format!(
+                "// The sweep as run.\nSweep(name: \"b\", base: \"base.ron\", vary: [\
+                 (path: \"$busy_guests\", values: List([0, 2])),\
+                 (path: \"hosts[1].xen.host.guests[0].workload.busy_fraction\", values: {linked}),\
+                 (path: \"hosts[1].xen.host.guests[0].workload.rx_pps\", values: {linked}),\
+                 (path: \"hosts[1].xen.host.guests[1].workload.busy_fraction\", values: {linked}),\
+                 ])\n"
+            ),
+        )
+        .unwrap();
+        let (table, _) = sweep_table(&d, "b", 64).unwrap();
+        let rows: Vec<&str> = table.lines().skip(1).take(2).collect();
+        assert!(
+            rows[0].starts_with("b                    $busy_guests=0 "),
+            "{table}"
+        );
+        assert!(
+            rows[1].starts_with("b                    $busy_guests=2 "),
+            "{table}"
+        );
+        assert!(
+            !table.contains("busy_fraction") && !table.contains("rx_pps"),
+            "{table}"
+        );
+        // Without the recorded sweep every field is labelled, the two
+        // busy fractions told apart.
+        std::fs::remove_file(d.join(crate::sweep::RECORDED_SWEEP)).unwrap();
+        let (table, _) = sweep_table(&d, "b", 64).unwrap();
+        assert!(
+            table.contains(
+                "$busy_guests=2 hosts[1].….guests[0].….busy_fraction=0.25 rx_pps=500 \
+                 hosts[1].….guests[1].….busy_fraction=0.25"
+            ),
+            "{table}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A run directory whose one clock has `error_us` as given (JSON), and
+    /// two rows of errors.
     fn run_dir(root: &Path, name: &str, error_us: &str) -> PathBuf {
         let d = root.join(name);
         std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("errors.csv"), "t_s,c_error_us\n0,1.5\n60,-2\n").unwrap();
         let empty = r#"{"count": 0, "median": null, "iqr": null, "p01": null, "p99": null, "mean": null, "rms": null, "max_abs": null}"#;
         std::fs::write(
             d.join("summary.json"),
@@ -599,6 +999,50 @@ mod tests {
         let e = compare(&[good, root.join("none")], &out, false).unwrap_err();
         assert!(e.to_string().contains("none"), "{e}");
         assert!(!out.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_missing_or_garbled_errors_file_is_an_error_naming_it() {
+        let root = scratch("errors");
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let good = run_dir(&root, "good", stats);
+        let bad = run_dir(&root, "bad", stats);
+        let out = root.join("out");
+        let refused = |errors: Option<&str>| {
+            match errors {
+                Some(text) => std::fs::write(bad.join("errors.csv"), text).unwrap(),
+                None => std::fs::remove_file(bad.join("errors.csv")).unwrap(),
+            }
+            let e = compare(&[good.clone(), bad.clone()], &out, false)
+                .unwrap_err()
+                .to_string();
+            assert!(!out.exists(), "{e}");
+            assert!(
+                e.contains(&bad.join("errors.csv").display().to_string()),
+                "{e}"
+            );
+            e
+        };
+        let e = refused(Some("t_s,c_error_us\n0,1.5\n60,x\n"));
+        assert!(
+            e.ends_with("line 3, column 2 (c_error_us): \"x\" is not a number"),
+            "{e}"
+        );
+        let e = refused(Some("t_s,c_error_us\nsoon,1.5\n"));
+        assert!(e.contains("line 2, column 1 (t_s)"), "{e}");
+        let e = refused(Some("t_s,c_error_us\n0,1.5\n60\n"));
+        assert!(e.ends_with("line 3 has 1 cell, the header 2"), "{e}");
+        let e = refused(Some(""));
+        assert!(e.contains("is empty"), "{e}");
+        let e = refused(None);
+        assert!(e.contains("is missing"), "{e}");
+        // An empty cell is an error that does not exist, as a replay
+        // writes it: no reason to refuse the run.
+        std::fs::write(bad.join("errors.csv"), "tf,error_us\n0,1.5\n60,\n").unwrap();
+        compare(&[good, bad], &out, false).unwrap();
+        let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
+        assert!(data.contains("bad/error"), "{data}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

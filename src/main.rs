@@ -176,13 +176,64 @@ fn seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Most rows (grid points × clocks) of the table `vtsim sweep` prints at
-/// the end; a larger sweep's medians are in its points.csv.
+/// Most rows (grid points × clocks, migrations and failovers) of the table
+/// `vtsim sweep` prints at the end; `vtsim compare` prints a larger
+/// sweep's whole table.
 const SWEEP_TABLE_MAX_ROWS: usize = 64;
 
 /// Exit status of a command whose reader went away (`vtsim list | head`):
 /// what a shell reports for a process ended by SIGPIPE.
 const CLOSED_PIPE: i32 = 128 + 13;
+
+/// Exit status of a sweep stopped by Ctrl-C: what a shell reports for a
+/// process ended by SIGINT.
+const INTERRUPTED: i32 = 128 + 2;
+
+/// `p` as one shell word: quoted when it holds anything but letters,
+/// digits and `/._-+,:@%=`, so that a printed command can be pasted back.
+fn shell_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs of a sweep whose rows `results` holds (after its header).
+fn runs_done(results: &Path) -> usize {
+    std::fs::read_to_string(results)
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// On Ctrl-C during a sweep: says how many runs are kept and the command
+/// that continues the sweep, then exits with [`INTERRUPTED`]. Each
+/// finished run's row is already in `results.csv` (written whole, by
+/// renaming), so there is nothing to save, and a run under way is lost
+/// either way.
+fn on_interrupt(sweep: &Path, plan: &vtsim::sweep::Plan, dir: &Path) -> anyhow::Result<()> {
+    let name = plan.sweep.name.clone();
+    let total = plan.runs().len();
+    let results = dir.join("results.csv");
+    let resume = format!(
+        "vtsim sweep {} --out {} --resume",
+        shell_word(sweep),
+        shell_word(dir)
+    );
+    ctrlc::set_handler(move || {
+        // On a line of its own, below the progress bars and the `^C`.
+        let _ = writeln!(
+            stderr(),
+            "\n{name}: interrupted with {} of {total} runs done (kept in {}); to continue it: {resume}",
+            runs_done(&results),
+            results.display()
+        );
+        std::process::exit(INTERRUPTED);
+    })
+    .map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))
+}
 
 /// Standard output or error. Rust ignores SIGPIPE, so writing to a closed
 /// pipe is an error, which `println!` turns into a panic; here it ends the
@@ -374,17 +425,23 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 progress: !quiet,
                 max_runs,
             };
+            on_interrupt(&sweep, &plan, &opts.dir(&plan))?;
             let dir = vtsim::sweep::run_sweep(&plan, &opts)?;
             let results = dir.join("results.csv");
-            // Rows after the header: runs finished so far (fewer after --max-runs).
-            let done = std::fs::read_to_string(&results)
-                .map(|t| t.lines().count().saturating_sub(1))
-                .unwrap_or(0);
-            if done == plan.runs().len()
-                && let Some(table) =
-                    vtsim::compare::sweep_table(&dir, &plan.sweep.name, SWEEP_TABLE_MAX_ROWS)?
-            {
+            // Runs finished so far (fewer after --max-runs).
+            let done = runs_done(&results);
+            if done == plan.runs().len() {
+                let (table, left_out) =
+                    vtsim::compare::sweep_table(&dir, &plan.sweep.name, SWEEP_TABLE_MAX_ROWS)?;
                 write!(stdout(), "{table}")?;
+                if left_out > 0 {
+                    writeln!(
+                        stdout(),
+                        "({left_out} more row{} left out: `vtsim compare {}` prints them all)",
+                        if left_out == 1 { "" } else { "s" },
+                        shell_word(&dir)
+                    )?;
+                }
             }
             writeln!(
                 stdout(),

@@ -43,7 +43,9 @@
 //! and seed, and rows are written in grid order, so `results.csv` is
 //! byte-identical for any `--jobs`. After each finished run `results.csv` is
 //! rewritten atomically with every completed row, so an interrupted sweep
-//! keeps them and `--resume` runs only the rest. Before any run the sweep
+//! keeps them and `--resume` runs only the rest (stopped with Ctrl-C,
+//! `vtsim sweep` prints the command that continues it before exiting with
+//! status 130). Before any run the sweep
 //! records itself in its directory (`sweep.ron`, pointing at `base.ron`,
 //! the base scenario as run), so the directory says what it holds and
 //! `vtsim sweep DIR/sweep.ron` repeats it; `--resume` refuses a directory
@@ -1009,12 +1011,18 @@ pub struct SweepOptions {
     pub max_runs: Option<usize>,
 }
 
+impl SweepOptions {
+    /// The output directory of `plan`'s sweep: `out`, or `out/<name>`.
+    pub fn dir(&self, plan: &Plan) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("out").join(&plan.sweep.name))
+    }
+}
+
 /// Runs a sweep; returns the output directory.
 pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
-    let dir = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("out").join(&plan.sweep.name));
+    let dir = opts.dir(plan);
     let results = dir.join("results.csv");
     if let Some(j) = opts.jobs
         && !(1..=MAX_JOBS).contains(&j)

@@ -150,6 +150,31 @@ fn csv_case(what: &'static str, text: impl Into<Vec<u8>>, expect: &[&'static str
 /// A sweep's `points.csv` with one axis and one clock's median.
 const SWEEP_POINTS: &str = "point,paths[0].asymmetry_us,rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n0,-100,-50,-51,-49\n";
 
+/// A run's `summary.json` with one clock, `c`.
+const RUN_SUMMARY: &str = r#"{"scenario": "s", "seed": 1, "duration_s": 60.0, "version": "0", "events": 1,
+"clocks": [{"name": "c", "domain": "h", "algorithm": "naive",
+"error_us": {"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0},
+"error_at_exchange_us": {"count": 0}, "host_rtt_us": {"count": 0}}]}"#;
+
+/// `vtsim compare` of two runs, `a` (whole) and `b`, whose `errors.csv`
+/// is `errors` (none when `None`).
+fn compare_errors_case(what: &'static str, errors: Option<&str>, expect: &[&'static str]) -> Case {
+    let mut files = vec![
+        ("a/summary.json", RUN_SUMMARY.into()),
+        ("a/errors.csv", b"t_s,c_error_us\n0,1.5\n".to_vec()),
+        ("b/summary.json", RUN_SUMMARY.into()),
+    ];
+    if let Some(text) = errors {
+        files.push(("b/errors.csv", text.as_bytes().to_vec()));
+    }
+    files_case(
+        what,
+        files,
+        &["compare", "{d}/a", "{d}/b", "--out", "{d}/out"],
+        expect,
+    )
+}
+
 fn sweep_text(vary: &str) -> String {
     format!("Sweep(name: \"sw\", base: \"base.ron\", vary: [{vary}], duration_s: Some(30))")
 }
@@ -812,6 +837,21 @@ fn cases() -> Vec<Case> {
             ("unrelated.txt", ""),
             &["compare", "{d}/none", "--out", "{d}/out"],
             &["DIR/none/summary.json"],
+        ),
+        compare_errors_case(
+            "compare of a run without errors.csv",
+            None,
+            &["DIR/b/errors.csv is missing", "DIR/b is not a whole run directory"],
+        ),
+        compare_errors_case(
+            "compare of a run whose errors.csv holds a cell that is not a number",
+            Some("t_s,c_error_us\n0,1.5\n60,1.2.3\n"),
+            &["DIR/b/errors.csv: line 3, column 2 (c_error_us): \"1.2.3\" is not a number"],
+        ),
+        compare_errors_case(
+            "compare of a run whose errors.csv has a row with a cell missing",
+            Some("t_s,c_error_us\n0,1.5\n60\n"),
+            &["DIR/b/errors.csv: line 3 has 1 cell, the header 2"],
         ),
         files_case(
             "validate a sweep one of whose points cannot be built",

@@ -336,12 +336,108 @@ fn a_finished_sweep_prints_its_points() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1 + 8 + 1 + 1, "{out}");
     assert!(lines[0].contains("median [µs]"), "{out}");
+    // A point is labelled by its axis: ntpd's exponents follow it.
     assert!(
-        lines[1].contains("poll_period_s=8 minpoll=3 maxpoll=3") && lines[1].contains("radclock"),
+        lines[1].contains("poll_period_s=8 ") && lines[1].contains("radclock"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("minpoll") && !out.contains("maxpoll"),
         "{out}"
     );
     assert!(lines[9].starts_with("(each cell: the median over"), "{out}");
     assert!(lines[10].contains("8 of 8 runs done"), "{out}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A finished sweep whose table is longer than the 64 rows `vtsim sweep`
+/// prints says how many it left out and the command that prints them all,
+/// which does.
+#[test]
+fn a_long_table_is_cut_with_a_pointer_to_the_whole() {
+    let d = scratch("long");
+    // 33 points × 2 clocks: 66 rows.
+    let vary = r#"(path: "paths[0].asymmetry_us", values: LinRange(from: 0, to: 32, steps: 33))"#;
+    let sweep = sweep_files_with(&d, vary, 1, "duration_s: 3600");
+    let o = vtsim_sweep(&sweep, &d.join("out"), &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    // A header, 64 rows, the note, the pointer, the closing line.
+    assert_eq!(lines.len(), 1 + 64 + 1 + 1 + 1, "{out}");
+    assert!(lines[64].contains("asymmetry_us=31 ") && lines[64].contains("ntpd"));
+    let pointer = lines[66];
+    assert!(pointer.starts_with("(2 more rows left out: "), "{out}");
+    let command = pointer.split('`').nth(1).unwrap();
+    assert_eq!(
+        command,
+        format!("vtsim compare {}", d.join("out").display())
+    );
+    // Run as printed, from a directory without an earlier comparison.
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(command.split(' ').skip(1))
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = all.lines().filter(|l| l.starts_with("out ")).count();
+    assert_eq!(rows, 66, "{all}");
+    assert!(all.contains("asymmetry_us=32 "), "{all}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The bundled dirty-rate sweep: its migrations' downtime and total time
+/// are in the printed table, as `results.csv` holds them (one seed, so
+/// the medians are the runs' values), never a row of dashes.
+#[test]
+fn a_migration_sweep_prints_its_migrations() {
+    let d = scratch("migrations");
+    let sweep =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweeps/migration-dirty-rate.ron");
+    let o = vtsim_sweep(&sweep, &d.join("out"), &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    let text = std::fs::read_to_string(d.join("out").join("results.csv")).unwrap();
+    let names: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    let mut checked = 0;
+    for row in rows(&d.join("out").join("results.csv")) {
+        let cells: Vec<&str> = row.split(',').collect();
+        for m in ["migrations[0]", "migrations[1]"] {
+            let value = |metric: &str| {
+                let x: f64 = cells[col(&format!("{m}.{metric}"))].parse().unwrap();
+                format!("{x:.3}")
+            };
+            let (down, total) = (value("downtime_ms"), value("total_s"));
+            assert!(
+                out.lines().any(|l| {
+                    let words: Vec<&str> = l.split_whitespace().collect();
+                    words.ends_with(&[m, &down, &total])
+                }),
+                "no row of {m} with {down} ms and {total} s:\n{out}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 14);
+    // Each point is labelled once, by the axis; the linked rate of the
+    // other migration follows it.
+    for row in out
+        .lines()
+        .filter(|l| l.starts_with("migration-dirty-rate "))
+    {
+        assert_eq!(
+            row.matches("cold_dirty_rate_mib_per_s=").count(),
+            1,
+            "{out}"
+        );
+    }
+    assert!(
+        out.lines()
+            .all(|l| !(l.contains("migrations[") && l.contains('—'))),
+        "{out}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -500,6 +596,69 @@ fn killed_sweep_keeps_whole_rows_and_resumes() {
     );
     sweep_ok(&sweep, &out, &["--jobs", "2", "--resume"]);
     assert!(read(&out.join("results.csv")) == whole);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Ctrl-C (SIGINT) stops a sweep with the shell's status for it, 130,
+/// after saying on stderr how many runs are kept and the command that
+/// continues the sweep; that command finishes it.
+#[test]
+fn interrupted_sweep_says_how_to_resume() {
+    let d = scratch("sigint");
+    let sweep = sweep_files_with(&d, POLL_VARY, 4, "duration_s: 86400");
+    let out = d.join("stopped");
+    let child = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .args(["-q", "--jobs", "2"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The header is written once the sweep is under way.
+    let start = Instant::now();
+    while !out.join("results.csv").exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{:?}: {stderr}", o.status);
+    // A worker may finish its run between the count and the exit.
+    let kept = rows(&out.join("results.csv")).len();
+    let said: usize = stderr
+        .split("test: interrupted with ")
+        .nth(1)
+        .and_then(|t| t.split(" of 16 runs done").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stderr}"));
+    assert!(
+        said <= kept && kept <= said + 2 && kept < 16,
+        "{kept}: {stderr}"
+    );
+    let resume = format!(
+        "vtsim sweep {} --out {} --resume",
+        sweep.display(),
+        out.display()
+    );
+    let command = stderr
+        .lines()
+        .find_map(|l| l.split("to continue it: ").nth(1))
+        .unwrap_or_else(|| panic!("no command in {stderr}"));
+    assert_eq!(command, resume);
+    // The command as printed (these paths need no quotes) completes it.
+    let words: Vec<&str> = command.split(' ').skip(1).collect();
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(&words)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows(&out.join("results.csv")).len(), 16);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
