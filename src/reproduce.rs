@@ -1046,6 +1046,7 @@ mod tests {
                         error_at_exchange_us: Default::default(),
                         host_rtt_us: Default::default(),
                         stability: Vec::new(),
+                        counter_at_start: None,
                     })
                     .collect(),
                 domains: Vec::new(),
