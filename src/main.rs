@@ -201,6 +201,15 @@ fn shell_word(p: &Path) -> String {
     }
 }
 
+/// The command line that continues the sweep `sweep` in `dir`.
+fn resume_command(sweep: &Path, dir: &Path) -> String {
+    format!(
+        "vtsim sweep {} --out {} --resume",
+        shell_word(sweep),
+        shell_word(dir)
+    )
+}
+
 /// Runs of a sweep whose rows `results` holds (after its header).
 fn runs_done(results: &Path) -> usize {
     std::fs::read_to_string(results)
@@ -217,11 +226,7 @@ fn on_interrupt(sweep: &Path, plan: &vtsim::sweep::Plan, dir: &Path) -> anyhow::
     let name = plan.sweep.name.clone();
     let total = plan.runs().len();
     let results = dir.join("results.csv");
-    let resume = format!(
-        "vtsim sweep {} --out {} --resume",
-        shell_word(sweep),
-        shell_word(dir)
-    );
+    let resume = resume_command(sweep, dir);
     ctrlc::set_handler(move || {
         // On a line of its own, below the progress bars and the `^C`.
         let _ = writeln!(
@@ -443,9 +448,14 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                     )?;
                 }
             }
+            let rest = if done < plan.runs().len() {
+                format!("; to continue it: {}", resume_command(&sweep, &dir))
+            } else {
+                String::new()
+            };
             writeln!(
                 stdout(),
-                "{}: {done} of {} runs done; results in {}",
+                "{}: {done} of {} runs done; results in {}{rest}",
                 plan.sweep.name,
                 plan.runs().len(),
                 results.display()

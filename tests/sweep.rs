@@ -329,6 +329,8 @@ fn a_finished_sweep_prints_its_points() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && !out.contains("median [µs]"), "{out}");
     assert!(out.contains("test: 3 of 8 runs done"), "{out}");
+    assert!(out.contains("; to continue it: vtsim sweep "), "{out}");
+    assert!(out.trim_end().ends_with(" --resume"), "{out}");
     let o = vtsim_sweep(&sweep, &d.join("whole"), &[]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success());
