@@ -95,12 +95,17 @@ impl ErrorStats {
     /// Median, IQR, RMS and max |e| as the columns of a text table (see
     /// [`ErrorStats::table_header`]), each "—" when missing (NaN: no samples).
     pub fn table_cells(median: f64, iqr: f64, rms: f64, max_abs: f64) -> String {
+        // Three decimals while they fit the column, fewer for large values,
+        // then scientific notation: the columns stay aligned.
         let cell = |v: f64, width: usize| {
             if v.is_nan() {
-                format!("{:>width$}", "—")
-            } else {
-                format!("{v:>width$.3}")
+                return format!("{:>width$}", "—");
             }
+            (0..=3)
+                .rev()
+                .map(|decimals| format!("{v:>width$.decimals$}"))
+                .find(|text| text.len() <= width)
+                .unwrap_or_else(|| format!("{:>width$}", format!("{v:.3e}")))
         };
         format!(
             "{} {} {} {}",
@@ -1120,6 +1125,13 @@ pub fn run_scenario(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_cells_keep_their_columns_for_large_values() {
+        let row = ErrorStats::table_cells(891_365.664, 865_080.232, 1_009_927.214, 1.7e14);
+        assert_eq!(row, "  891365.664 865080.232 1009927.21     1.700e14");
+        assert_eq!(row.len(), ErrorStats::table_header().chars().count());
+    }
 
     #[test]
     fn times_print_as_their_exact_decimal() {
