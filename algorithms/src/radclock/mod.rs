@@ -592,6 +592,14 @@ impl Radclock {
     }
 
     /// Error-bound seed: min ET (2012) or second-best ET (2025), research §2.11.
+    ///
+    /// The 2025 loop that finds the second best measures each stamp against
+    /// the current RTT floor rather than the floor stored with it, and when
+    /// the best stamp is the newest its starting value is never set (0 in
+    /// warm-up, an uninitialised variable afterwards). This takes the true
+    /// second-best point error of the window instead: the bound the code
+    /// means, where it has none to reproduce. It affects only
+    /// [`SyncAlgorithm::error_estimate`], never the clock.
     fn ebound_seed(&self, min_et: f64, second_et: f64) -> f64 {
         match self.cfg.preset {
             Preset::Vet2010 => min_et,
