@@ -798,41 +798,36 @@ impl Radclock {
         }
     }
 
-    /// Offset (`process_thetahat_full`, research §2.10), with the pre-2011
-    /// server-delay penalty if configured.
-    fn theta_full(&mut self, i: u64, s: &Stamp, qual_warning: bool) {
-        let th_naive = self.naive_offset(s);
-        self.hist.get_mut(i).th_naive_s = th_naive;
-        self.last_th_naive_s = th_naive;
-        let mut gap_s = self.phat * ticks_between(self.prev.tf, s.tf);
-        let jmin = 1u64
-            .max((i + 1).saturating_sub(self.win.offset_win))
-            .max(self.hist.oldest());
-        // The local-rate projection is dropped while plocal is unavailable.
-        let dp = if self.plocal_restart {
-            0.0
-        } else {
-            self.plocal - self.phat
-        };
+    /// The full offset window, newest first (research §2.10): weighted
+    /// sums, the smallest and second-smallest point errors, and the widest
+    /// gap between stamps from `gap_s` on. With `PENALTY` each stamp's
+    /// point error carries the server's residence time (the pre-2011
+    /// rule) and the smallest error without it is kept for the bound; a
+    /// separate copy of the walk, so the default pays nothing for it.
+    fn offset_window<const PENALTY: bool>(
+        &self,
+        jmin: u64,
+        i: u64,
+        s: &Stamp,
+        dp: f64,
+        mut gap_s: f64,
+    ) -> OffsetWindow {
         let (mut wsum, mut acc) = (0.0, 0.0);
         let (mut min_et, mut second_et) = (f64::INFINITY, f64::INFINITY);
-        // The smallest point error without the server-delay penalty: the
-        // error bound's seed when the penalty is on.
         let mut min_bound = f64::INFINITY;
-        let penalty = self.cfg.server_delay_penalty;
         let e2 = self.th.e_offset_s * self.th.e_offset_s;
         let (phat, rate) = (self.phat, self.meta.best_skm_rate);
-        // Newest first. The gap below a stamp is kept by the stamp after it
-        // (`newer_gap`); the newest stamp has none after it, and the gap
-        // below stamp i − 1 is the one `gap_s` starts from, so taking it for
-        // both changes nothing.
+        // The gap below a stamp is kept by the stamp after it (`newer_gap`);
+        // the newest stamp has none after it, and the gap below stamp i − 1
+        // is the one `gap_s` starts from, so taking it for both changes
+        // nothing.
         let mut newer_gap = ticks_between(self.prev.tf, s.tf);
         let step = |rec: &Record| {
             gap_s = gap_s.max(phat * newer_gap);
             newer_gap = rec.gap_ticks;
             let age_ticks = ticks_between(rec.stamp.tf, s.tf);
             let bound = phat * rec.excess_ticks() + phat * age_ticks * rate;
-            let et = if penalty {
+            let et = if PENALTY {
                 min_bound = min_bound.min(bound);
                 bound + (rec.stamp.te - rec.stamp.tb)
             } else {
@@ -849,6 +844,45 @@ impl Radclock {
             acc += w * (rec.th_naive_s - dp * age_ticks);
         };
         self.hist.for_each_newest_first(jmin, i, step);
+        OffsetWindow {
+            wsum,
+            acc,
+            min_et,
+            second_et,
+            min_bound,
+            gap_s,
+        }
+    }
+
+    /// Offset (`process_thetahat_full`, research §2.10), with the pre-2011
+    /// server-delay penalty if configured.
+    fn theta_full(&mut self, i: u64, s: &Stamp, qual_warning: bool) {
+        let th_naive = self.naive_offset(s);
+        self.hist.get_mut(i).th_naive_s = th_naive;
+        self.last_th_naive_s = th_naive;
+        let gap_s = self.phat * ticks_between(self.prev.tf, s.tf);
+        let jmin = 1u64
+            .max((i + 1).saturating_sub(self.win.offset_win))
+            .max(self.hist.oldest());
+        // The local-rate projection is dropped while plocal is unavailable.
+        let dp = if self.plocal_restart {
+            0.0
+        } else {
+            self.plocal - self.phat
+        };
+        let penalty = self.cfg.server_delay_penalty;
+        let OffsetWindow {
+            wsum,
+            acc,
+            min_et,
+            second_et,
+            min_bound,
+            mut gap_s,
+        } = if penalty {
+            self.offset_window::<true>(jmin, i, s, dp, gap_s)
+        } else {
+            self.offset_window::<false>(jmin, i, s, dp, gap_s)
+        };
         self.last_wsum = wsum;
         self.last_window_min_et_s = min_et;
         let quality = min_et < self.th.e_offset_qual_s;
@@ -904,6 +938,20 @@ impl Radclock {
             local_rate: self.cfg.use_local_rate,
         });
     }
+}
+
+/// What [`Radclock::offset_window`] found.
+struct OffsetWindow {
+    wsum: f64,
+    /// Σ w·(projected naive offset).
+    acc: f64,
+    min_et: f64,
+    second_et: f64,
+    /// The smallest point error without the server-delay penalty
+    /// (infinite when the penalty is off).
+    min_bound: f64,
+    /// Widest gap between stamps of the window (and before it), seconds.
+    gap_s: f64,
 }
 
 impl SyncAlgorithm for Radclock {
