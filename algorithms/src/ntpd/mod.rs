@@ -44,7 +44,14 @@
 //! (weighed 1 s, not 1 ms) plus distance and makes the head the system
 //! peer, and measures the combined jitter from that head. With a single
 //! server, as in every bundled scenario, both choose the same peer; with
-//! several, a 4.2.6 run selects as 4.2.8 would.
+//! several, a 4.2.6 run selects as 4.2.8 would. After a step, every
+//! release polls first `r mod minpoll` seconds later (`r` random), as
+//! 4.2.8p9–p14 do; 4.2.6 waits `r mod (number of associations)` (0 s with
+//! one server) and p15 and later `r mod 2^minpoll` (up to 63 s), so step
+//! recovery may differ from those releases by seconds. The p15 clamp of
+//! `poll_update`'s interval to the limit (Bug 3592), its skipping of the
+//! poll update on a bad packet and `sys_residual` folded into a step are
+//! left out too; none of them moves an offset by more than a nanosecond.
 //!
 //! The per-second adjustment runs on a grid of counter values: tick k fires
 //! at counter `k·round(nominal_hz)`, so feeding the same stamps replays the
