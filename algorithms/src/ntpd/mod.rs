@@ -51,7 +51,8 @@
 //! recovery may differ from those releases by seconds. The p15 clamp of
 //! `poll_update`'s interval to the limit (Bug 3592), its skipping of the
 //! poll update on a bad packet and `sys_residual` folded into a step are
-//! left out too; none of them moves an offset by more than a nanosecond.
+//! left out too: the first two change when polls go out, not how a sample
+//! is processed, and the residual is under a microsecond.
 //!
 //! The per-second adjustment runs on a grid of counter values: tick k fires
 //! at counter `k·round(nominal_hz)`, so feeding the same stamps replays the
