@@ -545,6 +545,21 @@ fn cases() -> Vec<Case> {
             &["none.csv: cannot read"],
         ),
         case(
+            "replay started after its first stamp",
+            ("x.csv", CSV_OK),
+            &[
+                "replay",
+                "{d}/x.csv",
+                "--algo",
+                "ntpd",
+                "--start-counter",
+                "18446744073709551615",
+                "--out",
+                "{d}/out",
+            ],
+            &["start counter 18446744073709551615 is after the first stamp"],
+        ),
+        case(
             "unknown algorithm for replay",
             ("x.csv", CSV_OK),
             &[
