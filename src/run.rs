@@ -101,6 +101,8 @@ impl ErrorStats {
             if v.is_nan() {
                 return format!("{:>width$}", "—");
             }
+            // A value that rounds to zero shows no sign (the oracle's −0.000).
+            let v = if v.abs() < 5e-4 { 0.0 } else { v };
             (0..=3)
                 .rev()
                 .map(|decimals| format!("{v:>width$.decimals$}"))
@@ -1131,6 +1133,8 @@ mod tests {
         let row = ErrorStats::table_cells(891_365.664, 865_080.232, 1_009_927.214, 1.7e14);
         assert_eq!(row, "  891365.664 865080.232 1009927.21     1.700e14");
         assert_eq!(row.len(), ErrorStats::table_header().chars().count());
+        let tiny = ErrorStats::table_cells(-0.0, -4e-4, 4e-4, 5e-4);
+        assert_eq!(tiny, "       0.000      0.000      0.000        0.001");
     }
 
     #[test]
