@@ -320,11 +320,9 @@ struct RunData {
 fn read_run(d: &Path) -> anyhow::Result<RunData> {
     if !d.join("summary.json").exists() && d.join(crate::sweep::RECORDED_SWEEP).exists() {
         anyhow::bail!(
-            "{} is a sweep that has not finished (no points.csv yet): complete it with \
-             `vtsim sweep {} --out {} --resume`",
+            "{} is a sweep that has not finished (no points.csv yet): complete it with `{}`",
             d.display(),
-            d.join(crate::sweep::RECORDED_SWEEP).display(),
-            d.display()
+            crate::sweep::resume_command(&d.join(crate::sweep::RECORDED_SWEEP), d)
         );
     }
     let summary = read_summary(d)?;

@@ -189,27 +189,6 @@ const CLOSED_PIPE: i32 = 128 + 13;
 /// process ended by SIGINT.
 const INTERRUPTED: i32 = 128 + 2;
 
-/// `p` as one shell word: quoted when it holds anything but letters,
-/// digits and `/._-+,:@%=`, so that a printed command can be pasted back.
-fn shell_word(p: &Path) -> String {
-    let s = p.display().to_string();
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// The command line that continues the sweep `sweep` in `dir`.
-fn resume_command(sweep: &Path, dir: &Path) -> String {
-    format!(
-        "vtsim sweep {} --out {} --resume",
-        shell_word(sweep),
-        shell_word(dir)
-    )
-}
-
 /// Runs of a sweep whose rows `results` holds (after its header).
 fn runs_done(results: &Path) -> usize {
     std::fs::read_to_string(results)
@@ -226,7 +205,7 @@ fn on_interrupt(sweep: &Path, plan: &vtsim::sweep::Plan, dir: &Path) -> anyhow::
     let name = plan.sweep.name.clone();
     let total = plan.runs().len();
     let results = dir.join("results.csv");
-    let resume = resume_command(sweep, dir);
+    let resume = vtsim::sweep::resume_command(sweep, dir);
     ctrlc::set_handler(move || {
         // On a line of its own, below the progress bars and the `^C`.
         let _ = writeln!(
@@ -444,12 +423,15 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                         stdout(),
                         "({left_out} more row{} left out: `vtsim compare {}` prints them all)",
                         if left_out == 1 { "" } else { "s" },
-                        shell_word(&dir)
+                        vtsim::sweep::shell_word(&dir)
                     )?;
                 }
             }
             let rest = if done < plan.runs().len() {
-                format!("; to continue it: {}", resume_command(&sweep, &dir))
+                format!(
+                    "; to continue it: {}",
+                    vtsim::sweep::resume_command(&sweep, &dir)
+                )
             } else {
                 String::new()
             };

@@ -1565,6 +1565,27 @@ struct Chart {
     bands: bool,
 }
 
+/// `p` as one shell word: quoted when it holds anything but letters,
+/// digits and `/._-+,:@%=`, so that a printed command can be pasted back.
+pub fn shell_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The command line that continues the sweep `sweep` in `dir`.
+pub fn resume_command(sweep: &Path, dir: &Path) -> String {
+    format!(
+        "vtsim sweep {} --out {} --resume",
+        shell_word(sweep),
+        shell_word(dir)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
