@@ -18,10 +18,14 @@
 //!   rejects popcorn spikes and never reuses a sample, so the loop is updated
 //!   at most once per new filter output, not once per poll.
 //! * **Several servers** (§2): correctness intervals θ ± λ (λ = root
-//!   distance) are intersected (Marzullo's algorithm as modified in 4.2.8),
-//!   falsetickers dropped, outliers clustered away, the survivors combined
-//!   with weights 1/λ; the loop runs only when the system peer has a new
-//!   sample.
+//!   distance) are intersected (Marzullo's algorithm as modified by each
+//!   release), falsetickers dropped, outliers clustered away, the survivors
+//!   combined with weights 1/λ; the loop runs only when the system peer has
+//!   a new sample. 4.2.6 has its own selection: three endpoints per
+//!   interval, truechimers only with offsets strictly inside the
+//!   intersection, survivors sorted by stratum first, the head of the list
+//!   the system peer and the combined jitter taken around it (the `select`
+//!   module lists the differences).
 //! * **The discipline** (§3, §5): the `local_clock` state machine (NSET,
 //!   FSET, FREQ, SPIK, SYNC): offsets above 128 ms are spikes until the
 //!   stepout (300 s in 4.2.8, 900 s in 4.2.6) has passed, then the clock is
@@ -35,16 +39,11 @@
 //! What the model leaves out of the releases it names: the time gates
 //! `tc_twinlo`/`tc_twinhi` that ntp.org releases after 4.2.8p15 put on poll
 //! changes (with one server updating once per poll they never bind; they
-//! matter with bursts or several servers); the newer order of `poll_update`
-//! before the packet leaves in `transmit` (for the system peer it changes
-//! nothing); and 4.2.6's own `clock_select`. 4.2.8's selection, clustering,
-//! combining and system-peer choice serve every release here; 4.2.6
-//! intersects on three endpoints per interval, takes as truechimers only
-//! offsets strictly inside the intersection, sorts survivors by stratum
-//! (weighed 1 s, not 1 ms) plus distance and makes the head the system
-//! peer, and measures the combined jitter from that head. With a single
-//! server, as in every bundled scenario, both choose the same peer; with
-//! several, a 4.2.6 run selects as 4.2.8 would. After a step, every
+//! matter with bursts or several servers), and the newer order of
+//! `poll_update` before the packet leaves in `transmit` (for the system
+//! peer it changes nothing). The selection has no `prefer`, `true`, PPS,
+//! reference-clock or orphan rules, in any release (no scenario configures
+//! them). After a step, every
 //! release polls first `r mod minpoll` seconds later (`r` random), as
 //! 4.2.8p9–p14 do; 4.2.6 waits `r mod (number of associations)` (0 s with
 //! one server) and p15 and later `r mod 2^minpoll` (up to 63 s), so step
@@ -120,7 +119,10 @@ pub enum NtpVersion {
     Ntp428,
     /// ntp.org 4.2.6 / RFC 5905: stepout 900 s, no start-up hold, FREQ
     /// training from the residual, re-training after repeated steps,
-    /// no 500 ppm clamp in the per-second adjustment.
+    /// no 500 ppm clamp in the per-second adjustment, and its own
+    /// `clock_select` (with several servers: three endpoints per interval,
+    /// truechimers strictly inside the intersection, the lowest stratum the
+    /// system peer).
     Ntp426,
     /// NTPsec: 4.2.8's machine, FLL gain as divisor, no precision floor on
     /// jitters, root distance without dispersion plus a separate dispersion

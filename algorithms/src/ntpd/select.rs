@@ -1,11 +1,40 @@
-//! `clock_select` and `clock_combine` (ntp.org 4.2.8 `ntp_proto.c`;
-//! research/ntpd.md §2): intersection of correctness intervals, clustering,
-//! system-peer choice with anti-clockhop, and the 1/λ-weighted combination.
+//! `clock_select` and `clock_combine` (ntp.org `ntp_proto.c`; research/ntpd.md
+//! §2): intersection of correctness intervals, clustering, system-peer choice
+//! with anti-clockhop, and the 1/λ-weighted combination. 4.2.8's version
+//! serves 4.2.8 and NTPsec; 4.2.6 has its own (`select_426`).
+//!
+//! How 4.2.6's differs from 4.2.8's (as read in 4.2.6p5's `ntp_proto.c`):
+//!
+//! * **Intersection**: three endpoints per interval, θ+λ, then θ (computed
+//!   as (θ+λ)−λ) and θ−λ, inserted in a sorted list (a new value goes after
+//!   equal ones). A scan also counts the midpoints it passes before reaching
+//!   `nlist − allow` intervals, and a number of falsetickers `allow` is
+//!   accepted only if no more than `allow` midpoints lie outside [low, high].
+//!   If no `allow` < n/2 succeeds, `low` and `high` keep their last values.
+//! * **Truechimers**: with more than one candidate, only offsets strictly
+//!   inside (low, high); 4.2.8 keeps every interval that overlaps [low, high].
+//! * **Order**: the truechimers are sorted by `λ_next/sys_maxdist + stratum`,
+//!   λ_next the root distance at the peer's next poll (`nextdate`), so a
+//!   lower stratum always comes first; 4.2.8 keeps them unsorted.
+//! * **Cluster**: the worst is the largest select jitter × that metric (not
+//!   × λ); the loop stops, keeping a zero select jitter, when no more than
+//!   `sys_minsane` (1) or `sys_minclock` (3) are left, and otherwise stops
+//!   when the select jitter of the *last* survivor in the list (floored at
+//!   the precision) is no larger than the smallest peer jitter; that value
+//!   is then the select jitter of the system.
+//! * **System peer**: the head of the sorted list, with 4.2.8's
+//!   anti-clockhop rule against it.
+//! * **Combine**: weights 1/λ as in 4.2.8 (each term divided by λ where
+//!   4.2.8 multiplies by 1/λ); the jitter is taken around the head's
+//!   offset, and the system jitter is that combined jitter with the select
+//!   jitter added in quadrature.
 
-use super::{MINDIST_S, Ntpd};
+use super::{MAXDIST_S, MINDIST_S, NtpVersion, Ntpd, PHI_S_PER_S};
 
 /// Minimum survivors kept by the cluster algorithm `sys_minclock` (§2 step 4).
 const MINCLOCK: usize = 3;
+/// Minimum candidates `sys_minsane` (4.2.6's cluster loop stops at it).
+const MINSANE: usize = 1;
 
 /// How the last selection classified a server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,15 +52,17 @@ pub enum PeerSelection {
     SystemPeer,
 }
 
-/// One candidate (`peer_select` in the C code).
+/// One candidate (`peer_select` in the C code; 4.2.6's `peer_list`,
+/// `error` and `synch` arrays).
 #[derive(Clone, Copy, Debug)]
 struct Cand {
     peer: usize,
     /// Peer jitter, s.
     error: f64,
-    /// Root distance λ, s.
+    /// 4.2.8: root distance λ, s. 4.2.6: the order metric
+    /// λ_next/`sys_maxdist` + stratum (dimensionless).
     synch: f64,
-    /// Selection jitter φ, s.
+    /// Selection jitter φ, s (4.2.8 only).
     seljit: f64,
 }
 
@@ -47,10 +78,28 @@ impl SelectScratch {
     pub fn with_capacity(n: usize) -> Self {
         SelectScratch {
             cands: Vec::with_capacity(n),
-            endpoints: Vec::with_capacity(2 * n),
-            indx: Vec::with_capacity(2 * n),
+            endpoints: Vec::with_capacity(3 * n),
+            indx: Vec::with_capacity(3 * n),
         }
     }
+}
+
+/// One step of 4.2.6's endpoint insertion: moves the indexes above `*i`
+/// whose value exceeds `e` up by `gap` and stores the new endpoint's index
+/// in the slot below them (`indx[i + gap] = nl3`). The caller inserts the
+/// upper end with `gap` 3, then the midpoint with 2 and the lower end with 1,
+/// continuing from where the previous scan stopped, as the C code does.
+fn insert_endpoint(s: &mut SelectScratch, i: &mut isize, gap: usize, e: f64, kind: i32) {
+    while *i >= 0 {
+        let at = *i as usize;
+        if e >= s.endpoints[s.indx[at]].0 {
+            break;
+        }
+        s.indx[at + gap] = s.indx[at];
+        *i -= 1;
+    }
+    s.indx[(*i + gap as isize) as usize] = s.endpoints.len();
+    s.endpoints.push((e, kind));
 }
 
 impl Ntpd {
@@ -58,7 +107,10 @@ impl Ntpd {
     /// update the clock if the system peer has a new sample.
     pub(super) fn clock_select(&mut self) {
         let mut s = std::mem::take(&mut self.scratch);
-        let sp = self.select_into(&mut s);
+        let sp = match self.p.version {
+            NtpVersion::Ntp426 => self.select_426(&mut s),
+            NtpVersion::Ntp428 | NtpVersion::Ntpsec => self.select_into(&mut s),
+        };
         self.scratch = s;
         if let Some(sp) = sp {
             let counter = self.current_counter;
@@ -66,8 +118,35 @@ impl Ntpd {
         }
     }
 
-    /// The selection proper; returns the system peer when the clock should
-    /// be updated.
+    /// The anti-clockhop rule (both releases): keep the old system peer
+    /// `osys` instead of `typesystem` while their offsets differ by less
+    /// than a threshold that starts at `sys_mindisp` and halves at every
+    /// selection that would hop.
+    fn anti_clockhop(&mut self, osys: Option<usize>, typesystem: usize) -> usize {
+        match osys {
+            Some(o) if o != typesystem => {
+                let x = (self.peers[typesystem].offset - self.peers[o].offset).abs();
+                if x < MINDIST_S {
+                    self.sys_clockhop_s = if self.sys_clockhop_s == 0.0 {
+                        MINDIST_S
+                    } else {
+                        self.sys_clockhop_s * 0.5
+                    };
+                    if x < self.sys_clockhop_s {
+                        return o;
+                    }
+                    self.sys_clockhop_s = 0.0;
+                } else {
+                    self.sys_clockhop_s = 0.0;
+                }
+            }
+            _ => self.sys_clockhop_s = 0.0,
+        }
+        typesystem
+    }
+
+    /// 4.2.8's selection proper; returns the system peer when the clock
+    /// should be updated.
     fn select_into(&mut self, s: &mut SelectScratch) -> Option<usize> {
         let osys = self.sys_peer;
         s.cands.clear();
@@ -191,27 +270,7 @@ impl Ntpd {
                 speer = i;
             }
         }
-        let mut typesystem = s.cands[speer].peer;
-        match osys {
-            Some(o) if o != typesystem => {
-                let x = (self.peers[typesystem].offset - self.peers[o].offset).abs();
-                if x < MINDIST_S {
-                    self.sys_clockhop_s = if self.sys_clockhop_s == 0.0 {
-                        MINDIST_S
-                    } else {
-                        self.sys_clockhop_s * 0.5
-                    };
-                    if x < self.sys_clockhop_s {
-                        typesystem = o;
-                    } else {
-                        self.sys_clockhop_s = 0.0;
-                    }
-                } else {
-                    self.sys_clockhop_s = 0.0;
-                }
-            }
-            _ => self.sys_clockhop_s = 0.0,
-        }
+        let typesystem = self.anti_clockhop(osys, s.cands[speer].peer);
         // clock_combine (note: the C code weights the jitter around the
         // metric's choice `speer`, even when anti-clockhop kept the old peer).
         let (mut y, mut z, mut w) = (0.0, 0.0, 0.0);
@@ -231,5 +290,331 @@ impl Ntpd {
             return None;
         }
         Some(typesystem)
+    }
+
+    /// 4.2.6's `clock_select` and `clock_combine` (see the module docs);
+    /// returns the system peer when the clock should be updated. Peers are
+    /// visited in server order (the C code walks its association hash).
+    /// The C code keeps only the best `NTP_MAXASSOC` truechimers; with the
+    /// handful of servers a scenario has that cap never binds.
+    fn select_426(&mut self, s: &mut SelectScratch) -> Option<usize> {
+        let osys = self.sys_peer;
+        s.cands.clear();
+        s.endpoints.clear();
+        s.indx.clear();
+        for i in 0..self.peers.len() {
+            self.peers[i].selection = PeerSelection::Unfit;
+            if self.peer_unfit(i) {
+                continue;
+            }
+            self.peers[i].selection = PeerSelection::Falseticker;
+            s.cands.push(Cand {
+                peer: i,
+                error: 0.0,
+                synch: 0.0,
+                seljit: 0.0,
+            });
+            let f = self.root_distance(i);
+            let nl3 = s.endpoints.len();
+            s.indx.extend([0; 3]);
+            let mut at = nl3 as isize - 1;
+            let mut e = self.peers[i].offset + f;
+            insert_endpoint(s, &mut at, 3, e, 1);
+            e -= f;
+            insert_endpoint(s, &mut at, 2, e, 0);
+            e -= f;
+            insert_endpoint(s, &mut at, 1, e, -1);
+        }
+        let nl3 = s.endpoints.len();
+        let nlist = s.cands.len() as i32;
+        let mut low = 1e9;
+        let mut high = -1e9;
+        let mut allow = 0;
+        while 2 * allow < nlist {
+            // Midpoints passed by the two scans before they close the interval.
+            let mut found = 0;
+            let mut n = 0;
+            for i in 0..nl3 {
+                let (v, t) = s.endpoints[s.indx[i]];
+                low = v;
+                n -= t;
+                if n >= nlist - allow {
+                    break;
+                }
+                if t == 0 {
+                    found += 1;
+                }
+            }
+            n = 0;
+            for j in (0..nl3).rev() {
+                let (v, t) = s.endpoints[s.indx[j]];
+                high = v;
+                n += t;
+                if n >= nlist - allow {
+                    break;
+                }
+                if t == 0 {
+                    found += 1;
+                }
+            }
+            if found <= allow && high > low {
+                break;
+            }
+            allow += 1;
+        }
+        // Truechimers: offsets strictly inside (low, high), sorted by
+        // stratum + λ_next/sys_maxdist (insertion after equal metrics).
+        let many = nlist > 1;
+        let mut j = 0;
+        for i in 0..s.cands.len() {
+            let c = s.cands[i].peer;
+            let peer = &self.peers[c];
+            if many && (peer.offset <= low || peer.offset >= high) {
+                continue;
+            }
+            let ahead_s = peer.nextdate.wrapping_sub(self.now) as f64;
+            let d = (self.root_distance(c) + PHI_S_PER_S * ahead_s) / MAXDIST_S
+                + f64::from(peer.stratum);
+            let mut k = j;
+            while k > 0 {
+                if d >= s.cands[k - 1].synch {
+                    break;
+                }
+                s.cands[k] = s.cands[k - 1];
+                k -= 1;
+            }
+            s.cands[k] = Cand {
+                peer: c,
+                error: peer.jitter,
+                synch: d,
+                seljit: 0.0,
+            };
+            j += 1;
+        }
+        s.cands.truncate(j);
+        if s.cands.is_empty() {
+            self.sys_peer = None;
+            return None;
+        }
+        for c in &s.cands {
+            self.peers[c.peer].selection = PeerSelection::Outlier;
+        }
+        // Cluster: f ends as the select jitter of the last in the list.
+        let mut seljitter = 0.0;
+        loop {
+            let n = s.cands.len();
+            let mut d = 1e9;
+            let mut e = -1e9;
+            let mut f = 0.0;
+            let mut k = 0;
+            for i in 0..n {
+                if s.cands[i].error < d {
+                    d = s.cands[i].error;
+                }
+                f = 0.0;
+                if n > 1 {
+                    let oi = self.peers[s.cands[i].peer].offset;
+                    for c in &s.cands[..n] {
+                        let x = self.peers[c.peer].offset - oi;
+                        f += x * x;
+                    }
+                    f = (f / (n - 1) as f64).sqrt();
+                }
+                if f * s.cands[i].synch > e {
+                    e = f * s.cands[i].synch;
+                    k = i;
+                }
+            }
+            let f = f64::max(f, self.p.rho_s);
+            if n <= MINSANE || n <= MINCLOCK {
+                break;
+            } else if f <= d {
+                seljitter = f;
+                break;
+            }
+            s.cands.remove(k);
+        }
+        for c in &s.cands {
+            let peer = &mut self.peers[c.peer];
+            peer.unreach = 0;
+            peer.selection = PeerSelection::Survivor;
+        }
+        let head = s.cands[0].peer;
+        let typesystem = self.anti_clockhop(osys, head);
+        // clock_combine: the jitter is weighted around the head of the list,
+        // even when anti-clockhop kept the old peer. Each term is divided by
+        // λ, as 4.2.6 writes it (4.2.8 multiplies by 1/λ, which can differ
+        // in the last bit).
+        let (mut y, mut z, mut w) = (0.0, 0.0, 0.0);
+        let o0 = self.peers[head].offset;
+        for c in &s.cands {
+            let x = self.root_distance(c.peer);
+            let off = self.peers[c.peer].offset;
+            y += 1.0 / x;
+            z += off / x;
+            w += (off - o0) * (off - o0) / x;
+        }
+        self.sys_offset_s = z / y;
+        let sys_jitter_s = (w / y).sqrt();
+        self.sys_jitter_s = (sys_jitter_s * sys_jitter_s + seljitter * seljitter).sqrt();
+        self.peers[typesystem].selection = PeerSelection::SystemPeer;
+        if self.peers[typesystem].epoch <= self.sys_epoch {
+            return None;
+        }
+        Some(typesystem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ntpd::NtpdConfig;
+    use crate::sync::CounterInfo;
+    use PeerSelection::{Falseticker, Survivor, SystemPeer};
+
+    /// A daemon at `current_time` 1000 s whose servers have the given
+    /// (offset s, root distance λ s, stratum): delay and jitter 0, the
+    /// dispersion λ, sampled now and polled next now (λ_next = λ).
+    fn daemon(version: NtpVersion, servers: &[(f64, f64, u8)]) -> Ntpd {
+        let cfg = NtpdConfig {
+            version,
+            ..NtpdConfig::default()
+        };
+        let info = CounterInfo { nominal_hz: 1e9 };
+        let mut n = Ntpd::new(&cfg, info, servers.len(), 1);
+        n.now = 1000;
+        for (p, &(offset, lambda, stratum)) in n.peers.iter_mut().zip(servers) {
+            p.offset = offset;
+            p.delay = 0.0;
+            p.disp = lambda;
+            p.jitter = 0.0;
+            p.update = 1000;
+            p.nextdate = 1000;
+            p.stratum = stratum;
+            p.reach = 1;
+            p.epoch = 0;
+        }
+        n
+    }
+
+    /// One selection (no clock update: no peer has a sample newer than
+    /// `sys_epoch`); the classification per server.
+    fn select(n: &mut Ntpd) -> Vec<PeerSelection> {
+        let mut s = SelectScratch::with_capacity(n.peers.len());
+        let sp = match n.p.version {
+            NtpVersion::Ntp426 => n.select_426(&mut s),
+            _ => n.select_into(&mut s),
+        };
+        assert_eq!(sp, None);
+        (0..n.peers.len()).map(|i| n.selection(i)).collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-15 * b.abs().max(1e-3)
+    }
+
+    /// Intervals [−1, 1], [0, 1] and [0.25, 0.75] (offsets 0, 0.5, 0.5).
+    /// Every value is exact in binary, so the C code can be followed by hand.
+    ///
+    /// 4.2.6: sorted endpoints −1 (lo 0), 0 (mid 0), 0 (lo 1, after the
+    /// equal mid 0), 0.25, 0.5, 0.5, 0.75, 1, 1. With allow = 0 the upward
+    /// scan reaches three intervals at 0.25 having passed mid 0, so found = 1
+    /// > allow; with allow = 1 it stops at lo 1 (low = 0) and the downward
+    /// scan at the second 1 (high = 1), found = 1. Server 0's offset 0 is not
+    /// strictly inside (0, 1): a falseticker. Two survivors: no clustering,
+    /// sorted by λ/1.5 + 1, so server 2 (λ 0.25) heads the list and is the
+    /// system peer; offset (0.5/0.5 + 0.5/0.25)/(2 + 4) = 0.5, jitter 0.
+    ///
+    /// 4.2.8: two endpoints each, low = 0.25, high = 0.75, and every interval
+    /// overlaps them; three survivors, select jitters 0.5, √0.125, √0.125;
+    /// metric φ·λ + 0.001·stratum is least for server 2; offset
+    /// (0·1 + 0.5·2 + 0.5·4)/7 = 3/7, jitter √(0.25/7 + 0.125).
+    #[test]
+    fn offset_on_the_intersection_edge_is_a_falseticker_only_in_426() {
+        let servers = [(0.0, 1.0, 1), (0.5, 0.5, 1), (0.5, 0.25, 1)];
+        let mut n = daemon(NtpVersion::Ntp426, &servers);
+        assert_eq!(select(&mut n), [Falseticker, Survivor, SystemPeer]);
+        assert_eq!(n.sys_offset_s, 0.5);
+        assert_eq!(n.sys_jitter_s, 0.0);
+
+        let mut n = daemon(NtpVersion::Ntp428, &servers);
+        assert_eq!(select(&mut n), [Survivor, Survivor, SystemPeer]);
+        assert_eq!(n.sys_offset_s, 3.0 / 7.0);
+        assert!(close(n.sys_jitter_s, (0.25 / 7.0 + 0.125f64).sqrt()));
+    }
+
+    /// Server 0: offset 0, λ 50 ms, stratum 2; server 1: offset 20 ms,
+    /// λ 200 ms, stratum 1. Both offsets lie inside both intervals.
+    ///
+    /// 4.2.6: metrics 0.05/1.5 + 2 and 0.2/1.5 + 1, so server 1 heads the
+    /// list and is the system peer although its λ is four times larger.
+    /// Offset (5·0.02 + 20·0)/25 = 4 ms; the jitter is taken around the
+    /// head: √(20·0.02²/25) = √0.00032 (no select jitter with 2 survivors).
+    ///
+    /// 4.2.8: both select jitters are 20 ms; metrics 0.02·0.05 + 0.002 =
+    /// 0.003 and 0.02·0.2 + 0.001 = 0.005, so server 0 is the system peer.
+    /// Same offset; jitter around server 0 plus its select jitter:
+    /// √(5·0.02²/25 + 0.02²) = √0.00048.
+    #[test]
+    fn stratum_picks_the_426_system_peer_distance_the_428_one() {
+        let servers = [(0.0, 0.05, 2), (0.02, 0.2, 1)];
+        let mut n = daemon(NtpVersion::Ntp426, &servers);
+        assert_eq!(select(&mut n), [Survivor, SystemPeer]);
+        assert!(close(n.sys_offset_s, 0.004));
+        assert!(close(n.sys_jitter_s, 0.00032f64.sqrt()));
+
+        let mut n = daemon(NtpVersion::Ntp428, &servers);
+        assert_eq!(select(&mut n), [SystemPeer, Survivor]);
+        assert!(close(n.sys_offset_s, 0.004));
+        assert!(close(n.sys_jitter_s, 0.00048f64.sqrt()));
+    }
+
+    /// Three servers within 1 ms and one 60 ms away, all λ = 10 ms.
+    ///
+    /// 4.2.6: sorted endpoints −11, −10, −9, −1, 0, 1, 9, 10, 11, 50, 60,
+    /// 70 ms. With allow = 0 neither scan gathers four intervals (and both
+    /// pass midpoints); with allow = 1 the upward scan gathers three at
+    /// −9 ms (low) passing no midpoint, the downward one at 9 ms (high)
+    /// passing mid 60 ms: found = 1 = allow. Offsets 0, 1, −1 ms are inside
+    /// (−9, 9) ms, 60 ms is not: a falseticker. The three survivors have
+    /// equal metrics and keep server order: server 0 is the system peer;
+    /// offset (0 + 0.1 − 0.1)/300 = 0, jitter √(2·100·0.001²/300).
+    #[test]
+    fn falseticker_among_four_is_rejected_by_426() {
+        let servers = [
+            (0.0, 0.01, 1),
+            (0.001, 0.01, 1),
+            (-0.001, 0.01, 1),
+            (0.06, 0.01, 1),
+        ];
+        let mut n = daemon(NtpVersion::Ntp426, &servers);
+        assert_eq!(
+            select(&mut n),
+            [SystemPeer, Survivor, Survivor, Falseticker]
+        );
+        assert_eq!(n.sys_offset_s, 0.0);
+        assert!(close(n.sys_jitter_s, (2e-4f64 / 300.0).sqrt()));
+    }
+
+    /// With one server both selections keep it as the system peer and give
+    /// the same jitter and the same offset but for rounding: 4.2.6 forms
+    /// (θ/λ)/(1/λ), 4.2.8 (θ·(1/λ))/(1/λ) (the bundled scenarios have one
+    /// server each).
+    #[test]
+    fn one_server_selects_alike_in_426_and_428() {
+        for k in 0..2000 {
+            let offset = (k as f64 * 0.618_034).sin() * 10f64.powi(-(k % 7));
+            let lambda = 1e-4 + (k as f64 * 0.414_213).cos().abs() * 0.5;
+            let server = [(offset, lambda, 1 + (k % 3) as u8)];
+            let mut a = daemon(NtpVersion::Ntp426, &server);
+            let mut b = daemon(NtpVersion::Ntp428, &server);
+            assert_eq!(select(&mut a), [SystemPeer]);
+            assert_eq!(select(&mut b), [SystemPeer]);
+            let two_ulps = 2.0 * offset.abs() * f64::EPSILON;
+            for got in [a.sys_offset_s, b.sys_offset_s] {
+                assert!((got - offset).abs() <= two_ulps, "{k}: {got} for {offset}");
+            }
+            assert_eq!(a.sys_jitter_s.to_bits(), b.sys_jitter_s.to_bits());
+        }
     }
 }
