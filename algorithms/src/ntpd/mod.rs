@@ -43,11 +43,11 @@
 //! `poll_update` before the packet leaves in `transmit` (for the system
 //! peer it changes nothing). The selection has no `prefer`, `true`, PPS,
 //! reference-clock or orphan rules, in any release (no scenario configures
-//! them). After a step, every
-//! release polls first `r mod minpoll` seconds later (`r` random), as
-//! 4.2.8p9–p14 do; 4.2.6 waits `r mod (number of associations)` (0 s with
-//! one server) and p15 and later `r mod 2^minpoll` (up to 63 s), so step
-//! recovery may differ from those releases by seconds. The p15 clamp of
+//! them). After a step, 4.2.6 polls first `r mod (number of
+//! associations)` seconds later (`r` random: at once with one server), and
+//! 4.2.8 and NTPsec `r mod minpoll` (the exponent), as 4.2.8p9–p14 do;
+//! p15 and later wait `r mod 2^minpoll` (up to 63 s), so their step
+//! recovery may differ from the model's by seconds. The p15 clamp of
 //! `poll_update`'s interval to the limit (Bug 3592), its skipping of the
 //! poll update on a bad packet and `sys_residual` folded into a step are
 //! left out too: the first two change when polls go out, not how a sample
@@ -938,17 +938,23 @@ impl Ntpd {
         self.rng.next() >> 33
     }
 
-    /// `peer_clear` (§5.10).
+    /// `peer_clear` (§5.10). Outside initialisation the next poll is
+    /// spread at random: over the number of associations in 4.2.6, over
+    /// `minpoll` seconds (the exponent, not 2^minpoll) in 4.2.8p9–p14.
     fn peer_clear(&mut self, i: usize, initializing: bool) {
         let r = self.random();
         let now = self.now;
         let (minpoll, maxpoll, rho) = (self.p.minpoll, self.p.maxpoll, self.p.rho_s);
+        let spread = match self.p.version {
+            NtpVersion::Ntp426 => self.peers.len(),
+            NtpVersion::Ntp428 | NtpVersion::Ntpsec => minpoll.max(1) as usize,
+        };
         let p = &mut self.peers[i];
         p.clear(now, minpoll, maxpoll, rho);
         p.nextdate = if initializing {
             now + 1 + i as u64
         } else {
-            now + r % (minpoll.max(1) as u64)
+            now + r % spread as u64
         };
     }
 

@@ -1177,3 +1177,35 @@ fn timer_helpers_are_bit_exact() {
         }
     }
 }
+
+/// After a step (`peer_clear` outside initialisation), 4.2.6 spreads an
+/// association's next poll over the number of associations (so one server
+/// is polled at once) and 4.2.8p9–p14 and NTPsec over `minpoll` seconds
+/// (the exponent, not 2^minpoll).
+#[test]
+fn cleared_peers_poll_again_within_their_release_spread() {
+    let cases = [
+        (NtpVersion::Ntp426, 1, 1),
+        (NtpVersion::Ntp426, 3, 3),
+        (NtpVersion::Ntp428, 1, 6),
+        (NtpVersion::Ntpsec, 2, 6),
+    ];
+    for (version, servers, spread) in cases {
+        let cfg = NtpdConfig {
+            version,
+            minpoll: 6,
+            maxpoll: 10,
+            ..NtpdConfig::default()
+        };
+        let mut n = Ntpd::new(&cfg, INFO, servers, 7);
+        n.now = 1000;
+        let mut seen = vec![0; spread];
+        for _ in 0..600 {
+            n.peer_clear(servers - 1, false);
+            let wait = n.peers[servers - 1].nextdate - 1000;
+            assert!(wait < spread as u64, "{version:?}: {wait} s");
+            seen[wait as usize] += 1;
+        }
+        assert!(seen.iter().all(|&k| k > 0), "{version:?}: {seen:?}");
+    }
+}
