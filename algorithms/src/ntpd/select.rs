@@ -519,7 +519,7 @@ mod tests {
     /// 4.2.6: sorted endpoints −1 (lo 0), 0 (mid 0), 0 (lo 1, after the
     /// equal mid 0), 0.25, 0.5, 0.5, 0.75, 1, 1. With allow = 0 the upward
     /// scan reaches three intervals at 0.25 having passed mid 0, so found = 1
-    /// > allow; with allow = 1 it stops at lo 1 (low = 0) and the downward
+    /// exceeds allow; with allow = 1 it stops at lo 1 (low = 0) and the downward
     /// scan at the second 1 (high = 1), found = 1. Server 0's offset 0 is not
     /// strictly inside (0, 1): a falseticker. Two survivors: no clustering,
     /// sorted by λ/1.5 + 1, so server 2 (λ 0.25) heads the list and is the
