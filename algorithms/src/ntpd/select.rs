@@ -102,6 +102,51 @@ fn insert_endpoint(s: &mut SelectScratch, i: &mut isize, gap: usize, e: f64, kin
     s.endpoints.push((e, kind));
 }
 
+/// The intersection of the correctness intervals (Marzullo's algorithm as
+/// ntpd modifies it): for `allow` = 0, 1, … falsetickers while
+/// `2·allow < nlist`, scan the sorted endpoints up to `low` and down to
+/// `high` until `nlist − allow` intervals are open, and stop at the first
+/// `allow` with `high > low` and no more than `allow` midpoints passed on
+/// the way (4.2.6's extra rule; 4.2.8's lists have no midpoints). If none
+/// succeeds, `low` and `high` keep the values of the last try.
+fn intersection(s: &SelectScratch, nlist: i32) -> (f64, f64) {
+    let mut low = 1e9;
+    let mut high = -1e9;
+    let mut allow = 0;
+    while 2 * allow < nlist {
+        let mut found = 0;
+        let mut n = 0;
+        for &k in &s.indx {
+            let (v, t) = s.endpoints[k];
+            low = v;
+            n -= t;
+            if n >= nlist - allow {
+                break;
+            }
+            if t == 0 {
+                found += 1;
+            }
+        }
+        n = 0;
+        for &k in s.indx.iter().rev() {
+            let (v, t) = s.endpoints[k];
+            high = v;
+            n += t;
+            if n >= nlist - allow {
+                break;
+            }
+            if t == 0 {
+                found += 1;
+            }
+        }
+        if found <= allow && high > low {
+            break;
+        }
+        allow += 1;
+    }
+    (low, high)
+}
+
 impl Ntpd {
     /// `clock_select`: pick the survivors and the system peer, combine, and
     /// update the clock if the system peer has a new sample.
@@ -184,34 +229,7 @@ impl Ntpd {
             }
             s.indx.swap(i, k);
         }
-        let nlist = s.cands.len() as i32;
-        let mut low = 1e9;
-        let mut high = -1e9;
-        let mut allow = 0;
-        while 2 * allow < nlist {
-            let mut n = 0;
-            for i in 0..nl2 {
-                let (v, t) = s.endpoints[s.indx[i]];
-                low = v;
-                n -= t;
-                if n >= nlist - allow {
-                    break;
-                }
-            }
-            n = 0;
-            for j in (0..nl2).rev() {
-                let (v, t) = s.endpoints[s.indx[j]];
-                high = v;
-                n += t;
-                if n >= nlist - allow {
-                    break;
-                }
-            }
-            if high > low {
-                break;
-            }
-            allow += 1;
-        }
+        let (low, high) = intersection(s, s.cands.len() as i32);
         let peers = &self.peers;
         s.cands.retain(|c| {
             let off = peers[c.peer].offset;
@@ -325,43 +343,8 @@ impl Ntpd {
             e -= f;
             insert_endpoint(s, &mut at, 1, e, -1);
         }
-        let nl3 = s.endpoints.len();
         let nlist = s.cands.len() as i32;
-        let mut low = 1e9;
-        let mut high = -1e9;
-        let mut allow = 0;
-        while 2 * allow < nlist {
-            // Midpoints passed by the two scans before they close the interval.
-            let mut found = 0;
-            let mut n = 0;
-            for i in 0..nl3 {
-                let (v, t) = s.endpoints[s.indx[i]];
-                low = v;
-                n -= t;
-                if n >= nlist - allow {
-                    break;
-                }
-                if t == 0 {
-                    found += 1;
-                }
-            }
-            n = 0;
-            for j in (0..nl3).rev() {
-                let (v, t) = s.endpoints[s.indx[j]];
-                high = v;
-                n += t;
-                if n >= nlist - allow {
-                    break;
-                }
-                if t == 0 {
-                    found += 1;
-                }
-            }
-            if found <= allow && high > low {
-                break;
-            }
-            allow += 1;
-        }
+        let (low, high) = intersection(s, nlist);
         // Truechimers: offsets strictly inside (low, high), sorted by
         // stratum + λ_next/sys_maxdist (insertion after equal metrics).
         let many = nlist > 1;
