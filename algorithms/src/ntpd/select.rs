@@ -75,6 +75,12 @@ pub(crate) struct SelectScratch {
 }
 
 impl SelectScratch {
+    fn clear(&mut self) {
+        self.cands.clear();
+        self.endpoints.clear();
+        self.indx.clear();
+    }
+
     pub fn with_capacity(n: usize) -> Self {
         SelectScratch {
             cands: Vec::with_capacity(n),
@@ -194,9 +200,7 @@ impl Ntpd {
     /// should be updated.
     fn select_into(&mut self, s: &mut SelectScratch) -> Option<usize> {
         let osys = self.sys_peer;
-        s.cands.clear();
-        s.endpoints.clear();
-        s.indx.clear();
+        s.clear();
         for i in 0..self.peers.len() {
             self.peers[i].selection = PeerSelection::Unfit;
             if self.peer_unfit(i) {
@@ -317,9 +321,7 @@ impl Ntpd {
     /// handful of servers a scenario has that cap never binds.
     fn select_426(&mut self, s: &mut SelectScratch) -> Option<usize> {
         let osys = self.sys_peer;
-        s.cands.clear();
-        s.endpoints.clear();
-        s.indx.clear();
+        s.clear();
         for i in 0..self.peers.len() {
             self.peers[i].selection = PeerSelection::Unfit;
             if self.peer_unfit(i) {
