@@ -98,7 +98,10 @@ pub struct DaemonConfig {
     /// Counter it stamps with (default the TSC).
     #[serde(default = "default_counter")]
     pub counter: CounterSource,
-    /// CPU core it runs on (for per-core TSC offsets; default 0).
+    /// CPU core it reads its counter on (for per-core TSC offsets and Xen
+    /// time records; default 0). On a Xen host whose scheduler places
+    /// vCPUs (credit, SEDF), TSC and Xen clocksource reads follow the
+    /// physical CPU of the domain's first vCPU instead.
     #[serde(default)]
     pub core: usize,
     /// Servers it polls, each over a path.

@@ -271,6 +271,8 @@ impl Hypervisor {
     /// `cpu`: never less than its last value, unless that CPU's record is
     /// TSC-stable or the clamp is off (Linux `pvclock_clocksource_read`).
     fn pvclock_monotonic(&mut self, domain: usize, cpu: usize, value: u64) -> u64 {
+        // The record read, as the clocksource read clamps the CPU to those kept.
+        let cpu = cpu.min(self.time.config().n_cpus.saturating_sub(1));
         let stable = self
             .time
             .record(cpu)
@@ -429,6 +431,22 @@ impl Host {
                 let idx = self.hw.counter_index(other.hardware()).unwrap_or(0);
                 self.hw.count_at(idx, t, core)
             }
+        }
+    }
+
+    /// The CPU whose counter a read of `source` by `domain` sees. On a Xen
+    /// host whose scheduler places vCPUs, a TSC or Xen clocksource read
+    /// runs on the physical CPU of the domain's first vCPU (where it runs,
+    /// waits or last ran) and sees that CPU's TSC and time record, as Xen
+    /// rewrites a vCPU's record from the CPU it is switched in on; on bare
+    /// metal, for shared devices (HPET, ACPI PM) and under the parametric
+    /// scheduler model, the read is on `core`.
+    pub fn reading_core(&self, source: CounterSource, domain: usize, core: usize) -> usize {
+        match (source, &self.xen) {
+            (CounterSource::Tsc | CounterSource::XenClocksource, Some(x)) => {
+                x.sched.vcpu_pcpu(domain).unwrap_or(core)
+            }
+            _ => core,
         }
     }
 
@@ -628,6 +646,19 @@ mod tests {
             worst = worst.max(a.counter as i64 - b.counter as i64);
         }
         worst
+    }
+
+    /// A domain of a Xen host reads the TSC and the Xen clocksource on the
+    /// pCPU its vCPU is placed on (Dom0's, pCPU 0, before any scheduling),
+    /// whatever core is configured; a shared device on the configured core.
+    #[test]
+    fn xen_domains_read_per_cpu_sources_where_their_vcpu_is() {
+        let host = two_cpu_host(true);
+        for core in [0, 1] {
+            assert_eq!(host.reading_core(CounterSource::XenClocksource, 0, core), 0);
+            assert_eq!(host.reading_core(CounterSource::Tsc, 0, core), 0);
+            assert_eq!(host.reading_core(CounterSource::Hpet, 0, core), core);
+        }
     }
 
     /// Linux's pvclock "last value": without it a kernel reading its two

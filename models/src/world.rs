@@ -58,7 +58,9 @@ pub struct DaemonSpec {
     pub domain: usize,
     /// The counter it stamps with.
     pub counter: CounterSource,
-    /// The CPU core whose counter it reads (matters for per-core TSC offsets).
+    /// The CPU core whose counter it reads (matters for per-core TSC offsets
+    /// and Xen time records), unless its Xen host's scheduler places its
+    /// vCPU ([`crate::host::Host::reading_core`]).
     pub core: usize,
     /// (server index, path index) for each server it polls.
     pub servers: Vec<(usize, usize)>,
@@ -828,11 +830,16 @@ impl World {
                 self.daemon_error(d, counter, reference)
             }
             ClockKind::Dependent(i) => {
-                let (h, kind) = (self.dependents[i].host, self.dependents[i].kind);
+                let (h, domain, kind) = (
+                    self.dependents[i].host,
+                    self.dependents[i].domain,
+                    self.dependents[i].kind,
+                );
                 match kind {
                     DependentKind::Radclock { .. } => match self.stores[h].visible {
                         Some((src, params)) => {
-                            let raw = self.probe_value(h, src, 0, t);
+                            let core = self.hosts[h].reading_core(src, domain, 0);
+                            let raw = self.probe_value(h, src, core, t);
                             let value = if src == CounterSource::Tsc {
                                 self.dependents[i].mapping.guest(raw)
                             } else {
@@ -843,7 +850,9 @@ impl World {
                         None => f64::NAN,
                     },
                     DependentKind::NtpdWallclock => {
-                        let st = self.probe_value(h, CounterSource::XenClocksource, 0, t);
+                        let src = CounterSource::XenClocksource;
+                        let core = self.hosts[h].reading_core(src, domain, 0);
+                        let st = self.probe_value(h, src, core, t);
                         match self.hosts[h].hypervisor() {
                             Some(x) if x.time.wallclock().version > 0 => {
                                 let utc = x.time.wallclock().utc_ns(st);
@@ -1240,13 +1249,20 @@ impl World {
         self.guest_view(d, raw)
     }
 
+    /// The CPU on which daemon `d` reads its counter (see
+    /// [`crate::host::Host::reading_core`]).
+    fn read_core(&self, d: usize) -> usize {
+        let dm = &self.daemons[d];
+        self.hosts[dm.host].reading_core(dm.source, dm.domain, dm.core)
+    }
+
     /// Daemon `d`'s host counter at `t` as its reader counts it (less the
     /// wraps it lost), before the guest mapping and dilation.
     fn daemon_host_count(&mut self, d: usize, t: SimTime) -> u64 {
         let (h, src, core) = (
             self.daemons[d].host,
             self.daemons[d].source,
-            self.daemons[d].core,
+            self.read_core(d),
         );
         self.hosts[h]
             .value_at(src, t, core)
@@ -1275,7 +1291,7 @@ impl World {
         let (h, src, core) = (
             self.daemons[d].host,
             self.daemons[d].source,
-            self.daemons[d].core,
+            self.read_core(d),
         );
         let exact = self.probe_value(h, src, core, t);
         let seen = self.hosts[h]
@@ -1289,7 +1305,7 @@ impl World {
         let (h, src, core, domain) = (
             self.daemons[d].host,
             self.daemons[d].source,
-            self.daemons[d].core,
+            self.read_core(d),
             self.daemons[d].domain,
         );
         let mut at = at;
@@ -1803,7 +1819,7 @@ impl World {
         // pushing its free-running view (the TSC at its nominal rate).
         let utc_ns = match self.wallclock_source(host) {
             Some(d) => {
-                let (src, core) = (self.daemons[d].source, self.daemons[d].core);
+                let (src, core) = (self.daemons[d].source, self.read_core(d));
                 let value = self.hosts[host].value_at(src, now, core);
                 let alg = self.daemons[d]
                     .advance(value)

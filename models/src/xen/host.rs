@@ -701,6 +701,17 @@ impl XenHost {
         Some(self.vcpus[r].iter().any(|v| v.state == VState::Running))
     }
 
+    /// The physical CPU of `domain`'s first vCPU: where it runs, or the
+    /// pCPU whose run queue it waits on or that it last ran on. `None` for
+    /// the parametric model, which does not place vCPUs.
+    pub fn vcpu_pcpu(&self, domain: usize) -> Option<usize> {
+        if self.is_parametric() {
+            return None;
+        }
+        let d = self.doms.get(domain)?;
+        Some(usize::from(self.vcpus[usize::from(d.first_vcpu)].pcpu))
+    }
+
     /// Number of guests currently online with a non-idle workload.
     pub fn busy_guests(&self) -> usize {
         self.doms

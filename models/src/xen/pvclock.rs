@@ -324,7 +324,9 @@ pub struct XenTimeConfig {
     pub calib_policy: CalibPolicy,
     /// Platform timer used as master time (default HPET, Xen's preference, §1.2).
     pub platform_timer: PlatformTimer,
-    /// Number of physical CPUs with their own TSC and record (1..=4096; default 1).
+    /// Number of physical CPUs with their own TSC and record (1..=4096;
+    /// default 1). A domain reads the record of the CPU its vCPU is placed
+    /// on; a CPU beyond the last record reads the last one.
     pub n_cpus: usize,
     /// Latency of one platform-timer read by the hypervisor, ns: the sample
     /// instant is uniform over this window (default 700, bare-metal HPET,

@@ -19,6 +19,8 @@ struct World {
     probe_period_ns: u64,
     ta: Vec<u64>,
     rtts_ns: Vec<Vec<u64>>,
+    /// Per domain, the pCPU its first vCPU was on at each send stamp.
+    stamped_on: Vec<Vec<Option<usize>>>,
     next_token: u64,
 }
 
@@ -38,6 +40,7 @@ impl World {
             probe_period_ns,
             ta: vec![0; n],
             rtts_ns: vec![Vec::new(); n],
+            stamped_on: vec![Vec::new(); n],
             next_token: 0,
         }
     }
@@ -48,7 +51,10 @@ impl World {
         }
         for n in self.out.notes.drain(..) {
             match n {
-                HostNote::SendStamped { domain, at, .. } => self.ta[domain] = at.as_nanos(),
+                HostNote::SendStamped { domain, at, .. } => {
+                    self.ta[domain] = at.as_nanos();
+                    self.stamped_on[domain].push(self.host.vcpu_pcpu(domain));
+                }
                 HostNote::ToNic { domain, token, at } => {
                     s.schedule(
                         at + SimDuration::from_nanos(WIRE_NS),
@@ -185,6 +191,39 @@ fn host_rtt_matches_vet_noise_overhead() {
         );
         prev_domu = domu_us;
     }
+}
+
+/// A domain's clock reads happen on the pCPU its vCPU is placed on: a
+/// guest free to run on both pCPUs is stamped on both as the credit
+/// scheduler moves it (a waking vCPU goes to an idle pCPU, idlers steal),
+/// a guest pinned to pCPU 1 only there, and the parametric model, which
+/// does not place vCPUs, names none.
+#[test]
+fn stamps_are_taken_on_the_pcpu_the_vcpu_runs_on() {
+    let mut cfg = vet_host(3);
+    cfg.dom0.affinity = vec![0, 1];
+    cfg.guests[0].affinity = vec![0, 1];
+    let w = run_world(cfg.clone(), 5, vec![1, 3], 20);
+    let on = |d: usize, p: usize| w.stamped_on[d].iter().filter(|&&q| q == Some(p)).count();
+    eprintln!(
+        "free guest stamped on pCPU 0: {}, on pCPU 1: {}; pinned guest: {}, {}",
+        on(1, 0),
+        on(1, 1),
+        on(3, 0),
+        on(3, 1)
+    );
+    assert!(on(1, 0) > 20 && on(1, 1) > 20);
+    assert_eq!(on(3, 0), 0);
+    assert_eq!(on(3, 1), w.stamped_on[3].len());
+
+    let run = CalibrationRun {
+        duration_s: 5.0,
+        ..CalibrationRun::default()
+    };
+    let parametric = calibrated_config(&cfg, &run, &mut SimRng::seed_from_u64(5));
+    let w = run_world(parametric, 5, vec![1], 5);
+    assert!(!w.stamped_on[1].is_empty());
+    assert!(w.stamped_on[1].iter().all(Option::is_none));
 }
 
 /// Validation check 2 of research §7: one I/O vCPU against N CPU hogs on a
