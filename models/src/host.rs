@@ -297,6 +297,9 @@ pub struct Host {
     xen: Option<Hypervisor>,
     extension: CounterExtension,
     stamp_latency_mean_s: f64,
+    /// Whether the hypervisor places vCPUs on pCPUs (an explicit
+    /// scheduler): a probe asks every clock's reading core each second.
+    places_vcpus: bool,
 }
 
 impl Host {
@@ -353,12 +356,14 @@ impl Host {
                 })
             }
         };
+        let places_vcpus = xen.as_ref().is_some_and(|x| x.sched.vcpu_pcpu(0).is_some());
         Ok(Host {
             name: cfg.name.clone(),
             hw,
             xen,
             extension: cfg.counter_extension,
             stamp_latency_mean_s: cfg.stamp_latency_mean_us * 1e-6,
+            places_vcpus,
         })
     }
 
@@ -443,7 +448,7 @@ impl Host {
     /// scheduler model, the read is on `core`.
     pub fn reading_core(&self, source: CounterSource, domain: usize, core: usize) -> usize {
         match (source, &self.xen) {
-            (CounterSource::Tsc | CounterSource::XenClocksource, Some(x)) => {
+            (CounterSource::Tsc | CounterSource::XenClocksource, Some(x)) if self.places_vcpus => {
                 x.sched.vcpu_pcpu(domain).unwrap_or(core)
             }
             _ => core,
