@@ -613,3 +613,63 @@ fn a_dom0_step_reaches_the_guests_wall_clock_at_once() {
         "guest error {guest_us} µs at {t} s, a second after Dom0 stepped"
     );
 }
+
+/// Xen keeps a time record per physical CPU and a guest reads the record
+/// and TSC of the CPU its vCPU is on. With non-invariant TSCs, whose rates
+/// wander with each core's P-state, two CPUs' records extrapolate
+/// differently between calibrations: two guests pinned to different pCPUs,
+/// each with a free-running clock on the Xen clocksource, read the same
+/// clock when the host keeps one record and different clocks when it keeps
+/// one per CPU.
+#[test]
+fn guests_on_different_pcpus_read_their_own_cpus_time_record() {
+    let run = |n_cpus: usize| {
+        let text = format!(
+            r#"Scenario(
+    name: "per-cpu-records",
+    seed: 3,
+    duration_s: 600,
+    hosts: [(
+        name: "xen",
+        counters: [
+            (kind: Tsc, tsc: (core_offsets_ticks: [0, 90000], invariant: false, pstate: (random_factors: [0.8, 1.0], mean_dwell_s: 0.3))),
+            (kind: Hpet),
+        ],
+        xen: (
+            host: (pcpus: 2, dom0: (affinity: [0]), guests: [(affinity: [0]), (affinity: [1])]),
+            time: (n_cpus: {n_cpus}, calib_policy: Xen3Recal),
+        ),
+    )],
+    servers: [(name: "s")],
+    paths: [()],
+    daemons: [
+        (name: "on-cpu0", host: "xen", domain: 1, counter: XenClocksource, servers: [], algorithm: FreeRunning()),
+        (name: "on-cpu1", host: "xen", domain: 2, counter: XenClocksource, servers: [], algorithm: FreeRunning()),
+    ],
+    probes: (interval_s: 0.1),
+    output: (plots: false),
+)"#
+        );
+        let s = Scenario::parse(&text, "per-cpu-records.ron").unwrap_or_else(|e| panic!("{e}"));
+        run_in_memory(&s).unwrap()
+    };
+    let one = run(1);
+    let (a, b) = (
+        &clock(&one, "on-cpu0").error_us,
+        &clock(&one, "on-cpu1").error_us,
+    );
+    assert_eq!((a.rms, a.max_abs), (b.rms, b.max_abs));
+    let two = run(2);
+    let (a, b) = (
+        &clock(&two, "on-cpu0").error_us,
+        &clock(&two, "on-cpu1").error_us,
+    );
+    eprintln!(
+        "per-CPU records: RMS {:.1} and {:.1} µs, max {:.1} and {:.1} µs",
+        a.rms, b.rms, a.max_abs, b.max_abs
+    );
+    assert!(
+        (a.rms - b.rms).abs() > 0.01 * a.rms.max(b.rms),
+        "{a:?} {b:?}"
+    );
+}
