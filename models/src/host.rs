@@ -271,7 +271,7 @@ impl Hypervisor {
     /// `cpu`: never less than its last value, unless that CPU's record is
     /// TSC-stable or the clamp is off (Linux `pvclock_clocksource_read`).
     fn pvclock_monotonic(&mut self, domain: usize, cpu: usize, value: u64) -> u64 {
-        // The record read, as the clocksource read clamps the CPU to those kept.
+        // A CPU beyond the last record reads the last one, as the read did.
         let cpu = cpu.min(self.time.config().n_cpus.saturating_sub(1));
         let stable = self
             .time
