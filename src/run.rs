@@ -711,6 +711,10 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
             }
         })
         .collect();
+    let infos = world.clocks().to_vec();
+    let starts: Vec<_> = (0..infos.len())
+        .map(|i| world.clock_start_counter(i))
+        .collect();
     let mut migrations = Vec::new();
     let mut failovers = Vec::new();
     for m in world.moves() {
@@ -765,22 +769,21 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
         duration_s: s.duration_s,
         version: env!("CARGO_PKG_VERSION").to_string(),
         events,
-        clocks: world
-            .clocks()
-            .iter()
+        clocks: infos
+            .into_iter()
+            .zip(starts)
             .zip(world.metrics())
-            .enumerate()
-            .map(|(i, (c, m))| ClockSummary {
-                name: c.name.clone(),
-                domain: c.domain.clone(),
-                algorithm: c.algorithm.clone(),
+            .map(|((c, counter_at_start), m)| ClockSummary {
+                name: c.name,
+                domain: c.domain,
+                algorithm: c.algorithm,
                 error_us: ErrorStats::from_summary(&m.grid),
                 error_at_exchange_us: ErrorStats::from_summary(&m.at_exchange),
                 host_rtt_us: ErrorStats::from_summary(&m.host_rtt),
                 stability: m.stability.as_ref().map_or_else(Vec::new, |a| {
                     a.points().iter().map(StabilityPoint::from_allan).collect()
                 }),
-                counter_at_start: world.clock_start_counter(i),
+                counter_at_start,
             })
             .collect(),
     }
@@ -1135,6 +1138,50 @@ mod tests {
         assert_eq!(row.len(), ErrorStats::table_header().chars().count());
         let tiny = ErrorStats::table_cells(-0.0, -4e-4, 4e-4, 5e-4);
         assert_eq!(tiny, "       0.000      0.000      0.000        0.001");
+    }
+
+    #[test]
+    fn probe_statistics_see_every_sample_after_metrics_from_in_order() {
+        // Folded in blocks, each clock's grid statistics and stability
+        // metrics must equal pushing every recorded sample one by one:
+        // 3 h 20 min of 1 s probes is not a whole number of blocks, and
+        // the first 20 min are left out.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lan-basics.ron");
+        let mut s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        s.duration_s = 12_000.0;
+        s.probes.metrics_from_s = 1_200.0;
+        s.probes.stability_max_tau_s = Some(64.0);
+        s.output.errors_csv_interval_s = s.probes.interval_s;
+        let (mut times, mut errors) = (Vec::new(), Vec::new());
+        let (mut world, _) = drive(
+            build_world(&s).unwrap(),
+            SimTime::from_secs_f64(s.duration_s),
+            |_, r| {
+                times.append(&mut r.error_times);
+                errors.append(&mut r.errors);
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        let width = world.clocks().len();
+        let from = SimTime::from_secs_f64(s.probes.metrics_from_s);
+        let metrics = world.metrics();
+        assert_eq!(times.len(), 12_001, "probes at 0, 1, …, 12 000 s");
+        for (c, m) in metrics.iter().enumerate() {
+            let mut grid = Summary::new();
+            let mut stability = sim_core::stats::AllanStream::new(1.0, 64).unwrap();
+            for (t, row) in times.iter().zip(errors.chunks(width)) {
+                if *t >= from {
+                    grid.push(row[c]);
+                    stability.push(row[c]);
+                }
+            }
+            assert_eq!(m.grid.count(), 10_801, "clock {c}");
+            assert_eq!(m.grid, grid, "clock {c}");
+            let folded = m.stability.as_ref().expect("asked for").points();
+            assert_eq!(folded, stability.points(), "clock {c}");
+        }
     }
 
     #[test]
