@@ -334,7 +334,8 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
     let setup_start = Instant::now();
     let single = |s: Scenario, setup_wall_s: f64| -> anyhow::Result<Measurement> {
         let start = Instant::now();
-        let summary = crate::sweep::run_in_memory(&s)?;
+        // As `vtsim run` runs it.
+        let summary = crate::sweep::run_in_memory_with(&s, crate::run::spare_core())?;
         let wall_s = start.elapsed().as_secs_f64();
         Ok(Measurement {
             workload: workload.to_string(),

@@ -53,6 +53,10 @@ enum Command {
         /// files, e.g. daemons[0].algorithm.poll_period_s=64); repeatable.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
+        /// Use this thread only. By default, on a machine with two cores or more, each noisy
+        /// crystal's noise is generated ahead on a helper thread. Results do not depend on it.
+        #[arg(long)]
+        single_thread: bool,
     },
     /// Check scenario and sweep files without running them.
     Validate {
@@ -285,6 +289,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             force,
             quiet,
             sets,
+            single_thread,
         } => {
             let s = Scenario::load_with(&scenario, &sets)?;
             let opts = RunOptions {
@@ -292,6 +297,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 seed,
                 force,
                 progress: !quiet,
+                noise_ahead: !single_thread && vtsim::run::spare_core(),
             };
             // Before simulating: a refused --out should not cost the run.
             vtsim::output::check_target(

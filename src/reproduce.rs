@@ -889,6 +889,8 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
                     seed: None,
                     force: false,
                     progress: false,
+                    // The runs themselves share the cores.
+                    noise_ahead: false,
                 },
             )
             .map_err(|e| anyhow::anyhow!("{}: {e:#}", s.name))?;

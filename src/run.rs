@@ -331,6 +331,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Show a progress bar on long runs.
     pub progress: bool,
+    /// Generate crystal noise on helper threads, ahead of the run
+    /// ([`World::generate_noise_ahead`]): worth it with a core to spare.
+    /// Results do not depend on it.
+    pub noise_ahead: bool,
 }
 
 impl RunOptions {
@@ -340,6 +344,12 @@ impl RunOptions {
             .clone()
             .unwrap_or_else(|| PathBuf::from("out").join(&s.name))
     }
+}
+
+/// Whether the machine has a core to spare for one run's helper threads
+/// (the crystals' noise, [`RunOptions::noise_ahead`]).
+pub fn spare_core() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
 /// How many probe-grid samples make one row of `errors.csv`: the error
@@ -1087,7 +1097,10 @@ pub fn run_scenario(
         s.seed = seed;
     }
     let staging = Staging::new(&opts.target(&s), opts.force)?;
-    let world = build_world(&s)?;
+    let mut world = build_world(&s)?;
+    if opts.noise_ahead {
+        world.generate_noise_ahead();
+    }
     let mut sinks = Sinks::new(staging.dir(), &s, &world)?;
     let bar = crate::progress::DelayedBar::new(opts.progress, &s.name);
     let (world, events) = drive(

@@ -745,9 +745,19 @@ impl Plan {
     }
 }
 
-/// Runs one scenario in memory (no files) and summarises it.
+/// Runs one scenario in memory (no files) and summarises it, on this
+/// thread alone (a sweep's runs share the cores among themselves).
 pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
-    let world = build_world(s)?;
+    run_in_memory_with(s, false)
+}
+
+/// [`run_in_memory`], with the crystals' noise generated on helper threads
+/// if `noise_ahead` ([`crate::run::RunOptions::noise_ahead`]).
+pub fn run_in_memory_with(s: &Scenario, noise_ahead: bool) -> anyhow::Result<RunSummary> {
+    let mut world = build_world(s)?;
+    if noise_ahead {
+        world.generate_noise_ahead();
+    }
     let (world, events) = drive(
         world,
         sim_core::SimTime::from_secs_f64(s.duration_s),

@@ -83,7 +83,7 @@ fn server_offset_step_is_stepped_after_the_stepout() {
             out: Some(scratch("step")),
             seed: None,
             force: true,
-            progress: false,
+            ..RunOptions::default()
         },
     )
     .unwrap();

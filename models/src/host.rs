@@ -231,6 +231,13 @@ impl Hardware {
         }
     }
 
+    /// Generates both crystals' noise on helper threads from now on
+    /// ([`Oscillator::generate_noise_ahead`]).
+    pub fn generate_noise_ahead(&mut self) {
+        self.tsc_crystal.generate_noise_ahead();
+        self.platform_crystal.generate_noise_ahead();
+    }
+
     /// The exact 64-bit count of counter `idx` at true time `t` on `core`.
     pub fn count_at(&mut self, idx: usize, t: SimTime, core: usize) -> u64 {
         let x = self.crystal_error_s(idx, t);

@@ -31,6 +31,13 @@
 //! The draws depend only on the grid index, so the realisation of the noise
 //! does not depend on when or how often it is read.
 //!
+//! The grid's points come from a sequence that depends on nothing but the
+//! crystal's own random stream, so it can be generated anywhere:
+//! [`Oscillator::generate_noise_ahead`] moves it to a helper thread that
+//! fills blocks of 4096 points ahead of the reads ([`sim_core::Ahead`]).
+//! A run on two cores then spends none of its own thread on the noise (a
+//! quarter of a one-host run with one daemon), with bit-identical results.
+//!
 //! **Reads in the past.** Reads are expected to be nearly monotone in
 //! time. The three newest grid points are kept, so a read may fall up to
 //! one grid step before the segment of the newest read and is still
@@ -109,7 +116,7 @@ use std::f64::consts::{LN_2, TAU};
 use algorithms::ConfigError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sim_core::{NormalStream, SimRng, SimTime};
+use sim_core::{Ahead, NormalStream, SimRng, SimTime, Source};
 
 /// Seconds per day, for aging given per day.
 const SECS_PER_DAY: f64 = 86_400.0;
@@ -453,7 +460,7 @@ impl OuPhase {
     /// Advances one grid step; returns the part of the step integral that
     /// depends on `y` and its innovation. The rest, independent of
     /// everything else and of standard deviation `i_sd_s`, is left to the
-    /// caller to draw (see [`NoiseGrid::generate_next`]).
+    /// caller to draw (see [`NoiseSource::next_point`]).
     #[inline]
     fn step_dependent(&mut self, normals: &mut NormalStream) -> f64 {
         let n1 = normals.next_normal();
@@ -521,16 +528,26 @@ impl CoarseOu {
     }
 }
 
-/// The random part of the time error on its grid.
-#[derive(Clone, Debug)]
+/// The random part of the time error on its grid: the newest three grid
+/// points, read from [`NoiseSource`]'s sequence as reads move forward.
+#[derive(Debug)]
 struct NoiseGrid {
     step_ns: u64,
+    step_s: f64,
+    /// Index of the newest grid point read.
+    newest: u64,
+    /// Phase at grid points `newest − 2`, `newest − 1`, `newest` (seconds).
+    x: [f64; 3],
+    points: Ahead<NoiseSource>,
+}
+
+/// Generates the noise phase at grid points 1, 2, 3, … in order (point 0
+/// is drawn when the source is built).
+struct NoiseSource {
     step_s: f64,
     normals: NormalStream,
     /// Index of the newest generated grid point.
     newest: u64,
-    /// Phase at grid points `newest − 2`, `newest − 1`, `newest` (seconds).
-    x: [f64; 3],
     /// Integrated (non-white-PM) phase at the newest point.
     integrated_s: f64,
     white_pm_sd_s: f64,
@@ -552,9 +569,45 @@ struct NoiseGrid {
 }
 
 impl NoiseGrid {
-    fn new(cfg: &OscillatorConfig, mut normals: NormalStream) -> Self {
+    fn new(cfg: &OscillatorConfig, normals: NormalStream) -> Self {
         let step_ns = (cfg.noise_step_s * 1e9).round().max(1.0) as u64;
         let step_s = step_ns as f64 * 1e-9;
+        let (source, x0) = NoiseSource::new(cfg, step_s, normals);
+        let mut points = Ahead::inline(source);
+        let x = [x0, x0, points.next()];
+        NoiseGrid {
+            step_ns,
+            step_s,
+            newest: 1,
+            x,
+            points,
+        }
+    }
+
+    /// Phase (seconds) and the slope of its segment (fractional frequency).
+    fn at(&mut self, t: SimTime) -> (f64, f64) {
+        let ns = t.as_nanos();
+        let k = ns / self.step_ns;
+        while self.newest < k + 1 {
+            self.x = [self.x[1], self.x[2], self.points.next()];
+            self.newest += 1;
+        }
+        let frac = (ns - k * self.step_ns) as f64 / self.step_ns as f64;
+        let (lo, hi) = if self.newest == k + 1 {
+            (self.x[1], self.x[2])
+        } else if self.newest == k + 2 {
+            (self.x[0], self.x[1])
+        } else {
+            // Further in the past than the retained window: documented clamp.
+            return (self.x[0], 0.0);
+        };
+        (lo + (hi - lo) * frac, (hi - lo) / self.step_s)
+    }
+}
+
+impl NoiseSource {
+    /// The source and the phase at grid point 0.
+    fn new(cfg: &OscillatorConfig, step_s: f64, mut normals: NormalStream) -> (Self, f64) {
         let n = &cfg.noise;
         // White PM: σ_y(τ)² = <(x₂ − 2x₁ + x₀)²>/(2τ²) = 6σ_x²/(2τ²), so σ_x = σ_y(1 s)·1 s/√3.
         let white_pm_sd_s = n.white_pm_adev_1s / 3f64.sqrt();
@@ -595,12 +648,10 @@ impl NoiseGrid {
         let independent_var = white_fm_step_sd_s * white_fm_step_sd_s
             + rw_i_sd_s * rw_i_sd_s
             + fine.iter().map(|f| f.i_sd_s * f.i_sd_s).sum::<f64>();
-        let mut grid = NoiseGrid {
-            step_ns,
+        let mut source = NoiseSource {
             step_s,
             normals,
             newest: 0,
-            x: [0.0; 3],
             integrated_s: 0.0,
             white_pm_sd_s,
             independent_sd_s: independent_var.sqrt(),
@@ -611,10 +662,8 @@ impl NoiseGrid {
             coarse_dx_s: 0.0,
             coarse_ramp_s: 0.0,
         };
-        let x0 = grid.white_pm_sample();
-        grid.x = [x0; 3];
-        grid.generate_next();
-        grid
+        let x0 = source.white_pm_sample();
+        (source, x0)
     }
 
     fn white_pm_sample(&mut self) -> f64 {
@@ -626,8 +675,8 @@ impl NoiseGrid {
         }
     }
 
-    /// Generates grid point `newest + 1`. Draw order is fixed, so the noise
-    /// realisation depends only on the grid index.
+    /// The phase at grid point `newest + 1`. Draw order is fixed, so the
+    /// noise realisation depends only on the grid index.
     ///
     /// Every term of the phase step that is independent of all states (white
     /// FM, and the parts of random-walk FM's and of each fine relaxation
@@ -635,7 +684,8 @@ impl NoiseGrid {
     /// Gaussian, so their sum is drawn as a single normal of the summed
     /// variance: the same joint law with one draw per fine process plus one,
     /// instead of two per process.
-    fn generate_next(&mut self) {
+    #[inline]
+    fn next_point(&mut self) -> f64 {
         let mut dx = 0.0;
         for c in &mut self.fine {
             dx += c.step_dependent(&mut self.normals);
@@ -651,9 +701,8 @@ impl NoiseGrid {
         }
         dx += self.coarse_step();
         self.integrated_s += dx;
-        let wpm = self.white_pm_sample();
-        self.x = [self.x[1], self.x[2], self.integrated_s + wpm];
         self.newest += 1;
+        self.integrated_s + self.white_pm_sample()
     }
 
     /// The coarse processes' phase increment over the step that generates
@@ -685,24 +734,15 @@ impl NoiseGrid {
         self.coarse_dx_s += self.coarse_ramp_s;
         dx
     }
+}
 
-    /// Phase (seconds) and the slope of its segment (fractional frequency).
-    fn at(&mut self, t: SimTime) -> (f64, f64) {
-        let ns = t.as_nanos();
-        let k = ns / self.step_ns;
-        while self.newest < k + 1 {
-            self.generate_next();
+impl Source for NoiseSource {
+    type Item = f64;
+
+    fn fill(&mut self, out: &mut [f64]) {
+        for x in out {
+            *x = self.next_point();
         }
-        let frac = (ns - k * self.step_ns) as f64 / self.step_ns as f64;
-        let (lo, hi) = if self.newest == k + 1 {
-            (self.x[1], self.x[2])
-        } else if self.newest == k + 2 {
-            (self.x[0], self.x[1])
-        } else {
-            // Further in the past than the retained window: documented clamp.
-            return (self.x[0], 0.0);
-        };
-        (lo + (hi - lo) * frac, (hi - lo) / self.step_s)
     }
 }
 
@@ -750,7 +790,7 @@ const COS_TERM_RATIOS: [f64; TAYLOR_TERMS] = taylor_term_ratios(0);
 const SIN_TERM_RATIOS: [f64; TAYLOR_TERMS] = taylor_term_ratios(1);
 
 /// A running oscillator: evaluates its time error lazily at read times.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Oscillator {
     offset_s: f64,
     skew: f64,
@@ -798,6 +838,15 @@ impl Oscillator {
     /// exactly zero at every instant.
     pub fn is_ideal(&self) -> bool {
         self.ideal
+    }
+
+    /// From now on, generates the noise grid on a helper thread, blocks
+    /// ahead of the reads (module docs, "Lazy evaluation"). The time error
+    /// is bit-identical either way. Nothing happens without a noise grid.
+    pub fn generate_noise_ahead(&mut self) {
+        if let Some(n) = &mut self.noise {
+            n.points.move_to_helper();
+        }
     }
 
     /// Time error `x(t)` in seconds: oscillator time minus true time.
@@ -1208,6 +1257,45 @@ mod tests {
         // ...and further back clamps to the oldest retained point (498 here).
         let far_back = dense.time_error_s(SimTime::from_secs(10));
         assert_eq!(far_back, fresh.time_error_s(SimTime::from_secs(498)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn noise_generated_ahead_is_bit_identical(
+            seed: u64,
+            switch_at in 0usize..50,
+            gaps_ms in proptest::collection::vec(1u64..3_000_000, 1..200),
+        ) {
+            // Every noise type and the room process, read at random
+            // forward gaps (up to ~3000 grid points at a time, across
+            // helper blocks), switched to the helper after a few reads.
+            let cfg = OscillatorConfig {
+                noise: NoiseConfig {
+                    white_pm_adev_1s: 1e-9,
+                    white_fm_adev_1s: 1e-9,
+                    flicker_fm_adev: 1e-9,
+                    random_walk_fm_adev_1s: 1e-10,
+                },
+                temperature: TemperatureConfig {
+                    room_sigma_c: 0.2,
+                    ..TemperatureConfig::default()
+                },
+                ..OscillatorConfig::default()
+            };
+            let mut inline = Oscillator::new(&cfg, rng(seed));
+            let mut ahead = Oscillator::new(&cfg, rng(seed));
+            let mut t = SimTime::ZERO;
+            for (i, gap) in gaps_ms.iter().enumerate() {
+                if i == switch_at {
+                    ahead.generate_noise_ahead();
+                }
+                t += sim_core::SimDuration::from_millis(*gap);
+                let (a, b) = (inline.time_error_s(t), ahead.time_error_s(t));
+                proptest::prop_assert_eq!(a.to_bits(), b.to_bits());
+                let (a, b) = (inline.frequency_error(t), ahead.frequency_error(t));
+                proptest::prop_assert_eq!(a.to_bits(), b.to_bits());
+            }
+        }
     }
 
     #[test]

@@ -775,6 +775,16 @@ impl World {
         }
     }
 
+    /// From now on, generates every host crystal's noise on a helper
+    /// thread (one per noisy crystal), ahead of the reads: a run then uses
+    /// a second core with bit-identical results
+    /// ([`crate::oscillator::Oscillator::generate_noise_ahead`]).
+    pub fn generate_noise_ahead(&mut self) {
+        for h in &mut self.hosts {
+            h.hardware().generate_noise_ahead();
+        }
+    }
+
     /// Streaming metrics per clock, in column order, with every probe so
     /// far folded in.
     pub fn metrics(&mut self) -> &[ClockMetrics] {
