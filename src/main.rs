@@ -53,8 +53,9 @@ enum Command {
         /// files, e.g. daemons[0].algorithm.poll_period_s=64); repeatable.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
-        /// Use this thread only. By default, on a machine with two cores or more, each noisy
-        /// crystal's noise is generated ahead on a helper thread. Results do not depend on it.
+        /// Use this thread only. By default, on a machine with two cores or more, helper threads
+        /// generate the crystals' noise and fold the probes' statistics. Results do not depend
+        /// on it.
         #[arg(long)]
         single_thread: bool,
     },
@@ -297,7 +298,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 seed,
                 force,
                 progress: !quiet,
-                noise_ahead: !single_thread && vtsim::run::spare_core(),
+                helper_threads: !single_thread && vtsim::run::spare_core(),
             };
             // Before simulating: a refused --out should not cost the run.
             vtsim::output::check_target(

@@ -890,7 +890,7 @@ pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
                     force: false,
                     progress: false,
                     // The runs themselves share the cores.
-                    noise_ahead: false,
+                    helper_threads: false,
                 },
             )
             .map_err(|e| anyhow::anyhow!("{}: {e:#}", s.name))?;

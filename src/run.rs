@@ -331,10 +331,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Show a progress bar on long runs.
     pub progress: bool,
-    /// Generate crystal noise on helper threads, ahead of the run
-    /// ([`World::generate_noise_ahead`]): worth it with a core to spare.
-    /// Results do not depend on it.
-    pub noise_ahead: bool,
+    /// Generate the crystals' noise and fold the probes' statistics on
+    /// helper threads ([`World::use_helper_threads`]): worth it with a core
+    /// to spare. Results do not depend on it.
+    pub helper_threads: bool,
 }
 
 impl RunOptions {
@@ -347,7 +347,7 @@ impl RunOptions {
 }
 
 /// Whether the machine has a core to spare for one run's helper threads
-/// (the crystals' noise, [`RunOptions::noise_ahead`]).
+/// ([`RunOptions::helper_threads`]).
 pub fn spare_core() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
@@ -1098,8 +1098,8 @@ pub fn run_scenario(
     }
     let staging = Staging::new(&opts.target(&s), opts.force)?;
     let mut world = build_world(&s)?;
-    if opts.noise_ahead {
-        world.generate_noise_ahead();
+    if opts.helper_threads {
+        world.use_helper_threads();
     }
     let mut sinks = Sinks::new(staging.dir(), &s, &world)?;
     let bar = crate::progress::DelayedBar::new(opts.progress, &s.name);
@@ -1156,44 +1156,50 @@ mod tests {
     #[test]
     fn probe_statistics_see_every_sample_after_metrics_from_in_order() {
         // Folded in blocks, each clock's grid statistics and stability
-        // metrics must equal pushing every recorded sample one by one:
-        // 3 h 20 min of 1 s probes is not a whole number of blocks, and
-        // the first 20 min are left out.
+        // metrics must equal pushing every recorded sample one by one, in
+        // line or on a helper thread: 3 h 20 min of 1 s probes is not a
+        // whole number of blocks, and the first 20 min are left out.
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lan-basics.ron");
         let mut s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         s.duration_s = 12_000.0;
         s.probes.metrics_from_s = 1_200.0;
         s.probes.stability_max_tau_s = Some(64.0);
         s.output.errors_csv_interval_s = s.probes.interval_s;
-        let (mut times, mut errors) = (Vec::new(), Vec::new());
-        let (mut world, _) = drive(
-            build_world(&s).unwrap(),
-            SimTime::from_secs_f64(s.duration_s),
-            |_, r| {
-                times.append(&mut r.error_times);
-                errors.append(&mut r.errors);
-                Ok(())
-            },
-            |_| {},
-        )
-        .unwrap();
-        let width = world.clocks().len();
-        let from = SimTime::from_secs_f64(s.probes.metrics_from_s);
-        let metrics = world.metrics();
-        assert_eq!(times.len(), 12_001, "probes at 0, 1, …, 12 000 s");
-        for (c, m) in metrics.iter().enumerate() {
-            let mut grid = Summary::new();
-            let mut stability = sim_core::stats::AllanStream::new(1.0, 64).unwrap();
-            for (t, row) in times.iter().zip(errors.chunks(width)) {
-                if *t >= from {
-                    grid.push(row[c]);
-                    stability.push(row[c]);
-                }
+        for helpers in [false, true] {
+            let (mut times, mut errors) = (Vec::new(), Vec::new());
+            let mut world = build_world(&s).unwrap();
+            if helpers {
+                world.use_helper_threads();
             }
-            assert_eq!(m.grid.count(), 10_801, "clock {c}");
-            assert_eq!(m.grid, grid, "clock {c}");
-            let folded = m.stability.as_ref().expect("asked for").points();
-            assert_eq!(folded, stability.points(), "clock {c}");
+            let (mut world, _) = drive(
+                world,
+                SimTime::from_secs_f64(s.duration_s),
+                |_, r| {
+                    times.append(&mut r.error_times);
+                    errors.append(&mut r.errors);
+                    Ok(())
+                },
+                |_| {},
+            )
+            .unwrap();
+            let width = world.clocks().len();
+            let from = SimTime::from_secs_f64(s.probes.metrics_from_s);
+            let metrics = world.metrics();
+            assert_eq!(times.len(), 12_001, "probes at 0, 1, …, 12 000 s");
+            for (c, m) in metrics.iter().enumerate() {
+                let mut grid = Summary::new();
+                let mut stability = sim_core::stats::AllanStream::new(1.0, 64).unwrap();
+                for (t, row) in times.iter().zip(errors.chunks(width)) {
+                    if *t >= from {
+                        grid.push(row[c]);
+                        stability.push(row[c]);
+                    }
+                }
+                assert_eq!(m.grid.count(), 10_801, "clock {c}");
+                assert_eq!(m.grid, grid, "clock {c}, helpers {helpers}");
+                let folded = m.stability.as_ref().expect("asked for").points();
+                assert_eq!(folded, stability.points(), "clock {c}, helpers {helpers}");
+            }
         }
     }
 

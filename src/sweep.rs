@@ -751,12 +751,12 @@ pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
     run_in_memory_with(s, false)
 }
 
-/// [`run_in_memory`], with the crystals' noise generated on helper threads
-/// if `noise_ahead` ([`crate::run::RunOptions::noise_ahead`]).
-pub fn run_in_memory_with(s: &Scenario, noise_ahead: bool) -> anyhow::Result<RunSummary> {
+/// [`run_in_memory`], with helper threads if `helper_threads`
+/// ([`crate::run::RunOptions::helper_threads`]).
+pub fn run_in_memory_with(s: &Scenario, helper_threads: bool) -> anyhow::Result<RunSummary> {
     let mut world = build_world(s)?;
-    if noise_ahead {
-        world.generate_noise_ahead();
+    if helper_threads {
+        world.use_helper_threads();
     }
     let (world, events) = drive(
         world,

@@ -327,8 +327,9 @@ fn three_algorithms(hours: f64) -> Scenario {
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
     // Plots on: their data file must not replace the error series (it
-    // once did, both being named errors.csv). The second run generates
-    // the crystal's noise on a helper thread: the bytes must not change.
+    // once did, both being named errors.csv). The second run uses helper
+    // threads (the crystal's noise, the probes' statistics): the bytes
+    // must not change.
     let mut s = three_algorithms(2.0);
     assert!(!s.hosts[0].tsc_crystal.noise.is_zero(), "a noisy crystal");
     s.output.plots = true;
@@ -336,7 +337,7 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
         .iter()
         .map(|n| scratch(&format!("det-{n}")))
         .collect();
-    let run = |dir: &Path, seed: Option<u64>, noise_ahead: bool| {
+    let run = |dir: &Path, seed: Option<u64>, helper_threads: bool| {
         run_scenario(
             &s,
             &RunOptions {
@@ -344,7 +345,7 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
                 seed,
                 force: true,
                 progress: false,
-                noise_ahead,
+                helper_threads,
             },
         )
         .unwrap()

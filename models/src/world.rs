@@ -34,7 +34,7 @@ use algorithms::{
     ticks_between,
 };
 use sim_core::stats::{AllanStream, Summary};
-use sim_core::{Model, RngStreams, Scheduler, SimDuration, SimRng, SimTime};
+use sim_core::{Deferred, Fold, Model, RngStreams, Scheduler, SimDuration, SimRng, SimTime};
 
 use crate::counter::WrapExtender;
 use crate::dilation::{Tdf, TdfConfig};
@@ -187,6 +187,43 @@ pub struct ClockMetrics {
     /// `metrics_from`; a sample without a value is left out and the series
     /// closes over it), when [`ProbeSpec::stability_max_m`] asks for them.
     pub stability: Option<AllanStream>,
+}
+
+/// Every clock's statistics of the probe grid, fed whole probe rows (one
+/// error per clock, in column order).
+#[derive(Debug, Default)]
+struct GridStats {
+    grid: Vec<Summary>,
+    stability: Vec<Option<AllanStream>>,
+}
+
+impl Fold for GridStats {
+    type Item = f64;
+
+    /// Folds the rows one clock at a time. A clock's statistics see the
+    /// same samples in the same order as if each had been pushed at its
+    /// probe; pushed as a column, their state stays in registers, and a
+    /// `Summary::push` costs about half what it does between the rest of a
+    /// probe's work.
+    fn fold(&mut self, rows: &[f64]) {
+        let width = self.grid.len();
+        if width == 0 {
+            return;
+        }
+        for (c, (grid, stability)) in self.grid.iter_mut().zip(&mut self.stability).enumerate() {
+            let column = rows[c..].iter().step_by(width).copied();
+            for e in column.clone() {
+                if e.is_finite() {
+                    grid.push(e);
+                }
+            }
+            if let Some(s) = stability {
+                for e in column {
+                    s.push(e);
+                }
+            }
+        }
+    }
 }
 
 /// Describes a clock the probes follow.
@@ -525,9 +562,12 @@ pub struct World {
     probe_count: u64,
     records: Records,
     scratch: Vec<f64>,
-    /// Probe rows (one error per clock) since `metrics_from` not yet folded
-    /// into the clocks' grid statistics: at most [`FOLD_ROWS`] rows.
+    /// Probe rows (one error per clock) since `metrics_from` not yet handed
+    /// to `grid_stats`: fewer than [`FOLD_ROWS`] rows.
     unfolded: Vec<f64>,
+    /// Each clock's statistics of the probe grid, folded a block of rows at
+    /// a time; copied into `metrics` when they are asked for.
+    grid_stats: Deferred<GridStats>,
     /// The last counter value read by the current probe, with its (host,
     /// source, core): a probe reads every clock at one instant, and
     /// neighbouring clocks mostly share a source (the 16 clocks of a Xen
@@ -557,6 +597,7 @@ impl World {
             records: Records::default(),
             scratch: Vec::with_capacity(32),
             unfolded: Vec::new(),
+            grid_stats: Deferred::inline(GridStats::default()),
             last_probe_read: None,
             notes: Vec::with_capacity(16),
             moves: Vec::new(),
@@ -607,14 +648,16 @@ impl World {
     fn push_clock(&mut self, kind: ClockKind, info: ClockInfo) {
         self.kinds.push(kind);
         self.clocks.push(info);
+        // Rows probed so far are one clock narrower.
+        self.grid_stats.fold(&mut self.unfolded);
         let stability = match self.probe.stability_max_m {
             0 => None,
             m => AllanStream::new(self.probe.interval.as_secs_f64(), m),
         };
-        self.metrics.push(ClockMetrics {
-            stability,
-            ..ClockMetrics::default()
-        });
+        let g = self.grid_stats.state_mut();
+        g.grid.push(Summary::default());
+        g.stability.push(stability);
+        self.metrics.push(ClockMetrics::default());
     }
 
     /// Adds a daemon and its clock; returns the daemon's index.
@@ -775,20 +818,29 @@ impl World {
         }
     }
 
-    /// From now on, generates every host crystal's noise on a helper
-    /// thread (one per noisy crystal), ahead of the reads: a run then uses
-    /// a second core with bit-identical results
-    /// ([`crate::oscillator::Oscillator::generate_noise_ahead`]).
-    pub fn generate_noise_ahead(&mut self) {
+    /// From now on, hands to helper threads what the run never reads back
+    /// at once: every noisy host crystal's noise grid, generated ahead of
+    /// the reads (a thread per crystal,
+    /// [`crate::oscillator::Oscillator::generate_noise_ahead`]), and the
+    /// probes' grid statistics, folded behind (one thread). A run then uses
+    /// a second core; its results are bit-identical.
+    pub fn use_helper_threads(&mut self) {
         for h in &mut self.hosts {
             h.hardware().generate_noise_ahead();
         }
+        self.grid_stats.move_to_helper();
     }
 
     /// Streaming metrics per clock, in column order, with every probe so
-    /// far folded in.
+    /// far folded in (a helper folding them is waited for and stops; later
+    /// probes are folded on this thread).
     pub fn metrics(&mut self) -> &[ClockMetrics] {
-        self.fold_probes();
+        self.grid_stats.fold(&mut self.unfolded);
+        let g = self.grid_stats.state_mut();
+        for ((m, grid), stability) in self.metrics.iter_mut().zip(&g.grid).zip(&g.stability) {
+            m.grid.clone_from(grid);
+            m.stability.clone_from(stability);
+        }
         &self.metrics
     }
 
@@ -1941,7 +1993,7 @@ impl World {
         if now >= self.probe.metrics_from {
             self.unfolded.extend_from_slice(&row);
             if self.unfolded.len() >= FOLD_ROWS * row.len() {
-                self.fold_probes();
+                self.grid_stats.fold(&mut self.unfolded);
             }
         }
         if record {
@@ -1949,34 +2001,6 @@ impl World {
             self.records.errors.extend_from_slice(&row);
         }
         self.scratch = row;
-    }
-
-    /// Folds the probe rows not yet folded into each clock's grid
-    /// statistics, one clock at a time.
-    ///
-    /// A clock's statistics see the same samples in the same order as if
-    /// each had been pushed at its probe; pushed as a column, the
-    /// statistics' state stays in registers, and a `Summary::push` costs
-    /// about half what it does between the rest of a probe's work.
-    fn fold_probes(&mut self) {
-        let width = self.metrics.len();
-        if width == 0 {
-            return;
-        }
-        for (c, m) in self.metrics.iter_mut().enumerate() {
-            let column = self.unfolded[c..].iter().step_by(width).copied();
-            for e in column.clone() {
-                if e.is_finite() {
-                    m.grid.push(e);
-                }
-            }
-            if let Some(s) = &mut m.stability {
-                for e in column {
-                    s.push(e);
-                }
-            }
-        }
-        self.unfolded.clear();
     }
 
     fn record_lost(&mut self, d: usize, f: &InFlight) {

@@ -9,21 +9,22 @@
 //! * [`RngStreams`]: one reproducible random stream per named component,
 //!   and [`NormalStream`], fast standard normal draws seeded from one;
 //! * [`stats`]: streaming statistics (quantiles, RMS, Allan family, MTIE);
-//! * [`Ahead`]: a sequence that depends on nothing else in the run,
-//!   generated in blocks, optionally on a helper thread.
+//! * [`Ahead`] and [`Deferred`]: a run's inputs fixed in advance (a
+//!   crystal's noise) generated, and outputs nothing reads back (probe
+//!   statistics) folded, in blocks, optionally on a helper thread.
 //!
 //! Models live in the `models` crate and implement [`Model`].
 
-mod ahead;
 mod engine;
+mod helper;
 mod normal;
 mod queue;
 mod rng;
 pub mod stats;
 mod time;
 
-pub use ahead::{Ahead, Source};
 pub use engine::{Engine, Model, RunStats, Scheduler};
+pub use helper::{Ahead, Deferred, Fold, Source};
 pub use normal::NormalStream;
 pub use queue::EventQueue;
 pub use rng::{RngStreams, SimRng};

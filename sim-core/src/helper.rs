@@ -1,0 +1,509 @@
+//! Work a run can hand to a helper thread without changing its results.
+//!
+//! Two kinds of work in a run depend on nothing the rest of the run does
+//! next, so a second core can take them:
+//!
+//! * **Inputs fixed in advance.** A crystal's noise is a realisation drawn
+//!   from its own random stream, read point after point as simulated time
+//!   passes. [`Ahead`] hands out such a sequence one value at a time,
+//!   produced in blocks by a [`Source`]: in line, on the reader's thread,
+//!   or on a helper thread that fills the next blocks while the reader
+//!   consumes the current one.
+//! * **Outputs nothing reads back.** Streaming statistics of the probes are
+//!   only read at the end. [`Deferred`] takes blocks of values and folds
+//!   them into a [`Fold`] state, in line or on a helper thread, and hands
+//!   the state back when asked.
+//!
+//! Either way the values meet the same code in the same order, so a run's
+//! results do not depend on where the work was done; the helper only moves
+//! it to another core.
+//!
+//! ```
+//! use sim_core::{Ahead, Deferred, Fold, Source};
+//!
+//! struct Squares(u64);
+//! impl Source for Squares {
+//!     type Item = u64;
+//!     fn fill(&mut self, out: &mut [u64]) {
+//!         for v in out {
+//!             *v = self.0 * self.0;
+//!             self.0 += 1;
+//!         }
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Sum(u64);
+//! impl Fold for Sum {
+//!     type Item = u64;
+//!     fn fold(&mut self, block: &[u64]) {
+//!         self.0 += block.iter().sum::<u64>();
+//!     }
+//! }
+//!
+//! let mut squares = Ahead::inline(Squares(0));
+//! squares.move_to_helper();
+//! let mut sum = Deferred::inline(Sum::default());
+//! sum.move_to_helper();
+//! let mut block = Vec::new();
+//! for _ in 0..100 {
+//!     block.push(squares.next());
+//!     if block.len() == 8 {
+//!         sum.fold(&mut block);
+//!     }
+//! }
+//! sum.fold(&mut block);
+//! assert_eq!(sum.state_mut().0, (0..100).map(|i| i * i).sum());
+//! ```
+
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
+use std::thread::JoinHandle;
+
+/// A generator of a sequence, filling blocks in order.
+pub trait Source: Send + 'static {
+    /// The values of the sequence.
+    type Item: Copy + Default + Send + 'static;
+
+    /// Writes the next `out.len()` values of the sequence into `out`.
+    fn fill(&mut self, out: &mut [Self::Item]);
+}
+
+/// Values generated in line at a time: few, so that a sequence read
+/// lazily is generated little further than it is read.
+const INLINE_BLOCK: usize = 16;
+
+/// Values per block on a helper thread: a hand-off (a channel message and
+/// at most a thread wake-up) every 4096 values, and a block of `f64` is
+/// 32 KiB, read in order while the helper fills the next.
+const HELPER_BLOCK: usize = 4096;
+
+/// Blocks in circulation with a helper: one being read (or filled), the
+/// rest filled ahead (or waiting to be folded).
+const HELPER_BLOCKS: usize = 4;
+
+/// A [`Source`]'s sequence, read one value at a time. See the
+/// [module documentation](self).
+pub struct Ahead<S: Source> {
+    block: Vec<S::Item>,
+    /// Index of the next value to hand out in `block`.
+    next: usize,
+    feed: Feed<S>,
+}
+
+enum Feed<S: Source> {
+    Inline(S),
+    Helper(Helper<S::Item>),
+}
+
+/// The reader's ends of a helper thread's channels.
+struct Helper<T> {
+    /// Filled blocks, in order.
+    full: Option<Receiver<Vec<T>>>,
+    /// Blocks read to the end, returned for refilling.
+    empty: Option<Sender<Vec<T>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<S: Source> Ahead<S> {
+    /// Generates `source`'s sequence on the reader's thread, a few values
+    /// at a time.
+    pub fn inline(source: S) -> Self {
+        Ahead {
+            block: Vec::new(),
+            next: 0,
+            feed: Feed::Inline(source),
+        }
+    }
+
+    /// From now on, generates the sequence on a helper thread that works
+    /// blocks ahead of the reader; the values already generated are still
+    /// handed out first. Does nothing if a helper already does.
+    ///
+    /// The helper ends when `self` is dropped.
+    pub fn move_to_helper(&mut self) {
+        let source = match std::mem::replace(&mut self.feed, Feed::Helper(Helper::none())) {
+            Feed::Inline(source) => source,
+            helper => {
+                self.feed = helper;
+                return;
+            }
+        };
+        let (full_tx, full_rx) = sync_channel(HELPER_BLOCKS);
+        let (empty_tx, empty_rx) = channel();
+        for _ in 0..HELPER_BLOCKS - 1 {
+            empty_tx
+                .send(vec![S::Item::default(); HELPER_BLOCK])
+                .expect("the receiver is alive");
+        }
+        let thread = std::thread::Builder::new()
+            .name("vtsim-ahead".into())
+            .spawn(move || fill_ahead(source, &empty_rx, &full_tx))
+            .expect("spawning a helper thread");
+        self.feed = Feed::Helper(Helper {
+            full: Some(full_rx),
+            empty: Some(empty_tx),
+            thread: Some(thread),
+        });
+    }
+
+    /// The next value of the sequence.
+    #[inline]
+    // Not an `Iterator`: the sequence never ends, and `Option` would only
+    // add a test to every read.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> S::Item {
+        if self.next == self.block.len() {
+            self.refill();
+        }
+        let v = self.block[self.next];
+        self.next += 1;
+        v
+    }
+
+    #[inline(never)]
+    fn refill(&mut self) {
+        match &mut self.feed {
+            Feed::Inline(source) => {
+                self.block.resize(INLINE_BLOCK, S::Item::default());
+                source.fill(&mut self.block);
+            }
+            Feed::Helper(h) => {
+                let next = h
+                    .full
+                    .as_ref()
+                    .and_then(|full| full.recv().ok())
+                    .expect("the helper thread fills blocks until it is dropped");
+                let read = std::mem::replace(&mut self.block, next);
+                // Blocks generated in line before the move are not the
+                // helper's size; they are dropped rather than passed on.
+                if read.len() == HELPER_BLOCK
+                    && let Some(empty) = &h.empty
+                {
+                    // The helper only stops once `empty` is dropped.
+                    let _ = empty.send(read);
+                }
+            }
+        }
+        self.next = 0;
+    }
+}
+
+/// The helper thread: fills each returned block, in order, until the
+/// reader hangs up.
+fn fill_ahead<S: Source>(
+    mut source: S,
+    empty: &Receiver<Vec<S::Item>>,
+    full: &SyncSender<Vec<S::Item>>,
+) {
+    while let Ok(mut block) = empty.recv() {
+        source.fill(&mut block);
+        if full.send(block).is_err() {
+            return;
+        }
+    }
+}
+
+impl<T> Helper<T> {
+    fn none() -> Self {
+        Helper {
+            full: None,
+            empty: None,
+            thread: None,
+        }
+    }
+}
+
+impl<T> Drop for Helper<T> {
+    fn drop(&mut self) {
+        // Hanging up both channels ends the helper whether it waits for a
+        // block to fill or has one to hand over.
+        self.full = None;
+        self.empty = None;
+        if let Some(thread) = self.thread.take() {
+            // A helper that panicked has nothing left to report here: its
+            // reader saw the channel close and panicked first.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl<S: Source> std::fmt::Debug for Ahead<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let feed = match self.feed {
+            Feed::Inline(_) => "inline",
+            Feed::Helper(_) => "helper thread",
+        };
+        f.debug_struct("Ahead")
+            .field("buffered", &(self.block.len() - self.next))
+            .field("feed", &feed)
+            .finish()
+    }
+}
+
+/// A state that blocks of values are folded into, in order.
+pub trait Fold: Send + 'static {
+    /// The values folded in.
+    type Item: Copy + Send + 'static;
+
+    /// Folds `block`, the values after every block folded before.
+    fn fold(&mut self, block: &[Self::Item]);
+}
+
+/// A [`Fold`] state that blocks are handed to. See the
+/// [module documentation](self).
+pub struct Deferred<F: Fold> {
+    sink: Sink<F>,
+}
+
+enum Sink<F: Fold> {
+    Inline(F),
+    Helper(FoldHelper<F>),
+    /// Only while the state moves between the two.
+    Moving,
+}
+
+/// The writer's ends of a helper thread's channels.
+struct FoldHelper<F: Fold> {
+    /// Blocks to fold, in order.
+    full: Option<SyncSender<Vec<F::Item>>>,
+    /// Blocks folded, emptied for reuse.
+    empty: Receiver<Vec<F::Item>>,
+    /// Blocks created so far: at most [`HELPER_BLOCKS`] circulate.
+    blocks: usize,
+    /// Returns the state once `full` is dropped.
+    thread: Option<JoinHandle<F>>,
+}
+
+impl<F: Fold> Deferred<F> {
+    /// Folds blocks on the writer's thread, as they are handed over.
+    pub fn inline(state: F) -> Self {
+        Deferred {
+            sink: Sink::Inline(state),
+        }
+    }
+
+    /// From now on, folds blocks on a helper thread, while the writer goes
+    /// on. Does nothing if a helper already does.
+    pub fn move_to_helper(&mut self) {
+        let state = match std::mem::replace(&mut self.sink, Sink::Moving) {
+            Sink::Inline(state) => state,
+            other => {
+                self.sink = other;
+                return;
+            }
+        };
+        let (full_tx, full_rx) = sync_channel(HELPER_BLOCKS);
+        let (empty_tx, empty_rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("vtsim-fold".into())
+            .spawn(move || fold_behind(state, &full_rx, &empty_tx))
+            .expect("spawning a helper thread");
+        self.sink = Sink::Helper(FoldHelper {
+            full: Some(full_tx),
+            empty: empty_rx,
+            blocks: 1,
+            thread: Some(thread),
+        });
+    }
+
+    /// Folds `block` into the state, or hands it to the helper, and leaves
+    /// `block` empty (with a folded block's capacity once blocks
+    /// circulate). Waits only when the helper is [`HELPER_BLOCKS`] blocks
+    /// behind.
+    pub fn fold(&mut self, block: &mut Vec<F::Item>) {
+        if block.is_empty() {
+            return;
+        }
+        match &mut self.sink {
+            Sink::Inline(state) => {
+                state.fold(block);
+                block.clear();
+            }
+            Sink::Helper(h) => {
+                let next = match h.empty.try_recv() {
+                    Ok(b) => b,
+                    Err(TryRecvError::Empty) if h.blocks < HELPER_BLOCKS => {
+                        h.blocks += 1;
+                        Vec::with_capacity(block.capacity())
+                    }
+                    Err(_) => h
+                        .empty
+                        .recv()
+                        .expect("the helper thread folds blocks until it is asked back"),
+                };
+                let full = std::mem::replace(block, next);
+                h.full
+                    .as_ref()
+                    .expect("present until the helper is asked back")
+                    .send(full)
+                    .expect("the helper thread folds blocks until it is asked back");
+            }
+            Sink::Moving => unreachable!("the state is never left moving"),
+        }
+    }
+
+    /// The state, with every block handed over so far folded in. With a
+    /// helper, this waits for it to finish and brings the state back to
+    /// this thread: later blocks are folded in line.
+    pub fn state_mut(&mut self) -> &mut F {
+        if let Sink::Helper(h) = &mut self.sink {
+            h.full = None;
+            let state = match h.thread.take().map(JoinHandle::join) {
+                Some(Ok(state)) => state,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => unreachable!("a helper's thread is joined only here or on drop"),
+            };
+            self.sink = Sink::Inline(state);
+        }
+        match &mut self.sink {
+            Sink::Inline(state) => state,
+            _ => unreachable!("brought back above"),
+        }
+    }
+}
+
+/// The helper thread: folds each block, in order, and returns it emptied,
+/// until the writer hangs up; then hands the state back.
+fn fold_behind<F: Fold>(
+    mut state: F,
+    full: &Receiver<Vec<F::Item>>,
+    empty: &Sender<Vec<F::Item>>,
+) -> F {
+    while let Ok(mut block) = full.recv() {
+        state.fold(&block);
+        block.clear();
+        // The writer may have stopped taking blocks back; that is no error.
+        let _ = empty.send(block);
+    }
+    state
+}
+
+impl<F: Fold> Drop for FoldHelper<F> {
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(thread) = self.thread.take() {
+            // A state dropped unread: nothing is lost by ignoring a panic
+            // the writer never asked about.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl<F: Fold> std::fmt::Debug for Deferred<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sink = match self.sink {
+            Sink::Inline(_) => "inline",
+            Sink::Helper(_) => "helper thread",
+            Sink::Moving => "moving",
+        };
+        f.debug_struct("Deferred").field("sink", &sink).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A sequence whose every value depends on all before it.
+    struct Chain(u64);
+
+    impl Source for Chain {
+        type Item = u64;
+        fn fill(&mut self, out: &mut [u64]) {
+            for v in out {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                *v = self.0;
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_helper_hands_out_the_inline_sequence(
+            seed: u64,
+            before in 0usize..40,
+            after in 0usize..20_000,
+        ) {
+            let mut inline = Ahead::inline(Chain(seed));
+            let mut helped = Ahead::inline(Chain(seed));
+            for _ in 0..before {
+                prop_assert_eq!(inline.next(), helped.next());
+            }
+            helped.move_to_helper();
+            helped.move_to_helper();
+            for _ in 0..after {
+                prop_assert_eq!(inline.next(), helped.next());
+            }
+        }
+    }
+
+    /// An order-sensitive fold: a hash of every value in sequence.
+    #[derive(Debug, Default, PartialEq)]
+    struct Hash(u64, usize);
+
+    impl Fold for Hash {
+        type Item = u64;
+        fn fold(&mut self, block: &[u64]) {
+            for &v in block {
+                self.0 = (self.0 ^ v).wrapping_mul(0x100000001b3);
+            }
+            self.1 += block.len();
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_helper_folds_what_the_writer_would(
+            blocks in proptest::collection::vec(0usize..300, 0..40),
+            move_at in 0usize..40,
+            ask_at in 0usize..40,
+        ) {
+            // Blocks of any length, the helper started part-way, the
+            // state asked for (and the helper ended) part-way.
+            let mut inline = Deferred::inline(Hash::default());
+            let mut helped = Deferred::inline(Hash::default());
+            let mut values = Chain(7);
+            for (i, &len) in blocks.iter().enumerate() {
+                if i == move_at {
+                    helped.move_to_helper();
+                }
+                if i == ask_at {
+                    prop_assert_eq!(inline.state_mut(), helped.state_mut());
+                }
+                let mut block = vec![0; len];
+                values.fill(&mut block);
+                let mut copy = block.clone();
+                inline.fold(&mut block);
+                helped.fold(&mut copy);
+                prop_assert!(block.is_empty() && copy.is_empty());
+            }
+            prop_assert_eq!(inline.state_mut(), helped.state_mut());
+            prop_assert_eq!(helped.state_mut().1, blocks.iter().sum::<usize>());
+        }
+    }
+
+    #[test]
+    fn dropping_the_reader_ends_the_helper() {
+        // Dropped with the helper waiting for a block, and with blocks
+        // still to hand over: both return (the test would hang otherwise).
+        for reads in [0, 5, HELPER_BLOCK * 3] {
+            let mut a = Ahead::inline(Chain(1));
+            a.move_to_helper();
+            for _ in 0..reads {
+                a.next();
+            }
+            drop(a);
+        }
+        // A fold helper dropped with blocks still queued.
+        let mut d = Deferred::inline(Hash::default());
+        d.move_to_helper();
+        for _ in 0..10 {
+            d.fold(&mut vec![1; 1000]);
+        }
+        drop(d);
+    }
+}
