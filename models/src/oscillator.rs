@@ -536,15 +536,31 @@ struct NoiseGrid {
     step_s: f64,
     /// Index of the newest grid point read.
     newest: u64,
-    /// Phase at grid points `newest − 2`, `newest − 1`, `newest` (seconds).
-    x: [f64; 3],
+    /// Grid points `newest − 2`, `newest − 1`, `newest`.
+    x: [GridPoint; 3],
+    /// Whether the source computes each point's whole time error.
+    whole: bool,
     points: Ahead<NoiseSource>,
 }
 
+/// The time error at one grid point, seconds.
+#[derive(Clone, Copy, Debug, Default)]
+struct GridPoint {
+    /// Its random part.
+    noise_s: f64,
+    /// The whole time error (deterministic terms too), when the source
+    /// computes it.
+    whole_s: f64,
+}
+
 /// Generates the noise phase at grid points 1, 2, 3, … in order (point 0
-/// is drawn when the source is built).
+/// is drawn when the source is built), and the whole time error there if
+/// given the deterministic terms.
 struct NoiseSource {
+    step_ns: u64,
     step_s: f64,
+    /// Adds each point's whole time error.
+    whole: Option<Drift>,
     normals: NormalStream,
     /// Index of the newest generated grid point.
     newest: u64,
@@ -572,34 +588,73 @@ impl NoiseGrid {
     fn new(cfg: &OscillatorConfig, normals: NormalStream) -> Self {
         let step_ns = (cfg.noise_step_s * 1e9).round().max(1.0) as u64;
         let step_s = step_ns as f64 * 1e-9;
-        let (source, x0) = NoiseSource::new(cfg, step_s, normals);
+        let (source, x0) = NoiseSource::new(cfg, step_ns, normals);
         let mut points = Ahead::inline(source);
-        let x = [x0, x0, points.next()];
+        let p0 = GridPoint {
+            noise_s: x0,
+            whole_s: f64::NAN,
+        };
+        let x = [p0, p0, points.next()];
         NoiseGrid {
             step_ns,
             step_s,
             newest: 1,
             x,
+            whole: false,
             points,
         }
     }
 
-    /// Phase (seconds) and the slope of its segment (fractional frequency).
-    fn at(&mut self, t: SimTime) -> (f64, f64) {
-        let ns = t.as_nanos();
+    /// Generates the grid on a helper thread from now on, with each point's
+    /// whole time error: a helper has the time to spare, and reads on grid
+    /// points (a probe's, every second) then skip the deterministic terms.
+    fn move_to_helper(&mut self, drift: Drift) {
+        if let Some(source) = self.points.source_mut() {
+            source.whole = Some(drift);
+            self.whole = true;
+        }
+        self.points.move_to_helper();
+    }
+
+    /// Index `k` of the grid segment `[k, k + 1)` holding `ns`, generating
+    /// points up to `k + 1`.
+    #[inline]
+    fn cover(&mut self, ns: u64) -> u64 {
         let k = ns / self.step_ns;
         while self.newest < k + 1 {
             self.x = [self.x[1], self.x[2], self.points.next()];
             self.newest += 1;
         }
+        k
+    }
+
+    /// The whole time error at `t` if the source computes it and `t` is a
+    /// grid point in the window.
+    #[inline]
+    fn whole_at(&mut self, t: SimTime) -> Option<f64> {
+        if !self.whole {
+            return None;
+        }
+        let ns = t.as_nanos();
+        let k = self.cover(ns);
+        // The point was generated after the move if its whole error is known.
+        (ns == k * self.step_ns && self.newest == k + 1)
+            .then_some(self.x[1].whole_s)
+            .filter(|x| !x.is_nan())
+    }
+
+    /// Phase (seconds) and the slope of its segment (fractional frequency).
+    fn at(&mut self, t: SimTime) -> (f64, f64) {
+        let ns = t.as_nanos();
+        let k = self.cover(ns);
         let frac = (ns - k * self.step_ns) as f64 / self.step_ns as f64;
         let (lo, hi) = if self.newest == k + 1 {
-            (self.x[1], self.x[2])
+            (self.x[1].noise_s, self.x[2].noise_s)
         } else if self.newest == k + 2 {
-            (self.x[0], self.x[1])
+            (self.x[0].noise_s, self.x[1].noise_s)
         } else {
             // Further in the past than the retained window: documented clamp.
-            return (self.x[0], 0.0);
+            return (self.x[0].noise_s, 0.0);
         };
         (lo + (hi - lo) * frac, (hi - lo) / self.step_s)
     }
@@ -607,7 +662,8 @@ impl NoiseGrid {
 
 impl NoiseSource {
     /// The source and the phase at grid point 0.
-    fn new(cfg: &OscillatorConfig, step_s: f64, mut normals: NormalStream) -> (Self, f64) {
+    fn new(cfg: &OscillatorConfig, step_ns: u64, mut normals: NormalStream) -> (Self, f64) {
+        let step_s = step_ns as f64 * 1e-9;
         let n = &cfg.noise;
         // White PM: σ_y(τ)² = <(x₂ − 2x₁ + x₀)²>/(2τ²) = 6σ_x²/(2τ²), so σ_x = σ_y(1 s)·1 s/√3.
         let white_pm_sd_s = n.white_pm_adev_1s / 3f64.sqrt();
@@ -649,7 +705,9 @@ impl NoiseSource {
             + rw_i_sd_s * rw_i_sd_s
             + fine.iter().map(|f| f.i_sd_s * f.i_sd_s).sum::<f64>();
         let mut source = NoiseSource {
+            step_ns,
             step_s,
+            whole: None,
             normals,
             newest: 0,
             integrated_s: 0.0,
@@ -737,11 +795,22 @@ impl NoiseSource {
 }
 
 impl Source for NoiseSource {
-    type Item = f64;
+    type Item = GridPoint;
 
-    fn fill(&mut self, out: &mut [f64]) {
-        for x in out {
-            *x = self.next_point();
+    fn fill(&mut self, out: &mut [GridPoint]) {
+        for p in out {
+            let noise_s = self.next_point();
+            let whole_s = match &self.whole {
+                // As `Oscillator::evaluate` adds it up at this instant: the
+                // interpolated noise at a grid point is the point's own
+                // (`lo + (hi − lo)·0`, and no point is −0).
+                Some(drift) => {
+                    let t = SimTime::from_nanos(self.newest * self.step_ns);
+                    drift.time_error_s(t.as_secs_f64()) + noise_s
+                }
+                None => f64::NAN,
+            };
+            *p = GridPoint { noise_s, whole_s };
         }
     }
 }
@@ -789,9 +858,10 @@ const fn taylor_term_ratios(first_n: usize) -> [f64; TAYLOR_TERMS] {
 const COS_TERM_RATIOS: [f64; TAYLOR_TERMS] = taylor_term_ratios(0);
 const SIN_TERM_RATIOS: [f64; TAYLOR_TERMS] = taylor_term_ratios(1);
 
-/// A running oscillator: evaluates its time error lazily at read times.
-#[derive(Debug)]
-pub struct Oscillator {
+/// The deterministic terms of the time error: offset, skew, aging and the
+/// temperature cycle, in closed form.
+#[derive(Clone, Copy, Debug)]
+struct Drift {
     offset_s: f64,
     skew: f64,
     aging_per_s: f64,
@@ -799,6 +869,35 @@ pub struct Oscillator {
     cycle_amplitude: f64,
     /// Period of the temperature cycle, seconds.
     cycle_period_s: f64,
+}
+
+impl Drift {
+    /// The deterministic part of the time error at `ts` seconds.
+    #[inline]
+    fn time_error_s(&self, ts: f64) -> f64 {
+        let mut x = self.offset_s + self.skew * ts + 0.5 * self.aging_per_s * ts * ts;
+        if self.cycle_amplitude != 0.0 {
+            // ∫₀ᵗ a·sin(ωs) ds = a(1 − cos ωt)/ω, with ωt = 2π·t/P.
+            let p = self.cycle_period_s;
+            x += self.cycle_amplitude * p / TAU * (1.0 - cos_turns(ts / p));
+        }
+        x
+    }
+
+    /// The deterministic part of the frequency error at `ts` seconds.
+    fn frequency_error(&self, ts: f64) -> f64 {
+        let mut y = self.skew + self.aging_per_s * ts;
+        if self.cycle_amplitude != 0.0 {
+            y += self.cycle_amplitude * cos_turns(ts / self.cycle_period_s - 0.25);
+        }
+        y
+    }
+}
+
+/// A running oscillator: evaluates its time error lazily at read times.
+#[derive(Debug)]
+pub struct Oscillator {
+    drift: Drift,
     /// `None` when there is no random part at all.
     noise: Option<NoiseGrid>,
     ideal: bool,
@@ -814,20 +913,23 @@ impl Oscillator {
     pub fn new(cfg: &OscillatorConfig, rng: SimRng) -> Self {
         let tc = &cfg.temperature;
         let has_room = tc.room_sigma_c > 0.0 && tc.coeff_ppm_per_c != 0.0;
+        let cycle_amplitude = tc.coeff_ppm_per_c * tc.diurnal_amplitude_c * 1e-6;
+        let drift = Drift {
+            offset_s: cfg.initial_offset_s,
+            skew: cfg.skew_ppm * 1e-6,
+            aging_per_s: cfg.aging_ppm_per_day * 1e-6 / SECS_PER_DAY,
+            cycle_amplitude,
+            cycle_period_s: tc.diurnal_period_s.max(1e-9),
+        };
         let noise =
             (!cfg.noise.is_zero() || has_room).then(|| NoiseGrid::new(cfg, NormalStream::new(rng)));
-        let cycle_amplitude = tc.coeff_ppm_per_c * tc.diurnal_amplitude_c * 1e-6;
         let ideal = cfg.initial_offset_s == 0.0
             && cfg.skew_ppm == 0.0
             && cfg.aging_ppm_per_day == 0.0
             && cycle_amplitude == 0.0
             && noise.is_none();
         Oscillator {
-            offset_s: cfg.initial_offset_s,
-            skew: cfg.skew_ppm * 1e-6,
-            aging_per_s: cfg.aging_ppm_per_day * 1e-6 / SECS_PER_DAY,
-            cycle_amplitude,
-            cycle_period_s: tc.diurnal_period_s.max(1e-9),
+            drift,
             noise,
             ideal,
             last_read: None,
@@ -841,11 +943,12 @@ impl Oscillator {
     }
 
     /// From now on, generates the noise grid on a helper thread, blocks
-    /// ahead of the reads (module docs, "Lazy evaluation"). The time error
-    /// is bit-identical either way. Nothing happens without a noise grid.
+    /// ahead of the reads, with the whole time error at each grid point
+    /// (module docs, "Lazy evaluation"). The time error is bit-identical
+    /// either way. Nothing happens without a noise grid.
     pub fn generate_noise_ahead(&mut self) {
         if let Some(n) = &mut self.noise {
-            n.points.move_to_helper();
+            n.move_to_helper(self.drift);
         }
     }
 
@@ -866,16 +969,13 @@ impl Oscillator {
     /// [`Oscillator::time_error_s`] at a new instant.
     #[inline(never)]
     fn evaluate(&mut self, t: SimTime) -> f64 {
-        let ts = t.as_secs_f64();
-        let mut x = self.offset_s + self.skew * ts + 0.5 * self.aging_per_s * ts * ts;
-        if self.cycle_amplitude != 0.0 {
-            // ∫₀ᵗ a·sin(ωs) ds = a(1 − cos ωt)/ω, with ωt = 2π·t/P.
-            let p = self.cycle_period_s;
-            x += self.cycle_amplitude * p / TAU * (1.0 - cos_turns(ts / p));
-        }
-        if let Some(n) = &mut self.noise {
-            x += n.at(t).0;
-        }
+        let x = match &mut self.noise {
+            Some(n) => match n.whole_at(t) {
+                Some(x) => x,
+                None => self.drift.time_error_s(t.as_secs_f64()) + n.at(t).0,
+            },
+            None => self.drift.time_error_s(t.as_secs_f64()),
+        };
         self.last_read = Some((t, x));
         x
     }
@@ -887,11 +987,7 @@ impl Oscillator {
         if self.ideal {
             return 0.0;
         }
-        let ts = t.as_secs_f64();
-        let mut y = self.skew + self.aging_per_s * ts;
-        if self.cycle_amplitude != 0.0 {
-            y += self.cycle_amplitude * cos_turns(ts / self.cycle_period_s - 0.25);
-        }
+        let mut y = self.drift.frequency_error(t.as_secs_f64());
         if let Some(n) = &mut self.noise {
             y += n.at(t).1;
         }
@@ -1264,11 +1360,19 @@ mod tests {
         fn noise_generated_ahead_is_bit_identical(
             seed: u64,
             switch_at in 0usize..50,
-            gaps_ms in proptest::collection::vec(1u64..3_000_000, 1..200),
+            gaps_ms in proptest::collection::vec(
+                proptest::prop_oneof![
+                    1u64..3_000_000,
+                    proptest::strategy::Strategy::prop_map(1u64..3_000, |s| s * 1000)
+                ],
+                1..200,
+            ),
         ) {
-            // Every noise type and the room process, read at random
-            // forward gaps (up to ~3000 grid points at a time, across
-            // helper blocks), switched to the helper after a few reads.
+            // Every noise type, the room process and the temperature
+            // cycle, read at random forward gaps (up to ~3000 grid points
+            // at a time, across helper blocks; half of them whole seconds,
+            // landing on grid points, where the helper adds up the whole
+            // time error), switched to the helper after a few reads.
             let cfg = OscillatorConfig {
                 noise: NoiseConfig {
                     white_pm_adev_1s: 1e-9,
@@ -1278,8 +1382,12 @@ mod tests {
                 },
                 temperature: TemperatureConfig {
                     room_sigma_c: 0.2,
+                    coeff_ppm_per_c: 0.5,
+                    diurnal_amplitude_c: 3.0,
                     ..TemperatureConfig::default()
                 },
+                skew_ppm: 17.0,
+                aging_ppm_per_day: 0.01,
                 ..OscillatorConfig::default()
             };
             let mut inline = Oscillator::new(&cfg, rng(seed));

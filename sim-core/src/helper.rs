@@ -146,6 +146,14 @@ impl<S: Source> Ahead<S> {
         });
     }
 
+    /// The source, while it generates in line.
+    pub fn source_mut(&mut self) -> Option<&mut S> {
+        match &mut self.feed {
+            Feed::Inline(source) => Some(source),
+            Feed::Helper(_) => None,
+        }
+    }
+
     /// The next value of the sequence.
     #[inline]
     // Not an `Iterator`: the sequence never ends, and `Option` would only
