@@ -37,6 +37,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
+use cpu_time::ProcessTime;
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Scenario;
@@ -72,6 +73,9 @@ pub struct Measurement {
     pub setup_wall_s: f64,
     /// Wall time of the timed part, s.
     pub wall_s: f64,
+    /// CPU time of the timed part, all threads, s: above `wall_s` when
+    /// helper threads or sweep workers ran beside the main thread.
+    pub cpu_s: f64,
     /// Events handled (summed over runs for a sweep).
     pub events: u64,
     /// Runs in the workload.
@@ -334,6 +338,7 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
     let setup_start = Instant::now();
     let single = |s: Scenario, setup_wall_s: f64| -> anyhow::Result<Measurement> {
         let start = Instant::now();
+        let cpu = ProcessTime::try_now()?;
         // As `vtsim run` runs it.
         let summary = crate::sweep::run_in_memory_with(&s, crate::run::spare_core())?;
         let wall_s = start.elapsed().as_secs_f64();
@@ -342,6 +347,7 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
             simulated_s: s.duration_s,
             setup_wall_s,
             wall_s,
+            cpu_s: cpu.try_elapsed()?.as_secs_f64(),
             events: summary.events,
             runs: 1,
             peak_rss_kib: peak_rss_kib(),
@@ -349,6 +355,7 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
     };
     match workload {
         "engine" => {
+            let cpu = ProcessTime::try_now()?;
             let (events, simulated_s, wall_s) =
                 engine_run(if quick { 2_000_000 } else { 20_000_000 });
             Ok(Measurement {
@@ -356,6 +363,7 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
                 simulated_s,
                 setup_wall_s: 0.0,
                 wall_s,
+                cpu_s: cpu.try_elapsed()?.as_secs_f64(),
                 events,
                 runs: 1,
                 peak_rss_kib: peak_rss_kib(),
@@ -383,6 +391,7 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
             // The scheduling of `vtsim sweep` (idle workers take the next
             // run, longest first), without its result files.
             let start = Instant::now();
+            let cpu = ProcessTime::try_now()?;
             let results: Vec<Mutex<Option<crate::run::RunSummary>>> =
                 scenarios.iter().map(|_| Mutex::new(None)).collect();
             let order: Vec<usize> = (0..scenarios.len()).collect();
@@ -401,6 +410,7 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
                 simulated_s: scenarios.iter().map(|s| s.duration_s).sum(),
                 setup_wall_s,
                 wall_s,
+                cpu_s: cpu.try_elapsed()?.as_secs_f64(),
                 events: summaries.iter().map(|s| s.events).sum(),
                 runs: scenarios.len(),
                 peak_rss_kib: peak_rss_kib(),
@@ -482,13 +492,14 @@ pub fn target(m: &Measurement, all: &[Measurement], quick: bool) -> Option<(Stri
 /// five rounds for the sweep pair).
 pub fn format_table(ms: &[Measurement], quick: bool, repeat: usize) -> String {
     let mut t = format!(
-        "{:<16} {:>5} {:>8} {:>12} {:>10} {:>10} {:>13} {:>13} {:>12}  {:<24} {}\n",
+        "{:<16} {:>5} {:>8} {:>12} {:>10} {:>10} {:>9} {:>13} {:>13} {:>12}  {:<24} {}\n",
         "workload",
         "sims",
         "measured",
         "simulated [s]",
         "setup [s]",
         "wall [s]",
+        "cpu [s]",
         "events/s",
         "sim/wall",
         "peak RSS",
@@ -509,13 +520,14 @@ pub fn format_table(ms: &[Measurement], quick: bool, repeat: usize) -> String {
             None => ("-".into(), ""),
         };
         t.push_str(&format!(
-            "{:<16} {:>5} {:>8} {:>12} {:>10.3} {:>10.4} {:>13} {:>13.3e} {:>9.1} MB  {:<24} {}\n",
+            "{:<16} {:>5} {:>8} {:>12} {:>10.3} {:>10.4} {:>9.4} {:>13} {:>13.3e} {:>9.1} MB  {:<24} {}\n",
             m.workload,
             m.runs,
             measurements(&m.workload, repeat),
             sim,
             m.setup_wall_s,
             m.wall_s,
+            m.cpu_s,
             eps,
             m.speed_ratio(),
             m.peak_rss_kib as f64 / 1024.0,
@@ -664,6 +676,7 @@ mod tests {
             simulated_s: DAY_S,
             setup_wall_s: 0.0,
             wall_s,
+            cpu_s: wall_s,
             events,
             runs: 1,
             peak_rss_kib: rss_kib,
