@@ -34,9 +34,12 @@
 //! The grid's points come from a sequence that depends on nothing but the
 //! crystal's own random stream, so it can be generated anywhere:
 //! [`Oscillator::generate_noise_ahead`] moves it to a helper thread that
-//! fills blocks of 4096 points ahead of the reads ([`sim_core::Ahead`]).
-//! A run on two cores then spends none of its own thread on the noise (a
-//! quarter of a one-host run with one daemon), with bit-identical results.
+//! fills blocks of 4096 points ahead of the reads ([`sim_core::Ahead`]),
+//! and adds up the whole time error at each point (the deterministic terms
+//! too), which a read exactly on a grid point (a probe's, every second)
+//! then takes as it is. A run on two cores spends none of its own thread
+//! on the noise (a quarter of a one-host run with one daemon) and little
+//! on its probes' oscillator reads, with bit-identical results.
 //!
 //! **Reads in the past.** Reads are expected to be nearly monotone in
 //! time. The three newest grid points are kept, so a read may fall up to
@@ -628,25 +631,33 @@ impl NoiseGrid {
         k
     }
 
-    /// The whole time error at `t` if the source computes it and `t` is a
-    /// grid point in the window.
+    /// The whole time error at `t` if the source computed it (`t` is a
+    /// grid point in the window, generated on the helper), else the noise
+    /// phase there.
     #[inline]
-    fn whole_at(&mut self, t: SimTime) -> Option<f64> {
-        if !self.whole {
-            return None;
-        }
+    fn whole_or_phase(&mut self, t: SimTime) -> Result<f64, f64> {
         let ns = t.as_nanos();
         let k = self.cover(ns);
-        // The point was generated after the move if its whole error is known.
-        (ns == k * self.step_ns && self.newest == k + 1)
-            .then_some(self.x[1].whole_s)
-            .filter(|x| !x.is_nan())
+        if self.whole && ns == k * self.step_ns && self.newest == k + 1 {
+            let whole = self.x[1].whole_s;
+            // Points generated in line before the move have none.
+            if !whole.is_nan() {
+                return Ok(whole);
+            }
+        }
+        Err(self.segment(ns, k).0)
     }
 
     /// Phase (seconds) and the slope of its segment (fractional frequency).
     fn at(&mut self, t: SimTime) -> (f64, f64) {
         let ns = t.as_nanos();
         let k = self.cover(ns);
+        self.segment(ns, k)
+    }
+
+    /// [`NoiseGrid::at`] for `ns` in segment `k`, once covered.
+    #[inline]
+    fn segment(&self, ns: u64, k: u64) -> (f64, f64) {
         let frac = (ns - k * self.step_ns) as f64 / self.step_ns as f64;
         let (lo, hi) = if self.newest == k + 1 {
             (self.x[1].noise_s, self.x[2].noise_s)
@@ -970,9 +981,9 @@ impl Oscillator {
     #[inline(never)]
     fn evaluate(&mut self, t: SimTime) -> f64 {
         let x = match &mut self.noise {
-            Some(n) => match n.whole_at(t) {
-                Some(x) => x,
-                None => self.drift.time_error_s(t.as_secs_f64()) + n.at(t).0,
+            Some(n) => match n.whole_or_phase(t) {
+                Ok(whole) => whole,
+                Err(phase) => self.drift.time_error_s(t.as_secs_f64()) + phase,
             },
             None => self.drift.time_error_s(t.as_secs_f64()),
         };
