@@ -347,10 +347,11 @@ const POLL_LATE_MARGIN: f64 = 1e-8;
 /// 500 ppm.
 const RATE_PLAUSIBLE: f64 = 1e-3;
 
-/// Probe rows buffered before they are folded into the grid statistics:
-/// 16 KiB for one clock, 256 KiB for the 16 clocks of a Xen host with
-/// eight guests, so a column's fold streams from L2.
-const FOLD_ROWS: usize = 2048;
+/// Probe rows buffered before they are folded into the grid statistics
+/// (or handed to the helper folding them: each hand-off may wake it, tens
+/// of microseconds on a virtual machine): 64 KiB for one clock, 1 MiB for
+/// the 16 clocks of a Xen host with eight guests.
+const FOLD_ROWS: usize = 8192;
 
 impl RateTracker {
     /// Records the reading `count` at `now`; returns the counter's rate in
