@@ -81,8 +81,9 @@ const HELPER_BLOCK: usize = 4096;
 /// rest filled ahead (or waiting to be folded).
 const HELPER_BLOCKS: usize = 4;
 
-/// A [`Source`]'s sequence, read one value at a time. See the
-/// [module documentation](self).
+/// A [`Source`]'s sequence, read one value at a time: generated in line,
+/// or on a helper thread that fills blocks ahead of the reader. The reader
+/// sees the same values either way.
 pub struct Ahead<S: Source> {
     block: Vec<S::Item>,
     /// Index of the next value to hand out in `block`.
@@ -257,8 +258,9 @@ pub trait Fold: Send + 'static {
     fn fold(&mut self, block: &[Self::Item]);
 }
 
-/// A [`Fold`] state that blocks are handed to. See the
-/// [module documentation](self).
+/// A [`Fold`] state that blocks of values are handed to: folded in line,
+/// or on a helper thread while the writer goes on. The state is the same
+/// either way once [`Deferred::state_mut`] hands it back.
 pub struct Deferred<F: Fold> {
     sink: Sink<F>,
 }
@@ -316,8 +318,7 @@ impl<F: Fold> Deferred<F> {
 
     /// Folds `block` into the state, or hands it to the helper, and leaves
     /// `block` empty (with a folded block's capacity once blocks
-    /// circulate). Waits only when the helper is [`HELPER_BLOCKS`] blocks
-    /// behind.
+    /// circulate). Waits only when the helper is four blocks behind.
     pub fn fold(&mut self, block: &mut Vec<F::Item>) {
         if block.is_empty() {
             return;
