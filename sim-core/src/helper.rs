@@ -118,7 +118,8 @@ impl<S: Source> Ahead<S> {
 
     /// From now on, generates the sequence on a helper thread that works
     /// blocks ahead of the reader; the values already generated are still
-    /// handed out first. Does nothing if a helper already does.
+    /// handed out first. Does nothing if a helper already does, or if no
+    /// thread can be started (generation stays in line).
     ///
     /// The helper ends when `self` is dropped.
     pub fn move_to_helper(&mut self) {
@@ -136,10 +137,15 @@ impl<S: Source> Ahead<S> {
                 .send(vec![S::Item::default(); HELPER_BLOCK])
                 .expect("the receiver is alive");
         }
-        let thread = std::thread::Builder::new()
-            .name("vtsim-ahead".into())
-            .spawn(move || fill_ahead(source, &empty_rx, &full_tx))
-            .expect("spawning a helper thread");
+        let thread = match spawn_with("vtsim-ahead", source, move |source| {
+            fill_ahead(source, &empty_rx, &full_tx);
+        }) {
+            Ok(thread) => thread,
+            Err(source) => {
+                self.feed = Feed::Inline(source);
+                return;
+            }
+        };
         self.feed = Feed::Helper(Helper {
             full: Some(full_rx),
             empty: Some(empty_tx),
@@ -194,6 +200,30 @@ impl<S: Source> Ahead<S> {
             }
         }
         self.next = 0;
+    }
+}
+
+/// Starts `work` on a new thread named `name` and hands it `value`; if
+/// the system cannot start a thread, gives `value` back, so the caller
+/// goes on in line instead of failing.
+fn spawn_with<T: Send + 'static, R: Send + 'static>(
+    name: &str,
+    value: T,
+    work: impl FnOnce(T) -> R + Send + 'static,
+) -> Result<JoinHandle<R>, T> {
+    let (tx, rx) = channel();
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let value = rx.recv().expect("sent once the thread has started");
+            work(value)
+        });
+    match spawned {
+        Ok(thread) => {
+            tx.send(value).expect("the thread waits for it");
+            Ok(thread)
+        }
+        Err(_) => Err(value),
     }
 }
 
@@ -293,7 +323,8 @@ impl<F: Fold> Deferred<F> {
     }
 
     /// From now on, folds blocks on a helper thread, while the writer goes
-    /// on. Does nothing if a helper already does.
+    /// on. Does nothing if a helper already does, or if no thread can be
+    /// started (folding stays in line).
     pub fn move_to_helper(&mut self) {
         let state = match std::mem::replace(&mut self.sink, Sink::Moving) {
             Sink::Inline(state) => state,
@@ -304,10 +335,15 @@ impl<F: Fold> Deferred<F> {
         };
         let (full_tx, full_rx) = sync_channel(HELPER_BLOCKS);
         let (empty_tx, empty_rx) = channel();
-        let thread = std::thread::Builder::new()
-            .name("vtsim-fold".into())
-            .spawn(move || fold_behind(state, &full_rx, &empty_tx))
-            .expect("spawning a helper thread");
+        let thread = match spawn_with("vtsim-fold", state, move |state| {
+            fold_behind(state, &full_rx, &empty_tx)
+        }) {
+            Ok(thread) => thread,
+            Err(state) => {
+                self.sink = Sink::Inline(state);
+                return;
+            }
+        };
         self.sink = Sink::Helper(FoldHelper {
             full: Some(full_tx),
             empty: empty_rx,
