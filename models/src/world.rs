@@ -347,12 +347,6 @@ const POLL_LATE_MARGIN: f64 = 1e-8;
 /// 500 ppm.
 const RATE_PLAUSIBLE: f64 = 1e-3;
 
-/// Probe rows buffered before they are folded into the grid statistics
-/// (or handed to the helper folding them: each hand-off may wake it, tens
-/// of microseconds on a virtual machine): 64 KiB for one clock, 1 MiB for
-/// the 16 clocks of a Xen host with eight guests.
-const FOLD_ROWS: usize = 8192;
-
 impl RateTracker {
     /// Records the reading `count` at `now`; returns the counter's rate in
     /// ticks per second, or `nominal_per_s` while none is measured.
@@ -546,6 +540,12 @@ fn token(d: usize, xid: u64) -> u64 {
 fn untoken(t: u64) -> (usize, u64) {
     ((t >> TOKEN_SHIFT) as usize, t & ((1 << TOKEN_SHIFT) - 1))
 }
+
+/// Probe rows buffered before they are folded into the grid statistics
+/// (or handed to the helper folding them: each hand-off may wake it, tens
+/// of microseconds on a virtual machine): 64 KiB for one clock, 1 MiB for
+/// the 16 clocks of a Xen host with eight guests.
+const FOLD_ROWS: usize = 8192;
 
 /// The simulated world.
 pub struct World {
