@@ -16,7 +16,11 @@
 //! | `d-sweep-jobs1`, `d-sweep-jobs2` | a poll-period sweep (4 periods × 2 seeds of a shortened `radclock-lan`) with 1 and 2 worker threads |
 //!
 //! Runs are in memory (records are drained and discarded between slices, as
-//! [`crate::sweep::run_in_memory`] does); the sweep runs the same parallel
+//! [`crate::sweep::run_in_memory`] does). The single runs `a`, `b` and `c`
+//! run as `vtsim run` runs a scenario: with helper threads for the
+//! crystals' noise and the probes' statistics on a machine with two cores
+//! or more, which the `cpu [s]` column (CPU time of all threads) shows
+//! beside the wall time. The sweep runs the same parallel
 //! loop as `vtsim sweep` (rayon, one run per task) without its result
 //! files. Set-up (the scheduler calibration of `c`) is timed
 //! separately and excluded from the rates. `--quick` shortens the engine
