@@ -1332,15 +1332,20 @@ mod tests {
         assert!((sd / 1e-6 - 1.0).abs() < 0.08, "rate sd {sd:e}");
     }
 
+    /// Every power-law noise type at once.
+    fn every_noise_type() -> NoiseConfig {
+        NoiseConfig {
+            white_pm_adev_1s: 1e-9,
+            white_fm_adev_1s: 1e-9,
+            flicker_fm_adev: 1e-9,
+            random_walk_fm_adev_1s: 1e-10,
+        }
+    }
+
     #[test]
     fn reads_are_lazy_interpolated_and_independent_of_read_pattern() {
         let cfg = OscillatorConfig {
-            noise: NoiseConfig {
-                white_pm_adev_1s: 1e-9,
-                white_fm_adev_1s: 1e-9,
-                flicker_fm_adev: 1e-9,
-                random_walk_fm_adev_1s: 1e-10,
-            },
+            noise: every_noise_type(),
             noise_step_s: 1.0,
             ..OscillatorConfig::default()
         };
@@ -1385,12 +1390,7 @@ mod tests {
             // landing on grid points, where the helper adds up the whole
             // time error), switched to the helper after a few reads.
             let cfg = OscillatorConfig {
-                noise: NoiseConfig {
-                    white_pm_adev_1s: 1e-9,
-                    white_fm_adev_1s: 1e-9,
-                    flicker_fm_adev: 1e-9,
-                    random_walk_fm_adev_1s: 1e-10,
-                },
+                noise: every_noise_type(),
                 temperature: TemperatureConfig {
                     room_sigma_c: 0.2,
                     coeff_ppm_per_c: 0.5,
