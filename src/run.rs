@@ -80,12 +80,13 @@ impl ErrorStats {
     /// every value when there are no (finite) samples.
     pub fn from_summary(s: &Summary) -> ErrorStats {
         let us = |v: Option<f64>| v.filter(|x| x.is_finite()).map_or(f64::NAN, |x| x * 1e6);
+        let [median, q25, q75, p01, p99] = s.quantiles([0.5, 0.25, 0.75, 0.01, 0.99]);
         ErrorStats {
             count: s.count(),
-            median: us(s.median()),
-            iqr: us(s.iqr()),
-            p01: us(s.quantile(0.01)),
-            p99: us(s.quantile(0.99)),
+            median: us(median),
+            iqr: us(q75.zip(q25).map(|(hi, lo)| hi - lo)),
+            p01: us(p01),
+            p99: us(p99),
             mean: us(s.mean()),
             rms: us(s.rms()),
             max_abs: us(s.max_abs()),

@@ -80,6 +80,35 @@ impl Mapping {
     }
 }
 
+/// The walk of [`Summary::quantiles`] through the buckets in ascending
+/// order of value, answering each level when its rank is reached.
+struct RankScan<'a, const N: usize> {
+    /// `(rank, index of the level)`, ascending.
+    ranks: &'a [(u64, usize)],
+    /// The first rank not reached yet.
+    next: usize,
+    /// Samples in the buckets walked so far.
+    seen: u64,
+    out: [Option<f64>; N],
+}
+
+impl<const N: usize> RankScan<'_, N> {
+    /// Walks a bucket of `count` samples, of value `value()`; true once
+    /// every rank is answered.
+    #[inline]
+    fn take(&mut self, count: u64, value: impl Fn() -> f64) -> bool {
+        self.seen += count;
+        while let Some(&(rank, j)) = self.ranks.get(self.next) {
+            if self.seen <= rank {
+                return false;
+            }
+            self.out[j] = Some(value());
+            self.next += 1;
+        }
+        true
+    }
+}
+
 /// Mantissa intervals of [`table_ln`]: `[1 + k/128, 1 + (k+1)/128)`.
 const LN_TABLE_BITS: u32 = 7;
 
@@ -221,15 +250,15 @@ impl Store {
 
     /// Non-empty buckets in ascending index order.
     fn buckets(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
-        let (lo, hi) = if self.total == 0 {
-            (1, 0)
+        let span = if self.total == 0 {
+            &[][..]
         } else {
-            (self.lo, self.hi)
+            &self.counts[(self.lo - self.offset) as usize..=(self.hi - self.offset) as usize]
         };
-        (lo..=hi).filter_map(move |i| {
-            let c = self.counts[(i - self.offset) as usize];
-            (c > 0).then_some((i, c))
-        })
+        span.iter()
+            .enumerate()
+            .filter(|&(_, &c)| c > 0)
+            .map(|(k, &c)| (self.lo + k as i32, c))
     }
 }
 
@@ -463,45 +492,70 @@ impl Summary {
     /// `⌊q·(n−1)⌋`, to relative accuracy α. `None` when empty or when `q` is
     /// outside `[0, 1]`.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        if self.n == 0 || !(0.0..=1.0).contains(&q) {
-            return None;
+        self.quantiles([q])[0]
+    }
+
+    /// [`Summary::quantile`] at each level of `qs`, in one pass over the
+    /// sketch (a run's summary asks for five).
+    ///
+    /// ```
+    /// use sim_core::stats::Summary;
+    /// let mut s = Summary::default();
+    /// for x in 1..=100 {
+    ///     s.push(f64::from(x));
+    /// }
+    /// let [lo, mid, hi] = s.quantiles([0.25, 0.5, 2.0]);
+    /// assert_eq!((lo, mid, hi), (s.quantile(0.25), s.quantile(0.5), None));
+    /// assert!((mid.unwrap() - 50.0).abs() <= 50.0 * 1e-3);
+    /// ```
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<f64>; N] {
+        let mut out = [None; N];
+        if self.n == 0 {
+            return out;
         }
-        if q == 0.0 {
-            return Some(self.min);
+        // (rank, index in `qs`) of the levels strictly inside (0, 1).
+        let mut ranks = [(0u64, 0usize); N];
+        let mut m = 0;
+        for (j, &q) in qs.iter().enumerate() {
+            if q == 0.0 {
+                out[j] = Some(self.min);
+            } else if q == 1.0 {
+                out[j] = Some(self.max);
+            } else if q > 0.0 && q < 1.0 {
+                let rank = ((q * (self.n - 1) as f64).floor() as u64).min(self.n - 1);
+                ranks[m] = (rank, j);
+                m += 1;
+            }
         }
-        if q == 1.0 {
-            return Some(self.max);
-        }
-        let rank = ((q * (self.n - 1) as f64).floor() as u64).min(self.n - 1);
-        let mut seen = 0u64;
-        let mut found = None;
+        let ranks = &mut ranks[..m];
+        ranks.sort_unstable();
+        let mut scan = RankScan {
+            ranks,
+            next: 0,
+            seen: 0,
+            out,
+        };
         // Ascending order of value: negatives from the largest magnitude
         // down, then zero, then positives from the smallest magnitude up.
+        // A bucket's value is worked out only where a rank falls in it.
+        let (min, max) = (self.min, self.max);
+        // Clamping to the exact extremes can only move the estimate towards
+        // the true sample, which lies within them.
+        let value = |v: f64| v.clamp(min, max);
         for (i, c) in self.neg.buckets().rev() {
-            seen += c;
-            if seen > rank {
-                found = Some(-self.mapping.value(i));
+            if scan.take(c, || value(-self.mapping.value(i))) {
+                return scan.out;
+            }
+        }
+        if scan.take(self.zero, || value(0.0)) {
+            return scan.out;
+        }
+        for (i, c) in self.pos.buckets() {
+            if scan.take(c, || value(self.mapping.value(i))) {
                 break;
             }
         }
-        if found.is_none() {
-            seen += self.zero;
-            if seen > rank {
-                found = Some(0.0);
-            }
-        }
-        if found.is_none() {
-            for (i, c) in self.pos.buckets() {
-                seen += c;
-                if seen > rank {
-                    found = Some(self.mapping.value(i));
-                    break;
-                }
-            }
-        }
-        // Clamping to the exact extremes can only move the estimate towards
-        // the true sample, which lies within them.
-        found.map(|v| v.clamp(self.min, self.max))
+        scan.out
     }
 
     /// Median (lower median for an even count), to relative accuracy α.
@@ -511,7 +565,8 @@ impl Summary {
 
     /// Interquartile range `q(0.75) − q(0.25)`.
     pub fn iqr(&self) -> Option<f64> {
-        Some(self.quantile(0.75)? - self.quantile(0.25)?)
+        let [q25, q75] = self.quantiles([0.25, 0.75]);
+        Some(q75? - q25?)
     }
 }
 
@@ -742,6 +797,26 @@ mod tests {
                 let est = s.quantile(q).unwrap();
                 let exact = exact_quantile(&sorted, q);
                 prop_assert!(within_guarantee(est, exact, &s), "q={} est={} exact={}", q, est, exact);
+            }
+        }
+
+        #[test]
+        fn quantiles_in_one_pass_equal_each_alone(
+            xs in series(),
+            qs in proptest::array::uniform6(prop_oneof![
+                6 => 0.0f64..=1.0,
+                1 => Just(0.0),
+                1 => Just(1.0),
+                1 => Just(1.5),
+            ]),
+        ) {
+            // Levels in any order, repeated, at the extremes and outside.
+            let mut s = Summary::new();
+            for &x in &xs { s.push(x); }
+            let each = qs.map(|q| s.quantile(q));
+            prop_assert_eq!(s.quantiles(qs), each);
+            for (q, v) in qs.iter().zip(each) {
+                prop_assert_eq!(v.is_some(), (0.0..=1.0).contains(q));
             }
         }
 
