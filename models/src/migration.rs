@@ -709,8 +709,13 @@ impl GuestTscMapping {
 
     /// The guest value for host count `host`, clamped to [0, u64::MAX].
     pub fn guest(&self, host: u64) -> u64 {
-        let scaled =
-            u128::from(host) * u128::from(self.scale_num) / u128::from(self.scale_den.max(1));
+        // Every read of a guest's TSC passes here, most of them unscaled,
+        // where the 128-bit division is a library call.
+        let scaled = if self.scale_num == self.scale_den && self.scale_den > 0 {
+            u128::from(host)
+        } else {
+            u128::from(host) * u128::from(self.scale_num) / u128::from(self.scale_den.max(1))
+        };
         let v = scaled as i128 + i128::from(self.offset_ticks);
         v.clamp(0, i128::from(u64::MAX)) as u64
     }
