@@ -562,6 +562,7 @@ pub struct World {
     probe: ProbeSpec,
     probe_count: u64,
     records: Records,
+    /// The probe row, while probes are before `metrics_from`.
     scratch: Vec<f64>,
     /// Probe rows (one error per clock) since `metrics_from` not yet handed
     /// to `grid_stats`: fewer than [`FOLD_ROWS`] rows.
@@ -1985,23 +1986,34 @@ impl World {
             .probe_count
             .is_multiple_of(self.probe.record_every.max(1));
         self.probe_count += 1;
-        let mut row = std::mem::take(&mut self.scratch);
-        row.clear();
         self.last_probe_read = None;
-        for c in 0..self.kinds.len() {
-            row.push(self.clock_error(c, now));
+        // The row goes straight to the rows awaiting the statistics, or to
+        // the scratch row before `metrics_from`.
+        let folded = now >= self.probe.metrics_from;
+        let mut rows = std::mem::take(if folded {
+            &mut self.unfolded
+        } else {
+            &mut self.scratch
+        });
+        if !folded {
+            rows.clear();
         }
-        if now >= self.probe.metrics_from {
-            self.unfolded.extend_from_slice(&row);
-            if self.unfolded.len() >= FOLD_ROWS * row.len() {
-                self.grid_stats.fold(&mut self.unfolded);
-            }
+        let start = rows.len();
+        for c in 0..self.kinds.len() {
+            rows.push(self.clock_error(c, now));
         }
         if record {
             self.records.error_times.push(now);
-            self.records.errors.extend_from_slice(&row);
+            self.records.errors.extend_from_slice(&rows[start..]);
         }
-        self.scratch = row;
+        if folded {
+            if rows.len() >= FOLD_ROWS * self.kinds.len() {
+                self.grid_stats.fold(&mut rows);
+            }
+            self.unfolded = rows;
+        } else {
+            self.scratch = rows;
+        }
     }
 
     fn record_lost(&mut self, d: usize, f: &InFlight) {
