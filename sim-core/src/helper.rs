@@ -246,8 +246,9 @@ fn spawn_with<T: Send + 'static, R: Send + 'static>(
 /// The helper thread: fills each returned block, in order, until the
 /// reader hangs up; blocks grow from [`FIRST_HELPER_BLOCK`] values to
 /// [`HELPER_BLOCK`]. A block is filled [`FIRST_HELPER_BLOCK`] values at a
-/// time, so that a reader dropped at the end of a run waits for a few
-/// values rather than a block (up to ~0.35 ms of a crystal's noise).
+/// time, so that once its reader is dropped the helper stops within a few
+/// values instead of finishing the block (up to ~0.35 ms of a crystal's
+/// noise, on a core the rest of the process may need).
 fn fill_ahead<S: Source>(
     mut source: S,
     empty: &Receiver<Vec<S::Item>>,
