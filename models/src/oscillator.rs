@@ -34,10 +34,10 @@
 //! The grid's points come from a sequence that depends on nothing but the
 //! crystal's own random stream, so it can be generated anywhere:
 //! [`Oscillator::generate_noise_ahead`] moves it to a helper thread that
-//! fills blocks of 4096 points ahead of the reads ([`sim_core::Ahead`]),
-//! and adds up the whole time error at each point (the deterministic terms
-//! too), which a read exactly on a grid point (a probe's, every second)
-//! then takes as it is. A run on two cores spends none of its own thread
+//! fills blocks of up to 4096 points ahead of the reads
+//! ([`sim_core::Ahead`]), and adds up the whole time error at each point
+//! (the deterministic terms too), which a read exactly on a grid point (a
+//! probe's, every second) then takes as it is. A run on two cores spends none of its own thread
 //! on the noise (a quarter of a one-host run with one daemon) and little
 //! on its probes' oscillator reads, with bit-identical results.
 //!
