@@ -788,10 +788,10 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
                 name: c.name,
                 domain: c.domain,
                 algorithm: c.algorithm,
-                error_us: ErrorStats::from_summary(&m.grid),
-                error_at_exchange_us: ErrorStats::from_summary(&m.at_exchange),
-                host_rtt_us: ErrorStats::from_summary(&m.host_rtt),
-                stability: m.stability.as_ref().map_or_else(Vec::new, |a| {
+                error_us: ErrorStats::from_summary(m.grid),
+                error_at_exchange_us: ErrorStats::from_summary(m.at_exchange),
+                host_rtt_us: ErrorStats::from_summary(m.host_rtt),
+                stability: m.stability.map_or_else(Vec::new, |a| {
                     a.points().iter().map(StabilityPoint::from_allan).collect()
                 }),
                 counter_at_start,
@@ -1185,9 +1185,8 @@ mod tests {
             .unwrap();
             let width = world.clocks().len();
             let from = SimTime::from_secs_f64(s.probes.metrics_from_s);
-            let metrics = world.metrics();
             assert_eq!(times.len(), 12_001, "probes at 0, 1, …, 12 000 s");
-            for (c, m) in metrics.iter().enumerate() {
+            for (c, m) in world.metrics().enumerate() {
                 let mut grid = Summary::new();
                 let mut stability = sim_core::stats::AllanStream::new(1.0, 64).unwrap();
                 for (t, row) in times.iter().zip(errors.chunks(width)) {
@@ -1197,8 +1196,8 @@ mod tests {
                     }
                 }
                 assert_eq!(m.grid.count(), 10_801, "clock {c}");
-                assert_eq!(m.grid, grid, "clock {c}, helpers {helpers}");
-                let folded = m.stability.as_ref().expect("asked for").points();
+                assert_eq!(*m.grid, grid, "clock {c}, helpers {helpers}");
+                let folded = m.stability.expect("asked for").points();
                 assert_eq!(folded, stability.points(), "clock {c}, helpers {helpers}");
             }
         }

@@ -174,19 +174,26 @@ impl Records {
     }
 }
 
-/// Streaming metrics of one clock.
-#[derive(Clone, Debug, Default)]
-pub struct ClockMetrics {
+/// Streaming metrics of one clock, as the world holds them.
+#[derive(Clone, Copy, Debug)]
+pub struct ClockMetrics<'a> {
     /// Errors on the probe grid (after `metrics_from`), seconds.
-    pub grid: Summary,
+    pub grid: &'a Summary,
     /// Errors at each exchange's Tf (after `metrics_from`), seconds.
-    pub at_exchange: Summary,
+    pub at_exchange: &'a Summary,
     /// Host RTT overhead of each exchange (daemons only), seconds.
-    pub host_rtt: Summary,
+    pub host_rtt: &'a Summary,
     /// OADEV, MDEV, TDEV and MTIE of the error on the probe grid (after
     /// `metrics_from`; a sample without a value is left out and the series
     /// closes over it), when [`ProbeSpec::stability_max_m`] asks for them.
-    pub stability: Option<AllanStream>,
+    pub stability: Option<&'a AllanStream>,
+}
+
+/// One clock's statistics of its exchanges (after `metrics_from`).
+#[derive(Debug, Default)]
+struct ExchangeStats {
+    at_exchange: Summary,
+    host_rtt: Summary,
 }
 
 /// Every clock's statistics of the probe grid, fed whole probe rows (one
@@ -558,7 +565,7 @@ pub struct World {
     dependents: Vec<Dependent>,
     kinds: Vec<ClockKind>,
     clocks: Vec<ClockInfo>,
-    metrics: Vec<ClockMetrics>,
+    exchange_stats: Vec<ExchangeStats>,
     probe: ProbeSpec,
     probe_count: u64,
     records: Records,
@@ -568,7 +575,7 @@ pub struct World {
     /// to `grid_stats`: fewer than [`FOLD_ROWS`] rows.
     unfolded: Vec<f64>,
     /// Each clock's statistics of the probe grid, folded a block of rows at
-    /// a time; copied into `metrics` when they are asked for.
+    /// a time.
     grid_stats: Deferred<GridStats>,
     /// The last counter value read by the current probe, with its (host,
     /// source, core): a probe reads every clock at one instant, and
@@ -593,7 +600,7 @@ impl World {
             dependents: Vec::new(),
             kinds: Vec::new(),
             clocks: Vec::new(),
-            metrics: Vec::new(),
+            exchange_stats: Vec::new(),
             probe,
             probe_count: 0,
             records: Records::default(),
@@ -659,7 +666,7 @@ impl World {
         let g = self.grid_stats.state_mut();
         g.grid.push(Summary::default());
         g.stability.push(stability);
-        self.metrics.push(ClockMetrics::default());
+        self.exchange_stats.push(ExchangeStats::default());
     }
 
     /// Adds a daemon and its clock; returns the daemon's index.
@@ -836,14 +843,19 @@ impl World {
     /// Streaming metrics per clock, in column order, with every probe so
     /// far folded in (a helper folding them is waited for and stops; later
     /// probes are folded on this thread).
-    pub fn metrics(&mut self) -> &[ClockMetrics] {
+    pub fn metrics(&mut self) -> impl ExactSizeIterator<Item = ClockMetrics<'_>> {
         self.grid_stats.fold(&mut self.unfolded);
         let g = self.grid_stats.state_mut();
-        for ((m, grid), stability) in self.metrics.iter_mut().zip(&g.grid).zip(&g.stability) {
-            m.grid.clone_from(grid);
-            m.stability.clone_from(stability);
-        }
-        &self.metrics
+        g.grid
+            .iter()
+            .zip(&g.stability)
+            .zip(&self.exchange_stats)
+            .map(|((grid, stability), x)| ClockMetrics {
+                grid,
+                at_exchange: &x.at_exchange,
+                host_rtt: &x.host_rtt,
+                stability: stability.as_ref(),
+            })
     }
 
     /// Trace column names of daemon `d`'s algorithm.
@@ -1772,9 +1784,9 @@ impl World {
         if stamp.at >= self.probe.metrics_from {
             let c = self.clock_of_daemon(d);
             if error_s.is_finite() {
-                self.metrics[c].at_exchange.push(error_s);
+                self.exchange_stats[c].at_exchange.push(error_s);
             }
-            self.metrics[c].host_rtt.push(host_rtt as f64 * 1e-9);
+            self.exchange_stats[c].host_rtt.push(host_rtt as f64 * 1e-9);
         }
         self.records.exchanges.push(ExchangeRecord {
             daemon: d as u32,
