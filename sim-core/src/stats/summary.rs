@@ -39,10 +39,14 @@ pub const DEFAULT_ZERO_FLOOR_S: f64 = 1e-12;
 
 /// Default cap on buckets per sign: 20 000 buckets at α = 1e-3 span 17
 /// decades above the zero floor (1e-12 s to 1e5 s), i.e. at most 160 KiB
-/// per sign. A sketch with at most this many buckets per sign reserves
-/// them all at its first sample of that sign, and the pages no sample
-/// reaches are never touched.
+/// per sign.
 pub const DEFAULT_MAX_BINS_PER_SIGN: usize = 20_000;
+
+/// Buckets of a store's first buffer, from the zero floor up: 80 s at
+/// the default accuracy and floor. 125 KiB: under glibc's default 128 KiB
+/// threshold for giving an allocation a mapping of its own, which every
+/// run would unmap at its end, one system call per store.
+const FIRST_BINS: usize = 16_000;
 
 /// Maps magnitudes to logarithmic bucket indices and back.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -222,13 +226,14 @@ impl Store {
     /// into `lo`. Reallocates only when the range outgrows the buffer, with
     /// geometric slack so a long run reallocates O(log span) times.
     ///
-    /// A store of at most [`DEFAULT_MAX_BINS_PER_SIGN`] buckets allocates
-    /// them all at once, from the zero floor up: zeroed memory that is
-    /// never written is never mapped, so the store costs only the pages its
-    /// samples reach, where growing by doubling zeroed and copied about
-    /// twice the final span. At the rate of an exchange statistic, the
-    /// page faults of that growth were the main thread's largest cost
-    /// outside its instructions in a day of one ntpd client.
+    /// The first buffer holds [`FIRST_BINS`] buckets (or `max_bins`, if
+    /// fewer) from the zero floor up, when the first sample falls in them:
+    /// zeroed memory that is never written is never mapped, so the store
+    /// costs only the pages its samples reach, where growing by doubling
+    /// zeroed and copied about twice the final span. At the rate of an
+    /// exchange statistic, the page faults of that growth were the main
+    /// thread's largest cost outside its instructions in a day of one ntpd
+    /// client.
     fn reshape(&mut self, lo: i32, hi: i32) {
         let mut folded = 0u64;
         if self.total > 0 && self.lo < lo {
@@ -241,12 +246,12 @@ impl Store {
         let fits = len > 0 && lo >= self.offset && i64::from(hi) < i64::from(self.offset) + len;
         if !fits {
             let span = (i64::from(hi) - i64::from(lo) + 1) as usize;
-            let whole = self.max_bins <= DEFAULT_MAX_BINS_PER_SIGN
-                && self.counts.is_empty()
+            let first = FIRST_BINS.min(self.max_bins);
+            let from_floor = self.counts.is_empty()
                 && lo >= self.floor
-                && i64::from(hi) - i64::from(self.floor) < self.max_bins as i64;
-            let (new_len, new_offset) = if whole {
-                (self.max_bins, self.floor)
+                && i64::from(hi) - i64::from(self.floor) < first as i64;
+            let (new_len, new_offset) = if from_floor {
+                (first, self.floor)
             } else {
                 let len = (2 * self.counts.len())
                     .max(span + 64)
@@ -737,12 +742,12 @@ mod tests {
             let sign = if state & 1 == 0 { 1.0 } else { -1.0 };
             s.push(sign * 10f64.powf(-9.0 + 6.0 * u));
         }
-        // 6 decades ≈ 6 × 1151 buckets per sign, in a buffer of the cap
-        // allocated once (only the pages of the span are ever written)
+        // 6 decades ≈ 6 × 1151 buckets per sign, in the first buffer
+        // (only the pages of the span are ever written)
         for store in [&s.pos, &s.neg] {
             let span = store.hi - store.lo + 1;
             assert!((6 * 1150..=6 * 1152).contains(&span), "{span}");
-            assert_eq!(store.counts.len(), DEFAULT_MAX_BINS_PER_SIGN);
+            assert_eq!(store.counts.len(), FIRST_BINS);
         }
         assert!(!s.collapsed());
         let med = s.median().unwrap().abs();
