@@ -844,6 +844,10 @@ impl World {
     /// far folded in (a helper folding them is waited for and stops; later
     /// probes are folded on this thread).
     pub fn metrics(&mut self) -> impl ExactSizeIterator<Item = ClockMetrics<'_>> {
+        // The state comes back first and the rows not handed over yet are
+        // folded here: a helper that has kept up is then not woken for
+        // them (its wake-up took longer than their fold).
+        self.grid_stats.state_mut();
         self.grid_stats.fold(&mut self.unfolded);
         let g = self.grid_stats.state_mut();
         g.grid
