@@ -8,9 +8,9 @@
 //! next to no allocations. Records are drained every slice, as a run that
 //! writes its outputs drains them into its files. What may still allocate
 //! in a longer run is bounded by design and independent of the event count:
-//! a quantile sketch meeting a magnitude it has not seen grows its dense
-//! bucket span geometrically, and the record buffers of a longer slice grow
-//! by doubling.
+//! a quantile sketch allocates a page of 512 buckets the first time a
+//! magnitude lands in it (at most 40 pages per sign of a summary), and the
+//! record buffers of a longer slice grow by doubling.
 
 use vtsim::bench::scenario_of;
 use vtsim::sweep::run_in_memory;
@@ -26,9 +26,12 @@ fn events_and_allocations(workload: &str, duration_s: f64) -> (u64, u64) {
     (events, info.count_total)
 }
 
-/// At most this many more allocations in a run twice as long: a few
-/// sketch and buffer growths, against the 10⁵ and more events added.
-const EXTRA_MAX: u64 = 32;
+/// At most this many more allocations in a run twice as long: sketch pages
+/// and buffer growths, against the 10⁵ and more events added. Workload
+/// `c` (48 summaries, 96 sketch stores) made 63 more allocations from one
+/// day to two, 75 from two days to four and 51 from four to eight, most of
+/// them sketch pages.
+const EXTRA_MAX: u64 = 128;
 
 fn assert_flat(workload: &str, span_s: f64) {
     let (e1, a1) = events_and_allocations(workload, span_s);

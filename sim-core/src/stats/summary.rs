@@ -42,12 +42,6 @@ pub const DEFAULT_ZERO_FLOOR_S: f64 = 1e-12;
 /// per sign.
 pub const DEFAULT_MAX_BINS_PER_SIGN: usize = 20_000;
 
-/// Buckets of a store's first buffer, from the zero floor up: 80 s at
-/// the default accuracy and floor. 125 KiB: under glibc's default 128 KiB
-/// threshold for giving an allocation a mapping of its own, which every
-/// run would unmap at its end, one system call per store.
-const FIRST_BINS: usize = 16_000;
-
 /// Maps magnitudes to logarithmic bucket indices and back.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Mapping {
@@ -158,10 +152,19 @@ fn table_ln(m: f64) -> f64 {
 }
 
 /// Counts per bucket index over a contiguous, capped index range.
+///
+/// The counts are kept in pages of [`PAGE_BINS`], each allocated when a
+/// sample first reaches it: a store costs the pages its samples reach, and
+/// its first range already spans the default cap. A contiguous buffer
+/// grown by doubling zeroed and copied about twice the final span, and
+/// the page faults of that were the largest cost outside instructions on
+/// the main thread of a day of one ntpd client; one allocated whole at
+/// 160 KiB was a mapping of its own that the end of every run unmapped.
 #[derive(Clone, Debug, PartialEq)]
 struct Store {
-    /// Counters; `counts[k]` is bucket `offset + k`.
-    counts: Vec<u64>,
+    /// Pages of counters; bucket `offset + k` is `pages[k / PAGE_BINS][k %
+    /// PAGE_BINS]`, and a page never reached is `None` (all zero).
+    pages: Vec<Option<Box<[u64; PAGE_BINS]>>>,
     offset: i32,
     /// A bucket at or below that of the zero floor: no sample of this
     /// store has a lower one.
@@ -175,10 +178,13 @@ struct Store {
     collapsed: bool,
 }
 
+/// Buckets per page of a [`Store`]: 4 KiB of counts.
+const PAGE_BINS: usize = 512;
+
 impl Store {
     fn new(max_bins: usize, floor: i32) -> Self {
         Store {
-            counts: Vec::new(),
+            pages: Vec::new(),
             offset: 0,
             floor,
             lo: 0,
@@ -189,11 +195,23 @@ impl Store {
         }
     }
 
+    /// Buckets the pages can address.
+    fn len(&self) -> usize {
+        self.pages.len() * PAGE_BINS
+    }
+
+    /// The counter of bucket `offset + k`, its page allocated if need be.
+    #[inline]
+    fn count_mut(&mut self, k: usize) -> &mut u64 {
+        let page = self.pages[k / PAGE_BINS].get_or_insert_with(|| Box::new([0; PAGE_BINS]));
+        &mut page[k % PAGE_BINS]
+    }
+
     #[inline]
     fn add(&mut self, idx: i32, n: u64) {
         if self.total > 0 && (self.lo..=self.hi).contains(&idx) {
             // The common case once the span has settled: no reshaping.
-            self.counts[(idx - self.offset) as usize] += n;
+            *self.count_mut((idx - self.offset) as usize) += n;
             self.total += n;
         } else if n > 0 {
             self.add_outside_span(idx, n);
@@ -218,58 +236,52 @@ impl Store {
         }
         self.reshape(lo, hi);
         let k = (idx.max(lo) - self.offset) as usize;
-        self.counts[k] += n;
+        *self.count_mut(k) += n;
         self.total += n;
     }
 
     /// Makes buckets `lo..=hi` addressable, folding any count below `lo`
-    /// into `lo`. Reallocates only when the range outgrows the buffer, with
-    /// geometric slack so a long run reallocates O(log span) times.
-    ///
-    /// The first buffer holds [`FIRST_BINS`] buckets (or `max_bins`, if
-    /// fewer) from the zero floor up, when the first sample falls in them:
-    /// zeroed memory that is never written is never mapped, so the store
-    /// costs only the pages its samples reach, where growing by doubling
-    /// zeroed and copied about twice the final span. At the rate of an
-    /// exchange statistic, the page faults of that growth were the main
-    /// thread's largest cost outside its instructions in a day of one ntpd
-    /// client.
+    /// into `lo`. The first range runs from the zero floor up, over
+    /// [`DEFAULT_MAX_BINS_PER_SIGN`] buckets (or `max_bins`, if fewer)
+    /// when the first sample falls in them; a range outgrown is doubled,
+    /// so a long run re-lays its pages O(log span) times.
     fn reshape(&mut self, lo: i32, hi: i32) {
         let mut folded = 0u64;
         if self.total > 0 && self.lo < lo {
             for i in self.lo..=self.hi.min(lo - 1) {
-                let k = (i - self.offset) as usize;
-                folded += std::mem::take(&mut self.counts[k]);
+                folded += std::mem::take(self.count_mut((i - self.offset) as usize));
             }
         }
-        let len = self.counts.len() as i64;
+        let len = self.len() as i64;
         let fits = len > 0 && lo >= self.offset && i64::from(hi) < i64::from(self.offset) + len;
         if !fits {
             let span = (i64::from(hi) - i64::from(lo) + 1) as usize;
-            let first = FIRST_BINS.min(self.max_bins);
-            let from_floor = self.counts.is_empty()
+            let first = DEFAULT_MAX_BINS_PER_SIGN.min(self.max_bins);
+            let from_floor = self.pages.is_empty()
                 && lo >= self.floor
                 && i64::from(hi) - i64::from(self.floor) < first as i64;
             let (new_len, new_offset) = if from_floor {
                 (first, self.floor)
             } else {
-                let len = (2 * self.counts.len())
-                    .max(span + 64)
-                    .min(self.max_bins)
-                    .max(span);
+                let len = (2 * self.len()).max(span + 64).min(self.max_bins).max(span);
                 (len, lo - ((len - span) / 2) as i32)
             };
-            let mut counts = vec![0u64; new_len];
-            if self.total > 0 {
-                for i in self.lo.max(lo)..=self.hi {
-                    counts[(i - new_offset) as usize] = self.counts[(i - self.offset) as usize];
+            let old = std::mem::replace(
+                self,
+                Store {
+                    pages: vec![None; new_len.div_ceil(PAGE_BINS)],
+                    offset: new_offset,
+                    ..*self
+                },
+            );
+            if old.total > 0 {
+                for (i, c) in old.buckets().filter(|&(i, _)| i >= lo) {
+                    *self.count_mut((i - new_offset) as usize) = c;
                 }
             }
-            self.counts = counts;
-            self.offset = new_offset;
         }
         if folded > 0 {
-            self.counts[(lo - self.offset) as usize] += folded;
+            *self.count_mut((lo - self.offset) as usize) += folded;
         }
         self.lo = lo;
         self.hi = hi;
@@ -278,14 +290,26 @@ impl Store {
     /// Non-empty buckets in ascending index order.
     fn buckets(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
         let span = if self.total == 0 {
-            &[][..]
+            0..0
         } else {
-            &self.counts[(self.lo - self.offset) as usize..=(self.hi - self.offset) as usize]
+            (self.lo - self.offset) as usize..(self.hi - self.offset) as usize + 1
         };
-        span.iter()
+        let offset = self.offset;
+        let first_page = span.start / PAGE_BINS;
+        self.pages[first_page..span.end.div_ceil(PAGE_BINS)]
+            .iter()
             .enumerate()
-            .filter(|&(_, &c)| c > 0)
-            .map(|(k, &c)| (self.lo + k as i32, c))
+            .filter_map(move |(j, page)| page.as_ref().map(|p| (first_page + j, p)))
+            .flat_map(move |(pi, page)| {
+                let base = pi * PAGE_BINS;
+                let from = span.start.max(base);
+                let to = span.end.min(base + PAGE_BINS);
+                page[from - base..to - base]
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &c)| c > 0)
+                    .map(move |(k, &c)| (offset + (from + k) as i32, c))
+            })
     }
 }
 
@@ -742,12 +766,16 @@ mod tests {
             let sign = if state & 1 == 0 { 1.0 } else { -1.0 };
             s.push(sign * 10f64.powf(-9.0 + 6.0 * u));
         }
-        // 6 decades ≈ 6 × 1151 buckets per sign, in the first buffer
-        // (only the pages of the span are ever written)
+        // 6 decades ≈ 6 × 1151 buckets per sign, and only their pages
         for store in [&s.pos, &s.neg] {
-            let span = store.hi - store.lo + 1;
+            let span = (store.hi - store.lo + 1) as usize;
             assert!((6 * 1150..=6 * 1152).contains(&span), "{span}");
-            assert_eq!(store.counts.len(), FIRST_BINS);
+            let allocated = store.pages.iter().flatten().count();
+            assert!(allocated <= span / PAGE_BINS + 2, "{allocated} pages");
+            assert_eq!(
+                store.len(),
+                DEFAULT_MAX_BINS_PER_SIGN.div_ceil(PAGE_BINS) * PAGE_BINS
+            );
         }
         assert!(!s.collapsed());
         let med = s.median().unwrap().abs();
@@ -768,7 +796,7 @@ mod tests {
             s.push(x);
         }
         assert!(s.collapsed());
-        assert!(s.pos.counts.len() <= 500);
+        assert!(s.pos.hi - s.pos.lo < 500);
         for q in [0.6, 0.9, 0.99] {
             let exact = exact_quantile(&xs, q);
             assert!(within_guarantee(s.quantile(q).unwrap(), exact, &s), "q={q}");
