@@ -2013,6 +2013,10 @@ impl World {
         });
         if !folded {
             rows.clear();
+        } else if rows.capacity() == 0 {
+            // A block's size at once: grown by doubling, the first block
+            // was copied five times and faulted in twice over.
+            rows.reserve_exact(FOLD_ROWS * self.kinds.len());
         }
         let start = rows.len();
         for c in 0..self.kinds.len() {
