@@ -11,10 +11,11 @@
 //! `2γ^i/(γ+1)` is within relative error `α` of *every* value in it. Signed
 //! errors use two stores (positive and negative magnitudes) and a zero
 //! bucket for `|x|` below a floor, so a clock error of 3 ns and one of 3 ms
-//! are both resolved to 0.1 %. A store is a dense run of counters between
-//! the lowest and highest bucket seen; at α = 1e-3 a decade takes about 1151
-//! buckets, so the default cap of 20 000 buckets per sign spans 17 decades
-//! (1e-12 s to 1e5 s). Should a run exceed that span, the buckets nearest
+//! are both resolved to 0.1 %. A store is a run of counters over a range
+//! of buckets, kept in pages of 512 that are allocated when a sample first
+//! lands in them; at α = 1e-3 a decade takes about 1151 buckets, so the
+//! default cap of 20 000 buckets per sign spans 17 decades (1e-12 s to
+//! 1e5 s). Should a run exceed that span, the buckets nearest
 //! zero are merged into the lowest kept bucket: quantiles of magnitude
 //! inside the kept span stay guaranteed, smaller ones are reported too large
 //! in magnitude. [`Summary::merge`] adds two sketches bucket by bucket, so
@@ -151,7 +152,7 @@ fn table_ln(m: f64) -> f64 {
     f64::from(biased_exp - 1023) * std::f64::consts::LN_2 + (ln_c + series)
 }
 
-/// Counts per bucket index over a contiguous, capped index range.
+/// Counts per bucket index over a capped range of indices.
 ///
 /// The counts are kept in pages of [`PAGE_BINS`], each allocated when a
 /// sample first reaches it: a store costs the pages its samples reach, and
