@@ -250,7 +250,10 @@ impl Store {
         let mut folded = 0u64;
         if self.total > 0 && self.lo < lo {
             for i in self.lo..=self.hi.min(lo - 1) {
-                folded += std::mem::take(self.count_mut((i - self.offset) as usize));
+                let k = (i - self.offset) as usize;
+                if let Some(page) = &mut self.pages[k / PAGE_BINS] {
+                    folded += std::mem::take(&mut page[k % PAGE_BINS]);
+                }
             }
         }
         let len = self.len() as i64;
@@ -784,6 +787,25 @@ mod tests {
             med < 1e-8,
             "median of a symmetric spread is near the low end: {med}"
         );
+    }
+
+    #[test]
+    fn a_store_allocates_only_the_pages_its_samples_reach() {
+        // Two samples 18 decades apart: the default store collapses its
+        // low end, folding the small one into the lowest bucket kept.
+        let mut s = Summary::new();
+        s.push(1e-11);
+        s.push(3e-11);
+        // ~550 buckets apart: two pages of the 40 the range spans.
+        assert_eq!(s.pos.pages.len(), 40);
+        assert_eq!(s.pos.pages.iter().flatten().count(), 2);
+        s.push(1e7);
+        assert!(s.collapsed());
+        assert_eq!(s.count(), 3);
+        assert_eq!(s.pos.total, 3);
+        let pages = s.pos.pages.iter().flatten().count();
+        assert!(pages <= 2, "{pages} pages for two buckets");
+        assert_eq!(s.quantile(1.0), Some(1e7));
     }
 
     #[test]
