@@ -346,9 +346,9 @@ struct FoldHelper<F: Fold> {
 
 /// A state folded on a helper thread. The writer takes it back under the
 /// lock once every block it handed over is folded: a helper that has kept
-/// up is asleep by then, and the state comes back without waking it (a
-/// thread put to sleep took 0.05–0.1 ms to wake on the 2-core machine of
-/// the benchmarks).
+/// up is asleep by then, and the state comes back without waiting for it
+/// to wake (a thread put to sleep took 0.05–0.1 ms to wake on the 2-core
+/// machine of the benchmarks).
 struct Shared<F> {
     folding: Mutex<Folding<F>>,
     /// Signalled after each block, and when the helper unwinds.
@@ -397,11 +397,12 @@ impl<F: Fold> Deferred<F> {
             stop: AtomicBool::new(false),
         });
         let theirs = Arc::clone(&shared);
-        let thread = match spawn_with("vtsim-fold", (), move |()| {
-            fold_behind(&theirs, &full_rx, &empty_tx);
-        }) {
+        let spawned = std::thread::Builder::new()
+            .name("vtsim-fold".into())
+            .spawn(move || fold_behind(&theirs, &full_rx, &empty_tx));
+        let thread = match spawned {
             Ok(thread) => thread,
-            Err(()) => {
+            Err(_) => {
                 let state = shared.lock().state.take();
                 self.sink = Sink::Inline(state.expect("no helper took it"));
                 return;
