@@ -845,8 +845,8 @@ impl World {
     /// probes are folded on this thread).
     pub fn metrics(&mut self) -> impl ExactSizeIterator<Item = ClockMetrics<'_>> {
         // The state comes back first and the rows not handed over yet are
-        // folded here: a helper that has kept up is then not woken for
-        // them (its wake-up took longer than their fold).
+        // folded here, rather than waiting for a helper that has kept up
+        // to wake for them (its wake-up took longer than their fold).
         self.grid_stats.state_mut();
         self.grid_stats.fold(&mut self.unfolded);
         let g = self.grid_stats.state_mut();
