@@ -37,9 +37,10 @@
 //! fills blocks of up to 4096 points ahead of the reads
 //! ([`sim_core::Ahead`]), and adds up the whole time error at each point
 //! (the deterministic terms too), which a read exactly on a grid point (a
-//! probe's, every second) then takes as it is. A run on two cores spends none of its own thread
-//! on the noise (a quarter of a one-host run with one daemon) and little
-//! on its probes' oscillator reads, with bit-identical results.
+//! probe's, every second) then takes as it is. A run on two cores spends
+//! none of its own thread on the noise (a quarter of a one-host run with
+//! one daemon) and little on its probes' oscillator reads, with
+//! bit-identical results.
 //!
 //! **Reads in the past.** Reads are expected to be nearly monotone in
 //! time. The three newest grid points are kept, so a read may fall up to
