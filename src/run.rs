@@ -10,7 +10,7 @@ use models::world::{
 };
 use serde::Serialize;
 use sim_core::stats::Summary;
-use sim_core::{Engine, SimDuration, SimTime};
+use sim_core::{CoreSplit, Engine, SimDuration, SimTime};
 
 use crate::output::{Staging, write_atomic};
 use crate::plot::{LineChart, Mark, Series, Thinned, error_chart, line_chart};
@@ -351,6 +351,19 @@ impl RunOptions {
 /// ([`RunOptions::helper_threads`]).
 pub fn spare_core() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+}
+
+/// Hands `world`'s helper work to helper threads if `helper_threads`,
+/// kept off this thread's CPU where that crowds nothing
+/// ([`sim_core::CoreSplit`]); the split lasts until the returned guard is
+/// dropped, which should be once the run and its summary are done.
+pub fn start_helpers(world: &mut World, helper_threads: bool) -> Option<CoreSplit> {
+    if !helper_threads {
+        return None;
+    }
+    let split = CoreSplit::take();
+    world.use_helper_threads();
+    split
 }
 
 /// How many probe-grid samples make one row of `errors.csv`: the error
@@ -1099,9 +1112,7 @@ pub fn run_scenario(
     }
     let staging = Staging::new(&opts.target(&s), opts.force)?;
     let mut world = build_world(&s)?;
-    if opts.helper_threads {
-        world.use_helper_threads();
-    }
+    let split = start_helpers(&mut world, opts.helper_threads);
     let mut sinks = Sinks::new(staging.dir(), &s, &world)?;
     let bar = crate::progress::DelayedBar::new(opts.progress, &s.name);
     let (world, events) = drive(
@@ -1114,6 +1125,7 @@ pub fn run_scenario(
     let plot = sinks.finish()?;
     let mut world = world;
     let summary = summarize(&s, &mut world, events);
+    drop(split);
     write_atomic(
         &staging.dir().join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),

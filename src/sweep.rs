@@ -755,9 +755,7 @@ pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
 /// ([`crate::run::RunOptions::helper_threads`]).
 pub fn run_in_memory_with(s: &Scenario, helper_threads: bool) -> anyhow::Result<RunSummary> {
     let mut world = build_world(s)?;
-    if helper_threads {
-        world.use_helper_threads();
-    }
+    let split = crate::run::start_helpers(&mut world, helper_threads);
     let (world, events) = drive(
         world,
         sim_core::SimTime::from_secs_f64(s.duration_s),
@@ -768,7 +766,9 @@ pub fn run_in_memory_with(s: &Scenario, helper_threads: bool) -> anyhow::Result<
         |_| {},
     )?;
     let mut world = world;
-    Ok(summarize(s, &mut world, events))
+    let summary = summarize(s, &mut world, events);
+    drop(split);
+    Ok(summary)
 }
 
 /// A result metric: column suffix, axis label, and how to read it from a

@@ -56,6 +56,7 @@
 //! assert_eq!(sum.state_mut().0, (0..100).map(|i| i * i).sum());
 //! ```
 
+use crate::cores::Placement;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -228,9 +229,11 @@ fn spawn_with<T: Send + 'static, R: Send + 'static>(
     work: impl FnOnce(T) -> R + Send + 'static,
 ) -> Result<JoinHandle<R>, T> {
     let (tx, rx) = channel();
+    let placement = Placement::for_new_helper();
     let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            placement.apply();
             let value = rx.recv().expect("sent once the thread has started");
             work(value)
         });
@@ -397,9 +400,13 @@ impl<F: Fold> Deferred<F> {
             stop: AtomicBool::new(false),
         });
         let theirs = Arc::clone(&shared);
+        let placement = Placement::for_new_helper();
         let spawned = std::thread::Builder::new()
             .name("vtsim-fold".into())
-            .spawn(move || fold_behind(&theirs, &full_rx, &empty_tx));
+            .spawn(move || {
+                placement.apply();
+                fold_behind(&theirs, &full_rx, &empty_tx);
+            });
         let thread = match spawned {
             Ok(thread) => thread,
             Err(_) => {

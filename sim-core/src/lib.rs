@@ -11,10 +11,12 @@
 //! * [`stats`]: streaming statistics (quantiles, RMS, Allan family, MTIE);
 //! * [`Ahead`] and [`Deferred`]: a run's inputs fixed in advance (a
 //!   crystal's noise) generated, and outputs nothing reads back (probe
-//!   statistics) folded, in blocks, optionally on a helper thread.
+//!   statistics) folded, in blocks, optionally on a helper thread, and
+//!   [`CoreSplit`], which keeps such helpers off the run's own CPU.
 //!
 //! Models live in the `models` crate and implement [`Model`].
 
+mod cores;
 mod engine;
 mod helper;
 mod normal;
@@ -23,6 +25,7 @@ mod rng;
 pub mod stats;
 mod time;
 
+pub use cores::CoreSplit;
 pub use engine::{Engine, Model, RunStats, Scheduler};
 pub use helper::{Ahead, Deferred, Fold, Source};
 pub use normal::NormalStream;
