@@ -11,11 +11,12 @@
 //!
 //! A [`CoreSplit`] keeps the two sides apart for as long as it is held:
 //! the thread that took it runs on the CPU it was on, and every helper
-//! that thread starts runs on the other CPUs it may use. Where did not
-//! change what is computed, only how long it takes: on a two-vCPU virtual
-//! machine whose kernel packs threads, the median of 100 interleaved runs
-//! of one simulated day with an ntpd client went from 15.9 to 12.2 ms, and
-//! its spread (quartiles 14.7-16.9 ms) narrowed to 12.0-12.6 ms.
+//! that thread starts runs on the other CPUs it may use. Where they run
+//! does not change what is computed, only how long it takes: on a
+//! two-vCPU virtual machine whose kernel packs threads, the median of 100
+//! interleaved runs of one simulated day with an ntpd client went from
+//! 15.9 to 12.2 ms, and its spread (quartiles 14.7-16.9 ms) narrowed to
+//! 12.0-12.6 ms.
 //!
 //! A split is taken only when it cannot crowd anything: with two CPUs or
 //! more to run on, and no other task waiting to run on the machine at that
