@@ -18,10 +18,11 @@
 //! 15.9 to 12.2 ms, and its spread (quartiles 14.7-16.9 ms) narrowed to
 //! 12.0-12.6 ms.
 //!
-//! A split is taken only when it cannot crowd anything: with two CPUs or
-//! more to run on, and no other task waiting to run on the machine at that
-//! moment (two runs started together would otherwise each claim a CPU, and
-//! could claim the same one). It is a Linux facility; elsewhere
+//! A split is for a run that has the machine to itself, as helpers are:
+//! runs started together each pin their thread where it is, possibly to
+//! the same CPU (on two CPUs, pairs of runs started at once took a tenth
+//! longer, median). Such runs are better off on one thread each, as a
+//! sweep's runs are. Splitting is a Linux facility; elsewhere
 //! [`CoreSplit::take`] gives `None` and threads go where the system puts
 //! them.
 
@@ -35,7 +36,7 @@ use std::marker::PhantomData;
 /// ```
 /// use sim_core::CoreSplit;
 ///
-/// // `None` on one CPU, outside Linux, or while other tasks wait to run.
+/// // `None` with one CPU to run on, or outside Linux.
 /// let split = CoreSplit::take();
 /// // ... start helpers and run ...
 /// drop(split);
@@ -59,17 +60,8 @@ thread_local! {
 
 impl CoreSplit {
     /// Splits the CPUs between this thread and its helpers, if this thread
-    /// may run on two or more and no other task on the machine is waiting
-    /// to run (module docs).
+    /// may run on two or more.
     pub fn take() -> Option<Self> {
-        if !sys::alone() {
-            return None;
-        }
-        Self::take_regardless()
-    }
-
-    /// [`CoreSplit::take`] without asking whether other tasks wait to run.
-    fn take_regardless() -> Option<Self> {
         let original = sys::allowed()?;
         let (mine, helpers) = sys::split(&original)?;
         if !sys::run_on(&mine) {
@@ -147,17 +139,6 @@ mod sys {
     pub fn run_on(cpus: &Cpus) -> bool {
         sched_setaffinity(this_thread(), cpus).is_ok()
     }
-
-    /// Whether this thread is the only task running or waiting to run on
-    /// the machine (`/proc/loadavg`'s fourth field, "running/total").
-    pub fn alone() -> bool {
-        std::fs::read_to_string("/proc/loadavg").is_ok_and(|s| running_of(&s) == Some(1))
-    }
-
-    pub fn running_of(loadavg: &str) -> Option<u32> {
-        let field = loadavg.split_whitespace().nth(3)?;
-        field.split_once('/')?.0.parse().ok()
-    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -176,10 +157,6 @@ mod sys {
 
     pub fn run_on(cpus: &Cpus) -> bool {
         match *cpus {}
-    }
-
-    pub fn alone() -> bool {
-        false
     }
 }
 
@@ -220,7 +197,7 @@ mod tests {
     #[test]
     fn helpers_run_off_the_pinned_cpu_and_the_thread_gets_its_cpus_back() {
         let before = sys::allowed().expect("affinity readable");
-        let Some(split) = CoreSplit::take_regardless() else {
+        let Some(split) = CoreSplit::take() else {
             // One CPU to run on: nothing to split, and nothing changed.
             assert_eq!(sys::allowed(), Some(before));
             return;
@@ -257,18 +234,10 @@ mod tests {
 
     #[test]
     fn a_pinned_thread_cannot_split_again() {
-        let Some(split) = CoreSplit::take_regardless() else {
+        let Some(split) = CoreSplit::take() else {
             return;
         };
-        assert!(CoreSplit::take_regardless().is_none());
+        assert!(CoreSplit::take().is_none());
         drop(split);
-    }
-
-    #[test]
-    fn running_tasks_are_read_from_loadavg() {
-        assert_eq!(sys::running_of("0.52 0.58 0.59 1/467 12345\n"), Some(1));
-        assert_eq!(sys::running_of("0.52 0.58 0.59 3/467 12345"), Some(3));
-        assert_eq!(sys::running_of("0.52 0.58"), None);
-        assert_eq!(sys::running_of("a b c x 1"), None);
     }
 }
