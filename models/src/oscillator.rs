@@ -540,6 +540,9 @@ struct NoiseGrid {
     step_s: f64,
     /// Index of the newest grid point read.
     newest: u64,
+    /// Its time, `newest · step_ns`: reads moving forward find their
+    /// segment by comparison, without a division.
+    newest_ns: u64,
     /// Grid points `newest − 2`, `newest − 1`, `newest`.
     x: [GridPoint; 3],
     /// Whether the source computes each point's whole time error.
@@ -603,6 +606,7 @@ impl NoiseGrid {
             step_ns,
             step_s,
             newest: 1,
+            newest_ns: step_ns,
             x,
             whole: false,
             points,
@@ -624,12 +628,17 @@ impl NoiseGrid {
     /// points up to `k + 1`.
     #[inline]
     fn cover(&mut self, ns: u64) -> u64 {
-        let k = ns / self.step_ns;
-        while self.newest < k + 1 {
+        while ns >= self.newest_ns {
             self.x = [self.x[1], self.x[2], self.points.next()];
             self.newest += 1;
+            self.newest_ns += self.step_ns;
         }
-        k
+        // Now `ns < newest · step`; the newest segment is the usual case.
+        if ns >= self.newest_ns - self.step_ns {
+            self.newest - 1
+        } else {
+            ns / self.step_ns
+        }
     }
 
     /// The whole time error at `t` if the source computed it (`t` is a

@@ -567,7 +567,9 @@ pub struct World {
     clocks: Vec<ClockInfo>,
     exchange_stats: Vec<ExchangeStats>,
     probe: ProbeSpec,
-    probe_count: u64,
+    /// Probes to come before the next one kept in [`Records`] (a
+    /// countdown rather than a division per probe).
+    probes_to_record: u64,
     records: Records,
     /// The probe row, while probes are before `metrics_from`.
     scratch: Vec<f64>,
@@ -602,7 +604,7 @@ impl World {
             clocks: Vec::new(),
             exchange_stats: Vec::new(),
             probe,
-            probe_count: 0,
+            probes_to_record: 0,
             records: Records::default(),
             scratch: Vec::with_capacity(32),
             unfolded: Vec::new(),
@@ -1998,10 +2000,12 @@ impl World {
     }
 
     fn on_probe(&mut self, now: SimTime) {
-        let record = self
-            .probe_count
-            .is_multiple_of(self.probe.record_every.max(1));
-        self.probe_count += 1;
+        let record = self.probes_to_record == 0;
+        self.probes_to_record = if record {
+            self.probe.record_every.max(1) - 1
+        } else {
+            self.probes_to_record - 1
+        };
         self.last_probe_read = None;
         // The row goes straight to the rows awaiting the statistics, or to
         // the scratch row before `metrics_from`.

@@ -718,8 +718,7 @@ impl Ntpd {
     /// Index of the last timer tick at or before `counter`.
     #[inline]
     fn tick_of(&self, counter: u64) -> u64 {
-        (signed_count(counter).div_euclid(self.tick_ticks as i64) as u64)
-            .wrapping_add(self.origin_s)
+        tick_at(counter, self.tick_ticks, self.origin_s, self.now)
     }
 
     /// Count at timer tick `tick`.
@@ -1210,6 +1209,23 @@ impl Ntpd {
             self.step_clock(counter, step);
         }
         out.rv
+    }
+}
+
+/// Index of the last timer tick at or before `counter`: ticks are
+/// `tick_ticks` apart and tick `origin_s` is at count 0 (counts read as
+/// signed, so a count before the origin lies at a wrapped, negative tick).
+/// Reads come in order, most within tick `near` or the next, so those are
+/// found by comparison, without a division.
+#[inline]
+fn tick_at(counter: u64, tick_ticks: u64, origin_s: u64, near: u64) -> u64 {
+    let tick = tick_ticks as i64;
+    let near_start = (near.wrapping_sub(origin_s) as i64).checked_mul(tick);
+    let since = near_start.and_then(|start| signed_count(counter).checked_sub(start));
+    match since {
+        Some(d) if (0..tick).contains(&d) => near,
+        Some(d) if (tick..tick.saturating_mul(2)).contains(&d) => near.wrapping_add(1),
+        _ => (signed_count(counter).div_euclid(tick) as u64).wrapping_add(origin_s),
     }
 }
 

@@ -1209,3 +1209,29 @@ fn cleared_peers_poll_again_within_their_release_spread() {
         assert!(seen.iter().all(|&k| k > 0), "{version:?}: {seen:?}");
     }
 }
+
+proptest::proptest! {
+    /// The tick found by comparison near a hint is the tick the division
+    /// gives, wherever the count lies: in the hint's tick or the next,
+    /// before the origin, or far from it, near the ends of the range too.
+    #[test]
+    fn tick_at_agrees_with_the_division(
+        tick_ticks in 1u64..=4_000_000_000,
+        origin in proptest::prelude::any::<u64>(),
+        counter in proptest::prelude::any::<u64>(),
+        offset in -3i64..3,
+        near_is_the_counters in proptest::prelude::any::<bool>(),
+        far in proptest::prelude::any::<u64>(),
+    ) {
+        let exact = |c: u64| {
+            (signed_count(c).div_euclid(tick_ticks as i64) as u64).wrapping_add(origin)
+        };
+        // A hint at the counter's own tick (or a few from it), or anywhere.
+        let near = if near_is_the_counters {
+            exact(counter).wrapping_add(offset as u64)
+        } else {
+            far
+        };
+        proptest::prop_assert_eq!(tick_at(counter, tick_ticks, origin, near), exact(counter));
+    }
+}
