@@ -1507,10 +1507,23 @@ impl World {
     }
 
     fn schedule_poll(&mut self, d: usize, now: SimTime, sched: &mut impl FnMut(SimTime, Event)) {
+        self.schedule_poll_at_count(d, now, None, sched);
+    }
+
+    /// [`Self::schedule_poll`], given daemon `d`'s count at `now` if the
+    /// caller has it: read again after a read at another instant, the same
+    /// count cost a second evaluation of the crystal and the counter.
+    fn schedule_poll_at_count(
+        &mut self,
+        d: usize,
+        now: SimTime,
+        now_count: Option<u64>,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
         let Some(request) = self.next_request(d) else {
             return;
         };
-        let now_count = self.daemon_value(d, now);
+        let now_count = now_count.unwrap_or_else(|| self.daemon_value(d, now));
         // A dilated or rescaled guest counter advances more slowly per
         // physical second.
         let nominal_per_s = self.daemons[d].info.nominal_hz * self.guest_rate(d);
@@ -1591,8 +1604,14 @@ impl World {
             self.flush_host(host, now, sched);
         } else {
             let at = now + self.hosts[host].sample_stamp_latency(&mut self.daemons[d].kernel_rng);
+            let lost_ticks = self.daemons[d].lost_ticks;
             self.stamp_send(d, xid, at);
             self.depart(d, xid, at, sched);
+            // The count at `now` is still `now_count` unless the stamp's
+            // read found wraps the reader had missed.
+            let known = (self.daemons[d].lost_ticks == lost_ticks).then_some(now_count);
+            self.schedule_poll_at_count(d, now, known, sched);
+            return;
         }
         self.schedule_poll(d, now, sched);
     }
