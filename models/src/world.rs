@@ -1602,6 +1602,7 @@ impl World {
             }
             self.daemons[d].sending = true;
             self.flush_host(host, now, sched);
+            self.schedule_poll(d, now, sched);
         } else {
             let at = now + self.hosts[host].sample_stamp_latency(&mut self.daemons[d].kernel_rng);
             let lost_ticks = self.daemons[d].lost_ticks;
@@ -1611,9 +1612,7 @@ impl World {
             // read found wraps the reader had missed.
             let known = (self.daemons[d].lost_ticks == lost_ticks).then_some(now_count);
             self.schedule_poll_at_count(d, now, known, sched);
-            return;
         }
-        self.schedule_poll(d, now, sched);
     }
 
     /// The kernel stamps request `xid` of daemon `d` at `at` (Ta).
