@@ -393,7 +393,7 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
             scenarios.sort_by(|a, b| {
                 crate::sweep::cost_estimate(b).total_cmp(&crate::sweep::cost_estimate(a))
             });
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+            let pool = crate::sweep::worker_pool(jobs)?;
             let setup_wall_s = setup_start.elapsed().as_secs_f64();
             // The scheduling of `vtsim sweep` (idle workers take the next
             // run, longest first), without its result files.

@@ -963,6 +963,16 @@ pub(crate) fn cost_estimate(s: &Scenario) -> f64 {
     s.duration_s * (1.0 + clocks / s.probes.interval_s.max(1e-3) + EXCHANGE * exchanges)
 }
 
+/// The pool of `threads` workers that runs a sweep's runs, each worker
+/// pinned to a CPU of its own when there is one worker per CPU
+/// ([`sim_core::pin_worker`]).
+pub(crate) fn worker_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    Ok(rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(move |index| sim_core::pin_worker(index, threads))
+        .build()?)
+}
+
 /// Calls `job` on every item of `items` on `pool`'s threads, each idle
 /// worker taking the next item in order (so items sorted longest first
 /// keep the workers busy until the end); after the first error no new item
@@ -1143,9 +1153,7 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         .unwrap_or_else(rayon::current_num_threads)
         .min(all_runs.len())
         .max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let pool = worker_pool(threads)?;
     let total = all_runs.len();
     let bars = indicatif::MultiProgress::new();
     if !opts.progress {

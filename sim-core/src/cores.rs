@@ -18,6 +18,10 @@
 //! 15.9 to 12.2 ms, and its spread (quartiles 14.7-16.9 ms) narrowed to
 //! 12.0-12.6 ms.
 //!
+//! [`pin_worker`] does the same for a pool whose workers each run whole
+//! jobs, as a sweep's workers run whole simulations: with one worker for
+//! each CPU, each worker gets a CPU of its own.
+//!
 //! A split is for a run that has the machine to itself, as helpers are:
 //! runs started together each pin their thread where it is, possibly to
 //! the same CPU (on two CPUs, pairs of runs started at once took a tenth
@@ -85,6 +89,27 @@ impl Drop for CoreSplit {
     }
 }
 
+/// Pins the calling thread, worker `index` of a pool of `workers`, to the
+/// `index`-th CPU it may use, when the pool has one worker for each of
+/// those CPUs (as a sweep's pool has by default); otherwise leaves it where
+/// the system puts it. For pools whose workers each run whole jobs: a
+/// scheduler that packs threads onto few CPUs would at times run two
+/// workers on one CPU while another idles. Two such pools at once share
+/// each CPU between one worker of each. Does nothing outside Linux or
+/// where the system refuses.
+pub fn pin_worker(index: usize, workers: usize) {
+    let Some(allowed) = sys::allowed() else {
+        return;
+    };
+    let cpus = sys::members(&allowed);
+    if workers < 2 || workers != cpus.len() {
+        return;
+    }
+    if let Some(one) = cpus.get(index).and_then(|&cpu| sys::only(cpu)) {
+        sys::run_on(&one);
+    }
+}
+
 /// Where a helper about to be started should run: read on the thread that
 /// starts it, applied on the helper's own thread ([`Placement::apply`]).
 #[derive(Clone, Copy)]
@@ -139,6 +164,20 @@ mod sys {
     pub fn run_on(cpus: &Cpus) -> bool {
         sched_setaffinity(this_thread(), cpus).is_ok()
     }
+
+    /// The CPUs in `set`, in order.
+    pub fn members(set: &Cpus) -> Vec<usize> {
+        (0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect()
+    }
+
+    /// The set of CPU `cpu` alone.
+    pub fn only(cpu: usize) -> Option<Cpus> {
+        let mut one = CpuSet::new();
+        one.set(cpu).ok()?;
+        Some(one)
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -157,6 +196,14 @@ mod sys {
 
     pub fn run_on(cpus: &Cpus) -> bool {
         match *cpus {}
+    }
+
+    pub fn members(set: &Cpus) -> Vec<usize> {
+        match *set {}
+    }
+
+    pub fn only(_cpu: usize) -> Option<Cpus> {
+        None
     }
 }
 
@@ -230,6 +277,34 @@ mod tests {
         drop(split);
         assert_eq!(sys::allowed(), Some(before), "affinity restored");
         assert!(HELPER_CPUS.get().is_none());
+    }
+
+    /// The CPUs a fresh thread that ran `pin_worker(index, workers)` may
+    /// run on (a fresh thread, so that no test thread stays pinned).
+    fn after_pin_worker(index: usize, workers: usize) -> Vec<usize> {
+        std::thread::spawn(move || {
+            pin_worker(index, workers);
+            sys::members(&sys::allowed().expect("affinity readable"))
+        })
+        .join()
+        .expect("no panic")
+    }
+
+    #[test]
+    fn a_pool_with_a_worker_per_cpu_has_each_on_its_own() {
+        let cpus = sys::members(&sys::allowed().expect("affinity readable"));
+        let n = cpus.len();
+        if n < 2 {
+            assert_eq!(after_pin_worker(0, 1), cpus);
+            return;
+        }
+        for (index, &cpu) in cpus.iter().enumerate() {
+            assert_eq!(after_pin_worker(index, n), vec![cpu], "worker {index}");
+        }
+        // Fewer or more workers than CPUs, or a lone worker: left alone.
+        assert_eq!(after_pin_worker(0, n - 1), cpus);
+        assert_eq!(after_pin_worker(0, n + 1), cpus);
+        assert_eq!(after_pin_worker(0, 1), cpus);
     }
 
     #[test]

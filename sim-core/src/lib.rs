@@ -11,8 +11,9 @@
 //! * [`stats`]: streaming statistics (quantiles, RMS, Allan family, MTIE);
 //! * [`Ahead`] and [`Deferred`]: a run's inputs fixed in advance (a
 //!   crystal's noise) generated, and outputs nothing reads back (probe
-//!   statistics) folded, in blocks, optionally on a helper thread, and
-//!   [`CoreSplit`], which keeps such helpers off the run's own CPU.
+//!   statistics) folded, in blocks, optionally on a helper thread;
+//!   [`CoreSplit`], which keeps such helpers off the run's own CPU, and
+//!   [`pin_worker`], a CPU of its own for each worker of a full pool.
 //!
 //! Models live in the `models` crate and implement [`Model`].
 
@@ -25,7 +26,7 @@ mod rng;
 pub mod stats;
 mod time;
 
-pub use cores::CoreSplit;
+pub use cores::{CoreSplit, pin_worker};
 pub use engine::{Engine, Model, RunStats, Scheduler};
 pub use helper::{Ahead, Deferred, Fold, Source};
 pub use normal::NormalStream;
