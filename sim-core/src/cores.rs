@@ -153,12 +153,12 @@ mod sys {
         if !allowed.is_set(here).ok()? {
             return None;
         }
-        let mut mine = CpuSet::new();
-        mine.set(here).ok()?;
         let mut others = *allowed;
         others.unset(here).ok()?;
-        let any_other = (0..CpuSet::count()).any(|c| others.is_set(c).unwrap_or(false));
-        any_other.then_some((mine, others))
+        if members(&others).is_empty() {
+            return None;
+        }
+        Some((only(here)?, others))
     }
 
     pub fn run_on(cpus: &Cpus) -> bool {
@@ -250,9 +250,7 @@ mod tests {
             return;
         };
         let pinned = sys::allowed().expect("affinity readable");
-        let cpus: Vec<usize> = (0..nix::sched::CpuSet::count())
-            .filter(|&c| pinned.is_set(c).unwrap_or(false))
-            .collect();
+        let cpus = sys::members(&pinned);
         assert_eq!(cpus.len(), 1, "the run's thread is on one CPU: {cpus:?}");
         assert!(before.is_set(cpus[0]).expect("in range"));
 
