@@ -354,9 +354,9 @@ pub fn spare_core() -> bool {
 }
 
 /// Hands `world`'s helper work to helper threads if `helper_threads`,
-/// kept off this thread's CPU where that crowds nothing
-/// ([`sim_core::CoreSplit`]); the split lasts until the returned guard is
-/// dropped, which should be once the run and its summary are done.
+/// kept off this thread's CPU ([`sim_core::CoreSplit`]); the split lasts
+/// until the returned guard is dropped, which should be once the run and
+/// its summary are done.
 pub fn start_helpers(world: &mut World, helper_threads: bool) -> Option<CoreSplit> {
     if !helper_threads {
         return None;
