@@ -220,6 +220,21 @@ impl<S: Source> Ahead<S> {
     }
 }
 
+/// Starts `work` on a new helper thread named `name`, on the CPUs a
+/// [`crate::CoreSplit`] held by this thread reserves for helpers (if any).
+fn spawn_helper<R: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> std::io::Result<JoinHandle<R>> {
+    let placement = Placement::for_new_helper();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            placement.apply();
+            work()
+        })
+}
+
 /// Starts `work` on a new thread named `name` and hands it `value`; if
 /// the system cannot start a thread, gives `value` back, so the caller
 /// goes on in line instead of failing.
@@ -229,14 +244,10 @@ fn spawn_with<T: Send + 'static, R: Send + 'static>(
     work: impl FnOnce(T) -> R + Send + 'static,
 ) -> Result<JoinHandle<R>, T> {
     let (tx, rx) = channel();
-    let placement = Placement::for_new_helper();
-    let spawned = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            placement.apply();
-            let value = rx.recv().expect("sent once the thread has started");
-            work(value)
-        });
+    let spawned = spawn_helper(name, move || {
+        let value = rx.recv().expect("sent once the thread has started");
+        work(value)
+    });
     match spawned {
         Ok(thread) => {
             tx.send(value).expect("the thread waits for it");
@@ -400,13 +411,9 @@ impl<F: Fold> Deferred<F> {
             stop: AtomicBool::new(false),
         });
         let theirs = Arc::clone(&shared);
-        let placement = Placement::for_new_helper();
-        let spawned = std::thread::Builder::new()
-            .name("vtsim-fold".into())
-            .spawn(move || {
-                placement.apply();
-                fold_behind(&theirs, &full_rx, &empty_tx);
-            });
+        let spawned = spawn_helper("vtsim-fold", move || {
+            fold_behind(&theirs, &full_rx, &empty_tx);
+        });
         let thread = match spawned {
             Ok(thread) => thread,
             Err(_) => {
