@@ -65,6 +65,27 @@
 //!   `_dbl` variant rescans `[j+1, i+1]`, as here). Measured on the LAN
 //!   stamp stream of the tests: the two differ on 2–8 % of stamps, by a few
 //!   ns at P = 16 s and up to tens of µs at P = 256 s.
+//! * **RTT excesses are signed under both presets.** The 2012 code holds
+//!   `RTThat` as an unsigned counter value, so an excess `RTT − RTThat`
+//!   below zero wraps to ~1.8·10¹⁹ ticks. After an upward level shift raises
+//!   `RTThat`, plocal's far window still holds lower, pre-shift RTTs: the
+//!   2012 quality error wraps, fails its gate, and plocal stays frozen until
+//!   the far window is all post-shift (~352 stamps at P = 16 s); a new
+//!   minimum landing exactly on a half-window mark likewise gives the next
+//!   p̂ anchor a wrapped error, so p̂ could not be updated for 3.5 days.
+//!   Here, as in the 2025 code (`(double)(RTT_far + RTT_near) − 2·RTThat`),
+//!   they are signed, so plocal accepts pairs that straddle the shift: θ̂
+//!   differs from the 2012 code's for ~80 min after an upshift, by up to
+//!   3.5 µs at P = 16 s, 75 ns at 64 s and not at all at 256 s.
+//! * **Overlapping stamps are kept under both presets.** `insane_bidir_stamp`
+//!   of the 2012 code refuses a stamp whose `Ta` is not after the previous
+//!   `Tf` (a reply slower than the poll spacing); the 2025 code refuses only
+//!   a `Ta` not after the previous `Ta`, and so does this one (research
+//!   §2.12). It matters only when a round trip exceeds the poll period.
+//! * **The first period guess is the counter's nominal period** under both
+//!   presets (the 2012 rule) unless [`RadclockConfig::phat_init_s`] sets
+//!   one; the 2025 code starts from its configured 1e-9 s. Stamp 1 sets p̂ either way, so only the parameters published
+//!   after stamp 0 differ.
 //!
 //! ```
 //! use algorithms::radclock::{Radclock, RadclockConfig};

@@ -79,7 +79,8 @@ pub struct RadclockConfig {
     /// Initial period guess p̂₀, seconds per tick (`phat_init`). `None` uses
     /// the counter's nominal period (the 2012 code's use of the kernel's
     /// estimate; the config default 1e-9 s is the nominal period of a 1 GHz
-    /// counter), research §2.5.
+    /// counter), research §2.5; the 2025 code always starts from its
+    /// configured value.
     pub phat_init_s: Option<f64>,
     /// Add the server's residence time `Te − Tb` to each stamp's point
     /// error in the full offset algorithm, as the code before 2011-07-28
