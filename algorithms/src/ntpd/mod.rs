@@ -139,6 +139,17 @@ impl NtpVersion {
             NtpVersion::Ntp428 | NtpVersion::Ntpsec => 300.0,
         }
     }
+
+    /// The stratum ceiling `sys_ceiling` (exclusive): servers at or above
+    /// it fail test 6 and are unfit. 4.2.8 and NTPsec set it to
+    /// `STRATUM_UNSPEC − 1` = 15, so a stratum-15 server is refused; 4.2.6
+    /// to `STRATUM_UNSPEC` = 16 (`ntp_proto.c` of each release).
+    fn stratum_ceiling(self) -> u8 {
+        match self {
+            NtpVersion::Ntp426 => 16,
+            NtpVersion::Ntp428 | NtpVersion::Ntpsec => 15,
+        }
+    }
 }
 
 /// ntpd parameters (the `ntp.conf`/`tinker` knobs that shape the clock).
@@ -1062,7 +1073,7 @@ impl Ntpd {
             p.ppoll = p.sent_poll.max(self.p.minpoll);
         }
         // Test 6: the server must be synchronized with a sane stratum.
-        if ex.stratum == 0 || ex.stratum >= 16 {
+        if ex.stratum == 0 || ex.stratum >= self.p.version.stratum_ceiling() {
             let h = self.peers[i].hpoll;
             self.poll_update(i, h);
             return;
@@ -1119,7 +1130,7 @@ impl Ntpd {
     fn peer_unfit(&self, i: usize) -> bool {
         let p = &self.peers[i];
         let gate = MAXDIST_S + PHI_S_PER_S * 2f64.powi(p.hpoll);
-        if p.stratum == 0 || p.stratum >= 16 || p.reach == 0 {
+        if p.stratum == 0 || p.stratum >= self.p.version.stratum_ceiling() || p.reach == 0 {
             return true;
         }
         if self.root_distance(i) >= gate {

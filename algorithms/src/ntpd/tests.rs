@@ -69,6 +69,8 @@ struct Srv {
     /// Both one-way delays change by this much per second of true time
     /// (negative: every new sample has the register's minimum delay).
     delay_trend: f64,
+    /// The stratum the server reports.
+    stratum: u8,
 }
 
 impl Srv {
@@ -82,6 +84,7 @@ impl Srv {
             queue_mean_s: 0.0,
             stamp_noise_s: 0.0,
             delay_trend: 0.0,
+            stratum: 1,
         }
     }
     fn time(&self, t: f64) -> f64 {
@@ -196,7 +199,7 @@ impl Sim {
                     tb,
                     te,
                     tf: self.counter.at(arrive),
-                    stratum: 1,
+                    stratum: s.stratum,
                     server_changed: false,
                 };
                 self.in_flight.push((arrive, ex));
@@ -1083,6 +1086,36 @@ fn three_servers_combine_and_a_falseticker_is_rejected() {
                 .error_estimate()
                 .is_some_and(|e| e > 0.0 && e < 0.1)
         );
+    }
+}
+
+/// A stratum-15 server fails test 6 under 4.2.8 and NTPsec (`sys_ceiling`
+/// = 15) and never synchronizes the clock; 4.2.6 (ceiling 16) takes it.
+#[test]
+fn stratum_ceiling_follows_the_release() {
+    for (version, takes) in [
+        (NtpVersion::Ntp428, false),
+        (NtpVersion::Ntpsec, false),
+        (NtpVersion::Ntp426, true),
+    ] {
+        let cfg = NtpdConfig {
+            version,
+            ..warm(4, 4)
+        };
+        let srv = Srv {
+            stratum: 15,
+            offset_s: 0.01,
+            ..Srv::lan()
+        };
+        let mut sim = Sim::new(&cfg, 0.0, vec![srv], 7);
+        sim.run(3600.0, 60.0, |_, _, _, _| {});
+        assert_eq!(
+            sim.ntpd.error_estimate().is_some(),
+            takes,
+            "{version:?} synchronized to a stratum-15 server: {}",
+            !takes
+        );
+        assert_eq!(sim.ntpd.sys_peer().is_some(), takes, "{version:?}");
     }
 }
 
