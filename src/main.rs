@@ -301,10 +301,14 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 helper_threads: !single_thread && vtsim::run::spare_core(),
             };
             // Before simulating: a refused --out should not cost the run.
+            let files = s.input_files();
+            let inputs: Vec<&Path> = std::iter::once(scenario.as_path())
+                .chain(files.iter().map(PathBuf::as_path))
+                .collect();
             vtsim::output::check_target(
                 &opts.target(&s),
                 force,
-                &[&scenario],
+                &inputs,
                 vtsim::output::RUN_MARKERS,
             )?;
             let (dir, summary) = run_scenario(&s, &opts)?;

@@ -23,7 +23,7 @@
 //! path and valid range.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use algorithms::{AlgorithmConfig, ConfigError};
 use models::dilation::TdfConfig;
@@ -373,30 +373,7 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// Largest scenario or sweep file vtsim reads (a hand-written file is a
-/// few kB; this stops `/dev/zero` or a wrong file from eating memory).
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Reads a regular text file of at most [`MAX_FILE_BYTES`].
-pub fn read_text(path: &Path) -> std::io::Result<String> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit",
-                meta.len()
-            ),
-        ));
-    }
-    std::fs::read_to_string(path)
-}
+pub use models::text_file::read_text;
 
 /// RON options used for every file vtsim reads: variant newtypes may be
 /// written without double parentheses, `Some` may be implicit.
@@ -643,6 +620,17 @@ pub(crate) fn ron_to_json(v: &ron::Value) -> serde_json::Value {
 }
 
 impl Scenario {
+    /// The files this scenario reads besides itself (empirical delay
+    /// files), so that `--force` never replaces a directory holding one.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        self.paths
+            .iter()
+            .flat_map(|p| [&p.forward, &p.backward])
+            .flat_map(|d| d.queueing.files())
+            .map(PathBuf::from)
+            .collect()
+    }
+
     /// This scenario with `PATH=VALUE` overrides applied in order, not yet
     /// validated. `PATH` names a field as sweep files do
     /// (`daemons[0].algorithm.poll_period_s`: fields by name, list items by

@@ -747,6 +747,25 @@ fn cases() -> Vec<Case> {
             &["DIR/p contains the input file DIR/p/tiny.ron"],
         ),
         files_case(
+            "--force onto the directory holding an empirical delay file",
+            vec![
+                ("tiny.ron", TINY.replace("asymmetry_us: 20", "asymmetry_us: 20, forward: (queueing: Empirical(File(path: \"p/delays.txt\")))").into()),
+                ("p/delays.txt", b"10\n20\n".to_vec()),
+                ("p/summary.json", b"{}".to_vec()),
+            ],
+            &["run", "tiny.ron", "--out", "{d}/p", "--force", "-q"],
+            &["DIR/p contains the input file p/delays.txt"],
+        ),
+        files_case(
+            "a device as an empirical delay file",
+            vec![(
+                "tiny.ron",
+                TINY.replace("asymmetry_us: 20", "asymmetry_us: 20, forward: (queueing: Empirical(File(path: \"/dev/zero\")))").into(),
+            )],
+            &["validate", "{d}/tiny.ron"],
+            &["paths[0].forward.queueing.path", "/dev/zero", "not a regular file"],
+        ),
+        files_case(
             "--force onto the directory holding the exchange file",
             vec![
                 ("p/x.csv", CSV_OK.into()),

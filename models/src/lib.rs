@@ -14,5 +14,6 @@ pub mod network;
 pub mod oscillator;
 pub mod replication;
 pub mod server;
+pub mod text_file;
 pub mod world;
 pub mod xen;

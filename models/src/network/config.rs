@@ -267,6 +267,17 @@ pub enum QueueingConfig {
 }
 
 impl QueueingConfig {
+    /// The empirical delay files this distribution reads, in order.
+    pub fn files(&self) -> Vec<&str> {
+        match self {
+            QueueingConfig::Empirical(EmpiricalSource::File { path }) => vec![path.as_str()],
+            QueueingConfig::Mixture(parts) => {
+                parts.iter().flat_map(|c| c.queueing.files()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The mixture used to check RADclock (research/radclock.md §5.3):
     /// 90 % Exp(60 µs) + 10 % Exp(2 ms).
     pub fn radclock_reference() -> Self {

@@ -11,7 +11,7 @@ use super::config::{EmpiricalSource, MAX_DELAY_US, QueueingConfig, join};
 /// Reads an empirical delay file: one value in µs per line, blank lines and
 /// `#` comments skipped. Errors name `field`, the file and the line.
 pub(crate) fn load_empirical_file(file: &str, field: &str) -> Result<Vec<f64>, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
+    let text = crate::text_file::read_text(std::path::Path::new(file)).map_err(|e| {
         ConfigError::new(
             field,
             format!("cannot read empirical delay file {file:?}: {e}"),

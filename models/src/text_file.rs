@@ -1,0 +1,44 @@
+//! Reading the text files a scenario refers to (the scenario and sweep
+//! files themselves, empirical delay files), with one rule for all: a
+//! regular file of bounded size. A device, a pipe or a wrong multi-gigabyte
+//! file gets an error instead of exhausting memory or blocking for ever.
+
+use std::path::Path;
+
+/// Largest text file vtsim reads, bytes (a hand-written scenario is a few
+/// kB; an empirical delay file of a million samples about 10 MB).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a regular text file of at most [`MAX_FILE_BYTES`].
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} bytes is larger than the {MAX_FILE_BYTES}-byte limit",
+                meta.len()
+            ),
+        ));
+    }
+    std::fs::read_to_string(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_and_directories_are_refused() {
+        for p in ["/dev/zero", "/dev/null", "."] {
+            let e = read_text(Path::new(p)).unwrap_err();
+            assert_eq!(e.to_string(), "not a regular file", "{p}");
+        }
+    }
+}
