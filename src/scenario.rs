@@ -769,6 +769,7 @@ impl Scenario {
         );
         for (i, h) in self.hosts.iter().enumerate() {
             e.extend(h.validate(&format!("hosts[{i}]")));
+            e.extend(h.validate_count_range(&format!("hosts[{i}]"), self.duration_s));
             if self.hosts[..i].iter().any(|o| o.name == h.name) {
                 e.push(ConfigError::new(
                     format!("hosts[{i}].name"),

@@ -757,6 +757,20 @@ fn cases() -> Vec<Case> {
             &["DIR/p contains the input file p/delays.txt"],
         ),
         files_case(
+            "a counter that would pass 2^63 within the run",
+            vec![(
+                "tiny.ron",
+                TINY.replace("duration_s: 60", "duration_s: 157788000")
+                    .replace(
+                        "counters: [(kind: Tsc)]",
+                        "counters: [(kind: Tsc, nominal_hz: 10000000000, tsc: (invariant: false, pstate: (schedule: [(at_s: 0, factor: 10)])))]",
+                    )
+                    .into(),
+            )],
+            &["validate", "{d}/tiny.ron"],
+            &["hosts[0].counters[0]", "past the 2^63"],
+        ),
+        files_case(
             "a device as an empirical delay file",
             vec![(
                 "tiny.ron",

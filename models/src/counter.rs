@@ -344,8 +344,10 @@ impl CounterConfig {
     pub fn validate(&self, path: &str) -> Vec<ConfigError> {
         let mut e = Vec::new();
         // Up to 10 GHz (real TSCs run below 6 GHz): a 64-bit count then
-        // stays below 2⁶³ for 29 years, longer than any run, so counts
-        // subtract and order right (see `algorithms::ticks_between`).
+        // stays below 2⁶³ for 29 years at the nominal rate, so counts
+        // subtract and order right (see `algorithms::ticks_between`);
+        // `HostConfig::validate_count_range` bounds a run's counts with its
+        // P-states and core offsets.
         if let Some(hz) = self.nominal_hz
             && !(1_000..=10_000_000_000).contains(&hz)
         {

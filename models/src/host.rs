@@ -124,6 +124,55 @@ impl Default for HostConfig {
 }
 
 impl HostConfig {
+    /// Checks that no counter's count can pass 2⁶³ within a run of
+    /// `duration_s`: counts are two's-complement 64-bit numbers (see
+    /// `algorithms::ticks_between`), so one past 2⁶³ would read as far
+    /// below zero. The bound allows the crystal's skew and initial time
+    /// error, 1000 ppm for its other terms, the fastest P-state of a
+    /// non-invariant TSC and the largest core offset.
+    pub fn validate_count_range(&self, path: &str, duration_s: f64) -> Vec<ConfigError> {
+        let mut e = Vec::new();
+        for (i, c) in self.counters.iter().enumerate() {
+            let crystal = if c.kind == CounterKind::Tsc {
+                &self.tsc_crystal
+            } else {
+                &self.platform_crystal
+            };
+            let hz = c.effective_hz() as f64;
+            let x0_s = crystal.initial_offset_s;
+            let offsets: &[i64] = if c.kind == CounterKind::Tsc {
+                &c.tsc.core_offsets_ticks
+            } else {
+                &[]
+            };
+            let fastest = if c.kind == CounterKind::Tsc && !c.tsc.invariant {
+                c.tsc
+                    .pstate
+                    .schedule
+                    .iter()
+                    .map(|p| p.factor)
+                    .chain(c.tsc.pstate.random_factors.iter().copied())
+                    .fold(1.0, f64::max)
+            } else {
+                1.0
+            };
+            let rate = 1.0 + crystal.skew_ppm.abs() * 1e-6 + 1e-3;
+            let highest = offsets.iter().copied().max().unwrap_or(0).max(0);
+            let end = hz * fastest * (duration_s * rate + x0_s.abs()) + highest as f64;
+            if end >= 2f64.powi(63) {
+                e.push(ConfigError::new(
+                    format!("{path}.counters[{i}]"),
+                    format!(
+                        "the {:?} count could reach {end:.3e} ticks within duration_s = {duration_s} s, \
+                         past the 2^63 a 64-bit count holds; shorten the run or lower its rate",
+                        c.kind
+                    ),
+                ));
+            }
+        }
+        e
+    }
+
     /// All problems, each naming its field (prefixed by `path`) and range.
     pub fn validate(&self, path: &str) -> Vec<ConfigError> {
         let mut e = Vec::new();
