@@ -769,7 +769,9 @@ impl Scenario {
         );
         for (i, h) in self.hosts.iter().enumerate() {
             e.extend(h.validate(&format!("hosts[{i}]")));
-            e.extend(h.validate_count_range(&format!("hosts[{i}]"), self.duration_s));
+            if (DURATION_RANGE_S.0..=DURATION_RANGE_S.1).contains(&self.duration_s) {
+                e.extend(h.validate_count_range(&format!("hosts[{i}]"), self.duration_s));
+            }
             if self.hosts[..i].iter().any(|o| o.name == h.name) {
                 e.push(ConfigError::new(
                     format!("hosts[{i}].name"),
@@ -912,6 +914,18 @@ impl Scenario {
             let at = format!("dilation[{i}]");
             e.extend(dl.tdf.validate(&format!("{at}.tdf")));
             check_placement(&mut e, &self.hosts, &at, &dl.host, dl.domain, None);
+            if let Some(j) = self.dilation[..i]
+                .iter()
+                .position(|o| o.host == dl.host && o.domain == dl.domain)
+            {
+                e.push(ConfigError::new(
+                    format!("{at}.domain"),
+                    format!(
+                        "domain {} of host \"{}\" is already dilated by dilation[{j}]",
+                        dl.domain, dl.host
+                    ),
+                ));
+            }
         }
         e.extend(self.cpu_share_conflicts());
         for (i, c) in self.clocks.iter().enumerate() {
@@ -1083,9 +1097,11 @@ impl Scenario {
         e
     }
 
-    /// A migration's destination slot is empty until the guest arrives (the
-    /// world keeps it offline): no daemon or dependent clock may start
-    /// there.
+    /// Guests move between slots one by one, in time order: a destination
+    /// is empty until the guest arrives (the world keeps it offline, and a
+    /// failover's follower is the leader's replica), so no daemon or
+    /// dependent clock may start there and no other guest may still be in
+    /// it; a guest that has left a slot cannot leave it again.
     fn occupied_destinations(&self) -> Vec<ConfigError> {
         let mut order: Vec<usize> = (0..self.events.len()).collect();
         let at_s = |ev: &ScenarioEvent| match ev {
@@ -1093,15 +1109,25 @@ impl Scenario {
         };
         order.sort_by(|&a, &b| at_s(&self.events[a]).total_cmp(&at_s(&self.events[b])));
         let mut seen: Vec<&GuestLoc> = Vec::new();
+        // Slots a guest moved into (and by which event), and slots left.
+        let mut arrived: Vec<(&GuestLoc, usize)> = Vec::new();
+        let mut left: Vec<(&GuestLoc, usize)> = Vec::new();
         let mut e = Vec::new();
         for i in order {
-            let (from, to, migration) = match &self.events[i] {
-                ScenarioEvent::Migrate { from, to, .. } => (from, to, true),
+            let (from, to, names, verb) = match &self.events[i] {
+                ScenarioEvent::Migrate { from, to, .. } => {
+                    (from, to, ("from", "to"), "migrates a guest into it")
+                }
                 ScenarioEvent::Failover {
                     leader, follower, ..
-                } => (leader, follower, false),
+                } => (
+                    leader,
+                    follower,
+                    ("leader", "follower"),
+                    "fails a guest over to it",
+                ),
             };
-            if migration && !seen.contains(&to) {
+            if !seen.contains(&to) {
                 let placed = self
                     .daemons
                     .iter()
@@ -1119,13 +1145,35 @@ impl Scenario {
                     e.push(ConfigError::new(
                         field,
                         format!(
-                            "domain {} of host \"{}\" is empty until events[{i}] migrates a guest into it; \
+                            "domain {} of host \"{}\" is empty until events[{i}] {verb}; \
                              place the guest's daemons and clocks in its source slot",
                             to.domain, to.host
                         ),
                     ));
                 }
             }
+            if let Some(&(_, j)) = arrived.iter().find(|(g, _)| *g == to) {
+                e.push(ConfigError::new(
+                    format!("events[{i}].{}", names.1),
+                    format!(
+                        "domain {} of host \"{}\" still holds the guest events[{j}] moved there",
+                        to.domain, to.host
+                    ),
+                ));
+            }
+            if let Some(&(_, j)) = left.iter().find(|(g, _)| *g == from) {
+                e.push(ConfigError::new(
+                    format!("events[{i}].{}", names.0),
+                    format!(
+                        "domain {} of host \"{}\" is empty: its guest left with events[{j}]",
+                        from.domain, from.host
+                    ),
+                ));
+            }
+            arrived.retain(|(g, _)| *g != from);
+            left.retain(|(g, _)| *g != to);
+            arrived.push((to, i));
+            left.push((from, i));
             seen.extend([from, to]);
         }
         e
@@ -1367,6 +1415,41 @@ mod tests {
             .expect("overlapping migrations of one guest are refused")
             .to_string();
         assert!(e.contains("overlaps events[0]"), "{e}");
+    }
+
+    #[test]
+    fn one_guest_per_slot_through_every_move() {
+        // A second guest migrated into the slot the first one reached.
+        let mut s = bundled("migration-downtime.ron");
+        if let ScenarioEvent::Migrate { to, .. } = &mut s.events[1] {
+            to.domain = 1;
+        }
+        assert_eq!(fields(&s), vec!["events[1].to".to_string()]);
+
+        // The same leader failed over twice.
+        let mut s = bundled("replication-failover.ron");
+        let mut again = s.events[0].clone();
+        if let ScenarioEvent::Failover { at_s, .. } = &mut again {
+            *at_s += 100.0;
+        }
+        s.events.push(again);
+        let f = fields(&s);
+        assert!(f.contains(&"events[1].leader".to_string()), "{f:?}");
+        assert!(f.contains(&"events[1].follower".to_string()), "{f:?}");
+
+        // A daemon in a failover's follower slot before the failover.
+        let mut s = bundled("replication-failover.ron");
+        let ScenarioEvent::Failover { follower, .. } = &s.events[0] else {
+            panic!("the bundled scenario fails over");
+        };
+        s.daemons[2].host = follower.host.clone();
+        s.daemons[2].domain = follower.domain;
+        assert_eq!(fields(&s), vec!["daemons[2].domain".to_string()]);
+
+        // One domain dilated twice.
+        let mut s = bundled("time-dilation.ron");
+        s.dilation[1].domain = s.dilation[0].domain;
+        assert_eq!(fields(&s), vec!["dilation[1].domain".to_string()]);
     }
 
     #[test]
