@@ -317,7 +317,8 @@ pub struct DomainSummary {
     pub rx_packets: u64,
     /// Packets sent.
     pub tx_packets: u64,
-    /// Packets dropped (stopped domain, ShareGuard).
+    /// Packets dropped (stopped domain, NIC or receive ring full,
+    /// ShareGuard).
     pub dropped_packets: u64,
 }
 

@@ -67,6 +67,17 @@
 //! actually runs; kernel transmit work follows, then netback in Dom0 for a
 //! guest, then the NIC. Waking a vCPU on an idle pCPU costs an IPI and a
 //! C-state exit; switching vCPUs costs a context switch.
+//!
+//! The receive path holds a bounded number of frames, so an overloaded host
+//! loses packets instead of queueing them without end. A frame occupies one
+//! of the NIC's receive descriptors from its arrival until Dom0 has
+//! processed it; with none free the NIC drops it. Netback then puts a
+//! guest's frame in the guest's receive ring, whose slot is freed when the
+//! guest's kernel has taken the frame; when the ring is full netback holds a
+//! few frames in the vif's queue and drops the rest. The model lets those
+//! held frames wait in the guest's queue behind the ring's (the same order
+//! and the same wait for the guest), and charges Dom0 the full netback cost
+//! of a frame it drops, since the driver and the bridge have run by then.
 
 use std::collections::VecDeque;
 
@@ -78,6 +89,24 @@ use super::parametric::StageLog;
 
 const NONE: u32 = u32::MAX;
 const UNSET: u64 = u64::MAX;
+
+/// Receive descriptors of the host's NIC, frames: Linux e1000's default
+/// `E1000_DEFAULT_RXD` (`drivers/net/e1000/e1000.h`), the driver of the
+/// Xen 3.x-era testbeds. A frame keeps its descriptor until Dom0's driver
+/// has taken it off the ring.
+const NIC_RX_DESCRIPTORS: u32 = 256;
+
+/// Slots of a guest's netfront/netback receive ring, frames:
+/// `NET_RX_RING_SIZE` = `__RING_SIZE(netif_rx_sring, PAGE_SIZE)`, 256 with
+/// 4 KiB pages (Xen `xen/include/public/io/netif.h` and `io/ring.h`).
+const NET_RX_RING_SIZE: u32 = 256;
+
+/// Frames netback queues for a guest whose receive ring is full before it
+/// drops them: the vif's transmit queue length `netbk_queue_length` = 32
+/// (linux-2.6.18-xen `drivers/xen/netback/interface.c`; `XENVIF_QUEUE_LENGTH`
+/// in later xen-netback), behind `netif_be_start_xmit`'s "no receive
+/// buffers" drop.
+const NETBK_QUEUE_LENGTH: u32 = 32;
 
 /// Credit1 priorities, higher wins (BOOST > UNDER > OVER).
 const PRI_OVER: i8 = 0;
@@ -202,7 +231,8 @@ pub enum HostNote {
         /// Departure time.
         at: SimTime,
     },
-    /// The packet was dropped (domain stopped, or ShareGuard).
+    /// The packet was dropped (domain stopped, NIC or guest receive ring
+    /// full, or ShareGuard).
     Dropped {
         /// Domain index.
         domain: usize,
@@ -242,7 +272,8 @@ pub struct DomainCpu {
     pub rx_packets: u64,
     /// Packets sent.
     pub tx_packets: u64,
-    /// Packets dropped (stopped domain or ShareGuard).
+    /// Packets dropped (stopped domain, NIC or receive ring full, or
+    /// ShareGuard).
     pub dropped_packets: u64,
 }
 
@@ -318,6 +349,9 @@ struct Dom {
     cpu: DomainCpu,
     online_since_ns: u64,
     online_total_ns: u64,
+    /// Frames netback has passed to this guest that its kernel has not
+    /// taken yet: its receive ring's used slots plus netback's queue.
+    rx_ring_used: u32,
     // SEDF-DC
     dc_rx: u64,
     dc_tx: u64,
@@ -368,6 +402,8 @@ pub struct XenHost {
     /// Sum of the active vCPUs' credit after the last accounting, ns.
     credit_balance_ns: i64,
     dc_mark_ns: u64,
+    /// NIC receive descriptors holding a frame Dom0 has not processed.
+    nic_rx_used: u32,
     log: Option<Vec<StageLog>>,
 }
 
@@ -455,6 +491,7 @@ impl XenHost {
                 cpu: DomainCpu::default(),
                 online_since_ns: 0,
                 online_total_ns: 0,
+                rx_ring_used: 0,
                 dc_rx: 0,
                 dc_tx: 0,
                 debt_ns: 0,
@@ -496,6 +533,7 @@ impl XenHost {
             acct_order: Vec::with_capacity(doms_len),
             credit_balance_ns: 0,
             dc_mark_ns: 0,
+            nic_rx_used: 0,
             log: None,
         }
     }
@@ -777,6 +815,11 @@ impl XenHost {
             }
             return;
         }
+        if self.nic_rx_used >= NIC_RX_DESCRIPTORS {
+            self.drop_pkt(t, d, token, notify, out);
+            return;
+        }
+        self.nic_rx_used += 1;
         let kind = if d == 0 {
             ItemKind::KernelRx
         } else {
@@ -850,6 +893,25 @@ impl XenHost {
         self.enqueue(t, v, pkt, out);
     }
 
+    /// Drops a packet already on the explicit path, freeing the NIC
+    /// descriptor or ring slot it holds.
+    fn discard(&mut self, t: u64, pkt: &Packet, out: &mut HostOutputs) {
+        self.free_slot(pkt);
+        self.drop_pkt(t, pkt.dom as usize, pkt.token, pkt.notify, out);
+    }
+
+    /// Frees what `pkt` holds: a received frame waiting for Dom0 (netback
+    /// work, or Dom0's own kernel receive) holds a NIC descriptor, one
+    /// waiting for a guest's kernel a slot of the guest's ring.
+    fn free_slot(&mut self, pkt: &Packet) {
+        match pkt.kind {
+            ItemKind::NetbackRx => self.nic_rx_used -= 1,
+            ItemKind::KernelRx if pkt.dom == 0 => self.nic_rx_used -= 1,
+            ItemKind::KernelRx => self.doms[pkt.dom as usize].rx_ring_used -= 1,
+            ItemKind::NetbackTx | ItemKind::Send => {}
+        }
+    }
+
     fn drop_pkt(&mut self, t: u64, d: usize, token: u64, notify: bool, out: &mut HostOutputs) {
         self.doms[d].cpu.dropped_packets += 1;
         if notify {
@@ -878,7 +940,7 @@ impl XenHost {
         let vdom = self.vcpus[v].dom as usize;
         let netback = matches!(pkt.kind, ItemKind::NetbackRx | ItemKind::NetbackTx);
         if !self.doms[vdom].online || (netback && self.doms[owner].guard_blocked) {
-            self.drop_pkt(t, owner, pkt.token, pkt.notify, out);
+            self.discard(t, &pkt, out);
             return;
         }
         pkt.enq_ns = t;
@@ -901,7 +963,7 @@ impl XenHost {
                     self.wake(t, v, true, out);
                 }
             }
-            VState::Offline => self.drop_pkt(t, owner, pkt.token, pkt.notify, out),
+            VState::Offline => self.discard(t, &pkt, out),
         }
     }
 
@@ -911,9 +973,15 @@ impl XenHost {
         let k = &self.cfg.costs;
         match pkt.kind {
             ItemKind::NetbackRx => {
-                let c = k.netback_rx_ns;
+                let (c, evtchn) = (k.netback_rx_ns, k.evtchn_ns);
+                self.free_slot(&pkt);
+                self.doms[d].cpu.dom0_on_behalf_ns += c;
+                if self.doms[d].rx_ring_used >= NET_RX_RING_SIZE + NETBK_QUEUE_LENGTH {
+                    self.drop_pkt(t, d, pkt.token, pkt.notify, out);
+                    return;
+                }
                 let dd = &mut self.doms[d];
-                dd.cpu.dom0_on_behalf_ns += c;
+                dd.rx_ring_used += 1;
                 dd.cpu.rx_packets += 1;
                 dd.dc_rx += 1;
                 let next = Packet {
@@ -922,10 +990,8 @@ impl XenHost {
                     ..pkt
                 };
                 let v = dd.first_vcpu;
-                out.events.push((
-                    at(t + k.evtchn_ns),
-                    HostEvent::Enqueue { vcpu: v, pkt: next },
-                ));
+                out.events
+                    .push((at(t + evtchn), HostEvent::Enqueue { vcpu: v, pkt: next }));
             }
             ItemKind::NetbackTx => {
                 let c = k.netback_tx_ns;
@@ -936,6 +1002,7 @@ impl XenHost {
                 self.leave_nic(t, pkt, out);
             }
             ItemKind::KernelRx => {
+                self.free_slot(&pkt);
                 if d == 0 {
                     self.doms[0].cpu.rx_packets += 1;
                 }
@@ -1103,7 +1170,7 @@ impl XenHost {
                 vc.state = VState::Offline;
             }
             while let Some(pkt) = self.vcpus[v].items.pop_front() {
-                self.drop_pkt(t, pkt.dom as usize, pkt.token, pkt.notify, out);
+                self.discard(t, &pkt, out);
             }
             if was_running {
                 self.resched(p, t, out);
@@ -1805,7 +1872,10 @@ mod tests {
     use rand::SeedableRng;
     use sim_core::{EventQueue, SimRng, SimTime};
 
-    use super::{HostEvent, HostOutputs, PRI_BOOST, XenHost};
+    use super::{
+        HostEvent, HostNote, HostOutputs, NET_RX_RING_SIZE, NETBK_QUEUE_LENGTH, NIC_RX_DESCRIPTORS,
+        PRI_BOOST, XenHost,
+    };
     use crate::xen::config::{
         Churn, DomainConfig, SchedulerConfig, SedfConfig, SedfParams, Workload, XenHostConfig,
     };
@@ -1830,12 +1900,22 @@ mod tests {
         }
 
         /// Handles every event up to `until`, calling `watch` after each.
-        fn run(&mut self, until: SimTime, mut watch: impl FnMut(&XenHost)) {
+        fn run(&mut self, until: SimTime, watch: impl FnMut(&XenHost)) {
+            self.run_noting(until, |_| {}, watch);
+        }
+
+        /// As [`Bench::run`], handing every note to `note`.
+        fn run_noting(
+            &mut self,
+            until: SimTime,
+            mut note: impl FnMut(HostNote),
+            mut watch: impl FnMut(&XenHost),
+        ) {
             loop {
                 for (t, e) in self.out.events.drain(..) {
                     self.queue.push(t, e);
                 }
-                self.out.notes.clear();
+                self.out.notes.drain(..).for_each(&mut note);
                 match self.queue.peek_time() {
                     Some(t) if t <= until => {}
                     _ => return,
@@ -2188,6 +2268,83 @@ mod tests {
         assert!((0.4..0.6).contains(&on), "online {on} of the time");
         // One alternating process: a toggle every 2 s on average.
         assert!((350..650).contains(&toggles), "{toggles} toggles in 1000 s");
+    }
+
+    /// Frames for a guest arrive every `gap_ns` for half a second, on the
+    /// default two-pCPU host with the guest half busy. Returns the frames
+    /// delivered and dropped (by note, each exactly once), and the longest
+    /// queues seen at Dom0's and the guest's vCPU.
+    fn receive_flood(gap_ns: u64) -> (usize, usize, usize, usize) {
+        const FLOOD_NS: u64 = 500_000_000;
+        let mut cfg = XenHostConfig::default();
+        cfg.guests.push(DomainConfig {
+            workload: Workload {
+                busy_fraction: 0.5,
+                ..Workload::default()
+            },
+            ..DomainConfig::default()
+        });
+        let mut bench = Bench::new(cfg, 5);
+        let n = FLOOD_NS / gap_ns;
+        // Per frame, whether it was dropped, once told.
+        let mut fate: Vec<Option<bool>> = vec![None; n as usize];
+        let (mut dom0_max, mut guest_max) = (0, 0);
+        let mut note = |n: HostNote| {
+            let (token, dropped) = match n {
+                HostNote::Delivered { token, .. } => (token, false),
+                HostNote::Dropped { token, .. } => (token, true),
+                _ => return,
+            };
+            let told = fate[token as usize].replace(dropped);
+            assert!(told.is_none(), "frame {token} told twice");
+        };
+        let mut watch = |h: &XenHost| {
+            dom0_max = dom0_max.max(h.vcpus[0].items.len());
+            guest_max = guest_max.max(h.vcpus[1].items.len());
+        };
+        for i in 0..n {
+            let t = SimTime::from_nanos(1_000_000 + i * gap_ns);
+            bench.run_noting(t, &mut note, &mut watch);
+            bench.host.packet_from_nic(t, 1, i, &mut bench.out);
+        }
+        bench.run_noting(SimTime::from_secs(2), &mut note, &mut watch);
+        assert_eq!(bench.host.nic_rx_used, 0, "NIC descriptors leaked");
+        assert_eq!(bench.host.doms[1].rx_ring_used, 0, "ring slots leaked");
+        assert!(fate.iter().all(Option::is_some), "a frame was never told");
+        let dropped = fate.iter().filter(|&&f| f == Some(true)).count();
+        assert_eq!(bench.host.cpu_account(1).dropped_packets, dropped as u64);
+        (n as usize - dropped, dropped, dom0_max, guest_max)
+    }
+
+    /// A receive flood beyond what Dom0 (10 µs of netback per frame) and
+    /// the guest (13 µs of kernel and netfront per frame) can serve fills
+    /// the NIC's receive descriptors and the guest's ring and netback
+    /// queue, and the frames that find them full are dropped and reported,
+    /// so the queues stay bounded however long the flood lasts. A load both
+    /// can serve loses nothing.
+    #[test]
+    fn a_receive_flood_is_bounded_by_the_nic_and_the_ring() {
+        let (delivered, dropped, dom0_max, guest_max) = receive_flood(5_000);
+        eprintln!(
+            "200 kpps: {delivered} delivered, {dropped} dropped, queues {dom0_max} and {guest_max}"
+        );
+        assert!(
+            dom0_max <= NIC_RX_DESCRIPTORS as usize,
+            "Dom0 queue {dom0_max}"
+        );
+        let ring = (NET_RX_RING_SIZE + NETBK_QUEUE_LENGTH) as usize;
+        // The ring filled and netback queued behind it, no further.
+        assert!(
+            guest_max > NET_RX_RING_SIZE as usize && guest_max <= ring,
+            "guest queue {guest_max}"
+        );
+        // The guest takes at most one frame per 13 µs while the flood
+        // lasts, then what the NIC, its ring and netback's queue held.
+        let most = 500_000_000 / 13_000 + NIC_RX_DESCRIPTORS as usize + ring;
+        assert!(delivered <= most, "{delivered} delivered, at most {most}");
+        assert_eq!(delivered + dropped, 100_000);
+        let (delivered, dropped, _, _) = receive_flood(50_000);
+        assert_eq!((delivered, dropped), (10_000, 0));
     }
 
     /// Credit1 steals only a vCPU of higher priority than the one it would
