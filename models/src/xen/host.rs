@@ -50,12 +50,17 @@
 //! slice; the runnable vCPU with the earliest deadline and slice left runs;
 //! when none has slice left, vCPUs with `extratime` share the slack round
 //! robin in `extra_quantum` pieces (Xen weights the slack by utilisation;
-//! equal shares here). Periods renew lazily at the deadline, and a vCPU that
-//! slept through deadlines starts a fresh period. With SEDF-DC, every
-//! `dc_interval` the Dom0 CPU used in that interval is split among guests in
-//! proportion to their netback packet counts weighted `rx + ratio·tx`, and
-//! that debt is subtracted from the guests' next slices (at most one slice
-//! per period, so a large debt is spread over periods).
+//! equal shares here). A runnable vCPU's period renews lazily at its
+//! deadline, on its grid: the deadline moves on by whole periods and the
+//! slice is full again (`update_queues`). A vCPU that wakes at or after its
+//! deadline starts a new period at the wake, its deadline one period later,
+//! with a full slice (`sedf_wake`'s long-block rule, `unblock_long_cons_b`);
+//! one that wakes earlier keeps its period and what is left of its slice.
+//!
+//! With SEDF-DC, every `dc_interval` the Dom0 CPU used in that interval is
+//! split among guests in proportion to their netback packet counts weighted
+//! `rx + ratio·tx`, and that debt is subtracted from the guests' next slices
+//! (at most one slice per period, so a large debt is spread over periods).
 //!
 //! ## Packet path
 //!
@@ -1285,7 +1290,7 @@ impl XenHost {
                 }
             }
             SchedulerConfig::Sedf(_) => {
-                self.sedf_refresh(v, t);
+                self.sedf_wake(v, t);
                 self.pcpus[home].runq.push(v as u16);
                 self.resched(home, t, out);
             }
@@ -1697,20 +1702,38 @@ impl XenHost {
 
     // ------------------------------------------------------------------ SEDF
 
-    /// Renews the vCPU's period if its deadline has passed.
+    /// Renews runnable `v`'s period if its deadline has passed, keeping the
+    /// period boundaries where they were (`update_queues`).
     fn sedf_refresh(&mut self, v: usize, t: u64) {
-        let d = self.vcpus[v].dom as usize;
-        let (period, slice) = (self.doms[d].period_ns, self.doms[d].slice_ns);
-        let vc = &mut self.vcpus[v];
-        if t < vc.deadline_ns {
+        let deadline_ns = self.vcpus[v].deadline_ns;
+        if t < deadline_ns {
             return;
         }
-        let behind = (t - vc.deadline_ns) / period + 1;
-        vc.deadline_ns += behind * period;
-        let dom = &mut self.doms[d];
-        let charge = dom.debt_ns.min(slice);
+        let period_ns = self.doms[self.vcpus[v].dom as usize].period_ns;
+        let behind = (t - deadline_ns) / period_ns + 1;
+        self.sedf_new_period(v, deadline_ns + behind * period_ns);
+    }
+
+    /// `v` wakes at `t`: after a block that outlasted its deadline, Xen
+    /// treats the wake as the start of a new period, so the deadline is a
+    /// full period away whatever the old grid (`unblock_long_cons_b`).
+    fn sedf_wake(&mut self, v: usize, t: u64) {
+        if t >= self.vcpus[v].deadline_ns {
+            let period_ns = self.doms[self.vcpus[v].dom as usize].period_ns;
+            self.sedf_new_period(v, t + period_ns);
+        }
+    }
+
+    /// Starts a period of `v` ending at `deadline_ns` with a full slice,
+    /// less what SEDF-DC collects of its domain's debt.
+    fn sedf_new_period(&mut self, v: usize, deadline_ns: u64) {
+        let dom = &mut self.doms[self.vcpus[v].dom as usize];
+        let charge = dom.debt_ns.min(dom.slice_ns);
         dom.debt_ns -= charge;
-        self.vcpus[v].slice_left_ns = slice - charge;
+        let slice_ns = dom.slice_ns;
+        let vc = &mut self.vcpus[v];
+        vc.deadline_ns = deadline_ns;
+        vc.slice_left_ns = slice_ns - charge;
     }
 
     fn resched_sedf(&mut self, p: usize, t: u64, out: &mut HostOutputs) {
@@ -2345,6 +2368,48 @@ mod tests {
         assert_eq!(delivered + dropped, 100_000);
         let (delivered, dropped, _, _) = receive_flood(50_000);
         assert_eq!((delivered, dropped), (10_000, 0));
+    }
+
+    /// SEDF starts a new period at the wake of a vCPU that blocked past its
+    /// deadline: deadline a full period (100 ms) after the wake at 250 ms,
+    /// full 30 ms slice, not the next boundary of its old grid (300 ms). A
+    /// wake before the deadline keeps the period and the slice left; a
+    /// vCPU that stayed runnable past its deadline moves along its grid.
+    #[test]
+    fn sedf_wake_after_a_long_block_starts_a_new_period() {
+        const MS: u64 = 1_000_000;
+        let mut cfg = XenHostConfig {
+            pcpus: 1,
+            scheduler: SchedulerConfig::Sedf(SedfConfig::default()),
+            ..XenHostConfig::default()
+        };
+        cfg.guests.push(DomainConfig {
+            sedf: SedfParams {
+                period_ns: 100 * MS,
+                slice_ns: 30 * MS,
+                extratime: false,
+            },
+            ..DomainConfig::cpu_hog()
+        });
+        let woken = |deadline_ns: u64, wake_ns: u64| {
+            let mut host = XenHost::new(cfg.clone(), SimRng::seed_from_u64(1));
+            let mut out = HostOutputs::default();
+            host.start(SimTime::ZERO, &mut out);
+            let v = &mut host.vcpus[1];
+            (v.deadline_ns, v.slice_left_ns) = (deadline_ns, 5 * MS);
+            v.burst_left_ns = 1_000 * MS;
+            host.wake(wake_ns, 1, true, &mut out);
+            assert!(host.domain_running(1).unwrap());
+            (host.vcpus[1].deadline_ns, host.vcpus[1].slice_left_ns)
+        };
+        assert_eq!(woken(100 * MS, 250 * MS), (350 * MS, 30 * MS));
+        assert_eq!(woken(250 * MS, 250 * MS), (350 * MS, 30 * MS));
+        assert_eq!(woken(300 * MS, 250 * MS), (300 * MS, 5 * MS));
+        let mut host = XenHost::new(cfg, SimRng::seed_from_u64(1));
+        host.vcpus[1].deadline_ns = 100 * MS;
+        host.sedf_refresh(1, 250 * MS);
+        assert_eq!(host.vcpus[1].deadline_ns, 300 * MS);
+        assert_eq!(host.vcpus[1].slice_left_ns, 30 * MS);
     }
 
     /// Credit1 steals only a vCPU of higher priority than the one it would
