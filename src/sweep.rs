@@ -33,7 +33,13 @@
 //! scenario: an axis of its own that only linked fields read. It gives a
 //! sweep an axis that no single field carries, such as a number of busy
 //! guests (`$busy_guests`, with guest `i`'s load linked to it by
-//! `Step(above: i, ...)`).
+//! `Step(above: i, ...)`). Its name is ASCII letters, digits and `_`, and
+//! no path is longer than 100 characters: axes name plot files.
+//!
+//! The sweep's name follows the rule for a scenario's (it names the folder
+//! `out/<name>/`, which must be inside `out/` and not `out/` itself). The
+//! seed is not varied by path (`seeds:` sets it at every run), nor is any
+//! `name` (names identify the scenario's parts across points).
 //!
 //! Every point is applied to the base scenario and validated before any run,
 //! so a bad path or value (a linked one included) fails at once, naming the
@@ -330,6 +336,59 @@ fn is_parameter(path: &str) -> bool {
     path.starts_with('$')
 }
 
+/// Most characters of a varied path: an axis names plot files
+/// (`<metric>_vs_<path>_data.csv`), which must fit the 255 bytes most file
+/// systems allow a name.
+const MAX_PATH_CHARS: usize = 100;
+
+/// Why `path` cannot be varied, if it cannot, whatever the scenario.
+fn path_error(path: &str) -> Option<String> {
+    let chars = path.chars().count();
+    if chars > MAX_PATH_CHARS {
+        return Some(format!(
+            "{chars} characters; at most {MAX_PATH_CHARS} (the path names plot files)"
+        ));
+    }
+    if let Some(name) = path.strip_prefix('$') {
+        let plain = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        return (name.is_empty() || !name.chars().all(plain)).then(|| {
+            format!(
+                "\"{path}\": a sweep parameter is `$` then ASCII letters, digits and '_' \
+                 (it names plot files)"
+            )
+        });
+    }
+    if path == "seed" {
+        // The seed axis sets it at every run, over any value varied here.
+        return Some(
+            "\"seed\" cannot be varied: run i of a point has the base scenario's seed + i; \
+             set `seeds:` for more seeds per point (and `seed` in the base scenario to start \
+             elsewhere)"
+                .into(),
+        );
+    }
+    (path == "name" || path.ends_with(".name")).then(|| {
+        format!(
+            "\"{path}\" cannot be varied: names identify the scenario and its hosts, servers \
+             and clocks, the same at every point (results.csv names its columns after the clocks)"
+        )
+    })
+}
+
+/// The errors of `name` as a sweep's name, by the rule for a scenario's:
+/// both name a folder of `out/`, which neither may leave nor be.
+fn name_errors(name: &str) -> Vec<algorithms::ConfigError> {
+    let named = Scenario {
+        name: name.to_string(),
+        ..crate::scenario::default_scenario()
+    };
+    named
+        .validate()
+        .into_iter()
+        .filter(|e| e.field == "name")
+        .collect()
+}
+
 /// The index of the axis (a varied field with values of its own) that
 /// `vary[i]` follows, if it is linked.
 fn leader(sweep: &Sweep, i: usize) -> Option<usize> {
@@ -352,7 +411,7 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let sweep: Sweep = ron_options()
         .from_str(&text)
         .map_err(|e| parse_error(&file, &text, "Sweep", e))?;
-    let mut errors = Vec::new();
+    let mut errors = name_errors(&sweep.name);
     if sweep.vary.is_empty() {
         errors.push(algorithms::ConfigError::new(
             "vary",
@@ -372,6 +431,12 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         .map(|v| v.path.as_str())
         .collect();
     for (i, v) in sweep.vary.iter().enumerate() {
+        if let Some(message) = path_error(&v.path) {
+            errors.push(algorithms::ConfigError::new(
+                format!("vary[{i}].path"),
+                message,
+            ));
+        }
         if let Some(j) = sweep.vary[..i].iter().position(|w| w.path == v.path) {
             errors.push(algorithms::ConfigError::new(
                 format!("vary[{i}].path"),

@@ -820,3 +820,88 @@ fn bundled_sweeps_load_and_every_point_is_valid() {
         assert_eq!(2f64.powi(n.maxpoll), r.poll_period_s);
     }
 }
+
+/// `vtsim validate` on a sweep file; returns its exit status and stderr.
+fn validate(sweep: &Path) -> (Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("validate")
+        .arg(sweep)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (o.status.code(), stderr)
+}
+
+#[test]
+fn a_sweep_name_must_name_a_folder_inside_the_output_root() {
+    let d = scratch("name");
+    let sweep = sweep_files(&d, POLL_VARY, 1);
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    // Absolute, escaping `out/`, and `out/` itself (which --force would
+    // replace whole).
+    for name in ["/tmp/vtsim-abs-sweep", "../../evil", ""] {
+        std::fs::write(
+            &sweep,
+            text.replace("name: \"test\"", &format!("name: {name:?}")),
+        )
+        .unwrap();
+        let (code, err) = validate(&sweep);
+        assert_eq!(code, Some(1), "{name:?}: {err}");
+        assert!(
+            err.contains(&format!("{}: 1 invalid value", sweep.display()))
+                && err.contains("\n  name: must be non-empty, without '/'"),
+            "{name:?}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn varying_the_seed_is_refused_in_favour_of_seeds() {
+    let e = load_error("seed", r#"(path: "seed", values: List([1, 2]))"#);
+    assert!(
+        e.contains("vary[0].path: \"seed\" cannot be varied") && e.contains("seeds:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn varying_a_name_is_refused() {
+    for path in ["daemons[0].name", "hosts[0].name", "name"] {
+        let e = load_error(
+            "vary-name",
+            &format!(r#"(path: "{path}", values: List(["a", "A"]))"#),
+        );
+        assert!(
+            e.contains(&format!("vary[0].path: \"{path}\" cannot be varied"))
+                && e.contains("names"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn sweep_parameters_are_short_plain_names() {
+    let long = format!("${}", "p".repeat(250));
+    for path in ["$../../evil", "$", "$a b", long.as_str()] {
+        let e = load_error(
+            "parameter",
+            &format!(r#"(path: "{path}", values: List([1, 2]))"#),
+        );
+        assert!(e.contains("vary[0].path: "), "{e}");
+        assert!(
+            e.contains("letters, digits") || e.contains("at most"),
+            "{e}"
+        );
+    }
+    // Field paths name plot files too.
+    let e = load_error(
+        "long-path",
+        &format!(
+            r#"(path: "daemons[{}].algorithm.poll_period_s", values: List([16]))"#,
+            "0".repeat(200)
+        ),
+    );
+    assert!(e.contains("vary[0].path: ") && e.contains("at most"), "{e}");
+}
