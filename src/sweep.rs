@@ -57,8 +57,9 @@
 //! `vtsim sweep DIR/sweep.ron` repeats it; `--resume` refuses a directory
 //! whose recorded sweep or base scenario differs from the one given (its
 //! rows would mix two sweeps), naming the first line that differs, and
-//! checks that every kept row is a run of this sweep. `--force` starts a
-//! sweep directory over.
+//! checks that every kept row is a run of this sweep, once, with a number
+//! in every metric cell, naming the line of one that is not. `--force`
+//! starts a sweep directory over.
 //!
 //! Outputs, in the output directory:
 //! * `sweep.ron` and `base.ron`: the sweep and its base scenario as run
@@ -1161,29 +1162,54 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
                 results.display()
             );
         }
-        for line in lines {
+        let names: Vec<&str> = head.split(',').collect();
+        let metrics_from = 3 + plan.sweep.vary.len();
+        // The line each kept run was read from.
+        let mut lines_of: BTreeMap<usize, usize> = BTreeMap::new();
+        // A kept row goes into points.csv as it is, so one that was edited
+        // would change the results unseen: refused, with how to redo it.
+        let redo = "cannot resume: delete the line to run that run again";
+        for (line_no, line) in (2..).zip(lines) {
             // A kept row must be the run this sweep would make (same point,
             // seed and values, as many columns): else the row was edited.
-            let width = head.split(',').count();
             let run = line
                 .split(',')
                 .next()
                 .and_then(|s| s.parse::<usize>().ok())
                 .and_then(|i| all_runs.get(i).copied());
-            match run {
-                Some(r)
-                    if line.split(',').count() == width
-                        && line
-                            .strip_prefix(row_key(plan, r).as_str())
-                            .is_some_and(|rest| rest.starts_with(',') || rest.is_empty()) =>
-                {
-                    done.insert(r.0, line.to_string());
-                }
-                _ => anyhow::bail!(
-                    "{}: row \"{line}\" is not a run of this sweep; cannot resume",
+            let Some(r) = run.filter(|&r| {
+                line.split(',').count() == names.len()
+                    && line
+                        .strip_prefix(row_key(plan, r).as_str())
+                        .is_some_and(|rest| rest.starts_with(',') || rest.is_empty())
+            }) else {
+                anyhow::bail!(
+                    "{}: line {line_no}: row \"{line}\" is not a run of this sweep; {redo}",
                     results.display()
-                ),
+                );
+            };
+            if let Some((k, cell)) = line
+                .split(',')
+                .enumerate()
+                .skip(metrics_from)
+                .find(|(_, cell)| cell.parse::<f64>().is_err())
+            {
+                anyhow::bail!(
+                    "{}: line {line_no}, column {} ({}): {cell:?} is not a number; {redo}",
+                    results.display(),
+                    k + 1,
+                    names[k]
+                );
             }
+            if let Some(first) = lines_of.insert(r.0, line_no) {
+                anyhow::bail!(
+                    "{}: line {line_no}: run {} is already on line {first}; cannot resume: \
+                     delete one of them",
+                    results.display(),
+                    r.0
+                );
+            }
+            done.insert(r.0, line.to_string());
         }
     } else {
         // Recorded before any run, so that an interrupted sweep can be

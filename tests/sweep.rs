@@ -905,3 +905,52 @@ fn sweep_parameters_are_short_plain_names() {
     );
     assert!(e.contains("vary[0].path: ") && e.contains("at most"), "{e}");
 }
+
+#[test]
+fn a_resume_refuses_rows_it_cannot_read() {
+    let d = scratch("garbled");
+    let sweep = sweep_files_with(
+        &d,
+        r#"(path: "daemons[0].algorithm.poll_period_s", values: List([16, 32]))"#,
+        1,
+        "duration_s: 3600",
+    );
+    let out = d.join("out");
+    sweep_ok(&sweep, &out, &[]);
+    let results = out.join("results.csv");
+    let text = String::from_utf8(read(&results)).unwrap();
+    let points = read(&out.join("points.csv"));
+    // The last cell of the second row (line 3).
+    let (kept, _) = text.trim_end().rsplit_once(',').unwrap();
+    let garbled = format!("{kept},garbage\n");
+    std::fs::write(&results, &garbled).unwrap();
+    let o = vtsim_sweep(&sweep, &out, &["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let columns = text.lines().next().unwrap().split(',').count();
+    assert!(
+        err.contains(&format!(
+            "{}: line 3, column {columns} (",
+            results.display()
+        )) && err.contains("\"garbage\" is not a number"),
+        "{err}"
+    );
+    assert!(read(&results) == garbled.as_bytes(), "results.csv changed");
+    assert!(
+        read(&out.join("points.csv")) == points,
+        "points.csv changed"
+    );
+    // A row written twice is refused too, naming both lines.
+    std::fs::write(
+        &results,
+        format!("{}{}\n", text, text.lines().nth(2).unwrap()),
+    )
+    .unwrap();
+    let o = vtsim_sweep(&sweep, &out, &["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("line 4") && err.contains("line 3"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
