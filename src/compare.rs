@@ -17,8 +17,9 @@
 //! field `Linked` to another follows it, so the sweep recorded beside
 //! `points.csv` leaves it out), each by its last name, or with as much of
 //! its path as tells apart fields that end in the same name
-//! (`events[0].….cold_dirty_rate_mib_per_s`); `compare_sweeps.csv` names
-//! every varied field by its full path.
+//! (`events[0].….cold_dirty_rate_mib_per_s`), and its value as
+//! `points.csv` holds it (a number, or a variant name such as `Tsc`);
+//! `compare_sweeps.csv` names every varied field by its full path.
 
 use std::path::{Path, PathBuf};
 
@@ -122,14 +123,15 @@ struct SweepPoints {
     /// in column order, each with its metrics (`downtime_ms`, ...): series
     /// without error statistics, so the table gives them columns of their own.
     moves: Vec<(String, Vec<String>)>,
-    /// Per point: the fields' values, and the median over seeds of
-    /// `series.metric` by `(series, metric)` name.
-    rows: Vec<(Vec<f64>, PointMetrics)>,
+    /// Per point: the fields' values as written (numbers, or variant names
+    /// and other strings), and the median over seeds of `series.metric` by
+    /// `(series, metric)` name.
+    rows: Vec<(Vec<String>, PointMetrics)>,
 }
 
 impl SweepPoints {
     /// A point as `path=value` pairs, every varied field by its full path.
-    fn point_text(&self, values: &[f64]) -> String {
+    fn point_text(&self, values: &[String]) -> String {
         self.fields
             .iter()
             .zip(values)
@@ -140,7 +142,7 @@ impl SweepPoints {
 
     /// A point as the table labels it: `name=value` for each field with
     /// values of its own, by its short name.
-    fn point_label(&self, values: &[f64]) -> String {
+    fn point_label(&self, values: &[String]) -> String {
         self.labels
             .iter()
             .zip(values)
@@ -196,7 +198,10 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(f64::NAN)
         };
-        let values = fields.iter().map(|&(i, _)| num(i)).collect();
+        let values = fields
+            .iter()
+            .map(|&(i, _)| rec.get(i).unwrap_or("").to_string())
+            .collect();
         let metrics = medians
             .iter()
             .map(|(i, c, m)| ((c.clone(), m.clone()), num(*i)))
@@ -602,8 +607,9 @@ fn overlay_metric(
                     .rows
                     .iter()
                     .filter_map(|(values, ms)| {
+                        let x = values[0].parse::<f64>().ok()?;
                         let y = *ms.get(&(clock.clone(), metric.to_string()))?;
-                        (values[0].is_finite() && y.is_finite()).then_some((values[0], y))
+                        (x.is_finite() && y.is_finite()).then_some((x, y))
                     })
                     .collect(),
             })
@@ -1058,6 +1064,31 @@ mod tests {
             e.contains("is a sweep that has not finished") && e.contains("--resume"),
             "{e}"
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn string_values_label_their_points() {
+        let root = scratch("strings");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("points.csv"),
+            "point,daemons[0].counter,rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n\
+             0,\"Tsc\",1,1,1\n\
+             1,\"Hpet\",2,2,2\n",
+        )
+        .unwrap();
+        let (table, _) = sweep_table(&d, "s", 64).unwrap();
+        assert!(
+            table.contains("counter=Tsc ") && table.contains("counter=Hpet "),
+            "{table}"
+        );
+        let out = root.join("out");
+        compare(std::slice::from_ref(&d), &out, false).unwrap();
+        let csv = std::fs::read_to_string(out.join("compare_sweeps.csv")).unwrap();
+        assert!(csv.contains("\"daemons[0].counter=Hpet\""), "{csv}");
+        assert!(!csv.contains("NaN"), "{csv}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 
