@@ -13,6 +13,10 @@
 //! headings, and, for every metric, one line per sweep and series against
 //! the sweep's first varied field, overlaid in `compare_<metric>`.
 //!
+//! Each input is labelled by its directory's name; inputs whose names are
+//! alike (`A/run`, `B/run`) by as much of their paths as tells them apart,
+//! so their rows and plot lines stay apart.
+//!
 //! The table labels a point by the fields with values of their own (a
 //! field `Linked` to another follows it, so the sweep recorded beside
 //! `points.csv` leaves it out), each by its last name, or with as much of
@@ -314,6 +318,52 @@ fn label_of(d: &Path, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
+/// `labels` (each input's [`label_of`]) made distinct: where two read
+/// alike, each of them takes as many of its directory's trailing path
+/// components as tell them apart (`A/run`, `B/run`), else its whole path,
+/// so that no two inputs share a row label or a plot series. The same
+/// directory given twice is refused.
+fn distinct_labels(dirs: &[&Path], mut labels: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let parts: Vec<Vec<String>> = dirs
+        .iter()
+        .map(|d| {
+            d.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .collect();
+    // Trailing components in each label.
+    let mut kept = vec![1; dirs.len()];
+    loop {
+        let alike: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels.iter().filter(|l| **l == labels[i]).count() > 1)
+            .collect();
+        let Some(&first) = alike.first() else {
+            return Ok(labels);
+        };
+        let mut grown = false;
+        for &i in &alike {
+            let n = parts[i].len();
+            let next = if kept[i] + 1 < n {
+                kept[i] += 1;
+                parts[i][n - kept[i]..].join("/")
+            } else {
+                dirs[i].display().to_string()
+            };
+            if next != labels[i] {
+                labels[i] = next;
+                grown = true;
+            }
+        }
+        if !grown {
+            anyhow::bail!(
+                "{} is given more than once: compare it with other directories",
+                dirs[first].display()
+            );
+        }
+    }
+}
+
 /// A run directory's contribution: its label, summary and error series.
 struct RunData {
     label: String,
@@ -347,17 +397,27 @@ fn read_run(d: &Path) -> anyhow::Result<RunData> {
 /// holds a comparison (or nothing) and none of the inputs, so no file of an
 /// earlier comparison is ever left beside the new ones.
 pub fn compare(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<String> {
-    let (runs, sweeps): (Vec<&PathBuf>, Vec<&PathBuf>) = dirs
+    let (run_dirs, sweep_dirs): (Vec<&Path>, Vec<&Path>) = dirs
         .iter()
+        .map(PathBuf::as_path)
         .partition(|d| !d.join("points.csv").exists() || d.join("summary.json").exists());
-    let runs = runs
+    let mut runs = run_dirs
         .iter()
         .map(|d| read_run(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let sweeps = sweeps
+    let labels = distinct_labels(&run_dirs, runs.iter().map(|r| r.label.clone()).collect())?;
+    for (run, label) in runs.iter_mut().zip(labels) {
+        run.label = label;
+    }
+    let sweeps = sweep_dirs
         .iter()
-        .map(|d| Ok((label_of(d, "sweep"), read_points(d)?)))
+        .map(|d| read_points(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let labels = sweep_dirs.iter().map(|d| label_of(d, "sweep")).collect();
+    let sweeps: Vec<(String, SweepPoints)> = distinct_labels(&sweep_dirs, labels)?
+        .into_iter()
+        .zip(sweeps)
+        .collect();
     let inputs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let staging = Staging::guarding(out, force, &inputs, COMPARE_MARKERS)?;
     let mut text = String::new();
@@ -1090,6 +1150,79 @@ mod tests {
         assert!(csv.contains("\"daemons[0].counter=Hpet\""), "{csv}");
         assert!(!csv.contains("NaN"), "{csv}");
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn inputs_of_the_same_name_are_told_apart_by_their_parents() {
+        let root = scratch("same-name");
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let runs = [
+            run_dir(&root, "A/run", stats),
+            run_dir(&root, "B/run", stats),
+        ];
+        let out = root.join("out");
+        let table = compare(&runs, &out, false).unwrap();
+        assert!(
+            table.lines().any(|l| l.starts_with("A/run "))
+                && table.lines().any(|l| l.starts_with("B/run ")),
+            "{table}"
+        );
+        let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+        assert!(
+            csv.contains("\nA/run,c,") && csv.contains("\nB/run,c,"),
+            "{csv}"
+        );
+        let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
+        assert!(
+            data.contains("A/run/c,") && data.contains("B/run/c,"),
+            "{data}"
+        );
+        // Sweeps alike.
+        let sweeps = ["x/s", "y/s"].map(|name| {
+            let d = root.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("points.csv"), POINTS).unwrap();
+            d
+        });
+        let out = root.join("out-sweeps");
+        let table = compare(&sweeps, &out, false).unwrap();
+        assert!(
+            table.contains("\nx/s ") && table.contains("\ny/s "),
+            "{table}"
+        );
+        let data = std::fs::read_to_string(out.join("compare_rms_us_data.csv")).unwrap();
+        assert!(
+            data.contains("x/s/rc,") && data.contains("y/s/rc,"),
+            "{data}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn labels_grow_only_as_far_as_they_must() {
+        let labels = |dirs: &[&str], first: &[&str]| {
+            let dirs: Vec<&Path> = dirs.iter().map(Path::new).collect();
+            distinct_labels(&dirs, first.iter().map(|l| l.to_string()).collect())
+        };
+        assert_eq!(
+            labels(
+                &["/r/a/x/run", "/r/b/x/run", "/r/c/y"],
+                &["run", "run", "y"]
+            )
+            .unwrap(),
+            ["a/x/run", "b/x/run", "y"]
+        );
+        // A directory without a last name is labelled by what it holds;
+        // should that collide, by its path.
+        assert_eq!(
+            labels(&[".", "tiny"], &["tiny", "tiny"]).unwrap(),
+            [".", "tiny"]
+        );
+        let e = labels(&["a/run", "a/run"], &["run", "run"]).unwrap_err();
+        assert!(
+            e.to_string().contains("a/run is given more than once"),
+            "{e}"
+        );
     }
 
     #[test]
