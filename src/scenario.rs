@@ -619,6 +619,26 @@ pub(crate) fn ron_to_json(v: &ron::Value) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
+/// Longest name of a scenario, sweep or daemon, characters: each names a
+/// folder, and most file systems allow a name 255 bytes.
+const MAX_NAME_CHARS: usize = 100;
+
+/// Endings of the files a run writes in its folder (`summary.json`,
+/// `errors.csv`, `errors.png`, `scenario.ron`...), which a daemon's folder
+/// beside them must not take.
+const RUN_FILE_EXTENSIONS: [&str; 5] = [".json", ".csv", ".png", ".svg", ".ron"];
+
+/// Why `name` cannot name a folder of the output (a scenario's, a
+/// sweep's, a daemon's), if it cannot: it must stay inside its parent.
+pub fn folder_name_error(name: &str) -> Option<String> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Some("must be non-empty, without '/' or '\\', and not start with '.'".into());
+    }
+    let chars = name.chars().count();
+    (chars > MAX_NAME_CHARS)
+        .then(|| format!("{chars} characters; at most {MAX_NAME_CHARS} (it names a folder)"))
+}
+
 impl Scenario {
     /// The files this scenario reads besides itself (empirical delay
     /// files), so that `--force` never replaces a directory holding one.
@@ -719,11 +739,8 @@ impl Scenario {
     /// not exist.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut e = Vec::new();
-        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
-            e.push(ConfigError::new(
-                "name",
-                "must be non-empty, without '/' or '\\', and not start with '.'",
-            ));
+        if let Some(m) = folder_name_error(&self.name) {
+            e.push(ConfigError::new("name", m));
         }
         ConfigError::check_range(
             &mut e,
@@ -793,10 +810,18 @@ impl Scenario {
         }
         for (i, d) in self.daemons.iter().enumerate() {
             let at = format!("daemons[{i}]");
-            if d.name.is_empty() || d.name.contains(['/', '\\']) || d.name.starts_with('.') {
+            if let Some(m) = folder_name_error(&d.name) {
+                e.push(ConfigError::new(format!("{at}.name"), m));
+            } else if let Some(ext) = RUN_FILE_EXTENSIONS
+                .iter()
+                .find(|ext| d.name.ends_with(*ext))
+            {
                 e.push(ConfigError::new(
                     format!("{at}.name"),
-                    "must be non-empty, without '/' or '\\', and not start with '.'",
+                    format!(
+                        "\"{}\" ends in {ext}, as the files a run writes beside its daemons' folders",
+                        d.name
+                    ),
                 ));
             }
             if self.daemons[..i].iter().any(|o| o.name == d.name) {
@@ -1165,8 +1190,10 @@ impl Scenario {
                 e.push(ConfigError::new(
                     format!("events[{i}].{}", names.0),
                     format!(
-                        "domain {} of host \"{}\" is empty: its guest left with events[{j}]",
-                        from.domain, from.host
+                        "domain {} of host \"{}\" has no guest to move: its guest moves out with events[{j}] (at {} s)",
+                        from.domain,
+                        from.host,
+                        at_s(&self.events[j])
                     ),
                 ));
             }
@@ -1415,6 +1442,17 @@ mod tests {
             .expect("overlapping migrations of one guest are refused")
             .to_string();
         assert!(e.contains("overlaps events[0]"), "{e}");
+    }
+
+    #[test]
+    fn daemon_names_fit_their_folders() {
+        let mut s = default_scenario();
+        s.daemons[0].name = "errors_data.csv".into();
+        assert_eq!(fields(&s), vec!["daemons[0].name".to_string()]);
+        s.daemons[0].name = "x".repeat(101);
+        assert_eq!(fields(&s), vec!["daemons[0].name".to_string()]);
+        s.daemons[0].name = "dom0.radclock".into();
+        assert!(fields(&s).is_empty());
     }
 
     #[test]

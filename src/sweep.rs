@@ -376,20 +376,6 @@ fn path_error(path: &str) -> Option<String> {
     })
 }
 
-/// The errors of `name` as a sweep's name, by the rule for a scenario's:
-/// both name a folder of `out/`, which neither may leave nor be.
-fn name_errors(name: &str) -> Vec<algorithms::ConfigError> {
-    let named = Scenario {
-        name: name.to_string(),
-        ..crate::scenario::default_scenario()
-    };
-    named
-        .validate()
-        .into_iter()
-        .filter(|e| e.field == "name")
-        .collect()
-}
-
 /// The index of the axis (a varied field with values of its own) that
 /// `vary[i]` follows, if it is linked.
 fn leader(sweep: &Sweep, i: usize) -> Option<usize> {
@@ -412,7 +398,11 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let sweep: Sweep = ron_options()
         .from_str(&text)
         .map_err(|e| parse_error(&file, &text, "Sweep", e))?;
-    let mut errors = name_errors(&sweep.name);
+    // The name is a folder of `out/`, which it may neither leave nor be.
+    let mut errors: Vec<_> = crate::scenario::folder_name_error(&sweep.name)
+        .map(|m| algorithms::ConfigError::new("name", m))
+        .into_iter()
+        .collect();
     if sweep.vary.is_empty() {
         errors.push(algorithms::ConfigError::new(
             "vary",

@@ -919,7 +919,10 @@ fn cases() -> Vec<Case> {
                 ),
             ],
             &["validate", "{d}/sweep.ron"],
-            &["DIR/sweep.ron (at events[1].from.domain = 1)", "overlaps events[0]"],
+            &[
+                "DIR/sweep.ron: 1 invalid value",
+                "moves out with events[0] (at 60 s) (at events[1].from.domain = 1)",
+            ],
         ),
         files_case(
             "run given a sweep file",
@@ -973,10 +976,10 @@ fn cases() -> Vec<Case> {
             &["docs contains the input directory docs"],
         ),
         scenario_case(
-            "a guest migrated again while its first migration is under way",
+            "a guest migrated on while its first migration is under way",
             include_str!("../scenarios/migration-downtime.ron").replace(
-                "at_s: 120, from: (host: \"source\", domain: 2)",
-                "at_s: 61, from: (host: \"source\", domain: 1)",
+                "at_s: 120, from: (host: \"source\", domain: 2), to: (host: \"destination\", domain: 2)",
+                "at_s: 61, from: (host: \"destination\", domain: 1), to: (host: \"source\", domain: 1)",
             ),
             &["bad.ron", "overlaps events[0]"],
         ),
