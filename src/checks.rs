@@ -233,7 +233,7 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
         }
         if duration_ok && poll_s >= s.duration_s {
             e.push(ConfigError::new(
-                format!("{at}.algorithm.poll_period_s"),
+                format!("{at}.algorithm.{}", d.algorithm.poll_period_field()),
                 format!(
                     "{poll_s} s is not shorter than duration_s ({} s): the daemon would \
                      exchange at most once; poll faster or run longer",
@@ -252,7 +252,7 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
             let rtt_us = fwd_us + bwd_us;
             if poll_s * 1e6 <= rtt_us {
                 e.push(ConfigError::new(
-                    format!("{at}.algorithm.poll_period_s"),
+                    format!("{at}.algorithm.{}", d.algorithm.poll_period_field()),
                     format!(
                         "{poll_s} s is not longer than the minimum round trip of paths[{}] \
                          ({} s, used by servers[{j}]): each reply would arrive after the next \

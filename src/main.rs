@@ -292,6 +292,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             sets,
             single_thread,
         } => {
+            if seed.is_some() && sets.iter().any(|a| a.trim_start().starts_with("seed=")) {
+                anyhow::bail!("--seed and --set seed=... both set the seed: give one of them");
+            }
             let s = Scenario::load_with(&scenario, &sets)?;
             let opts = RunOptions {
                 out,

@@ -144,6 +144,14 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     for (r, rec) in rdr.records().enumerate() {
         let row_no = r + 1;
         let rec = rec.map_err(|e| anyhow::anyhow!("{file}: row {row_no}: {e}"))?;
+        // A short or long row has lost or gained a cell: which one is unknowable.
+        if rec.len() != headers.len() {
+            anyhow::bail!(
+                "{file}: row {row_no} has {} cells, the header {}",
+                rec.len(),
+                headers.len()
+            );
+        }
         let num = |col: usize| -> anyhow::Result<Option<f64>> {
             field(&rec, &idx, col)
                 .map(|s| {

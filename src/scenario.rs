@@ -470,7 +470,13 @@ pub fn parse_error(
         (Some((want, wanted, _)), Some((found, what, command))) if want != found => {
             format!("this is {what}, not {wanted}: run it with `{command}`")
         }
-        _ => e.code.to_string(),
+        _ => match e.code {
+            // RON's own text advises programmers to raise the limit.
+            ron::error::Error::ExceededRecursionLimit => {
+                "nested too deeply (RON's limit of 128 levels)".to_string()
+            }
+            code => code.to_string(),
+        },
     };
     ScenarioError::Parse {
         file: file.to_string(),
@@ -562,7 +568,9 @@ pub(crate) fn set_path(
         parts.push(Ok(name.to_string()));
         if let Some(rest) = rest {
             for idx in rest.split('[') {
-                let idx = idx.trim_end_matches(']');
+                let idx = idx
+                    .strip_suffix(']')
+                    .ok_or_else(|| format!("\"[{idx}\" is not an index in brackets"))?;
                 parts.push(Err(idx
                     .parse::<usize>()
                     .map_err(|_| format!("\"{idx}\" is not an index"))?));
@@ -891,10 +899,14 @@ impl Scenario {
                 self.duration_s.max(0.0),
                 "s (within the run)",
             );
+            let (a_name, b_name) = match ev {
+                ScenarioEvent::Migrate { .. } => ("from", "to"),
+                ScenarioEvent::Failover { .. } => ("leader", "follower"),
+            };
             check_placement(
                 &mut e,
                 &self.hosts,
-                &format!("{at}.from"),
+                &format!("{at}.{a_name}"),
                 &a.host,
                 a.domain,
                 None,
@@ -902,15 +914,11 @@ impl Scenario {
             check_placement(
                 &mut e,
                 &self.hosts,
-                &format!("{at}.to"),
+                &format!("{at}.{b_name}"),
                 &b.host,
                 b.domain,
                 None,
             );
-            let (a_name, b_name) = match ev {
-                ScenarioEvent::Migrate { .. } => ("from", "to"),
-                ScenarioEvent::Failover { .. } => ("leader", "follower"),
-            };
             for (name, g) in [(a_name, a), (b_name, b)] {
                 if g.domain == 0 {
                     e.push(ConfigError::new(
@@ -939,6 +947,12 @@ impl Scenario {
             let at = format!("dilation[{i}]");
             e.extend(dl.tdf.validate(&format!("{at}.tdf")));
             check_placement(&mut e, &self.hosts, &at, &dl.host, dl.domain, None);
+            if dl.domain == 0 {
+                e.push(ConfigError::new(
+                    format!("{at}.domain"),
+                    "0 is Dom0, the host's control domain; dilation slows a guest's time (domains 1 and up)",
+                ));
+            }
             if let Some(j) = self.dilation[..i]
                 .iter()
                 .position(|o| o.host == dl.host && o.domain == dl.domain)
@@ -1289,6 +1303,18 @@ mod tests {
         assert_eq!(quote_unit_variants("Hpet").unwrap(), "\"Hpet\"");
         let e = quote_unit_variants("Exponential(mean_us: 50)").unwrap_err();
         assert!(e.contains("Exponential(...) cannot be set whole"), "{e}");
+    }
+
+    #[test]
+    fn set_path_refuses_unbalanced_brackets() {
+        let mut v = serde_json::json!({"daemons": [{"name": "a"}]});
+        for path in ["daemons[0.name", "daemons[0]].name", "daemons[0]x.name"] {
+            assert!(
+                set_path(&mut v, path, serde_json::json!("x")).is_err(),
+                "{path}"
+            );
+        }
+        assert_eq!(v["daemons"][0]["name"], "a");
     }
 
     #[test]

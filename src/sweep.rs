@@ -683,7 +683,11 @@ impl Plan {
             .vary
             .iter()
             .zip(point)
-            .map(|(v, x)| format!("{} = {}", v.path, value_text(x)))
+            .map(|(v, x)| match x {
+                // Compact in messages (`1e300`, not 301 digits).
+                ron::Value::Number(n) => format!("{} = {}", v.path, algorithms::Num(n.into_f64())),
+                other => format!("{} = {}", v.path, value_text(other)),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }

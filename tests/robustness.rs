@@ -756,6 +756,42 @@ fn cases() -> Vec<Case> {
             &["run", "tiny.ron", "--out", "{d}/p", "--force", "-q"],
             &["DIR/p contains the input file p/delays.txt"],
         ),
+        csv_case(
+            "an exchange row with a cell missing",
+            "server,counter_hz,ta,tb,te,tf,tf_true_ns,lost\n0,1000000000,1000\n",
+            &["DIR/x.csv: row 1 has 3 cells, the header 8"],
+        ),
+        files_case(
+            "--seed and --set seed together",
+            vec![("tiny.ron", TINY.into())],
+            &["run", "{d}/tiny.ron", "--seed", "3", "--set", "seed=4", "--out", "{d}/out", "-q"],
+            &["--seed and --set seed=... both set the seed"],
+        ),
+        files_case(
+            "--set with an unclosed index",
+            vec![("tiny.ron", TINY.into())],
+            &["run", "{d}/tiny.ron", "--set", "daemons[0.name=x", "--out", "{d}/out", "-q"],
+            &["daemons[0.name: \"[0\" is not an index in brackets"],
+        ),
+        scenario_case(
+            "an ntpd whose shortest poll outlasts the run",
+            TINY.replace("Naive(poll_period_s: 16)", "Ntpd(minpoll: 10, maxpoll: 10)"),
+            &["daemons[0].algorithm.minpoll: 1024 s is not shorter than duration_s"],
+        ),
+        scenario_case(
+            "a failover whose follower is Dom0",
+            include_str!("../scenarios/replication-failover.ron")
+                .replace("follower: (host: \"backup\", domain: 1)", "follower: (host: \"backup\", domain: 0)"),
+            &["events[0].follower.domain: 0 is Dom0"],
+        ),
+        scenario_case(
+            "a dilated Dom0",
+            include_str!("../scenarios/time-dilation.ron").replace(
+                "(host: \"xen\", domain: 2, tdf:",
+                "(host: \"xen\", domain: 0, tdf:",
+            ),
+            &["dilation[0].domain: 0 is Dom0"],
+        ),
         files_case(
             "a counter that would pass 2^63 within the run",
             vec![(

@@ -168,6 +168,15 @@ impl AlgorithmConfig {
         }
     }
 
+    /// The field that sets [`AlgorithmConfig::poll_period_s`], for errors:
+    /// ntpd's shortest poll is `minpoll`.
+    pub fn poll_period_field(&self) -> &'static str {
+        match self {
+            AlgorithmConfig::Ntpd(_) => "minpoll",
+            _ => "poll_period_s",
+        }
+    }
+
     /// All problems with the parameters, each naming its field and range.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
