@@ -29,7 +29,9 @@ pub fn markdown() -> String {
          (the name may be left out), a list `[a, b]`, an enum variant `Variant`, \
          `Variant(value)` or `Variant(field: value, ...)` (a variant holding a struct takes \
          its fields directly: `Radclock(poll_period_s: 16)`), an absent optional value \
-         `None` and a present one `Some(value)` or just `value`. Every field with a \
+         `None` and a present one just `value` (`Some(value)` also works for a number \
+         or a string, not for a struct: write `congestion: (mean_on_s: 10)`). Every \
+         field with a \
          default may be left out; unknown fields are errors. `vtsim dump-defaults` \
          prints a complete scenario, and `vtsim validate` checks a file, naming the \
          field and the valid range of any value it refuses.\n\n\

@@ -214,7 +214,9 @@ pub struct Vary {
     /// Enum variants are skipped: `daemons[0].algorithm.poll_period_s`
     /// reaches the field whatever the algorithm. A path starting with `$`
     /// is a sweep parameter outside the scenario: an axis that only linked
-    /// fields read (`$busy_guests`, say).
+    /// fields read (`$busy_guests`, say; ASCII letters, digits and `_`
+    /// after the `$`). At most 100 characters; not `seed` (`seeds` sets
+    /// it) nor any `name`.
     pub path: String,
     /// The values it takes.
     pub values: Values,
@@ -228,7 +230,9 @@ fn default_seeds() -> u32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sweep {
-    /// Name; default output directory `out/<name>/`.
+    /// Name; default output directory `out/<name>/` (so, as a scenario's
+    /// name: non-empty, without `/` or `\`, not starting with `.`, at most
+    /// 100 characters).
     pub name: String,
     /// Base scenario file, relative to the sweep file.
     pub base: String,
