@@ -23,7 +23,13 @@
 //! * **Stop-and-copy**: suspend, send everything, resume.
 //! * **Post-copy** (Hines & Gopalan, VEE 2009): move the CPU state first,
 //!   then push memory while the VM runs on the target; a touch of a page not
-//!   yet there is a fault costing a network round trip (§4.2).
+//!   yet there is a fault costing a network round trip (§4.2). The faults
+//!   and the vCPU time they stall are planned and reported
+//!   ([`PostCopyStats`]) but not applied to the guest's timestamps: a
+//!   simplification. The working-set faults right after resume would
+//!   delay the guest's first stamps (and widen the pause its daemons see)
+//!   by up to `wws_faults` × `fault_cost`; the later, sparse faults would
+//!   lengthen the few round trips they fall into.
 //!
 //! [`plan`] iterates a workload model over these rules round by round. The
 //! workload has a hot set (the WWS, each page rewritten on average every
