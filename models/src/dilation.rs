@@ -65,7 +65,10 @@ pub struct TdfConfig {
     /// (default 1.0 = undilated, §7; valid [1, 1000]).
     pub factor: f64,
     /// Dilate raw counter (TSC) reads too, as when RDTSC is trapped
-    /// (default false: the leak of the paper's prototype, §5).
+    /// (default false: the leak of the paper's prototype, §5). The paper's
+    /// guest kernel reads a scaled TSC (`get_offset_tsc`); what leaks is an
+    /// RDTSC issued outside it, so `false` has a TSC daemon read as such a
+    /// user-level reader would, and `true` as a kernel-stamping one.
     pub dilate_rdtsc: bool,
     /// Give the domain 1/TDF of its vCPUs' time, so that its CPU seems as
     /// fast as an undilated one's (default true, §5 and §7
