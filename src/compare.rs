@@ -599,6 +599,16 @@ pub fn sweep_table(dir: &Path, label: &str, max_rows: usize) -> anyhow::Result<(
     Ok(sweeps_table(&[(label.to_string(), sw)], max_rows))
 }
 
+/// `text` as one CSV cell: quoted (its quotes doubled) when it holds a
+/// comma, a quote or a line break, as a directory or clock name may.
+fn csv_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
+}
+
 /// The sweep part of [`compare`]: writes `compare_sweeps.csv` and one
 /// overlaid plot per metric.
 fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Result<String> {
@@ -607,7 +617,12 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
         for (values, metrics) in &sw.rows {
             let point = sw.point_text(values);
             for ((clock, metric), v) in metrics {
-                csv_text.push_str(&format!("{label},\"{point}\",{clock},{metric},{v}\n"));
+                csv_text.push_str(&format!(
+                    "{},{},{},{metric},{v}\n",
+                    csv_cell(label),
+                    csv_cell(&point),
+                    csv_cell(clock)
+                ));
             }
         }
     }
@@ -747,8 +762,9 @@ fn compare_runs(runs: &[RunData], out: &Path) -> anyhow::Result<String> {
                 e.cells()
             ));
             csv_text.push_str(&format!(
-                "{label},{},{},{},{},{},{},{},{}\n",
-                c.name,
+                "{},{},{},{},{},{},{},{},{}\n",
+                csv_cell(label),
+                csv_cell(&c.name),
                 c.algorithm,
                 num(e.median),
                 num(e.iqr),
@@ -1147,9 +1163,16 @@ mod tests {
         let out = root.join("out");
         compare(std::slice::from_ref(&d), &out, false).unwrap();
         let csv = std::fs::read_to_string(out.join("compare_sweeps.csv")).unwrap();
-        assert!(csv.contains("\"daemons[0].counter=Hpet\""), "{csv}");
+        assert!(csv.contains(",daemons[0].counter=Hpet,"), "{csv}");
         assert!(!csv.contains("NaN"), "{csv}");
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_cell("run"), "run");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 
     #[test]
