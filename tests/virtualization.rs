@@ -673,3 +673,33 @@ fn guests_on_different_pcpus_read_their_own_cpus_time_record() {
         "{a:?} {b:?}"
     );
 }
+
+/// A guest whose workload sends more than its kernel can serve keeps its
+/// transmit queue full, so its ntpd's requests are often dropped there; the
+/// send call returns all the same, so ntpd keeps polling every 16 s and
+/// completes the requests that found room, rather than waiting for ever on
+/// the first one dropped.
+#[test]
+fn a_daemon_polls_on_through_a_full_transmit_queue() {
+    let text = r#"Scenario(
+    name: "tx-flood",
+    duration_s: 300,
+    hosts: [(name: "h", counters: [(kind: Tsc), (kind: Hpet)],
+             xen: (host: (pcpus: 2, guests: [(workload: (busy_fraction: 0.5, tx_pps: 150000))])))],
+    servers: [(name: "s")],
+    paths: [(min_rtt_us: 300)],
+    daemons: [(name: "g1", host: "h", domain: 1, counter: XenClocksource,
+               servers: [(server: "s", path: 0)], algorithm: Ntpd(minpoll: 4, maxpoll: 4))],
+    output: (plots: false),
+)"#;
+    let r = run_in_memory(&Scenario::parse(text, "tx-flood.ron").unwrap()).unwrap();
+    let guest = r.domains.iter().find(|d| d.domain == 1).unwrap();
+    let completed = clock(&r, "g1").host_rtt_us.count;
+    eprintln!(
+        "{} frames dropped, {completed} exchanges completed",
+        guest.dropped_packets
+    );
+    assert!(guest.dropped_packets > 1_000_000, "{guest:?}");
+    // About half of the 18 requests find room.
+    assert!((4..=16).contains(&completed), "{completed} exchanges");
+}

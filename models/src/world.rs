@@ -1595,12 +1595,26 @@ impl World {
         if self.hosts[host].is_xen() {
             // The send waits for the domain's vCPU; the stamp and the NIC
             // departure come back as scheduler notes.
+            let tk = token(d, xid);
+            let mut refused = false;
             if let Some(x) = self.hosts[host].hypervisor() {
                 x.out.clear();
-                x.sched
-                    .packet_from_guest(now, domain, token(d, xid), &mut x.out);
+                x.sched.packet_from_guest(now, domain, tk, &mut x.out);
+                refused = x.out.notes.iter().any(
+                    |n| matches!(*n, HostNote::Dropped { token: dropped, .. } if dropped == tk),
+                );
             }
-            self.daemons[d].sending = true;
+            if refused {
+                // The host dropped the request at once (its guest's device
+                // queue was full, or the guest is stopped), yet the send
+                // call returned as if sent: IP reports a qdisc drop only to
+                // a socket with IP_RECVERR (`ip_push_pending_frames`). So
+                // the daemon's timer moves on, and the exchange is lost,
+                // instead of the daemon waiting for a stamp that never comes.
+                self.stamp_send(d, xid, now);
+            } else {
+                self.daemons[d].sending = true;
+            }
             self.flush_host(host, now, sched);
             self.schedule_poll(d, now, sched);
         } else {

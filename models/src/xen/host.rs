@@ -83,6 +83,18 @@
 //! held frames wait in the guest's queue behind the ring's (the same order
 //! and the same wait for the guest), and charges Dom0 the full netback cost
 //! of a frame it drops, since the driver and the bridge have run by then.
+//!
+//! A guest's transmit path is bounded the same way. A frame it sends waits
+//! in its kernel's device queue (the qdisc), then holds a slot of its
+//! netfront transmit ring until netback in Dom0 has processed it; netfront
+//! stops the device queue when the ring is full, so frames wait in the qdisc
+//! only behind a full ring, and the qdisc drops a frame that finds it full.
+//! The model counts a guest's frames from the send request to the end of
+//! netback's work (frames waiting for its vCPU stand for the qdisc's) and
+//! drops a new send when the count is the ring's plus the qdisc's capacity.
+//! Dom0's own sends are not bounded: the model's NIC puts a frame on the
+//! wire a fixed time after the driver hands it over, so no transmit
+//! descriptor ring fills, and Dom0's frames queue only for its CPU.
 
 use std::collections::VecDeque;
 
@@ -112,6 +124,30 @@ const NET_RX_RING_SIZE: u32 = 256;
 /// in later xen-netback), behind `netif_be_start_xmit`'s "no receive
 /// buffers" drop.
 const NETBK_QUEUE_LENGTH: u32 = 32;
+
+/// Frames a guest's device queue holds, frames: pfifo_fast's limit is the
+/// device's `tx_queue_len`, 1000 for Ethernet devices (`ether_setup`,
+/// `net/ethernet/eth.c`), which netfront's `alloc_etherdev` keeps
+/// (linux-2.6.18-xen `drivers/xen/netfront/netfront.c`); a frame that
+/// finds it full is dropped (`pfifo_fast_enqueue`, `qdisc_drop`).
+const TX_QUEUE_LEN: u32 = 1000;
+
+/// Slots of a guest's netfront/netback transmit ring, frames:
+/// `NET_TX_RING_SIZE` = `__RING_SIZE(netif_tx_sring, PAGE_SIZE)`, 256 with
+/// 4 KiB pages (Xen `xen/include/public/io/netif.h` and `io/ring.h`).
+const NET_TX_RING_SIZE: u32 = 256;
+
+/// Transmit-ring slots netfront keeps free for a largest frame: it stops
+/// the device queue once fewer than `MAX_SKB_FRAGS + 2` slots are free
+/// (`netfront_tx_slot_available`, linux-2.6.18-xen netfront.c;
+/// `MAX_SKB_FRAGS` = 65536 / `PAGE_SIZE` + 2 = 18), so the ring holds at
+/// most 236 one-slot frames.
+const NETFRONT_TX_SLOTS_KEPT: u32 = 20;
+
+/// Frames a guest may have between its send requests and netback's work
+/// before the qdisc drops new ones: a ring at netfront's stop point plus a
+/// full qdisc.
+const TX_BACKLOG_MAX: u32 = NET_TX_RING_SIZE - NETFRONT_TX_SLOTS_KEPT + TX_QUEUE_LEN;
 
 /// Credit1 priorities, higher wins (BOOST > UNDER > OVER).
 const PRI_OVER: i8 = 0;
@@ -237,7 +273,7 @@ pub enum HostNote {
         at: SimTime,
     },
     /// The packet was dropped (domain stopped, NIC or guest receive ring
-    /// full, or ShareGuard).
+    /// full, guest transmit queue full, or ShareGuard).
     Dropped {
         /// Domain index.
         domain: usize,
@@ -277,8 +313,8 @@ pub struct DomainCpu {
     pub rx_packets: u64,
     /// Packets sent.
     pub tx_packets: u64,
-    /// Packets dropped (stopped domain, NIC or receive ring full, or
-    /// ShareGuard).
+    /// Packets dropped (stopped domain, NIC or receive ring full, transmit
+    /// queue full, or ShareGuard).
     pub dropped_packets: u64,
 }
 
@@ -357,6 +393,9 @@ struct Dom {
     /// Frames netback has passed to this guest that its kernel has not
     /// taken yet: its receive ring's used slots plus netback's queue.
     rx_ring_used: u32,
+    /// Frames this guest asked to send that netback has not processed yet:
+    /// its qdisc's and its transmit ring's.
+    tx_backlog: u32,
     // SEDF-DC
     dc_rx: u64,
     dc_tx: u64,
@@ -497,6 +536,7 @@ impl XenHost {
                 online_since_ns: 0,
                 online_total_ns: 0,
                 rx_ring_used: 0,
+                tx_backlog: 0,
                 dc_rx: 0,
                 dc_tx: 0,
                 debt_ns: 0,
@@ -884,6 +924,13 @@ impl XenHost {
             }
             return;
         }
+        if d != 0 {
+            if self.doms[d].tx_backlog >= TX_BACKLOG_MAX {
+                self.drop_pkt(t, d, token, notify, out);
+                return;
+            }
+            self.doms[d].tx_backlog += 1;
+        }
         let pkt = Packet {
             kind: ItemKind::Send,
             dom: d as u16,
@@ -899,7 +946,7 @@ impl XenHost {
     }
 
     /// Drops a packet already on the explicit path, freeing the NIC
-    /// descriptor or ring slot it holds.
+    /// descriptor, ring slot or queue place it holds.
     fn discard(&mut self, t: u64, pkt: &Packet, out: &mut HostOutputs) {
         self.free_slot(pkt);
         self.drop_pkt(t, pkt.dom as usize, pkt.token, pkt.notify, out);
@@ -907,13 +954,18 @@ impl XenHost {
 
     /// Frees what `pkt` holds: a received frame waiting for Dom0 (netback
     /// work, or Dom0's own kernel receive) holds a NIC descriptor, one
-    /// waiting for a guest's kernel a slot of the guest's ring.
+    /// waiting for a guest's kernel a slot of the guest's receive ring; a
+    /// guest's frame to send holds a place in its transmit backlog until
+    /// netback has processed it.
     fn free_slot(&mut self, pkt: &Packet) {
+        let d = pkt.dom as usize;
         match pkt.kind {
             ItemKind::NetbackRx => self.nic_rx_used -= 1,
-            ItemKind::KernelRx if pkt.dom == 0 => self.nic_rx_used -= 1,
-            ItemKind::KernelRx => self.doms[pkt.dom as usize].rx_ring_used -= 1,
-            ItemKind::NetbackTx | ItemKind::Send => {}
+            ItemKind::KernelRx if d == 0 => self.nic_rx_used -= 1,
+            ItemKind::KernelRx => self.doms[d].rx_ring_used -= 1,
+            // Dom0 sends through no ring (see the module docs).
+            ItemKind::Send if d == 0 => {}
+            ItemKind::NetbackTx | ItemKind::Send => self.doms[d].tx_backlog -= 1,
         }
     }
 
@@ -1000,6 +1052,7 @@ impl XenHost {
             }
             ItemKind::NetbackTx => {
                 let c = k.netback_tx_ns;
+                self.free_slot(&pkt);
                 let dd = &mut self.doms[d];
                 dd.cpu.dom0_on_behalf_ns += c;
                 dd.cpu.tx_packets += 1;
@@ -1897,7 +1950,7 @@ mod tests {
 
     use super::{
         HostEvent, HostNote, HostOutputs, NET_RX_RING_SIZE, NETBK_QUEUE_LENGTH, NIC_RX_DESCRIPTORS,
-        PRI_BOOST, XenHost,
+        PRI_BOOST, TX_BACKLOG_MAX, XenHost,
     };
     use crate::xen::config::{
         Churn, DomainConfig, SchedulerConfig, SedfConfig, SedfParams, Workload, XenHostConfig,
@@ -2368,6 +2421,91 @@ mod tests {
         assert_eq!(delivered + dropped, 100_000);
         let (delivered, dropped, _, _) = receive_flood(50_000);
         assert_eq!((delivered, dropped), (10_000, 0));
+    }
+
+    /// A guest, half busy on the default two-pCPU host, asks to send a frame
+    /// every `gap_ns` for half a second, on top of its workload's `tx_pps`.
+    /// Returns the asked frames sent and dropped (by note, each exactly
+    /// once), the longest transmit backlog seen, the backlog 1.5 s after the
+    /// flood, and the guest's drop count.
+    fn transmit_flood(gap_ns: u64, tx_pps: f64) -> (usize, usize, u32, u32, u64) {
+        const FLOOD_NS: u64 = 500_000_000;
+        let mut cfg = XenHostConfig::default();
+        cfg.guests.push(DomainConfig {
+            workload: Workload {
+                busy_fraction: 0.5,
+                tx_pps,
+                ..Workload::default()
+            },
+            ..DomainConfig::default()
+        });
+        let mut bench = Bench::new(cfg, 5);
+        let n = FLOOD_NS / gap_ns;
+        // Per frame, whether it was dropped, once told.
+        let mut fate: Vec<Option<bool>> = vec![None; n as usize];
+        let mut backlog_max = 0;
+        let mut note = |n: HostNote| {
+            let (token, dropped) = match n {
+                HostNote::ToNic { token, .. } => (token, false),
+                HostNote::Dropped { token, .. } => (token, true),
+                _ => return,
+            };
+            let told = fate[token as usize].replace(dropped);
+            assert!(told.is_none(), "frame {token} told twice");
+        };
+        let mut watch = |h: &XenHost| backlog_max = backlog_max.max(h.doms[1].tx_backlog);
+        for i in 0..n {
+            let t = SimTime::from_nanos(1_000_000 + i * gap_ns);
+            bench.run_noting(t, &mut note, &mut watch);
+            bench.host.packet_from_guest(t, 1, i, &mut bench.out);
+            watch(&bench.host);
+        }
+        // The workload keeps sending; its last frames may still be queued.
+        bench.run_noting(SimTime::from_secs(2), &mut note, &mut watch);
+        assert!(fate.iter().all(Option::is_some), "a frame was never told");
+        let dropped = fate.iter().filter(|&&f| f == Some(true)).count();
+        let guest_dropped = bench.host.cpu_account(1).dropped_packets;
+        let backlog_end = bench.host.doms[1].tx_backlog;
+        (
+            n as usize - dropped,
+            dropped,
+            backlog_max,
+            backlog_end,
+            guest_dropped,
+        )
+    }
+
+    /// A send flood beyond what the guest's kernel and netfront (13 µs per
+    /// frame) can serve fills its transmit ring and its qdisc, and the
+    /// sends that find them full are dropped and reported, so the backlog
+    /// stays bounded however long the flood lasts; a workload's own sends
+    /// are bounded and counted alike. A load the guest can serve loses
+    /// nothing, and a drained guest holds no places.
+    #[test]
+    fn a_transmit_flood_is_bounded_by_the_qdisc_and_the_ring() {
+        let (sent, dropped, backlog_max, backlog_end, guest_dropped) = transmit_flood(5_000, 0.0);
+        eprintln!("200 kpps: {sent} sent, {dropped} dropped, backlog {backlog_max}");
+        // The backlog reached the qdisc's and the ring's capacity, no more.
+        assert_eq!(backlog_max, TX_BACKLOG_MAX);
+        assert_eq!(TX_BACKLOG_MAX, 1236);
+        // The guest sends at most one frame per 13 µs while the flood
+        // lasts, then what its backlog held.
+        let most = 500_000_000_usize.div_ceil(13_000) + TX_BACKLOG_MAX as usize;
+        assert!(sent <= most, "{sent} sent, at most {most}");
+        assert_eq!(sent + dropped, 100_000);
+        assert_eq!(guest_dropped, dropped as u64);
+        assert_eq!(backlog_end, 0, "places leaked");
+        // The workload floods alone: its sends are dropped and counted.
+        let (sent, dropped, backlog_max, _, guest_dropped) = transmit_flood(50_000, 2e5);
+        assert_eq!(backlog_max, TX_BACKLOG_MAX);
+        assert!(guest_dropped > 10_000, "{guest_dropped} dropped");
+        assert_eq!(sent + dropped, 10_000);
+        let (sent, dropped, backlog_max, backlog_end, guest_dropped) = transmit_flood(50_000, 0.0);
+        assert_eq!(
+            (sent, dropped, backlog_end, guest_dropped),
+            (10_000, 0, 0, 0)
+        );
+        assert!(backlog_max < 10, "backlog {backlog_max}");
     }
 
     /// SEDF starts a new period at the wake of a vCPU that blocked past its
