@@ -703,3 +703,34 @@ fn a_daemon_polls_on_through_a_full_transmit_queue() {
     // About half of the 18 requests find room.
     assert!((4..=16).contains(&completed), "{completed} exchanges");
 }
+
+/// A guest stopped by its churn process while its daemon's request still
+/// waits for its vCPU drops the request; the daemon's timer moves on (the
+/// send had returned) and the daemon polls again once the guest runs,
+/// rather than waiting for ever for a stamp of the dropped request.
+#[test]
+fn a_daemon_polls_on_after_its_guest_stops_with_a_request_queued() {
+    let text = r#"Scenario(
+    name: "churn-queued",
+    duration_s: 3600,
+    hosts: [(name: "h", counters: [(kind: Tsc), (kind: Hpet)],
+             xen: (host: (pcpus: 1, guests: [
+                 (cap_pct: 5, workload: (busy_fraction: 1.0, churn: (on_mean_s: 1, off_mean_s: 1))),
+             ])))],
+    servers: [(name: "s")],
+    paths: [(min_rtt_us: 300)],
+    daemons: [(name: "g1", host: "h", domain: 1, counter: XenClocksource,
+               servers: [(server: "s", path: 0)], algorithm: Ntpd(minpoll: 4, maxpoll: 4))],
+    output: (plots: false),
+)"#;
+    let r = run_in_memory(&Scenario::parse(text, "churn-queued.ron").unwrap()).unwrap();
+    let guest = r.domains.iter().find(|d| d.domain == 1).unwrap();
+    let completed = clock(&r, "g1").host_rtt_us.count;
+    eprintln!(
+        "{} packets dropped, {completed} exchanges completed",
+        guest.dropped_packets
+    );
+    assert!(guest.dropped_packets > 0, "{guest:?}");
+    // 225 polls, about half while the guest runs.
+    assert!(completed > 50, "{completed} exchanges");
+}

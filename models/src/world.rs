@@ -2020,6 +2020,17 @@ impl World {
                 HostNote::Dropped { token: tk, .. } => {
                     let (d, xid) = untoken(tk);
                     if d < self.daemons.len()
+                        && self.daemons[d].sending
+                        && xid + 1 == self.daemons[d].next_xid
+                    {
+                        // A request dropped before its send stamp (its guest
+                        // stopped with it queued): the send call had returned,
+                        // so the daemon's timer moves on, as for a request
+                        // the host refused at once (`on_poll`).
+                        self.stamp_send(d, xid, now);
+                        self.schedule_poll(d, now, sched);
+                    }
+                    if d < self.daemons.len()
                         && let Some(i) = self.daemons[d].inflight.iter().position(|f| f.xid == xid)
                     {
                         let f = self.daemons[d].inflight.swap_remove(i);
