@@ -23,13 +23,12 @@
 //! * **Stop-and-copy**: suspend, send everything, resume.
 //! * **Post-copy** (Hines & Gopalan, VEE 2009): move the CPU state first,
 //!   then push memory while the VM runs on the target; a touch of a page not
-//!   yet there is a fault costing a network round trip (§4.2). The faults
-//!   and the vCPU time they stall are planned and reported
-//!   ([`PostCopyStats`]) but not applied to the guest's timestamps: a
-//!   simplification. The working-set faults right after resume would
-//!   delay the guest's first stamps (and widen the pause its daemons see)
-//!   by up to `wws_faults` × `fault_cost`; the later, sparse faults would
-//!   lengthen the few round trips they fall into.
+//!   yet there is a fault costing a network round trip (§4.2). A fault
+//!   stalls the faulting vCPU, so the guest's timestamps carry the stalls
+//!   ([`PostCopyStats::stall`]): right after resume the guest walks its
+//!   working set and is stalled on one fault after another, so a counter
+//!   read waits for the end of that phase; later, sparse faults stall a
+//!   read that falls into one for what is left of it.
 //!
 //! [`plan`] iterates a workload model over these rules round by round. The
 //! workload has a hot set (the WWS, each page rewritten on average every
@@ -373,6 +372,42 @@ pub struct PostCopyStats {
     pub degradation_window: SimDuration,
     /// Pages of the hot set (WWS) that faulted.
     pub wws_faults: u64,
+    /// The working-set phase right after resume, during which the guest is
+    /// stalled on one fault after another (`wws_faults` × `fault_cost`).
+    pub hot_stall: SimDuration,
+    /// Faults per second when that phase ends (writes to pages still
+    /// missing), falling in proportion to the pages still missing to zero
+    /// at the end of `degradation_window`.
+    pub cold_faults_per_s: f64,
+}
+
+impl PostCopyStats {
+    /// How long a counter read the guest starts `since_resume` after its
+    /// resume waits for the vCPU's fault stalls to end, drawing from `rng`:
+    /// to the end of the working-set phase within it; after it, with the
+    /// probability that a cold fault's stall is in progress (fault rate ×
+    /// fault cost), the rest of that stall, uniform over the fault cost.
+    pub fn stall(&self, since_resume: SimDuration, rng: &mut SimRng) -> SimDuration {
+        use rand::RngExt;
+        let (since, hot, window) = (
+            since_resume.as_nanos(),
+            self.hot_stall.as_nanos(),
+            self.degradation_window.as_nanos(),
+        );
+        if since < hot {
+            return SimDuration::from_nanos(hot - since);
+        }
+        if since >= window {
+            return SimDuration::ZERO;
+        }
+        let left = 1.0 - (since - hot) as f64 / (window - hot) as f64;
+        let busy = (self.cold_faults_per_s * left * self.fault_cost.as_secs_f64()).min(1.0);
+        if rng.random::<f64>() < busy {
+            SimDuration::from_secs_f64(rng.random::<f64>() * self.fault_cost.as_secs_f64())
+        } else {
+            SimDuration::ZERO
+        }
+    }
 }
 
 /// What a migration does, from the first page sent to the VM running on
@@ -618,6 +653,8 @@ fn plan_postcopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
         // The push link also carried the faulted page and its neighbours.
         present = (present + (1 + window) as f64 + fault_s / page_s).min(n as f64);
     }
+    let hot_s = t;
+    let cold_faults_per_s = w.cold_pages_per_s * (1.0 - present / n as f64);
     // Cold phase: writes elsewhere fault while pages are still missing.
     while present < n as f64 {
         let missing = 1.0 - present / n as f64;
@@ -653,6 +690,8 @@ fn plan_postcopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
             stall_total: SimDuration::from_secs_f64(stall_s),
             degradation_window: SimDuration::from_secs_f64(t),
             wws_faults,
+            hot_stall: SimDuration::from_secs_f64(hot_s),
+            cold_faults_per_s,
         }),
     }
 }
@@ -923,6 +962,52 @@ mod tests {
         assert!((p.downtime.as_secs_f64() - expected).abs() < 1e-9);
         assert_eq!(p.total_time, p.downtime);
         assert_eq!(p.pages_total, 131_072);
+    }
+
+    /// A read waits out the working-set phase; after it, a read is stalled
+    /// as often as a fault is being served (rate × cost), by at most one
+    /// fault's cost; after the window, never.
+    #[test]
+    fn post_copy_stalls_follow_the_fault_phases() {
+        let pc = PostCopyStats {
+            faults: 0,
+            fault_cost: SimDuration::from_micros(250),
+            stall_total: SimDuration::ZERO,
+            degradation_window: SimDuration::from_secs(10),
+            wws_faults: 0,
+            hot_stall: SimDuration::from_millis(100),
+            cold_faults_per_s: 400.0,
+        };
+        let mut rng: SimRng = rand::SeedableRng::seed_from_u64(1);
+        assert_eq!(
+            pc.stall(SimDuration::from_millis(30), &mut rng),
+            SimDuration::from_millis(70)
+        );
+        assert_eq!(
+            pc.stall(SimDuration::from_secs(10), &mut rng),
+            SimDuration::ZERO
+        );
+        // Just after the hot phase a read is stalled with probability
+        // 400/s × 250 µs = 0.1, by 125 µs on average.
+        let n = 20_000;
+        let stalls: Vec<f64> = (0..n)
+            .map(|_| {
+                pc.stall(SimDuration::from_millis(100), &mut rng)
+                    .as_secs_f64()
+            })
+            .filter(|&s| s > 0.0)
+            .collect();
+        let frac = stalls.len() as f64 / n as f64;
+        assert!((0.09..0.11).contains(&frac), "stalled fraction {frac}");
+        let mean = stalls.iter().sum::<f64>() / stalls.len() as f64;
+        assert!((115e-6..135e-6).contains(&mean), "mean stall {mean}");
+        assert!(stalls.iter().all(|&s| s <= 250e-6));
+        // Halfway through the cold phase, half as often.
+        let later = (0..n)
+            .filter(|_| pc.stall(SimDuration::from_millis(5050), &mut rng) > SimDuration::ZERO)
+            .count() as f64
+            / n as f64;
+        assert!((0.04..0.06).contains(&later), "stalled fraction {later}");
     }
 
     #[test]

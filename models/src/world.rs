@@ -40,7 +40,7 @@ use crate::counter::WrapExtender;
 use crate::dilation::{Tdf, TdfConfig};
 use crate::host::{CounterSource, Host, HostConfig};
 use crate::migration::{
-    GuestTscMapping, MigrationConfig, MigrationPlan, TscMode, guest_tsc_after_resume,
+    GuestTscMapping, MigrationConfig, MigrationPlan, PostCopyStats, TscMode, guest_tsc_after_resume,
 };
 use crate::network::{Path, PathConfig};
 use crate::replication::{FailoverReport, LogKind, ReplicationConfig, ReplicationPair};
@@ -305,6 +305,9 @@ struct Daemon {
     /// The counter value its algorithm was first advanced to: where the
     /// daemon started (a replay of its exchanges starts there too).
     started_at: Option<u64>,
+    /// After a post-copy migration, until every page has arrived: when its
+    /// guest resumed and the faults that stall its reads.
+    post_copy: Option<(SimTime, PostCopyStats)>,
 }
 
 impl Daemon {
@@ -730,6 +733,7 @@ impl World {
             lost_ticks: 0,
             poll_rate: RateTracker::default(),
             started_at: None,
+            post_copy: None,
         });
         let d = self.daemons.len() - 1;
         let info = ClockInfo {
@@ -1199,6 +1203,10 @@ impl World {
         sched: &mut impl FnMut(SimTime, Event),
     ) {
         let (from, to, path) = (self.moves[id].from, self.moves[id].to, self.moves[id].path);
+        let post_copy = match &self.moves[id].kind {
+            MoveKind::Migration { plan, .. } => plan.post_copy.map(|pc| (now, pc)),
+            MoveKind::Failover { .. } => None,
+        };
         let ds = self.guest_daemons(from);
         for (k, &d) in ds.iter().enumerate() {
             let (_, bits) = self.hosts[to.host].source_info(self.daemons[d].source);
@@ -1212,6 +1220,7 @@ impl World {
             daemon.lost_ticks = 0;
             // A new host's counter runs at its own rate.
             daemon.poll_rate = RateTracker::default();
+            daemon.post_copy = post_copy;
             if let Some(m) = mappings.get(k) {
                 daemon.mapping = *m;
             }
@@ -1407,6 +1416,15 @@ impl World {
         {
             // A replicated leader traps its counter reads to log them.
             at += pair.leader_read_cost();
+        }
+        if let Some((resumed, pc)) = self.daemons[d].post_copy {
+            let since = at.saturating_since(resumed);
+            if since >= pc.degradation_window {
+                self.daemons[d].post_copy = None;
+            } else {
+                // The read waits while its vCPU is stalled on a page fault.
+                at += pc.stall(since, &mut self.daemons[d].kernel_rng);
+            }
         }
         let mut stamp = {
             let daemon = &mut self.daemons[d];
