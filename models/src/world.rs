@@ -308,6 +308,9 @@ struct Daemon {
     /// After a post-copy migration, until every page has arrived: when its
     /// guest resumed and the faults that stall its reads.
     post_copy: Option<(SimTime, PostCopyStats)>,
+    /// What each of its TSC reads costs in a trap (an emulated TSC after
+    /// migration); zero when RDTSC runs natively.
+    tsc_trap: SimDuration,
 }
 
 impl Daemon {
@@ -734,6 +737,7 @@ impl World {
             poll_rate: RateTracker::default(),
             started_at: None,
             post_copy: None,
+            tsc_trap: SimDuration::ZERO,
         });
         let d = self.daemons.len() - 1;
         let info = ClockInfo {
@@ -1203,9 +1207,11 @@ impl World {
         sched: &mut impl FnMut(SimTime, Event),
     ) {
         let (from, to, path) = (self.moves[id].from, self.moves[id].to, self.moves[id].path);
-        let post_copy = match &self.moves[id].kind {
-            MoveKind::Migration { plan, .. } => plan.post_copy.map(|pc| (now, pc)),
-            MoveKind::Failover { .. } => None,
+        let (post_copy, tsc_trap) = match &self.moves[id].kind {
+            MoveKind::Migration { plan, tsc_mode, .. } => {
+                (plan.post_copy.map(|pc| (now, pc)), tsc_mode.read_trap())
+            }
+            MoveKind::Failover { .. } => (None, SimDuration::ZERO),
         };
         let ds = self.guest_daemons(from);
         for (k, &d) in ds.iter().enumerate() {
@@ -1221,6 +1227,9 @@ impl World {
             // A new host's counter runs at its own rate.
             daemon.poll_rate = RateTracker::default();
             daemon.post_copy = post_copy;
+            if daemon.source == CounterSource::Tsc {
+                daemon.tsc_trap = tsc_trap;
+            }
             if let Some(m) = mappings.get(k) {
                 daemon.mapping = *m;
             }
@@ -1417,6 +1426,8 @@ impl World {
             // A replicated leader traps its counter reads to log them.
             at += pair.leader_read_cost();
         }
+        // A trapped RDTSC reads the counter only once the trap has run.
+        at += self.daemons[d].tsc_trap;
         if let Some((resumed, pc)) = self.daemons[d].post_copy {
             let since = at.saturating_since(resumed);
             if since >= pc.degradation_window {
