@@ -717,25 +717,9 @@ fn guests_on_different_pcpus_read_their_own_cpus_time_record() {
 /// the first one dropped.
 #[test]
 fn a_daemon_polls_on_through_a_full_transmit_queue() {
-    let text = r#"Scenario(
-    name: "tx-flood",
-    duration_s: 300,
-    hosts: [(name: "h", counters: [(kind: Tsc), (kind: Hpet)],
-             xen: (host: (pcpus: 2, guests: [(workload: (busy_fraction: 0.5, tx_pps: 150000))])))],
-    servers: [(name: "s")],
-    paths: [(min_rtt_us: 300)],
-    daemons: [(name: "g1", host: "h", domain: 1, counter: XenClocksource,
-               servers: [(server: "s", path: 0)], algorithm: Ntpd(minpoll: 4, maxpoll: 4))],
-    output: (plots: false),
-)"#;
-    let r = run_in_memory(&Scenario::parse(text, "tx-flood.ron").unwrap()).unwrap();
-    let guest = r.domains.iter().find(|d| d.domain == 1).unwrap();
-    let completed = clock(&r, "g1").host_rtt_us.count;
-    eprintln!(
-        "{} frames dropped, {completed} exchanges completed",
-        guest.dropped_packets
-    );
-    assert!(guest.dropped_packets > 1_000_000, "{guest:?}");
+    let (dropped, completed) =
+        guest_ntpd(300, 2, "(workload: (busy_fraction: 0.5, tx_pps: 150000))");
+    assert!(dropped > 1_000_000, "{dropped} frames dropped");
     // About half of the 18 requests find room.
     assert!((4..=16).contains(&completed), "{completed} exchanges");
 }
@@ -746,27 +730,37 @@ fn a_daemon_polls_on_through_a_full_transmit_queue() {
 /// rather than waiting for ever for a stamp of the dropped request.
 #[test]
 fn a_daemon_polls_on_after_its_guest_stops_with_a_request_queued() {
-    let text = r#"Scenario(
-    name: "churn-queued",
-    duration_s: 3600,
-    hosts: [(name: "h", counters: [(kind: Tsc), (kind: Hpet)],
-             xen: (host: (pcpus: 1, guests: [
-                 (cap_pct: 5, workload: (busy_fraction: 1.0, churn: (on_mean_s: 1, off_mean_s: 1))),
-             ])))],
-    servers: [(name: "s")],
-    paths: [(min_rtt_us: 300)],
-    daemons: [(name: "g1", host: "h", domain: 1, counter: XenClocksource,
-               servers: [(server: "s", path: 0)], algorithm: Ntpd(minpoll: 4, maxpoll: 4))],
-    output: (plots: false),
-)"#;
-    let r = run_in_memory(&Scenario::parse(text, "churn-queued.ron").unwrap()).unwrap();
-    let guest = r.domains.iter().find(|d| d.domain == 1).unwrap();
-    let completed = clock(&r, "g1").host_rtt_us.count;
-    eprintln!(
-        "{} packets dropped, {completed} exchanges completed",
-        guest.dropped_packets
+    let (dropped, completed) = guest_ntpd(
+        3600,
+        1,
+        "(cap_pct: 5, workload: (busy_fraction: 1.0, churn: (on_mean_s: 1, off_mean_s: 1)))",
     );
-    assert!(guest.dropped_packets > 0, "{guest:?}");
+    assert!(dropped > 0, "{dropped} packets dropped");
     // 225 polls, about half while the guest runs.
     assert!(completed > 50, "{completed} exchanges");
+}
+
+/// Runs a Xen host of `pcpus` CPUs whose one guest, `guest`, runs ntpd at
+/// 16 s polls for `duration_s`; returns the guest's dropped packets and
+/// the exchanges ntpd completed.
+fn guest_ntpd(duration_s: u32, pcpus: u32, guest: &str) -> (u64, u64) {
+    let text = format!(
+        "Scenario(name: \"guest-ntpd\", duration_s: {duration_s}, \
+         hosts: [(name: \"h\", counters: [(kind: Tsc), (kind: Hpet)], \
+                  xen: (host: (pcpus: {pcpus}, guests: [{guest}])))], \
+         servers: [(name: \"s\")], paths: [(min_rtt_us: 300)], \
+         daemons: [(name: \"g1\", host: \"h\", domain: 1, counter: XenClocksource, \
+                    servers: [(server: \"s\", path: 0)], algorithm: Ntpd(minpoll: 4, maxpoll: 4))], \
+         output: (plots: false))"
+    );
+    let r = run_in_memory(&Scenario::parse(&text, "guest-ntpd.ron").unwrap()).unwrap();
+    let dropped = r
+        .domains
+        .iter()
+        .find(|d| d.domain == 1)
+        .unwrap()
+        .dropped_packets;
+    let completed = clock(&r, "g1").host_rtt_us.count;
+    eprintln!("{dropped} packets dropped, {completed} exchanges completed");
+    (dropped, completed as u64)
 }
