@@ -1624,26 +1624,15 @@ impl World {
         if self.hosts[host].is_xen() {
             // The send waits for the domain's vCPU; the stamp and the NIC
             // departure come back as scheduler notes.
-            let tk = token(d, xid);
-            let mut refused = false;
             if let Some(x) = self.hosts[host].hypervisor() {
                 x.out.clear();
-                x.sched.packet_from_guest(now, domain, tk, &mut x.out);
-                refused = x.out.notes.iter().any(
-                    |n| matches!(*n, HostNote::Dropped { token: dropped, .. } if dropped == tk),
-                );
+                x.sched
+                    .packet_from_guest(now, domain, token(d, xid), &mut x.out);
             }
-            if refused {
-                // The host dropped the request at once (its guest's device
-                // queue was full, or the guest is stopped), yet the send
-                // call returned as if sent: IP reports a qdisc drop only to
-                // a socket with IP_RECVERR (`ip_push_pending_frames`). So
-                // the daemon's timer moves on, and the exchange is lost,
-                // instead of the daemon waiting for a stamp that never comes.
-                self.stamp_send(d, xid, now);
-            } else {
-                self.daemons[d].sending = true;
-            }
+            // A request the host drops at once (its guest's device queue is
+            // full, or the guest is stopped) comes back as a `Dropped` note,
+            // handled in `flush_host` as a drop before the send stamp.
+            self.daemons[d].sending = true;
             self.flush_host(host, now, sched);
             self.schedule_poll(d, now, sched);
         } else {
@@ -2052,10 +2041,11 @@ impl World {
                         && self.daemons[d].sending
                         && xid + 1 == self.daemons[d].next_xid
                     {
-                        // A request dropped before its send stamp (its guest
-                        // stopped with it queued): the send call had returned,
-                        // so the daemon's timer moves on, as for a request
-                        // the host refused at once (`on_poll`).
+                        // A request dropped before its send stamp (refused at
+                        // once, or its guest stopped with it queued): the send
+                        // call had returned (IP reports a qdisc drop only to a
+                        // socket with IP_RECVERR, `ip_push_pending_frames`), so
+                        // the daemon's timer moves on and the exchange is lost.
                         self.stamp_send(d, xid, now);
                         self.schedule_poll(d, now, sched);
                     }
