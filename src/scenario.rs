@@ -25,7 +25,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use algorithms::{AlgorithmConfig, ConfigError};
+use algorithms::{AlgorithmConfig, ConfigError, Num};
 use models::dilation::TdfConfig;
 use models::host::{CounterSource, HostConfig};
 use models::migration::{MigrationConfig, TscMode};
@@ -965,6 +965,22 @@ impl Scenario {
                     ),
                 ));
             }
+            if !dl.tdf.dilate_rdtsc {
+                for (k, d) in self.daemons.iter().enumerate() {
+                    if d.host == dl.host
+                        && d.domain == dl.domain
+                        && d.counter == CounterSource::Tsc
+                        && matches!(d.algorithm, AlgorithmConfig::Ntpd(_))
+                    {
+                        e.push(ConfigError::new(
+                            format!("daemons[{k}].counter"),
+                            format!(
+                                "ntpd disciplines its guest kernel's clock, which in a domain dilated by {at} reads the TSC dilated; a leaking RDTSC (dilate_rdtsc: false) is a user-level reader's: set {at}.tdf.dilate_rdtsc: true or read another counter"
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         e.extend(self.cpu_share_conflicts());
         for (i, c) in self.clocks.iter().enumerate() {
@@ -1113,6 +1129,18 @@ impl Scenario {
             let field = format!("dilation[{i}].tdf.dilate_cpu_share");
             match &x.host.scheduler {
                 SchedulerConfig::Credit(_) => {
+                    let share_pct = 100.0 * d.vcpus as f64 / dl.tdf.factor;
+                    if share_pct < 1.0 {
+                        e.push(ConfigError::new(
+                            field.clone(),
+                            format!(
+                                "1/TDF of {} vCPU(s) is {} % of a pCPU, below the credit scheduler's smallest cap (1 %); use a factor of at most {} or set dilate_cpu_share: false",
+                                d.vcpus,
+                                Num(share_pct),
+                                100 * d.vcpus
+                            ),
+                        ));
+                    }
                     if d.cap_pct != 0 {
                         e.push(ConfigError::new(
                             field,
@@ -1208,6 +1236,17 @@ impl Scenario {
                         from.domain,
                         from.host,
                         at_s(&self.events[j])
+                    ),
+                ));
+            }
+            if matches!(self.events[i], ScenarioEvent::Failover { .. })
+                && let Some(&(_, j)) = arrived.iter().find(|(g, _)| *g == from)
+            {
+                e.push(ConfigError::new(
+                    format!("events[{i}].leader"),
+                    format!(
+                        "domain {} of host \"{}\" holds the guest events[{j}] moved there; replication runs from the start for the guest placed in the leader slot, so a guest that arrives later is not replicated",
+                        from.domain, from.host
                     ),
                 ));
             }
@@ -1421,6 +1460,8 @@ mod tests {
             domain: c.domain,
             tdf: TdfConfig {
                 factor: 10.0,
+                // The guest's ntpd reads the TSC: dilated, as ntpd needs.
+                dilate_rdtsc: true,
                 ..TdfConfig::default()
             },
             dilated_reference: true,
@@ -1510,10 +1551,58 @@ mod tests {
         s.daemons[2].domain = follower.domain;
         assert_eq!(fields(&s), vec!["daemons[2].domain".to_string()]);
 
+        // A guest that migrates into a failover's leader slot first.
+        let mut s = bundled("replication-failover.ron");
+        let ScenarioEvent::Failover { leader, at_s, .. } = s.events[0].clone() else {
+            panic!("the bundled scenario fails over");
+        };
+        let host = &mut s.hosts[0].xen.as_mut().unwrap().host;
+        host.guests.push(host.guests[0].clone());
+        let from = GuestLoc {
+            host: leader.host.clone(),
+            domain: 2,
+        };
+        s.daemons[2].domain = 2;
+        s.clocks[0].domain = 2;
+        s.events.push(ScenarioEvent::Migrate {
+            at_s: at_s / 2.0,
+            from,
+            to: leader.clone(),
+            migration: MigrationConfig::default(),
+            tsc_mode: TscMode::default(),
+            path: None,
+        });
+        assert_eq!(fields(&s), vec!["events[0].leader".to_string()]);
+
         // One domain dilated twice.
         let mut s = bundled("time-dilation.ron");
         s.dilation[1].domain = s.dilation[0].domain;
         assert_eq!(fields(&s), vec!["dilation[1].domain".to_string()]);
+    }
+
+    #[test]
+    fn dilation_refuses_what_it_cannot_model() {
+        // ntpd on a TSC whose reads escape dilation.
+        let mut s = bundled("time-dilation.ron");
+        s.daemons[1].counter = CounterSource::Tsc;
+        s.daemons[1].algorithm = AlgorithmConfig::Ntpd(Default::default());
+        assert_eq!(fields(&s), vec!["daemons[1].counter".to_string()]);
+        s.dilation[0].tdf.dilate_rdtsc = true;
+        assert!(fields(&s).is_empty());
+        // RADclock reads a leaking TSC as a user-level reader would.
+        s.dilation[0].tdf.dilate_rdtsc = false;
+        s.daemons[1].algorithm = AlgorithmConfig::Radclock(Default::default());
+        assert!(fields(&s).is_empty());
+
+        // A 1/TDF share below the credit scheduler's 1 % cap.
+        let mut s = bundled("time-dilation.ron");
+        s.dilation[1].tdf.factor = 200.0;
+        assert_eq!(
+            fields(&s),
+            vec!["dilation[1].tdf.dilate_cpu_share".to_string()]
+        );
+        s.dilation[1].tdf.factor = 100.0;
+        assert!(fields(&s).is_empty());
     }
 
     #[test]

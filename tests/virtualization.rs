@@ -478,11 +478,24 @@ fn dilated_guests_perceive_rtt_over_tdf_and_timers_at_hz_over_tdf() {
             (interval - 16.0 * tdf).abs() < 0.01 * tdf,
             "{name}: poll every {interval} s"
         );
-        // A 1 Gb/s physical link is perceived at TDF Gb/s.
-        let tdf_model = models::dilation::Tdf::new(tdf, sim_core::SimTime::ZERO, 0).unwrap();
-        assert!((tdf_model.perceived_bandwidth_bps(1e9) - tdf * 1e9).abs() < 1.0);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_tsc_reader_that_escapes_dilation_still_sleeps_on_dilated_timers() {
+    // The TDF 2 guest's daemon reads the TSC from user level: its stamps
+    // run at the physical rate, its kernel's timers in perceived time.
+    let mut s = load("time-dilation.ron");
+    s.duration_s = 3600.0;
+    s.probes.metrics_from_s = 0.0;
+    assert_eq!((s.dilation[0].domain, s.dilation[0].tdf.factor), (2, 2.0));
+    assert!(!s.dilation[0].tdf.dilate_rdtsc);
+    s.daemons[1].counter = models::host::CounterSource::Tsc;
+    let r = run_in_memory(&s).unwrap();
+    // One poll every 16 perceived seconds, 32 physical: 112 in the hour.
+    let exchanges = clock(&r, "tdf2").host_rtt_us.count;
+    assert!((111..=113).contains(&exchanges), "{exchanges} exchanges");
 }
 
 #[test]

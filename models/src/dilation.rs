@@ -16,15 +16,19 @@
 //! Device events are *not* dilated: a packet that takes 1 ms on the wire
 //! appears to take 1/TDF ms, so the network looks `TDF` times faster
 //! (1 Gb/s physical is perceived as `TDF` Gb/s). To emulate a target link
-//! one configures the physical emulator with the inverse transform.
+//! one configures the physical emulator with the inverse transform. Paths
+//! in the simulator have delays but no link rate, so of this only the
+//! delays are modelled: a dilated guest perceives each one `1/TDF` long.
 //!
 //! ```
 //! use models::dilation::Tdf;
 //! use sim_core::SimTime;
+//! use sim_core::SimDuration;
 //! let tdf = Tdf::new(10.0, SimTime::ZERO, 0).unwrap();
-//! assert_eq!(tdf.perceived_bandwidth_bps(1e9), 1e10);
 //! // Ten physical seconds are one virtual second.
 //! assert_eq!(tdf.virt_ns(SimTime::from_secs(10)), 1_000_000_000);
+//! // A 16 s (perceived) timeout fires after 160 physical seconds.
+//! assert_eq!(tdf.timeout_phys(SimDuration::from_secs(16)), SimDuration::from_secs(160));
 //! ```
 //!
 //! Raw user-level `rdtsc` escapes dilation unless it is trapped
@@ -33,7 +37,10 @@
 //! In the simulator a dilated domain's daemons read a dilated counter and
 //! are judged against dilated true time, so their timers (polls, ntpd's
 //! per-second tick) run at `1/TDF` of the physical rate without further
-//! configuration. A dilated domain also gets `1/TDF` of its vCPUs' time
+//! configuration. A daemon whose TSC reads leak still sleeps on its
+//! kernel's dilated timers: its poll waits are stretched by
+//! [`Tdf::timeout_phys`]. ntpd in such a domain disciplines the kernel's
+//! clock, which reads the dilated TSC, so it is refused on a leaking one. A dilated domain also gets `1/TDF` of its vCPUs' time
 //! ([`TdfConfig::dilate_cpu_share`], default on), so that its CPU seems as
 //! fast as an undilated one's, as the paper scales CPU through the VMM
 //! scheduler: under the credit scheduler this is a cap of `100·vCPUs/TDF`
@@ -171,12 +178,6 @@ impl Tdf {
         x_base_ns + (d as f64 / self.factor).round() as u64
     }
 
-    /// The physical instant at which perceived time reaches `virt_ns`.
-    pub fn phys_at_virt(&self, virt_ns: u64) -> SimTime {
-        let d = virt_ns.saturating_sub(self.base_virt_ns);
-        self.base_phys + SimDuration::from_nanos((d as f64 * self.factor).round() as u64)
-    }
-
     /// A counter read as the guest sees it: dilated about `base_count` if
     /// `dilate` (trapped RDTSC), raw otherwise (the leak).
     pub fn counter(&self, count: u64, base_count: u64, dilate: bool) -> u64 {
@@ -187,42 +188,9 @@ impl Tdf {
         }
     }
 
-    /// Physical rate of a periodic tick the guest asks for at `hz` per
-    /// perceived second: `hz/TDF` per physical second.
-    pub fn tick_rate_phys_hz(&self, hz: f64) -> f64 {
-        hz / self.factor
-    }
-
-    /// Physical period of that tick: `TDF/hz`.
-    pub fn tick_period_phys(&self, hz: f64) -> SimDuration {
-        SimDuration::from_secs_f64(self.factor / hz)
-    }
-
     /// Physical duration of a one-shot timeout of `virt` perceived time.
     pub fn timeout_phys(&self, virt: SimDuration) -> SimDuration {
         SimDuration::from_nanos((virt.as_nanos() as f64 * self.factor).round() as u64)
-    }
-
-    /// Perceived duration of a physical interval (device events are not
-    /// dilated, so a wire delay `phys` looks `phys/TDF` long).
-    pub fn perceived_delay(&self, phys: SimDuration) -> SimDuration {
-        SimDuration::from_nanos((phys.as_nanos() as f64 / self.factor).round() as u64)
-    }
-
-    /// Perceived bandwidth of a physical link, bit/s: `TDF·phys`.
-    pub fn perceived_bandwidth_bps(&self, phys_bps: f64) -> f64 {
-        phys_bps * self.factor
-    }
-
-    /// The physical link (bandwidth bit/s, one-way delay) to configure so
-    /// the dilated guest perceives `target_bps` and `target_delay`:
-    /// `(target/TDF, target_delay·TDF)`.
-    pub fn physical_link_for(
-        &self,
-        target_bps: f64,
-        target_delay: SimDuration,
-    ) -> (f64, SimDuration) {
-        (target_bps / self.factor, self.timeout_phys(target_delay))
     }
 }
 
@@ -236,38 +204,16 @@ mod tests {
     fn exact_transforms_for_integer_and_fractional_factors() {
         for f in [1.0, 2.0, 10.0, 2.5] {
             let t = Tdf::new(f, SimTime::from_secs(100), 7 * MS).unwrap();
-            // 1 Gb/s physical is perceived as TDF Gb/s.
-            assert_eq!(t.perceived_bandwidth_bps(1e9), f * 1e9);
-            // A 10 ms RTT is perceived as 10/TDF ms.
-            let rtt = t.perceived_delay(SimDuration::from_millis(10));
-            assert_eq!(rtt.as_nanos(), (10.0 * MS as f64 / f).round() as u64);
-            // A 100 Hz ticker fires at 100/TDF Hz physical.
-            assert_eq!(t.tick_rate_phys_hz(100.0), 100.0 / f);
-            assert_eq!(
-                t.tick_period_phys(100.0).as_nanos(),
-                (10.0 * MS as f64 * f).round() as u64
-            );
             // A 1 s virtual timeout takes TDF s physical.
             assert_eq!(
                 t.timeout_phys(SimDuration::from_secs(1)).as_nanos(),
                 (1e9 * f) as u64
             );
-            // Perceived time runs at 1/TDF and round-trips through the inverse.
+            // Perceived time runs at 1/TDF from its base.
             let p = SimTime::from_secs(100) + SimDuration::from_secs(20);
             assert_eq!(t.virt_ns(p), 7 * MS + (20e9 / f).round() as u64);
-            assert_eq!(t.phys_at_virt(t.virt_ns(p)), p);
+            assert_eq!(t.virt_ns(SimTime::from_secs(50)), 7 * MS);
         }
-    }
-
-    #[test]
-    fn inverse_link_transform_emulates_the_target() {
-        // TDF 10 with a 100 Mb/s, 100 ms physical link emulates 1 Gb/s, 10 ms (§5).
-        let t = Tdf::new(10.0, SimTime::ZERO, 0).unwrap();
-        let (bps, delay) = t.physical_link_for(1e9, SimDuration::from_millis(10));
-        assert_eq!(bps, 1e8);
-        assert_eq!(delay, SimDuration::from_millis(100));
-        assert_eq!(t.perceived_bandwidth_bps(bps), 1e9);
-        assert_eq!(t.perceived_delay(delay), SimDuration::from_millis(10));
     }
 
     #[test]

@@ -1563,6 +1563,10 @@ impl World {
         // Round up to a whole nanosecond so a timer that is due in a
         // fraction of a nanosecond still moves time forward.
         let ahead_ticks = ticks_between(now_count, request.at);
+        // The daemon sleeps on its guest kernel's timers, which a dilated
+        // guest's kernel runs in perceived time whatever counter the
+        // daemon reads: a counter that escapes dilation (a user-level
+        // RDTSC) has its waits stretched by the factor.
         let wait_ns = if ahead_ticks > 0.0 {
             (ahead_ticks / ticks_per_s * (1e9 * (1.0 + POLL_LATE_MARGIN)))
                 .ceil()
@@ -1570,8 +1574,19 @@ impl World {
         } else {
             0.0
         };
+        let mut wait = SimDuration::from_nanos(wait_ns as u64);
+        // The daemon sleeps on its guest kernel's timers, which a dilated
+        // kernel runs in perceived time whatever counter the daemon reads:
+        // a counter that escapes dilation (a user-level RDTSC) runs at the
+        // physical rate, so the wait it implies is stretched.
+        if let Some(tdf) = daemon.dilation
+            && daemon.source == CounterSource::Tsc
+            && !daemon.dilate_tsc
+        {
+            wait = tdf.timeout_phys(wait);
+        }
         sched(
-            now + SimDuration::from_nanos(wait_ns as u64),
+            now + wait,
             Event::Poll {
                 daemon: d as u32,
                 generation,
