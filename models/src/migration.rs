@@ -40,7 +40,8 @@
 //! The *time* side is [`guest_tsc_after_resume`]: after a migration the
 //! guest either reads the destination host's TSC natively (a jump in value
 //! and possibly rate) or an emulated TSC that keeps the frequency it booted
-//! with and resumes where it paused, without counting the downtime (§2.4).
+//! with and resumes where it paused, without counting the downtime, and
+//! then follows the destination's Xen system time (§2.4).
 
 use crate::counter::CounterKind;
 use algorithms::ConfigError;
@@ -704,7 +705,8 @@ pub enum TscMode {
     Native,
     /// RDTSC is emulated (Xen `vtsc`, the default for PV after migration):
     /// the source frequency is kept and the counter resumes from its value
-    /// at pause, without counting the downtime.
+    /// at pause, without counting the downtime; it then ticks with the
+    /// destination's Xen system time (`pv_soft_rdtsc`).
     #[default]
     Emulated,
 }
@@ -727,7 +729,8 @@ impl TscMode {
 
 /// A guest counter as an affine function of a host counter:
 /// `guest = floor(host × scale_num / scale_den) + offset_ticks`
-/// (HVM TSC offset and scaling, or Xen's emulated TSC).
+/// (HVM TSC offset and scaling, or Xen's emulated TSC). The host counter
+/// is the host's TSC, or its Xen system time in ns for an emulated TSC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestTscMapping {
     /// Added after scaling, guest ticks.
@@ -736,6 +739,12 @@ pub struct GuestTscMapping {
     pub scale_num: u64,
     /// Scale denominator (> 0).
     pub scale_den: u64,
+    /// The host counter is Xen's system time (ns), not the TSC: Xen's
+    /// emulated RDTSC (`pv_soft_rdtsc`) scales `get_s_time()`, the CPU's
+    /// system time, so the guest's TSC keeps the rate of the platform timer
+    /// that time is calibrated against, not the host TSC crystal's.
+    #[serde(default)]
+    pub from_system_time: bool,
 }
 
 impl Default for GuestTscMapping {
@@ -751,6 +760,7 @@ impl GuestTscMapping {
             offset_ticks: 0,
             scale_num: 1,
             scale_den: 1,
+            from_system_time: false,
         }
     }
 
@@ -760,6 +770,7 @@ impl GuestTscMapping {
             offset_ticks,
             scale_num: 1,
             scale_den: 1,
+            from_system_time: false,
         }
     }
 
@@ -786,49 +797,56 @@ impl GuestTscMapping {
 ///
 /// `on_source` is the mapping the guest read the source host's counter
 /// through (identity unless an earlier migration or failover installed
-/// one), `src_host_tsc_at_pause` the source host's counter when the guest
-/// paused, `dst_host_tsc_at_resume` the destination host's counter when it
-/// resumes. Frequencies are the nominal kHz-derived rates Xen uses.
+/// one), `src_at_pause` that host counter when the guest paused and
+/// `src_hz` its nominal rate (the TSC's, or 1e9 when `on_source` reads
+/// system time); `dst_system_time_ns` is the destination's Xen system time
+/// on the guest's CPU when it resumes. Frequencies are the nominal
+/// kHz-derived rates Xen uses.
 ///
-/// * [`TscMode::Native`]: identity: the guest reads the destination counter
+/// * [`TscMode::Native`]: identity: the guest reads the destination's TSC
 ///   (its value may jump either way, its rate is the destination's).
-/// * [`TscMode::Emulated`]: the guest keeps the frequency it had on the
-///   source (`src_tsc_hz` scaled by `on_source`, so a second migration
-///   keeps the first host's rate) and the offset makes the first read equal
-///   its last read on the source: the downtime is not counted.
+/// * [`TscMode::Emulated`]: Xen's `pv_soft_rdtsc` returns
+///   `(get_s_time() − vtsc_offset)` scaled to the guest's kHz, with
+///   `vtsc_offset` set at restore so that the count resumes from the value
+///   saved: the guest keeps the frequency it had on the source (so a second
+///   migration keeps the first host's rate), does not count the downtime,
+///   and from then on ticks with the destination's system time.
 ///
 /// ```
 /// use models::migration::{guest_tsc_after_resume, GuestTscMapping, TscMode};
 ///
-/// // 3 GHz host, then 2.4 GHz, then 2 GHz: the guest still counts at 3 GHz.
+/// // Paused at count 9e9 on a 3 GHz host; resumed where system time reads
+/// // 1 µs; one second of system time later the guest has counted 3e9 more.
 /// let first = guest_tsc_after_resume(
-///     TscMode::Emulated, GuestTscMapping::identity(), 9_000_000_000, 3_000_000_000,
-///     1_000, 2_400_000_000);
+///     TscMode::Emulated, GuestTscMapping::identity(), 9_000_000_000, 3_000_000_000, 1_000);
+/// assert_eq!(first.guest(1_000), 9_000_000_000);
+/// assert_eq!(first.guest(1_000_001_000), 12_000_000_000);
+/// // Migrated again when its system time read 1.000001 s: still 3 GHz.
 /// let second = guest_tsc_after_resume(
-///     TscMode::Emulated, first, 2_400_001_000, 2_400_000_000, 500, 2_000_000_000);
+///     TscMode::Emulated, first, 1_000_001_000, 1_000_000_000, 500);
 /// assert_eq!(second.guest(500), 12_000_000_000);
-/// assert_eq!(second.guest(2_000_000_500), 15_000_000_000);
+/// assert_eq!(second.guest(1_000_000_500), 15_000_000_000);
 /// ```
 pub fn guest_tsc_after_resume(
     mode: TscMode,
     on_source: GuestTscMapping,
-    src_host_tsc_at_pause: u64,
-    src_tsc_hz: u64,
-    dst_host_tsc_at_resume: u64,
-    dst_tsc_hz: u64,
+    src_at_pause: u64,
+    src_hz: u64,
+    dst_system_time_ns: u64,
 ) -> GuestTscMapping {
     match mode {
         TscMode::Native => GuestTscMapping::identity(),
         TscMode::Emulated => {
-            let guest_hz = u128::from(src_tsc_hz) * u128::from(on_source.scale_num)
+            let guest_hz = u128::from(src_hz) * u128::from(on_source.scale_num)
                 / u128::from(on_source.scale_den.max(1));
             let mut m = GuestTscMapping {
                 offset_ticks: 0,
                 scale_num: u64::try_from(guest_hz).unwrap_or(u64::MAX).max(1),
-                scale_den: dst_tsc_hz.max(1),
+                scale_den: 1_000_000_000,
+                from_system_time: true,
             };
-            let at_pause = on_source.guest(src_host_tsc_at_pause);
-            let scaled = m.guest(dst_host_tsc_at_resume);
+            let at_pause = on_source.guest(src_at_pause);
+            let scaled = m.guest(dst_system_time_ns);
             let off = i128::from(at_pause) - i128::from(scaled);
             m.offset_ticks = off.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
             m
@@ -1087,30 +1105,28 @@ mod tests {
     #[test]
     fn emulated_tsc_resumes_without_counting_downtime() {
         let pause = 9_000_000_000_000u64;
-        let dst_resume = 123_456_789_000u64;
+        let dst_resume_ns = 123_456_789_000u64;
         let m = guest_tsc_after_resume(
             TscMode::Emulated,
             GuestTscMapping::identity(),
             pause,
             3_000_000_000,
-            dst_resume,
-            2_400_000_000,
+            dst_resume_ns,
         );
-        assert_eq!(m.guest(dst_resume), pause);
-        // One second later on the 2.4 GHz host the guest counted 3e9 ticks.
-        let later = m.guest(dst_resume + 2_400_000_000);
-        assert!((later - pause).abs_diff(3_000_000_000) <= 1);
-        // Native: the guest reads the destination counter itself.
+        assert!(m.from_system_time);
+        assert_eq!(m.guest(dst_resume_ns), pause);
+        // One second of the destination's system time: 3e9 guest ticks.
+        let later = m.guest(dst_resume_ns + 1_000_000_000);
+        assert_eq!(later - pause, 3_000_000_000);
+        // Native: the guest reads the destination's TSC itself.
         let n = guest_tsc_after_resume(
             TscMode::Native,
             GuestTscMapping::identity(),
             pause,
             3_000_000_000,
-            dst_resume,
-            2_400_000_000,
+            dst_resume_ns,
         );
-        assert_eq!(n.guest(dst_resume), dst_resume);
-        assert_eq!(n.scale(), 1.0);
+        assert_eq!(n, GuestTscMapping::identity());
         assert_eq!(GuestTscMapping::with_offset(-10).guest(5), 0);
     }
 
@@ -1119,19 +1135,21 @@ mod tests {
         /// continuous at each resume and keeps counting at its boot rate.
         #[test]
         fn emulated_tsc_is_continuous_and_keeps_its_rate(
-            hz in proptest::collection::vec(500_000_000u64..5_000_000_000, 2..6),
+            boot_hz in 500_000_000u64..5_000_000_000,
+            hops in 1usize..5,
             counts in proptest::collection::vec(0u64..1 << 50, 10),
         ) {
             let mut m = GuestTscMapping::identity();
-            for (k, pair) in hz.windows(2).enumerate() {
-                let (src_hz, dst_hz) = (pair[0], pair[1]);
-                let (pause, resume) = (counts[2 * k], counts[2 * k + 1]);
+            let mut src_hz = boot_hz;
+            for k in 0..hops {
+                let (pause, resume_ns) = (counts[2 * k], counts[2 * k + 1]);
                 let before = m.guest(pause);
-                m = guest_tsc_after_resume(TscMode::Emulated, m, pause, src_hz, resume, dst_hz);
-                proptest::prop_assert_eq!(m.guest(resume), before);
-                // One second of the destination's counter: hz[0] guest ticks.
-                let second = m.guest(resume + dst_hz) - before;
-                proptest::prop_assert!(second.abs_diff(hz[0]) <= 1, "{} vs {}", second, hz[0]);
+                m = guest_tsc_after_resume(TscMode::Emulated, m, pause, src_hz, resume_ns);
+                proptest::prop_assert_eq!(m.guest(resume_ns), before);
+                // One second of system time: boot_hz guest ticks.
+                let second = m.guest(resume_ns + 1_000_000_000) - before;
+                proptest::prop_assert!(second.abs_diff(boot_hz) <= 1, "{} vs {}", second, boot_hz);
+                src_hz = 1_000_000_000;
             }
         }
     }

@@ -314,6 +314,12 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// The host counter its reads come from: its own source, except a TSC
+    /// that an emulated-TSC migration derives from Xen's system time.
+    fn host_source(&self) -> CounterSource {
+        tsc_base(self.source, &self.mapping)
+    }
+
     /// Its algorithm with its timers run up to `counter`, the first such
     /// counter remembered as where the daemon started; `None` for the
     /// oracle, which has no algorithm. Always inlined: every probe reads
@@ -387,8 +393,18 @@ struct Dependent {
     /// migration or a failover): a dependent RADclock reading the TSC
     /// applies Dom0's parameters to what the guest reads.
     mapping: GuestTscMapping,
-    /// The host TSC when the guest last paused for a migration.
+    /// The host counter under `mapping` when the guest last paused for a
+    /// migration.
     tsc_at_pause: u64,
+}
+
+/// The host counter behind a guest's reads of `source` through `mapping`.
+fn tsc_base(source: CounterSource, mapping: &GuestTscMapping) -> CounterSource {
+    if source == CounterSource::Tsc && mapping.from_system_time {
+        CounterSource::XenClocksource
+    } else {
+        source
+    }
 }
 
 impl Dependent {
@@ -939,8 +955,9 @@ impl World {
                 match kind {
                     DependentKind::Radclock { .. } => match self.stores[h].visible {
                         Some((src, params)) => {
-                            let core = self.hosts[h].reading_core(src, domain, 0);
-                            let raw = self.probe_value(h, src, core, t);
+                            let base = tsc_base(src, &self.dependents[i].mapping);
+                            let core = self.hosts[h].reading_core(base, domain, 0);
+                            let raw = self.probe_value(h, base, core, t);
                             let value = if src == CounterSource::Tsc {
                                 self.dependents[i].mapping.guest(raw)
                             } else {
@@ -1192,9 +1209,12 @@ impl World {
         if let MoveKind::Migration { paused_values, .. } = &mut self.moves[id].kind {
             *paused_values = values;
         }
-        let tsc = self.hosts[from.host].value_at(CounterSource::Tsc, now, 0);
-        for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
-            dep.tsc_at_pause = tsc;
+        for i in 0..self.dependents.len() {
+            if self.dependents[i].in_guest(from) {
+                let base = tsc_base(CounterSource::Tsc, &self.dependents[i].mapping);
+                let core = self.hosts[from.host].reading_core(base, from.domain, 0);
+                self.dependents[i].tsc_at_pause = self.hosts[from.host].value_at(base, now, core);
+            }
         }
     }
 
@@ -1215,7 +1235,10 @@ impl World {
         };
         let ds = self.guest_daemons(from);
         for (k, &d) in ds.iter().enumerate() {
-            let (_, bits) = self.hosts[to.host].source_info(self.daemons[d].source);
+            if let Some(m) = mappings.get(k) {
+                self.daemons[d].mapping = *m;
+            }
+            let (_, bits) = self.hosts[to.host].source_info(self.daemons[d].host_source());
             let daemon = &mut self.daemons[d];
             daemon.host = to.host;
             daemon.domain = to.domain;
@@ -1229,9 +1252,6 @@ impl World {
             daemon.post_copy = post_copy;
             if daemon.source == CounterSource::Tsc {
                 daemon.tsc_trap = tsc_trap;
-            }
-            if let Some(m) = mappings.get(k) {
-                daemon.mapping = *m;
             }
             if let Some(p) = path {
                 for s in &mut daemon.servers {
@@ -1262,6 +1282,11 @@ impl World {
             mappings.push(if self.daemons[d].source == CounterSource::Tsc {
                 let at_pause = paused.get(k).copied().unwrap_or(0);
                 let (on_source, core) = (self.daemons[d].mapping, self.daemons[d].core);
+                let core = self.hosts[to.host].reading_core(
+                    CounterSource::XenClocksource,
+                    to.domain,
+                    core,
+                );
                 self.tsc_after_resume(id, mode, on_source, at_pause, core, now)
             } else {
                 // Other sources are the destination's own: the pvclock
@@ -1275,8 +1300,10 @@ impl World {
             let dep = &self.dependents[i];
             if dep.in_guest(from) {
                 let (on_source, at_pause) = (dep.mapping, dep.tsc_at_pause);
+                let core =
+                    self.hosts[to.host].reading_core(CounterSource::XenClocksource, to.domain, 0);
                 self.dependents[i].mapping =
-                    self.tsc_after_resume(id, mode, on_source, at_pause, 0, now);
+                    self.tsc_after_resume(id, mode, on_source, at_pause, core, now);
             }
         }
         self.set_slot(to, now, false, sched);
@@ -1284,9 +1311,9 @@ impl World {
     }
 
     /// The TSC mapping through which the guest of migration `id` (TSC
-    /// `mode`) reads the destination's TSC on `core` when it resumes at
-    /// `now`, having read the source's through `on_source` and paused when
-    /// that TSC was `at_pause`.
+    /// `mode`) reads its TSC when it resumes at `now` on the CPU `core` of
+    /// the destination, having read the source's counter through
+    /// `on_source` and paused when that counter was `at_pause`.
     fn tsc_after_resume(
         &mut self,
         id: usize,
@@ -1297,10 +1324,13 @@ impl World {
         now: SimTime,
     ) -> GuestTscMapping {
         let (from, to) = (self.moves[id].from.host, self.moves[id].to.host);
-        let (src_hz, _) = self.hosts[from].source_info(CounterSource::Tsc);
-        let (dst_hz, _) = self.hosts[to].source_info(CounterSource::Tsc);
-        let dst_now = self.hosts[to].value_at(CounterSource::Tsc, now, core);
-        guest_tsc_after_resume(mode, on_source, at_pause, src_hz, dst_now, dst_hz)
+        let base = tsc_base(CounterSource::Tsc, &on_source);
+        let (src_hz, _) = self.hosts[from].source_info(base);
+        let dst_ns = match mode {
+            TscMode::Native => 0,
+            TscMode::Emulated => self.hosts[to].value_at(CounterSource::XenClocksource, now, core),
+        };
+        guest_tsc_after_resume(mode, on_source, at_pause, src_hz, dst_ns)
     }
 
     fn on_failover(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
@@ -1311,10 +1341,12 @@ impl World {
             self.drop_inflight(d);
             let src = self.daemons[d].source;
             let core = self.daemons[d].core;
-            let dst_now = self.hosts[to.host].value_at(src, now, core);
+            let dst_core = self.hosts[to.host].reading_core(src, to.domain, core);
+            let dst_now = self.hosts[to.host].value_at(src, now, dst_core);
             let mapping = match &mut self.moves[id].kind {
                 MoveKind::Failover { pair } if src == CounterSource::Tsc => {
-                    let leader_now = self.hosts[from.host].value_at(src, now, core);
+                    let leader_core = self.hosts[from.host].reading_core(src, from.domain, core);
+                    let leader_now = self.hosts[from.host].value_at(src, now, leader_core);
                     pair.failover(now, dst_now, leader_now).mapping
                 }
                 _ => GuestTscMapping::identity(),
@@ -1323,8 +1355,11 @@ impl World {
         }
         // The leader's host failed: its guest no longer runs there.
         self.set_slot(from, now, true, sched);
-        let dst_now = self.hosts[to.host].value_at(CounterSource::Tsc, now, 0);
-        let leader_now = self.hosts[from.host].value_at(CounterSource::Tsc, now, 0);
+        let tsc = CounterSource::Tsc;
+        let dst_core = self.hosts[to.host].reading_core(tsc, to.domain, 0);
+        let dst_now = self.hosts[to.host].value_at(tsc, now, dst_core);
+        let leader_core = self.hosts[from.host].reading_core(tsc, from.domain, 0);
+        let leader_now = self.hosts[from.host].value_at(tsc, now, leader_core);
         if let MoveKind::Failover { pair } = &mut self.moves[id].kind {
             let mapping = pair.failover(now, dst_now, leader_now).mapping;
             for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
@@ -1364,7 +1399,7 @@ impl World {
     /// [`crate::host::Host::reading_core`]).
     fn read_core(&self, d: usize) -> usize {
         let dm = &self.daemons[d];
-        self.hosts[dm.host].reading_core(dm.source, dm.domain, dm.core)
+        self.hosts[dm.host].reading_core(dm.host_source(), dm.domain, dm.core)
     }
 
     /// Daemon `d`'s host counter at `t` as its reader counts it (less the
@@ -1372,7 +1407,7 @@ impl World {
     fn daemon_host_count(&mut self, d: usize, t: SimTime) -> u64 {
         let (h, src, core) = (
             self.daemons[d].host,
-            self.daemons[d].source,
+            self.daemons[d].host_source(),
             self.read_core(d),
         );
         self.hosts[h]
@@ -1401,7 +1436,7 @@ impl World {
     fn daemon_probe_value(&mut self, d: usize, t: SimTime) -> u64 {
         let (h, src, core) = (
             self.daemons[d].host,
-            self.daemons[d].source,
+            self.daemons[d].host_source(),
             self.read_core(d),
         );
         let exact = self.probe_value(h, src, core, t);
@@ -1415,7 +1450,7 @@ impl World {
     fn daemon_read(&mut self, d: usize, at: SimTime) -> crate::host::Stamp {
         let (h, src, core, domain) = (
             self.daemons[d].host,
-            self.daemons[d].source,
+            self.daemons[d].host_source(),
             self.read_core(d),
             self.daemons[d].domain,
         );
@@ -1460,7 +1495,7 @@ impl World {
             // The leader logs what its guest read, in the guest's TSC ticks
             // (a pvclock read is an RDTSC plus shared memory), so that the
             // follower's counter can take over from the last replayed value.
-            let logged = match src {
+            let logged = match self.daemons[d].source {
                 CounterSource::Tsc => Some(self.daemons[d].mapping.guest(stamp.counter)),
                 CounterSource::XenClocksource => {
                     Some(self.hosts[h].value_at(CounterSource::Tsc, stamp.at, core))
@@ -1555,7 +1590,9 @@ impl World {
         let now_count = now_count.unwrap_or_else(|| self.daemon_value(d, now));
         // A dilated or rescaled guest counter advances more slowly per
         // physical second.
-        let nominal_per_s = self.daemons[d].info.nominal_hz * self.guest_rate(d);
+        let (host_hz, _) =
+            self.hosts[self.daemons[d].host].source_info(self.daemons[d].host_source());
+        let nominal_per_s = host_hz as f64 * self.guest_rate(d);
         let daemon = &mut self.daemons[d];
         daemon.poll_gen += 1;
         let generation = daemon.poll_gen;
