@@ -325,6 +325,28 @@ fn clark_downtimes_emerge_from_precopy() {
     assert!(r.migrations[1].pages_per_round.len() > r.migrations[0].pages_per_round.len());
 }
 
+/// A guest's clocks have no value while it is paused for its migration's
+/// stop-and-copy: those probes are `NaN` and left out of the statistics.
+#[test]
+fn a_migrating_guest_has_no_clock_while_paused() {
+    let mut s = load("migration-downtime.ron");
+    s.probes.interval_s = 0.001;
+    s.probes.metrics_from_s = 0.0;
+    s.duration_s = 300.0;
+    let r = run_in_memory(&s).unwrap();
+    // The grid's samples, both ends included.
+    let probes = (s.duration_s / s.probes.interval_s) as f64 + 1.0;
+    for (m, name) in r.migrations.iter().zip(["quake-naive", "specweb-naive"]) {
+        assert!(m.completed, "{m:?}");
+        let missing = probes - clock(&r, name).error_us.count as f64;
+        let expected = m.downtime_ms;
+        assert!(
+            (missing - expected).abs() <= 2.0,
+            "{name}: {missing} probes missing for {expected} ms of downtime"
+        );
+    }
+}
+
 #[test]
 fn failover_keeps_the_dependent_clock_and_shocks_the_independent_one() {
     let r = run_in_memory(&load("replication-failover.ron")).unwrap();

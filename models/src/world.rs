@@ -396,6 +396,8 @@ struct Dependent {
     /// The host counter under `mapping` when the guest last paused for a
     /// migration.
     tsc_at_pause: u64,
+    /// Its guest is paused (migrating): the clock has no value.
+    paused: bool,
 }
 
 /// The host counter behind a guest's reads of `source` through `mapping`.
@@ -783,6 +785,7 @@ impl World {
             kind: spec.kind,
             mapping: GuestTscMapping::identity(),
             tsc_at_pause: 0,
+            paused: false,
         });
         let algorithm = match spec.kind {
             DependentKind::Radclock { .. } => "dependent-radclock",
@@ -941,6 +944,9 @@ impl World {
     /// The error of clock `c` at true time `t` as an ideal observer reads it.
     fn clock_error(&mut self, c: usize, t: SimTime) -> f64 {
         match self.kinds[c] {
+            // A paused guest runs nothing, so no clock of it can be read.
+            ClockKind::Daemon(d) if self.daemons[d].paused => f64::NAN,
+            ClockKind::Dependent(i) if self.dependents[i].paused => f64::NAN,
             ClockKind::Daemon(d) => {
                 let counter = self.daemon_probe_value(d, t);
                 let reference = self.reference_ns(d, t.as_nanos());
@@ -1214,6 +1220,7 @@ impl World {
                 let base = tsc_base(CounterSource::Tsc, &self.dependents[i].mapping);
                 let core = self.hosts[from.host].reading_core(base, from.domain, 0);
                 self.dependents[i].tsc_at_pause = self.hosts[from.host].value_at(base, now, core);
+                self.dependents[i].paused = true;
             }
         }
     }
@@ -1263,6 +1270,7 @@ impl World {
         for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
             dep.host = to.host;
             dep.domain = to.domain;
+            dep.paused = false;
         }
     }
 
