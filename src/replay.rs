@@ -13,6 +13,8 @@
 //! | `forward_ns`, `backward_ns` | true one-way delays, ns (optional) |
 //! | `lost` | 1 if no reply arrived, 0 (or empty) if one did |
 //! | `error_s`, `algorithm` | the recording run's clock error at Tf and its algorithm (ignored) |
+//! | `stratum` | the reply's stratum (optional: 1 when absent or empty) |
+//! | `server_changed` | 1 if the server changed (stratum, reference) since this client's previous reply (optional: 0) |
 //!
 //! The replay feeds the algorithm exactly what the live daemon fed it, in
 //! counter order, so a replay of a run's own stamps reproduces that run's
@@ -85,6 +87,10 @@ pub struct Row {
     pub tf: Option<u64>,
     /// True time of Tf, ns, if known.
     pub tf_true_ns: Option<u64>,
+    /// Stratum of the reply.
+    pub stratum: u8,
+    /// The server changed since the client's previous reply.
+    pub server_changed: bool,
 }
 
 fn field<'a>(rec: &'a csv::StringRecord, idx: &[Option<usize>], col: usize) -> Option<&'a str> {
@@ -121,6 +127,8 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         "tf",
         "tf_true_ns",
         "lost",
+        "stratum",
+        "server_changed",
     ];
     // A column given twice is ambiguous: which one did the capture mean?
     for n in &names {
@@ -182,6 +190,20 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
             Some(v) => {
                 anyhow::bail!("{file}: row {row_no}: column \"lost\": {v} is neither 0 nor 1")
             }
+        };
+        let stratum = match int(8)? {
+            None => 1,
+            Some(s) if s <= 16 => s as u8,
+            Some(s) => {
+                anyhow::bail!("{file}: row {row_no}: column \"stratum\": {s} is outside 0..=16")
+            }
+        };
+        let server_changed = match int(9)? {
+            None | Some(0) => false,
+            Some(1) => true,
+            Some(v) => anyhow::bail!(
+                "{file}: row {row_no}: column \"server_changed\": {v} is neither 0 nor 1"
+            ),
         };
         let counter_hz = need(num(1)?, 1)?;
         if !(MIN_COUNTER_HZ..=MAX_COUNTER_HZ).contains(&counter_hz) {
@@ -252,6 +274,8 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
             te,
             tf: if lost { None } else { tf },
             tf_true_ns: if lost { None } else { int(6)? },
+            stratum,
+            server_changed,
         });
     }
     if rows.is_empty() {
@@ -419,8 +443,8 @@ pub fn replay(
             tb: r.tb,
             te: r.te,
             tf: counter,
-            stratum: 1,
-            server_changed: false,
+            stratum: r.stratum,
+            server_changed: r.server_changed,
         });
         let err = match r.tf_true_ns {
             Some(ns) => {
@@ -535,6 +559,8 @@ mod tests {
             te: ta as f64 * 1e-9 + 1.2e-4,
             tf: Some(tf),
             tf_true_ns: Some(tf),
+            stratum: 1,
+            server_changed: false,
         }
     }
 

@@ -510,7 +510,7 @@ struct Sinks {
 }
 
 /// Column header of `exchanges.csv` (also read by `vtsim replay`).
-pub const EXCHANGE_HEADER: [&str; 15] = [
+pub const EXCHANGE_HEADER: [&str; 17] = [
     "server",
     "counter_hz",
     "ta",
@@ -526,6 +526,8 @@ pub const EXCHANGE_HEADER: [&str; 15] = [
     "lost",
     "error_s",
     "algorithm",
+    "stratum",
+    "server_changed",
 ];
 
 /// A simulation time as the exact decimal of its nanoseconds (`0.3`, not
@@ -641,6 +643,16 @@ impl Sinks {
                         x.error_s.to_string()
                     },
                     clocks[x.daemon as usize].algorithm.clone(),
+                    if x.lost {
+                        String::new()
+                    } else {
+                        x.stratum.to_string()
+                    },
+                    if x.lost {
+                        String::new()
+                    } else {
+                        u8::from(x.server_changed).to_string()
+                    },
                 ])?;
             }
         }

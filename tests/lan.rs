@@ -406,6 +406,14 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
             c.drift_ppm = Some(-5.0);
         }
     }
+    // Halfway the server changes to stratum 15, which ntpd refuses: the
+    // replay must see that too.
+    s.servers[0]
+        .faults
+        .push(models::server::ServerFault::Changed {
+            at_s: s.duration_s / 2.0,
+            stratum: 15,
+        });
     let (dir, summary) = run_in_scratch(&s, "replay");
     for d in &s.daemons {
         if matches!(
@@ -416,6 +424,10 @@ fn replaying_a_runs_exchanges_reproduces_its_errors_exactly() {
         }
         let file = dir.join(&d.name).join("exchanges.csv");
         let rows = read_rows(&file).unwrap();
+        // Every client sees the change once, in its first reply after it.
+        let changed: Vec<_> = rows.iter().filter(|r| r.server_changed).collect();
+        assert_eq!(changed.len(), 1, "{}", d.name);
+        assert_eq!(changed[0].stratum, 15, "{}", d.name);
         // Through the CLI's path (name and --set) for the naive clock, the
         // scenario's own configuration for the others.
         let cfg = if d.name == "naive" {

@@ -1486,6 +1486,8 @@ fn synthetic_rows(n: usize, skew_ppm: f64, delays: &[(u64, u64, bool)]) -> Vec<R
                 te,
                 tf: (!lost).then_some((t_recv_ns as f64 * rate) as u64),
                 tf_true_ns: (!lost).then_some(t_recv_ns),
+                stratum: 1,
+                server_changed: false,
             }
         })
         .collect()

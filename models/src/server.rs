@@ -13,8 +13,9 @@
 //! * **faults** over time windows: an offset step (the server's clock is
 //!   off by a constant), a frequency error (its clock drifts, the error
 //!   growing from the fault's start), an outage (no reply), and a "server
-//!   changed" marker (new stratum or reference, reported once, as a client
-//!   would see a stratum/refid change).
+//!   changed" marker (new stratum or reference: each client sees its first
+//!   reply after it differ from its previous one, as a stratum/refid change
+//!   shows in the packets).
 //!
 //! When a fault window ends the server's reference re-locks: its clock is
 //! true again. RADclock trusts a stamp with a perfect RTT, so a server
@@ -129,9 +130,9 @@ pub enum ServerFault {
         #[serde(default)]
         end_s: Option<f64>,
     },
-    /// The server changes (new reference or stratum) at `at_s`: the first
-    /// reply sent at or after it is marked `changed`, and replies from then
-    /// on report `stratum`.
+    /// The server changes (new reference or stratum) at `at_s`: replies from
+    /// then on report `stratum`, and each client's first reply after it is
+    /// marked as changed (RADclock's `qual_warning`).
     Changed {
         /// When, s (0..=1e10).
         at_s: f64,
@@ -261,8 +262,9 @@ pub struct ServerReply {
     pub departure: SimTime,
     /// Stratum reported in the reply.
     pub stratum: u8,
-    /// The server changed (reference or stratum) since the previous reply.
-    pub changed: bool,
+    /// How many changes (new reference or stratum) the server has made: a
+    /// client whose previous reply carried another count sees it changed.
+    pub epoch: u32,
 }
 
 /// A running server.
@@ -349,17 +351,15 @@ impl Server {
 
     /// Handles a request arriving at true time `t_arrival`; `None` during
     /// an outage. Calls must come in non-decreasing time order for the
-    /// `changed` flag to be reported at the right reply.
+    /// changes to be applied at the right reply.
     pub fn reply(&mut self, t_arrival: SimTime) -> Option<ServerReply> {
         if self.is_out(t_arrival) {
             return None;
         }
-        let mut changed = false;
         while let Some(&(at, stratum)) = self.markers.get(self.next_marker) {
             if at > t_arrival {
                 break;
             }
-            changed = true;
             self.stratum = stratum;
             self.next_marker += 1;
         }
@@ -373,7 +373,7 @@ impl Server {
             te_s: departure.as_secs_f64() + self.clock_error_s(departure) + self.noise_s * noise_e,
             departure,
             stratum: self.stratum,
-            changed,
+            epoch: u32::try_from(self.next_marker).unwrap_or(u32::MAX),
         })
     }
 }
@@ -411,7 +411,7 @@ mod tests {
             tb_error_ns.push((r.tb_s - t.as_secs_f64()) * 1e9);
             departure_residence_us.push((r.departure - t).as_nanos() as f64 * 1e-3);
             assert!(r.departure >= t + SimDuration::from_micros(20));
-            assert!(!r.changed && r.stratum == 1);
+            assert!(r.epoch == 0 && r.stratum == 1);
         }
         // Te − Tb = 20 µs + Exp(5 µs) + two independent 1 µs noises.
         let (mean, sd) = mean_sd(&residence_us);
@@ -514,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn outage_gives_no_reply_and_changed_is_reported_once() {
+    fn outage_gives_no_reply_and_a_change_shows_in_the_next_reply() {
         let mut cfg = ServerConfig::default();
         cfg.faults.push(ServerFault::Outage {
             start_s: 50.0,
@@ -531,13 +531,15 @@ mod tests {
         let mut s = server(&cfg, 4);
         let mut changed_at = Vec::new();
         let mut silent = Vec::new();
+        let mut epoch = 0;
         for i in 0..600u64 {
             let t = SimTime::from_secs(i);
             match s.reply(t) {
                 None => silent.push(i),
                 Some(r) => {
-                    if r.changed {
+                    if r.epoch != epoch {
                         changed_at.push(i);
+                        epoch = r.epoch;
                     }
                     assert_eq!(r.stratum, if i >= 60 { 2 } else { 1 }, "at {i}");
                 }

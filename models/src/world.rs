@@ -146,6 +146,11 @@ pub struct ExchangeRecord {
     pub lost: bool,
     /// The daemon's clock error at Tf after processing the exchange, seconds.
     pub error_s: f64,
+    /// Stratum in the reply; 0 when lost.
+    pub stratum: u8,
+    /// The server changed (reference or stratum) since this daemon's
+    /// previous reply from it.
+    pub server_changed: bool,
 }
 
 /// Records produced since the last drain.
@@ -261,7 +266,8 @@ struct InFlight {
     tb_true: SimTime,
     te_true: SimTime,
     stratum: u8,
-    changed: bool,
+    /// The server's change count in its reply.
+    epoch: u32,
 }
 
 struct Daemon {
@@ -287,6 +293,8 @@ struct Daemon {
     paused: bool,
     /// A request waits for its domain's vCPU to be stamped.
     sending: bool,
+    /// Per server slot, the change count of the last reply received.
+    seen_epochs: Vec<Option<u32>>,
     /// The guest's view of its TSC after migration or failover.
     mapping: GuestTscMapping,
     /// Its domain's time dilation, if any.
@@ -746,6 +754,7 @@ impl World {
             trace_width,
             paused: false,
             sending: false,
+            seen_epochs: vec![None; spec.servers.len()],
             mapping: GuestTscMapping::identity(),
             dilation: None,
             dilate_tsc: false,
@@ -1678,7 +1687,7 @@ impl World {
             tb_true: SimTime::ZERO,
             te_true: SimTime::ZERO,
             stratum: 0,
-            changed: false,
+            epoch: 0,
         };
         daemon.inflight.push(flight);
         if self.hosts[host].is_xen() {
@@ -1794,7 +1803,7 @@ impl World {
         f.te = reply.te_s * scale;
         f.te_true = reply.departure;
         f.stratum = reply.stratum;
-        f.changed = reply.changed;
+        f.epoch = reply.epoch;
         match self.paths[path].backward_delay(reply.departure) {
             Some(delay) => sched(
                 reply.departure + delay,
@@ -1865,6 +1874,11 @@ impl World {
             self.schedule_poll(d, at, sched);
             return;
         }
+        // A client sees a change in the reply itself (stratum, reference):
+        // only replies it received count.
+        let seen = &mut self.daemons[d].seen_epochs[flight.slot];
+        let server_changed = seen.is_some_and(|e| e != flight.epoch);
+        *seen = Some(flight.epoch);
         let ex = Exchange {
             server: flight.slot,
             ta: flight.ta,
@@ -1872,7 +1886,7 @@ impl World {
             te: flight.te,
             tf: stamp.counter,
             stratum: flight.stratum,
-            server_changed: flight.changed,
+            server_changed,
         };
         let mut stepped = false;
         if let Some(alg) = self.daemons[d].advance(stamp.counter) {
@@ -1921,6 +1935,8 @@ impl World {
             host_rtt_ns: host_rtt,
             lost: false,
             error_s,
+            stratum: flight.stratum,
+            server_changed,
         });
         let daemon = &self.daemons[d];
         if let Some(alg) = daemon.alg.as_ref() {
@@ -2180,6 +2196,8 @@ impl World {
             host_rtt_ns: 0,
             lost: true,
             error_s: f64::NAN,
+            stratum: 0,
+            server_changed: false,
         });
     }
 }
