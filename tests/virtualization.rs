@@ -335,7 +335,7 @@ fn a_migrating_guest_has_no_clock_while_paused() {
     s.duration_s = 300.0;
     let r = run_in_memory(&s).unwrap();
     // The grid's samples, both ends included.
-    let probes = (s.duration_s / s.probes.interval_s) as f64 + 1.0;
+    let probes = s.duration_s / s.probes.interval_s + 1.0;
     for (m, name) in r.migrations.iter().zip(["quake-naive", "specweb-naive"]) {
         assert!(m.completed, "{m:?}");
         let missing = probes - clock(&r, name).error_us.count as f64;
