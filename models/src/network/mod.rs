@@ -368,7 +368,7 @@ impl Path {
     }
 
     /// The configured mean queueing delay `(forward, backward)`, µs,
-    /// excluding congestion (infinite for a Pareto tail index ≤ 1).
+    /// excluding congestion (draws capped at `MAX_DELAY_US` included).
     pub fn mean_queueing_us(&self) -> (f64, f64) {
         (
             self.forward.queueing.mean_us(),

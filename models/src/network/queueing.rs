@@ -111,7 +111,8 @@ impl Queueing {
             } => {
                 let scale_us = match (scale_us, mean_us) {
                     (Some(s), _) => *s,
-                    (None, Some(m)) => m * (shape - 1.0),
+                    (None, Some(m)) => lomax_scale_for_mean(*shape, *m)
+                        .ok_or_else(|| unreachable_mean(&join(field, "mean_us"), *m))?,
                     (None, None) => unreachable_after_validation(field)?,
                 };
                 Queueing::Lomax {
@@ -172,7 +173,8 @@ impl Queueing {
         }
     }
 
-    /// The distribution's mean, µs (infinite for a Pareto tail index ≤ 1).
+    /// The distribution's mean, µs, with the cap at [`MAX_DELAY_US`] that
+    /// every draw has.
     pub(crate) fn mean_us(&self) -> f64 {
         match self {
             Queueing::None => 0.0,
@@ -180,14 +182,7 @@ impl Queueing {
             Queueing::Lomax {
                 inv_shape,
                 scale_us,
-            } => {
-                let shape = 1.0 / inv_shape;
-                if shape > 1.0 {
-                    scale_us / (shape - 1.0)
-                } else {
-                    f64::INFINITY
-                }
-            }
+            } => capped_lomax_mean_us(1.0 / inv_shape, *scale_us),
             Queueing::Mixture { cumulative, parts } => {
                 let mut prev = 0.0;
                 let mut mean = 0.0;
@@ -204,6 +199,55 @@ impl Queueing {
     }
 }
 
+/// The mean of `min(Q, MAX_DELAY_US)` for a Lomax `Q` of tail index
+/// `shape` and scale `scale_us`: the integral of its survival function
+/// `(1 + q/scale)^−shape` up to the cap. Without the cap it would be
+/// `scale/(shape − 1)`, which a tail index near 1 puts far above what
+/// capped draws average to (a quarter above at 1.1).
+fn capped_lomax_mean_us(shape: f64, scale_us: f64) -> f64 {
+    let log_span = (MAX_DELAY_US / scale_us).ln_1p();
+    if (shape - 1.0).abs() < 1e-12 {
+        scale_us * log_span
+    } else {
+        // scale/(shape − 1) · (1 − (1 + cap/scale)^(1 − shape)), for either
+        // side of 1.
+        -scale_us / (shape - 1.0) * ((1.0 - shape) * log_span).exp_m1()
+    }
+}
+
+/// The error for a Pareto `mean_us` that no scale gives.
+pub(super) fn unreachable_mean(field: &str, mean_us: f64) -> ConfigError {
+    ConfigError::new(
+        field,
+        format!(
+            "{} µs cannot be the mean of draws capped at {} µs; give a smaller mean or scale_us",
+            algorithms::Num(mean_us),
+            algorithms::Num(MAX_DELAY_US)
+        ),
+    )
+}
+
+/// The scale whose capped mean ([`capped_lomax_mean_us`]) is `mean_us`,
+/// found by bisection (the capped mean grows with the scale, towards the
+/// cap); `None` if no scale gives it.
+pub(super) fn lomax_scale_for_mean(shape: f64, mean_us: f64) -> Option<f64> {
+    let (mut lo, mut hi) = (1e-9f64, 1e30f64);
+    if !(capped_lomax_mean_us(shape, lo)..capped_lomax_mean_us(shape, hi)).contains(&mean_us) {
+        return None;
+    }
+    // Bisection in the logarithm: 200 halvings of a 39-decade span are far
+    // below an ulp of the scale.
+    for _ in 0..200 {
+        let mid = (lo * hi).sqrt();
+        if capped_lomax_mean_us(shape, mid) < mean_us {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(hi)
+}
+
 /// Validation has already rejected a Pareto with neither scale nor mean;
 /// report it rather than panic if that ever changes.
 fn unreachable_after_validation(field: &str) -> Result<f64, ConfigError> {
@@ -211,4 +255,54 @@ fn unreachable_after_validation(field: &str) -> Result<f64, ConfigError> {
         join(field, "scale_us"),
         "give exactly one of scale_us or mean_us, each in (0, 1e7] µs",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The survival function integrated numerically, in log-spaced steps.
+    fn integrated_mean_us(shape: f64, scale_us: f64) -> f64 {
+        let n = 200_000;
+        let (lo, hi) = (1e-6f64, MAX_DELAY_US);
+        let ratio = (hi / lo).powf(1.0 / n as f64);
+        let survival = |q: f64| (1.0 + q / scale_us).powf(-shape);
+        let mut sum = lo * 0.5 * (1.0 + survival(lo));
+        let mut q = lo;
+        for _ in 0..n {
+            let next = q * ratio;
+            sum += (next - q) * 0.5 * (survival(q) + survival(next));
+            q = next;
+        }
+        sum
+    }
+
+    #[test]
+    fn the_capped_mean_is_the_integral_of_the_capped_tail() {
+        for (shape, scale_us) in [
+            (1.1, 10.0),
+            (1.0, 50.0),
+            (0.7, 3.0),
+            (2.5, 150.0),
+            (1.5, 1e6),
+        ] {
+            let closed = capped_lomax_mean_us(shape, scale_us);
+            let numeric = integrated_mean_us(shape, scale_us);
+            assert!(
+                (closed / numeric - 1.0).abs() < 1e-6,
+                "shape {shape}, scale {scale_us}: {closed} vs {numeric}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pareto_mean_is_met_by_the_capped_draws() {
+        for shape in [1.02, 1.1, 1.5, 3.5] {
+            let scale = lomax_scale_for_mean(shape, 100.0).unwrap();
+            assert!((capped_lomax_mean_us(shape, scale) / 100.0 - 1.0).abs() < 1e-12);
+        }
+        // Near shape 1 the uncapped formula's scale falls far short.
+        assert!((capped_lomax_mean_us(1.1, 10.0) - 74.88).abs() < 0.01);
+        assert!(lomax_scale_for_mean(1.5, MAX_DELAY_US).is_none());
+    }
 }
