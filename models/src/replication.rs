@@ -78,7 +78,9 @@ pub struct ReplicationConfig {
     /// Hold leader output until the follower acknowledged the log
     /// (default true, §4.3).
     pub output_commit: bool,
-    /// Leader traps every RDTSC to log it (default true, §4.3).
+    /// Leader traps every RDTSC to log it (default true, §4.3). Without
+    /// it, the follower's guest reads its own host's TSC, so at failover
+    /// the guest's TSC moves by the two hosts' difference, unclamped.
     pub intercept_rdtsc: bool,
     /// Cost of one trapped RDTSC on the leader, ns (default 140: 20 × 7 ns,
     /// Xen's 15–20× figure for emulated rdtsc, §1.2/§7 note M; 0..=1e6).
@@ -237,9 +239,13 @@ impl ReplicationPair {
     }
 
     /// The leader's guest reads its counter at `t`; the host count is
-    /// returned unchanged and logged for the follower.
+    /// returned unchanged, and logged for the follower if RDTSC is
+    /// intercepted (otherwise the follower's guest reads its own host's
+    /// counter, and nothing of the leader's reaches it).
     pub fn leader_read(&mut self, t: SimTime, leader_count: u64) -> u64 {
-        self.log_input(t, LogKind::Rdtsc, leader_count);
+        if self.cfg.intercept_rdtsc {
+            self.log_input(t, LogKind::Rdtsc, leader_count);
+        }
         leader_count
     }
 
@@ -514,6 +520,23 @@ mod tests {
         assert!(!r.clamped);
         assert_eq!(p.read_after_failover(9_000), Some(9_000));
         assert_eq!(p.follower_read(t + SimDuration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn without_interception_the_follower_keeps_its_own_counter() {
+        let mut p = ReplicationPair::new(ReplicationConfig {
+            intercept_rdtsc: false,
+            ..ReplicationConfig::default()
+        })
+        .unwrap();
+        assert_eq!(p.leader_read_cost(), SimDuration::ZERO);
+        let t = SimTime::from_secs(3);
+        assert_eq!(p.leader_read(t, 1_000_000), 1_000_000);
+        let r = p.failover(t + SimDuration::from_millis(1), 400_000, 1_700_000);
+        assert_eq!(r.last_replayed, None);
+        assert!(!r.clamped);
+        assert_eq!(r.jump_ticks, 400_000 - 1_700_000);
+        assert_eq!(p.read_after_failover(400_100), Some(400_100));
     }
 
     #[test]
