@@ -139,7 +139,8 @@ enum Command {
     /// Run the seed-figure scenarios and check them against the published results (writes FIDELITY.md).
     Reproduce {
         /// Shortened runs (seconds on two cores); some bands are looser. Without it the
-        /// table and its figures are also copied to docs/ when run from the repository.
+        /// table and its figures are also copied to docs/ when run from the source tree
+        /// this binary was built from.
         #[arg(long)]
         quick: bool,
         /// Output directory for the runs, figures and FIDELITY.md.
@@ -149,6 +150,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// Whether the working directory is the source tree this binary was built
+/// from (its `docs/` is the project's).
+fn in_source_tree() -> bool {
+    let here = std::env::current_dir().and_then(std::fs::canonicalize);
+    let tree = std::fs::canonicalize(env!("CARGO_MANIFEST_DIR"));
+    matches!((here, tree), (Ok(a), Ok(b)) if a == b) && Path::new("docs").is_dir()
 }
 
 fn scenarios_dir() -> PathBuf {
@@ -459,19 +468,28 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Reproduce { quick, out, force } => {
+            // The committed page holds the full runs, and is only ever
+            // rewritten in the source tree this binary was built from: any
+            // other directory's docs/ is the user's own.
+            let docs = (!quick && in_source_tree()).then(|| PathBuf::from("docs"));
             let report = vtsim::reproduce::reproduce(&vtsim::reproduce::ReproduceOptions {
                 quick,
                 out: out.clone(),
                 force,
                 scenarios: scenarios_dir(),
-                // The committed page holds the full runs; quick ones (CI)
-                // only write to `out`.
-                docs: (!quick && Path::new("docs").is_dir()).then(|| PathBuf::from("docs")),
+                docs: docs.clone(),
             })?;
             write!(stdout(), "{}", vtsim::reproduce::text_report(&report))?;
+            let copied = docs.map_or(String::new(), |d| {
+                format!(
+                    " (copied to {} and {})",
+                    d.join("FIDELITY.md").display(),
+                    d.join("fidelity").display()
+                )
+            });
             writeln!(
                 stdout(),
-                "{} rows from {} runs in {:.1} s; table and figures in {}",
+                "{} rows from {} runs in {:.1} s; table and figures in {}{copied}",
                 report.rows.len(),
                 report.runs.len(),
                 report.wall_s,

@@ -6,8 +6,9 @@
 //! into `<out>/<scenario>/`), measures the same quantity from the run's
 //! `summary.json` or `errors.csv`, and compares it with a band around the
 //! published value. The result is one table, printed and written to
-//! `<out>/FIDELITY.md` (without `--quick`, the command line also copies it
-//! to `docs/FIDELITY.md`, with its PNG figures in `docs/fidelity/`), with the
+//! `<out>/FIDELITY.md` (without `--quick`, run in the source tree, the
+//! command line also copies it to `docs/FIDELITY.md`, with its PNG figures
+//! in `docs/fidelity/`), with the
 //! figures it refers to: error against time
 //! per scenario, error distributions (CDF, median and IQR in the legend), the
 //! host RTT overhead against the number of guests, and the dependent
