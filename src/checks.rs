@@ -54,6 +54,10 @@ fn has_unportable_char(name: &str) -> bool {
         .any(|c| c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|'))
 }
 
+/// Why a clock's name may hold no comma.
+const COMMA_IN_COLUMN: &str =
+    "heads CSV columns (<name>_error_us in errors.csv, results.csv): no ','";
+
 /// Every cross-field problem of `s`, each naming its field and what would
 /// be valid. Checks that depend on a value the per-field validation
 /// rejects (a NaN duration, a dangling path index) are skipped, so a
@@ -70,6 +74,14 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
             "name",
             "names the output directory: no control characters or any of : * ? \" < > |",
         ));
+    }
+    for (i, c) in s.clocks.iter().enumerate() {
+        if has_unportable_char(&c.name) || c.name.contains(',') {
+            e.push(ConfigError::new(
+                format!("clocks[{i}].name"),
+                "heads CSV columns (<name>_error_us): no ',' and none of : * ? \" < > | or control characters",
+            ));
+        }
     }
     if duration_ok && probe_ok {
         if probe_s > s.duration_s {
@@ -160,6 +172,8 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
                 format!("{at}.name"),
                 "names an output folder: no control characters or any of : * ? \" < > |",
             ));
+        } else if d.name.contains(',') {
+            e.push(ConfigError::new(format!("{at}.name"), COMMA_IN_COLUMN));
         }
         if RESERVED_OUTPUT_NAMES
             .iter()
@@ -399,11 +413,25 @@ mod tests {
         d.name = "Summary.json".into();
         s.daemons.push(d.clone());
         d.name = "a:b".into();
+        s.daemons.push(d.clone());
+        d.name = "naive,v2".into();
         s.daemons.push(d);
         assert_eq!(
             fields(&s),
-            ["daemons[1].name", "daemons[2].name", "daemons[3].name"]
+            [
+                "daemons[1].name",
+                "daemons[2].name",
+                "daemons[3].name",
+                "daemons[4].name"
+            ]
         );
+        // A dependent clock's name heads columns too.
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/vet-migration.ron");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut s = Scenario::parse(&text, "vet-migration.ron").unwrap();
+        s.clocks[0].name = "dependent,radclock".into();
+        assert_eq!(fields(&s), ["clocks[0].name"]);
         // A scenario without clocks is legitimate (Xen CPU accounting only).
         let mut s = default_scenario();
         s.daemons.clear();

@@ -1005,12 +1005,6 @@ fn cases() -> Vec<Case> {
             &["reproduce", "--quick", "--out", "{d}/out", "--force"],
             &["DIR/out is not empty and holds no FIDELITY.md", "--force only replaces"],
         ),
-        files_case(
-            "reproduce --force onto the docs directory it copies the table to",
-            vec![("docs/FIDELITY.md", b"committed table".to_vec())],
-            &["reproduce", "--out", "docs", "--force"],
-            &["docs contains the input directory docs"],
-        ),
         scenario_case(
             "a guest migrated on while its first migration is under way",
             include_str!("../scenarios/migration-downtime.ron").replace(
