@@ -520,6 +520,34 @@ fn a_tsc_reader_that_escapes_dilation_still_sleeps_on_dilated_timers() {
     assert!((111..=113).contains(&exchanges), "{exchanges} exchanges");
 }
 
+/// Each domain draws its workload and packet delays from its own stream:
+/// a guest added to the host that never runs (it starts stopped, for longer
+/// than the run, which costs it a draw) leaves the others' runs as they
+/// were.
+#[test]
+fn a_stopped_guest_added_changes_no_other_guests_draws() {
+    let mut s = load("vet-independent-radclock.ron");
+    s.duration_s = 3600.0;
+    s.probes.metrics_from_s = 0.0;
+    let before = run_in_memory(&s).unwrap();
+    let host = &mut s.hosts[0].xen.as_mut().unwrap().host;
+    let mut stopped = models::xen::DomainConfig::default();
+    stopped.workload.churn = Some(models::xen::Churn {
+        on_mean_s: 60.0,
+        off_mean_s: 1e6,
+        start_on: false,
+    });
+    host.guests.push(stopped);
+    let after = run_in_memory(&s).unwrap();
+    assert!(
+        before
+            .clocks
+            .iter()
+            .all(|c| c.error_at_exchange_us.count > 200)
+    );
+    assert_eq!(before.clocks, after.clocks);
+}
+
 #[test]
 fn independent_radclocks_in_domus_agree_with_vet() {
     let mut s = load("vet-independent-radclock.ron");

@@ -364,6 +364,10 @@ struct Pcpu {
 
 #[derive(Clone, Debug)]
 struct Dom {
+    /// The domain's own draws (its workload, churn and background traffic,
+    /// and the parametric model's delays of its packets): another domain's
+    /// presence or activity never shifts them.
+    rng: SimRng,
     first_vcpu: u16,
     nvcpus: u16,
     weight: u32,
@@ -434,6 +438,8 @@ struct Dom {
 /// ```
 pub struct XenHost {
     cfg: XenHostConfig,
+    /// The hardware's draws (NIC interrupt coalescing, C-state exits);
+    /// each domain has its own stream for its own.
     rng: SimRng,
     doms: Vec<Dom>,
     vcpus: Vec<Vcpu>,
@@ -464,7 +470,8 @@ impl XenHost {
     /// A host in its initial state; call [`XenHost::start`] before use. The
     /// configuration should have passed [`XenHostConfig::validate`]; invalid
     /// values are clamped rather than panicking.
-    pub fn new(cfg: XenHostConfig, rng: SimRng) -> Self {
+    pub fn new(cfg: XenHostConfig, mut rng: SimRng) -> Self {
+        let streams = sim_core::RngStreams::new(rng.random());
         let npcpus = cfg.pcpus.clamp(1, 64);
         let mut doms = Vec::new();
         let mut vcpus = Vec::new();
@@ -508,6 +515,7 @@ impl XenHost {
                 });
             }
             doms.push(Dom {
+                rng: streams.stream(&format!("dom{i}")),
                 first_vcpu: first,
                 nvcpus: nv as u16,
                 weight: d.weight.max(1),
@@ -639,7 +647,8 @@ impl XenHost {
             if start_on {
                 self.set_online(t, d, out);
             } else if self.doms[d].churns {
-                let dt = exp_draw(&mut self.rng, self.doms[d].off_mean_s * 1e9);
+                let dom = &mut self.doms[d];
+                let dt = exp_draw(&mut dom.rng, dom.off_mean_s * 1e9);
                 self.schedule_churn(t + dt as u64, d, out);
             }
             for tx in [false, true] {
@@ -649,7 +658,7 @@ impl XenHost {
                     self.doms[d].rx_pps
                 };
                 if rate > 0.0 {
-                    let dt = exp_draw(&mut self.rng, 1e9 / rate);
+                    let dt = exp_draw(&mut self.doms[d].rng, 1e9 / rate);
                     out.events.push((
                         at(t + dt as u64),
                         HostEvent::Background { dom: d as u16, tx },
@@ -689,7 +698,7 @@ impl XenHost {
                 } else {
                     self.doms[d].rx_pps
                 };
-                let dt = exp_draw(&mut self.rng, 1e9 / rate);
+                let dt = exp_draw(&mut self.doms[d].rng, 1e9 / rate);
                 out.events.push((
                     at(t + dt.max(1.0) as u64),
                     HostEvent::Background { dom, tx },
@@ -702,7 +711,8 @@ impl XenHost {
                 }
                 if self.doms[d].online {
                     self.set_offline(t, d, out);
-                    let dt = exp_draw(&mut self.rng, self.doms[d].off_mean_s * 1e9);
+                    let dom = &mut self.doms[d];
+                    let dt = exp_draw(&mut dom.rng, dom.off_mean_s * 1e9);
                     self.schedule_churn(t + dt as u64, d, out);
                 } else {
                     self.set_online(t, d, out);
@@ -842,7 +852,8 @@ impl XenHost {
         if let SchedulerConfig::Parametric(p) = &self.cfg.scheduler {
             let tab = p.table(self.busy_guests());
             let s = if d == 0 { &tab.dom0 } else { &tab.domu };
-            let dt = s.rx_backend.sample(&mut self.rng) + s.rx_wake.sample(&mut self.rng);
+            let rng = &mut self.doms[d].rng;
+            let dt = s.rx_backend.sample(rng) + s.rx_wake.sample(rng);
             self.doms[d].cpu.rx_packets += 1;
             if d != 0 {
                 self.doms[d].cpu.dom0_on_behalf_ns += k.netback_rx_ns;
@@ -896,8 +907,9 @@ impl XenHost {
         if let SchedulerConfig::Parametric(p) = &self.cfg.scheduler {
             let tab = p.table(self.busy_guests());
             let s = if d == 0 { &tab.dom0 } else { &tab.domu };
-            let w = s.send_wake.sample(&mut self.rng);
-            let x = s.tx.sample(&mut self.rng);
+            let rng = &mut self.doms[d].rng;
+            let w = s.send_wake.sample(rng);
+            let x = s.tx.sample(rng);
             self.doms[d].cpu.tx_packets += 1;
             if d != 0 {
                 self.doms[d].cpu.dom0_on_behalf_ns += self.cfg.costs.netback_tx_ns;
@@ -1132,11 +1144,11 @@ impl XenHost {
         if vc.burst_gen != generation || vc.state == VState::Offline {
             return;
         }
-        let d = &self.doms[vc.dom as usize];
+        let d = &mut self.doms[vc.dom as usize];
         let len = if d.busy_fraction >= 1.0 {
             UNSET
         } else {
-            exp_draw(&mut self.rng, d.burst_mean_ns).max(1.0) as u64
+            exp_draw(&mut d.rng, d.burst_mean_ns).max(1.0) as u64
         };
         match self.vcpus[v].state {
             VState::Running => {
@@ -1173,10 +1185,11 @@ impl XenHost {
             vc.burst_gen = vc.burst_gen.wrapping_add(1);
             if f > 0.0 {
                 // Start in a burst with probability f, as in the stationary regime.
-                let delay = if self.rng.random::<f64>() < f {
+                let rng = &mut self.doms[d].rng;
+                let delay = if rng.random::<f64>() < f {
                     0.0
                 } else {
-                    exp_draw(&mut self.rng, think)
+                    exp_draw(rng, think)
                 };
                 out.events.push((
                     at(t + delay as u64),
@@ -1188,7 +1201,7 @@ impl XenHost {
             }
         }
         if churns {
-            let dt = exp_draw(&mut self.rng, on_mean * 1e9);
+            let dt = exp_draw(&mut self.doms[d].rng, on_mean * 1e9);
             self.schedule_churn(t + dt as u64, d, out);
         }
     }
@@ -1294,8 +1307,8 @@ impl XenHost {
                 now += c;
                 self.vcpus[v].burst_left_ns -= c;
                 if self.vcpus[v].burst_left_ns == 0 {
-                    let d = &self.doms[self.vcpus[v].dom as usize];
-                    let think = exp_draw(&mut self.rng, d.think_mean_ns);
+                    let d = &mut self.doms[self.vcpus[v].dom as usize];
+                    let think = exp_draw(&mut d.rng, d.think_mean_ns);
                     let generation = self.vcpus[v].burst_gen;
                     out.events.push((
                         at(now + think as u64),
