@@ -14,8 +14,11 @@
 //! | [`mtie`] | `max_i (max − min of x[i ..= i+m])` (ITU-T G.810 App. II) | `N ≥ m+1` |
 //!
 //! Every function returns `None` when `m = 0`, when there are too few
-//! samples, when `tau0_s` is not finite and positive, or when the data hold
-//! a non-finite value. Squares are summed with compensation, and the MDEV
+//! samples (an `m` so large that `2m + 1`, `3m` or `m + 1` overflows
+//! `usize` included), when `tau0_s` is not finite and positive, when the
+//! data hold a non-finite value (anywhere in the slice, even a sample that
+//! [`adev`]'s stride skips), or when the result itself overflows `f64`
+//! (phase of magnitude beyond about 1e150 s, whose squares do). Squares are summed with compensation, and the MDEV
 //! moving sum is recomputed from scratch every `m` steps, so rounding does
 //! not grow with the series length. These are the conventions of Python
 //! `allantools` (`adev`, `oadev`, `mdev`, `tdev`, `mtie`), which the golden
@@ -41,6 +44,10 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+fn all_finite(x: &[f64]) -> bool {
+    x.iter().all(|v| v.is_finite())
+}
+
 /// `Δ²x(i, m)`.
 #[inline]
 fn d2(x: &[f64], i: usize, m: usize) -> f64 {
@@ -49,7 +56,8 @@ fn d2(x: &[f64], i: usize, m: usize) -> f64 {
 
 /// Allan deviation from second differences taken every `stride` samples.
 fn allan_strided(x: &[f64], tau0_s: f64, m: usize, stride: usize) -> Option<f64> {
-    if m == 0 || !valid_tau0(tau0_s) || x.len() < 2 * m + 1 {
+    let needed = m.checked_mul(2)?.checked_add(1)?;
+    if m == 0 || !valid_tau0(tau0_s) || x.len() < needed || !all_finite(x) {
         return None;
     }
     let mut sum = CompensatedSum::default();
@@ -82,7 +90,8 @@ pub fn adev(x: &[f64], tau0_s: f64, m: usize) -> Option<f64> {
 /// τ slope tell white from flicker phase noise (−3/2 vs −1). `None` unless
 /// `x.len() ≥ 3m`.
 pub fn mdev(x: &[f64], tau0_s: f64, m: usize) -> Option<f64> {
-    if m == 0 || !valid_tau0(tau0_s) || x.len() < 3 * m {
+    let needed = m.checked_mul(3)?;
+    if m == 0 || !valid_tau0(tau0_s) || x.len() < needed || !all_finite(x) {
         return None;
     }
     let windows = x.len() - 3 * m + 1;
@@ -106,7 +115,7 @@ pub fn mdev(x: &[f64], tau0_s: f64, m: usize) -> Option<f64> {
 /// in seconds. `None` unless `x.len() ≥ 3m`.
 pub fn tdev(x: &[f64], tau0_s: f64, m: usize) -> Option<f64> {
     let tau = m as f64 * tau0_s;
-    Some(tau / 3f64.sqrt() * mdev(x, tau0_s, m)?)
+    finite(tau / 3f64.sqrt() * mdev(x, tau0_s, m)?)
 }
 
 /// Maximum time interval error over windows of `m + 1` samples (an
@@ -117,8 +126,8 @@ pub fn tdev(x: &[f64], tau0_s: f64, m: usize) -> Option<f64> {
 /// of `w = m + 1` samples, prefix and suffix extremes give any window's
 /// extreme as the combination of one suffix and one prefix.
 pub fn mtie(x: &[f64], m: usize) -> Option<f64> {
-    let w = m + 1;
-    if m == 0 || x.len() < w || x.iter().any(|v| !v.is_finite()) {
+    let w = m.checked_add(1)?;
+    if m == 0 || x.len() < w || !all_finite(x) {
         return None;
     }
     let n = x.len();
@@ -132,7 +141,7 @@ pub fn mtie(x: &[f64], m: usize) -> Option<f64> {
         .enumerate()
         .map(|(i, hi)| hi - suffix[i].min(prefix[i + m]))
         .fold(0.0, f64::max);
-    Some(worst)
+    finite(worst)
 }
 
 /// Fills running extremes (by `pick`) within consecutive blocks of `w`
@@ -168,7 +177,7 @@ fn block_extremes(
 /// ```
 pub fn octave_taus(n: usize) -> Vec<usize> {
     std::iter::successors(Some(1usize), |m| m.checked_mul(2))
-        .take_while(|m| 3 * m <= n)
+        .take_while(|m| m.checked_mul(3).is_some_and(|needed| needed <= n))
         .collect()
 }
 
@@ -237,6 +246,63 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_nonfinite_sample_anywhere_gives_none() {
+        // m = 2 over 7 samples: ADEV's stride reads x0, x2, x4, x6 only,
+        // yet a NaN (or ∞) in x1, x3 or x5 is non-finite data all the same.
+        let x = [0.0, 1.0, 3.0, 2.0, 5.0, 7.0, 4.0];
+        assert!(adev(&x, 1.0, 2).is_some());
+        for i in 0..x.len() {
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut y = x;
+                y[i] = bad;
+                assert_eq!(adev(&y, 1.0, 2), None, "x[{i}] = {bad}");
+                assert_eq!(oadev(&y, 1.0, 2), None, "x[{i}] = {bad}");
+                assert_eq!(mdev(&y, 1.0, 2), None, "x[{i}] = {bad}");
+                assert_eq!(tdev(&y, 1.0, 2), None, "x[{i}] = {bad}");
+                assert_eq!(mtie(&y, 2), None, "x[{i}] = {bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn factors_too_large_for_usize_give_none() {
+        // 2m + 1, 3m and m + 1 overflow: no panic, no wrapped bound.
+        for m in [
+            usize::MAX / 3 + 1,
+            usize::MAX / 2,
+            usize::MAX / 2 + 1,
+            usize::MAX,
+        ] {
+            assert_eq!(oadev(&X5, 1.0, m), None, "m = {m}");
+            assert_eq!(adev(&X5, 1.0, m), None, "m = {m}");
+            assert_eq!(mdev(&X5, 1.0, m), None, "m = {m}");
+            assert_eq!(tdev(&X5, 1.0, m), None, "m = {m}");
+            assert_eq!(mtie(&X5, m), None, "m = {m}");
+        }
+        assert_eq!(
+            octave_taus(usize::MAX).last(),
+            Some(&(1usize << (usize::BITS - 2)))
+        );
+    }
+
+    #[test]
+    fn results_that_overflow_give_none() {
+        // Finite phase whose squares (or extremes' difference) overflow.
+        let huge = [1e160, -1e160, 1e160, -1e160, 1e160, -1e160];
+        assert_eq!(oadev(&huge, 1.0, 1), None);
+        assert_eq!(adev(&huge, 1.0, 1), None);
+        assert_eq!(mdev(&huge, 1.0, 1), None);
+        assert_eq!(tdev(&huge, 1.0, 1), None);
+        // At m = 2 this alternation cancels exactly: no overflow, no None.
+        assert_eq!(tdev(&huge, 1.0, 2), Some(0.0));
+        assert_eq!(mtie(&huge, 1), Some(2e160));
+        assert_eq!(mtie(&[f64::MAX, -f64::MAX], 1), None);
+        // τ0 so large that τ = m·τ0 is infinite: TDEV would be ∞ · 0.
+        assert_eq!(tdev(&X5[..3], f64::MAX, 1).map(f64::is_finite), Some(true));
+        assert_eq!(tdev(&[0.0; 6], f64::MAX, 2), None);
+    }
+
+    #[test]
     fn mtie_matches_brute_force() {
         let mut rng = SimRng::seed_from_u64(11);
         let x: Vec<f64> = (0..500).map(|_| StandardNormal.sample(&mut rng)).collect();
@@ -294,6 +360,46 @@ pub(crate) mod tests {
             assert!(matches_golden(mdev(&x, tau0, m), r[4]), "mdev m={m}");
             assert!(matches_golden(tdev(&x, tau0, m), r[5]), "tdev m={m}");
             assert!(matches_golden(mtie(&x, m), r[6]), "mtie m={m}");
+        }
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Phase samples: mostly ordinary, some of any bit pattern (NaN,
+        /// ±∞, subnormal), some finite ones whose squares overflow.
+        fn phase() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                6 => -1e-3f64..1e-3,
+                1 => any::<f64>(),
+                1 => prop_oneof![Just(1e160), Just(-1e160), Just(f64::MAX)],
+            ]
+        }
+
+        proptest! {
+            /// Whatever the data, factor and τ0: no panic, and an estimate
+            /// is either `None` or a finite number ≥ 0, `None` whenever
+            /// the data hold a non-finite value.
+            #[test]
+            fn estimates_are_none_or_finite(
+                x in proptest::collection::vec(phase(), 0..40),
+                m in prop_oneof![1usize..16, any::<usize>()],
+                tau0 in prop_oneof![1e-3f64..10.0, any::<f64>()],
+            ) {
+                let ok = |v: Option<f64>| v.is_none_or(|v| v.is_finite() && v >= 0.0);
+                let all = [
+                    adev(&x, tau0, m),
+                    oadev(&x, tau0, m),
+                    mdev(&x, tau0, m),
+                    tdev(&x, tau0, m),
+                    mtie(&x, m),
+                ];
+                prop_assert!(all.iter().all(|&v| ok(v)), "{:?}", all);
+                if !x.iter().all(|v| v.is_finite()) {
+                    prop_assert_eq!(all, [None; 5]);
+                }
+            }
         }
     }
 

@@ -64,7 +64,9 @@ struct Level {
 ///
 /// Non-finite samples are counted and skipped: the series is then treated
 /// as if the gap did not exist, which is what a probe that lost one reading
-/// would most sensibly report.
+/// would most sensibly report. An estimate whose sums overflow `f64`
+/// (finite phase beyond about 1e150 s, whose squares do not fit) is `None`
+/// from then on, as the batch functions give for the same samples.
 ///
 /// ```
 /// use sim_core::stats::{AllanStream, allan};
@@ -223,18 +225,25 @@ impl AllanStream {
             .map(|lv| {
                 let mf = lv.m as f64;
                 let tau = mf * self.tau0_s;
+                // A sum that overflowed (phase beyond about 1e150 s) is no
+                // estimate: `None`, as the batch functions give.
+                let finite = |v: f64| v.is_finite().then_some(v);
                 let oadev = (lv.adev_n > 0)
-                    .then(|| (lv.adev_sum.value() / (2.0 * tau * tau * lv.adev_n as f64)).sqrt());
-                let mdev = (lv.mdev_n > 0).then(|| {
-                    (lv.mdev_sum.value() / (2.0 * mf * mf * tau * tau * lv.mdev_n as f64)).sqrt()
-                });
+                    .then(|| (lv.adev_sum.value() / (2.0 * tau * tau * lv.adev_n as f64)).sqrt())
+                    .and_then(finite);
+                let mdev = (lv.mdev_n > 0)
+                    .then(|| {
+                        (lv.mdev_sum.value() / (2.0 * mf * mf * tau * tau * lv.mdev_n as f64))
+                            .sqrt()
+                    })
+                    .and_then(finite);
                 AllanPoint {
                     tau_s: tau,
                     m: lv.m,
                     oadev,
                     mdev,
-                    tdev: mdev.map(|d| tau / 3f64.sqrt() * d),
-                    mtie: (lv.mtie_n > 0).then_some(lv.mtie),
+                    tdev: mdev.map(|d| tau / 3f64.sqrt() * d).and_then(finite),
+                    mtie: (lv.mtie_n > 0).then_some(lv.mtie).and_then(finite),
                     n: lv.adev_n,
                 }
             })
@@ -362,6 +371,30 @@ mod tests {
         assert_eq!(dirty.nonfinite_count(), 10);
         assert_eq!(dirty.count(), 100);
         assert_eq!(clean.points(), dirty.points());
+    }
+
+    #[test]
+    fn sums_that_overflow_give_none_as_in_batch() {
+        // Finite samples of ±1e160: every square overflows. The batch
+        // functions give None; so must the stream, never Some(NaN).
+        let x: Vec<f64> = (0..40)
+            .map(|i| if i % 3 == 0 { 1e160 } else { -1e160 })
+            .collect();
+        let mut s = AllanStream::new(1.0, 8).unwrap();
+        x.iter().for_each(|&v| s.push(v));
+        for p in s.points() {
+            assert_eq!(p.oadev, allan::oadev(&x, 1.0, p.m), "m={}", p.m);
+            assert_eq!(p.mdev, allan::mdev(&x, 1.0, p.m), "m={}", p.m);
+            assert_eq!(p.tdev, allan::tdev(&x, 1.0, p.m), "m={}", p.m);
+            assert_eq!(p.mtie, allan::mtie(&x, p.m), "m={}", p.m);
+            assert_eq!((p.oadev, p.mdev, p.tdev), (None, None, None));
+            assert_eq!(p.mtie, Some(2e160));
+        }
+        // Extremes whose difference overflows: MTIE too.
+        let mut s = AllanStream::new(1.0, 1).unwrap();
+        [f64::MAX, -f64::MAX].iter().for_each(|&v| s.push(v));
+        assert_eq!(s.points()[0].mtie, None);
+        assert_eq!(allan::mtie(&[f64::MAX, -f64::MAX], 1), None);
     }
 
     #[test]

@@ -28,6 +28,10 @@
 
 use super::CompensatedSum;
 
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
 /// Default relative accuracy of [`Summary`] quantiles: 0.1 %, the value the
 /// DDSketch paper (§4) uses, and finer than any error figure the simulator
 /// reports to three significant digits.
@@ -323,7 +327,9 @@ impl Store {
 ///
 /// Non-finite inputs (NaN, ±∞) are counted by [`Summary::nonfinite_count`]
 /// and otherwise ignored, so one bad sample cannot poison the statistics.
-/// Every statistic of an empty summary is `None`.
+/// Every statistic of an empty summary is `None`, and so is one whose
+/// arithmetic overflowed `f64` (a moment of samples beyond about 1e154):
+/// a statistic is never `NaN` or ∞.
 ///
 /// ```
 /// use sim_core::stats::Summary;
@@ -516,20 +522,33 @@ impl Summary {
         self.pos.collapsed || self.neg.collapsed
     }
 
-    /// Arithmetic mean, from a compensated sum.
+    /// Arithmetic mean, from a compensated sum; `None` when the sum
+    /// overflowed `f64` (samples near `f64::MAX`).
     pub fn mean(&self) -> Option<f64> {
-        (self.n > 0).then(|| self.sum.value() / self.n as f64)
+        (self.n > 0)
+            .then(|| self.sum.value() / self.n as f64)
+            .and_then(finite)
     }
 
     /// Root mean square `√(Σx²/n)`: the error figure that penalises both
-    /// bias and spread.
+    /// bias and spread. `None` when `Σx²` overflowed `f64` (a sample of
+    /// magnitude beyond about 1e154).
     pub fn rms(&self) -> Option<f64> {
-        (self.n > 0).then(|| (self.sum_sq.value() / self.n as f64).sqrt())
+        (self.n > 0)
+            .then(|| (self.sum_sq.value() / self.n as f64).sqrt())
+            .and_then(finite)
     }
 
-    /// Sample standard deviation (divisor `n − 1`); `None` below two samples.
+    /// Sample standard deviation (divisor `n − 1`); `None` below two
+    /// samples, and when the sum of squared deviations overflowed `f64`
+    /// (a spread beyond about 1e154).
     pub fn std_dev(&self) -> Option<f64> {
-        (self.n > 1).then(|| (self.welford_m2.max(0.0) / (self.n - 1) as f64).sqrt())
+        if self.n < 2 {
+            return None;
+        }
+        // Checked before `max`, which would turn a NaN into 0.
+        let m2 = finite(self.welford_m2)?;
+        finite((m2.max(0.0) / (self.n - 1) as f64).sqrt())
     }
 
     /// Smallest sample.
@@ -622,10 +641,11 @@ impl Summary {
         self.quantile(0.5)
     }
 
-    /// Interquartile range `q(0.75) − q(0.25)`.
+    /// Interquartile range `q(0.75) − q(0.25)`; `None` when the difference
+    /// overflows `f64` (quartiles near `∓f64::MAX`).
     pub fn iqr(&self) -> Option<f64> {
         let [q25, q75] = self.quantiles([0.25, 0.75]);
-        Some(q75? - q25?)
+        finite(q75? - q25?)
     }
 }
 
@@ -718,6 +738,38 @@ mod tests {
         assert_eq!(s.max(), Some(3.0));
         assert_eq!(s.quantile(f64::NAN), None);
         assert_eq!(s.quantile(1.5), None);
+    }
+
+    #[test]
+    fn moments_that_overflow_are_none_not_nan() {
+        // ±1e160: every square overflows, so Σx² (compensated: ∞ − ∞) is
+        // NaN. The mean (0) and the extremes are still exact.
+        let mut s = Summary::new();
+        for x in [1e160, -1e160, 1e160, -1e160] {
+            s.push(x);
+        }
+        assert_eq!(s.rms(), None);
+        assert_eq!(s.std_dev(), None);
+        assert_eq!(s.mean(), Some(0.0));
+        assert_eq!(s.max_abs(), Some(1e160));
+        let mut merged = Summary::new();
+        merged.push(1.0);
+        merged.merge(&s);
+        assert_eq!((merged.rms(), merged.std_dev()), (None, None));
+        // Samples near f64::MAX: Σx overflows too.
+        let mut s = Summary::new();
+        for _ in 0..3 {
+            s.push(f64::MAX);
+        }
+        assert_eq!((s.mean(), s.rms(), s.std_dev()), (None, None, None));
+        assert_eq!(s.max(), Some(f64::MAX));
+        assert_eq!(s.median(), Some(f64::MAX));
+        // Quartiles at ∓f64::MAX: their difference overflows.
+        let mut s = Summary::new();
+        for x in [-f64::MAX, -f64::MAX, f64::MAX, f64::MAX] {
+            s.push(x);
+        }
+        assert_eq!(s.iqr(), None);
     }
 
     #[test]
@@ -918,6 +970,24 @@ mod tests {
             prop_assert!((s.rms().unwrap() - rms).abs() <= 1e-13 * rms);
             prop_assert_eq!(s.max_abs().unwrap(), scale);
             prop_assert_eq!(s.count(), xs.len() as u64);
+        }
+
+        #[test]
+        fn moments_are_none_or_finite(
+            xs in proptest::collection::vec(
+                prop_oneof![
+                    4 => -1.0f64..1.0,
+                    1 => any::<f64>(),
+                    1 => prop_oneof![Just(1e160), Just(-1e160), Just(f64::MAX), Just(-f64::MAX)],
+                ],
+                0..50,
+            ),
+        ) {
+            let mut s = Summary::new();
+            for &x in &xs { s.push(x); }
+            for v in [s.mean(), s.rms(), s.std_dev(), s.min(), s.max(), s.max_abs(), s.median(), s.iqr()] {
+                prop_assert!(v.is_none_or(f64::is_finite), "{:?} from {:?}", v, xs);
+            }
         }
 
         #[test]
