@@ -102,10 +102,53 @@ mod tests {
 
     #[test]
     fn values_are_pinned() {
-        // Guards against an accidental change of the derivation, which would
-        // silently change every published result.
+        // Guards against an accidental change of the derivation (the name
+        // hash, the seed mixing, the generator, or how `rand` turns its
+        // words into numbers), which would silently change every
+        // published result: literal draws, not a stream compared with
+        // itself.
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        let first = RngStreams::new(0).stream("probe").random::<u64>();
-        assert_eq!(first, RngStreams::new(0).stream("probe").random::<u64>());
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        let pinned: [(u64, &str, [u64; 3]); 3] = [
+            (
+                0,
+                "probe",
+                [
+                    0xb67e_b1f5_fb15_dde4,
+                    0x4932_dd50_225c_4439,
+                    0x453b_e687_6daf_cb5f,
+                ],
+            ),
+            (
+                42,
+                "host0/oscillator",
+                [
+                    0x3ce4_2920_db73_b6fc,
+                    0xa243_a7be_019c_73b7,
+                    0x9f89_0398_ae29_c099,
+                ],
+            ),
+            (
+                u64::MAX,
+                "",
+                [
+                    0xf30c_56a2_707f_340a,
+                    0x9373_d0bf_c3f6_5039,
+                    0x75e1_b8a7_5f07_e0cc,
+                ],
+            ),
+        ];
+        for (seed, name, words) in pinned {
+            assert_eq!(
+                draws(&RngStreams::new(seed), name)[..3],
+                words,
+                "seed {seed}, stream {name:?}"
+            );
+        }
+        // The first f64 of a stream: the top 53 bits of its first word.
+        let f: f64 = RngStreams::new(0).stream("probe").random();
+        assert_eq!(f.to_bits(), 0x3fe6_cfd6_3ebf_62bb);
+        let f: f64 = RngStreams::new(42).stream("host0/oscillator").random();
+        assert_eq!(f.to_bits(), 0x3fce_7214_906d_b9d8);
     }
 }
