@@ -10,8 +10,9 @@
 //! over seeds), then, when its base scenario migrates or fails over, one
 //! row per point and migration (or failover) with that move's own metrics
 //! (downtime and total time; TSC jump and log lag) under their own
-//! headings, and, for every metric, one line per sweep and series against
-//! the sweep's first varied field, overlaid in `compare_<metric>`.
+//! headings, and, for every metric (`stability_tau_s` aside), one line per
+//! sweep and series against the sweep's first varied field, overlaid in
+//! `compare_<metric>`.
 //!
 //! Each input is labelled by its directory's name; inputs whose names are
 //! alike (`A/run`, `B/run`) by as much of their paths as tells them apart,
@@ -657,7 +658,10 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
                 .collect();
             format!("_vs_{safe}")
         };
-        for metric in &metrics {
+        for metric in metrics
+            .iter()
+            .filter(|m| !crate::sweep::UNPLOTTED_METRICS.contains(&m.as_str()))
+        {
             overlay_metric(out, &group, axis, metric, &suffix)?;
         }
     }
@@ -1123,6 +1127,29 @@ mod tests {
         compare(&[good, bad], &out, false).unwrap();
         let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
         assert!(data.contains("bad/error"), "{data}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_stability_tau_is_tabulated_but_not_plotted() {
+        let root = scratch("tau");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("points.csv"),
+            "point,paths[0].asymmetry_us,rc.median_us.median,rc.median_us.q25,rc.median_us.q75,\
+             rc.tdev_us.median,rc.tdev_us.q25,rc.tdev_us.q75,\
+             rc.stability_tau_s.median,rc.stability_tau_s.q25,rc.stability_tau_s.q75\n\
+             0,-100,-50,-51,-49,0.5,0.4,0.6,640,640,640\n\
+             1,100,50,49,51,0.7,0.6,0.8,640,640,640\n",
+        )
+        .unwrap();
+        let out = root.join("out");
+        compare(std::slice::from_ref(&d), &out, false).unwrap();
+        assert!(out.join("compare_tdev_us.png").exists());
+        assert!(!out.join("compare_stability_tau_s.png").exists());
+        let csv = std::fs::read_to_string(out.join("compare_sweeps.csv")).unwrap();
+        assert!(csv.contains(",rc,stability_tau_s,640\n"), "{csv}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -68,13 +68,15 @@
 //!   of every varied field (linked ones included), then per clock the
 //!   probe-grid error's median, IQR, 99th percentile, RMS and largest
 //!   absolute value and the median host RTT overhead (µs) (and, when the
-//!   base scenario sets `probes.stability_max_tau_s`, its TDEV and MTIE at
-//!   the longest τ estimated, µs), then per live migration its downtime
+//!   base scenario sets `probes.stability_max_tau_s`, its TDEV and MTIE,
+//!   µs, at the longest τ at which both are estimated, and that τ, s, as
+//!   `<clock>.stability_tau_s`), then per live migration its downtime
 //!   (ms) and total time (s). A value that does not exist in a run (no
 //!   exchanges, no migration) is `NaN`.
 //! * `points.csv`: per grid point, the median, 25th and 75th percentiles over
 //!   seeds of every metric.
-//! * For every metric and every numeric axis, `<metric>_vs_<path>.png`,
+//! * For every metric (`stability_tau_s` aside) and every numeric axis,
+//!   `<metric>_vs_<path>.png`,
 //!   `.svg` and `_data.csv`: the metric against the axis (logarithmic when
 //!   the values span a factor of 20 or more), one line per clock (or
 //!   migration) through the medians over seeds, with the interquartile range
@@ -907,31 +909,50 @@ const CLOCK_METRICS: [Metric; 6] = [
     },
 ];
 
-/// The longest τ of a clock's stability metrics at which `pick` has an
-/// estimate, and that estimate.
-fn longest_tau(
-    s: &RunSummary,
+/// A clock's stability point at the longest τ at which both TDEV and
+/// MTIE are estimated. TDEV needs `3m` samples and MTIE only `m + 1`, so
+/// each at its own longest τ would put figures of two different τ side by
+/// side in a row.
+fn longest_common_tau<'a>(
+    s: &'a RunSummary,
     clock_name: &str,
-    pick: fn(&crate::run::StabilityPoint) -> Option<f64>,
-) -> Option<f64> {
-    clock(s, clock_name)?.stability.iter().rev().find_map(pick)
+) -> Option<&'a crate::run::StabilityPoint> {
+    clock(s, clock_name)?
+        .stability
+        .iter()
+        .rev()
+        .find(|p| p.tdev_us.is_some() && p.mtie_us.is_some())
 }
 
 /// Per clock, when the base scenario asks for stability metrics: the time
-/// wander over the longest τ estimated (the same τ at every point unless
-/// the sweep varies the probes or the duration).
-const STABILITY_METRICS: [Metric; 2] = [
+/// wander over the longest τ at which both TDEV and MTIE are estimated,
+/// and that τ (the same at every point unless the sweep varies the probes,
+/// the metrics start or the duration).
+const STABILITY_METRICS: [Metric; 3] = [
     Metric {
         name: "tdev_us",
-        label: "TDEV at the longest τ [µs]",
-        read: |s, c| longest_tau(s, c, |p| p.tdev_us),
+        label: "TDEV at stability_tau_s [µs]",
+        read: |s, c| longest_common_tau(s, c).and_then(|p| p.tdev_us),
     },
     Metric {
         name: "mtie_us",
-        label: "MTIE at the longest τ [µs]",
-        read: |s, c| longest_tau(s, c, |p| p.mtie_us),
+        label: "MTIE at stability_tau_s [µs]",
+        read: |s, c| longest_common_tau(s, c).and_then(|p| p.mtie_us),
+    },
+    Metric {
+        name: STABILITY_TAU,
+        label: "τ of the TDEV and MTIE columns [s]",
+        read: |s, c| longest_common_tau(s, c).map(|p| p.tau_s),
     },
 ];
+
+/// The column suffix of the τ at which a sweep's TDEV and MTIE are taken.
+pub(crate) const STABILITY_TAU: &str = "stability_tau_s";
+
+/// Metrics that describe how the others were measured, not a result: in
+/// `results.csv` and `points.csv`, but not plotted (by `vtsim sweep` or
+/// `vtsim compare`).
+pub(crate) const UNPLOTTED_METRICS: [&str; 1] = [STABILITY_TAU];
 
 const MIGRATION_METRICS: [Metric; 2] = [
     Metric {
@@ -1532,7 +1553,7 @@ fn summarize_points(
     // pooled (the median of the medians), so the line is one per series.
     let mut metrics: Vec<Metric> = Vec::new();
     for (_, m) in columns {
-        if !metrics.iter().any(|n| n.name == m.name) {
+        if !metrics.iter().any(|n| n.name == m.name) && !UNPLOTTED_METRICS.contains(&m.name) {
             metrics.push(*m);
         }
     }
@@ -1766,6 +1787,44 @@ mod tests {
         let text = ron::Value::String("x".into());
         assert_eq!(Transform::Same.apply(&text), Ok(text.clone()));
         assert!(Transform::Scale(2.0).apply(&text).is_err());
+    }
+
+    #[test]
+    fn tdev_and_mtie_are_read_at_one_tau_and_that_tau_with_them() {
+        // TDEV needs 3m samples, MTIE m + 1: at the longest τ only MTIE
+        // has a value, so both are read one octave down, where both do.
+        let point = |tau: f64, tdev: Option<f64>, mtie: Option<f64>| {
+            serde_json::json!({"tau_s": tau, "n": 1, "oadev": null, "mdev": null,
+                "tdev_us": tdev, "mtie_us": mtie})
+        };
+        let summary = |stability: serde_json::Value| -> RunSummary {
+            let empty = serde_json::json!({"count": 0});
+            serde_json::from_value(serde_json::json!({
+                "scenario": "s", "seed": 1, "duration_s": 1.0, "version": "0", "events": 1,
+                "clocks": [{"name": "c", "domain": "h", "algorithm": "naive",
+                    "error_us": empty, "error_at_exchange_us": empty, "host_rtt_us": empty,
+                    "stability": stability}]
+            }))
+            .unwrap()
+        };
+        let read = |s: &RunSummary| {
+            let [tdev, mtie, tau] = STABILITY_METRICS.map(|m| (m.read)(s, "c"));
+            (tdev, mtie, tau)
+        };
+        let s = summary(serde_json::json!([
+            point(10.0, Some(0.1), Some(1.0)),
+            point(20.0, Some(0.2), Some(2.0)),
+            point(40.0, None, Some(4.0)),
+        ]));
+        assert_eq!(read(&s), (Some(0.2), Some(2.0), Some(20.0)));
+        // Where no τ has both, none of the three has a value.
+        let s = summary(serde_json::json!([point(10.0, None, Some(1.0))]));
+        assert_eq!(read(&s), (None, None, None));
+        assert_eq!(read(&summary(serde_json::json!([]))), (None, None, None));
+        assert_eq!(
+            STABILITY_METRICS.map(|m| m.name),
+            ["tdev_us", "mtie_us", "stability_tau_s"]
+        );
     }
 
     #[test]
