@@ -1372,11 +1372,15 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The unit of a field from its name's suffix (`_us` is µs, ...), if any.
-fn unit_of(path: &str) -> Option<&'static str> {
-    const UNITS: [(&str, &str); 10] = [
-        ("_mib_per_s", "MiB/s"),
-        ("_mbit_per_s", "Mbit/s"),
+/// A rate, `<name>_per_<unit>`, is read first, both sides of `_per_`:
+/// `coeff_ppm_per_c` is ppm/°C, `halt_rate_per_s` is 1/s (a count per
+/// second), `cold_dirty_rate_mib_per_s` is MiB/s; a rate per anything but
+/// a unit of time or temperature (`pages_per_round`) has no unit, rather
+/// than the unit of its last word.
+fn unit_of(path: &str) -> Option<String> {
+    const UNITS: [(&str, &str); 9] = [
         ("_mib", "MiB"),
+        ("_mbit", "Mbit"),
         ("_ppm", "ppm"),
         ("_ns", "ns"),
         ("_us", "µs"),
@@ -1385,10 +1389,31 @@ fn unit_of(path: &str) -> Option<&'static str> {
         ("_hz", "Hz"),
         ("_c", "°C"),
     ];
-    UNITS
-        .iter()
-        .find(|(suffix, _)| path.ends_with(suffix))
-        .map(|(_, u)| *u)
+    const PER: [(&str, &str); 8] = [
+        ("ns", "ns"),
+        ("us", "µs"),
+        ("ms", "ms"),
+        ("s", "s"),
+        ("min", "min"),
+        ("h", "h"),
+        ("day", "day"),
+        ("c", "°C"),
+    ];
+    let suffix_unit = |name: &str| {
+        UNITS
+            .iter()
+            .find(|(suffix, _)| name.ends_with(suffix))
+            .map(|(_, u)| *u)
+    };
+    // The last name of the path: `_per_` in an earlier one is no rate.
+    let name = path.rsplit(['.', ']']).next().unwrap_or(path);
+    match name.rsplit_once("_per_") {
+        Some((what, per)) => {
+            let (_, per) = PER.iter().find(|(p, _)| *p == per)?;
+            Some(format!("{}/{per}", suffix_unit(what).unwrap_or("1")))
+        }
+        None => suffix_unit(name).map(str::to_string),
+    }
 }
 
 /// A field path cut into names, indexes and the `.`, `[`, `]` between them.
@@ -1829,15 +1854,41 @@ mod tests {
 
     #[test]
     fn units_from_suffixes() {
-        assert_eq!(unit_of("daemons[0].algorithm.poll_period_s"), Some("s"));
-        assert_eq!(unit_of("paths[0].asymmetry_us"), Some("µs"));
+        let unit = |path: &str| unit_of(path);
         assert_eq!(
-            unit_of("events[0].migration.cold_dirty_rate_mib_per_s"),
+            unit("daemons[0].algorithm.poll_period_s").as_deref(),
+            Some("s")
+        );
+        assert_eq!(unit("paths[0].asymmetry_us").as_deref(), Some("µs"));
+        assert_eq!(
+            unit("events[0].migration.cold_dirty_rate_mib_per_s").as_deref(),
             Some("MiB/s")
         );
         assert_eq!(
-            unit_of("hosts[1].xen.host.guests[0].workload.busy_fraction"),
+            unit("hosts[1].xen.host.guests[0].workload.busy_fraction"),
             None
         );
+        // Rates: both sides of `_per_`, never the denominator alone.
+        for (path, expected) in [
+            (
+                "hosts[0].tsc_crystal.temperature.coeff_ppm_per_c",
+                Some("ppm/°C"),
+            ),
+            ("hosts[0].tsc_crystal.aging_ppm_per_day", Some("ppm/day")),
+            (
+                "hosts[0].counters[0].tsc.cstate_halt.halt_rate_per_s",
+                Some("1/s"),
+            ),
+            ("events[0].migration.cold_faults_per_s", Some("1/s")),
+            ("paths[0].link_mbit_per_s", Some("Mbit/s")),
+            ("events[0].migration.pages_per_round", None),
+            ("hosts[0].tsc_crystal.skew_ppm", Some("ppm")),
+            (
+                "hosts[0].tsc_crystal.temperature.diurnal_amplitude_c",
+                Some("°C"),
+            ),
+        ] {
+            assert_eq!(unit(path).as_deref(), expected, "{path}");
+        }
     }
 }
