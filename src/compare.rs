@@ -12,7 +12,9 @@
 //! (downtime and total time; TSC jump and log lag) under their own
 //! headings, and, for every metric (`stability_tau_s` aside), one line per
 //! sweep and series against the sweep's first varied field, overlaid in
-//! `compare_<metric>`.
+//! `compare_<metric>`. As in `vtsim sweep`'s own plots, the points of a
+//! sweep with several axes that share the plotted field's value are pooled
+//! into one: the median of their medians.
 //!
 //! Each input is labelled by its directory's name; inputs whose names are
 //! alike (`A/run`, `B/run`) by as much of their paths as tells them apart,
@@ -668,8 +670,38 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
     Ok(table)
 }
 
+/// The line of one series of a sweep against its first varied field:
+/// per value of that field, the median of the points' medians over seeds
+/// of `metric` (points that differ only in other fields share the value,
+/// and are pooled as `vtsim sweep` pools them), in ascending order; and
+/// whether any value pooled more than one point.
+fn pooled_line(sw: &SweepPoints, series: &str, metric: &str) -> (Vec<(f64, f64)>, bool) {
+    let key = (series.to_string(), metric.to_string());
+    let mut by_x: std::collections::BTreeMap<u64, Vec<f64>> = std::collections::BTreeMap::new();
+    for (values, ms) in &sw.rows {
+        let Some(x) = values[0].parse::<f64>().ok().filter(|x| x.is_finite()) else {
+            continue;
+        };
+        if let Some(&y) = ms.get(&key).filter(|y| y.is_finite()) {
+            // -0 and 0 are one value of the field.
+            by_x.entry((x + 0.0).to_bits()).or_default().push(y);
+        }
+    }
+    let pooled = by_x.values().any(|ys| ys.len() > 1);
+    let mut points: Vec<(f64, f64)> = by_x
+        .into_iter()
+        .map(|(x, mut ys)| {
+            ys.sort_by(f64::total_cmp);
+            (f64::from_bits(x), crate::sweep::quantile(&ys, 0.5))
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (points, pooled)
+}
+
 /// One plot of `metric` (median over seeds) against `axis`, a line per
-/// sweep of `group` and clock; nothing when no sweep has the metric.
+/// sweep of `group` and clock, the points of a sweep with other axes
+/// pooled ([`pooled_line`]); nothing when no sweep has the metric.
 fn overlay_metric(
     out: &Path,
     group: &[&(String, SweepPoints)],
@@ -677,24 +709,20 @@ fn overlay_metric(
     metric: &str,
     suffix: &str,
 ) -> anyhow::Result<()> {
-    let series: Vec<Series> = group
-        .iter()
-        .flat_map(|(label, sw)| {
-            sw.series().map(move |clock| Series {
-                name: format!("{label}/{clock}"),
-                points: sw
-                    .rows
-                    .iter()
-                    .filter_map(|(values, ms)| {
-                        let x = values[0].parse::<f64>().ok()?;
-                        let y = *ms.get(&(clock.clone(), metric.to_string()))?;
-                        (x.is_finite() && y.is_finite()).then_some((x, y))
-                    })
-                    .collect(),
-            })
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
+    let mut pooled = false;
+    let mut series: Vec<Series> = Vec::new();
+    for (label, sw) in group {
+        for clock in sw.series() {
+            let (points, p) = pooled_line(sw, clock, metric);
+            if !points.is_empty() {
+                pooled |= p;
+                series.push(Series {
+                    name: format!("{label}/{clock}"),
+                    points,
+                });
+            }
+        }
+    }
     if series.is_empty() {
         return Ok(());
     }
@@ -708,7 +736,11 @@ fn overlay_metric(
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
             (lo.min(x), hi.max(x))
         });
-    let y_label = format!("{metric} (median over seeds)");
+    let y_label = if pooled {
+        format!("{metric} (median over seeds; median over the other fields)")
+    } else {
+        format!("{metric} (median over seeds)")
+    };
     line_chart(
         out,
         &format!("compare_{metric}{suffix}"),
@@ -1127,6 +1159,48 @@ mod tests {
         compare(&[good, bad], &out, false).unwrap();
         let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
         assert!(data.contains("bad/error"), "{data}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_sweep_with_several_axes_is_plotted_pooled_over_the_others() {
+        // Asymmetry × poll period, in grid order: plotted by row against
+        // the asymmetry, the line would zig-zag through all six points.
+        let root = scratch("pooled");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("points.csv"),
+            "point,paths[0].asymmetry_us,daemons[0].algorithm.poll_period_s,\
+             rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n\
+             0,-100,16,1,0,2\n\
+             1,-100,64,8,7,9\n\
+             2,-100,256,3,2,4\n\
+             3,100,16,40,39,41\n\
+             4,100,64,10,9,11\n\
+             5,100,256,20,19,21\n",
+        )
+        .unwrap();
+        let out = root.join("out");
+        compare(std::slice::from_ref(&d), &out, false).unwrap();
+        let data = std::fs::read_to_string(out.join("compare_median_us_data.csv")).unwrap();
+        let lines: Vec<&str> = data.lines().collect();
+        // One point per asymmetry: the median of the three poll periods'.
+        assert_eq!(
+            lines,
+            [
+                "series,paths[0].asymmetry_us,median_us (median over seeds; median over the other fields)",
+                "s/rc,-100,3",
+                "s/rc,100,20",
+            ],
+            "{data}"
+        );
+        // A sweep with one axis is plotted as it is.
+        let out = root.join("out-one");
+        compare(&sweep_dirs(&root), &out, false).unwrap();
+        let data = std::fs::read_to_string(out.join("compare_median_us_data.csv")).unwrap();
+        assert!(data.starts_with("series,paths[0].asymmetry_us,median_us (median over seeds)\n"));
+        assert!(data.contains("a/rc,-100,-50\na/rc,100,50\n"), "{data}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 
