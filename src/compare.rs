@@ -18,7 +18,8 @@
 //!
 //! Each input is labelled by its directory's name; inputs whose names are
 //! alike (`A/run`, `B/run`) by as much of their paths as tells them apart,
-//! so their rows and plot lines stay apart.
+//! so their rows and plot lines stay apart. The same directory given twice
+//! (however spelt: `A/run` and `A/run/`) is refused.
 //!
 //! The table labels a point by the fields with values of their own (a
 //! field `Linked` to another follows it, so the sweep recorded beside
@@ -367,6 +368,25 @@ fn distinct_labels(dirs: &[&Path], mut labels: Vec<String>) -> anyhow::Result<Ve
     }
 }
 
+/// Refuses a directory given twice, however spelt (`A/run`, `A/run/`,
+/// `./A/run`, through a link): its rows and lines would only repeat.
+/// A path that does not resolve is left to the reading, which names it.
+fn refuse_repeats(dirs: &[PathBuf]) -> anyhow::Result<()> {
+    let resolved: Vec<Option<PathBuf>> = dirs.iter().map(|d| d.canonicalize().ok()).collect();
+    for (j, b) in resolved.iter().enumerate() {
+        let Some(b) = b else { continue };
+        if let Some(i) = resolved[..j].iter().position(|a| a.as_ref() == Some(b)) {
+            anyhow::bail!(
+                "{} and {} are the same directory ({}): give each directory once",
+                dirs[i].display(),
+                dirs[j].display(),
+                b.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A run directory's contribution: its label, summary and error series.
 struct RunData {
     label: String,
@@ -400,6 +420,7 @@ fn read_run(d: &Path) -> anyhow::Result<RunData> {
 /// holds a comparison (or nothing) and none of the inputs, so no file of an
 /// earlier comparison is ever left beside the new ones.
 pub fn compare(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<String> {
+    refuse_repeats(dirs)?;
     let (run_dirs, sweep_dirs): (Vec<&Path>, Vec<&Path>) = dirs
         .iter()
         .map(PathBuf::as_path)
@@ -1159,6 +1180,42 @@ mod tests {
         compare(&[good, bad], &out, false).unwrap();
         let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
         assert!(data.contains("bad/error"), "{data}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_same_directory_given_twice_is_refused_however_spelt() {
+        let root = scratch("twice");
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let run = run_dir(&root, "A/run", stats);
+        let other = run_dir(&root, "B/run", stats);
+        let out = root.join("out");
+        let spellings = [
+            PathBuf::from(format!("{}/", run.display())),
+            root.join("A/./run"),
+            root.join("B/../A/run"),
+        ];
+        for again in spellings {
+            let e = compare(&[run.clone(), other.clone(), again.clone()], &out, false)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "{} and {} are the same directory",
+                    run.display(),
+                    again.display()
+                )),
+                "{e}"
+            );
+            assert!(!out.exists());
+        }
+        // Sweeps alike.
+        let [a, _] = sweep_dirs(&root);
+        let e = compare(&[a.clone(), a.join(".")], &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("are the same directory"), "{e}");
+        compare(&[run, other], &out, false).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
     }
 
