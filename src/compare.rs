@@ -1,11 +1,11 @@
 //! Comparing finished runs and sweeps: metrics side by side and overlaid
 //! plots.
 //!
-//! A *run* directory (`vtsim run`, `vtsim replay`) contributes one row per
-//! clock from its `summary.json` and its error series from `errors.csv`,
-//! overlaid in `compare_errors`; every run and replay writes both, so
-//! either missing or unreadable (a cell that is not a number) fails the
-//! comparison, naming the file, and nothing is written. A *sweep* directory (`vtsim sweep`, known by
+//! A *run* directory (`vtsim run`) contributes one row per clock from its
+//! `summary.json` and its error series from `errors.csv` (true time `t_s`,
+//! then one column per clock), overlaid in `compare_errors`; every run
+//! writes both, so either missing or unreadable (a cell that is not a
+//! number) fails the comparison, naming the file, and nothing is written. A *sweep* directory (`vtsim sweep`, known by
 //! its `points.csv`) contributes one row per grid point and clock (medians
 //! over seeds), then, when its base scenario migrates or fails over, one
 //! row per point and migration (or failover) with that move's own metrics
@@ -15,6 +15,12 @@
 //! `compare_<metric>`. As in `vtsim sweep`'s own plots, the points of a
 //! sweep with several axes that share the plotted field's value are pooled
 //! into one: the median of their medians.
+//!
+//! A `vtsim replay` directory (known by its `replay.ron`, or by an
+//! `errors.csv` whose first column is the counter reading `tf`) is refused,
+//! naming it: a replay has no error on the probe grid, only the error at
+//! each exchange, and its `errors.csv` has no true time to plot that
+//! against.
 //!
 //! Each input is labelled by its directory's name; inputs whose names are
 //! alike (`A/run`, `B/run`) by as much of their paths as tells them apart,
@@ -43,11 +49,12 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
 }
 
 /// Reads `errors.csv` of a run: (hours, µs) per clock column, thinned for
-/// plotting with every excursion kept ([`Thinned`]). Every run and replay
-/// writes one, so a missing or garbled file is an error naming it (and
-/// the line and column of a cell that is not a number), not an empty plot.
-/// An empty error cell is a value that does not exist (a replay writes a
-/// non-finite error so) and is skipped.
+/// plotting with every excursion kept ([`Thinned`]). Every run writes one,
+/// so a missing or garbled file is an error naming it (and the line and
+/// column of a cell that is not a number), not an empty plot; so is one
+/// whose first column is not the true time `t_s` (a replay's `tf` is a
+/// counter reading). An empty error cell is a value that does not exist
+/// and is skipped.
 fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
     let p = dir.join("errors.csv");
     let file = p.display();
@@ -67,6 +74,15 @@ fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
         anyhow::bail!(
             "{file} is empty: expected a header line (the time, then one column per clock)"
         );
+    }
+    match header.get(0) {
+        Some("t_s") => {}
+        Some("tf") => anyhow::bail!("{}", replay_refused(dir)),
+        other => anyhow::bail!(
+            "{file}: the first column is {:?}, not \"t_s\" (true time, s): \
+             not a run's error series",
+            other.unwrap_or("")
+        ),
     }
     let names: Vec<String> = header
         .iter()
@@ -113,6 +129,19 @@ fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
             points: col.into_points(),
         })
         .collect())
+}
+
+/// Why a `vtsim replay` directory is not compared: what it writes does
+/// not measure what a run's does.
+fn replay_refused(dir: &Path) -> String {
+    format!(
+        "{} is the output of `vtsim replay`, which compare does not take: its errors.csv \
+         gives the error at each exchange against the counter reading `tf` (ticks), not \
+         against true time, and it has no error on the probe grid (the statistics \
+         compared here); its error at each exchange is `error_at_exchange_us` in its \
+         summary.json",
+        dir.display()
+    )
 }
 
 /// Medians over seeds of one grid point, by `(clock, metric)`.
@@ -368,6 +397,9 @@ fn distinct_labels(dirs: &[&Path], mut labels: Vec<String>) -> anyhow::Result<Ve
     }
 }
 
+/// The file that marks a `vtsim replay` output directory.
+const REPLAY_RECORD: &str = "replay.ron";
+
 /// Refuses a directory given twice, however spelt (`A/run`, `A/run/`,
 /// `./A/run`, through a link): its rows and lines would only repeat.
 /// A path that does not resolve is left to the reading, which names it.
@@ -402,6 +434,9 @@ fn read_run(d: &Path) -> anyhow::Result<RunData> {
             d.display(),
             crate::sweep::resume_command(&d.join(crate::sweep::RECORDED_SWEEP), d)
         );
+    }
+    if d.join(REPLAY_RECORD).exists() {
+        anyhow::bail!("{}", replay_refused(d));
     }
     let summary = read_summary(d)?;
     let label = label_of(d, &summary.scenario);
@@ -1174,12 +1209,55 @@ mod tests {
         assert!(e.contains("is empty"), "{e}");
         let e = refused(None);
         assert!(e.contains("is missing"), "{e}");
-        // An empty cell is an error that does not exist, as a replay
-        // writes it: no reason to refuse the run.
-        std::fs::write(bad.join("errors.csv"), "tf,error_us\n0,1.5\n60,\n").unwrap();
+        // A first column that is not true time is no run's error series.
+        let e = refused(Some("time,c_error_us\n0,1.5\n"));
+        assert!(
+            e.contains("the first column is \"time\", not \"t_s\""),
+            "{e}"
+        );
+        // An empty cell is an error that does not exist: no reason to
+        // refuse the run.
+        std::fs::write(bad.join("errors.csv"), "t_s,c_error_us\n0,1.5\n60,\n").unwrap();
         compare(&[good, bad], &out, false).unwrap();
         let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
-        assert!(data.contains("bad/error"), "{data}");
+        assert!(data.contains("bad/c,0,1.5"), "{data}");
+        assert!(!data.contains("bad/c,0.01"), "{data}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_replay_is_refused_naming_it_and_why() {
+        let root = scratch("replay");
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let run = run_dir(&root, "run", stats);
+        // What `vtsim replay` writes: no probe-grid error, and its errors
+        // against the counter reading `tf`, in ticks.
+        let replay = run_dir(&root, "replay", r#"{"count": 0}"#);
+        std::fs::write(
+            replay.join("errors.csv"),
+            "tf,error_us\n1338724,190.7\n6001317814,27.8\n",
+        )
+        .unwrap();
+        std::fs::write(replay.join("replay.ron"), "Replay()").unwrap();
+        let out = root.join("out");
+        for inputs in [vec![run.clone(), replay.clone()], vec![replay.clone()]] {
+            let e = compare(&inputs, &out, false).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "{} is the output of `vtsim replay`",
+                    replay.display()
+                )) && e.contains("counter reading `tf`")
+                    && e.contains("error_at_exchange_us"),
+                "{e}"
+            );
+            assert!(!out.exists());
+        }
+        // Known by its errors.csv too, should replay.ron be gone.
+        std::fs::remove_file(replay.join("replay.ron")).unwrap();
+        let e = compare(&[run, replay.clone()], &out, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is the output of `vtsim replay`"), "{e}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 
