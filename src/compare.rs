@@ -782,16 +782,17 @@ fn overlay_metric(
     if series.is_empty() {
         return Ok(());
     }
-    // Sweeps over decades (poll periods, dirty rates) read best on log axes.
-    let positive = series
-        .iter()
-        .all(|s| s.points.iter().all(|&(x, y)| x > 0.0 && y > 0.0));
-    let (lo, hi) = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
-            (lo.min(x), hi.max(x))
-        });
+    // Sweeps over decades (poll periods, dirty rates) read best on log
+    // axes, each axis judged by its own values.
+    let decades = |axis: fn(&(f64, f64)) -> f64| {
+        let (lo, hi, positive) = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(axis))
+            .fold((f64::INFINITY, 0.0f64, true), |(lo, hi, pos), v| {
+                (lo.min(v), hi.max(v), pos && v > 0.0)
+            });
+        positive && hi >= 100.0 * lo
+    };
     let y_label = if pooled {
         format!("{metric} (median over seeds; median over the other fields)")
     } else {
@@ -806,8 +807,8 @@ fn overlay_metric(
             y_label: &y_label,
             series: &series,
             points: false,
-            log_x: positive && hi >= 100.0 * lo,
-            log_y: positive && hi >= 100.0 * lo,
+            log_x: decades(|p| p.0),
+            log_y: decades(|p| p.1),
         },
     )
     .map_err(|e| anyhow::anyhow!("plotting: {e}"))
