@@ -46,8 +46,12 @@
 //! time. The three newest grid points are kept, so a read may fall up to
 //! one grid step before the segment of the newest read and is still
 //! interpolated exactly as a forward read would have been. A read further
-//! in the past returns the value of the oldest retained grid point (the
-//! deterministic terms are still exact): callers must not rely on it.
+//! in the past is exact too, but slow: the grid is generated again from a
+//! copy of the source taken before its first point, up to the segment
+//! read (a cursor kept there serves later reads in the past in increasing
+//! order without starting over). Such reads are counted
+//! ([`Oscillator::rewound_reads`]), so that tests can check that a
+//! caller's reads stay in order.
 //!
 //! ## Noise generators
 //!
@@ -548,6 +552,42 @@ struct NoiseGrid {
     /// Whether the source computes each point's whole time error.
     whole: bool,
     points: Ahead<NoiseSource>,
+    /// Reads before the three newest points (boxed: rarely used).
+    past: Box<PastReads>,
+}
+
+/// Serves reads before [`NoiseGrid`]'s three newest points exactly, by
+/// generating the grid again: from a copy of the source taken before it
+/// generated point 1, or from a cursor left where the last such read was.
+#[derive(Debug)]
+struct PastReads {
+    /// The source as built: its next point is point 1.
+    origin: NoiseSource,
+    /// Point 0's noise phase.
+    x0: f64,
+    /// A copy of the source whose newest point is `c ≥ 1`, with points
+    /// `c − 1` and `c`.
+    cursor: Option<(NoiseSource, [f64; 2])>,
+    /// Reads served here.
+    reads: u64,
+}
+
+impl PastReads {
+    /// Noise phases at grid points `k` and `k + 1`.
+    #[cold]
+    #[inline(never)]
+    fn points(&mut self, k: u64) -> (f64, f64) {
+        self.reads += 1;
+        let (mut source, mut x) = match self.cursor.take() {
+            Some((source, x)) if source.newest <= k + 1 => (source, x),
+            _ => (self.origin.clone(), [f64::NAN, self.x0]),
+        };
+        while source.newest < k + 1 {
+            x = [x[1], source.next_point()];
+        }
+        self.cursor = Some((source, x));
+        (x[0], x[1])
+    }
 }
 
 /// The time error at one grid point, seconds.
@@ -563,6 +603,7 @@ struct GridPoint {
 /// Generates the noise phase at grid points 1, 2, 3, … in order (point 0
 /// is drawn when the source is built), and the whole time error there if
 /// given the deterministic terms.
+#[derive(Clone, Debug)]
 struct NoiseSource {
     step_ns: u64,
     step_s: f64,
@@ -596,6 +637,12 @@ impl NoiseGrid {
         let step_ns = (cfg.noise_step_s * 1e9).round().max(1.0) as u64;
         let step_s = step_ns as f64 * 1e-9;
         let (source, x0) = NoiseSource::new(cfg, step_ns, normals);
+        let past = Box::new(PastReads {
+            origin: source.clone(),
+            x0,
+            cursor: None,
+            reads: 0,
+        });
         let mut points = Ahead::inline(source);
         let p0 = GridPoint {
             noise_s: x0,
@@ -610,6 +657,7 @@ impl NoiseGrid {
             x,
             whole: false,
             points,
+            past,
         }
     }
 
@@ -667,15 +715,15 @@ impl NoiseGrid {
 
     /// [`NoiseGrid::at`] for `ns` in segment `k`, once covered.
     #[inline]
-    fn segment(&self, ns: u64, k: u64) -> (f64, f64) {
+    fn segment(&mut self, ns: u64, k: u64) -> (f64, f64) {
         let frac = (ns - k * self.step_ns) as f64 / self.step_ns as f64;
         let (lo, hi) = if self.newest == k + 1 {
             (self.x[1].noise_s, self.x[2].noise_s)
         } else if self.newest == k + 2 {
             (self.x[0].noise_s, self.x[1].noise_s)
         } else {
-            // Further in the past than the retained window: documented clamp.
-            return (self.x[0].noise_s, 0.0);
+            // Further in the past than the retained points: generated again.
+            self.past.points(k)
         };
         (lo + (hi - lo) * frac, (hi - lo) / self.step_s)
     }
@@ -999,6 +1047,13 @@ impl Oscillator {
         };
         self.last_read = Some((t, x));
         x
+    }
+
+    /// How many reads fell before the three newest noise-grid points and
+    /// were served by generating the grid again (module docs, "Reads in
+    /// the past"): exact, but a sign that reads went back in time.
+    pub fn rewound_reads(&self) -> u64 {
+        self.noise.as_ref().map_or(0, |n| n.past.reads)
     }
 
     /// Fractional frequency error `y(t)` (dimensionless; 1e-6 = 1 ppm). The
@@ -1372,13 +1427,63 @@ mod tests {
         let x0 = sparse.time_error_s(SimTime::from_secs(499));
         let x1 = sparse.time_error_s(SimTime::from_secs(500));
         assert!((a - (x0 + 0.25 * (x1 - x0))).abs() < 1e-18);
-        // A read one grid step back is still interpolated exactly...
+        // A read one grid step back is still interpolated from the points
+        // kept...
         let back = dense.time_error_s(SimTime::from_secs_f64(498.5));
         let mut fresh = Oscillator::new(&cfg, rng(5));
         assert_eq!(back, fresh.time_error_s(SimTime::from_secs_f64(498.5)));
-        // ...and further back clamps to the oldest retained point (498 here).
-        let far_back = dense.time_error_s(SimTime::from_secs(10));
-        assert_eq!(far_back, fresh.time_error_s(SimTime::from_secs(498)));
+        assert_eq!(dense.rewound_reads(), 0);
+        // ...and one further back is generated again, exactly, and counted.
+        let mut fresh = Oscillator::new(&cfg, rng(5));
+        for (i, s) in [10.25, 10.5, 11.75, 3.5, 0.0].into_iter().enumerate() {
+            let t = SimTime::from_secs_f64(s);
+            let mut fresh = Oscillator::new(&cfg, rng(5));
+            assert_eq!(dense.time_error_s(t), fresh.time_error_s(t), "t = {s}");
+            assert_eq!(dense.frequency_error(t), fresh.frequency_error(t));
+            assert_eq!(dense.rewound_reads(), 2 * i as u64 + 2);
+        }
+        // Forward reads go on from the newest point as before.
+        let t = SimTime::from_secs_f64(600.5);
+        assert_eq!(dense.time_error_s(t), fresh.time_error_s(t));
+        assert_eq!(fresh.rewound_reads(), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reads_in_any_order_are_exact(
+            seed: u64,
+            ahead in proptest::bool::ANY,
+            times_ms in proptest::collection::vec(0u64..20_000, 1..60),
+        ) {
+            // A 10 ms grid, read at random times (mostly far in the past of
+            // the newest read), against a fresh oscillator per read.
+            let cfg = OscillatorConfig {
+                noise: every_noise_type(),
+                temperature: TemperatureConfig {
+                    room_sigma_c: 0.2,
+                    coeff_ppm_per_c: 0.5,
+                    ..TemperatureConfig::default()
+                },
+                noise_step_s: 0.01,
+                ..OscillatorConfig::default()
+            };
+            let mut osc = Oscillator::new(&cfg, rng(seed));
+            if ahead {
+                osc.generate_noise_ahead();
+            }
+            for ms in times_ms {
+                let t = SimTime::from_nanos(ms * 1_000_000 + ms % 7 * 1_003);
+                let mut fresh = Oscillator::new(&cfg, rng(seed));
+                proptest::prop_assert_eq!(
+                    osc.time_error_s(t).to_bits(),
+                    fresh.time_error_s(t).to_bits()
+                );
+                proptest::prop_assert_eq!(
+                    osc.frequency_error(t).to_bits(),
+                    fresh.frequency_error(t).to_bits()
+                );
+            }
+        }
     }
 
     proptest::proptest! {
