@@ -36,11 +36,14 @@
 //! caller supplies through [`HostCounters`].
 //!
 //! The model is lazy: [`XenTimekeeper::advance_to`] processes every epoch
-//! boundary that has elapsed, asking the counters for their values at each
-//! boundary. The world calls it before every read of the host's counters,
-//! whatever their source, so no read has moved a counter past a boundary
-//! before the calibration reads it there (counters and crystals are exact
-//! only for reads in nearly increasing time order).
+//! boundary that has elapsed, the end of the boot calibration first,
+//! asking the counters for their values at each boundary. The world calls
+//! it before every read of the host's counters, whatever their source, so
+//! no read has moved a counter past a boundary before the calibration
+//! reads it there (counters and crystals are meant to be read in nearly
+//! increasing time order: a non-invariant TSC read before its current
+//! piece of constant rate is not exact, and a crystal read further back
+//! than two noise-grid steps is exact but generates its noise again).
 //!
 //! ```
 //! use models::xen::pvclock::{PvclockRecord, TimeScale};
@@ -494,6 +497,9 @@ pub struct XenTimekeeper {
     next_wallclock_push: SimTime,
     /// End of the boot calibration: the first published records.
     booted: SimTime,
+    /// The boot calibration's reads at its start (platform count, CPU 0's
+    /// TSC) until it completes at `booted`.
+    boot_start: Option<(u64, u64)>,
 }
 
 impl XenTimekeeper {
@@ -502,6 +508,13 @@ impl XenTimekeeper {
     /// scale, shared by all CPUs as Xen's `cpu_khz` is), then stamps every
     /// CPU. System time 0 is the first platform read. Invalid configurations
     /// are returned as errors.
+    ///
+    /// The counters are read at `boot` here and at the window's end
+    /// ([`XenTimekeeper::booted_at`]) by the first
+    /// [`XenTimekeeper::advance_to`] that reaches it, as the first
+    /// calibration epoch: reads of the counters in between come in time
+    /// order, as counters and crystals need (reading the end first would
+    /// send every later read in the window back in time).
     pub fn new(
         cfg: XenTimeConfig,
         boot: SimTime,
@@ -513,51 +526,59 @@ impl XenTimekeeper {
             return Err(errors);
         }
         let platform_scale = TimeScale::from_ticks_per_sec(cfg.platform_timer.nominal_hz());
+        let end = boot + SimDuration::from_nanos(cfg.boot_calib_window_ns);
         let mut me = XenTimekeeper {
             platform_scale,
             platform_count0: 0,
             cpus: Vec::with_capacity(cfg.n_cpus),
             records: vec![PvclockRecord::default(); cfg.n_cpus],
-            next_epoch: boot,
+            next_epoch: end,
             epochs: 0,
             boot_tsc_hz_estimate: 0,
             last_calibration: vec![CalibrationEvent::default(); cfg.n_cpus],
             wallclock: WallClock::default(),
-            next_wallclock_push: boot,
-            booted: boot,
+            next_wallclock_push: end,
+            booted: end,
+            boot_start: None,
             rng,
             cfg,
         };
-        // Boot calibration: TSC ticks over a window measured by the platform
-        // timer. Both platform reads carry their access noise; the count
-        // itself is an integer, so tick quantisation also shows (§1.3).
-        let window = SimDuration::from_nanos(me.cfg.boot_calib_window_ns);
-        let end = boot + window;
         let (c0, _) = me.read_platform(boot, counters);
         let tsc0 = counters.tsc(0, boot);
-        let (c1, _) = me.read_platform(end, counters);
-        let tsc1 = counters.tsc(0, end);
         me.platform_count0 = c0;
+        me.boot_start = Some((c0, tsc0));
+        Ok(me)
+    }
+
+    /// Ends the boot calibration at `end`: TSC ticks over the window
+    /// measured by the platform timer. Both platform reads carry their
+    /// access noise; the count itself is an integer, so tick quantisation
+    /// also shows (§1.3).
+    fn finish_boot(
+        &mut self,
+        (c0, tsc0): (u64, u64),
+        end: SimTime,
+        counters: &mut dyn HostCounters,
+    ) {
+        let platform_scale = self.platform_scale;
+        let (c1, _) = self.read_platform(end, counters);
+        let tsc1 = counters.tsc(0, end);
         let window_ns = u128::from(platform_scale.scale(c1.wrapping_sub(c0)).max(1));
         let tsc_hz =
             (u128::from(tsc1.wrapping_sub(tsc0)) * u128::from(NS_PER_S) / window_ns) as u64;
-        me.boot_tsc_hz_estimate = tsc_hz.max(1);
-        let boot_scale = TimeScale::from_ticks_per_sec(me.boot_tsc_hz_estimate);
+        self.boot_tsc_hz_estimate = tsc_hz.max(1);
+        let boot_scale = TimeScale::from_ticks_per_sec(self.boot_tsc_hz_estimate);
         let master = platform_scale.scale(c1.wrapping_sub(c0));
-        for cpu in 0..me.cfg.n_cpus {
+        for cpu in 0..self.cfg.n_cpus {
             let tsc = counters.tsc(cpu, end);
-            me.cpus.push(CpuTime {
+            self.cpus.push(CpuTime {
                 local_tsc_stamp: tsc,
                 stime_local_stamp: master,
                 stime_master_stamp: master,
                 scale: boot_scale,
             });
-            me.update_record(cpu);
+            self.update_record(cpu);
         }
-        me.next_epoch = end + SimDuration::from_nanos(me.cfg.calib_epoch_ns);
-        me.next_wallclock_push = end;
-        me.booted = end;
-        Ok(me)
     }
 
     /// Reads the platform timer around `t`: the sample instant is uniform
@@ -579,7 +600,8 @@ impl XenTimekeeper {
             .scale(count.wrapping_sub(self.platform_count0))
     }
 
-    /// Processes every calibration epoch boundary at or before `t`.
+    /// Processes every calibration epoch boundary at or before `t` (the
+    /// end of the boot calibration first).
     #[inline]
     pub fn advance_to(&mut self, t: SimTime, counters: &mut dyn HostCounters) {
         // Every Xen clocksource read lands here, and most fall inside the
@@ -593,9 +615,14 @@ impl XenTimekeeper {
     fn calibrate_through(&mut self, t: SimTime, counters: &mut dyn HostCounters) {
         while self.next_epoch <= t {
             let at = self.next_epoch;
-            self.calibrate(at, counters);
+            match self.boot_start.take() {
+                Some(start) => self.finish_boot(start, at, counters),
+                None => {
+                    self.calibrate(at, counters);
+                    self.epochs += 1;
+                }
+            }
             self.next_epoch = at + SimDuration::from_nanos(self.cfg.calib_epoch_ns);
-            self.epochs += 1;
         }
     }
 
@@ -696,19 +723,23 @@ impl XenTimekeeper {
         }
     }
 
-    /// The record currently published for `cpu` (`None` if out of range).
+    /// The record currently published for `cpu` (`None` if out of range,
+    /// or before the boot calibration has ended).
     pub fn record(&self, cpu: usize) -> Option<&PvclockRecord> {
-        self.records.get(cpu)
+        self.cpus.get(cpu).and(self.records.get(cpu))
     }
 
     /// The guest's system time on `cpu` at true time `t`, ns: advances the
     /// calibration to `t`, reads the TSC and applies the guest formula.
+    /// There are no records before [`XenTimekeeper::booted_at`]: an earlier
+    /// `t` reads at that instant.
     pub fn guest_system_time_ns(
         &mut self,
         cpu: usize,
         t: SimTime,
         counters: &mut dyn HostCounters,
     ) -> u64 {
+        let t = t.max(self.booted);
         self.advance_to(t, counters);
         let cpu = cpu.min(self.records.len() - 1);
         let tsc = counters.tsc(cpu, t);
@@ -753,9 +784,12 @@ impl XenTimekeeper {
         self.booted
     }
 
-    /// The TSC frequency measured at boot, Hz (the boot scale's source).
-    pub fn boot_tsc_hz_estimate(&self) -> u64 {
-        self.boot_tsc_hz_estimate
+    /// The TSC frequency measured at boot, Hz (the boot scale's source);
+    /// `None` until the boot calibration has ended (at the first
+    /// [`XenTimekeeper::advance_to`] at or after
+    /// [`XenTimekeeper::booted_at`]).
+    pub fn boot_tsc_hz_estimate(&self) -> Option<u64> {
+        (!self.cpus.is_empty()).then_some(self.boot_tsc_hz_estimate)
     }
 
     /// Number of calibration epochs processed so far.
@@ -1013,7 +1047,9 @@ mod tests {
         let mut k = keeper(CalibPolicy::ConstantTscBootScale, 5, &mut c);
         let t0 = SimTime::from_nanos(1_050_000_000);
         let true_hz = c.tsc_hz * (1.0 + c.tsc_ppm * 1e-6);
-        let est = k.boot_tsc_hz_estimate() as f64;
+        assert_eq!(k.boot_tsc_hz_estimate(), None, "calibrating until t0");
+        k.advance_to(t0, &mut c);
+        let est = k.boot_tsc_hz_estimate().unwrap() as f64;
         let boot_err = true_hz / est - 1.0;
         assert!(
             boot_err.abs() < 20e-6 && boot_err != 0.0,
@@ -1063,6 +1099,8 @@ mod tests {
     fn records_change_version_by_two_per_update() {
         let mut c = counters();
         let mut k = keeper(CalibPolicy::Xen3Recal, 1, &mut c);
+        assert!(k.record(0).is_none(), "no record before the boot ends");
+        k.advance_to(k.booted_at(), &mut c);
         let v0 = k.record(0).unwrap().version;
         assert_eq!(v0 % 2, 0);
         k.advance_to(SimTime::from_secs(4), &mut c);
@@ -1125,6 +1163,99 @@ mod tests {
             worst = worst.max(err_ns(&mut q, &mut quiet, t, t0).abs());
         }
         assert!(worst < 200.0, "noise-free error {worst} ns");
+    }
+
+    /// Crystals and counters as a host has them: a noisy TSC crystal on a
+    /// 1 ms grid driving a non-invariant TSC on two CPUs, and an HPET.
+    struct HostLike {
+        tsc_crystal: crate::oscillator::Oscillator,
+        platform_crystal: crate::oscillator::Oscillator,
+        tsc: crate::counter::Counter,
+        hpet: crate::counter::Counter,
+    }
+
+    impl HostLike {
+        fn new() -> Self {
+            use crate::counter::{Counter, CounterConfig, CounterKind, PstateConfig, TscConfig};
+            use crate::oscillator::{NoiseConfig, Oscillator, OscillatorConfig};
+            let crystal = OscillatorConfig {
+                skew_ppm: 20.0,
+                noise: NoiseConfig {
+                    white_fm_adev_1s: 1e-8,
+                    flicker_fm_adev: 1e-9,
+                    ..NoiseConfig::default()
+                },
+                noise_step_s: 0.001,
+                ..OscillatorConfig::default()
+            };
+            let tsc = CounterConfig {
+                tsc: TscConfig {
+                    core_offsets_ticks: vec![0, 5_000],
+                    invariant: false,
+                    pstate: PstateConfig {
+                        random_factors: vec![0.8, 1.0],
+                        mean_dwell_s: 0.3,
+                        ..PstateConfig::default()
+                    },
+                    ..TscConfig::default()
+                },
+                ..CounterConfig::default()
+            };
+            let hpet = CounterConfig {
+                kind: CounterKind::Hpet,
+                ..CounterConfig::default()
+            };
+            HostLike {
+                tsc_crystal: Oscillator::new(&crystal, SimRng::seed_from_u64(1)),
+                platform_crystal: Oscillator::new(&crystal, SimRng::seed_from_u64(2)),
+                tsc: Counter::new(&tsc, SimRng::seed_from_u64(3)),
+                hpet: Counter::new(&hpet, SimRng::seed_from_u64(4)),
+            }
+        }
+    }
+
+    impl HostCounters for HostLike {
+        fn tsc(&mut self, cpu: usize, t: SimTime) -> u64 {
+            let x = self.tsc_crystal.time_error_s(t);
+            self.tsc.count_at(t, x, cpu)
+        }
+        fn platform(&mut self, t: SimTime) -> u64 {
+            let x = self.platform_crystal.time_error_s(t);
+            self.hpet.count_at(t, x, 0)
+        }
+    }
+
+    /// The boot calibration reads the counters at the window's end only
+    /// once time gets there: reads inside the window, made in time order
+    /// as the world makes them (calibration first), see exactly what they
+    /// would without a hypervisor, with no crystal read going back.
+    #[test]
+    fn boot_calibration_reads_the_counters_in_time_order() {
+        let cfg = XenTimeConfig {
+            n_cpus: 2,
+            boot_calib_window_ns: 10_000_000_000,
+            ..XenTimeConfig::default()
+        };
+        let mut host = HostLike::new();
+        let mut bare = HostLike::new();
+        let mut k =
+            XenTimekeeper::new(cfg, SimTime::ZERO, &mut host, SimRng::seed_from_u64(5)).unwrap();
+        assert_eq!(k.booted_at(), SimTime::from_secs(10));
+        let mut t = SimTime::ZERO;
+        while t < SimTime::from_secs(13) {
+            k.advance_to(t, &mut host);
+            for cpu in [0, 1] {
+                assert_eq!(host.tsc(cpu, t), bare.tsc(cpu, t), "TSC {cpu} at {t}");
+            }
+            assert_eq!(host.platform(t), bare.platform(t), "HPET at {t}");
+            t += SimDuration::from_nanos(7_300_001);
+        }
+        assert_eq!(k.epochs(), 2);
+        let est = k.boot_tsc_hz_estimate().expect("booted") as f64;
+        // Over 10 s the estimate is the mean rate, P-states included.
+        assert!((est / 3e9 - 0.9).abs() < 0.1, "boot estimate {est} Hz");
+        assert_eq!(host.tsc_crystal.rewound_reads(), 0);
+        assert_eq!(host.platform_crystal.rewound_reads(), 0);
     }
 
     #[test]
