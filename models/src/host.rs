@@ -127,9 +127,12 @@ impl HostConfig {
     /// Checks that no counter's count can pass 2⁶³ within a run of
     /// `duration_s`: counts are two's-complement 64-bit numbers (see
     /// `algorithms::ticks_between`), so one past 2⁶³ would read as far
-    /// below zero. The bound allows the crystal's skew and initial time
-    /// error, 1000 ppm for its other terms, the fastest P-state of a
-    /// non-invariant TSC and the largest core offset.
+    /// below zero. A count is `⌊f·(t + x(t))⌋` plus its core's offset plus
+    /// the ticks a non-invariant TSC gains in faster P-states, so the bound
+    /// is `f·(fastest·d + x̂) + largest offset`, with `x̂` the crystal's
+    /// time-error bound over the run
+    /// ([`OscillatorConfig::time_error_bound_s`]: skew, aging, temperature
+    /// and six standard deviations of its noise).
     pub fn validate_count_range(&self, path: &str, duration_s: f64) -> Vec<ConfigError> {
         let mut e = Vec::new();
         for (i, c) in self.counters.iter().enumerate() {
@@ -139,7 +142,6 @@ impl HostConfig {
                 &self.platform_crystal
             };
             let hz = c.effective_hz() as f64;
-            let x0_s = crystal.initial_offset_s;
             let offsets: &[i64] = if c.kind == CounterKind::Tsc {
                 &c.tsc.core_offsets_ticks
             } else {
@@ -156,9 +158,9 @@ impl HostConfig {
             } else {
                 1.0
             };
-            let rate = 1.0 + crystal.skew_ppm.abs() * 1e-6 + 1e-3;
             let highest = offsets.iter().copied().max().unwrap_or(0).max(0);
-            let end = hz * fastest * (duration_s * rate + x0_s.abs()) + highest as f64;
+            let x_bound_s = crystal.time_error_bound_s(duration_s);
+            let end = hz * (fastest * duration_s + x_bound_s) + highest as f64;
             if end >= 2f64.powi(63) {
                 e.push(ConfigError::new(
                     format!("{path}.counters[{i}]"),
@@ -720,6 +722,85 @@ mod tests {
             assert_eq!(host.reading_core(CounterSource::Tsc, 0, core), 0);
             assert_eq!(host.reading_core(CounterSource::Hpet, 0, core), core);
         }
+    }
+
+    /// A 10 GHz TSC starting at 2⁶² ticks: 4.5·10⁸ s (14 years) of run fit
+    /// below 2⁶³ at the nominal rate, but not with the crystal's aging at
+    /// its 100 ppm/day limit (½·D·t² adds 1.2·10⁸ s); 4.6·10⁸ s fit, but
+    /// not with a slow temperature cycle of 1 % or a room process of
+    /// 0.1 % (six standard deviations: 0.6 %).
+    #[test]
+    fn count_range_allows_for_aging_and_temperature() {
+        use crate::oscillator::{Oscillator, TemperatureConfig};
+        let host = |crystal: OscillatorConfig| HostConfig {
+            tsc_crystal: crystal,
+            counters: vec![CounterConfig {
+                nominal_hz: Some(10_000_000_000),
+                tsc: TscConfig {
+                    core_offsets_ticks: vec![1 << 62],
+                    ..TscConfig::default()
+                },
+                ..CounterConfig::default()
+            }],
+            ..HostConfig::default()
+        };
+        // The count at the end of the run, from the crystal's time error.
+        let reaches = |h: &HostConfig, duration_s: f64| {
+            let mut crystal = Oscillator::new(&h.tsc_crystal, SimRng::seed_from_u64(0));
+            let x = crystal.time_error_s(SimTime::from_secs_f64(duration_s));
+            1e10 * (duration_s + x) + 2f64.powi(62)
+        };
+        let refused = |h: &HostConfig, duration_s: f64| {
+            assert!(h.validate("h").is_empty());
+            let errs = h.validate_count_range("h", duration_s);
+            assert!(errs.len() <= 1);
+            errs.first().map(|e| {
+                assert_eq!(e.field, "h.counters[0]");
+                assert!(e.message.contains("past the 2^63"), "{}", e.message);
+            })
+        };
+        let skew = host(OscillatorConfig {
+            skew_ppm: 100.0,
+            ..OscillatorConfig::default()
+        });
+        assert!(refused(&skew, 4.5e8).is_none());
+        let aging = host(OscillatorConfig {
+            aging_ppm_per_day: 100.0,
+            ..OscillatorConfig::default()
+        });
+        assert!(reaches(&aging, 4.5e8) > 2f64.powi(63));
+        assert!(refused(&aging, 4.5e8).is_some());
+
+        assert!(refused(&host(OscillatorConfig::default()), 4.6e8).is_none());
+        let cycle = host(OscillatorConfig {
+            temperature: TemperatureConfig {
+                coeff_ppm_per_c: 100.0,
+                diurnal_amplitude_c: 100.0,
+                diurnal_period_s: 1e9,
+                ..TemperatureConfig::default()
+            },
+            ..OscillatorConfig::default()
+        });
+        assert!(reaches(&cycle, 4.6e8) > 2f64.powi(63));
+        assert!(refused(&cycle, 4.6e8).is_some());
+        // The same cycle over 30 minutes swings by 2 ms at most: no refusal.
+        let fast_cycle = host(OscillatorConfig {
+            temperature: TemperatureConfig {
+                diurnal_period_s: 1800.0,
+                ..cycle.tsc_crystal.temperature.clone()
+            },
+            ..OscillatorConfig::default()
+        });
+        assert!(refused(&fast_cycle, 4.6e8).is_none());
+        let room = host(OscillatorConfig {
+            temperature: TemperatureConfig {
+                coeff_ppm_per_c: 100.0,
+                room_sigma_c: 10.0,
+                ..TemperatureConfig::default()
+            },
+            ..OscillatorConfig::default()
+        });
+        assert!(refused(&room, 4.6e8).is_some());
     }
 
     /// Linux's pvclock "last value": without it a kernel reading its two

@@ -395,6 +395,43 @@ impl OscillatorConfig {
     }
 }
 
+impl OscillatorConfig {
+    /// A bound on the time error `|x(t)|` for `0 ≤ t ≤ duration_s`,
+    /// seconds (for a configuration that passed
+    /// [`OscillatorConfig::validate`]), as used to bound counter values.
+    /// The deterministic terms at their largest: the initial offset, the
+    /// skew `|y0|·t`, the aging `½·|D|·t²` and the temperature cycle,
+    /// `|c|·A·min(t, P/π)` (its rate never exceeds `|c|·A`, and its phase
+    /// swings between 0 and `c·A·P/π`). The random terms at six standard
+    /// deviations of their phase, whose variance only grows with `t`: the
+    /// room process and flicker FM, stationary frequency processes of
+    /// standard deviation `|c|·σ_room` and `√18·σ_F·√(ln 4/(2 ln 2))` (18
+    /// relaxation processes), whose phase has at most that times `t`;
+    /// white FM, `σ_W·√t`; random-walk FM, `σ_RW·t^{3/2}`; white PM,
+    /// `σ_P/√3`.
+    pub fn time_error_bound_s(&self, duration_s: f64) -> f64 {
+        let d = duration_s.max(0.0);
+        let t = &self.temperature;
+        let n = &self.noise;
+        let aging_per_s = self.aging_ppm_per_day.abs() * 1e-6 / SECS_PER_DAY;
+        let deterministic = self.initial_offset_s.abs()
+            + self.skew_ppm.abs() * 1e-6 * d
+            + 0.5 * aging_per_s * d * d
+            + (t.coeff_ppm_per_c * t.diurnal_amplitude_c).abs()
+                * 1e-6
+                * d.min(t.diurnal_period_s / std::f64::consts::PI);
+        // As `NoiseSource::new` sets each flicker component's deviation.
+        let flicker_component_sd = n.flicker_fm_adev * (FLICKER_RATIO.ln() / (2.0 * LN_2)).sqrt();
+        let rate_sd = (t.coeff_ppm_per_c * t.room_sigma_c).abs() * 1e-6
+            + (FLICKER_COMPONENTS as f64).sqrt() * flicker_component_sd;
+        let random_phase_sd = rate_sd * d
+            + n.white_fm_adev_1s * d.sqrt()
+            + n.random_walk_fm_adev_1s * d * d.sqrt()
+            + n.white_pm_adev_1s / 3f64.sqrt();
+        deterministic + 6.0 * random_phase_sd
+    }
+}
+
 /// `g(u) = u − 2(1 − e^{−u}) + (1 − e^{−2u})/2`, the normalised variance of
 /// the integral of an OU process over a step of `u` correlation times.
 /// Cancels catastrophically for small `u`, where its series is used.
@@ -1555,6 +1592,52 @@ mod tests {
             ]
         );
         assert!(errs[2].message.contains("s"));
+    }
+
+    #[test]
+    fn time_error_bound_holds_and_is_tight_for_the_deterministic_terms() {
+        // Aging and skew alone: the bound is the time error itself.
+        let drift = OscillatorConfig {
+            initial_offset_s: 0.5,
+            skew_ppm: 80.0,
+            aging_ppm_per_day: 100.0,
+            ..OscillatorConfig::default()
+        };
+        let d = 1e8;
+        let x = Oscillator::new(&drift, rng(1)).time_error_s(SimTime::from_secs_f64(d));
+        let bound = drift.time_error_bound_s(d);
+        assert!(x <= bound && x > bound * (1.0 - 1e-9), "{x} vs {bound}");
+        // The random terms alone, at the largest valid amplitudes: every
+        // sampled time error is within bound, which is not vacuous.
+        let cfg = OscillatorConfig {
+            temperature: TemperatureConfig {
+                coeff_ppm_per_c: -100.0,
+                room_sigma_c: 100.0,
+                room_tau_s: 1e3,
+                ..TemperatureConfig::default()
+            },
+            noise: NoiseConfig {
+                white_pm_adev_1s: 1e-3,
+                white_fm_adev_1s: 1e-3,
+                flicker_fm_adev: 1e-3,
+                random_walk_fm_adev_1s: 1e-3,
+            },
+            noise_step_s: 10.0,
+            ..OscillatorConfig::default()
+        };
+        let mut closest: f64 = 0.0;
+        for seed in 0..4 {
+            let mut osc = Oscillator::new(&cfg, rng(seed));
+            for k in 1..100_000u64 {
+                let t = k as f64 * 100.0;
+                let x = osc.time_error_s(SimTime::from_secs_f64(t));
+                let ratio = x.abs() / cfg.time_error_bound_s(t);
+                assert!(ratio <= 1.0, "seed {seed}, t = {t}: {x}");
+                closest = closest.max(ratio);
+            }
+        }
+        println!("closest approach: {closest}");
+        assert!(closest > 0.05, "{closest}");
     }
 
     #[test]
