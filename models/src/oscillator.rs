@@ -55,12 +55,20 @@
 //!
 //! ## Noise generators
 //!
-//! Each noise type is set by its Allan deviation (ADEV) `σ_y(τ)`:
+//! Each noise type is set by its Allan deviation (ADEV) `σ_y(τ)`. The
+//! laws below hold for the phase on grid points and `τ` a multiple of the
+//! grid step `Δ` (`noise_step_s`). Between grid points the phase is
+//! linear, so below one step (and off the grid, within a few steps) the
+//! ADEV falls short of the law: with `Δ` = 4 s, read every second, white
+//! FM shows a quarter of its law at `τ` = 1 s, flicker FM half (unit
+//! test `adev_laws_hold_from_one_grid_step_up`). A `*_adev_1s` setting is
+//! thus the ADEV at 1 s only when `Δ` divides 1 s; with a coarser grid it
+//! is the law's coefficient, `σ_y(τ)` extrapolated to 1 s.
 //!
 //! * **White PM**: independent phase samples of standard deviation `σ_x`
 //!   at each grid point; `σ_y(τ) = √3·σ_x/τ` for `τ` a multiple of the grid.
-//! * **White FM**: the phase is a Wiener process (exact increments);
-//!   `σ_y(τ) = σ_y(1 s)/√(τ/1 s)`.
+//! * **White FM**: the phase is a Wiener process (exact increments at grid
+//!   points); `σ_y(τ) = σ_y(1 s)/√(τ/1 s)`.
 //! * **Random-walk FM**: the frequency is a Wiener process and the phase its
 //!   exact integral (the joint Gaussian increment of frequency and phase is
 //!   drawn, so there is no discretisation error at grid points);
@@ -174,20 +182,32 @@ impl Default for TemperatureConfig {
     }
 }
 
-/// Power-law noise of an oscillator, each type given by its Allan deviation.
+/// Power-law noise of an oscillator, each type given by its Allan
+/// deviation (dimensionless) `σ_y(τ)`. Each law holds for τ a multiple of
+/// the crystal's `noise_step_s` (the phase read on the grid's points);
+/// below one step the phase is linear and the ADEV falls short of the
+/// law. A `*_adev_1s` value is therefore the ADEV at τ = 1 s only when
+/// `noise_step_s` divides 1 s (the default 1 s does); with a coarser grid
+/// it is the law extrapolated to 1 s (with `noise_step_s: 4`, white FM
+/// measures a quarter of it at τ = 1 s).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NoiseConfig {
-    /// White phase noise: ADEV at τ = 1 s (dimensionless); falls as 1/τ.
-    /// Default 0.
+    /// White phase noise: `σ_y(τ) = a·(1 s/τ)` for τ ≥ `noise_step_s`
+    /// (multiples of it); `a` is the ADEV at 1 s when `noise_step_s`
+    /// divides 1 s. Default 0.
     pub white_pm_adev_1s: f64,
-    /// White frequency noise: ADEV at τ = 1 s; falls as 1/√τ. Default 0.
+    /// White frequency noise: `σ_y(τ) = a·√(1 s/τ)` for τ ≥ `noise_step_s`
+    /// (multiples of it); `a` is the ADEV at 1 s when `noise_step_s`
+    /// divides 1 s. Default 0.
     pub white_fm_adev_1s: f64,
-    /// Flicker frequency noise: the flat ADEV (typical PC floor 1e-8,
-    /// `virt-models.md` §1.3). Default 0.
+    /// Flicker frequency noise: the flat ADEV, within 1 % for
+    /// `noise_step_s` ≤ τ ≤ 2·10⁷·`noise_step_s` (multiples of it; typical
+    /// PC floor 1e-8, `virt-models.md` §1.3). Default 0.
     pub flicker_fm_adev: f64,
-    /// Random-walk frequency noise: ADEV at τ = 1 s; grows as √τ (typical
-    /// 1.2e-9, §7 note D). Default 0.
+    /// Random-walk frequency noise: `σ_y(τ) = a·√(τ/1 s)` for τ ≥
+    /// `noise_step_s` (multiples of it); `a` is the ADEV at 1 s when
+    /// `noise_step_s` divides 1 s (typical 1.2e-9, §7 note D). Default 0.
     pub random_walk_fm_adev_1s: f64,
 }
 
@@ -243,9 +263,10 @@ pub struct OscillatorConfig {
     pub temperature: TemperatureConfig,
     /// Power-law noise amplitudes.
     pub noise: NoiseConfig,
-    /// Spacing of the internal noise grid, seconds (default 1 s; noise
-    /// is white between grid points only in the sense that the phase is
-    /// interpolated linearly there).
+    /// Spacing of the internal noise grid, seconds (default 1 s). The
+    /// phase is interpolated linearly between grid points, so the noise
+    /// laws of `noise` hold from one grid step up (multiples of it, on grid
+    /// points) and not below.
     pub noise_step_s: f64,
 }
 
@@ -1224,6 +1245,90 @@ mod tests {
             1_000_000,
         );
         assert_within(m, |_| a, 0.10);
+    }
+
+    #[test]
+    fn adev_laws_hold_from_one_grid_step_up() {
+        // A 4 s grid read every second. On grid points, at τ a multiple of
+        // the step, each law holds. At τ = 1 s the phase is linear except
+        // across the grid point one window in four: the second difference
+        // there is the change of slope. White FM: slopes of variance a²/Δ,
+        // so σ_y²(1 s) = (2a²/Δ)/(2Δ), a quarter of the law in ADEV; white
+        // PM: (x₊ − 2x + x₋)/Δ, σ_y²(1 s) = (2a²/Δ²)/(2Δ), an eighth;
+        // random-walk FM: 2σ_y²(Δ)/(2Δ) = a², the law's value by chance.
+        /// A noise type, its ADEV law (unit amplitude) and the ratio to it
+        /// at τ = 1 s.
+        type Law = (NoiseConfig, fn(f64) -> f64, f64);
+        let step = 4.0;
+        let laws: [Law; 4] = [
+            (
+                NoiseConfig {
+                    white_pm_adev_1s: 1.0,
+                    ..NoiseConfig::default()
+                },
+                |tau| 1.0 / tau,
+                0.125,
+            ),
+            (
+                NoiseConfig {
+                    white_fm_adev_1s: 1.0,
+                    ..NoiseConfig::default()
+                },
+                |tau| 1.0 / tau.sqrt(),
+                0.25,
+            ),
+            (
+                NoiseConfig {
+                    random_walk_fm_adev_1s: 1.0,
+                    ..NoiseConfig::default()
+                },
+                |tau| tau.sqrt(),
+                1.0,
+            ),
+            (
+                NoiseConfig {
+                    flicker_fm_adev: 1.0,
+                    ..NoiseConfig::default()
+                },
+                |_| 1.0,
+                0.5,
+            ),
+        ];
+        for (noise, law, at_1s) in laws {
+            let cfg = OscillatorConfig {
+                noise: noise.clone(),
+                noise_step_s: step,
+                ..OscillatorConfig::default()
+            };
+            let runs: Vec<Vec<f64>> = (0..3)
+                .map(|seed| record(&cfg, 60 + seed, 400_000))
+                .collect();
+            // Mean over runs of the OADEV at m·1 s, from every sample or
+            // from grid points only, over the law.
+            let ratio = |m: usize, on_grid: bool| {
+                let sum: f64 = runs
+                    .iter()
+                    .map(|x| {
+                        if on_grid {
+                            let grid: Vec<f64> = x.iter().step_by(4).copied().collect();
+                            oadev(&grid, step, m / 4)
+                        } else {
+                            oadev(x, 1.0, m)
+                        }
+                    })
+                    .sum();
+                sum / runs.len() as f64 / law(m as f64)
+            };
+            let r1 = ratio(1, false);
+            assert!((r1 / at_1s - 1.0).abs() < 0.1, "{noise:?}: τ = 1 s: {r1}");
+            for m in [4usize, 16, 64] {
+                let r = ratio(m, true);
+                assert!((r - 1.0).abs() < 0.1, "{noise:?}: τ = {m} s: {r}");
+            }
+            // Off the grid the law is only approached, a few steps up.
+            let r = ratio(4, false);
+            assert!(r < 0.9, "{noise:?}: τ = 4 s from every second: {r}");
+        }
     }
 
     /// Allan variance of an OU frequency process (variance σ², correlation
