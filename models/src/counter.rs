@@ -634,8 +634,10 @@ impl Counter {
     /// read as the last configured core.
     ///
     /// Reads of a non-invariant TSC advance its rate process and should be
-    /// nearly monotone in time per core; a read earlier than the current
-    /// piece of constant rate is evaluated with that piece's rate.
+    /// nearly monotone in time per core: a read earlier than the start of
+    /// the current piece of constant rate is not exact, as it gets the
+    /// ticks gained or lost up to that start (no time open in the piece),
+    /// not those up to its own time.
     #[inline]
     pub fn count_at(&mut self, t: SimTime, crystal_time_error_s: f64, core: usize) -> u64 {
         let key = (t, core, crystal_time_error_s.to_bits());
@@ -998,6 +1000,40 @@ mod tests {
             Counter::new(&inv, SimRng::seed_from_u64(1)).count_at(SimTime::from_secs(30), 0.0, 0),
             90_000_000_000
         );
+    }
+
+    #[test]
+    fn a_read_before_the_current_pstate_piece_gets_the_excess_at_its_start() {
+        // Half rate over [10 s, 20 s), double rate from 20 s. After a read at
+        // 30 s, the piece from 20 s is open; a read at 15 s then gets the
+        // 5 s lost by 20 s (not the 2.5 s lost by 15 s, nor the piece's
+        // double rate run back from 20 s).
+        let cfg = CounterConfig {
+            nominal_hz: Some(1_000_000),
+            tsc: TscConfig {
+                invariant: false,
+                pstate: PstateConfig {
+                    schedule: vec![
+                        PstateStep {
+                            at_s: 10.0,
+                            factor: 0.5,
+                        },
+                        PstateStep {
+                            at_s: 20.0,
+                            factor: 2.0,
+                        },
+                    ],
+                    ..PstateConfig::default()
+                },
+                ..TscConfig::default()
+            },
+            ..CounterConfig::default()
+        };
+        let mut c = Counter::new(&cfg, SimRng::seed_from_u64(1));
+        assert_eq!(c.count_at(SimTime::from_secs(30), 0.0, 0), 35_000_000);
+        assert_eq!(c.count_at(SimTime::from_secs(15), 0.0, 0), 10_000_000);
+        let mut fresh = Counter::new(&cfg, SimRng::seed_from_u64(1));
+        assert_eq!(fresh.count_at(SimTime::from_secs(15), 0.0, 0), 12_500_000);
     }
 
     #[test]
