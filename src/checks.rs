@@ -54,9 +54,9 @@ fn has_unportable_char(name: &str) -> bool {
         .any(|c| c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|'))
 }
 
-/// Why a clock's name may hold no comma.
-const COMMA_IN_COLUMN: &str =
-    "heads CSV columns (<name>_error_us in errors.csv, results.csv): no ','";
+/// Why a clock's name may hold neither a comma nor a character no folder
+/// may hold.
+const COLUMN_NAME: &str = "heads CSV columns (<name>_error_us in errors.csv, <name>.<metric> in results.csv) and names a folder: no ',' and none of : * ? \" < > | or control characters";
 
 /// Every cross-field problem of `s`, each naming its field and what would
 /// be valid. Checks that depend on a value the per-field validation
@@ -77,10 +77,7 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
     }
     for (i, c) in s.clocks.iter().enumerate() {
         if has_unportable_char(&c.name) || c.name.contains(',') {
-            e.push(ConfigError::new(
-                format!("clocks[{i}].name"),
-                "heads CSV columns (<name>_error_us): no ',' and none of : * ? \" < > | or control characters",
-            ));
+            e.push(ConfigError::new(format!("clocks[{i}].name"), COLUMN_NAME));
         }
     }
     if duration_ok && probe_ok {
@@ -167,13 +164,8 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
 
     for (i, d) in s.daemons.iter().enumerate() {
         let at = format!("daemons[{i}]");
-        if has_unportable_char(&d.name) {
-            e.push(ConfigError::new(
-                format!("{at}.name"),
-                "names an output folder: no control characters or any of : * ? \" < > |",
-            ));
-        } else if d.name.contains(',') {
-            e.push(ConfigError::new(format!("{at}.name"), COMMA_IN_COLUMN));
+        if has_unportable_char(&d.name) || d.name.contains(',') {
+            e.push(ConfigError::new(format!("{at}.name"), COLUMN_NAME));
         }
         if RESERVED_OUTPUT_NAMES
             .iter()

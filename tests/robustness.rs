@@ -1082,7 +1082,7 @@ fn cases() -> Vec<Case> {
             "a dependent clock in a time-dilated domain",
             include_str!("../scenarios/vet-migration.ron").replace(
                 "    probes:",
-                "    dilation: [(host: \"tastiger\", domain: 1, tdf: (factor: 2.0))],\n    probes:",
+                "    dilation: [(host: \"tastiger\", domain: 1, tdf: (factor: 2.0, dilate_rdtsc: true))],\n    probes:",
             ),
             &["bad.ron", "clocks[0].domain", "not modelled"],
         ),

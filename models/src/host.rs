@@ -471,15 +471,11 @@ impl Host {
     /// what an ideal observer would see.
     pub fn value_at(&mut self, source: CounterSource, t: SimTime, core: usize) -> u64 {
         match source {
+            // The records exist once the boot calibration has run: an
+            // earlier read sees the first record's origin (the world reads
+            // none before, so counters are read in time order).
             CounterSource::XenClocksource => match self.xen.as_mut() {
-                // The records exist once the boot calibration has run; the
-                // host counts as up from the start of the run, so earlier
-                // reads see the first record's origin.
-                Some(x) => {
-                    let ready = SimTime::from_nanos(x.time.config().boot_calib_window_ns);
-                    x.time
-                        .guest_system_time_ns(core, t.max(ready), &mut self.hw)
-                }
+                Some(x) => x.time.guest_system_time_ns(core, t, &mut self.hw),
                 None => 0,
             },
             other => {

@@ -616,6 +616,9 @@ pub struct World {
     /// neighbouring clocks mostly share a source (the 16 clocks of a Xen
     /// host with eight guests read one clocksource value).
     last_probe_read: Option<(usize, CounterSource, usize, u64)>,
+    /// When the last Xen host's boot calibration ends (zero without Xen):
+    /// before it, some clocks may have no value yet.
+    last_boot: SimTime,
     notes: Vec<HostNote>,
     moves: Vec<Move>,
     pending_moves: Vec<(SimTime, Event)>,
@@ -642,6 +645,7 @@ impl World {
             unfolded: Vec::new(),
             grid_stats: Deferred::inline(GridStats::default()),
             last_probe_read: None,
+            last_boot: SimTime::ZERO,
             notes: Vec::with_capacity(16),
             moves: Vec::new(),
             pending_moves: Vec::new(),
@@ -825,6 +829,7 @@ impl World {
         let held = self.slots_awaiting_a_guest();
         for h in 0..self.hosts.len() {
             if let Some(x) = self.hosts[h].hypervisor() {
+                self.last_boot = self.last_boot.max(x.time.booted_at());
                 x.out.clear();
                 x.sched.start(SimTime::ZERO, &mut x.out);
                 for g in held.iter().filter(|g| g.host == h) {
@@ -952,6 +957,9 @@ impl World {
 
     /// The error of clock `c` at true time `t` as an ideal observer reads it.
     fn clock_error(&mut self, c: usize, t: SimTime) -> f64 {
+        if t < self.last_boot && self.unbooted(c, t) {
+            return f64::NAN;
+        }
         match self.kinds[c] {
             // A paused guest runs nothing, so no clock of it can be read.
             ClockKind::Daemon(d) if self.daemons[d].paused => f64::NAN,
@@ -1445,6 +1453,24 @@ impl World {
         }
     }
 
+    /// Whether clock `c` has no value at `t` because its Xen host has not
+    /// booted: a guest's clocks run once it has, and the Xen clocksource
+    /// has no record to extrapolate before (reading it would read the
+    /// counters ahead of time).
+    fn unbooted(&mut self, c: usize, t: SimTime) -> bool {
+        let (h, reads_xen_time) = match self.kinds[c] {
+            ClockKind::Daemon(d) => (
+                self.daemons[d].host,
+                self.daemons[d].host_source() == CounterSource::XenClocksource,
+            ),
+            ClockKind::Dependent(i) => (self.dependents[i].host, true),
+        };
+        reads_xen_time
+            && self.hosts[h]
+                .hypervisor()
+                .is_some_and(|x| t < x.time.booted_at())
+    }
+
     /// The counter value daemon `d`'s clock shows to a probe at `t`. A
     /// probe observes without reading on the daemon's behalf, so under
     /// [`crate::host::CounterExtension::ReadsOnly`] the register is extended
@@ -1617,10 +1643,6 @@ impl World {
         // Round up to a whole nanosecond so a timer that is due in a
         // fraction of a nanosecond still moves time forward.
         let ahead_ticks = ticks_between(now_count, request.at);
-        // The daemon sleeps on its guest kernel's timers, which a dilated
-        // guest's kernel runs in perceived time whatever counter the
-        // daemon reads: a counter that escapes dilation (a user-level
-        // RDTSC) has its waits stretched by the factor.
         let wait_ns = if ahead_ticks > 0.0 {
             (ahead_ticks / ticks_per_s * (1e9 * (1.0 + POLL_LATE_MARGIN)))
                 .ceil()
@@ -1977,11 +1999,20 @@ impl World {
         now: SimTime,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
-        let latency = self.dependents.iter().find_map(|dep| match dep.kind {
-            DependentKind::Radclock { store_latency } if dep.host == host => Some(store_latency),
-            _ => None,
-        });
-        let Some(latency) = latency else { return };
+        // The store holds Dom0's latest parameters whether or not a guest
+        // reads them yet: one that migrates here finds them at once. Its
+        // latency is a reader's setting: one on this host, else any.
+        let latency = |on_host: bool| {
+            self.dependents.iter().find_map(|dep| match dep.kind {
+                DependentKind::Radclock { store_latency } if !on_host || dep.host == host => {
+                    Some(store_latency)
+                }
+                _ => None,
+            })
+        };
+        let Some(latency) = latency(true).or_else(|| latency(false)) else {
+            return;
+        };
         let visible_at = now + latency;
         self.stores[host]
             .pending

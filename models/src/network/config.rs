@@ -343,7 +343,7 @@ impl QueueingConfig {
                 match (scale_us, mean_us) {
                     (Some(_), Some(_)) | (None, None) => errors.push(ConfigError::new(
                         join(path, "scale_us"),
-                        "give exactly one of scale_us or mean_us, each in (0, 1e7] µs",
+                        "give exactly one of scale_us in (0, 1e7] µs or mean_us in (0, 1e7) µs",
                     )),
                     (Some(scale), None) => check_positive(
                         &mut errors,
@@ -363,7 +363,7 @@ impl QueueingConfig {
                         if shape.is_nan() || *shape <= 1.0 {
                             errors.push(ConfigError::new(
                                 join(path, "shape"),
-                                format!("{shape}: a Pareto mean exists only for shape in (1, 100]; give scale_us for a heavier tail"),
+                                format!("{shape}: mean_us needs shape in (1, 100] (at or below 1 the 10 s cap, not the tail, sets the mean); give scale_us for a heavier tail"),
                             ));
                         } else if *shape <= 100.0
                             && *mean > 0.0

@@ -253,7 +253,7 @@ pub(super) fn lomax_scale_for_mean(shape: f64, mean_us: f64) -> Option<f64> {
 fn unreachable_after_validation(field: &str) -> Result<f64, ConfigError> {
     Err(ConfigError::new(
         join(field, "scale_us"),
-        "give exactly one of scale_us or mean_us, each in (0, 1e7] µs",
+        "give exactly one of scale_us in (0, 1e7] µs or mean_us in (0, 1e7) µs",
     ))
 }
 
