@@ -107,27 +107,48 @@ impl std::ops::Sub for ClockTime {
 }
 
 /// Parameters of a feedforward (RADclock-style) clock, as a daemon publishes
-/// them for readers: `Ca(T) = T·p̂ + ca`, optionally refined by the local
+/// them for readers: `Ca(T) = T·p̂ + K − θ̂`, optionally refined by the local
 /// rate, and the difference clock `Cd(T1, T2) = (T2 − T1)·p̂`.
+///
+/// libradclock publishes the origin `ca = K − θ̂`, the time the clock gives
+/// counter 0, and readers add `T·p̂`. Here the parameters carry the clock's
+/// reading at the last stamp instead, and readers add `(T − T_last)·p̂`: the
+/// same clock, but a year into a run `T·p̂` is ~3·10⁷ s, whose `f64` rounds
+/// to ~4 ns, while the span since the last stamp is seconds.
 ///
 /// Reading is stateless: any domain that sees the same counter and these
 /// parameters reads the same time.
+///
+/// ```
+/// use algorithms::{ClockTime, FfClockParams};
+/// // A 1 GHz counter, 1 ppm slow, read 2 s after the last stamp.
+/// let p = FfClockParams {
+///     period_s: 1.000001e-9,
+///     at_last_changed: ClockTime::from_secs_f64(100.0),
+///     local_period_s: 1.000001e-9,
+///     last_changed: 5_000_000_000,
+///     valid_till: 0,
+///     ca_err_s: 0.0,
+///     local_rate: false,
+/// };
+/// let t = p.read(7_000_000_000) - ClockTime::from_secs_f64(100.0);
+/// assert!((t - 2.000002).abs() < 1e-15);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FfClockParams {
     /// Estimated counter period p̂, seconds per tick.
     pub period_s: f64,
-    /// `K − θ̂`: the absolute clock's origin, the time it gives counter 0.
-    /// Kept as a [`ClockTime`]: for a counter that started at boot it is
-    /// near the epoch time of the boot, where an `f64` of seconds resolves
-    /// only 0.24 µs (2³⁰ s < 1.7·10⁹ s < 2³¹ s: ulp 2⁻²² s).
-    pub ca: ClockTime,
+    /// The absolute clock's reading at `last_changed`, `Ca(T_last)`. Kept as
+    /// a [`ClockTime`]: near the epoch time of a boot an `f64` of seconds
+    /// resolves only 0.24 µs (2³⁰ s < 1.7·10⁹ s < 2³¹ s: ulp 2⁻²² s).
+    pub at_last_changed: ClockTime,
     /// Local-rate period estimate p̂_local, seconds per tick.
     pub local_period_s: f64,
     /// Counter value of the last processed stamp (Tf).
     pub last_changed: u64,
     /// Counter value after which these parameters are stale (next expected stamp).
     pub valid_till: u64,
-    /// The algorithm's own error bound on `ca`, seconds.
+    /// The algorithm's own error bound on the clock's origin, seconds.
     pub ca_err_s: f64,
     /// Whether readers apply the local-rate refinement (libradclock's
     /// `local_period_mode`): the publishing daemon's read mode, which the
@@ -136,16 +157,10 @@ pub struct FfClockParams {
 }
 
 impl FfClockParams {
-    /// The absolute clock `Ca(T) = T·p̂ + ca`.
-    ///
-    /// The product is formed relative to `last_changed`, where `T·p̂` is
-    /// exact to a few ulp, so long runs do not lose precision in the big term.
+    /// The absolute clock `Ca(T) = Ca(T_last) + (T − T_last)·p̂`.
     pub fn absolute(&self, counter: u64) -> ClockTime {
-        let anchor = self.last_changed;
-        let base = self
-            .ca
-            .add_secs(signed_count(anchor) as f64 * self.period_s);
-        base.add_secs(ticks_between(anchor, counter) * self.period_s)
+        self.at_last_changed
+            .add_secs(ticks_between(self.last_changed, counter) * self.period_s)
     }
 
     /// The absolute clock as readers read it: [`FfClockParams::absolute_local`]
@@ -220,7 +235,7 @@ mod tests {
         assert!((t.as_secs_f64() + 0.3).abs() < 1e-15, "{t:?}");
         let p = FfClockParams {
             period_s: 1e-9,
-            ca: ClockTime::ZERO,
+            at_last_changed: ClockTime::from_nanos(-5),
             local_period_s: 1e-9,
             last_changed: minus_5,
             valid_till: 0,
@@ -260,7 +275,7 @@ mod tests {
         let boot_ns = 1_700_000_000_123_456_789i128;
         let p = FfClockParams {
             period_s: 1e-9,
-            ca: ClockTime::from_nanos(boot_ns),
+            at_last_changed: ClockTime::from_nanos(boot_ns + 3_600_000_000_000),
             local_period_s: 1e-9,
             last_changed: 3_600_000_000_000,
             valid_till: 0,
@@ -276,7 +291,7 @@ mod tests {
     fn ff_clock_reads() {
         let p = FfClockParams {
             period_s: 1e-9,
-            ca: ClockTime::from_secs_f64(5.0),
+            at_last_changed: ClockTime::from_secs_f64(6.0),
             local_period_s: 1.000001e-9,
             last_changed: 1_000_000_000,
             valid_till: 0,

@@ -119,14 +119,15 @@ pub use params::{
 use history::{History, Record, Stamp};
 use params::{MIN_RTT_TICKS, NEAR_SERVER_RTT_S, WARMUP_WINRATIO};
 
-use crate::clock::{ClockTime, FfClockParams, signed_count, ticks_between};
+use crate::clock::{ClockTime, FfClockParams, ticks_between};
 use crate::sync::{CounterInfo, Exchange, PollRequest, SyncAlgorithm};
 
 /// Status bits of the clock (`libradclock/radclock.h`, 2025 layout; research
 /// §1.2). The 2012 header numbers the quality/sanity bits differently and has
 /// no RTT_UPSHIFT/PHAT_UPDATED; the meaning is the same.
 pub mod status {
-    /// Not yet synchronized: fewer than `NTP_BURST` stamps processed.
+    /// Not yet synchronized: set until the stamp of index `NTP_BURST` (the
+    /// ninth) is processed.
     pub const UNSYNC: u32 = 0x1;
     /// In warm-up.
     pub const WARMUP: u32 = 0x2;
@@ -945,11 +946,9 @@ impl Radclock {
     fn publish(&mut self, s: &Stamp) {
         self.error_bound_s = self.ebound_min_last_s
             + self.phat * ticks_between(self.thetastamp_tf, s.tf) * self.meta.rate_err_bound;
-        let ca_at_tf = self.c_of(s.tf).add_secs(-self.thetahat_s);
-        let ca = ca_at_tf.add_secs(-(signed_count(s.tf) as f64 * self.phat));
         self.params = Some(FfClockParams {
             period_s: self.phat,
-            ca,
+            at_last_changed: self.c_of(s.tf).add_secs(-self.thetahat_s),
             local_period_s: self.plocal,
             last_changed: s.tf,
             valid_till: s
