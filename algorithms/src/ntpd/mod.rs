@@ -114,7 +114,10 @@ const HUFFPUFF_S: u64 = 900;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum NtpVersion {
     /// ntp.org 4.2.8p9 and later: stepout 300 s, start-up hold, root
-    /// distance with peer dispersion (CVE-2016-7433 fix).
+    /// distance with peer dispersion (CVE-2016-7433 fix). The FLL term,
+    /// used only at polls of 2048 s and longer, multiplies by `CLOCK_FLL`
+    /// (0.25) as the 4.2.8p9–p10 sources do; later 4.2.8 sources divide by
+    /// it, as NTPsec does (release `Ntpsec`), a gain 16 times larger.
     #[default]
     Ntp428,
     /// ntp.org 4.2.6 / RFC 5905: stepout 900 s, no start-up hold, FREQ
@@ -984,8 +987,12 @@ impl Ntpd {
             }
             p.nextdate = utemp;
         } else {
+            // 4.2.6 and NTPsec poll an unreachable server at the host poll;
+            // 4.2.8p15 drops that branch (its transmit resets ppoll instead).
             let h = if p.retry > 0 {
                 minpoll
+            } else if p.reach == 0 && self.p.version != NtpVersion::Ntp428 {
+                p.hpoll
             } else {
                 p.ppoll.min(p.hpoll)
             };
@@ -1183,8 +1190,10 @@ impl Ntpd {
                 self.synced = false;
                 self.sys_rootdelay_s = 0.0;
                 self.sys_rootdisp_s = 0.0;
+                // clock_update's step case leaves sys_peer alone (4.2.6 and
+                // 4.2.8 alike), so the next selection's anti-clockhop rule
+                // still knows the old system peer.
                 self.sys_jitter_s = self.p.rho_s;
-                self.sys_peer = None;
             }
             1 => self.synced = true,
             _ => {}
@@ -1327,7 +1336,13 @@ impl SyncAlgorithm for Ntpd {
     }
 
     fn trace_row(&self, out: &mut Vec<f64>) {
-        out.push(self.disc.resid);
+        // With the kernel loop the kernel slews the offset; ntpd's own copy
+        // is what the kernel reported at the last update.
+        out.push(if self.p.kernel {
+            self.kern.offset_s
+        } else {
+            self.disc.resid
+        });
         out.push(self.disc.jit);
         out.push(self.disc.freq * 1e6);
         out.push(self.disc.wander * 1e6);

@@ -1268,3 +1268,78 @@ proptest::proptest! {
         proptest::prop_assert_eq!(tick_at(counter, tick_ticks, origin, near), exact(counter));
     }
 }
+
+/// A step clears every association but, as `clock_update` does in 4.2.6
+/// and 4.2.8, not the system peer (the first poll after it, finding the
+/// server unreachable, then runs a selection that clears it).
+#[test]
+fn a_step_keeps_the_system_peer() {
+    for version in [NtpVersion::Ntp428, NtpVersion::Ntp426] {
+        let mk = |up: f64, down: f64| Srv {
+            up_s: up,
+            down_s: down,
+            queue_mean_s: 50e-6,
+            jump_at_s: 3600.0,
+            jump_s: 1.0,
+            ..Srv::lan()
+        };
+        let servers = vec![mk(5e-3, 5e-3), mk(5.2e-3, 4.8e-3), mk(4.8e-3, 5.2e-3)];
+        let cfg = NtpdConfig {
+            version,
+            ..warm(6, 10)
+        };
+        let mut sim = Sim::new(&cfg, 0.0, servers, 5);
+        sim.run(4.0 * 3600.0, 60.0, |_, _, _, _| {});
+        let cols = sim.ntpd.trace_columns();
+        let col = |name: &str| cols.iter().position(|c| *c == name).unwrap();
+        let (peer, stepped) = (col("sys_peer"), col("stepped"));
+        let rows: Vec<&[f64]> = sim.trace.chunks(cols.len()).collect();
+        let at = rows
+            .iter()
+            .position(|r| r[stepped] == 1.0)
+            .expect("the 1 s jump is stepped");
+        println!(
+            "{version:?}: system peer {} before the step, {} at it",
+            rows[at - 1][peer],
+            rows[at][peer]
+        );
+        assert!(rows[at - 1][peer] >= 0.0, "{version:?}");
+        assert!(rows[at][peer] >= 0.0, "{version:?}");
+    }
+}
+
+/// A server that answers but fails test 6 (stratum 16) never becomes
+/// reachable; once `NTP_UNREACH` polls went by, the host poll grows by one
+/// each poll. 4.2.6 and NTPsec poll an unreachable server at the host poll;
+/// 4.2.8p15 at the smaller of it and the server's last poll, one behind.
+#[test]
+fn unreachable_backoff_follows_the_release() {
+    for version in [NtpVersion::Ntp428, NtpVersion::Ntp426, NtpVersion::Ntpsec] {
+        let servers = vec![Srv {
+            stratum: 16,
+            ..Srv::lan()
+        }];
+        let cfg = NtpdConfig {
+            version,
+            iburst: false,
+            ..warm(6, 10)
+        };
+        let mut sim = Sim::new(&cfg, 0.0, servers, 2);
+        sim.run(6.0 * 3600.0, 3600.0, |_, _, _, _| {});
+        let tx: Vec<u64> = sim
+            .log
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Tx(_, c) => Some(*c),
+                Ev::Rx(_) => None,
+            })
+            .collect();
+        let gaps: Vec<f64> = tx.windows(2).map(|w| (w[1] - w[0]) as f64 / HZ).collect();
+        println!("{version:?}: gaps {gaps:.0?}");
+        let at_minpoll = gaps.iter().take_while(|&&g| g < 100.0).count();
+        let expected = if version == NtpVersion::Ntp428 { 10 } else { 9 };
+        assert_eq!(at_minpoll, expected, "{version:?}");
+        let last = *gaps.last().unwrap();
+        assert!((1024.0..1100.0).contains(&last), "{version:?}: {last}");
+    }
+}
