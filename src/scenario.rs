@@ -104,7 +104,8 @@ pub struct DaemonConfig {
     /// physical CPU of the domain's first vCPU instead.
     #[serde(default)]
     pub core: usize,
-    /// Servers it polls, each over a path.
+    /// Servers it polls, each over a path: one for every algorithm but
+    /// ntpd, which selects among several.
     pub servers: Vec<ServerRef>,
     /// The synchronization algorithm.
     pub algorithm: AlgorithmConfig,
@@ -843,6 +844,16 @@ impl Scenario {
                 e.push(ConfigError::new(
                     format!("{at}.servers"),
                     "a synchronizing daemon needs at least one server",
+                ));
+            }
+            if d.servers.len() > 1 && !matches!(d.algorithm, AlgorithmConfig::Ntpd(_)) {
+                e.push(ConfigError::new(
+                    format!("{at}.servers"),
+                    format!(
+                        "{} servers given, but {} follows one server (only ntpd selects among several)",
+                        d.servers.len(),
+                        d.algorithm.name()
+                    ),
                 ));
             }
             for (j, r) in d.servers.iter().enumerate() {

@@ -339,6 +339,14 @@ fn cases() -> Vec<Case> {
             &["daemons[0].servers", "at least one server"],
         ),
         scenario_case(
+            "several servers for an algorithm that follows one",
+            tiny_with(
+                "servers: [(server: \"s\", path: 0)]",
+                "servers: [(server: \"s\", path: 0), (server: \"s\", path: 0)]",
+            ),
+            &["daemons[0].servers", "2 servers given, but naive follows one server"],
+        ),
+        scenario_case(
             "two daemons with the same name",
             tiny_with(
                 "daemons: [(name: \"n\", host: \"h\", servers: [(server: \"s\", path: 0)], algorithm: Naive(poll_period_s: 16))]",
