@@ -77,9 +77,13 @@ impl Default for SchedulerConfig {
 pub struct CreditConfig {
     /// Time slice, ns (1 ms..=1 s; default 30 ms, `sched_credit_tslice_ms`).
     pub tslice_ns: u64,
-    /// Accounting tick, ns (default 10 ms = tslice/3; 100 µs..=tslice). At
-    /// each tick the running vCPU loses BOOST; every `tslice/tick` ticks
-    /// credits are handed out.
+    /// Accounting tick, ns (default 10 ms = tslice/3; 100 µs..=tslice, and
+    /// it must divide `tslice_ns` exactly). At each tick the running vCPU
+    /// loses BOOST; every `tslice/tick` ticks credits are handed out, one
+    /// slice's worth per pCPU. Xen derives the tick from the slice
+    /// (`tslice/CSCHED_TICKS_PER_TSLICE`, 3) and accounts once per slice,
+    /// so a tick always divides it; a tick that did not would hand out a
+    /// slice's credit more often than once per slice.
     pub tick_ns: u64,
     /// Rate limit, ns: a running vCPU is not preempted before it has run this
     /// long (0 = off, else 100 µs..=tslice; default 1 ms,
@@ -423,6 +427,7 @@ impl XenHostConfig {
                     1_000_000_000,
                     "ns",
                 );
+                let tick_errs = e.len();
                 check_u64(
                     &mut e,
                     f("scheduler.tick_ns"),
@@ -431,6 +436,26 @@ impl XenHostConfig {
                     c.tslice_ns.max(100_000),
                     "ns (≤ tslice)",
                 );
+                if e.len() == tick_errs && c.tslice_ns % c.tick_ns != 0 {
+                    // Credit for a whole slice is handed out every
+                    // `tslice/tick` ticks: a tick that does not divide the
+                    // slice over-issues it.
+                    let divisors: Vec<String> = (1..=6)
+                        .filter(|&k| c.tslice_ns % k == 0 && c.tslice_ns / k >= 100_000)
+                        .map(|k| (c.tslice_ns / k).to_string())
+                        .collect();
+                    e.push(ConfigError::new(
+                        f("scheduler.tick_ns"),
+                        format!(
+                            "{} does not divide tslice_ns ({}): the tick must be tslice_ns/n \
+                             for a whole n, at least 100000 ns (e.g. {} ns; Xen uses \
+                             tslice/3)",
+                            c.tick_ns,
+                            c.tslice_ns,
+                            divisors.join(", ")
+                        ),
+                    ));
+                }
                 if c.ratelimit_ns != 0 {
                     check_u64(
                         &mut e,
@@ -660,5 +685,46 @@ mod tests {
             fields.contains(&"host.costs.cstate_exit_min_ns"),
             "{fields:?}"
         );
+    }
+
+    /// Credit for a whole slice is handed out every `tslice/tick` ticks, so
+    /// a tick that does not divide the slice over-issues credit (one pCPU,
+    /// hogs of weights 1:3: tick 20 ms or 16 ms against a 30 ms slice gave
+    /// them 0.5/0.5 instead of 0.29/0.71, and a hog capped at 50 % took
+    /// 0.75). Such a tick is refused by name; divisors pass.
+    #[test]
+    fn a_tick_that_does_not_divide_the_slice_is_refused() {
+        let with = |tslice_ns: u64, tick_ns: u64| XenHostConfig {
+            scheduler: SchedulerConfig::Credit(CreditConfig {
+                tslice_ns,
+                tick_ns,
+                ..CreditConfig::default()
+            }),
+            ..XenHostConfig::default()
+        };
+        for (tslice, tick) in [
+            (30_000_000, 10_000_000),
+            (30_000_000, 30_000_000),
+            (30_000_000, 15_000_000),
+            (30_000_000, 100_000),
+            (1_000_000, 250_000),
+        ] {
+            let errs = with(tslice, tick).validate("host");
+            assert!(errs.is_empty(), "{tslice}/{tick}: {errs:?}");
+        }
+        for (tslice, tick) in [(30_000_000, 20_000_000), (30_000_000, 16_000_000)] {
+            let errs = with(tslice, tick).validate("host");
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert_eq!(errs[0].field, "host.scheduler.tick_ns");
+            let msg = &errs[0].message;
+            assert!(
+                msg.contains("does not divide tslice_ns")
+                    && msg.contains("30000000, 15000000, 10000000"),
+                "{msg}"
+            );
+        }
+        // Out of range: one error, the range's.
+        let errs = with(30_000_000, 40_000_000).validate("host");
+        assert_eq!(errs.len(), 1, "{errs:?}");
     }
 }
