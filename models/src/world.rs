@@ -622,6 +622,8 @@ pub struct World {
     notes: Vec<HostNote>,
     moves: Vec<Move>,
     pending_moves: Vec<(SimTime, Event)>,
+    /// Time of the last event handled.
+    now: SimTime,
 }
 
 impl World {
@@ -649,6 +651,7 @@ impl World {
             notes: Vec::with_capacity(16),
             moves: Vec::new(),
             pending_moves: Vec::new(),
+            now: SimTime::ZERO,
         }
     }
 
@@ -928,15 +931,15 @@ impl World {
         &mut self.records
     }
 
-    /// CPU accounting of every domain of every Xen host: (host name,
-    /// domain index, accounting).
+    /// CPU accounting of every domain of every Xen host up to the last
+    /// event handled: (host name, domain index, accounting).
     pub fn cpu_accounts(&mut self) -> Vec<(String, usize, crate::xen::DomainCpu)> {
         let mut out = Vec::new();
         for h in &mut self.hosts {
             let name = h.name().to_string();
             if let Some(x) = h.hypervisor() {
                 for d in 0..x.sched.domains() {
-                    out.push((name.clone(), d, x.sched.cpu_account(d)));
+                    out.push((name.clone(), d, x.sched.cpu_account_at(d, self.now)));
                 }
             }
         }
@@ -2237,6 +2240,7 @@ impl Model for World {
     type Event = Event;
 
     fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<Event>) {
+        self.now = now;
         let mut push = |t: SimTime, e: Event| sched.schedule(t, e);
         match event {
             Event::Probe => self.on_probe(now),

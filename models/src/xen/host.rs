@@ -455,6 +455,8 @@ pub struct XenHost {
     /// NIC receive descriptors holding a frame Dom0 has not processed.
     nic_rx_used: u32,
     log: Option<Vec<StageLog>>,
+    /// The latest time the host was called at, ns.
+    now_ns: u64,
 }
 
 fn exp_draw(rng: &mut SimRng, mean: f64) -> f64 {
@@ -588,6 +590,7 @@ impl XenHost {
             dc_mark_ns: 0,
             nic_rx_used: 0,
             log: None,
+            now_ns: 0,
         }
     }
 
@@ -623,6 +626,7 @@ impl XenHost {
     /// Starts workloads, churn and the scheduler's periodic events at `now`.
     pub fn start(&mut self, now: SimTime, out: &mut HostOutputs) {
         let t = now.as_nanos();
+        self.now_ns = self.now_ns.max(t);
         match &self.cfg.scheduler {
             SchedulerConfig::Credit(c) => out.events.push((at(t + c.tick_ns), HostEvent::Tick)),
             SchedulerConfig::Sedf(s) if s.debt_collector => {
@@ -671,6 +675,7 @@ impl XenHost {
     /// Handles one of the host's own events at `now`.
     pub fn handle(&mut self, now: SimTime, ev: HostEvent, out: &mut HostOutputs) {
         let t = now.as_nanos();
+        self.now_ns = self.now_ns.max(t);
         match ev {
             HostEvent::PcpuTimer { pcpu, generation } => {
                 let p = pcpu as usize;
@@ -738,6 +743,7 @@ impl XenHost {
         token: u64,
         out: &mut HostOutputs,
     ) {
+        self.now_ns = self.now_ns.max(now.as_nanos());
         self.nic_arrival(now.as_nanos(), domain, token, true, out);
     }
 
@@ -751,6 +757,7 @@ impl XenHost {
         token: u64,
         out: &mut HostOutputs,
     ) {
+        self.now_ns = self.now_ns.max(now.as_nanos());
         self.send_request(now.as_nanos(), domain, token, true, out);
     }
 
@@ -758,6 +765,7 @@ impl XenHost {
     /// process, until [`release`](Self::release): a migrating guest that
     /// has left this slot, or not yet arrived in it.
     pub fn hold(&mut self, now: SimTime, domain: usize, out: &mut HostOutputs) {
+        self.now_ns = self.now_ns.max(now.as_nanos());
         let Some(d) = self.doms.get_mut(domain) else {
             return;
         };
@@ -771,6 +779,7 @@ impl XenHost {
     /// Brings a held `domain` online at `now` (a migrated guest resumes in
     /// this slot); its churn process, if any, starts over.
     pub fn release(&mut self, now: SimTime, domain: usize, out: &mut HostOutputs) {
+        self.now_ns = self.now_ns.max(now.as_nanos());
         let Some(d) = self.doms.get_mut(domain) else {
             return;
         };
@@ -814,19 +823,44 @@ impl XenHost {
             .count()
     }
 
-    /// CPU accounting of `domain` up to the last event handled. For the
-    /// parametric model, own CPU is the workload's busy fraction times its
-    /// online time plus kernel packet costs.
+    /// CPU accounting of `domain` up to the last call the host handled
+    /// (see [`cpu_account_at`](Self::cpu_account_at)).
     pub fn cpu_account(&self, domain: usize) -> DomainCpu {
+        self.cpu_account_at(domain, at(self.now_ns))
+    }
+
+    /// CPU accounting of `domain` at `now` (the last call the host handled,
+    /// if later).
+    ///
+    /// The explicit schedulers count the CPU each vCPU used up to the last
+    /// event handled. The parametric model, which runs no vCPUs, counts
+    /// what the explicit model would without contention: each vCPU's busy
+    /// fraction of the domain's online time up to `now`, plus the kernel's
+    /// cost of each packet (a guest's netfront driver included); Dom0's own
+    /// CPU also includes the netback work it does for the guests, as it
+    /// does in the explicit model.
+    pub fn cpu_account_at(&self, domain: usize, now: SimTime) -> DomainCpu {
         let Some(d) = self.doms.get(domain) else {
             return DomainCpu::default();
         };
         let mut c = d.cpu;
         if self.is_parametric() {
             let k = &self.cfg.costs;
-            c.own_cpu_ns = (d.busy_fraction * d.online_total_ns as f64) as u64
-                + c.rx_packets * k.kernel_rx_ns
-                + c.tx_packets * k.kernel_tx_ns;
+            let t = now.as_nanos().max(self.now_ns);
+            let mut online_ns = d.online_total_ns;
+            if d.online {
+                online_ns += t.saturating_sub(d.online_since_ns);
+            }
+            let front = if domain == 0 { 0 } else { k.netfront_ns };
+            c.own_cpu_ns = (d.busy_fraction * f64::from(d.nvcpus) * online_ns as f64) as u64
+                + c.rx_packets * (k.kernel_rx_ns + front)
+                + c.tx_packets * (k.kernel_tx_ns + front);
+            if domain == 0 {
+                c.own_cpu_ns += self.doms[1..]
+                    .iter()
+                    .map(|g| g.cpu.dom0_on_behalf_ns)
+                    .sum::<u64>();
+            }
         }
         c
     }

@@ -546,3 +546,88 @@ fn churn_stops_and_restarts_a_guest() {
     let own = c.own_cpu_ns as f64 / 60e9;
     assert!(own > 0.05 && own < 0.2, "{own}");
 }
+
+/// A guest on the default two-pCPU host with `workload`, under `scheduler`.
+fn one_guest(scheduler: SchedulerConfig, workload: Workload) -> XenHostConfig {
+    let mut cfg = XenHostConfig {
+        scheduler,
+        ..XenHostConfig::default()
+    };
+    cfg.guests.push(DomainConfig {
+        workload,
+        ..DomainConfig::default()
+    });
+    cfg
+}
+
+/// A parametric model whose stage delays are all zero: enough for CPU
+/// accounting, which does not depend on them.
+fn zero_delay_parametric() -> SchedulerConfig {
+    SchedulerConfig::Parametric(parametric::ParametricConfig {
+        by_busy_guests: vec![parametric::DelayTable::default()],
+    })
+}
+
+/// The parametric model's own CPU counts a guest's busy fraction of its
+/// whole online time up to the accounting, not only of the periods a churn
+/// ended (a guest that never stopped reported none of its workload).
+#[test]
+fn parametric_own_cpu_counts_the_workload_up_to_now() {
+    let busy = Workload {
+        busy_fraction: 0.5,
+        ..Workload::default()
+    };
+    let cfg = one_guest(zero_delay_parametric(), busy.clone());
+    assert!(cfg.validate("host").is_empty());
+    let (host, _, _) = run_host(cfg, 3, 10.0, None);
+    let own = host.cpu_account_at(1, SimTime::from_secs(10)).own_cpu_ns as f64 / 10e9;
+    let (explicit, _, _) = run_host(one_guest(SchedulerConfig::default(), busy), 3, 10.0, None);
+    let own_e = explicit.cpu_account(1).own_cpu_ns as f64 / 10e9;
+    eprintln!("busy 0.5 for 10 s: parametric own {own:.3}, explicit {own_e:.3}");
+    assert!((0.45..=0.55).contains(&own), "parametric own {own}");
+    assert!((0.45..=0.55).contains(&own_e), "explicit own {own_e}");
+}
+
+/// The parametric model accounts packets as the explicit model does: a
+/// guest's kernel pays its netfront driver on top of the kernel's cost, and
+/// Dom0's own CPU includes the netback work it does for guests.
+#[test]
+fn parametric_cpu_account_matches_explicit_for_packets() {
+    const SECS: f64 = 10.0;
+    let workload = Workload {
+        busy_fraction: 0.2,
+        burst_mean_ns: 1_000_000,
+        rx_pps: 5000.0,
+        tx_pps: 30_000.0,
+        churn: None,
+    };
+    let cfg = one_guest(zero_delay_parametric(), workload.clone());
+    assert!(cfg.validate("host").is_empty());
+    let (p, _, _) = run_host(cfg, 5, SECS, None);
+    let (e, _, _) = run_host(
+        one_guest(SchedulerConfig::default(), workload),
+        5,
+        SECS,
+        None,
+    );
+    let end = SimTime::from_secs_f64(SECS);
+    for d in [0, 1] {
+        let (cp, ce) = (p.cpu_account_at(d, end), e.cpu_account(d));
+        let (op, oe) = (
+            cp.own_cpu_ns as f64 / (SECS * 1e9),
+            ce.own_cpu_ns as f64 / (SECS * 1e9),
+        );
+        let (bp, be) = (
+            cp.dom0_on_behalf_ns as f64 / (SECS * 1e9),
+            ce.dom0_on_behalf_ns as f64 / (SECS * 1e9),
+        );
+        eprintln!(
+            "domain {d}: own parametric {op:.3} explicit {oe:.3}; Dom0 on its behalf {bp:.3} vs {be:.3}; dropped {} / {}",
+            cp.dropped_packets, ce.dropped_packets
+        );
+        assert!((op - oe).abs() / oe < 0.15, "domain {d} own {op} vs {oe}");
+        if d == 1 {
+            assert!((bp - be).abs() / be < 0.15, "Dom0 on behalf {bp} vs {be}");
+        }
+    }
+}
