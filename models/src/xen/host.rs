@@ -468,6 +468,14 @@ fn at(ns: u64) -> SimTime {
     SimTime::from_nanos(ns)
 }
 
+/// `t` plus a drawn delay of `dt_ns`, saturating: a tiny rate or busy
+/// fraction draws delays beyond `u64` nanoseconds, and an event at the end
+/// of time simply never happens.
+fn later(t: u64, dt_ns: f64) -> u64 {
+    // `as` saturates a float too large for u64 at u64::MAX.
+    t.saturating_add(dt_ns as u64)
+}
+
 impl XenHost {
     /// A host in its initial state; call [`XenHost::start`] before use. The
     /// configuration should have passed [`XenHostConfig::validate`]; invalid
@@ -653,7 +661,7 @@ impl XenHost {
             } else if self.doms[d].churns {
                 let dom = &mut self.doms[d];
                 let dt = exp_draw(&mut dom.rng, dom.off_mean_s * 1e9);
-                self.schedule_churn(t + dt as u64, d, out);
+                self.schedule_churn(later(t, dt), d, out);
             }
             for tx in [false, true] {
                 let rate = if tx {
@@ -664,7 +672,7 @@ impl XenHost {
                 if rate > 0.0 {
                     let dt = exp_draw(&mut self.doms[d].rng, 1e9 / rate);
                     out.events.push((
-                        at(t + dt as u64),
+                        at(later(t, dt)),
                         HostEvent::Background { dom: d as u16, tx },
                     ));
                 }
@@ -704,10 +712,8 @@ impl XenHost {
                     self.doms[d].rx_pps
                 };
                 let dt = exp_draw(&mut self.doms[d].rng, 1e9 / rate);
-                out.events.push((
-                    at(t + dt.max(1.0) as u64),
-                    HostEvent::Background { dom, tx },
-                ));
+                out.events
+                    .push((at(later(t, dt.max(1.0))), HostEvent::Background { dom, tx }));
             }
             HostEvent::Churn { dom, generation } => {
                 let d = dom as usize;
@@ -718,7 +724,7 @@ impl XenHost {
                     self.set_offline(t, d, out);
                     let dom = &mut self.doms[d];
                     let dt = exp_draw(&mut dom.rng, dom.off_mean_s * 1e9);
-                    self.schedule_churn(t + dt as u64, d, out);
+                    self.schedule_churn(later(t, dt), d, out);
                 } else {
                     self.set_online(t, d, out);
                 }
@@ -887,13 +893,16 @@ impl XenHost {
             let tab = p.table(self.busy_guests());
             let s = if d == 0 { &tab.dom0 } else { &tab.domu };
             let rng = &mut self.doms[d].rng;
-            let dt = s.rx_backend.sample(rng) + s.rx_wake.sample(rng);
+            let dt = s
+                .rx_backend
+                .sample(rng)
+                .saturating_add(s.rx_wake.sample(rng));
             self.doms[d].cpu.rx_packets += 1;
             if d != 0 {
                 self.doms[d].cpu.dom0_on_behalf_ns += k.netback_rx_ns;
             }
             if notify {
-                let a = at(t + dt);
+                let a = at(t.saturating_add(dt));
                 out.events.push((
                     a,
                     HostEvent::Emit(HostNote::Delivered {
@@ -949,7 +958,7 @@ impl XenHost {
                 self.doms[d].cpu.dom0_on_behalf_ns += self.cfg.costs.netback_tx_ns;
             }
             if notify {
-                let a = at(t + w);
+                let a = at(t.saturating_add(w));
                 out.events.push((
                     a,
                     HostEvent::Emit(HostNote::SendStamped {
@@ -958,7 +967,7 @@ impl XenHost {
                         at: a,
                     }),
                 ));
-                let b = at(t + w + x);
+                let b = at(t.saturating_add(w).saturating_add(x));
                 out.events.push((
                     a,
                     HostEvent::Emit(HostNote::ToNic {
@@ -1226,7 +1235,7 @@ impl XenHost {
                     exp_draw(rng, think)
                 };
                 out.events.push((
-                    at(t + delay as u64),
+                    at(later(t, delay)),
                     HostEvent::BurstStart {
                         vcpu: v as u16,
                         generation: vc.burst_gen,
@@ -1236,7 +1245,7 @@ impl XenHost {
         }
         if churns {
             let dt = exp_draw(&mut self.doms[d].rng, on_mean * 1e9);
-            self.schedule_churn(t + dt as u64, d, out);
+            self.schedule_churn(later(t, dt), d, out);
         }
     }
 
@@ -1345,7 +1354,7 @@ impl XenHost {
                     let think = exp_draw(&mut d.rng, d.think_mean_ns);
                     let generation = self.vcpus[v].burst_gen;
                     out.events.push((
-                        at(now + think as u64),
+                        at(later(now, think)),
                         HostEvent::BurstStart {
                             vcpu: v as u16,
                             generation,
@@ -1961,12 +1970,11 @@ impl XenHost {
             if used as f64 > d.cap * elapsed as f64 {
                 // Block until the window's average falls to the cap; what is
                 // still queued in Dom0 counts against the next window.
-                let until = d.guard_window_ns
-                    + if d.cap > 0.0 {
-                        (used as f64 / d.cap) as u64
-                    } else {
-                        interval
-                    };
+                let until = d.guard_window_ns.saturating_add(if d.cap > 0.0 {
+                    (used as f64 / d.cap) as u64
+                } else {
+                    interval
+                });
                 d.guard_blocked = true;
                 d.guard_base_ns = d.cpu.dom0_on_behalf_ns;
                 out.events.push((
@@ -2595,6 +2603,39 @@ mod tests {
         host.sedf_refresh(1, 250 * MS);
         assert_eq!(host.vcpus[1].deadline_ns, 300 * MS);
         assert_eq!(host.vcpus[1].slice_left_ns, 30 * MS);
+    }
+
+    /// A valid but tiny busy fraction draws think times beyond `u64`
+    /// nanoseconds: the first burst is due at the end of time, not (as the
+    /// wrapped sum made it) at once. The guest comes online by churn a
+    /// moment after the start, so the sum's base is not zero; it used to
+    /// run as a CPU hog (own CPU 0.998 of the 5 s, and an overflow panic in
+    /// debug builds). A tiny packet rate likewise never sends.
+    #[test]
+    fn a_tiny_busy_fraction_never_bursts() {
+        let mut cfg = XenHostConfig::default();
+        cfg.guests.push(DomainConfig {
+            workload: Workload {
+                busy_fraction: 1e-15,
+                rx_pps: 1e-15,
+                tx_pps: 1e-15,
+                churn: Some(Churn {
+                    on_mean_s: 1e6,
+                    off_mean_s: 1e-3,
+                    start_on: false,
+                }),
+                ..Workload::default()
+            },
+            ..DomainConfig::default()
+        });
+        assert!(cfg.validate("host").is_empty());
+        let mut bench = Bench::new(cfg, 2);
+        bench.run(SimTime::from_secs(5), |_| {});
+        assert!(bench.host.doms[1].online);
+        let c = bench.host.cpu_account(1);
+        let own = c.own_cpu_ns as f64 / 5e9;
+        assert!(own < 0.01, "own CPU {own}");
+        assert_eq!((c.rx_packets, c.tx_packets), (0, 0));
     }
 
     /// Credit1 steals only a vCPU of higher priority than the one it would
