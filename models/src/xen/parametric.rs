@@ -18,9 +18,11 @@
 //!
 //! ## The fit
 //!
-//! [`calibrate`] runs the explicit host for each `k = 0..=N` with probe
-//! traffic in every domain and records every packet's stage delays. Each
-//! sample set is summarised twice:
+//! [`calibrate`] runs the explicit host for each `k = 0..=N`, `N` the
+//! guests with a non-idle workload, with the first `k` of them busy, the
+//! others idle and churn off, and with probe traffic in every domain, and
+//! records every packet's stage delays. Each sample set is summarised
+//! twice:
 //!
 //! * a **point-mass + exponential mixture**, for reading and reporting: the
 //!   fraction `p` of samples within 10 % of the minimum (the "no contention"
@@ -341,15 +343,25 @@ fn exp_ns(rng: &mut SimRng, mean_ns: f64) -> SimDuration {
 }
 
 /// Calibrates the parametric model from the explicit scheduler in `cfg`:
-/// for `k = 0..=guests`, only the first `k` guests keep their workloads
-/// (the others stay idle), probe traffic runs for `run.duration_s`, and the
+/// for `k` from 0 to the number of guests with a non-idle workload, the
+/// first `k` such guests keep their workloads and all others are idle, so
+/// that table `k` is fitted with exactly the `k` busy guests the model
+/// looks it up by at run time. Churn is off (every guest runs throughout,
+/// keeping the count), probe traffic runs for `run.duration_s`, and the
 /// stage delays of Dom0's and of all guests' packets are fitted.
 pub fn calibrate(cfg: &XenHostConfig, run: &CalibrationRun, rng: &mut SimRng) -> ParametricConfig {
-    let mut tables = Vec::with_capacity(cfg.guests.len() + 1);
-    for k in 0..=cfg.guests.len() {
+    let busy = cfg.guests.iter().filter(|g| g.workload.is_busy()).count();
+    let mut tables = Vec::with_capacity(busy + 1);
+    for k in 0..=busy {
         let mut c = cfg.clone();
-        for g in c.guests.iter_mut().skip(k) {
-            g.workload = super::config::Workload::default();
+        let mut kept = 0;
+        for g in &mut c.guests {
+            if g.workload.is_busy() && kept < k {
+                kept += 1;
+                g.workload.churn = None;
+            } else {
+                g.workload = super::config::Workload::default();
+            }
         }
         let host_rng: SimRng = rand::SeedableRng::seed_from_u64(rng.random());
         let logs = run_explicit(&c, run, host_rng, rng);
@@ -431,5 +443,73 @@ mod tests {
             .sum::<f64>()
             / 20_000.0;
         assert!((m - 170_000.0).abs() / 170_000.0 < 0.05, "{m}");
+    }
+
+    /// Table `k` is fitted with `k` busy guests running, whatever their
+    /// place in the guest list and their churn: the model looks tables up
+    /// by the number of online busy guests. With an idle guest listed first
+    /// and a busy one second, table 1 used to be fitted with no busy guest
+    /// (the first guest's workload kept, the second's idled); a busy guest
+    /// whose churn starts it stopped was not running either.
+    #[test]
+    fn table_k_is_fitted_with_k_busy_guests() {
+        use crate::xen::config::{Churn, DomainConfig, Workload};
+        // Dom0 alone on pCPU 0, the guests sharing pCPU 1.
+        let host = |guests: Vec<Workload>| {
+            let mut cfg = XenHostConfig::default();
+            cfg.dom0.affinity = vec![0];
+            for workload in guests {
+                cfg.guests.push(DomainConfig {
+                    affinity: vec![1],
+                    workload,
+                    ..DomainConfig::default()
+                });
+            }
+            cfg
+        };
+        let busy = Workload {
+            busy_fraction: 0.5,
+            burst_mean_ns: 5_000_000,
+            rx_pps: 500.0,
+            tx_pps: 500.0,
+            churn: None,
+        };
+        let stopped = Workload {
+            churn: Some(Churn {
+                on_mean_s: 1e6,
+                off_mean_s: 1e6,
+                start_on: false,
+            }),
+            ..busy.clone()
+        };
+        let run = CalibrationRun {
+            duration_s: 20.0,
+            probe_pps: 100.0,
+            ..CalibrationRun::default()
+        };
+        let rx_wake_us = |guests: Vec<Workload>, seed: u64| {
+            let p = calibrate(&host(guests), &run, &mut SimRng::seed_from_u64(seed));
+            assert_eq!(p.by_busy_guests.len(), 2, "tables for 0 and 1 busy guests");
+            [0, 1].map(|k| p.table(k).domu.rx_wake.mean_ns() / 1e3)
+        };
+        let first = rx_wake_us(vec![busy.clone(), Workload::default()], 1);
+        let second = rx_wake_us(vec![Workload::default(), busy], 2);
+        let churning = rx_wake_us(vec![Workload::default(), stopped], 3);
+        eprintln!(
+            "guest rx_wake mean, µs, tables 0 and 1: busy guest first {first:.1?}, second {second:.1?}, second and churning {churning:.1?}"
+        );
+        // The busy guest makes the other wait (rate limit, bursts): table 1
+        // is well above table 0, and the same wherever the busy guest is.
+        assert!(first[1] > 2.0 * first[0], "{first:?}");
+        for t in [second, churning] {
+            assert!(
+                (t[0] - first[0]).abs() / first[0] < 0.25,
+                "{t:?} vs {first:?}"
+            );
+            assert!(
+                (t[1] - first[1]).abs() / first[1] < 0.25,
+                "{t:?} vs {first:?}"
+            );
+        }
     }
 }
