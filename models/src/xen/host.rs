@@ -1597,6 +1597,11 @@ impl XenHost {
         }
         if matches!(self.cfg.scheduler, SchedulerConfig::Sedf(_)) {
             // Period renewals of runnable vCPUs may change the EDF choice.
+            // A deadline at `t` itself is still due: a caller that did not
+            // reschedule (new work for the running vCPU) may come at the
+            // instant of a renewal, before its timer fires, and the timer
+            // must stay armed. (A reschedule renews every deadline up to
+            // `t`, so this arms no timer at `t` again after one.)
             let cur = pc.current;
             for &x in pc
                 .runq
@@ -1604,7 +1609,7 @@ impl XenHost {
                 .chain((cur != NONE).then_some(cur as u16).iter())
             {
                 let dl = self.vcpus[x as usize].deadline_ns;
-                if dl > t {
+                if dl >= t {
                     next = next.min(dl);
                 }
             }
@@ -2603,6 +2608,62 @@ mod tests {
         host.sedf_refresh(1, 250 * MS);
         assert_eq!(host.vcpus[1].deadline_ns, 300 * MS);
         assert_eq!(host.vcpus[1].slice_left_ns, 30 * MS);
+    }
+
+    /// A period renewal due at the instant the running vCPU is given new
+    /// work (a received frame, a burst) still happens then. Guest 2 (slice
+    /// 2 ms every 10 ms) waits, its slice spent, for its deadline while
+    /// guest 1 runs; a frame reaching guest 1's kernel at exactly that
+    /// deadline, before the renewal's timer fired, re-armed the pCPU's
+    /// timer for the frame's end (13 µs later) and retired the renewal's,
+    /// so guest 2 started its period that much late.
+    #[test]
+    fn sedf_renews_a_period_due_when_the_running_vcpu_gets_work() {
+        const MS: u64 = 1_000_000;
+        let mut cfg = XenHostConfig {
+            pcpus: 1,
+            scheduler: SchedulerConfig::Sedf(SedfConfig::default()),
+            ..XenHostConfig::default()
+        };
+        for (period_ns, slice_ns) in [(100 * MS, 50 * MS), (10 * MS, 2 * MS)] {
+            cfg.guests.push(DomainConfig {
+                sedf: SedfParams {
+                    period_ns,
+                    slice_ns,
+                    extratime: true,
+                },
+                ..DomainConfig::cpu_hog()
+            });
+        }
+        let mut bench = Bench::new(cfg, 1);
+        bench.run(SimTime::from_nanos(1_025 * MS), |_| {});
+        let dl = bench.host.vcpus[2].deadline_ns;
+        bench.run(SimTime::from_nanos(dl - 1), |_| {});
+        let h = &bench.host;
+        assert_eq!(h.pcpus[0].current, 1, "guest 1 runs");
+        assert_eq!(h.vcpus[2].state, super::VState::Queued);
+        assert_eq!(h.vcpus[2].slice_left_ns, 0);
+        assert_eq!(h.pcpus[0].timer_at_ns, dl, "the renewal's timer is armed");
+        // Netback hands guest 1 a frame (it holds a ring slot).
+        bench.host.doms[1].rx_ring_used += 1;
+        let pkt = super::Packet {
+            kind: super::ItemKind::KernelRx,
+            dom: 1,
+            notify: false,
+            token: 0,
+            t0_ns: dl - 50_000,
+            enq_ns: 0,
+            stamp_ns: super::UNSET,
+            done_ns: 0,
+        };
+        let ev = HostEvent::Enqueue { vcpu: 1, pkt };
+        bench
+            .host
+            .handle(SimTime::from_nanos(dl), ev, &mut bench.out);
+        bench.run(SimTime::from_nanos(dl), |_| {});
+        let h = &bench.host;
+        assert_eq!(h.vcpus[2].deadline_ns, dl + 10 * MS, "renewed at {dl}");
+        assert_eq!(h.pcpus[0].current, 2, "guest 2 runs from {dl}");
     }
 
     /// A valid but tiny busy fraction draws think times beyond `u64`
