@@ -114,7 +114,12 @@ pub struct SedfConfig {
     /// Extra-time quantum, ns (default 500 µs, `EXTRA_QUANTUM`; 5 µs..=100 ms).
     pub extra_quantum_ns: u64,
     /// SEDF-DC: charge Dom0 CPU spent on a guest's packets to the guest's
-    /// next allocations (Gupta et al., Middleware 2006). Default off.
+    /// next allocations (Gupta et al., Middleware 2006). Default off. The
+    /// debt is taken from the slices of the guest's vCPUs as their periods
+    /// renew, at most one slice per period from each vCPU (a guest with
+    /// several vCPUs pays off that many slices per period); debt charged to
+    /// a guest with slice 0 (best effort) is never collected, and its
+    /// extra time is not reduced.
     pub debt_collector: bool,
     /// SEDF-DC accounting interval, ns (default 100 ms, XenMon's aggregation
     /// interval, research §3.4; 1 ms..=10 s).
@@ -171,8 +176,8 @@ pub struct DomainConfig {
     /// (0 = no cap, the default; at most 100 per vCPU). Enforced as Xen's
     /// `csched_acct` does: the domain earns at most the cap's credit per
     /// period, and a vCPU whose credit falls below minus its share of the
-    /// cap is parked (not runnable) until its credit is positive again
-    /// (research §3.1). Also how a dilated guest is given 1/TDF of a CPU.
+    /// cap is parked (not runnable) until an accounting finds its credit
+    /// non-negative again (research §3.1). Also how a dilated guest is given 1/TDF of a CPU.
     pub cap_pct: u32,
     /// pCPUs this domain's vCPUs may run on; empty = any (default).
     pub affinity: Vec<usize>,

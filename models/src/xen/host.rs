@@ -60,7 +60,8 @@
 //! With SEDF-DC, every `dc_interval` the Dom0 CPU used in that interval is
 //! split among guests in proportion to their netback packet counts weighted
 //! `rx + ratio·tx`, and that debt is subtracted from the guests' next slices
-//! (at most one slice per period, so a large debt is spread over periods).
+//! (at most one slice per period and vCPU, so a large debt is spread over
+//! periods; a best-effort guest, slice 0, never pays its debt).
 //!
 //! ## Packet path
 //!
