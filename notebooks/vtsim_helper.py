@@ -117,8 +117,8 @@ def _read_errors(path: Path) -> pd.DataFrame:
     if "t_s" not in df.columns:
         raise ValueError(
             f"{path} has columns {list(df.columns)}, expected t_s and <clock>_error_us; "
-            "if they are series/true time [h]/clock error [µs], the plot data overwrote "
-            "errors.csv: set output: (plots: false) in the scenario"
+            "series/true time [h]/clock error [µs] are the columns of vtsim's plot data, "
+            "errors_data.csv"
         )
     return df.set_index("t_s")
 
@@ -147,8 +147,9 @@ class Run:
     stdout: str = ""
     """What ``vtsim run`` printed (the table of errors)."""
     stability: pd.DataFrame | None = None
-    """stability.csv (``clock``, ``tau_s``, ``oadev``, ``mdev``, ``tdev_us``,
-    ``mtie_us``), when the scenario sets ``probes.stability_max_tau_s``."""
+    """stability.csv (``clock``, ``tau_s``, ``n``, ``oadev``, ``mdev``,
+    ``tdev_us``, ``mtie_us``), when the scenario sets
+    ``probes.stability_max_tau_s``."""
 
     def error_us(self, clock: str) -> pd.Series:
         """One clock's error, µs, indexed by true time (s)."""
@@ -210,8 +211,8 @@ def run(scenario: str | os.PathLike, seed: int | None = None, **fields: object) 
     repository root). ``fields`` override scenario fields as in
     :func:`set_fields` (e.g. ``duration_s=600``). vtsim's own PNG/SVG plots
     are switched off (``output.plots: false``) unless ``output__plots=True``
-    is passed: the notebooks plot with matplotlib, and vtsim's plot data is
-    also named errors.csv.
+    is passed: the notebooks plot with matplotlib (vtsim's own plot data is
+    errors_data.csv, beside the probes' errors.csv).
     """
     if isinstance(scenario, str) and "(" in scenario:
         text = scenario
