@@ -18,7 +18,10 @@
 //!
 //! * Credits are kept in nanoseconds of entitlement (credit1's 10 credits
 //!   per ms is a change of unit). Running burns them exactly (as in
-//!   Xen ≥ 4.2 `burn_credits`, not by tick sampling).
+//!   Xen ≥ 4.2 `burn_credits`, not by tick sampling), whether or not the
+//!   vCPU is active; only active vCPUs earn. So a vCPU that runs only
+//!   briefly between ticks drains its credit until a tick catches it
+//!   running, and under a cap it may then be parked.
 //! * Every `tslice` (on the tick that completes it) `csched_acct` shares
 //!   the total `pcpus·tslice` among *active* domains by weight times active
 //!   vCPUs, walking them in Xen's list order: a domain earns at most one
