@@ -628,9 +628,10 @@ pub(crate) fn ron_to_json(v: &ron::Value) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-/// Longest name of a scenario, sweep or daemon, characters: each names a
-/// folder, and most file systems allow a name 255 bytes.
-const MAX_NAME_CHARS: usize = 100;
+/// Longest name of a scenario, sweep or daemon, bytes of UTF-8: each names
+/// a folder, most file systems allow a name 255 bytes, and a run's output is
+/// staged as `.<name>.partial-<pid>.old` beside its destination.
+const MAX_NAME_BYTES: usize = 200;
 
 /// Endings of the files a run writes in its folder (`summary.json`,
 /// `errors.csv`, `errors.png`, `scenario.ron`...), which a daemon's folder
@@ -643,9 +644,13 @@ pub fn folder_name_error(name: &str) -> Option<String> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         return Some("must be non-empty, without '/' or '\\', and not start with '.'".into());
     }
-    let chars = name.chars().count();
-    (chars > MAX_NAME_CHARS)
-        .then(|| format!("{chars} characters; at most {MAX_NAME_CHARS} (it names a folder)"))
+    let bytes = name.len();
+    (bytes > MAX_NAME_BYTES).then(|| {
+        format!(
+            "{bytes} bytes; at most {MAX_NAME_BYTES} (it names a folder; a letter beyond \
+             ASCII takes 2 to 4 bytes of UTF-8)"
+        )
+    })
 }
 
 impl Scenario {
@@ -823,7 +828,8 @@ impl Scenario {
                 e.push(ConfigError::new(format!("{at}.name"), m));
             } else if let Some(ext) = RUN_FILE_EXTENSIONS
                 .iter()
-                .find(|ext| d.name.ends_with(*ext))
+                // Case-insensitive file systems take `Errors.CSV` for `errors.csv`.
+                .find(|ext| d.name.to_ascii_lowercase().ends_with(*ext))
             {
                 e.push(ConfigError::new(
                     format!("{at}.name"),
@@ -1527,8 +1533,25 @@ mod tests {
         let mut s = default_scenario();
         s.daemons[0].name = "errors_data.csv".into();
         assert_eq!(fields(&s), vec!["daemons[0].name".to_string()]);
-        s.daemons[0].name = "x".repeat(101);
+        // Case-insensitive file systems take these for the run's own files.
+        for name in ["Errors_data.CSV", "stability.Csv", "x.JSON", "e.Png"] {
+            s.daemons[0].name = name.into();
+            assert_eq!(fields(&s), vec!["daemons[0].name".to_string()], "{name}");
+        }
+        s.daemons[0].name = "x".repeat(201);
         assert_eq!(fields(&s), vec!["daemons[0].name".to_string()]);
+        // Names are limited in bytes: 70 characters of 4 bytes each do not
+        // fit a 255-byte file name once staged.
+        s.daemons[0].name = "😀".repeat(70);
+        let e = s.validate();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].field, "daemons[0].name");
+        assert!(e[0].message.contains("280 bytes; at most 200"), "{e:?}");
+        s.daemons[0].name = "x".repeat(200);
+        assert!(fields(&s).is_empty());
+        s.name = "😀".repeat(70);
+        assert_eq!(fields(&s), vec!["name".to_string()]);
+        s.name = "😀".repeat(50);
         s.daemons[0].name = "dom0.radclock".into();
         assert!(fields(&s).is_empty());
     }

@@ -250,6 +250,21 @@ fn cases() -> Vec<Case> {
         ),
         // --- impossible values ---
         scenario_case(
+            "daemon name of 70 emoji (280 bytes: too long for a file name once staged)",
+            tiny_with("(name: \"n\", host", &format!("(name: \"{}\", host", "😀".repeat(70))),
+            &["daemons[0].name", "280 bytes; at most 200"],
+        ),
+        scenario_case(
+            "scenario name of 70 emoji",
+            tiny_with("name: \"tiny\"", &format!("name: \"{}\"", "😀".repeat(70))),
+            &["name: 280 bytes; at most 200"],
+        ),
+        scenario_case(
+            "daemon named like a run's file, in capitals (`Errors_data.CSV`)",
+            tiny_with("(name: \"n\", host", "(name: \"Errors_data.CSV\", host"),
+            &["daemons[0].name", "ends in .csv"],
+        ),
+        scenario_case(
             "zero duration",
             tiny_with("duration_s: 60", "duration_s: 0"),
             &["duration_s", "0.001..="],
