@@ -624,8 +624,44 @@ pub(crate) fn set_path(
     Ok(())
 }
 
-pub(crate) fn ron_to_json(v: &ron::Value) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+/// An override's RON value as JSON, or why it has no JSON form: JSON has
+/// no NaN, infinity or `()`, which would all become `null` and so read as
+/// `None` in an optional field (1e400 parses as infinity). `None` is null.
+/// See [`value_error`] for the message of a refusal.
+pub(crate) fn ron_to_json(v: &ron::Value) -> Result<serde_json::Value, String> {
+    /// The first part of `v` that JSON cannot hold.
+    fn unwritable(v: &ron::Value) -> Option<String> {
+        match v {
+            ron::Value::Number(n) => {
+                let x = n.into_f64();
+                (!x.is_finite()).then(|| format!("{x} is not a finite number"))
+            }
+            ron::Value::Unit => Some("() is not a value".into()),
+            ron::Value::Seq(items) => items.iter().find_map(unwritable),
+            ron::Value::Map(m) => m
+                .iter()
+                .find_map(|(k, v)| unwritable(k).or_else(|| unwritable(v))),
+            ron::Value::Option(Some(v)) => unwritable(v),
+            _ => None,
+        }
+    }
+    if let Some(m) = unwritable(v) {
+        return Err(m);
+    }
+    serde_json::to_value(v).map_err(|e| format!("{e}"))
+}
+
+/// The message for a value [`ron_to_json`] refused at `path` of `tree` (a
+/// scenario's JSON form): an optional field adds how to leave it unset.
+pub(crate) fn value_error(tree: &serde_json::Value, path: &str, message: String) -> String {
+    let mut unset = tree.clone();
+    let optional = set_path(&mut unset, path, serde_json::Value::Null).is_ok()
+        && Scenario::deserialize(&unset).is_ok();
+    if optional {
+        format!("{message}; write None to leave the field unset")
+    } else {
+        message
+    }
 }
 
 /// Longest name of a scenario, sweep or daemon, bytes of UTF-8: each names
@@ -697,7 +733,7 @@ impl Scenario {
             let v: ron::Value = ron_options()
                 .from_str(&quoted)
                 .map_err(|e| invalid(format!("\"{text}\" is not a RON value: {}", e.code)))?;
-            let value = ron_to_json(&v);
+            let value = ron_to_json(&v).map_err(|m| invalid(value_error(&tree, path, m)))?;
             set_path(&mut tree, path, value).map_err(invalid)?;
             // Read back after each override, so that an error names it.
             s = Scenario::deserialize(&tree)
@@ -1359,6 +1395,41 @@ mod tests {
         assert_eq!(quote_unit_variants("Hpet").unwrap(), "\"Hpet\"");
         let e = quote_unit_variants("Exponential(mean_us: 50)").unwrap_err();
         assert!(e.contains("Exponential(...) cannot be set whole"), "{e}");
+    }
+
+    #[test]
+    fn overrides_refuse_values_json_cannot_hold_and_keep_none() {
+        let s = Scenario::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/lan-basics.ron"
+        )))
+        .unwrap();
+        for (set, says) in [
+            ("paths[0].asymmetry_us=NaN", "NaN is not a finite number"),
+            ("paths[0].asymmetry_us=inf", "inf is not a finite number"),
+            ("paths[0].asymmetry_us=1e400", "inf is not a finite number"),
+            ("paths[0].asymmetry_us=()", "() is not a value"),
+            ("duration_s=-inf", "-inf is not a finite number"),
+            (
+                "hosts[0].counters=[(kind: Tsc, x: NaN)]",
+                "NaN is not a finite",
+            ),
+        ] {
+            let e = s.clone().set("f", &[set.to_string()]).unwrap_err();
+            let e = e.to_string();
+            let path = set.split_once('=').unwrap().0;
+            assert!(e.contains(&format!("{path}: {says}")), "{set}: {e}");
+            // Only an optional field can be left unset.
+            let optional = path.ends_with("asymmetry_us");
+            let unset = e.contains("write None to leave the field unset");
+            assert_eq!(unset, optional, "{e}");
+        }
+        let t = s.set("f", &["paths[0].asymmetry_us=None".into()]).unwrap();
+        assert_eq!(t.paths[0].asymmetry_us, None);
+        assert_eq!(
+            ron_to_json(&ron::Value::Option(None)),
+            Ok(serde_json::Value::Null)
+        );
     }
 
     #[test]

@@ -97,7 +97,7 @@ use crate::output::write_atomic;
 use crate::plot::{BandChart, BandSeries, band_chart};
 use crate::run::{RunSummary, build_world, drive, summarize};
 use crate::scenario::{Scenario, ScenarioError, parse_error, ron_options};
-use crate::scenario::{ron_to_json, set_path};
+use crate::scenario::{ron_to_json, set_path, value_error};
 
 /// The values one field takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -713,21 +713,28 @@ impl Plan {
             if is_parameter(&v.path) {
                 continue;
             }
-            set_path(&mut tree, &v.path, ron_to_json(value))
-                .map_err(|m| invalid(v.path.clone(), m))?;
+            let json = ron_to_json(value).map_err(|m| {
+                // A RON value keeps no names: a bare variant name arrives as `()`.
+                let hint = if holds_unit(value) {
+                    "; a bare variant name reads as (): write a variant name as a string, \
+                     e.g. \"Hpet\""
+                } else {
+                    ""
+                };
+                let m = value_error(&tree, &v.path, m);
+                invalid(
+                    v.path.clone(),
+                    format!("{m} (at {}){hint}", self.point_text(point)),
+                )
+            })?;
+            set_path(&mut tree, &v.path, json).map_err(|m| invalid(v.path.clone(), m))?;
         }
         let mut s: Scenario = serde_json::from_value(tree).map_err(|e| {
             // Name the point: serde's message alone does not say which field.
-            // A RON value keeps no names: a bare variant name arrives as `()`.
-            let hint = if point.iter().any(holds_unit) {
-                "; write a variant name as a string, e.g. \"Hpet\""
-            } else {
-                ""
-            };
             invalid(
                 "vary".into(),
                 format!(
-                    "value does not fit the field ({}): {e}{hint}",
+                    "value does not fit the field ({}): {e}",
                     self.point_text(point)
                 ),
             )

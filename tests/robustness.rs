@@ -445,6 +445,14 @@ fn cases() -> Vec<Case> {
             &sweep_text("(path: \"daemons[0].counter\", values: List([Tsc, Hpet]))"),
             &["daemons[0].counter = ()", "write a variant name as a string"],
         ),
+        sweep_case(
+            "sweep value NaN on an optional field",
+            &sweep_text("(path: \"paths[0].asymmetry_us\", values: List([20, NaN]))"),
+            &[
+                "paths[0].asymmetry_us: NaN is not a finite number",
+                "write None to leave the field unset",
+            ],
+        ),
         // --- exchange files ---
         csv_case(
             "exchange file without the `ta` column",
@@ -1143,6 +1151,23 @@ fn cases() -> Vec<Case> {
             "paths[0].forward.queueing=Exponential(mean_us: 50)",
             &["paths[0].forward.queueing", "set its fields one by one"],
         ),
+        set_case(
+            "`run --set` of NaN on an optional field",
+            "paths[0].asymmetry_us=NaN",
+            &[
+                "paths[0].asymmetry_us: NaN is not a finite number",
+                "write None to leave the field unset",
+            ],
+        ),
+        set_case(
+            "`run --set` of a number too large for a float (1e400)",
+            "duration_s=1e400",
+            &["duration_s: inf is not a finite number"],
+        ),
+        set_case(
+            "`run --set` of `()`",
+            "paths[0].asymmetry_us=()",
+            &["paths[0].asymmetry_us: () is not a value"],
         set_case(
             "`run --set` with a value out of range",
             "duration_s=0",
