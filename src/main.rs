@@ -301,7 +301,9 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             sets,
             single_thread,
         } => {
-            if seed.is_some() && sets.iter().any(|a| a.trim_start().starts_with("seed=")) {
+            // The path as `Scenario::set` reads it: trimmed (`seed = 9`).
+            let sets_seed = |a: &String| a.split_once('=').is_some_and(|(p, _)| p.trim() == "seed");
+            if seed.is_some() && sets.iter().any(sets_seed) {
                 anyhow::bail!("--seed and --set seed=... both set the seed: give one of them");
             }
             let s = Scenario::load_with(&scenario, &sets)?;

@@ -1168,6 +1168,15 @@ fn cases() -> Vec<Case> {
             "`run --set` of `()`",
             "paths[0].asymmetry_us=()",
             &["paths[0].asymmetry_us: () is not a value"],
+        ),
+        case(
+            "`run --seed` with `--set 'seed =9'` (spaced)",
+            ("s.ron", include_str!("../scenarios/lan-basics.ron")),
+            &[
+                "run", "{d}/s.ron", "--out", "{d}/out", "--seed", "7", "--set", "seed =9",
+            ],
+            &["--seed and --set seed=... both set the seed"],
+        ),
         set_case(
             "`run --set` with a value out of range",
             "duration_s=0",
