@@ -479,12 +479,73 @@ pub fn parse_error(
             code => code.to_string(),
         },
     };
+    let (line, column) = next_token(text, e.span.start.line, e.span.start.col);
     ScenarioError::Parse {
         file: file.to_string(),
-        line: e.span.start.line,
-        column: e.span.start.col,
+        line,
+        column,
         message,
     }
+}
+
+/// The line and column (1-based, in characters, as RON counts them) of the
+/// first token at or after `line`:`column` in `text`, past whitespace and
+/// comments: RON places some errors where the parser stood (after a colon),
+/// not at the value that is wrong. Unchanged if no token follows, or if the
+/// position is not in `text`.
+fn next_token(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let Some(line_start) = (1..line).try_fold(0, |at, _| text[at..].find('\n').map(|i| at + i + 1))
+    else {
+        return (line, column);
+    };
+    let Some(start) = text[line_start..]
+        .char_indices()
+        .map(|(i, _)| line_start + i)
+        .chain(std::iter::once(text.len()))
+        .nth(column.saturating_sub(1))
+    else {
+        return (line, column);
+    };
+    let mut rest = &text[start..];
+    loop {
+        let trimmed = rest.trim_start();
+        if trimmed.starts_with("//") {
+            rest = trimmed.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(mut inner) = trimmed.strip_prefix("/*") {
+            // Block comments nest in RON.
+            let mut depth = 1;
+            while depth > 0 {
+                match (inner.find("/*"), inner.find("*/")) {
+                    (Some(open), Some(close)) if open < close => {
+                        depth += 1;
+                        inner = &inner[open + 2..];
+                    }
+                    (_, Some(close)) => {
+                        depth -= 1;
+                        inner = &inner[close + 2..];
+                    }
+                    (_, None) => {
+                        inner = "";
+                        break;
+                    }
+                }
+            }
+            rest = inner;
+        } else {
+            rest = trimmed;
+            break;
+        }
+    }
+    if rest.is_empty() {
+        return (line, column);
+    }
+    let at = text.len() - rest.len();
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        1 + before.matches('\n').count(),
+        1 + before[line_start..].chars().count(),
+    )
 }
 
 /// An override's RON value with every unit variant name (`Hpet`) quoted,
@@ -1493,6 +1554,27 @@ mod tests {
         let e = Scenario::parse(text, "t.ron").unwrap_err().to_string();
         assert!(e.starts_with("t.ron:4:"), "{e}");
         assert!(e.contains("seeed"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_point_at_the_value() {
+        let at = |text: &str| {
+            let Err(ScenarioError::Parse { line, column, .. }) = Scenario::parse(text, "t.ron")
+            else {
+                panic!("{text:?} parses");
+            };
+            (line, column)
+        };
+        assert_eq!(at("Scenario(\n    seed: x,\n)"), (2, 11));
+        assert_eq!(at("Scenario(\n    seed:\n   x\n)"), (3, 4));
+        assert_eq!(
+            at("Scenario(seed: // a seed\n /* it /* nests */ */ \"é\")"),
+            (2, 23)
+        );
+        // Nothing after the error: where RON stands.
+        assert_eq!(next_token("a  ", 1, 2), (1, 2));
+        assert_eq!(next_token("é  x", 1, 2), (1, 4));
+        assert_eq!(next_token("x", 9, 9), (9, 9));
     }
 
     #[test]

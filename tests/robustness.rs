@@ -204,7 +204,7 @@ fn cases() -> Vec<Case> {
         scenario_case(
             "text where a number is expected",
             tiny_with("duration_s: 60", "duration_s: \"long\""),
-            &["bad.ron:4:16", "Expected float"],
+            &["bad.ron:4:17", "Expected float"],
         ),
         scenario_case(
             "negative seed (u64)",
