@@ -1278,6 +1278,23 @@ fn cli_refuses_every_bad_input_clearly() {
     }
 }
 
+#[test]
+fn a_byte_order_mark_is_ignored() {
+    // Some Windows editors start UTF-8 files with U+FEFF.
+    let d = scratch("bom");
+    let file = d.join("bom.ron");
+    std::fs::write(&file, format!("\u{feff}{TINY}")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ok (tiny)"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // Properties.
 // ---------------------------------------------------------------------------
