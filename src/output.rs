@@ -41,6 +41,8 @@ const OLD: &str = ".old";
 pub struct Staging {
     staging: PathBuf,
     target: PathBuf,
+    /// Whether an output found at `target` on commit may be replaced.
+    force: bool,
 }
 
 /// An error that names `path` and says what could not be done to it.
@@ -234,6 +236,7 @@ impl Staging {
         Ok(Staging {
             staging,
             target: target.to_path_buf(),
+            force,
         })
     }
 
@@ -242,9 +245,24 @@ impl Staging {
         &self.staging
     }
 
-    /// Moves the finished directory into place, replacing any old one.
+    /// Moves the finished directory into place, replacing any old one if
+    /// `force` was given. Without `force`, fails if the target has appeared
+    /// since [`Staging::new`] (another run to the same `--out`), leaving it
+    /// as it is.
     pub fn commit(self) -> io::Result<PathBuf> {
-        if fs::symlink_metadata(&self.target).is_ok() {
+        let exists = fs::symlink_metadata(&self.target).is_ok();
+        if exists && !self.force {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} appeared while this command was writing (another run to the same \
+                     --out?); it is left as it is and this output is discarded: choose \
+                     another --out or pass --force to replace it",
+                    self.target.display()
+                ),
+            ));
+        }
+        if exists {
             let old = self.staging.with_file_name(format!(
                 "{}{OLD}",
                 self.staging
@@ -338,6 +356,39 @@ mod tests {
         let dir = s.dir().to_path_buf();
         drop(s);
         assert!(!dir.exists());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn without_force_an_output_that_appeared_meanwhile_is_kept() {
+        let base = scratch("race");
+        let target = base.join("run");
+        // The second run checks the target before the first one commits.
+        let second = Staging::new(&target, false).unwrap();
+        fs::write(second.dir().join(RUN_MARKERS[0]), "second").unwrap();
+        // The first run, another process, commits in the meantime (its
+        // staging directory is named after its own process).
+        let first = base.join(".run.partial-first");
+        fs::create_dir(&first).unwrap();
+        fs::write(first.join(RUN_MARKERS[0]), "first").unwrap();
+        fs::rename(&first, &target).unwrap();
+        let e = second.commit().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        let e = e.to_string();
+        assert!(e.contains(&target.display().to_string()), "{e}");
+        assert!(e.contains("--force"), "{e}");
+        assert_eq!(
+            fs::read_to_string(target.join(RUN_MARKERS[0])).unwrap(),
+            "first"
+        );
+        // Even an empty directory, which a rename would silently replace.
+        let empty = base.join("empty");
+        let s = Staging::new(&empty, false).unwrap();
+        fs::create_dir(&empty).unwrap();
+        assert!(s.commit().is_err());
+        assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+        let names: Vec<_> = fs::read_dir(&base).unwrap().flatten().collect();
+        assert_eq!(names.len(), 2, "no staging directory left: {names:?}");
         fs::remove_dir_all(&base).unwrap();
     }
 
