@@ -46,7 +46,7 @@ pub struct Staging {
 }
 
 /// An error that names `path` and says what could not be done to it.
-fn named(what: &str, path: &Path, e: io::Error) -> io::Error {
+pub(crate) fn named(what: &str, path: &Path, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
 }
 
@@ -300,14 +300,19 @@ impl Drop for Staging {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename).
+/// Writes `bytes` to `path` atomically (temporary file, then rename); an
+/// error names `path`, and leaves no temporary file behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
+    fs::write(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            named("write", path, e)
+        })
 }
 
 #[cfg(test)]

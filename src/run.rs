@@ -12,7 +12,9 @@ use serde::Serialize;
 use sim_core::stats::Summary;
 use sim_core::{CoreSplit, Engine, SimDuration, SimTime};
 
-use crate::output::{Staging, write_atomic};
+use anyhow::Context;
+
+use crate::output::{Staging, named, write_atomic};
 use crate::plot::{LineChart, Mark, Series, Thinned, error_chart, line_chart};
 use crate::scenario::{Follows, Scenario, ScenarioEvent};
 
@@ -499,11 +501,51 @@ pub fn build_world(s: &Scenario) -> anyhow::Result<World> {
     Ok(world)
 }
 
+/// One of a run's CSV files being written, with its path for errors.
+struct CsvSink {
+    path: PathBuf,
+    w: csv::Writer<BufWriter<File>>,
+}
+
+impl CsvSink {
+    /// Creates `path` and writes its header.
+    fn create<I, T>(path: PathBuf, header: I) -> anyhow::Result<CsvSink>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        let file = File::create(&path).map_err(|e| named("create", &path, e))?;
+        let mut sink = CsvSink {
+            w: csv::Writer::from_writer(BufWriter::new(file)),
+            path,
+        };
+        sink.write(header)?;
+        Ok(sink)
+    }
+
+    fn write<I, T>(&mut self, record: I) -> anyhow::Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.w
+            .write_record(record)
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        self.w
+            .flush()
+            .map_err(|e| named("write", &self.path, e).into())
+    }
+}
+
 /// Streams records to the run's CSV files.
 struct Sinks {
+    errors_path: PathBuf,
     errors: BufWriter<File>,
-    exchanges: Vec<Option<csv::Writer<BufWriter<File>>>>,
-    traces: Vec<Option<csv::Writer<BufWriter<File>>>>,
+    exchanges: Vec<Option<CsvSink>>,
+    traces: Vec<Option<CsvSink>>,
     /// Per clock, the plotted series; empty when the run draws no plots.
     plot: Vec<Thinned>,
     n_clocks: usize,
@@ -549,42 +591,41 @@ impl std::fmt::Display for ExactSecs {
 
 impl Sinks {
     fn new(dir: &Path, s: &Scenario, world: &World) -> anyhow::Result<Sinks> {
-        let mut errors = BufWriter::new(File::create(dir.join("errors.csv"))?);
-        write!(errors, "t_s")?;
+        let errors_path = dir.join("errors.csv");
+        let file = File::create(&errors_path).map_err(|e| named("create", &errors_path, e))?;
+        let mut errors = BufWriter::new(file);
+        let mut header = String::from("t_s");
         for c in world.clocks() {
-            write!(errors, ",{}_error_us", c.name)?;
+            header.push_str(&format!(",{}_error_us", c.name));
         }
-        writeln!(errors)?;
+        writeln!(errors, "{header}").map_err(|e| named("write", &errors_path, e))?;
         let mut exchanges = Vec::new();
         let mut traces = Vec::new();
         for (i, name) in world.daemon_names().enumerate() {
             let ddir = dir.join(name);
             if s.output.exchanges || s.output.trace {
-                std::fs::create_dir_all(&ddir)?;
+                std::fs::create_dir_all(&ddir).map_err(|e| named("create directory", &ddir, e))?;
             }
             exchanges.push(if s.output.exchanges {
-                let mut w = csv::Writer::from_writer(BufWriter::new(File::create(
+                Some(CsvSink::create(
                     ddir.join("exchanges.csv"),
-                )?));
-                w.write_record(EXCHANGE_HEADER)?;
-                Some(w)
+                    EXCHANGE_HEADER,
+                )?)
             } else {
                 None
             });
             let cols = world.trace_columns(i);
             traces.push(if s.output.trace && !cols.is_empty() {
-                let mut w =
-                    csv::Writer::from_writer(BufWriter::new(File::create(ddir.join("trace.csv"))?));
                 let mut header = vec!["tf", "tf_true_s"];
                 header.extend_from_slice(cols);
-                w.write_record(&header)?;
-                Some(w)
+                Some(CsvSink::create(ddir.join("trace.csv"), header)?)
             } else {
                 None
             });
         }
         let n_clocks = world.clocks().len();
         Ok(Sinks {
+            errors_path,
             errors,
             exchanges,
             traces,
@@ -599,23 +640,13 @@ impl Sinks {
     }
 
     fn drain(&mut self, world: &World, r: &mut Records) -> anyhow::Result<()> {
-        for (row, t) in r.error_times.iter().enumerate() {
-            let ts = t.as_secs_f64();
-            write!(self.errors, "{}", ExactSecs(*t))?;
-            for c in 0..self.n_clocks {
-                let e = r.errors[row * self.n_clocks + c];
-                write!(self.errors, ",{}", e * 1e6)?;
-                if let Some(p) = self.plot.get_mut(c) {
-                    p.push(ts / 3600.0, e * 1e6);
-                }
-            }
-            writeln!(self.errors)?;
-        }
+        self.drain_errors(r)
+            .map_err(|e| named("write", &self.errors_path, e))?;
         let clocks = world.clocks();
         for x in &r.exchanges {
             if let Some(w) = self.exchanges[x.daemon as usize].as_mut() {
                 let hz = world.counter_hz(x.daemon as usize);
-                w.write_record([
+                w.write([
                     x.server.to_string(),
                     hz.to_string(),
                     x.ta.to_string(),
@@ -668,15 +699,34 @@ impl Sinks {
                         .iter()
                         .map(|v| v.to_string()),
                 );
-                w.write_record(&rec)?;
+                w.write(&rec)?;
             }
         }
         r.clear();
         Ok(())
     }
 
+    /// Writes the rows of `errors.csv` in `r` (and keeps their plotted points).
+    fn drain_errors(&mut self, r: &Records) -> std::io::Result<()> {
+        for (row, t) in r.error_times.iter().enumerate() {
+            let ts = t.as_secs_f64();
+            write!(self.errors, "{}", ExactSecs(*t))?;
+            for c in 0..self.n_clocks {
+                let e = r.errors[row * self.n_clocks + c];
+                write!(self.errors, ",{}", e * 1e6)?;
+                if let Some(p) = self.plot.get_mut(c) {
+                    p.push(ts / 3600.0, e * 1e6);
+                }
+            }
+            writeln!(self.errors)?;
+        }
+        Ok(())
+    }
+
     fn finish(mut self) -> anyhow::Result<Vec<Thinned>> {
-        self.errors.flush()?;
+        self.errors
+            .flush()
+            .map_err(|e| named("write", &self.errors_path, e))?;
         for w in self
             .exchanges
             .iter_mut()
@@ -1225,6 +1275,46 @@ mod tests {
                 let folded = m.stability.expect("asked for").points();
                 assert_eq!(folded, stability.points(), "clock {c}, helpers {helpers}");
             }
+        }
+    }
+
+    #[test]
+    fn output_errors_name_the_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lan-basics.ron");
+        let mut s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        s.output.exchanges = true;
+        let world = build_world(&s).unwrap();
+        // A directory that is a regular file: nothing can be created in it.
+        let dir = std::env::temp_dir().join(format!("vtsim-sinks-{}", std::process::id()));
+        std::fs::write(&dir, "a file").unwrap();
+        let e = Sinks::new(&dir, &s, &world).err().unwrap();
+        let e = format!("{e:#}");
+        let errors_csv = dir.join("errors.csv").display().to_string();
+        assert!(e.contains(&format!("cannot create {errors_csv}: ")), "{e}");
+        let e = write_atomic(&dir.join("summary.json"), b"{}").unwrap_err();
+        assert!(e.to_string().contains("summary.json"), "{e}");
+        std::fs::remove_file(&dir).unwrap();
+        // A full disk, while rows stream and when they are flushed.
+        #[cfg(target_os = "linux")]
+        {
+            let full = Path::new("/dev/full");
+            let dir = std::env::temp_dir().join(format!("vtsim-sinks-d-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut sinks = Sinks::new(&dir, &s, &world).unwrap();
+            sinks.errors = BufWriter::new(File::create(full).unwrap());
+            sinks.errors_path = full.to_path_buf();
+            let mut r = Records::default();
+            for i in 0..10_000 {
+                r.error_times.push(SimTime::from_secs(i));
+                r.errors.extend(std::iter::repeat_n(1e-6, sinks.n_clocks));
+            }
+            let e = format!("{:#}", sinks.drain(&world, &mut r).unwrap_err());
+            assert!(e.contains("cannot write /dev/full: "), "{e}");
+            assert!(e.contains("No space left"), "{e}");
+            let mut csv = CsvSink::create(full.to_path_buf(), ["a", "b"]).unwrap();
+            let e = format!("{:#}", csv.flush().unwrap_err());
+            assert!(e.contains("cannot write /dev/full: "), "{e}");
+            std::fs::remove_dir_all(&dir).unwrap();
         }
     }
 

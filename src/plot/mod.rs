@@ -29,15 +29,18 @@ macro_rules! png_and_svg {
         $crate::plot::register_font();
         let png = $dir.join(format!("{}.png", $stem));
         let svg = $dir.join(format!("{}.svg", $stem));
+        // An error names the file (a full disk, say, is no drawing error).
         $draw(
             plotters::prelude::BitMapBackend::new(&png, $size).into_drawing_area(),
             $chart,
         )
+        .map_err(|e| format!("{}: {e}", png.display()))
         .and_then(|()| {
             $draw(
                 plotters::prelude::SVGBackend::new(&svg, $size).into_drawing_area(),
                 $chart,
             )
+            .map_err(|e| format!("{}: {e}", svg.display()))
         })
     }};
 }
@@ -252,10 +255,11 @@ pub fn line_chart(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), Strin
 /// out, as the error figure's data leaves it out ([`Thinned`]); the figure
 /// shows it as a gap.
 pub(crate) fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Result<(), String> {
-    let mut w =
-        csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{stem}_data.csv"));
+    let named = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let mut w = csv::Writer::from_path(&path).map_err(|e| named(&e))?;
     w.write_record(["series", chart.x_label, chart.y_label])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| named(&e))?;
     for s in chart.series {
         for (x, y) in s
             .points
@@ -263,10 +267,10 @@ pub(crate) fn write_line_data(dir: &Path, stem: &str, chart: &LineChart) -> Resu
             .filter(|p| p.0.is_finite() && p.1.is_finite())
         {
             w.write_record([s.name.as_str(), &x.to_string(), &y.to_string()])
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| named(&e))?;
         }
     }
-    w.flush().map_err(|e| e.to_string())
+    w.flush().map_err(|e| named(&e))
 }
 
 /// One line with a shaded band around it: a median over seeds and its
@@ -589,10 +593,11 @@ where
 /// series, x, y, band low, band high, headed by `columns`) in `dir`.
 pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), String> {
     png_and_svg!(dir, stem, draw_bands, chart, SIZE)?;
-    let mut w =
-        csv::Writer::from_path(dir.join(format!("{stem}_data.csv"))).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{stem}_data.csv"));
+    let named = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let mut w = csv::Writer::from_path(&path).map_err(|e| named(&e))?;
     w.write_record(std::iter::once("series").chain(chart.columns.iter().copied()))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| named(&e))?;
     for s in chart.series {
         for (x, y, lo, hi) in &s.points {
             w.write_record([
@@ -602,10 +607,10 @@ pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), Strin
                 &lo.to_string(),
                 &hi.to_string(),
             ])
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| named(&e))?;
         }
     }
-    w.flush().map_err(|e| e.to_string())
+    w.flush().map_err(|e| named(&e))
 }
 
 /// A bounded copy of a long series for plotting that keeps its extremes:
