@@ -22,6 +22,8 @@ use algorithms::{AlgorithmConfig, ConfigError, Num};
 use models::counter::CounterKind;
 use models::host::CounterSource;
 
+use sim_core::{SimDuration, SimTime};
+
 use crate::scenario::{DURATION_RANGE_S, MAX_STABILITY_FACTOR, PROBE_INTERVAL_RANGE_S, Scenario};
 
 /// Most probe samples one clock may take in a run. A year at 1 s is
@@ -103,18 +105,23 @@ pub fn cross_checks(s: &Scenario) -> Vec<ConfigError> {
                     ),
                 ));
             }
+            // The last probe, in the run's nanoseconds: probes fall on whole
+            // multiples of the interval, the end of the run included.
+            let interval_ns = SimDuration::from_secs_f64(probe_s).as_nanos().max(1);
+            let end_ns = SimTime::from_secs_f64(s.duration_s).as_nanos();
+            let last = SimTime::from_nanos(end_ns / interval_ns * interval_ns);
             let from = s.probes.metrics_from_s;
             if from.is_finite()
                 && from >= 0.0
                 && from <= s.duration_s
-                && from + probe_s > s.duration_s
+                && SimTime::from_secs_f64(from) > last
             {
                 e.push(ConfigError::new(
                     "probes.metrics_from_s",
                     format!(
                         "{from} s leaves no probe sample before the end of the run; \
-                         use 0..={} s (duration_s − probes.interval_s)",
-                        s.duration_s - probe_s
+                         use 0..={} s (the last probe)",
+                        Num(last.as_secs_f64())
                     ),
                 ));
             }
@@ -309,8 +316,34 @@ mod tests {
         s.probes.interval_s = s.duration_s * 2.0;
         assert_eq!(fields(&s), ["probes.interval_s"]);
         let mut s = default_scenario();
-        s.probes.metrics_from_s = s.duration_s - 0.5;
+        s.probes.interval_s = 1.0;
+        s.duration_s = s.duration_s.floor() + 0.5;
+        s.probes.metrics_from_s = s.duration_s - 0.25;
         assert_eq!(fields(&s), ["probes.metrics_from_s"]);
+        // The last probe of 10.5 s at 1 s is at 10 s: from 10 s has a sample.
+        let mut s = default_scenario();
+        s.daemons.clear();
+        s.duration_s = 10.5;
+        s.probes.interval_s = 1.0;
+        s.probes.metrics_from_s = 10.0;
+        assert!(fields(&s).is_empty(), "{:?}", cross_checks(&s));
+        s.probes.metrics_from_s = 10.000_000_001;
+        let e = cross_checks(&s);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].field, "probes.metrics_from_s");
+        assert!(
+            e[0].message.ends_with("use 0..=10 s (the last probe)"),
+            "{e:?}"
+        );
+        // The run's end is a probe when the interval divides it.
+        s.probes.metrics_from_s = 10.5;
+        s.probes.interval_s = 0.5;
+        assert!(fields(&s).is_empty(), "{:?}", cross_checks(&s));
+        // Probes of 0.1 s, which no f64 holds exactly: the 30th is at 3 s.
+        s.duration_s = 3.0;
+        s.probes.interval_s = 0.1;
+        s.probes.metrics_from_s = 3.0;
+        assert!(fields(&s).is_empty(), "{:?}", cross_checks(&s));
         let mut s = default_scenario();
         s.duration_s = 20.0 * 365.25 * 86_400.0;
         s.probes.interval_s = 0.1;
