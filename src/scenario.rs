@@ -52,7 +52,8 @@ pub struct Scenario {
     /// Master seed: every component's random stream derives from it.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Simulated duration, seconds (0 < d ≤ 20 years).
+    /// Simulated duration, seconds: 0.001..=631152000 (20 years of 365.25
+    /// days).
     pub duration_s: f64,
     /// Physical hosts.
     #[serde(default)]
