@@ -580,11 +580,28 @@ fn untoken(t: u64) -> (usize, u64) {
     ((t >> TOKEN_SHIFT) as usize, t & ((1 << TOKEN_SHIFT) - 1))
 }
 
-/// Probe rows buffered before they are folded into the grid statistics
-/// (or handed to the helper folding them: each hand-off may wake it, tens
-/// of microseconds on a virtual machine): 64 KiB for one clock, 1 MiB for
-/// the 16 clocks of a Xen host with eight guests.
+/// Most probe rows buffered before they are folded into the grid
+/// statistics (or handed to the helper folding them: each hand-off may
+/// wake it, tens of microseconds on a virtual machine): 64 KiB for one
+/// clock, 1 MiB for the 16 clocks of a Xen host with eight guests.
 const FOLD_ROWS: usize = 8192;
+
+/// Largest block of probe rows, bytes: with many clocks a block holds
+/// fewer rows ([`fold_rows`]), so that the blocks a helper thread keeps in
+/// flight do not multiply the memory of a run.
+const FOLD_BLOCK_BYTES: usize = 1 << 20;
+
+/// Fewest probe rows in a block, however many clocks.
+const MIN_FOLD_ROWS: usize = 64;
+
+/// Probe rows per block for `clocks` clocks: [`FOLD_ROWS`] up to 16
+/// clocks, then as many as fit in [`FOLD_BLOCK_BYTES`] (at least
+/// [`MIN_FOLD_ROWS`]). The statistics see every row in order whatever the
+/// block size, so it changes no result.
+fn fold_rows(clocks: usize) -> usize {
+    (FOLD_BLOCK_BYTES / (std::mem::size_of::<f64>() * clocks.max(1)))
+        .clamp(MIN_FOLD_ROWS, FOLD_ROWS)
+}
 
 /// The simulated world.
 pub struct World {
@@ -606,8 +623,11 @@ pub struct World {
     /// The probe row, while probes are before `metrics_from`.
     scratch: Vec<f64>,
     /// Probe rows (one error per clock) since `metrics_from` not yet handed
-    /// to `grid_stats`: fewer than [`FOLD_ROWS`] rows.
+    /// to `grid_stats`: fewer than [`fold_rows`] rows.
     unfolded: Vec<f64>,
+    /// Values in a block of `unfolded` rows, once the first probe row is
+    /// kept (the clocks are all known by then).
+    fold_len: usize,
     /// Each clock's statistics of the probe grid, folded a block of rows at
     /// a time.
     grid_stats: Deferred<GridStats>,
@@ -645,6 +665,7 @@ impl World {
             records: Records::default(),
             scratch: Vec::with_capacity(32),
             unfolded: Vec::new(),
+            fold_len: 0,
             grid_stats: Deferred::inline(GridStats::default()),
             last_probe_read: None,
             last_boot: SimTime::ZERO,
@@ -2190,9 +2211,10 @@ impl World {
         if !folded {
             rows.clear();
         } else if rows.capacity() == 0 {
+            self.fold_len = fold_rows(self.kinds.len()) * self.kinds.len();
             // A block's size at once: grown by doubling, the first block
             // was copied five times and faulted in twice over.
-            rows.reserve_exact(FOLD_ROWS * self.kinds.len());
+            rows.reserve_exact(self.fold_len);
         }
         let start = rows.len();
         for c in 0..self.kinds.len() {
@@ -2203,7 +2225,7 @@ impl World {
             self.records.errors.extend_from_slice(&rows[start..]);
         }
         if folded {
-            if rows.len() >= FOLD_ROWS * self.kinds.len() {
+            if rows.len() >= self.fold_len {
                 self.grid_stats.fold(&mut rows);
             }
             self.unfolded = rows;
@@ -2262,6 +2284,16 @@ impl Model for World {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold_blocks_are_bounded_in_bytes_beyond_sixteen_clocks() {
+        for clocks in [0, 1, 16] {
+            assert_eq!(fold_rows(clocks), FOLD_ROWS, "{clocks} clocks");
+        }
+        assert_eq!(fold_rows(17), FOLD_BLOCK_BYTES / (8 * 17));
+        assert!(fold_rows(1000) * 1000 * 8 <= FOLD_BLOCK_BYTES);
+        assert_eq!(fold_rows(1_000_000), MIN_FOLD_ROWS);
+    }
 
     #[test]
     fn rate_tracker_measures_over_spans_and_rejects_jumps() {
