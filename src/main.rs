@@ -199,8 +199,8 @@ const SWEEP_TABLE_MAX_ROWS: usize = 64;
 /// what a shell reports for a process ended by SIGPIPE.
 const CLOSED_PIPE: i32 = 128 + 13;
 
-/// Exit status of a sweep stopped by Ctrl-C: what a shell reports for a
-/// process ended by SIGINT.
+/// Exit status of a run or sweep stopped by Ctrl-C: what a shell reports
+/// for a process ended by SIGINT.
 const INTERRUPTED: i32 = 128 + 2;
 
 /// Runs of a sweep whose rows `results` holds (after its header).
@@ -227,6 +227,24 @@ fn on_interrupt(sweep: &Path, plan: &vtsim::sweep::Plan, dir: &Path) -> anyhow::
             "\n{name}: interrupted with {} of {total} runs done (kept in {}); to continue it: {resume}",
             runs_done(&results),
             results.display()
+        );
+        std::process::exit(INTERRUPTED);
+    })
+    .map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))
+}
+
+/// On Ctrl-C during a run: removes its staging directory (a killed run's
+/// is removed only by the next run to the same output), says so, then
+/// exits with [`INTERRUPTED`].
+fn on_run_interrupt(name: &str, target: &Path) -> anyhow::Result<()> {
+    let name = name.to_string();
+    let target = target.to_path_buf();
+    ctrlc::set_handler(move || {
+        vtsim::output::abandon_staging(&target);
+        let _ = writeln!(
+            stderr(),
+            "\n{name}: interrupted; nothing written to {}",
+            target.display()
         );
         std::process::exit(INTERRUPTED);
     })
@@ -325,6 +343,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 &inputs,
                 vtsim::output::RUN_MARKERS,
             )?;
+            on_run_interrupt(&s.name, &opts.target(&s))?;
             let (dir, summary) = run_scenario(&s, &opts)?;
             let mut out = stdout();
             writeln!(

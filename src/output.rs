@@ -201,6 +201,53 @@ fn remove_stale(parent: &Path, name: &str) {
     }
 }
 
+/// Where this process stages `target`: `.<name>.partial-<pid>` beside it.
+fn staging_dir(target: &Path) -> PathBuf {
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    parent.join(format!(".{name}{PARTIAL}{}", std::process::id()))
+}
+
+/// Where [`Staging::commit`] moves a replaced output for the instant of the
+/// swap: the staging directory's name and `.old`.
+fn replaced_dir(staging: &Path) -> PathBuf {
+    staging.with_file_name(format!(
+        "{}{OLD}",
+        staging
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ))
+}
+
+/// Cleans up after this process's [`Staging`] of `target` from another
+/// thread, as the process is about to exit (on Ctrl-C): removes the
+/// staging directory, and puts back an output that a commit had moved
+/// aside but not yet replaced. Best effort; what is left is removed by the
+/// next run to `target`.
+pub fn abandon_staging(target: &Path) {
+    let staging = staging_dir(target);
+    // The writer may still be creating files in it: try again a few times.
+    for _ in 0..10 {
+        match fs::remove_dir_all(&staging) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => break,
+        }
+    }
+    let old = replaced_dir(&staging);
+    if fs::symlink_metadata(target).is_err() && fs::symlink_metadata(&old).is_ok() {
+        let _ = fs::rename(&old, target);
+    }
+}
+
 impl Staging {
     /// Prepares to write `target`. Fails if it exists and `force` is false,
     /// or if `force` may not replace it (see [`check_target`]).
@@ -228,7 +275,7 @@ impl Staging {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "run".into());
         remove_stale(parent, &name);
-        let staging = parent.join(format!(".{name}{PARTIAL}{}", std::process::id()));
+        let staging = staging_dir(target);
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(|e| named("remove", &staging, e))?;
         }
@@ -263,13 +310,7 @@ impl Staging {
             ));
         }
         if exists {
-            let old = self.staging.with_file_name(format!(
-                "{}{OLD}",
-                self.staging
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
+            let old = replaced_dir(&self.staging);
             fs::rename(&self.target, &old).map_err(|e| named("move aside", &self.target, e))?;
             if let Err(e) = fs::rename(&self.staging, &self.target) {
                 // Put the old directory back rather than leave nothing.

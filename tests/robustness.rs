@@ -1679,6 +1679,43 @@ fn killed_run_leaves_no_output_under_its_name() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+#[cfg(unix)]
+#[test]
+fn interrupted_run_removes_its_staging() {
+    let d = scratch("interrupted");
+    let long = tiny_with("duration_s: 60", "duration_s: 864000")
+        .replace("interval_s: 1.0", "interval_s: 0.001");
+    std::fs::write(d.join("long.ron"), long).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(["run", "long.ron", "--out", "run", "-q"])
+        .current_dir(&d)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while leftovers(&d).is_empty() {
+        assert!(start.elapsed().as_secs() < 60, "staging never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // What Ctrl-C sends.
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; nothing written to run"),
+        "{stderr}"
+    );
+    assert!(!d.join("run").exists());
+    assert!(leftovers(&d).is_empty(), "{:?}", leftovers(&d));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Worker counts out of range are refused by the library too, before the
 /// output directory exists.
 #[test]
