@@ -228,10 +228,12 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         if !lost && tf.is_none() {
             anyhow::bail!("{file}: row {row_no}: tf is empty but the exchange is not marked lost");
         }
+        // An equal reading is a real exchange on a counter coarser than its
+        // round trip, as the run records it.
         if let Some(tf) = tf
-            && tf <= ta
+            && tf < ta
         {
-            anyhow::bail!("{file}: row {row_no}: tf ({tf}) must be after ta ({ta})");
+            anyhow::bail!("{file}: row {row_no}: tf ({tf}) is before ta ({ta})");
         }
         if let Some(tf) = tf
             && (tf - ta) as f64 / counter_hz > MAX_RTT_S
@@ -562,6 +564,25 @@ mod tests {
             stratum: 1,
             server_changed: false,
         }
+    }
+
+    #[test]
+    fn an_exchange_within_one_counter_tick_is_read() {
+        // A counter coarser than the round trip reads Ta and Tf alike; the
+        // run records such an exchange, and the replay takes it.
+        let path =
+            std::env::temp_dir().join(format!("vtsim-replay-{}-one-tick.csv", std::process::id()));
+        std::fs::write(
+            &path,
+            "server,counter_hz,ta,tb,te,tf,tf_true_ns,lost\n0,100,60,0.6,0.6001,60,600000000,0\n",
+        )
+        .unwrap();
+        let rows = read_rows(&path);
+        let _ = std::fs::remove_file(&path);
+        let rows = rows.unwrap();
+        assert_eq!(rows[0].tf, Some(60));
+        let cfg = AlgorithmConfig::default_for("naive").unwrap();
+        assert_eq!(replay(&rows, &cfg, 1, 0.0, None).unwrap().errors.len(), 1);
     }
 
     #[test]

@@ -576,7 +576,7 @@ fn corrupted_exchange_files_are_rejected_with_their_row() {
         let a: u64 = f[ta].parse().unwrap();
         f[tf] = (a - 1).to_string();
     });
-    assert!(e.contains("row 3") && e.contains("after ta"), "{e}");
+    assert!(e.contains("row 3") && e.contains("is before ta"), "{e}");
     let e = corrupt("short", &|f| f.truncate(tf));
     assert!(e.contains("row 3"), "{e}");
     // A column missing from the header is named.

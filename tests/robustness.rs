@@ -477,7 +477,7 @@ fn cases() -> Vec<Case> {
         csv_case(
             "tf before ta",
             CSV_OK.replacen(",5000,5000,", ",500,5000,", 1),
-            &["row 1", "tf (500) must be after ta (1000)"],
+            &["row 1", "tf (500) is before ta (1000)"],
         ),
         csv_case(
             "te before tb",

@@ -861,3 +861,135 @@ fn guest_ntpd(duration_s: u32, pcpus: u32, guest: &str) -> (u64, u64) {
     eprintln!("{dropped} packets dropped, {completed} exchanges completed");
     (dropped, completed as u64)
 }
+
+/// A failover that strikes between a guest daemon's poll and its send
+/// stamp (the request waits for the vCPU) loses that request as the host
+/// drops it: stamped at the failure, never recorded with a Ta of 0, so the
+/// run's own exchanges still replay from the daemon's first counter.
+#[test]
+fn a_failover_between_poll_and_send_stamp_loses_a_stamped_request() {
+    use vtsim::replay::{read_rows, replay};
+    use vtsim::run::{RunOptions, run_scenario};
+    let run = |s: &Scenario, tag: &str| {
+        let out = std::env::temp_dir().join(format!("vtsim-virt-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let opts = RunOptions {
+            out: Some(out),
+            force: true,
+            ..Default::default()
+        };
+        run_scenario(s, &opts).unwrap()
+    };
+    // (ta, ta_true_ns, lost) of each of the guest RADclock's exchanges.
+    let exchanges = |d: &Path| -> Vec<(u64, u64, bool)> {
+        let text = std::fs::read_to_string(d.join("guest-radclock").join("exchanges.csv")).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+        let (ta, ta_true, lost) = (col("ta"), col("ta_true_ns"), col("lost"));
+        lines
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (
+                    f[ta].parse().unwrap(),
+                    f[ta_true].parse().unwrap(),
+                    f[lost] == "1",
+                )
+            })
+            .collect()
+    };
+    let mut s = load("replication-failover.ron");
+    s.duration_s = 9100.0;
+    // The guest's last send stamp before the scheduled failure: its poll came
+    // a few µs earlier (the vCPU's wake-up), so a failure 1 µs before the
+    // stamp finds the request polled but not stamped.
+    let (first, _) = run(&s, "failover-window-a");
+    let stamp_ns = exchanges(&first)
+        .iter()
+        .map(|e| e.1)
+        .filter(|&t| t < 9_000_000_000_000)
+        .max()
+        .unwrap();
+    let fail_ns = stamp_ns - 1_000;
+    let s = s
+        .set(
+            "test",
+            &[format!("events[0].at_s={}", fail_ns as f64 * 1e-9)],
+        )
+        .unwrap();
+    let (out, summary) = run(&s, "failover-window-b");
+    let rows = exchanges(&out);
+    let lost: Vec<_> = rows.iter().filter(|e| e.2).collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(rows.iter().all(|e| e.0 != 0), "a row with Ta = 0");
+    assert!(
+        lost[0].1 <= fail_ns + 1_000,
+        "{lost:?} stamped after the failure"
+    );
+    let cfg = s
+        .daemons
+        .iter()
+        .find(|d| d.name == "guest-radclock")
+        .unwrap();
+    let start = clock(&summary, "guest-radclock").counter_at_start;
+    let file = read_rows(&out.join("guest-radclock").join("exchanges.csv")).unwrap();
+    replay(&file, &cfg.algorithm, 0, 0.0, start).unwrap();
+}
+
+/// A request on its way to the server when its guest pauses for a
+/// migration is lost there: its row keeps no server arrival that had not
+/// happened by the pause (`tb_true_ns` and `forward_ns` 0, as for a request
+/// lost on the way out).
+#[test]
+fn a_request_cut_off_by_a_pause_has_no_server_arrival() {
+    use vtsim::run::{RunOptions, run_scenario};
+    let run = |s: &Scenario, tag: &str| {
+        let out = std::env::temp_dir().join(format!("vtsim-virt-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let opts = RunOptions {
+            out: Some(out),
+            force: true,
+            ..Default::default()
+        };
+        run_scenario(s, &opts).unwrap()
+    };
+    // Each row of quake-naive's exchanges, by column name.
+    let exchanges = |d: &Path| -> Vec<std::collections::HashMap<String, String>> {
+        let text = std::fs::read_to_string(d.join("quake-naive").join("exchanges.csv")).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+        lines
+            .map(|l| {
+                head.iter()
+                    .cloned()
+                    .zip(l.split(',').map(String::from))
+                    .collect()
+            })
+            .collect()
+    };
+    let ns =
+        |r: &std::collections::HashMap<String, String>, c: &str| -> u64 { r[c].parse().unwrap() };
+    let mut s = load("migration-downtime.ron");
+    s.duration_s = 120.0;
+    // The pre-copy phase lasts as long whenever the migration starts: time
+    // its start so that the pause falls halfway along the forward path of
+    // an exchange of the first minute.
+    let (first, summary) = run(&s, "pause-in-flight-a");
+    let precopy_s = summary.migrations[0].precopy_s;
+    let target = exchanges(&first)
+        .into_iter()
+        .find(|r| ns(r, "ta_true_ns") > 20_000_000_000 && r["lost"] == "0")
+        .unwrap();
+    let mid_ns = (ns(&target, "ta_true_ns") + ns(&target, "tb_true_ns")) / 2;
+    let at_s = mid_ns as f64 * 1e-9 - precopy_s;
+    let s = s.set("test", &[format!("events[0].at_s={at_s}")]).unwrap();
+    let (out, _) = run(&s, "pause-in-flight-b");
+    let lost: Vec<_> = exchanges(&out)
+        .into_iter()
+        .filter(|r| r["lost"] == "1")
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    let r = &lost[0];
+    assert_eq!(ns(r, "ta"), ns(&target, "ta"), "the same request");
+    assert_eq!((ns(r, "tb_true_ns"), ns(r, "forward_ns")), (0, 0), "{r:?}");
+}

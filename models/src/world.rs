@@ -1230,9 +1230,27 @@ impl World {
             .collect()
     }
 
-    fn drop_inflight(&mut self, d: usize) {
-        let flights = std::mem::take(&mut self.daemons[d].inflight);
-        for f in &flights {
+    /// Drops daemon `d`'s requests in flight at `now` (its guest paused or
+    /// its host failed), recording them as lost.
+    fn drop_inflight(&mut self, d: usize, now: SimTime) {
+        if self.daemons[d].sending
+            && let Some(xid) = self.daemons[d].next_xid.checked_sub(1)
+            && self.daemons[d].inflight.iter().any(|f| f.xid == xid)
+        {
+            // A request still waiting for its vCPU: the send call had
+            // returned, as for a request the host drops before its stamp
+            // (`HostNote::Dropped`), so it is stamped as it is lost.
+            self.stamp_send(d, xid, now);
+        }
+        let mut flights = std::mem::take(&mut self.daemons[d].inflight);
+        for f in &mut flights {
+            // What had not happened by `now` never will.
+            if f.tb_true > now {
+                (f.tb, f.tb_true) = (0.0, SimTime::ZERO);
+            }
+            if f.te_true > now {
+                (f.te, f.te_true) = (0.0, SimTime::ZERO);
+            }
             self.record_lost(d, f);
         }
         let daemon = &mut self.daemons[d];
@@ -1250,7 +1268,7 @@ impl World {
         let mut values = Vec::with_capacity(ds.len());
         for &d in &ds {
             values.push(self.daemon_host_count(d, now));
-            self.drop_inflight(d);
+            self.drop_inflight(d, now);
             self.daemons[d].paused = true;
         }
         if let MoveKind::Migration { paused_values, .. } = &mut self.moves[id].kind {
@@ -1384,10 +1402,14 @@ impl World {
 
     fn on_failover(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
         let (from, to) = (self.moves[id].from, self.moves[id].to);
+        // The leader's host failed: its guest no longer runs there (first,
+        // so that a send still queued for its vCPU is dropped as the host
+        // drops it).
+        self.set_slot(from, now, true, sched);
         let ds = self.guest_daemons(from);
         let mut mappings = Vec::with_capacity(ds.len());
         for &d in &ds {
-            self.drop_inflight(d);
+            self.drop_inflight(d, now);
             let src = self.daemons[d].source;
             let core = self.daemons[d].core;
             let dst_core = self.hosts[to.host].reading_core(src, to.domain, core);
@@ -1402,8 +1424,6 @@ impl World {
             };
             mappings.push(mapping);
         }
-        // The leader's host failed: its guest no longer runs there.
-        self.set_slot(from, now, true, sched);
         let tsc = CounterSource::Tsc;
         let dst_core = self.hosts[to.host].reading_core(tsc, to.domain, 0);
         let dst_now = self.hosts[to.host].value_at(tsc, now, dst_core);
@@ -2149,7 +2169,12 @@ impl World {
             match *note {
                 HostNote::SendStamped { token: tk, at, .. } => {
                     let (d, xid) = untoken(tk);
-                    if d < self.daemons.len() && !self.daemons[d].paused {
+                    // A stamp the parametric model scheduled for a request
+                    // dropped since (a failover) has nothing left to stamp.
+                    if d < self.daemons.len()
+                        && !self.daemons[d].paused
+                        && self.daemons[d].inflight.iter().any(|f| f.xid == xid)
+                    {
                         self.stamp_send(d, xid, at.max(now));
                         self.schedule_poll(d, at.max(now), sched);
                     }
