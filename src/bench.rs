@@ -73,7 +73,9 @@ pub struct Measurement {
     pub workload: String,
     /// Simulated time covered (summed over runs for a sweep), s.
     pub simulated_s: f64,
-    /// Set-up before the timed part (calibration, scenario building), s.
+    /// Set-up before the timed part, s: the scenario (for `c`, its
+    /// parametric calibration runs) and a sweep's plan and worker pool.
+    /// Building the world and the summary are timed, as `vtsim run` pays them.
     pub setup_wall_s: f64,
     /// Wall time of the timed part, s.
     pub wall_s: f64,
