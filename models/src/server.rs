@@ -70,7 +70,9 @@ pub struct ServerConfig {
     /// Stratum reported in replies (1..=15; default 1).
     pub stratum: u8,
     /// Standard deviation of the Gaussian error on each of Tb and Te, ns
-    /// (0..=1e9; default [`DEFAULT_TIMESTAMP_NOISE_NS`]).
+    /// (0..=1e9; default [`DEFAULT_TIMESTAMP_NOISE_NS`]). It never puts Te
+    /// before Tb. The stamps are `f64` seconds since the run's start, so
+    /// they also carry its rounding: ±2 ns a year in, ±60 ns at 20 years.
     pub timestamp_noise_ns: f64,
     /// Minimum residence time Te − Tb, µs (0..=1e7; default
     /// [`DEFAULT_RESIDENCE_MIN_US`]).
@@ -368,9 +370,15 @@ impl Server {
         let departure = t_arrival + SimDuration::from_secs_f64(residence_s);
         let noise_b: f64 = self.rng.sample(StandardNormal);
         let noise_e: f64 = self.rng.sample(StandardNormal);
+        let tb_s = t_arrival.as_secs_f64() + self.clock_error_s(t_arrival) + self.noise_s * noise_b;
+        // Both stamps read one clock, Te after Tb: the noise of each never
+        // puts Te first (with a residence shorter than the noise it would).
+        let te_s =
+            (departure.as_secs_f64() + self.clock_error_s(departure) + self.noise_s * noise_e)
+                .max(tb_s);
         Some(ServerReply {
-            tb_s: t_arrival.as_secs_f64() + self.clock_error_s(t_arrival) + self.noise_s * noise_b,
-            te_s: departure.as_secs_f64() + self.clock_error_s(departure) + self.noise_s * noise_e,
+            tb_s,
+            te_s,
             departure,
             stratum: self.stratum,
             epoch: u32::try_from(self.next_marker).unwrap_or(u32::MAX),
@@ -395,6 +403,25 @@ mod tests {
             mean,
             (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt(),
         )
+    }
+
+    #[test]
+    fn noise_never_puts_te_before_tb() {
+        // No residence and 1 µs of noise on each stamp: half the raw draws
+        // would put Te first.
+        let cfg = ServerConfig {
+            residence_min_us: 0.0,
+            residence_mean_extra_us: 0.0,
+            ..ServerConfig::default()
+        };
+        let mut s = server(&cfg, 3);
+        let mut equal = 0;
+        for i in 0..10_000 {
+            let r = s.reply(SimTime::from_secs(i)).unwrap();
+            assert!(r.te_s >= r.tb_s, "reply {i}: {r:?}");
+            equal += usize::from(r.te_s == r.tb_s);
+        }
+        assert!((4_500..5_500).contains(&equal), "{equal}");
     }
 
     #[test]

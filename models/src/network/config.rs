@@ -17,8 +17,10 @@ pub const DEFAULT_MIN_DELAY_US: f64 = 140.0;
 /// (research/radclock.md §5.3).
 pub const DEFAULT_QUEUEING_MEAN_US: f64 = 20.0;
 
-/// Largest delay accepted anywhere in a path, µs (10 s: far beyond any
-/// real path, small enough to keep arithmetic exact to the nanosecond).
+/// Largest value of any one delay parameter of a path, µs (10 s: far
+/// beyond any real path, small enough to keep arithmetic exact to the
+/// nanosecond); `min_rtt_us` may be twice it. Lomax draws are capped at it;
+/// a one-way delay, a sum of parts, may exceed it.
 pub const MAX_DELAY_US: f64 = 1e7;
 
 /// Shortest mean duration of an on/off episode, s. Anything faster is
@@ -548,8 +550,9 @@ pub enum LossConfig {
     GilbertElliott {
         /// Probability of moving good → bad at a packet (0..=1).
         good_to_bad_probability: f64,
-        /// Probability of moving bad → good at a packet (0..=1); mean burst
-        /// length in packets is its inverse.
+        /// Probability of moving bad → good at a packet (0..=1); its
+        /// inverse is the mean stay in the bad state, packets (the mean
+        /// run of losses only when `loss_probability_bad` is 1).
         bad_to_good_probability: f64,
         /// Loss probability in the good state (0..=1).
         loss_probability_good: f64,

@@ -173,8 +173,8 @@ impl Queueing {
         }
     }
 
-    /// The distribution's mean, µs, with the cap at [`MAX_DELAY_US`] that
-    /// every draw has.
+    /// The distribution's mean, µs (a Lomax's with its draws capped at
+    /// [`MAX_DELAY_US`]).
     pub(crate) fn mean_us(&self) -> f64 {
         match self {
             Queueing::None => 0.0,
