@@ -82,8 +82,11 @@ pub struct ReplicationConfig {
     /// it, the follower's guest reads its own host's TSC, so at failover
     /// the guest's TSC moves by the two hosts' difference, unclamped.
     pub intercept_rdtsc: bool,
-    /// Cost of one trapped RDTSC on the leader, ns (default 140: 20 × 7 ns,
-    /// Xen's 15–20× figure for emulated rdtsc, §1.2/§7 note M; 0..=1e6).
+    /// Cost of trapping one RDTSC on the leader, ns, added to the native
+    /// read (default 140: 20 × 7 ns, Xen's 15–20× figure for emulated
+    /// rdtsc, §1.2/§7 note M; 0..=1e6). An emulated TSC's trap
+    /// ([`crate::migration::TscMode::read_trap`]) is the same figure less
+    /// the native read, 133 ns, the trapped read totalling 140 ns.
     pub rdtsc_exit_ns: f64,
     /// At failover, offset the follower's counter so time never goes back
     /// (default true, §4.3).
@@ -168,7 +171,8 @@ pub struct LogLink {
 pub struct FailoverReport {
     /// True time of the failover.
     pub at: SimTime,
-    /// Last counter value the follower's guest saw (replayed from the log).
+    /// Last counter value the follower's guest saw (replayed from the log:
+    /// a daemon's read or its kernel's tick read, whichever is later).
     pub last_replayed: Option<u64>,
     /// Entries still in flight, lost with the leader.
     pub entries_lost: u64,
@@ -319,11 +323,18 @@ impl ReplicationPair {
     /// `follower_host_count` then, while the failed leader's host would
     /// read `leader_host_count`. Arrived entries are replayed first; the
     /// rest are lost with the leader. Returns the report (also kept).
+    ///
+    /// The guest's kernel reads its counter at every timer tick, and the
+    /// follower has replayed those reads up to about one link latency
+    /// before `t`: `leader_replayed_count` is the leader's counter then.
+    /// The monotone offset keeps the guest above it as well as above the
+    /// last daemon read replayed, which may be a poll period old.
     pub fn failover(
         &mut self,
         t: SimTime,
         follower_host_count: u64,
         leader_host_count: u64,
+        leader_replayed_count: u64,
     ) -> FailoverReport {
         if let Some(r) = self.failover {
             return r;
@@ -331,7 +342,11 @@ impl ReplicationPair {
         self.catch_up(t);
         let lost = self.in_flight.len() as u64;
         self.in_flight.clear();
-        let last = self.last_replayed_rdtsc;
+        // Without interception nothing is logged, the kernel's reads neither.
+        let last = self.cfg.intercept_rdtsc.then(|| {
+            self.last_replayed_rdtsc
+                .map_or(leader_replayed_count, |l| l.max(leader_replayed_count))
+        });
         let step = last.map_or(0, |l| i128::from(follower_host_count) - i128::from(l));
         let (mapping, clamped) = match last {
             Some(l) if self.cfg.failover_monotone && follower_host_count <= l => {
@@ -455,7 +470,7 @@ mod tests {
             p.max_lag()
         );
         assert_eq!(
-            p.failover(t, 9_000_000, 9_000_000).last_replayed,
+            p.failover(t, 9_000_000, 9_000_000, 0).last_replayed,
             Some(3_000)
         );
     }
@@ -485,7 +500,7 @@ mod tests {
         // A read logged just before the crash is lost with the leader.
         let crash = t + SimDuration::from_micros(200);
         p.leader_read(t + SimDuration::from_micros(190), 1_600_000);
-        let r = p.failover(crash, 400_000, 1_700_000);
+        let r = p.failover(crash, 400_000, 1_700_000, 0);
         assert_eq!(r.last_replayed, Some(1_003_000));
         assert_eq!(r.entries_lost, 1);
         assert_eq!(r.step_ticks, 400_000 - 1_003_000);
@@ -503,10 +518,24 @@ mod tests {
         })
         .unwrap();
         q.leader_read(t, 1_000_000);
-        let r = q.failover(crash, 400_000, 1_700_000);
+        let r = q.failover(crash, 400_000, 1_700_000, 0);
         assert!(!r.clamped);
         assert_eq!(r.jump_ticks, 400_000 - 1_700_000);
         assert!(q.read_after_failover(400_000).unwrap() < 1_000_000);
+    }
+
+    #[test]
+    fn failover_keeps_the_guest_above_its_kernels_last_replayed_tick() {
+        // The last daemon read is old; the kernel's tick reads replayed up
+        // to a link latency ago put the guest's counter at 1 690 000.
+        let mut p = pair();
+        let t = SimTime::from_secs(3);
+        p.leader_read(t, 1_000_000);
+        let crash = t + SimDuration::from_secs(10);
+        let r = p.failover(crash, 400_000, 1_700_000, 1_690_000);
+        assert_eq!(r.last_replayed, Some(1_690_000));
+        assert!(r.clamped);
+        assert_eq!(r.jump_ticks, 1_690_001 - 1_700_000);
     }
 
     #[test]
@@ -514,7 +543,7 @@ mod tests {
         let mut p = pair();
         let t = SimTime::from_secs(3);
         p.leader_read(t, 1_000);
-        let r = p.failover(t + SimDuration::from_millis(1), 9_000, 4_000);
+        let r = p.failover(t + SimDuration::from_millis(1), 9_000, 4_000, 0);
         assert_eq!(r.step_ticks, 8_000);
         assert_eq!(r.jump_ticks, 5_000);
         assert!(!r.clamped);
@@ -532,7 +561,7 @@ mod tests {
         assert_eq!(p.leader_read_cost(), SimDuration::ZERO);
         let t = SimTime::from_secs(3);
         assert_eq!(p.leader_read(t, 1_000_000), 1_000_000);
-        let r = p.failover(t + SimDuration::from_millis(1), 400_000, 1_700_000);
+        let r = p.failover(t + SimDuration::from_millis(1), 400_000, 1_700_000, 0);
         assert_eq!(r.last_replayed, None);
         assert!(!r.clamped);
         assert_eq!(r.jump_ticks, 400_000 - 1_700_000);

@@ -1418,7 +1418,16 @@ impl World {
                 MoveKind::Failover { pair } if src == CounterSource::Tsc => {
                     let leader_core = self.hosts[from.host].reading_core(src, from.domain, core);
                     let leader_now = self.hosts[from.host].value_at(src, now, leader_core);
-                    pair.failover(now, dst_now, leader_now).mapping
+                    let replayed_at = now
+                        .as_nanos()
+                        .saturating_sub(pair.link().latency.as_nanos());
+                    let leader_replayed = self.hosts[from.host].value_at(
+                        src,
+                        SimTime::from_nanos(replayed_at),
+                        leader_core,
+                    );
+                    pair.failover(now, dst_now, leader_now, leader_replayed)
+                        .mapping
                 }
                 _ => GuestTscMapping::identity(),
             };
@@ -1430,7 +1439,14 @@ impl World {
         let leader_core = self.hosts[from.host].reading_core(tsc, from.domain, 0);
         let leader_now = self.hosts[from.host].value_at(tsc, now, leader_core);
         if let MoveKind::Failover { pair } = &mut self.moves[id].kind {
-            let mapping = pair.failover(now, dst_now, leader_now).mapping;
+            let replayed_at = now
+                .as_nanos()
+                .saturating_sub(pair.link().latency.as_nanos());
+            let leader_replayed =
+                self.hosts[from.host].value_at(tsc, SimTime::from_nanos(replayed_at), leader_core);
+            let mapping = pair
+                .failover(now, dst_now, leader_now, leader_replayed)
+                .mapping;
             for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
                 dep.mapping = mapping;
             }
