@@ -209,7 +209,7 @@ pub struct DilationConfig {
     pub host: String,
     /// Domain index.
     pub domain: usize,
-    /// The dilation (factor > 0, whether RDTSC is dilated...).
+    /// The dilation (factor 1..=1000, whether RDTSC is dilated...).
     pub tdf: TdfConfig,
     /// The domain's servers run at the same dilation (the meaningful setup:
     /// a reference dilated by the same factor). Default true.
@@ -1212,14 +1212,56 @@ impl Scenario {
     /// ([`TdfConfig::cpu_cap_pct`]).
     pub fn host_as_run(&self, h: &HostConfig) -> HostConfig {
         let mut h = h.clone();
-        for dl in self.dilation.iter().filter(|dl| dl.host == h.name) {
-            if let Some(d) = h.xen.as_mut().and_then(|x| x.host.domain_mut(dl.domain))
-                && let Some(cap) = dl.tdf.cpu_cap_pct(d.vcpus)
+        for (host, domain, tdf) in self.dilated_slots() {
+            if host != h.name {
+                continue;
+            }
+            if let Some(d) = h.xen.as_mut().and_then(|x| x.host.domain_mut(domain))
+                && let Some(cap) = tdf.cpu_cap_pct(d.vcpus)
             {
                 d.cap_pct = cap;
             }
         }
         h
+    }
+
+    /// Every domain slot a dilated guest occupies during the run, with its
+    /// dilation: its own, and the slots its migrations and failover take it
+    /// to, which carry its 1/TDF share of the CPU with it.
+    fn dilated_slots(&self) -> Vec<(&str, usize, &TdfConfig)> {
+        let mut slots: Vec<(&str, usize, &TdfConfig)> = self
+            .dilation
+            .iter()
+            .map(|dl| (dl.host.as_str(), dl.domain, &dl.tdf))
+            .collect();
+        let mut moves: Vec<(f64, &GuestLoc, &GuestLoc)> = self
+            .events
+            .iter()
+            .map(|ev| match ev {
+                ScenarioEvent::Migrate { at_s, from, to, .. } => (*at_s, from, to),
+                ScenarioEvent::Failover {
+                    at_s,
+                    leader,
+                    follower,
+                    ..
+                } => (*at_s, leader, follower),
+            })
+            .collect();
+        moves.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, from, to) in moves {
+            let carried = slots
+                .iter()
+                .find(|(h, d, _)| *h == from.host && *d == from.domain)
+                .map(|&(_, _, tdf)| tdf);
+            if let Some(tdf) = carried
+                && !slots
+                    .iter()
+                    .any(|(h, d, _)| *h == to.host && *d == to.domain)
+            {
+                slots.push((to.host.as_str(), to.domain, tdf));
+            }
+        }
+        slots
     }
 
     /// A dilation that dilates its domain's CPU share needs the credit

@@ -80,8 +80,9 @@ pub struct TdfConfig {
     /// Give the domain 1/TDF of its vCPUs' time, so that its CPU seems as
     /// fast as an undilated one's (default true, §5 and §7
     /// `dilate_cpu_share`): on a Xen host with the credit scheduler the
-    /// domain gets the cap [`TdfConfig::cpu_cap_pct`]. Off, the domain
-    /// runs as configured and its CPU seems `TDF` times faster.
+    /// domain gets the cap [`TdfConfig::cpu_cap_pct`], and so does every
+    /// slot its migrations or failover take it to. Off, the domain runs as
+    /// configured and its CPU seems `TDF` times faster.
     pub dilate_cpu_share: bool,
 }
 
