@@ -387,8 +387,9 @@ impl PostCopyStats {
     /// How long a counter read the guest starts `since_resume` after its
     /// resume waits for the vCPU's fault stalls to end, drawing from `rng`:
     /// to the end of the working-set phase within it; after it, with the
-    /// probability that a cold fault's stall is in progress (fault rate ×
-    /// fault cost), the rest of that stall, uniform over the fault cost.
+    /// probability that a cold fault's stall is in progress (λc/(1 + λc),
+    /// λ the fault rate while running and c the fault cost), the rest of
+    /// that stall, uniform over the fault cost.
     pub fn stall(&self, since_resume: SimDuration, rng: &mut SimRng) -> SimDuration {
         use rand::RngExt;
         let (since, hot, window) = (
@@ -403,7 +404,10 @@ impl PostCopyStats {
             return SimDuration::ZERO;
         }
         let left = 1.0 - (since - hot) as f64 / (window - hot) as f64;
-        let busy = (self.cold_faults_per_s * left * self.fault_cost.as_secs_f64()).min(1.0);
+        // The share of time in a fault's stall, λc/(1 + λc): faults come
+        // only while the vCPU runs.
+        let load = self.cold_faults_per_s * left * self.fault_cost.as_secs_f64();
+        let busy = load / (1.0 + load);
         if rng.random::<f64>() < busy {
             SimDuration::from_secs_f64(rng.random::<f64>() * self.fault_cost.as_secs_f64())
         } else {
@@ -657,12 +661,24 @@ fn plan_postcopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
     let cold_faults_per_s = w.cold_pages_per_s * missing_after_hot;
     // Cold phase: the push brings the missing pages over at link speed,
     // so the fraction missing falls linearly to zero; writes elsewhere
-    // fault on missing pages as a Poisson process of that falling rate,
-    // so the phase's faults are one Poisson draw of the integrated rate.
-    let cold_s = (n as f64 - present).max(0.0) * page_s;
-    let cold_mean = cold_faults_per_s * cold_s / 2.0;
+    // fault on missing pages as a Poisson process of that falling rate
+    // λ(t), but only while the vCPU runs: stalled for a fault's cost c
+    // after each, it runs a fraction 1/(1 + λc) of the time. The phase's
+    // faults are one Poisson draw of the integrated rate
+    // ∫ λ/(1 + λc) dt = (T/c)·(1 − ln(1 + a)/a), a = λ₀c, and no more
+    // than the pages missing, each fetched once.
+    let missing = (n as f64 - present).max(0.0);
+    let cold_s = missing * page_s;
+    let a = cold_faults_per_s * fault_s;
+    let cold_mean = if a > 1e-6 {
+        cold_s / fault_s * (1.0 - a.ln_1p() / a)
+    } else {
+        // The series' first term, where the closed form cancels.
+        cold_faults_per_s * cold_s / 2.0
+    };
     if cold_mean > 0.0 {
-        faults += Poisson::new(cold_mean).map_or(0.0, |d| d.sample(rng)) as u64;
+        let drawn = Poisson::new(cold_mean).map_or(0.0, |d| d.sample(rng));
+        faults += drawn.min(missing) as u64;
     }
     t += cold_s;
     let stall_s = faults as f64 * fault_s;
@@ -1096,10 +1112,36 @@ mod tests {
         let push_s = 1_048_576.0 * 1_048_576.0 * 8.0 / 1e6;
         assert!((pc.degradation_window.as_secs_f64() / push_s - 1.0).abs() < 0.01);
         // Cold writes fault on a missing fraction falling linearly from
-        // about 1: half the cold write rate over the push.
+        // about 1, while the vCPU is not stalled by an earlier fault.
         let cold = (pc.faults - pc.wws_faults) as f64;
-        let expected = pc.cold_faults_per_s * push_s / 2.0;
+        let c = pc.fault_cost.as_secs_f64();
+        let a = pc.cold_faults_per_s * c;
+        let expected = push_s / c * (1.0 - a.ln_1p() / a);
         assert!((cold / expected - 1.0).abs() < 0.01, "{cold} vs {expected}");
+    }
+
+    #[test]
+    fn post_copy_faults_are_bounded_by_the_pages_and_the_window() {
+        // Cold dirtying far beyond the push: each missing page faults at
+        // most once, and a stalled vCPU writes nothing, so the stalls fit
+        // in the window.
+        let cfg = MigrationConfig {
+            method: MigrationMethod::PostCopy,
+            memory_mib: 512.0,
+            link_mbit_per_s: 1000.0,
+            cold_dirty_rate_mib_per_s: 1000.0,
+            ..MigrationConfig::specweb99()
+        };
+        assert!(cfg.validate("m").is_empty());
+        let plan = run(&cfg, 5);
+        let pc = plan.post_copy.unwrap();
+        assert!(pc.faults <= plan.pages_total, "{} faults", pc.faults);
+        assert!(
+            pc.stall_total <= pc.degradation_window,
+            "{:?} stalled in {:?}",
+            pc.stall_total,
+            pc.degradation_window
+        );
     }
 
     #[test]
