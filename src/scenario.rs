@@ -1098,6 +1098,7 @@ impl Scenario {
             }
         }
         e.extend(self.cpu_share_conflicts());
+        e.extend(self.carried_cap_conflicts());
         for (i, c) in self.clocks.iter().enumerate() {
             let at = format!("clocks[{i}]");
             if let Some(j) = self
@@ -1316,6 +1317,68 @@ impl Scenario {
                     field,
                     "the parametric scheduler model has no caps; set dilate_cpu_share: false",
                 )),
+            }
+        }
+        e
+    }
+
+    /// A dilated guest's 1/TDF CPU cap is its slots' for the whole run: the
+    /// slots its moves take it to must enforce it as its own does, and no
+    /// other guest may move into a slot that carries it.
+    fn carried_cap_conflicts(&self) -> Vec<ConfigError> {
+        let slots = self.dilated_slots();
+        let capped = |h: &str, d: usize| {
+            slots
+                .iter()
+                .any(|(sh, sd, tdf)| *sh == h && *sd == d && tdf.dilate_cpu_share)
+        };
+        let mut e = Vec::new();
+        for (j, ev) in self.events.iter().enumerate() {
+            let (from, to, field) = match ev {
+                ScenarioEvent::Migrate { from, to, .. } => (from, to, format!("events[{j}].to")),
+                ScenarioEvent::Failover {
+                    leader, follower, ..
+                } => (leader, follower, format!("events[{j}].follower")),
+            };
+            if !capped(&from.host, from.domain) {
+                if capped(&to.host, to.domain) {
+                    e.push(ConfigError::new(
+                        field,
+                        format!(
+                            "{}/dom{} carries a dilated guest's 1/TDF CPU cap during the run, which would cap this guest too; move it to another slot",
+                            to.host, to.domain
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let Some(x) = self
+                .hosts
+                .iter()
+                .find(|h| h.name == to.host)
+                .and_then(|h| h.xen.as_ref())
+            else {
+                continue;
+            };
+            let Some(d) = x.host.domains().nth(to.domain) else {
+                continue;
+            };
+            if !matches!(x.host.scheduler, SchedulerConfig::Credit(_)) {
+                e.push(ConfigError::new(
+                    field,
+                    format!(
+                        "the guest is dilated with dilate_cpu_share, a credit cap that {}'s scheduler cannot enforce; set dilate_cpu_share: false",
+                        to.host
+                    ),
+                ));
+            } else if d.cap_pct != 0 {
+                e.push(ConfigError::new(
+                    field,
+                    format!(
+                        "the dilated guest's 1/TDF CPU cap would replace this slot's own cap_pct ({} %); keep one of them",
+                        d.cap_pct
+                    ),
+                ));
             }
         }
         e

@@ -410,12 +410,8 @@ fn failover_onto_a_lagging_backup_keeps_the_guest_tsc_monotone() {
     assert!(ind < 2e4, "independent TSC clock across failover: {ind} µs");
 }
 
-/// A dilated guest takes its 1/TDF share of the CPU with it when it
-/// migrates: the destination slot is capped as its source was.
-#[test]
-fn a_migrated_dilated_guest_keeps_one_tdf_of_its_cpu() {
-    let s = Scenario::parse(
-        r#"Scenario(
+/// A CPU-bound guest at TDF 10 migrating from host a to host b at 100 s.
+const DILATED_MIGRATION: &str = r#"Scenario(
     name: "dilated-migration",
     seed: 1,
     duration_s: 600,
@@ -431,10 +427,13 @@ fn a_migrated_dilated_guest_keeps_one_tdf_of_its_cpu() {
     dilation: [(host: "a", domain: 1, tdf: (factor: 10.0))],
     events: [Migrate(at_s: 100, from: (host: "a", domain: 1), to: (host: "b", domain: 1), migration: (memory_mib: 64))],
     probes: (interval_s: 1),
-)"#,
-        "dilated-migration",
-    )
-    .unwrap();
+)"#;
+
+/// A dilated guest takes its 1/TDF share of the CPU with it when it
+/// migrates: the destination slot is capped as its source was.
+#[test]
+fn a_migrated_dilated_guest_keeps_one_tdf_of_its_cpu() {
+    let s = Scenario::parse(DILATED_MIGRATION, "dilated-migration").unwrap();
     let r = run_in_memory(&s).unwrap();
     let own = |host: &str| {
         r.domains
@@ -446,6 +445,52 @@ fn a_migrated_dilated_guest_keeps_one_tdf_of_its_cpu() {
     // A CPU-bound guest at 10 % of a pCPU: ~105 s on "a", ~495 s on "b".
     assert!((0.012..0.022).contains(&own("a")), "a: {}", own("a"));
     assert!((0.07..0.095).contains(&own("b")), "b: {}", own("b"));
+}
+
+/// The carried cap must be enforceable where it goes and must cap no one
+/// else: a destination under SEDF or with its own cap, and another guest
+/// moving into a capped slot, are refused.
+#[test]
+fn a_carried_dilation_cap_is_refused_where_it_cannot_hold() {
+    let errors = |text: String| {
+        Scenario::parse(&text, "t")
+            .unwrap()
+            .validate()
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    assert_eq!(errors(DILATED_MIGRATION.to_string()), "");
+    let b_guest = "(affinity: [1], workload: (busy_fraction: 1.0))]))),\n    ],";
+    assert!(DILATED_MIGRATION.contains(b_guest));
+    let sedf = DILATED_MIGRATION.replacen(
+        "xen: (host: (pcpus: 2, dom0: (affinity: [0]), guests: [(affinity: [1], workload: (busy_fraction: 1.0))]))),\n    ],",
+        "xen: (host: (pcpus: 2, scheduler: Sedf(debt_collector: false), dom0: (affinity: [0]), guests: [(affinity: [1], workload: (busy_fraction: 1.0))]))),\n    ],",
+        1,
+    );
+    assert!(errors(sedf).contains("events[0].to: the guest is dilated with dilate_cpu_share"));
+    let capped = DILATED_MIGRATION.replacen(
+        b_guest,
+        "(affinity: [1], cap_pct: 50, workload: (busy_fraction: 1.0))]))),\n    ],",
+        1,
+    );
+    assert!(errors(capped).contains("replace this slot's own cap_pct (50 %)"));
+    let swap = DILATED_MIGRATION.replacen(
+        "events: [",
+        "events: [Migrate(at_s: 300, from: (host: \"b\", domain: 2), to: (host: \"a\", domain: 1), migration: (memory_mib: 64)), ",
+        1,
+    );
+    let swap = swap.replacen(
+        "guests: [(affinity: [1], workload: (busy_fraction: 1.0))]))),\n    ],",
+        "guests: [(affinity: [1], workload: (busy_fraction: 1.0)), (affinity: [1], workload: (busy_fraction: 1.0))]))),\n    ],",
+        1,
+    );
+    assert!(
+        errors(swap.clone()).contains("a/dom1 carries a dilated guest's 1/TDF CPU cap"),
+        "{}",
+        errors(swap)
+    );
 }
 
 /// Perceived RTT and timer rate of each dilated guest, from its own stamps.
