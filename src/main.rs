@@ -240,10 +240,14 @@ fn on_run_interrupt(name: &str, target: &Path) -> anyhow::Result<()> {
     let name = name.to_string();
     let target = target.to_path_buf();
     ctrlc::set_handler(move || {
-        vtsim::output::abandon_staging(&target);
+        let what = if vtsim::output::abandon_staging(&target) {
+            "its output was already written to"
+        } else {
+            "nothing written to"
+        };
         let _ = writeln!(
             stderr(),
-            "\n{name}: interrupted; nothing written to {}",
+            "\n{name}: interrupted; {what} {}",
             target.display()
         );
         std::process::exit(INTERRUPTED);
@@ -411,7 +415,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let sweeps: Vec<PathBuf> = ron_files(&sweeps_dir)
                 .into_iter()
                 .filter(|p| {
-                    std::fs::read_to_string(p)
+                    models::text_file::read_text(p)
                         .is_ok_and(|t| vtsim::scenario::top_level_name(&t) == Some("Sweep"))
                 })
                 .collect();

@@ -17,6 +17,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The file every run and replay directory holds; its presence is what
 /// lets `--force` replace a directory.
@@ -226,12 +227,21 @@ fn replaced_dir(staging: &Path) -> PathBuf {
     ))
 }
 
+/// Held by a commit's renames and by [`abandon_staging`], so that a Ctrl-C
+/// never deletes inside a directory a commit is moving into place; true
+/// once this process has committed an output.
+static COMMITTED: Mutex<bool> = Mutex::new(false);
+
 /// Cleans up after this process's [`Staging`] of `target` from another
 /// thread, as the process is about to exit (on Ctrl-C): removes the
-/// staging directory, and puts back an output that a commit had moved
-/// aside but not yet replaced. Best effort; what is left is removed by the
-/// next run to `target`.
-pub fn abandon_staging(target: &Path) {
+/// staging directory, after waiting for a commit in progress. Returns true
+/// if the output had been committed (then nothing is removed). Best
+/// effort; what is left is removed by the next run to `target`.
+pub fn abandon_staging(target: &Path) -> bool {
+    let committed = COMMITTED.lock().unwrap_or_else(|p| p.into_inner());
+    if *committed {
+        return true;
+    }
     let staging = staging_dir(target);
     // The writer may still be creating files in it: try again a few times.
     for _ in 0..10 {
@@ -242,10 +252,7 @@ pub fn abandon_staging(target: &Path) {
             _ => break,
         }
     }
-    let old = replaced_dir(&staging);
-    if fs::symlink_metadata(target).is_err() && fs::symlink_metadata(&old).is_ok() {
-        let _ = fs::rename(&old, target);
-    }
+    false
 }
 
 impl Staging {
@@ -297,6 +304,7 @@ impl Staging {
     /// since [`Staging::new`] (another run to the same `--out`), leaving it
     /// as it is.
     pub fn commit(self) -> io::Result<PathBuf> {
+        let mut committed = COMMITTED.lock().unwrap_or_else(|p| p.into_inner());
         let exists = fs::symlink_metadata(&self.target).is_ok();
         if exists && !self.force {
             return Err(io::Error::new(
@@ -328,6 +336,7 @@ impl Staging {
             fs::rename(&self.staging, &self.target)
                 .map_err(|e| named("install the output as", &self.target, e))?;
         }
+        *committed = true;
         Ok(self.target.clone())
     }
 }
@@ -402,6 +411,16 @@ mod tests {
         let dir = s.dir().to_path_buf();
         drop(s);
         assert!(!dir.exists());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn an_interrupt_after_the_commit_leaves_the_output_whole() {
+        let base = scratch("interrupt-after-commit");
+        let target = base.join("run");
+        finished(&target, false, "a.txt");
+        assert!(abandon_staging(&target), "reported as written");
+        assert!(target.join("a.txt").exists() && target.join(RUN_MARKERS[0]).exists());
         fs::remove_dir_all(&base).unwrap();
     }
 

@@ -781,7 +781,7 @@ pub fn drive(
 pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
     let secs = s.duration_s.max(1e-9);
     let domains = world
-        .cpu_accounts()
+        .cpu_accounts(SimTime::from_secs_f64(s.duration_s))
         .into_iter()
         .map(|(host, domain, c)| {
             let own = c.own_cpu_ns as f64 * 1e-9 / secs;

@@ -642,8 +642,6 @@ pub struct World {
     notes: Vec<HostNote>,
     moves: Vec<Move>,
     pending_moves: Vec<(SimTime, Event)>,
-    /// Time of the last event handled.
-    now: SimTime,
 }
 
 impl World {
@@ -672,7 +670,6 @@ impl World {
             notes: Vec::with_capacity(16),
             moves: Vec::new(),
             pending_moves: Vec::new(),
-            now: SimTime::ZERO,
         }
     }
 
@@ -952,15 +949,15 @@ impl World {
         &mut self.records
     }
 
-    /// CPU accounting of every domain of every Xen host up to the last
-    /// event handled: (host name, domain index, accounting).
-    pub fn cpu_accounts(&mut self) -> Vec<(String, usize, crate::xen::DomainCpu)> {
+    /// CPU accounting of every domain of every Xen host up to `end`, the
+    /// run's end: (host name, domain index, accounting).
+    pub fn cpu_accounts(&mut self, end: SimTime) -> Vec<(String, usize, crate::xen::DomainCpu)> {
         let mut out = Vec::new();
         for h in &mut self.hosts {
             let name = h.name().to_string();
             if let Some(x) = h.hypervisor() {
                 for d in 0..x.sched.domains() {
-                    out.push((name.clone(), d, x.sched.cpu_account_at(d, self.now)));
+                    out.push((name.clone(), d, x.sched.cpu_account_at(d, end)));
                 }
             }
         }
@@ -2303,7 +2300,6 @@ impl Model for World {
     type Event = Event;
 
     fn handle(&mut self, now: SimTime, event: Event, sched: &mut Scheduler<Event>) {
-        self.now = now;
         let mut push = |t: SimTime, e: Event| sched.schedule(t, e);
         match event {
             Event::Probe => self.on_probe(now),
