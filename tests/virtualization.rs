@@ -940,6 +940,18 @@ fn guest_ntpd(duration_s: u32, pcpus: u32, guest: &str) -> (u64, u64) {
     (dropped, completed as u64)
 }
 
+/// Runs `s` with its output files in a fresh scratch directory named by `tag`.
+fn run_to_files(s: &Scenario, tag: &str) -> (std::path::PathBuf, RunSummary) {
+    let out = std::env::temp_dir().join(format!("vtsim-virt-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let opts = vtsim::run::RunOptions {
+        out: Some(out),
+        force: true,
+        ..Default::default()
+    };
+    vtsim::run::run_scenario(s, &opts).unwrap()
+}
+
 /// A failover that strikes between a guest daemon's poll and its send
 /// stamp (the request waits for the vCPU) loses that request as the host
 /// drops it: stamped at the failure, never recorded with a Ta of 0, so the
@@ -947,17 +959,6 @@ fn guest_ntpd(duration_s: u32, pcpus: u32, guest: &str) -> (u64, u64) {
 #[test]
 fn a_failover_between_poll_and_send_stamp_loses_a_stamped_request() {
     use vtsim::replay::{read_rows, replay};
-    use vtsim::run::{RunOptions, run_scenario};
-    let run = |s: &Scenario, tag: &str| {
-        let out = std::env::temp_dir().join(format!("vtsim-virt-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let opts = RunOptions {
-            out: Some(out),
-            force: true,
-            ..Default::default()
-        };
-        run_scenario(s, &opts).unwrap()
-    };
     // (ta, ta_true_ns, lost) of each of the guest RADclock's exchanges.
     let exchanges = |d: &Path| -> Vec<(u64, u64, bool)> {
         let text = std::fs::read_to_string(d.join("guest-radclock").join("exchanges.csv")).unwrap();
@@ -981,7 +982,7 @@ fn a_failover_between_poll_and_send_stamp_loses_a_stamped_request() {
     // The guest's last send stamp before the scheduled failure: its poll came
     // a few µs earlier (the vCPU's wake-up), so a failure 1 µs before the
     // stamp finds the request polled but not stamped.
-    let (first, _) = run(&s, "failover-window-a");
+    let (first, _) = run_to_files(&s, "failover-window-a");
     let stamp_ns = exchanges(&first)
         .iter()
         .map(|e| e.1)
@@ -995,7 +996,7 @@ fn a_failover_between_poll_and_send_stamp_loses_a_stamped_request() {
             &[format!("events[0].at_s={}", fail_ns as f64 * 1e-9)],
         )
         .unwrap();
-    let (out, summary) = run(&s, "failover-window-b");
+    let (out, summary) = run_to_files(&s, "failover-window-b");
     let rows = exchanges(&out);
     let lost: Vec<_> = rows.iter().filter(|e| e.2).collect();
     assert_eq!(lost.len(), 1, "{lost:?}");
@@ -1020,17 +1021,6 @@ fn a_failover_between_poll_and_send_stamp_loses_a_stamped_request() {
 /// lost on the way out).
 #[test]
 fn a_request_cut_off_by_a_pause_has_no_server_arrival() {
-    use vtsim::run::{RunOptions, run_scenario};
-    let run = |s: &Scenario, tag: &str| {
-        let out = std::env::temp_dir().join(format!("vtsim-virt-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let opts = RunOptions {
-            out: Some(out),
-            force: true,
-            ..Default::default()
-        };
-        run_scenario(s, &opts).unwrap()
-    };
     // Each row of quake-naive's exchanges, by column name.
     let exchanges = |d: &Path| -> Vec<std::collections::HashMap<String, String>> {
         let text = std::fs::read_to_string(d.join("quake-naive").join("exchanges.csv")).unwrap();
@@ -1052,7 +1042,7 @@ fn a_request_cut_off_by_a_pause_has_no_server_arrival() {
     // The pre-copy phase lasts as long whenever the migration starts: time
     // its start so that the pause falls halfway along the forward path of
     // an exchange of the first minute.
-    let (first, summary) = run(&s, "pause-in-flight-a");
+    let (first, summary) = run_to_files(&s, "pause-in-flight-a");
     let precopy_s = summary.migrations[0].precopy_s;
     let target = exchanges(&first)
         .into_iter()
@@ -1061,7 +1051,7 @@ fn a_request_cut_off_by_a_pause_has_no_server_arrival() {
     let mid_ns = (ns(&target, "ta_true_ns") + ns(&target, "tb_true_ns")) / 2;
     let at_s = mid_ns as f64 * 1e-9 - precopy_s;
     let s = s.set("test", &[format!("events[0].at_s={at_s}")]).unwrap();
-    let (out, _) = run(&s, "pause-in-flight-b");
+    let (out, _) = run_to_files(&s, "pause-in-flight-b");
     let lost: Vec<_> = exchanges(&out)
         .into_iter()
         .filter(|r| r["lost"] == "1")
