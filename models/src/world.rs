@@ -1236,8 +1236,19 @@ impl World {
         {
             // A request still waiting for its vCPU: the send call had
             // returned, as for a request the host drops before its stamp
-            // (`HostNote::Dropped`), so it is stamped as it is lost.
-            self.stamp_send(d, xid, now);
+            // (`HostNote::Dropped`), so it is stamped as it is lost, with
+            // the counter exactly at the cut (no trap, no log entry).
+            let counter = self.daemon_value(d, now);
+            self.sent(
+                d,
+                xid,
+                now,
+                crate::host::Stamp {
+                    counter,
+                    at: now,
+                    done: now,
+                },
+            );
         }
         let mut flights = std::mem::take(&mut self.daemons[d].inflight);
         for f in &mut flights {
@@ -1259,8 +1270,6 @@ impl World {
 
     fn on_pause(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
         let from = self.moves[id].from;
-        // The guest stops running on the source for good.
-        self.set_slot(from, now, true, sched);
         let ds = self.guest_daemons(from);
         let mut values = Vec::with_capacity(ds.len());
         for &d in &ds {
@@ -1268,6 +1277,8 @@ impl World {
             self.drop_inflight(d, now);
             self.daemons[d].paused = true;
         }
+        // The guest stops running on the source for good.
+        self.set_slot(from, now, true, sched);
         if let MoveKind::Migration { paused_values, .. } = &mut self.moves[id].kind {
             *paused_values = values;
         }
@@ -1399,10 +1410,6 @@ impl World {
 
     fn on_failover(&mut self, now: SimTime, id: usize, sched: &mut impl FnMut(SimTime, Event)) {
         let (from, to) = (self.moves[id].from, self.moves[id].to);
-        // The leader's host failed: its guest no longer runs there (first,
-        // so that a send still queued for its vCPU is dropped as the host
-        // drops it).
-        self.set_slot(from, now, true, sched);
         let ds = self.guest_daemons(from);
         let mut mappings = Vec::with_capacity(ds.len());
         for &d in &ds {
@@ -1430,6 +1437,8 @@ impl World {
             };
             mappings.push(mapping);
         }
+        // The leader's host failed: its guest no longer runs there.
+        self.set_slot(from, now, true, sched);
         let tsc = CounterSource::Tsc;
         let dst_core = self.hosts[to.host].reading_core(tsc, to.domain, 0);
         let dst_now = self.hosts[to.host].value_at(tsc, now, dst_core);
@@ -1798,6 +1807,11 @@ impl World {
     /// The kernel stamps request `xid` of daemon `d` at `at` (Ta).
     fn stamp_send(&mut self, d: usize, xid: u64, at: SimTime) {
         let stamp = self.daemon_read(d, at);
+        self.sent(d, xid, at, stamp);
+    }
+
+    /// Request `xid` of daemon `d` left with Ta = `stamp`, read from `at`.
+    fn sent(&mut self, d: usize, xid: u64, at: SimTime, stamp: crate::host::Stamp) {
         if let Some(f) = self.daemons[d].inflight.iter_mut().find(|f| f.xid == xid) {
             f.ta = stamp.counter;
             f.ta_true = stamp.at;
