@@ -958,9 +958,11 @@ mod tests {
         assert_eq!(c.count_at(t, 0.0, 7), c.count_at(t, 0.0, 2));
     }
 
-    #[test]
-    fn scheduled_pstates_change_a_non_invariant_tsc_rate() {
-        let cfg = CounterConfig {
+    /// A non-invariant TSC whose P-state halves its rate at 10 s and sets
+    /// it to `factor_at_20_s` at 20 s.
+    fn non_invariant_tsc(nominal_hz: Option<u64>, factor_at_20_s: f64) -> CounterConfig {
+        CounterConfig {
+            nominal_hz,
             tsc: TscConfig {
                 invariant: false,
                 pstate: PstateConfig {
@@ -971,7 +973,7 @@ mod tests {
                         },
                         PstateStep {
                             at_s: 20.0,
-                            factor: 1.0,
+                            factor: factor_at_20_s,
                         },
                     ],
                     ..PstateConfig::default()
@@ -979,7 +981,12 @@ mod tests {
                 ..TscConfig::default()
             },
             ..CounterConfig::default()
-        };
+        }
+    }
+
+    #[test]
+    fn scheduled_pstates_change_a_non_invariant_tsc_rate() {
+        let cfg = non_invariant_tsc(None, 1.0);
         let mut c = Counter::new(&cfg, SimRng::seed_from_u64(1));
         assert_eq!(c.count_at(SimTime::from_secs(5), 0.0, 0), 15_000_000_000);
         assert_eq!(
@@ -1008,27 +1015,7 @@ mod tests {
         // 30 s, the piece from 20 s is open; a read at 15 s then gets the
         // 5 s lost by 20 s (not the 2.5 s lost by 15 s, nor the piece's
         // double rate run back from 20 s).
-        let cfg = CounterConfig {
-            nominal_hz: Some(1_000_000),
-            tsc: TscConfig {
-                invariant: false,
-                pstate: PstateConfig {
-                    schedule: vec![
-                        PstateStep {
-                            at_s: 10.0,
-                            factor: 0.5,
-                        },
-                        PstateStep {
-                            at_s: 20.0,
-                            factor: 2.0,
-                        },
-                    ],
-                    ..PstateConfig::default()
-                },
-                ..TscConfig::default()
-            },
-            ..CounterConfig::default()
-        };
+        let cfg = non_invariant_tsc(Some(1_000_000), 2.0);
         let mut c = Counter::new(&cfg, SimRng::seed_from_u64(1));
         assert_eq!(c.count_at(SimTime::from_secs(30), 0.0, 0), 35_000_000);
         assert_eq!(c.count_at(SimTime::from_secs(15), 0.0, 0), 10_000_000);
