@@ -299,7 +299,7 @@ pub struct CounterConfig {
     pub kind: CounterKind,
     /// Nominal frequency, Hz (default per kind, [`CounterKind::default_hz`]).
     pub nominal_hz: Option<u64>,
-    /// Register width, bits, 1..=64 (default per kind).
+    /// Register width, bits, 8..=64 (default per kind).
     pub bits: Option<u32>,
     /// Read latency (default per kind and `emulated`,
     /// [`CounterKind::default_latency`]).
@@ -475,7 +475,56 @@ struct CoreRate {
     /// Next halt start or end, ns (`u64::MAX` = never).
     next_halt_ns: u64,
     /// Ticks gained (negative: lost) relative to nominal over closed pieces.
-    closed_excess_ticks: f64,
+    closed_excess: ExcessTicks,
+}
+
+/// A tick count too large for an `f64` to hold to a tick: whole ticks,
+/// plus a fraction in `[0, 1)`. A TSC that runs at half rate for a year
+/// at 3 GHz is 4.7·10¹⁶ ticks behind nominal, where one `f64` ulp is 8
+/// ticks; held in one `f64`, its count would step backwards and its sum
+/// over many pieces drift by rounding.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct ExcessTicks {
+    whole: i128,
+    frac: f64,
+}
+
+impl ExcessTicks {
+    /// The excess of `dur_ns` at `ticks_per_s` beyond nominal. The whole
+    /// seconds' product is split exactly (`mul_add` gives its rounding
+    /// error), so the result is good to ~10⁻⁶ tick at any duration.
+    fn of(ticks_per_s: f64, dur_ns: u64) -> Self {
+        const NS_PER_S: u64 = 1_000_000_000;
+        let secs = (dur_ns / NS_PER_S) as f64;
+        let whole_s = ticks_per_s * secs;
+        let rounding = ticks_per_s.mul_add(secs, -whole_s);
+        // Divided rather than scaled by 1e-9, so whole results stay whole.
+        let sub_s = ticks_per_s * (dur_ns % NS_PER_S) as f64 / NS_PER_S as f64;
+        let floor = whole_s.floor();
+        ExcessTicks {
+            whole: floor as i128,
+            frac: 0.0,
+        }
+        .plus_frac((whole_s - floor) + rounding + sub_s)
+    }
+
+    /// Adds `x` ticks (|x| far below 2⁵³), keeping the fraction in `[0, 1)`.
+    fn plus_frac(self, x: f64) -> Self {
+        let frac = self.frac + x;
+        let carry = frac.floor();
+        ExcessTicks {
+            whole: self.whole + carry as i128,
+            frac: frac - carry,
+        }
+    }
+
+    fn plus(self, other: Self) -> Self {
+        ExcessTicks {
+            whole: self.whole + other.whole,
+            ..self
+        }
+        .plus_frac(other.frac)
+    }
 }
 
 /// A counter at run time.
@@ -583,7 +632,7 @@ impl Counter {
             next_pstate_ns,
             schedule_idx: 0,
             next_halt_ns,
-            closed_excess_ticks: 0.0,
+            closed_excess: ExcessTicks::default(),
         }
     }
 
@@ -667,10 +716,8 @@ impl Counter {
         if !self.cores.is_empty() {
             let c = core.min(self.cores.len() - 1);
             let excess = self.excess_ticks(c, t_ns);
-            let whole_excess = excess.trunc();
-            // Excess ticks stay far below 2⁶³; the i64 cast avoids a 128-bit float conversion.
-            big += i128::from(whole_excess as i64);
-            small += excess - whole_excess;
+            big += excess.whole;
+            small += excess.frac;
         }
         // Keep the float part small before flooring, so its ulp stays far below a tick.
         let small_floor = small.floor();
@@ -690,7 +737,7 @@ impl Counter {
 
     /// Ticks gained relative to nominal on `core` up to `t_ns` (negative when
     /// the TSC ran slow or halted).
-    fn excess_ticks(&mut self, core: usize, t_ns: u64) -> f64 {
+    fn excess_ticks(&mut self, core: usize, t_ns: u64) -> ExcessTicks {
         let hz = self.hz as f64;
         loop {
             let c = &self.cores[core];
@@ -702,8 +749,8 @@ impl Counter {
         }
         let c = &self.cores[core];
         let rate = if c.halted { 0.0 } else { c.factor };
-        let open_s = t_ns.saturating_sub(c.piece_start_ns) as f64 * 1e-9;
-        c.closed_excess_ticks + (rate - 1.0) * hz * open_s
+        let open = ExcessTicks::of((rate - 1.0) * hz, t_ns.saturating_sub(c.piece_start_ns));
+        c.closed_excess.plus(open)
     }
 
     /// Closes the current constant-rate piece at `at_ns` and applies the
@@ -715,8 +762,8 @@ impl Counter {
             (self.mean_dwell_s, self.halt_rate_per_s, self.mean_halt_s);
         let c = &mut self.cores[core];
         let rate = if c.halted { 0.0 } else { c.factor };
-        let dur_s = at_ns.saturating_sub(c.piece_start_ns) as f64 * 1e-9;
-        c.closed_excess_ticks += (rate - 1.0) * hz * dur_s;
+        let piece = ExcessTicks::of((rate - 1.0) * hz, at_ns.saturating_sub(c.piece_start_ns));
+        c.closed_excess = c.closed_excess.plus(piece);
         c.piece_start_ns = at_ns;
         if c.next_pstate_ns == at_ns {
             if !schedule.is_empty() {
@@ -1021,6 +1068,65 @@ mod tests {
         assert_eq!(c.count_at(SimTime::from_secs(15), 0.0, 0), 10_000_000);
         let mut fresh = Counter::new(&cfg, SimRng::seed_from_u64(1));
         assert_eq!(fresh.count_at(SimTime::from_secs(15), 0.0, 0), 12_500_000);
+    }
+
+    /// A 3 GHz TSC whose P-state alternates between half and full rate
+    /// every `step_s`, over `steps` steps.
+    fn alternating_pstates(step_s: u64, steps: u64) -> CounterConfig {
+        let mut cfg = non_invariant_tsc(None, 1.0);
+        cfg.tsc.pstate.schedule = (0..steps)
+            .map(|k| PstateStep {
+                at_s: (k * step_s) as f64,
+                factor: if k % 2 == 0 { 0.5 } else { 1.0 },
+            })
+            .collect();
+        cfg
+    }
+
+    #[test]
+    fn a_slowed_tsc_counts_exactly_and_monotonically_a_year_on() {
+        // Half rate from 0: the count is ⌊1.5·t_ns⌋ at every nanosecond,
+        // though the ticks lost (4.7·10¹⁶ a year in) are far beyond what an
+        // f64 holds to a tick.
+        let cfg = alternating_pstates(1, 1);
+        for days in [40u64, 100, 365, 3650] {
+            let mut c = Counter::new(&cfg, SimRng::seed_from_u64(1));
+            let t0_ns = days * 86_400 * 1_000_000_000;
+            let mut last = 0;
+            for k in 0..2000 {
+                let t_ns = t0_ns + k;
+                let count = c.count_at(SimTime::from_nanos(t_ns), 0.0, 0);
+                assert_eq!(
+                    u128::from(count),
+                    u128::from(t_ns) * 3 / 2,
+                    "{days} d + {k} ns"
+                );
+                assert!(count >= last, "{days} d + {k} ns: {count} after {last}");
+                last = count;
+            }
+        }
+    }
+
+    #[test]
+    fn many_pstate_pieces_sum_without_rounding_drift() {
+        // 31 536 pieces of 1000 s over a year, half of them at half rate:
+        // 1.5·10⁹ ticks lost per second at half rate, an exact integer sum.
+        let (step_s, steps) = (1000, 31_536);
+        let cfg = alternating_pstates(step_s, steps);
+        let mut c = Counter::new(&cfg, SimRng::seed_from_u64(1));
+        let end_s = step_s * steps + 7;
+        let mut t_s = 0;
+        while t_s < end_s {
+            // Reads as a run makes them, so every piece is closed in turn.
+            c.count_at(SimTime::from_secs(t_s), 0.0, 0);
+            t_s += 997;
+        }
+        let half_rate_s = step_s * steps.div_ceil(2);
+        let exact = 3_000_000_000u128 * u128::from(end_s) - 1_500_000_000 * u128::from(half_rate_s);
+        assert_eq!(
+            u128::from(c.count_at(SimTime::from_secs(end_s), 0.0, 0)),
+            exact
+        );
     }
 
     #[test]
