@@ -34,7 +34,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{LineChart, PALETTE, Series, draw_legend, legend_line, tick_text, write_line_data};
+use super::{
+    LineChart, PALETTE, Series, draw_legend, legend_line, plottable, tick_text, write_line_data,
+};
 
 /// Figure width, pixels.
 const WIDTH_PX: u32 = 1000;
@@ -186,13 +188,17 @@ impl Frame {
             (min, max)
         };
         let (lo, hi) = if hi - lo > f64::EPSILON * hi.abs().max(lo.abs()) {
-            let pad = 0.05 * (hi - lo);
+            // 5 % of each end apart: the difference itself may overflow.
+            let pad = 0.05 * hi - 0.05 * lo;
             (lo - pad, hi + pad)
         } else {
             // A constant: a small symmetric range around it (1 ns at zero).
             let half = (1e-3 * lo.abs()).max(1e-3);
             (lo - half, hi + half)
         };
+        // Within what an axis can show, so that what lies further is
+        // counted beyond the frame.
+        let (lo, hi) = plottable(lo, hi, false);
         Frame {
             lo_us: lo,
             hi_us: hi,
@@ -327,10 +333,15 @@ where
     DB::ErrorType: 'static,
 {
     let (xu, yu) = (fig.x_unit, frame.unit());
-    let (x0, x1) = (fig.x_h.0 * xu.per_data_unit, fig.x_h.1 * xu.per_data_unit);
-    let (y0, y1) = (
+    let (x0, x1) = plottable(
+        fig.x_h.0 * xu.per_data_unit,
+        fig.x_h.1 * xu.per_data_unit,
+        false,
+    );
+    let (y0, y1) = plottable(
         frame.lo_us * yu.per_data_unit,
         frame.hi_us * yu.per_data_unit,
+        false,
     );
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16))
@@ -631,6 +642,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn errors_near_the_largest_float_get_a_finite_frame() {
+        for ys in [[-1.7e308, 1.7e308], [1.7e308, 1.7e308]] {
+            for robust in [false, true] {
+                let f = Frame::of(ys.iter().copied(), robust);
+                assert!(
+                    f.lo_us.is_finite() && f.hi_us.is_finite() && f.hi_us > f.lo_us,
+                    "{ys:?}: {f:?}"
+                );
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("vtsim-errors-huge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let series = [
+            Series {
+                name: "a".into(),
+                points: vec![(0.0, -1.7e308), (1.0, 1.7e308)],
+            },
+            Series {
+                name: "b".into(),
+                points: vec![(0.0, 1.0), (1e300, 2.0)],
+            },
+        ];
+        error_chart(&dir, "e", "t", &series, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

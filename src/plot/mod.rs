@@ -312,7 +312,7 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
-    if !lo.is_finite() {
+    let (lo, hi) = if !lo.is_finite() {
         (if log { 1e-3 } else { 0.0 }, 1.0)
     } else if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
         if log {
@@ -321,12 +321,61 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
             (lo - 1.0, hi + 1.0)
         }
     } else if log {
-        // A little room so the end points do not sit on the frame.
-        let r = (hi / lo).powf(0.03);
+        // A little room so the end points do not sit on the frame: 3 % of
+        // the range in decades (reckoned in decades where the ratio
+        // overflows).
+        let ratio = hi / lo;
+        let r = if ratio.is_finite() {
+            ratio.powf(0.03)
+        } else {
+            10f64.powf(0.03 * (hi.log10() - lo.log10()))
+        };
         (lo / r, hi * r)
     } else {
-        let pad = 0.05 * (hi - lo);
+        // 5 % of each end apart: the difference itself may overflow.
+        let pad = 0.05 * hi - 0.05 * lo;
         (lo - pad, hi + pad)
+    };
+    plottable(lo, hi, log)
+}
+
+/// Largest magnitude of an axis bound, and the reciprocal of the smallest
+/// positive bound of a logarithmic axis. Plotters steps its ticks by
+/// powers of ten of the span and ten times them: near `f64::MAX` these
+/// overflow to infinity and its tick loop never ends. Values beyond are
+/// drawn cut at the frame's edge.
+const AXIS_LIMIT: f64 = 1e300;
+
+/// `(lo, hi)` as an axis range plotters can divide into ticks: finite,
+/// within ±[`AXIS_LIMIT`] (positive and within its reciprocal on a
+/// logarithmic axis), and with `hi` above `lo` (widened around a single
+/// value, which rounding or the limit may have left). A bound that is NaN
+/// (nothing to frame) is taken as the unit range's.
+pub(crate) fn plottable(lo: f64, hi: f64, log: bool) -> (f64, f64) {
+    let (min, max) = if log {
+        (1.0 / AXIS_LIMIT, AXIS_LIMIT)
+    } else {
+        (-AXIS_LIMIT, AXIS_LIMIT)
+    };
+    let bound = |v: f64, fallback: f64| if v.is_nan() { fallback } else { v.clamp(min, max) };
+    let (a, b) = (bound(lo, if log { 1e-3 } else { 0.0 }), bound(hi, 1.0));
+    let (lo, hi) = (a.min(b), a.max(b));
+    if log {
+        if hi > lo * (1.0 + 1e-9) {
+            (lo, hi)
+        } else if hi < max / 10.0 {
+            (lo, hi * 10.0)
+        } else {
+            (lo / 10.0, hi)
+        }
+    } else {
+        let magnitude = lo.abs().max(hi.abs());
+        if hi - lo > 1e-9 * magnitude {
+            (lo, hi)
+        } else {
+            let half = (1e-3 * magnitude).max(1e-3);
+            ((lo - half).max(min), (hi + half).min(max))
+        }
     }
 }
 
@@ -765,6 +814,51 @@ mod tests {
         let points = t.into_points();
         assert_eq!(points.len(), 150);
         assert_eq!(points[149], (149.0, f64::from(149 % 7)));
+    }
+
+    #[test]
+    fn axis_ranges_are_finite_and_open_at_the_ends_of_the_floats() {
+        let cases: [(&[f64], bool); 6] = [
+            (&[-1.7e308, 1.7e308], false),
+            (&[-1e308, 1e308, 0.0], false),
+            (&[1.7e308, 1.7e308], false),
+            (&[-f64::MAX], false),
+            (&[5e-324, 1.7e308], true),
+            (&[1.7e308], true),
+        ];
+        for (values, log) in cases {
+            let (lo, hi) = axis_range(values.iter().copied(), log);
+            assert!(
+                lo.is_finite() && hi.is_finite() && (hi - lo).is_finite() && hi > lo,
+                "{values:?}: {lo}..{hi}"
+            );
+            assert!(!log || lo > 0.0, "{values:?}: {lo}");
+        }
+        // Ordinary ranges keep their 5 % of room.
+        assert_eq!(axis_range([0.0, 10.0].into_iter(), false), (-0.5, 10.5));
+    }
+
+    #[test]
+    fn values_near_the_largest_float_are_drawn_in_a_finite_frame() {
+        let dir = std::env::temp_dir().join(format!("vtsim-plot-huge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let series = [Series {
+            name: "hand-edited".into(),
+            points: vec![(-1.7e308, -1.7e308), (0.0, 0.0), (1.7e308, 1.7e308)],
+        }];
+        for (log_x, log_y) in [(false, false), (true, true)] {
+            let chart = LineChart {
+                title: "huge",
+                x_label: "x",
+                y_label: "y",
+                series: &series,
+                points: false,
+                log_x,
+                log_y,
+            };
+            line_chart(&dir, "huge", &chart).unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
