@@ -5,7 +5,10 @@
 //! `summary.json` and its error series from `errors.csv` (true time `t_s`,
 //! then one column per clock), overlaid in `compare_errors`; every run
 //! writes both, so either missing or unreadable (a cell that is not a
-//! number) fails the comparison, naming the file, and nothing is written. A *sweep* directory (`vtsim sweep`, known by
+//! number, a time before the row above's, clock columns other than the
+//! clocks of `summary.json`, so that the plot would not show what the table
+//! does) fails the comparison, naming the file, and nothing is written. A
+//! *sweep* directory (`vtsim sweep`, known by
 //! its `points.csv`) contributes one row per grid point and clock (medians
 //! over seeds), then, when its base scenario migrates or fails over, one
 //! row per point and migration (or failover) with that move's own metrics
@@ -54,8 +57,11 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<RunSummary> {
 /// column of a cell that is not a number), not an empty plot; so is one
 /// whose first column is not the true time `t_s` (a replay's `tf` is a
 /// counter reading). An empty error cell is a value that does not exist
-/// and is skipped.
-fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
+/// and is skipped. The plot and the table must show the same clocks, so
+/// its columns must be those of `clocks` (the run's `summary.json`), and
+/// its times may not go backwards (the thinning keeps a series' extremes
+/// only in time order).
+fn read_errors(dir: &Path, clocks: &[&str]) -> anyhow::Result<Vec<Series>> {
     let p = dir.join("errors.csv");
     let file = p.display();
     if !p.exists() {
@@ -87,8 +93,27 @@ fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
     let names: Vec<String> = header
         .iter()
         .skip(1)
-        .map(|h| h.trim_end_matches("_error_us").to_string())
+        // Only the one suffix: a clock may itself be named `x_error_us`.
+        .map(|h| h.strip_suffix("_error_us").unwrap_or(h).to_string())
         .collect();
+    let mut columns: Vec<&str> = header.iter().skip(1).collect();
+    let mut expected: Vec<String> = clocks.iter().map(|c| format!("{c}_error_us")).collect();
+    columns.sort_unstable();
+    expected.sort_unstable();
+    if columns != expected {
+        anyhow::bail!(
+            "{file}: the clock columns ({}) are not those of the clocks in {} ({}): \
+             the two files are not of the same run",
+            header.iter().skip(1).collect::<Vec<_>>().join(", "),
+            dir.join("summary.json").display(),
+            clocks
+                .iter()
+                .map(|c| format!("{c}_error_us"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut previous_t_s = f64::NEG_INFINITY;
     let mut cols = vec![Thinned::new(1000); names.len()];
     for rec in rdr.records() {
         let rec = rec.map_err(|e| match e.kind() {
@@ -115,6 +140,16 @@ fn read_errors(dir: &Path) -> anyhow::Result<Vec<Series>> {
             })
         };
         let t = cell(0)?;
+        if !t.is_finite() {
+            anyhow::bail!("{file}: line {line}, column 1 (t_s): {t} is not a time");
+        }
+        if t < previous_t_s {
+            anyhow::bail!(
+                "{file}: line {line}: t_s {t} is before the previous row's {previous_t_s}: \
+                 rows must be in time order"
+            );
+        }
+        previous_t_s = t;
         for (i, col) in cols.iter_mut().enumerate() {
             if !rec.get(i + 1).unwrap_or("").is_empty() {
                 col.push(t / 3600.0, cell(i + 1)?);
@@ -440,7 +475,8 @@ fn read_run(d: &Path) -> anyhow::Result<RunData> {
     }
     let summary = read_summary(d)?;
     let label = label_of(d, &summary.scenario);
-    let series = read_errors(d)?;
+    let clocks: Vec<&str> = summary.clocks.iter().map(|c| c.name.as_str()).collect();
+    let series = read_errors(d, &clocks)?;
     Ok(RunData {
         label,
         summary,
@@ -1067,16 +1103,32 @@ mod tests {
     /// A run directory whose one clock has `error_us` as given (JSON), and
     /// two rows of errors.
     fn run_dir(root: &Path, name: &str, error_us: &str) -> PathBuf {
+        let d = run_dir_of(root, name, &["c"], error_us);
+        std::fs::write(d.join("errors.csv"), "t_s,c_error_us\n0,1.5\n60,-2\n").unwrap();
+        d
+    }
+
+    /// A run directory's `summary.json` with `clocks`, each with
+    /// `error_us`; no `errors.csv`.
+    fn run_dir_of(root: &Path, name: &str, clocks: &[&str], error_us: &str) -> PathBuf {
         let d = root.join(name);
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("errors.csv"), "t_s,c_error_us\n0,1.5\n60,-2\n").unwrap();
         let empty = r#"{"count": 0, "median": null, "iqr": null, "p01": null, "p99": null, "mean": null, "rms": null, "max_abs": null}"#;
+        let clocks: Vec<String> = clocks
+            .iter()
+            .map(|c| {
+                format!(
+                    r#"{{"name": "{c}", "domain": "h", "algorithm": "naive",
+                    "error_us": {error_us}, "error_at_exchange_us": {empty}, "host_rtt_us": {empty}}}"#
+                )
+            })
+            .collect();
         std::fs::write(
             d.join("summary.json"),
             format!(
                 r#"{{"scenario": "s", "seed": 1, "duration_s": 1.0, "version": "0", "events": 1,
-                "clocks": [{{"name": "c", "domain": "h", "algorithm": "naive",
-                "error_us": {error_us}, "error_at_exchange_us": {empty}, "host_rtt_us": {empty}}}]}}"#
+                "clocks": [{}]}}"#,
+                clocks.join(", ")
             ),
         )
         .unwrap();
@@ -1206,6 +1258,24 @@ mod tests {
         assert!(e.contains("line 2, column 1 (t_s)"), "{e}");
         let e = refused(Some("t_s,c_error_us\n0,1.5\n60\n"));
         assert!(e.ends_with("line 3 has 1 cell, the header 2"), "{e}");
+        // Rows out of time order, or a time that is none.
+        let e = refused(Some("t_s,c_error_us\n0,1.5\n60,1\n30,2\n"));
+        assert!(
+            e.ends_with("line 4: t_s 30 is before the previous row's 60: rows must be in time order"),
+            "{e}"
+        );
+        let e = refused(Some("t_s,c_error_us\n0,1.5\nNaN,1\n"));
+        assert!(e.ends_with("line 3, column 1 (t_s): NaN is not a time"), "{e}");
+        // Columns that are not the clocks of summary.json.
+        for header in ["t_s,d_error_us", "t_s,c", "t_s,c_error_us,d_error_us"] {
+            let e = refused(Some(&format!("{header}\n0,1.5,1\n")));
+            assert!(
+                e.contains("are not those of the clocks in")
+                    && e.contains(&bad.join("summary.json").display().to_string())
+                    && e.contains("(c_error_us)"),
+                "{e}"
+            );
+        }
         let e = refused(Some(""));
         assert!(e.contains("is empty"), "{e}");
         let e = refused(None);
@@ -1223,6 +1293,26 @@ mod tests {
         let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
         assert!(data.contains("bad/c,0,1.5"), "{data}");
         assert!(!data.contains("bad/c,0.01"), "{data}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_clock_named_like_a_column_is_plotted_apart() {
+        let root = scratch("suffix");
+        let stats = r#"{"count": 1, "median": 1.0, "iqr": 0.0, "p01": 1.0, "p99": 1.0, "mean": 1.0, "rms": 1.0, "max_abs": 1.0}"#;
+        let run = run_dir_of(&root, "r", &["naive", "naive_error_us"], stats);
+        std::fs::write(
+            run.join("errors.csv"),
+            "t_s,naive_error_us,naive_error_us_error_us\n0,1,2\n60,3,4\n",
+        )
+        .unwrap();
+        let out = root.join("out");
+        compare(std::slice::from_ref(&run), &out, false).unwrap();
+        let data = std::fs::read_to_string(out.join("compare_errors_data.csv")).unwrap();
+        assert!(
+            data.contains("\nr/naive,0,1\n") && data.contains("\nr/naive_error_us,0,2\n"),
+            "{data}"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 

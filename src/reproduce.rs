@@ -213,7 +213,8 @@ fn read_errors(dir: &Path) -> anyhow::Result<ErrorSeries> {
     let names: Vec<String> = head
         .split(',')
         .skip(1)
-        .map(|c| c.trim_end_matches("_error_us").to_string())
+        // Only the one suffix: a clock may itself be named `x_error_us`.
+        .map(|c| c.strip_suffix("_error_us").unwrap_or(c).to_string())
         .collect();
     let mut t_s = Vec::new();
     let mut errors_us = vec![Vec::new(); names.len()];
@@ -1026,6 +1027,21 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn a_clock_named_like_a_column_keeps_its_own_column() {
+        let d = scratch("suffix");
+        std::fs::write(
+            d.join("errors.csv"),
+            "t_s,naive_error_us,naive_error_us_error_us\n0,1,2\n1,3,4\n",
+        )
+        .unwrap();
+        let e = read_errors(&d).unwrap();
+        assert_eq!(e.names, ["naive", "naive_error_us"]);
+        assert_eq!(e.column("naive").unwrap(), [1.0, 3.0]);
+        assert_eq!(e.column("naive_error_us").unwrap(), [2.0, 4.0]);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// A finished run of the bundled scenario `name` whose output is `dir`,
