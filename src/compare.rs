@@ -265,6 +265,19 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
     let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| err(&e))?;
+        let line = rec.position().map_or(0, |pos| pos.line());
+        // Every statistic is a number, or `NaN` where it has no value (as
+        // `vtsim sweep` writes them): anything else is a damaged file, not
+        // a value to show as missing.
+        for (i, h) in headers.iter().enumerate().skip(1) {
+            let text = rec.get(i).unwrap_or("");
+            if !fields.iter().any(|&(f, _)| f == i) && text.parse::<f64>().is_err() {
+                return Err(err(&format_args!(
+                    "line {line}, column {} ({h}): {text:?} is not a number (or NaN)",
+                    i + 1
+                )));
+            }
+        }
         let num = |i: usize| {
             rec.get(i)
                 .and_then(|v| v.parse::<f64>().ok())
@@ -988,7 +1001,7 @@ mod tests {
              failovers[0].tsc_jump_s.median,failovers[0].tsc_jump_s.q25,failovers[0].tsc_jump_s.q75,\
              failovers[0].max_log_lag_us.median,failovers[0].max_log_lag_us.q25,failovers[0].max_log_lag_us.q75\n\
              0,300,1.5,1,2,4.991,4.991,4.991,55.25,55,56\n\
-             1,600,2.5,2,3,4.982,4.982,4.982,,,\n",
+             1,600,2.5,2,3,4.982,4.982,4.982,NaN,NaN,NaN\n",
         )
         .unwrap();
         let (table, _) = sweep_table(&d, "f", 64).unwrap();
@@ -1573,6 +1586,36 @@ mod tests {
             e.to_string().contains("a/run is given more than once"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_points_cell_that_is_not_a_number_is_an_error_naming_it() {
+        let root = scratch("garbage");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        let file = d.join("points.csv");
+        for (cell, heading) in [
+            ("garbage", "rc.median_us.median"),
+            ("", "rc.median_us.median"),
+        ] {
+            std::fs::write(&file, POINTS.replace("1,100,50,", &format!("1,100,{cell},"))).unwrap();
+            let e = compare(std::slice::from_ref(&d), &root.join("out"), false)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "{}: line 3, column 3 ({heading}): {cell:?} is not a number (or NaN)",
+                    file.display()
+                )
+            );
+            assert!(!root.join("out").exists());
+        }
+        // NaN is a statistic without a value: shown as one.
+        std::fs::write(&file, POINTS.replace("1,100,50,", "1,100,NaN,")).unwrap();
+        let (table, _) = sweep_table(&d, "s", 64).unwrap();
+        assert!(table.contains("—"), "{table}");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
