@@ -284,6 +284,20 @@ fn tidy(x: f64) -> f64 {
     format!("{x:.11e}").parse().unwrap_or(x)
 }
 
+/// `x`, a value of a linear range spanning `span`, on the grid of 12
+/// significant digits of the span, then [`tidy`]: a value the range passes
+/// through as zero is 0, not the step's rounding error (`-1.4e-17` in
+/// `LinRange(from: -0.1, to: 0.5, steps: 7)`), which rounding relative to
+/// the value itself would keep.
+fn tidy_in(x: f64, span: f64) -> f64 {
+    if !(x.is_finite() && span.is_finite() && span > 0.0) {
+        return tidy(x);
+    }
+    let quantum = 10f64.powi(span.log10().floor() as i32 - 12);
+    // `+ 0.0`: a value snapped from below zero is 0, not -0.
+    tidy((x / quantum).round() * quantum + 0.0)
+}
+
 fn expand(v: &Values, stream: &str, seed: u64) -> Vec<ron::Value> {
     match v {
         Values::List(l) => l.clone(),
@@ -292,7 +306,8 @@ fn expand(v: &Values, stream: &str, seed: u64) -> Vec<ron::Value> {
                 if *steps == 1 {
                     num(tidy(*from))
                 } else {
-                    num(tidy(from + (to - from) * i as f64 / (*steps - 1) as f64))
+                    let x = from + (to - from) * i as f64 / (*steps - 1) as f64;
+                    num(tidy_in(x, (to - from).abs()))
                 }
             })
             .collect(),
@@ -1781,6 +1796,25 @@ mod tests {
             0,
         );
         assert_eq!(lin.iter().map(number).collect::<Vec<_>>(), [0.0, 0.5, 1.0]);
+        // A range through zero passes through 0 itself, whatever the
+        // rounding of its steps.
+        let through_zero = expand(
+            &Values::LinRange {
+                from: -0.1,
+                to: 0.5,
+                steps: 7,
+            },
+            "s",
+            0,
+        );
+        assert_eq!(
+            through_zero.iter().map(number).collect::<Vec<_>>(),
+            [-0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+        );
+        assert_eq!(
+            through_zero[1],
+            ron::Value::Number(ron::value::Number::I64(0))
+        );
         let log = expand(
             &Values::LogRange {
                 from: 1.0,
