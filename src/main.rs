@@ -591,26 +591,19 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
 
 /// Checks one scenario or sweep file as a run would; returns what it holds.
 /// Building the world also checks what only the models can (a migration's
-/// duration, so whether two moves overlap); a sweep builds one at each of
-/// its grid points.
+/// duration, so whether two moves overlap); loading a sweep builds one at
+/// each of its grid points, as `vtsim sweep` does before any run.
 fn validate_file(p: &Path) -> anyhow::Result<String> {
     let text = vtsim::scenario::read_text(p).map_err(|cause| ScenarioError::Io {
         file: p.display().to_string(),
         cause,
     })?;
-    let built = |s: &Scenario, at: &str| {
-        vtsim::run::build_world(s).map_err(|e| anyhow::anyhow!("error: {}{at}: {e}", p.display()))
-    };
     if vtsim::scenario::top_level_name(&text) == Some("Sweep") {
         let plan = vtsim::sweep::load(p)?;
-        for point in &plan.points {
-            let s = plan.scenario_for(point, 0)?;
-            built(&s, &format!(" (at {})", plan.point_text(point)))?;
-        }
         Ok(format!("sweep {}: {}", plan.sweep.name, plan.outline()))
     } else {
         let s = Scenario::load(p)?;
-        built(&s, "")?;
+        vtsim::run::build_world(&s).map_err(|e| anyhow::anyhow!("error: {}: {e}", p.display()))?;
         Ok(s.name)
     }
 }

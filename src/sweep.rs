@@ -41,9 +41,11 @@
 //! seed is not varied by path (`seeds:` sets it at every run), nor is any
 //! `name` (names identify the scenario's parts across points).
 //!
-//! Every point is applied to the base scenario and validated before any run,
-//! so a bad path or value (a linked one included) fails at once, naming the
-//! field, its valid range and the point. Runs are independent and execute in
+//! Every point is applied to the base scenario, validated and its world
+//! built (as `vtsim validate` does: two moves that overlap at one point
+//! fail too) before any run, so a bad path or value (a linked one
+//! included) fails at once, naming the sweep file, the field, its valid
+//! range and the point; a run that fails all the same names its point. Runs are independent and execute in
 //! parallel, the longest first (estimated from the scenario) so that two
 //! workers finish together; each run's result depends only on its scenario
 //! and seed, and rows are written in grid order, so `results.csv` is
@@ -630,14 +632,23 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         points,
         sources: vec![path.to_path_buf(), base_path],
     };
-    // Apply every point once now, so a bad path or value fails before any run.
+    // Apply every point once now, and build its world as a run would (which
+    // checks what only the models can: a migration's duration, so whether
+    // two moves overlap), so a bad path or value fails before any run.
     for p in &plan.points {
-        plan.scenario_for(p, 0).map_err(|e| match e {
+        let s = plan.scenario_for(p, 0).map_err(|e| match e {
             ScenarioError::Invalid { errors, .. } => ScenarioError::Invalid {
                 file: file.clone(),
                 errors,
             },
             other => other,
+        })?;
+        build_world(&s).map_err(|e| ScenarioError::Invalid {
+            file: file.clone(),
+            errors: vec![algorithms::ConfigError::new(
+                "vary",
+                format!("{e} (at {})", plan.point_text(p)),
+            )],
         })?;
     }
     Ok(plan)
@@ -1316,8 +1327,18 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     let one = |run: (usize, usize, u32)| -> anyhow::Result<()> {
         let spinner = bars.add(indicatif::ProgressBar::new_spinner());
         spinner.set_message(format!("run {} (point {}, seed #{})", run.0, run.1, run.2));
-        let s = plan.scenario_for(&plan.points[run.1], run.2)?;
-        let summary = run_in_memory(&s)?;
+        let point = &plan.points[run.1];
+        let s = plan.scenario_for(point, run.2)?;
+        // A run's error names the run, as the table and the resume do.
+        let summary = run_in_memory(&s).map_err(|e| {
+            e.context(format!(
+                "run {} (point {}: {}, seed #{})",
+                run.0,
+                run.1,
+                plan.point_text(point),
+                run.2
+            ))
+        })?;
         let line = row_text(plan, &columns, run, &summary);
         let mut rows = state.lock().expect("no panics while holding the lock");
         rows.insert(run.0, line);

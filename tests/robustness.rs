@@ -1044,6 +1044,31 @@ fn cases() -> Vec<Case> {
             ),
             &["bad.ron", "overlaps events[0]"],
         ),
+        files_case(
+            "a sweep one of whose points moves a guest during its first migration",
+            vec![
+                (
+                    "base.ron",
+                    include_str!("../scenarios/migration-downtime.ron")
+                        .replace(
+                            "at_s: 120, from: (host: \"source\", domain: 2), to: (host: \"destination\", domain: 2)",
+                            "at_s: 300, from: (host: \"destination\", domain: 1), to: (host: \"source\", domain: 1)",
+                        )
+                        .into(),
+                ),
+                (
+                    "sweep.ron",
+                    b"Sweep(name: \"sw\", base: \"base.ron\", vary: [(path: \"events[1].at_s\", values: List([300, 61]))])".to_vec(),
+                ),
+            ],
+            &["sweep", "{d}/sweep.ron", "--out", "{d}/out", "-q"],
+            &[
+                "error: DIR/sweep.ron: 1 invalid value",
+                "vary: events[1] (61.000",
+                "overlaps events[0]",
+                "(at events[1].at_s = 61)",
+            ],
+        ),
         scenario_case(
             "a credit cap above 100 % per vCPU",
             include_str!("../scenarios/migration-downtime.ron").replacen(
