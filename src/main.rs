@@ -169,6 +169,19 @@ fn scenarios_dir() -> PathBuf {
     }
 }
 
+/// Where `vtsim reproduce` reads the seed-figure scenarios: the source
+/// tree this binary was built from (the bands it checks were set for those
+/// files), whatever the working directory holds; where that tree is gone,
+/// `scenarios/` in the working directory.
+fn reproduce_scenarios_dir() -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    if built.is_dir() {
+        built
+    } else {
+        PathBuf::from("scenarios")
+    }
+}
+
 /// The `.ron` files of `dir`, sorted by name (none if it cannot be read).
 fn ron_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -501,7 +514,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 quick,
                 out: out.clone(),
                 force,
-                scenarios: scenarios_dir(),
+                scenarios: reproduce_scenarios_dir(),
                 docs: docs.clone(),
             })?;
             write!(stdout(), "{}", vtsim::reproduce::text_report(&report))?;

@@ -853,29 +853,52 @@ fn scaled(t: &Target, s: &mut Scenario) {
     s.duration_s = d;
 }
 
-/// Runs every seed-figure scenario found in `opts.scenarios`, checks it,
+/// The seed-figure scenario `t` from `dir`, shortened in quick mode.
+fn load_target(dir: &Path, t: &Target, quick: bool) -> anyhow::Result<Scenario> {
+    let mut s = Scenario::load(&dir.join(format!("{}.ron", t.name)))?;
+    if quick {
+        scaled(t, &mut s);
+    }
+    Ok(s)
+}
+
+/// Runs every seed-figure scenario in `opts.scenarios`, checks it,
 /// draws the figures and writes `<out>/FIDELITY.md` (and the copy in
-/// `opts.docs`). A row out of band is reported, not an error; a run that
-/// fails is, and leaves no output. An existing `out` is refused before
-/// anything runs, unless `opts.force` may replace it (see the module docs).
+/// `opts.docs`). Every one of them must be there (a table without some of
+/// its rows would pass for the whole reproduction): one that is missing is
+/// an error naming it and the directory. A row out of band is reported,
+/// not an error; a run that fails is, and leaves no output. An existing
+/// `out` is refused before anything runs, unless `opts.force` may replace
+/// it (see the module docs).
 pub fn reproduce(opts: &ReproduceOptions) -> anyhow::Result<Report> {
+    let missing: Vec<String> = TARGETS
+        .iter()
+        .map(|t| format!("{}.ron", t.name))
+        .filter(|f| !opts.scenarios.join(f).is_file())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{} lacks {} of the {} seed-figure scenarios that reproduce runs: {}",
+            opts.scenarios.display(),
+            missing.len(),
+            TARGETS.len(),
+            missing.join(", ")
+        );
+    }
+    let jobs = TARGETS
+        .iter()
+        .map(|t| load_target(&opts.scenarios, t, opts.quick))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    reproduce_scenarios(jobs, opts)
+}
+
+/// [`reproduce`] of the scenarios `jobs`, read from `opts.scenarios`.
+fn reproduce_scenarios(jobs: Vec<Scenario>, opts: &ReproduceOptions) -> anyhow::Result<Report> {
     // Neither the scenarios it reads nor the docs directory it writes after
     // the output is in place may be deleted by replacing `out`.
     let mut keep = vec![opts.scenarios.as_path()];
     keep.extend(opts.docs.as_deref());
     let staging = Staging::guarding(&opts.out, opts.force, &keep, REPRODUCE_MARKERS)?;
-    let mut jobs = Vec::new();
-    for t in &TARGETS {
-        let path = opts.scenarios.join(format!("{}.ron", t.name));
-        if !path.exists() {
-            continue;
-        }
-        let mut s = Scenario::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if opts.quick {
-            scaled(t, &mut s);
-        }
-        jobs.push(s);
-    }
     let out = staging.dir();
     let start = std::time::Instant::now();
     let order: Vec<usize> = (0..jobs.len()).collect();
@@ -1215,6 +1238,23 @@ mod tests {
             force,
             scenarios: scenarios.clone(),
             docs: None,
+        };
+        // Every seed-figure scenario is needed: a missing one is named.
+        let e = reproduce(&opts(&root.join("out"), false))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{} lacks 12 of the 13 seed-figure scenarios that reproduce runs: radclock-lan.ron, ",
+                scenarios.display()
+            )) && !e.contains("drift-basics"),
+            "{e}"
+        );
+        assert_eq!(names(&root), ["scenarios"]);
+        // The rest of this test runs the one that is there.
+        let drift = TARGETS.iter().find(|t| t.name == "drift-basics").unwrap();
+        let reproduce = |opts: &ReproduceOptions| {
+            reproduce_scenarios(vec![load_target(&scenarios, drift, true)?], opts)
         };
         // A directory of the user's: nothing written into it, with or
         // without --force, and its FIDELITY.md left alone.
