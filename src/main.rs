@@ -212,8 +212,8 @@ const SWEEP_TABLE_MAX_ROWS: usize = 64;
 /// what a shell reports for a process ended by SIGPIPE.
 const CLOSED_PIPE: i32 = 128 + 13;
 
-/// Exit status of a run or sweep stopped by Ctrl-C: what a shell reports
-/// for a process ended by SIGINT.
+/// Exit status of a command stopped by Ctrl-C: what a shell reports for a
+/// process ended by SIGINT.
 const INTERRUPTED: i32 = 128 + 2;
 
 /// Runs of a sweep whose rows `results` holds (after its header).
@@ -246,9 +246,10 @@ fn on_interrupt(sweep: &Path, plan: &vtsim::sweep::Plan, dir: &Path) -> anyhow::
     .map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))
 }
 
-/// On Ctrl-C during a run: removes its staging directory (a killed run's
-/// is removed only by the next run to the same output), says so, then
-/// exits with [`INTERRUPTED`].
+/// On Ctrl-C during a run (or a reproduction, comparison or replay, which
+/// stage their output alike): removes its staging directory (a killed
+/// run's is removed only by the next run to the same output), says so,
+/// then exits with [`INTERRUPTED`].
 fn on_run_interrupt(name: &str, target: &Path) -> anyhow::Result<()> {
     let name = name.to_string();
     let target = target.to_path_buf();
@@ -510,6 +511,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             // rewritten in the source tree this binary was built from: any
             // other directory's docs/ is the user's own.
             let docs = (!quick && in_source_tree()).then(|| PathBuf::from("docs"));
+            on_run_interrupt("reproduce", &out)?;
             let report = vtsim::reproduce::reproduce(&vtsim::reproduce::ReproduceOptions {
                 quick,
                 out: out.clone(),
@@ -536,6 +538,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare { dirs, out, force } => {
+            on_run_interrupt("compare", &out)?;
             let table = vtsim::compare::compare(&dirs, &out, force)?;
             write!(stdout(), "{table}")?;
             writeln!(stdout(), "written to {}", out.display())?;
@@ -552,6 +555,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             force,
         } => {
             vtsim::output::check_target(&out, force, &[&exchanges], vtsim::output::RUN_MARKERS)?;
+            on_run_interrupt("replay", &out)?;
             let rows = replay::read_rows(&exchanges)?;
             let cfg = replay::config_from_sets(&algo, &sets)?;
             let from_run = start_counter

@@ -228,9 +228,10 @@ fn replaced_dir(staging: &Path) -> PathBuf {
 }
 
 /// Held by a commit's renames and by [`abandon_staging`], so that a Ctrl-C
-/// never deletes inside a directory a commit is moving into place; true
-/// once this process has committed an output.
-static COMMITTED: Mutex<bool> = Mutex::new(false);
+/// never deletes inside a directory a commit is moving into place; holds
+/// the targets this process has committed (`vtsim reproduce` commits each
+/// of its runs inside its own staging directory before its own output).
+static COMMITTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Cleans up after this process's [`Staging`] of `target` from another
 /// thread, as the process is about to exit (on Ctrl-C): removes the
@@ -239,7 +240,7 @@ static COMMITTED: Mutex<bool> = Mutex::new(false);
 /// effort; what is left is removed by the next run to `target`.
 pub fn abandon_staging(target: &Path) -> bool {
     let committed = COMMITTED.lock().unwrap_or_else(|p| p.into_inner());
-    if *committed {
+    if committed.iter().any(|t| t == target) {
         return true;
     }
     let staging = staging_dir(target);
@@ -336,7 +337,7 @@ impl Staging {
             fs::rename(&self.staging, &self.target)
                 .map_err(|e| named("install the output as", &self.target, e))?;
         }
-        *committed = true;
+        committed.push(self.target.clone());
         Ok(self.target.clone())
     }
 }
@@ -421,6 +422,21 @@ mod tests {
         finished(&target, false, "a.txt");
         assert!(abandon_staging(&target), "reported as written");
         assert!(target.join("a.txt").exists() && target.join(RUN_MARKERS[0]).exists());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn an_interrupt_after_an_inner_commit_removes_the_outer_staging() {
+        // `vtsim reproduce` commits each run inside its own staging
+        // directory: that is not its output being written.
+        let base = scratch("interrupt-after-inner-commit");
+        let outer_target = base.join("reproduce");
+        let outer = Staging::new(&outer_target, false).unwrap();
+        finished(&outer.dir().join("run"), false, "a.txt");
+        let staging = outer.dir().to_path_buf();
+        assert!(!abandon_staging(&outer_target), "reported as not written");
+        assert!(!staging.exists() && !outer_target.exists());
+        drop(outer);
         fs::remove_dir_all(&base).unwrap();
     }
 

@@ -1741,6 +1741,51 @@ fn interrupted_run_removes_its_staging() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Ctrl-C during `vtsim reproduce` removes its staging directory too, also
+/// once some of its runs are in place inside it (their commits are not its
+/// output being written).
+#[test]
+fn interrupted_reproduction_removes_its_staging() {
+    let d = scratch("interrupted-reproduce");
+    let child = Command::new(env!("CARGO_BIN_EXE_vtsim"))
+        .args(["reproduce", "--quick", "--out", "r"])
+        .current_dir(&d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // A run committed within the staging directory.
+    let run_in_place = || {
+        leftovers(&d).iter().any(|s| {
+            std::fs::read_dir(d.join(s))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.path().join("summary.json").is_file())
+        })
+    };
+    while !run_in_place() {
+        assert!(start.elapsed().as_secs() < 120, "no run finished");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("reproduce: interrupted; nothing written to r"),
+        "{stderr}"
+    );
+    assert!(!d.join("r").exists());
+    assert!(leftovers(&d).is_empty(), "{:?}", leftovers(&d));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Worker counts out of range are refused by the library too, before the
 /// output directory exists.
 #[test]
