@@ -14,7 +14,9 @@
 //! row per point and migration (or failover) with that move's own metrics
 //! (downtime and total time; TSC jump and log lag) under their own
 //! headings, and, for every metric (`stability_tau_s` aside), one line per
-//! sweep and series against the sweep's first varied field, overlaid in
+//! sweep and series against the sweep's first numeric varied field (not
+//! linked to another; a sweep without one is plotted against nothing, and
+//! the output says so), overlaid in
 //! `compare_<metric>`. As in `vtsim sweep`'s own plots, the points of a
 //! sweep with several axes that share the plotted field's value are pooled
 //! into one: the median of their medians.
@@ -184,8 +186,12 @@ type PointMetrics = std::collections::BTreeMap<(String, String), f64>;
 
 /// A sweep's per-point summary (`points.csv`).
 struct SweepPoints {
-    /// Varied fields, in column order (the first is the plots' x axis).
+    /// Varied fields, in column order.
     fields: Vec<String>,
+    /// The plots' x axis: the first field with values of its own that are
+    /// all numbers, as `vtsim sweep` plots against numeric axes; `None`
+    /// when there is none.
+    axis: Option<usize>,
     /// Per field, its name in the table's point labels, or `None` for a
     /// field linked to another (it follows that one, so it tells nothing).
     labels: Vec<Option<String>>,
@@ -283,7 +289,7 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(f64::NAN)
         };
-        let values = fields
+        let values: Vec<String> = fields
             .iter()
             .map(|&(i, _)| rec.get(i).unwrap_or("").to_string())
             .collect();
@@ -316,8 +322,14 @@ fn read_points(dir: &Path) -> anyhow::Result<SweepPoints> {
             }
         })
         .collect();
+    let numeric = |i: usize| {
+        rows.iter()
+            .all(|(values, _)| values[i].parse::<f64>().is_ok_and(f64::is_finite))
+    };
+    let axis = (0..fields.len()).find(|&i| !linked.contains(&fields[i]) && numeric(i));
     Ok(SweepPoints {
         fields,
+        axis,
         labels,
         clocks: clocks.into_iter().map(|(c, _)| c).collect(),
         moves,
@@ -725,6 +737,13 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
         for (values, metrics) in &sw.rows {
             let point = sw.point_text(values);
             for ((clock, metric), v) in metrics {
+                // A statistic without a value is an empty cell, as in
+                // compare.csv.
+                let v = if v.is_nan() {
+                    String::new()
+                } else {
+                    v.to_string()
+                };
                 csv_text.push_str(&format!(
                     "{},{},{},{metric},{v}\n",
                     csv_cell(label),
@@ -747,14 +766,15 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
     // Only sweeps along the same field share a plot.
     let mut axes: Vec<&str> = Vec::new();
     for (_, sw) in sweeps {
-        if !axes.contains(&sw.fields[0].as_str()) {
-            axes.push(&sw.fields[0]);
+        let Some(a) = sw.axis else { continue };
+        if !axes.contains(&sw.fields[a].as_str()) {
+            axes.push(&sw.fields[a]);
         }
     }
     for axis in &axes {
         let group: Vec<_> = sweeps
             .iter()
-            .filter(|(_, sw)| sw.fields[0] == *axis)
+            .filter(|(_, sw)| sw.axis.is_some_and(|a| sw.fields[a] == *axis))
             .collect();
         let suffix = if axes.len() == 1 {
             String::new()
@@ -772,10 +792,18 @@ fn compare_sweeps(sweeps: &[(String, SweepPoints)], out: &Path) -> anyhow::Resul
             overlay_metric(out, &group, axis, metric, &suffix)?;
         }
     }
-    Ok(table)
+    let mut text = table;
+    for (label, sw) in sweeps.iter().filter(|(_, sw)| sw.axis.is_none()) {
+        text.push_str(&format!(
+            "{label}: not plotted: no varied field with values of its own is numeric ({})\n",
+            sw.fields.join(", ")
+        ));
+    }
+    Ok(text)
 }
 
-/// The line of one series of a sweep against its first varied field:
+/// The line of one series of a sweep against its axis (a sweep without
+/// one is not plotted):
 /// per value of that field, the median of the points' medians over seeds
 /// of `metric` (points that differ only in other fields share the value,
 /// and are pooled as `vtsim sweep` pools them), in ascending order; and
@@ -784,7 +812,11 @@ fn pooled_line(sw: &SweepPoints, series: &str, metric: &str) -> (Vec<(f64, f64)>
     let key = (series.to_string(), metric.to_string());
     let mut by_x: std::collections::BTreeMap<u64, Vec<f64>> = std::collections::BTreeMap::new();
     for (values, ms) in &sw.rows {
-        let Some(x) = values[0].parse::<f64>().ok().filter(|x| x.is_finite()) else {
+        let Some(x) = sw
+            .axis
+            .and_then(|a| values[a].parse::<f64>().ok())
+            .filter(|x| x.is_finite())
+        else {
             continue;
         };
         if let Some(&y) = ms.get(&key).filter(|y| y.is_finite()) {
@@ -1274,11 +1306,16 @@ mod tests {
         // Rows out of time order, or a time that is none.
         let e = refused(Some("t_s,c_error_us\n0,1.5\n60,1\n30,2\n"));
         assert!(
-            e.ends_with("line 4: t_s 30 is before the previous row's 60: rows must be in time order"),
+            e.ends_with(
+                "line 4: t_s 30 is before the previous row's 60: rows must be in time order"
+            ),
             "{e}"
         );
         let e = refused(Some("t_s,c_error_us\n0,1.5\nNaN,1\n"));
-        assert!(e.ends_with("line 3, column 1 (t_s): NaN is not a time"), "{e}");
+        assert!(
+            e.ends_with("line 3, column 1 (t_s): NaN is not a time"),
+            "{e}"
+        );
         // Columns that are not the clocks of summary.json.
         for header in ["t_s,d_error_us", "t_s,c", "t_s,c_error_us,d_error_us"] {
             let e = refused(Some(&format!("{header}\n0,1.5,1\n")));
@@ -1509,6 +1546,52 @@ mod tests {
     }
 
     #[test]
+    fn a_sweep_is_plotted_against_its_first_numeric_field() {
+        let root = scratch("numeric-axis");
+        let d = root.join("s");
+        std::fs::create_dir_all(&d).unwrap();
+        // The counter varies first, then the asymmetry: one point per
+        // asymmetry, and one (between NaNs) that is alone.
+        std::fs::write(
+            d.join("points.csv"),
+            "point,daemons[0].counter,paths[0].asymmetry_us,rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n\
+             0,Tsc,-100,1,1,1\n\
+             1,Tsc,0,NaN,NaN,NaN\n\
+             2,Tsc,100,3,3,3\n\
+             3,Tsc,200,NaN,NaN,NaN\n",
+        )
+        .unwrap();
+        let out = root.join("out");
+        let text = compare(std::slice::from_ref(&d), &out, false).unwrap();
+        assert!(!text.contains("not plotted"), "{text}");
+        let data = std::fs::read_to_string(out.join("compare_median_us_data.csv")).unwrap();
+        assert_eq!(
+            data,
+            "series,paths[0].asymmetry_us,median_us (median over seeds)\ns/rc,-100,1\ns/rc,100,3\n"
+        );
+        let csv = std::fs::read_to_string(out.join("compare_sweeps.csv")).unwrap();
+        assert!(
+            csv.contains(",rc,median_us,\n") && !csv.contains("NaN"),
+            "{csv}"
+        );
+        // Without a numeric field, nothing to plot against, and it says so.
+        std::fs::write(
+            d.join("points.csv"),
+            "point,daemons[0].counter,rc.median_us.median,rc.median_us.q25,rc.median_us.q75\n\
+             0,Tsc,1,1,1\n\
+             1,Hpet,2,2,2\n",
+        )
+        .unwrap();
+        let text = compare(std::slice::from_ref(&d), &out, true).unwrap();
+        assert!(
+            text.ends_with("s: not plotted: no varied field with values of its own is numeric (daemons[0].counter)\n"),
+            "{text}"
+        );
+        assert!(!out.join("compare_median_us.png").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn csv_cells_are_quoted_only_when_they_must_be() {
         assert_eq!(csv_cell("run"), "run");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
@@ -1598,7 +1681,11 @@ mod tests {
             ("garbage", "rc.median_us.median"),
             ("", "rc.median_us.median"),
         ] {
-            std::fs::write(&file, POINTS.replace("1,100,50,", &format!("1,100,{cell},"))).unwrap();
+            std::fs::write(
+                &file,
+                POINTS.replace("1,100,50,", &format!("1,100,{cell},")),
+            )
+            .unwrap();
             let e = compare(std::slice::from_ref(&d), &root.join("out"), false)
                 .unwrap_err()
                 .to_string();

@@ -132,12 +132,13 @@ fn drawable(x: f64, y: f64, log_x: bool, log_y: bool) -> bool {
 /// The pieces of the polyline through `points` that can be drawn: a point
 /// that cannot ([`drawable`]: no value, or not positive on a log axis)
 /// breaks the line, as in the error figure, instead of being bridged by a
-/// segment that suggests values in between. A piece of one point draws
-/// nothing and is left out.
+/// segment that suggests values in between. A piece of one point (a sweep
+/// of one value, a value between two gaps) is kept: it is drawn as a
+/// marker, as a line through it would draw nothing.
 fn drawable_runs(points: &[(f64, f64)], log_x: bool, log_y: bool) -> Vec<Vec<(f64, f64)>> {
     points
         .split(|&(x, y)| !drawable(x, y, log_x, log_y))
-        .filter(|run| run.len() > 1)
+        .filter(|run| !run.is_empty())
         .map(<[(f64, f64)]>::to_vec)
         .collect()
 }
@@ -202,9 +203,15 @@ where
                         .map_err(|e| e.to_string())?
                 } else {
                     for run in drawable_runs(&s.points, c.log_x, c.log_y) {
-                        chart
-                            .draw_series(LineSeries::new(run, color.stroke_width(2)))
-                            .map_err(|e| e.to_string())?;
+                        if let [alone] = run[..] {
+                            chart
+                                .draw_series(std::iter::once(Circle::new(alone, 3, color.filled())))
+                                .map_err(|e| e.to_string())?;
+                        } else {
+                            chart
+                                .draw_series(LineSeries::new(run, color.stroke_width(2)))
+                                .map_err(|e| e.to_string())?;
+                        }
                     }
                     // The legend entry once, whatever the number of pieces.
                     chart
@@ -357,7 +364,13 @@ pub(crate) fn plottable(lo: f64, hi: f64, log: bool) -> (f64, f64) {
     } else {
         (-AXIS_LIMIT, AXIS_LIMIT)
     };
-    let bound = |v: f64, fallback: f64| if v.is_nan() { fallback } else { v.clamp(min, max) };
+    let bound = |v: f64, fallback: f64| {
+        if v.is_nan() {
+            fallback
+        } else {
+            v.clamp(min, max)
+        }
+    };
     let (a, b) = (bound(lo, if log { 1e-3 } else { 0.0 }), bound(hi, 1.0));
     let (lo, hi) = (a.min(b), a.max(b));
     if log {
@@ -858,6 +871,43 @@ mod tests {
             };
             line_chart(&dir, "huge", &chart).unwrap();
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_point_alone_is_drawn_as_a_marker() {
+        let dir = std::env::temp_dir().join(format!("vtsim-plot-alone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let series = [
+            // A sweep of one value.
+            Series {
+                name: "one value".into(),
+                points: vec![(16.0, 2.0)],
+            },
+            // A value between two gaps, then a line.
+            Series {
+                name: "gaps".into(),
+                points: vec![
+                    (8.0, f64::NAN),
+                    (16.0, 1.0),
+                    (32.0, f64::NAN),
+                    (64.0, 3.0),
+                    (128.0, 4.0),
+                ],
+            },
+        ];
+        let chart = LineChart {
+            title: "alone",
+            x_label: "x",
+            y_label: "y",
+            series: &series,
+            points: false,
+            log_x: true,
+            log_y: false,
+        };
+        line_chart(&dir, "alone", &chart).unwrap();
+        let svg = std::fs::read_to_string(dir.join("alone.svg")).unwrap();
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
