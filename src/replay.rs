@@ -100,7 +100,162 @@ fn field<'a>(rec: &'a csv::StringRecord, idx: &[Option<usize>], col: usize) -> O
         .filter(|s| !s.is_empty())
 }
 
-/// Reads and checks an exchanges file; errors name the row (1 = first data row) and column.
+/// The columns of an exchanges file, in the order [`parse_row`] indexes them.
+const COLUMNS: [&str; 10] = [
+    "server",
+    "counter_hz",
+    "ta",
+    "tb",
+    "te",
+    "tf",
+    "tf_true_ns",
+    "lost",
+    "stratum",
+    "server_changed",
+];
+
+/// One data row of an exchanges file, checked; errors say what is wrong
+/// with it, and the caller where it is.
+fn parse_row(
+    rec: &csv::StringRecord,
+    idx: &[Option<usize>],
+    header_len: usize,
+) -> anyhow::Result<Row> {
+    let names = COLUMNS;
+    // A short or long row has lost or gained a cell: which one is unknowable.
+    if rec.len() != header_len {
+        anyhow::bail!("{} cells where the header has {}", rec.len(), header_len);
+    }
+    let num = |col: usize| -> anyhow::Result<Option<f64>> {
+        field(rec, idx, col)
+            .map(|s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("column \"{}\": \"{s}\" is not a finite number", names[col])
+                    })
+            })
+            .transpose()
+    };
+    let int = |col: usize| -> anyhow::Result<Option<u64>> {
+        field(rec, idx, col)
+            .map(|s| {
+                s.parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "column \"{}\": \"{s}\" is not a non-negative integer",
+                        names[col]
+                    )
+                })
+            })
+            .transpose()
+    };
+    let need = |v: Option<f64>, col: usize| {
+        v.ok_or_else(|| anyhow::anyhow!("column \"{}\" is empty", names[col]))
+    };
+    let lost = match int(7)? {
+        None | Some(0) => false,
+        Some(1) => true,
+        Some(v) => {
+            anyhow::bail!("column \"lost\": {v} is neither 0 nor 1")
+        }
+    };
+    let stratum = match int(8)? {
+        None => 1,
+        Some(s) if s <= 16 => s as u8,
+        Some(s) => {
+            anyhow::bail!("column \"stratum\": {s} is outside 0..=16")
+        }
+    };
+    let server_changed = match int(9)? {
+        None | Some(0) => false,
+        Some(1) => true,
+        Some(v) => anyhow::bail!("column \"server_changed\": {v} is neither 0 nor 1"),
+    };
+    let counter_hz = need(num(1)?, 1)?;
+    if !(MIN_COUNTER_HZ..=MAX_COUNTER_HZ).contains(&counter_hz) {
+        anyhow::bail!(
+            "counter_hz {counter_hz} is outside {MIN_COUNTER_HZ}..={MAX_COUNTER_HZ:e} Hz"
+        );
+    }
+    let server = int(0)?.unwrap_or(0);
+    if server >= MAX_SERVERS {
+        anyhow::bail!("server {server} is outside 0..{MAX_SERVERS}");
+    }
+    let ta = int(2)?.ok_or_else(|| anyhow::anyhow!("column \"ta\" is empty"))?;
+    let tf = int(5)?;
+    if !lost && tf.is_none() {
+        anyhow::bail!("tf is empty but the exchange is not marked lost");
+    }
+    // An equal reading is a real exchange on a counter coarser than its
+    // round trip, as the run records it.
+    if let Some(tf) = tf
+        && tf < ta
+    {
+        anyhow::bail!("tf ({tf}) is before ta ({ta})");
+    }
+    if let Some(tf) = tf
+        && (tf - ta) as f64 / counter_hz > MAX_RTT_S
+    {
+        anyhow::bail!(
+            "round trip tf − ta is {} s; at most {MAX_RTT_S} s",
+            (tf - ta) as f64 / counter_hz
+        );
+    }
+    let (tb, te) = if lost {
+        (num(3)?.unwrap_or(0.0), num(4)?.unwrap_or(0.0))
+    } else {
+        (need(num(3)?, 3)?, need(num(4)?, 4)?)
+    };
+    for (name, v) in [("tb", tb), ("te", te)] {
+        if v.abs() > MAX_TIME_S {
+            anyhow::bail!("{name} ({v} s) is outside -{MAX_TIME_S:e}..={MAX_TIME_S:e} s");
+        }
+    }
+    for (name, count) in [("ta", Some(ta)), ("tf", tf)] {
+        if let Some(c) = count
+            && c as f64 / counter_hz > MAX_TIME_S
+        {
+            anyhow::bail!(
+                "{name} ({c}) is {:e} s of counting at {counter_hz} Hz; at most {MAX_TIME_S:e} s",
+                c as f64 / counter_hz
+            );
+        }
+    }
+    if !lost && te < tb {
+        anyhow::bail!("te ({te}) is before tb ({tb})");
+    }
+    Ok(Row {
+        server: server as usize,
+        counter_hz,
+        ta,
+        tb,
+        te,
+        tf: if lost { None } else { tf },
+        tf_true_ns: if lost { None } else { int(6)? },
+        stratum,
+        server_changed,
+    })
+}
+
+/// The line of `path` on which the row the csv reader placed at byte `at`
+/// starts, counted from 1 with blank lines, so that an editor goes to it.
+/// The reader places a row after blank lines at the first of them (its own
+/// line count is off alike), so blank lines from `at` on are passed over.
+/// The file is read again only to report an error.
+fn line_at(path: &Path, at: u64) -> u64 {
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    let from = usize::try_from(at).map_or(bytes.len(), |a| a.min(bytes.len()));
+    let start = bytes[from..]
+        .iter()
+        .position(|b| !matches!(b, b'\n' | b'\r'))
+        .map_or(bytes.len(), |k| from + k);
+    1 + bytes[..start].iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Reads and checks an exchanges file; errors name the file's line and the column.
 pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
     let file = path.display();
     // A device or pipe (/dev/zero, a FIFO) never ends or never starts: only
@@ -118,18 +273,7 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
         .headers()
         .map_err(|e| anyhow::anyhow!("{file}: bad header: {e}"))?
         .clone();
-    let names = [
-        "server",
-        "counter_hz",
-        "ta",
-        "tb",
-        "te",
-        "tf",
-        "tf_true_ns",
-        "lost",
-        "stratum",
-        "server_changed",
-    ];
+    let names = COLUMNS;
     // A column given twice is ambiguous: which one did the capture mean?
     for n in &names {
         if headers.iter().filter(|h| h.trim() == *n).count() > 1 {
@@ -148,137 +292,26 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
             );
         }
     }
-    let mut rows = Vec::new();
-    for (r, rec) in rdr.records().enumerate() {
-        let row_no = r + 1;
-        let rec = rec.map_err(|e| anyhow::anyhow!("{file}: row {row_no}: {e}"))?;
-        // A short or long row has lost or gained a cell: which one is unknowable.
-        if rec.len() != headers.len() {
-            anyhow::bail!(
-                "{file}: row {row_no} has {} cells, the header {}",
-                rec.len(),
-                headers.len()
-            );
-        }
-        let num = |col: usize| -> anyhow::Result<Option<f64>> {
-            field(&rec, &idx, col)
-                .map(|s| {
-                    s.parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite())
-                        .ok_or_else(|| anyhow::anyhow!("{file}: row {row_no}: column \"{}\": \"{s}\" is not a finite number", names[col]))
-                })
-                .transpose()
-        };
-        let int = |col: usize| -> anyhow::Result<Option<u64>> {
-            field(&rec, &idx, col)
-                .map(|s| {
-                    s.parse::<u64>().map_err(|_| {
-                        anyhow::anyhow!("{file}: row {row_no}: column \"{}\": \"{s}\" is not a non-negative integer", names[col])
-                    })
-                })
-                .transpose()
-        };
-        let need = |v: Option<f64>, col: usize| {
-            v.ok_or_else(|| {
-                anyhow::anyhow!("{file}: row {row_no}: column \"{}\" is empty", names[col])
-            })
-        };
-        let lost = match int(7)? {
-            None | Some(0) => false,
-            Some(1) => true,
-            Some(v) => {
-                anyhow::bail!("{file}: row {row_no}: column \"lost\": {v} is neither 0 nor 1")
-            }
-        };
-        let stratum = match int(8)? {
-            None => 1,
-            Some(s) if s <= 16 => s as u8,
-            Some(s) => {
-                anyhow::bail!("{file}: row {row_no}: column \"stratum\": {s} is outside 0..=16")
-            }
-        };
-        let server_changed = match int(9)? {
-            None | Some(0) => false,
-            Some(1) => true,
-            Some(v) => anyhow::bail!(
-                "{file}: row {row_no}: column \"server_changed\": {v} is neither 0 nor 1"
+    let mut rows: Vec<Row> = Vec::new();
+    let mut first_byte = 0;
+    for rec in rdr.records() {
+        // The csv error names the record itself.
+        let rec = rec.map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+        let at_byte = rec.position().map_or(0, csv::Position::byte);
+        let row = parse_row(&rec, &idx, headers.len())
+            .map_err(|e| anyhow::anyhow!("{file}: line {}: {e}", line_at(path, at_byte)))?;
+        match rows.first() {
+            None => first_byte = at_byte,
+            Some(first) if first.counter_hz != row.counter_hz => anyhow::bail!(
+                "{file}: line {}: counter_hz {} differs from line {} ({}): one file holds one counter",
+                line_at(path, at_byte),
+                row.counter_hz,
+                line_at(path, first_byte),
+                first.counter_hz
             ),
-        };
-        let counter_hz = need(num(1)?, 1)?;
-        if !(MIN_COUNTER_HZ..=MAX_COUNTER_HZ).contains(&counter_hz) {
-            anyhow::bail!(
-                "{file}: row {row_no}: counter_hz {counter_hz} is outside {MIN_COUNTER_HZ}..={MAX_COUNTER_HZ:e} Hz"
-            );
+            Some(_) => {}
         }
-        if let Some(first) = rows.first().map(|r: &Row| r.counter_hz)
-            && first != counter_hz
-        {
-            anyhow::bail!(
-                "{file}: row {row_no}: counter_hz {counter_hz} differs from row 1 ({first}): one file holds one counter"
-            );
-        }
-        let server = int(0)?.unwrap_or(0);
-        if server >= MAX_SERVERS {
-            anyhow::bail!("{file}: row {row_no}: server {server} is outside 0..{MAX_SERVERS}");
-        }
-        let ta = int(2)?
-            .ok_or_else(|| anyhow::anyhow!("{file}: row {row_no}: column \"ta\" is empty"))?;
-        let tf = int(5)?;
-        if !lost && tf.is_none() {
-            anyhow::bail!("{file}: row {row_no}: tf is empty but the exchange is not marked lost");
-        }
-        // An equal reading is a real exchange on a counter coarser than its
-        // round trip, as the run records it.
-        if let Some(tf) = tf
-            && tf < ta
-        {
-            anyhow::bail!("{file}: row {row_no}: tf ({tf}) is before ta ({ta})");
-        }
-        if let Some(tf) = tf
-            && (tf - ta) as f64 / counter_hz > MAX_RTT_S
-        {
-            anyhow::bail!(
-                "{file}: row {row_no}: round trip tf − ta is {} s; at most {MAX_RTT_S} s",
-                (tf - ta) as f64 / counter_hz
-            );
-        }
-        let (tb, te) = if lost {
-            (num(3)?.unwrap_or(0.0), num(4)?.unwrap_or(0.0))
-        } else {
-            (need(num(3)?, 3)?, need(num(4)?, 4)?)
-        };
-        for (name, v) in [("tb", tb), ("te", te)] {
-            if v.abs() > MAX_TIME_S {
-                anyhow::bail!(
-                    "{file}: row {row_no}: {name} ({v} s) is outside -{MAX_TIME_S:e}..={MAX_TIME_S:e} s"
-                );
-            }
-        }
-        for (name, count) in [("ta", Some(ta)), ("tf", tf)] {
-            if let Some(c) = count
-                && c as f64 / counter_hz > MAX_TIME_S
-            {
-                anyhow::bail!(
-                    "{file}: row {row_no}: {name} ({c}) is {:e} s of counting at {counter_hz} Hz; at most {MAX_TIME_S:e} s",
-                    c as f64 / counter_hz
-                );
-            }
-        }
-        if !lost && te < tb {
-            anyhow::bail!("{file}: row {row_no}: te ({te}) is before tb ({tb})");
-        }
-        rows.push(Row {
-            server: server as usize,
-            counter_hz,
-            ta,
-            tb,
-            te,
-            tf: if lost { None } else { tf },
-            tf_true_ns: if lost { None } else { int(6)? },
-            stratum,
-            server_changed,
-        });
+        rows.push(row);
     }
     if rows.is_empty() {
         anyhow::bail!("{file}: no exchanges");

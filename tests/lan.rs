@@ -567,18 +567,18 @@ fn corrupted_exchange_files_are_rejected_with_their_row() {
     let tb = col("tb");
     let e = corrupt("text", &|f| f[tb] = "12.5x".into());
     assert!(
-        e.contains("row 3") && e.contains("tb") && e.contains("12.5x"),
+        e.contains("line 4") && e.contains("tb") && e.contains("12.5x"),
         "{e}"
     );
     let e = corrupt("text-int", &|f| f[ta] = "soon".into());
-    assert!(e.contains("row 3") && e.contains("ta"), "{e}");
+    assert!(e.contains("line 4") && e.contains("ta"), "{e}");
     let e = corrupt("backwards", &|f| {
         let a: u64 = f[ta].parse().unwrap();
         f[tf] = (a - 1).to_string();
     });
-    assert!(e.contains("row 3") && e.contains("is before ta"), "{e}");
+    assert!(e.contains("line 4") && e.contains("is before ta"), "{e}");
     let e = corrupt("short", &|f| f.truncate(tf));
-    assert!(e.contains("row 3"), "{e}");
+    assert!(e.contains("line 4"), "{e}");
     // A column missing from the header is named.
     let no_tf: String = lines
         .iter()
