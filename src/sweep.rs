@@ -300,6 +300,18 @@ fn tidy_in(x: f64, span: f64) -> f64 {
     tidy((x / quantum).round() * quantum + 0.0)
 }
 
+/// Whether two listed values are one: numbers by value (`20` and `20.0`,
+/// `0` and `-0.0`), strings as written. Anything else is checked where
+/// the scenario takes it (a bare variant name reads as `()`, and is
+/// refused there with its field).
+fn same_value(a: &ron::Value, b: &ron::Value) -> bool {
+    match (a, b) {
+        (ron::Value::Number(x), ron::Value::Number(y)) => x.into_f64() == y.into_f64(),
+        (ron::Value::String(x), ron::Value::String(y)) => x == y,
+        _ => false,
+    }
+}
+
 fn expand(v: &Values, stream: &str, seed: u64) -> Vec<ron::Value> {
     match v {
         Values::List(l) => l.clone(),
@@ -470,9 +482,13 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
             }
         };
         let bad = match &v.values {
-            Values::List(l) => l
-                .is_empty()
-                .then(|| "the list needs at least one value".into()),
+            Values::List(l) if l.is_empty() => Some("the list needs at least one value".into()),
+            // A value listed twice runs the same runs twice, seeds and all.
+            Values::List(l) => (1..l.len()).find_map(|b| {
+                (0..b)
+                    .find(|&a| same_value(&l[a], &l[b]))
+                    .map(|a| format!("values {a} and {b} are the same value"))
+            }),
             Values::LinRange { from, to, steps } => {
                 if *steps == 0 {
                     Some("steps must be at least 1".into())
@@ -1222,6 +1238,10 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         // would change the results unseen: refused, with how to redo it.
         let redo = "cannot resume: delete the line to run that run again";
         for (line_no, line) in (2..).zip(lines) {
+            // A blank line (an editor's trailing newline) holds no run.
+            if line.trim().is_empty() {
+                continue;
+            }
             // A kept row must be the run this sweep would make (same point,
             // seed and values, as many columns): else the row was edited.
             let run = line

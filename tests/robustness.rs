@@ -424,6 +424,11 @@ fn cases() -> Vec<Case> {
             &["vary[0].values", "the list needs at least one value"],
         ),
         sweep_case(
+            "list with one value twice (0 and -0.0)",
+            &sweep_text("(path: \"paths[0].asymmetry_us\", values: List([0, 20, -0.0]))"),
+            &["vary[0].values", "values 0 and 2 are the same value"],
+        ),
+        sweep_case(
             "sweep grid of 10^12 runs",
             &sweep_text(
                 "(path: \"duration_s\", values: LinRange(from: 1, to: 60, steps: 1000000000000))",
@@ -462,43 +467,48 @@ fn cases() -> Vec<Case> {
         csv_case(
             "text in a number",
             CSV_OK.replacen("0.000002", "abc", 1),
-            &["row 1", "column \"tb\"", "\"abc\" is not a finite number"],
+            &["line 2", "column \"tb\"", "\"abc\" is not a finite number"],
+        ),
+        csv_case(
+            "text in a number after a blank line (the file's line is named)",
+            CSV_OK.replacen("0,1000000000,16", "\n0,1000000000,16", 1).replacen("16.000002", "abc", 1),
+            &["line 4", "column \"tb\"", "\"abc\" is not a finite number"],
         ),
         csv_case(
             "NaN server stamp",
             CSV_OK.replacen("0.000002", "NaN", 1),
-            &["row 1", "\"NaN\" is not a finite number"],
+            &["line 2", "\"NaN\" is not a finite number"],
         ),
         csv_case(
             "negative counter",
             CSV_OK.replacen(",1000,", ",-1000,", 1),
-            &["row 1", "column \"ta\"", "not a non-negative integer"],
+            &["line 2", "column \"ta\"", "not a non-negative integer"],
         ),
         csv_case(
             "tf before ta",
             CSV_OK.replacen(",5000,5000,", ",500,5000,", 1),
-            &["row 1", "tf (500) is before ta (1000)"],
+            &["line 2", "tf (500) is before ta (1000)"],
         ),
         csv_case(
             "te before tb",
             CSV_OK.replacen("0.000003", "0.000001", 1),
-            &["row 1", "te (0.000001) is before tb (0.000002)"],
+            &["line 2", "te (0.000001) is before tb (0.000002)"],
         ),
         csv_case(
             "zero counter frequency",
             CSV_OK.replacen("0,1000000000,1000", "0,0,1000", 1),
-            &["row 1", "counter_hz 0 is outside 1..=1e12 Hz"],
+            &["line 2", "counter_hz 0 is outside 1..=1e12 Hz"],
         ),
         csv_case(
             "absurd server index (would allocate 10^18 peers)",
             CSV_OK.replacen("\n0,", "\n1000000000000000000,", 1),
-            &["row 1", "server 1000000000000000000 is outside 0..256"],
+            &["line 2", "server 1000000000000000000 is outside 0..256"],
         ),
         csv_case(
             "server stamp of 10^28 s (overflowed the algorithms' clock)",
             CSV_OK.replacen("16.000003", "45888888888888888888888888888.9", 1),
             &[
-                "row 2",
+                "line 3",
                 "te (45888888888888890000000000000 s) is outside -1e11..=1e11 s",
             ],
         ),
@@ -506,7 +516,7 @@ fn cases() -> Vec<Case> {
             "counter reading of 5 billion years",
             "counter_hz,ta,tb,te,tf\n100,18446744073709551000,1.5,1.5001,18446744073709551600\n",
             &[
-                "row 1",
+                "line 2",
                 "ta (18446744073709551000) is 1.8446744073709552e17 s of counting",
             ],
         ),
@@ -514,7 +524,7 @@ fn cases() -> Vec<Case> {
             "reply 7 years after its request",
             CSV_OK.replacen(",5000,5000,", ",223235211339537882,5000,", 1),
             &[
-                "row 1",
+                "line 2",
                 "round trip tf − ta is 223235211.3395369 s; at most 3600 s",
             ],
         ),
@@ -528,17 +538,17 @@ fn cases() -> Vec<Case> {
         csv_case(
             "counter frequency changes within the file",
             CSV_OK.replacen("\n0,1000000000,16", "\n0,2000000000,16", 1),
-            &["row 2", "differs from row 1"],
+            &["line 3", "differs from line 2"],
         ),
         csv_case(
             "reply missing but not marked lost",
             CSV_OK.replacen(",5000,5000,0", ",,,0", 1),
-            &["row 1", "tf is empty but the exchange is not marked lost"],
+            &["line 2", "tf is empty but the exchange is not marked lost"],
         ),
         csv_case(
             "lost is neither 0 nor 1",
             CSV_OK.replacen(",5000,5000,0", ",5000,5000,2", 1),
-            &["row 1", "column \"lost\"", "neither 0 nor 1"],
+            &["line 2", "column \"lost\"", "neither 0 nor 1"],
         ),
         csv_case(
             "a column named twice",
@@ -790,7 +800,7 @@ fn cases() -> Vec<Case> {
         csv_case(
             "an exchange row with a cell missing",
             "server,counter_hz,ta,tb,te,tf,tf_true_ns,lost\n0,1000000000,1000\n",
-            &["DIR/x.csv: row 1 has 3 cells, the header 8"],
+            &["DIR/x.csv: line 2: 3 cells where the header has 8"],
         ),
         files_case(
             "--seed and --set seed together",

@@ -952,5 +952,13 @@ fn a_resume_refuses_rows_it_cannot_read() {
         !o.status.success() && err.contains("line 4") && err.contains("line 3"),
         "{err}"
     );
+    // Blank lines an editor left are no rows: the sweep resumes past them.
+    let first_row: Vec<&str> = text.lines().take(2).collect();
+    std::fs::write(&results, format!("{}\n\n\n", first_row.join("\n"))).unwrap();
+    sweep_ok(&sweep, &out, &["--resume"]);
+    assert!(
+        read(&results) == text.as_bytes(),
+        "resumed results.csv differs"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
