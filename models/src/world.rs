@@ -1018,7 +1018,7 @@ impl World {
                         match self.hosts[h].hypervisor() {
                             Some(x) if x.time.wallclock().version > 0 => {
                                 let utc = x.time.wallclock().utc_ns(st);
-                                (utc as i128 - i128::from(t.as_nanos())) as f64 * 1e-9
+                                (i128::from(utc) - i128::from(t.as_nanos())) as f64 * 1e-9
                             }
                             _ => f64::NAN,
                         }

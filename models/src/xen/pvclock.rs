@@ -258,29 +258,30 @@ impl PvclockRecord {
 }
 
 /// The shared-info wall clock: UTC at which Xen system time was zero (§2.1).
+///
+/// Xen keeps it as seconds and nanoseconds since 1970 (`wc_sec`,
+/// `wc_nsec`), far above any system time. A run's UTC starts at its own
+/// start, as system time does, so a Dom0 clock behind system time puts
+/// the base before that epoch: the base is signed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WallClock {
     /// Update counter, bumped by 2 per update.
     pub version: u32,
-    /// Whole seconds of the UTC instant of system time zero.
-    pub wc_sec: u64,
-    /// Nanoseconds part, < 10⁹.
-    pub wc_nsec: u32,
+    /// UTC at system time zero, ns since the run's UTC epoch.
+    pub base_ns: i64,
 }
 
 impl WallClock {
-    /// Guest UTC in ns since the Unix epoch: wall clock + system time.
-    pub fn utc_ns(&self, system_time_ns: u64) -> u64 {
-        (self.wc_sec * NS_PER_S + u64::from(self.wc_nsec)).wrapping_add(system_time_ns)
+    /// Guest UTC, ns since the run's UTC epoch: wall clock + system time.
+    pub fn utc_ns(&self, system_time_ns: u64) -> i64 {
+        self.base_ns.wrapping_add(system_time_ns as i64)
     }
 
     /// Xen's `do_settime`: record that UTC `utc_ns` corresponds to system
-    /// time `system_time_ns`. UTC earlier than system time saturates at 0.
+    /// time `system_time_ns`.
     pub fn set(&mut self, utc_ns: u64, system_time_ns: u64) {
-        let base = utc_ns.saturating_sub(system_time_ns);
         self.version = self.version.wrapping_add(2);
-        self.wc_sec = base / NS_PER_S;
-        self.wc_nsec = (base % NS_PER_S) as u32;
+        self.base_ns = (utc_ns as i64).wrapping_sub(system_time_ns as i64);
     }
 }
 
@@ -746,9 +747,9 @@ impl XenTimekeeper {
         self.records[cpu].system_time_at(tsc)
     }
 
-    /// Guest UTC on `cpu` at `t`, ns since the Unix epoch (wall clock +
-    /// system time).
-    pub fn guest_utc_ns(&mut self, cpu: usize, t: SimTime, counters: &mut dyn HostCounters) -> u64 {
+    /// Guest UTC on `cpu` at `t`, ns since the run's UTC epoch (wall clock
+    /// + system time).
+    pub fn guest_utc_ns(&mut self, cpu: usize, t: SimTime, counters: &mut dyn HostCounters) -> i64 {
         let st = self.guest_system_time_ns(cpu, t, counters);
         self.wallclock.utc_ns(st)
     }
@@ -1117,6 +1118,17 @@ mod tests {
     }
 
     #[test]
+    fn a_wall_clock_behind_system_time_keeps_its_offset() {
+        // Dom0's UTC 1 ms behind system time: the base is before the epoch.
+        let mut w = WallClock::default();
+        w.set(1_000_000, 2_000_000);
+        assert_eq!(w.base_ns, -1_000_000);
+        assert_eq!(w.utc_ns(2_000_000), 1_000_000);
+        assert_eq!(w.utc_ns(3_000_000), 2_000_000);
+        assert_eq!(w.version, 2);
+    }
+
+    #[test]
     fn wallclock_push_sets_guest_utc() {
         let mut c = counters();
         let mut k = keeper(CalibPolicy::ConstantTscBootScale, 2, &mut c);
@@ -1124,7 +1136,7 @@ mod tests {
         let utc = 1_262_304_000_000_000_000u64;
         k.push_wallclock(t, utc, &mut c);
         assert_eq!(k.next_wallclock_push(), t + SimDuration::from_secs(660));
-        assert_eq!(k.guest_utc_ns(0, t, &mut c), utc);
+        assert_eq!(k.guest_utc_ns(0, t, &mut c), utc as i64);
         let later = k.guest_utc_ns(0, t + SimDuration::from_secs(1), &mut c);
         let d = later as f64 - utc as f64 - 1e9;
         assert!(d.abs() < 50_000.0, "guest UTC advanced by 1 s {d:+} ns");
