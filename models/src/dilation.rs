@@ -165,28 +165,48 @@ impl Tdf {
     }
 
     /// Perceived time at physical instant `phys`, ns. Instants before the
-    /// base map to the base. Exact to 1 ns for spans below 2⁵³ ns (104 days).
+    /// base map to the base.
     pub fn virt_ns(&self, phys: SimTime) -> u64 {
         let d = phys.saturating_since(self.base_phys).as_nanos();
-        self.base_virt_ns + (d as f64 / self.factor).round() as u64
+        self.base_virt_ns.wrapping_add(self.divide(d as i64) as u64)
     }
 
     /// Dilates any physical-time quantity the hypervisor publishes (Xen
     /// system time, wall-clock UTC), ns: `base + (x − x_base)/TDF`, where
     /// `x_base` is its value at VM creation.
     pub fn dilate_ns(&self, x_ns: u64, x_base_ns: u64) -> u64 {
-        let d = x_ns.saturating_sub(x_base_ns);
-        x_base_ns + (d as f64 / self.factor).round() as u64
+        self.counter(x_ns, x_base_ns, true)
     }
 
     /// A counter read as the guest sees it: dilated about `base_count` if
-    /// `dilate` (trapped RDTSC), raw otherwise (the leak).
+    /// `dilate` (trapped RDTSC), raw otherwise (the leak). Counts are
+    /// two's complement, so one just below the base (a counter whose phase
+    /// starts negative) stays just below it.
     pub fn counter(&self, count: u64, base_count: u64, dilate: bool) -> u64 {
         if dilate {
-            self.dilate_ns(count, base_count)
+            let elapsed = count.wrapping_sub(base_count) as i64;
+            base_count.wrapping_add(self.divide(elapsed) as u64)
         } else {
             count
         }
+    }
+
+    /// `x / TDF` rounded to the nearest integer (halves away from zero),
+    /// exactly: a TSC count passes 2⁵³, where an `f64` quotient would move
+    /// in steps of many ticks, after 35 days at 3 GHz. The factor, an
+    /// `f64` in [1, 1000], is the fraction `m / 2^k` of two integers.
+    fn divide(&self, x: i64) -> i64 {
+        let bits = self.factor.to_bits();
+        let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+        // factor = mantissa · 2^exp, exp in [−52, −43] over the valid range.
+        let exp = ((bits >> 52) & 0x7ff) as i32 - 1075;
+        let k = (-exp).clamp(0, 52) as u32;
+        let shift = mantissa.trailing_zeros().min(k);
+        let (m, k) = (i128::from(mantissa >> shift), k - shift);
+        // |x|·2^k < 2^115 and the quotient is at most |x|: no overflow.
+        let n = i128::from(x).unsigned_abs() << k;
+        let q = ((2 * n + m as u128) / (2 * m as u128)) as i64;
+        if x < 0 { -q } else { q }
     }
 
     /// Physical duration of a one-shot timeout of `virt` perceived time.
@@ -224,6 +244,36 @@ mod tests {
         assert_eq!(t.counter(1_000_400, 1_000_000, true), 1_000_100);
         // Wall clock and system time are dilated about their creation values.
         assert_eq!(t.dilate_ns(5_000 + 8_000, 5_000), 7_000);
+    }
+
+    #[test]
+    fn counts_below_the_base_and_beyond_2_53_dilate_exactly() {
+        // A phase 1000 ticks below zero reads 500 below it (it read near
+        // 2^63, and jumped to 0 as the count crossed zero).
+        let half = Tdf::new(2.0, SimTime::ZERO, 0).unwrap();
+        assert_eq!(half.counter(u64::MAX - 999, 0, true), u64::MAX - 499);
+        assert_eq!(half.counter(998, 1000, true), 999);
+        // Far above 2^53 every tick still counts (an f64 quotient moved in
+        // steps of hundreds of ticks at 2^62).
+        let third = Tdf::new(3.0, SimTime::ZERO, 0).unwrap();
+        let big = 1u64 << 62;
+        for i in 0..3000 {
+            // round(n/3) = ⌊(n + 1)/3⌋: a third is never a half.
+            assert_eq!(
+                third.counter(big + i, 0, true),
+                (big + i + 1) / 3,
+                "2^62 + {i}"
+            );
+        }
+        // A factor with a fraction: round(2x/5), halves up.
+        let f = Tdf::new(2.5, SimTime::ZERO, 0).unwrap();
+        for x in [0u64, 1, 2, 5, 1 << 60, (1 << 62) + 7, i64::MAX as u64] {
+            let exact = ((4 * u128::from(x) + 5) / 10) as u64;
+            assert_eq!(f.counter(x, 0, true), exact, "{x}");
+        }
+        // Perceived time past 2^53 ns (104 days) to the nanosecond.
+        let ns = (1u64 << 60) + 1;
+        assert_eq!(third.virt_ns(SimTime::from_nanos(ns)), (ns + 1) / 3);
     }
 
     #[test]
