@@ -34,6 +34,11 @@
 //! Raw user-level `rdtsc` escapes dilation unless it is trapped
 //! ([`TdfConfig::dilate_rdtsc`], default false: the known leak of §5).
 //!
+//! Counters are dilated about their zero, where one without a phase offset
+//! stands at the run's start (the domain's creation): a phase the counter
+//! starts with is dilated with it. Counts are two's complement, so one that
+//! starts just below zero stays just below it.
+//!
 //! In the simulator a dilated domain's daemons read a dilated counter and
 //! are judged against dilated true time, so their timers (polls, ntpd's
 //! per-second tick) run at `1/TDF` of the physical rate without further

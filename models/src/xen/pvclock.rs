@@ -30,6 +30,12 @@
 //!   kept the boot scale but snapped each CPU's stamp to platform time every
 //!   epoch (a step at each boundary).
 //!
+//! A non-invariant TSC's P-state changes are not announced to the model:
+//! Xen's `cpu_frequency_change`, which re-stamps a CPU's record and rescales
+//! it at once when the kernel's cpufreq driver reports a change, has no
+//! counterpart, as for changes made by firmware behind the hypervisor's
+//! back. Records keep the old rate until the next epoch (up to a second).
+//!
 //! Nothing adds an error term to the result: the interpolation error emerges
 //! from the noise of reading the platform timer (its access latency, §1.2)
 //! and from whatever wander the TSC and platform oscillators have, which the
