@@ -1212,13 +1212,24 @@ mod tests {
             let c = Counter::new(&cfg, SimRng::seed_from_u64(5));
             let mut rng = SimRng::seed_from_u64(6);
             let n = 100_000;
-            let (mut sum, mut min) = (0.0, f64::MAX);
+            let (mut sum, mut sum2, mut min) = (0.0, 0.0, f64::MAX);
             for _ in 0..n {
                 let ns = c.sample_read_latency(&mut rng).as_nanos() as f64;
                 sum += ns;
+                sum2 += ns * ns;
                 min = min.min(ns);
             }
             let mean = sum / n as f64;
+            // The spread is the configured jitter (rounding to whole
+            // nanoseconds hides it for the TSC's 1 ns).
+            let sd = (sum2 / n as f64 - mean * mean).sqrt();
+            if want.jitter_ns >= 10.0 {
+                assert!(
+                    (sd / want.jitter_ns - 1.0).abs() < 0.03,
+                    "{kind:?} emulated={emulated}: sd {sd} ns vs jitter {}",
+                    want.jitter_ns
+                );
+            }
             // Standard error jitter/√n, plus 0.5 ns rounding to whole nanoseconds.
             let tol = 4.0 * want.jitter_ns / (n as f64).sqrt() + 0.5;
             assert!(

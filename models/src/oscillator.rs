@@ -1759,8 +1759,30 @@ mod tests {
 
     #[test]
     fn h_coefficients_convert_consistently() {
-        let n = NoiseConfig::from_h_coefficients(0.0, 2e-18, 1e-20, 0.0, 1.0);
-        assert!((n.white_fm_adev_1s - 1e-9).abs() < 1e-24);
-        assert!((n.flicker_fm_adev - (2.0 * LN_2 * 1e-20f64).sqrt()).abs() < 1e-24);
+        // Each h chosen so that its term of σ_y²(1 s) is a round number:
+        // 3·f_h·h2/(4π²) = 1e-20 at f_h = 10 Hz, h0/2 = 1e-18,
+        // 2 ln2·h₋₁ = 4e-20, (2π²/3)·h₋₂ = 9e-22.
+        let pi2 = std::f64::consts::PI * std::f64::consts::PI;
+        let f_h_hz = 10.0;
+        let h2 = 4.0 * pi2 / 3.0 * 1e-20 / f_h_hz;
+        let h_m1 = 4e-20 / (2.0 * LN_2);
+        let h_m2 = 3.0 / (2.0 * pi2) * 9e-22;
+        let n = NoiseConfig::from_h_coefficients(h2, 2e-18, h_m1, h_m2, f_h_hz);
+        let close = |got: f64, want: f64| (got - want).abs() < 1e-12 * want;
+        assert!(close(n.white_pm_adev_1s, 1e-10), "{}", n.white_pm_adev_1s);
+        assert!(close(n.white_fm_adev_1s, 1e-9), "{}", n.white_fm_adev_1s);
+        assert!(close(n.flicker_fm_adev, 2e-10), "{}", n.flicker_fm_adev);
+        assert!(
+            close(n.random_walk_fm_adev_1s, 3e-11),
+            "{}",
+            n.random_walk_fm_adev_1s
+        );
+        // The white-PM term scales with the measurement bandwidth.
+        let wide = NoiseConfig::from_h_coefficients(h2, 0.0, 0.0, 0.0, 4.0 * f_h_hz);
+        assert!(
+            close(wide.white_pm_adev_1s, 2e-10),
+            "{}",
+            wide.white_pm_adev_1s
+        );
     }
 }

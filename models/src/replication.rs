@@ -478,10 +478,29 @@ mod tests {
     #[test]
     fn output_commit_adds_a_round_trip() {
         let mut p = pair();
+        let (lat, entry) = (p.link().latency, p.entry_time());
         let t = SimTime::from_secs(2);
+        // Nothing on the link: the marker's own serialisation, then there
+        // and back.
+        assert_eq!(p.leader_output_release(t) - t, entry + lat + lat);
+        // An entry logged at t is still on the link: the marker waits for it.
         p.leader_read(t, 5);
-        let delay = p.leader_output_release(t) - t;
-        assert!(delay >= SimDuration::from_micros(100), "delay {delay:?}");
+        assert_eq!(p.leader_output_release(t) - t, entry + entry + lat + lat);
+        // A burst of ten at 1 Mb/s delays the release by the burst's drain.
+        let mut slow = ReplicationPair::new(ReplicationConfig {
+            log_bandwidth_mbit_per_s: 1.0,
+            ..ReplicationConfig::default()
+        })
+        .unwrap();
+        for i in 0..10 {
+            slow.leader_read(t, i);
+        }
+        let e = slow.entry_time();
+        assert_eq!(e, SimDuration::from_nanos(256_000));
+        assert_eq!(
+            slow.leader_output_release(t) - t,
+            SimDuration::from_nanos(11 * e.as_nanos()) + lat + lat
+        );
         let np = ReplicationPair::new(ReplicationConfig {
             output_commit: false,
             ..ReplicationConfig::default()

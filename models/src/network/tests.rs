@@ -363,41 +363,49 @@ fn episodes_do_not_depend_on_how_often_they_are_queried() {
 
 #[test]
 fn random_level_shifts_move_the_minimum_for_the_expected_fraction_of_time() {
-    let mut cfg = PathConfig::from_min_delays(200.0, 200.0);
-    cfg.backward.random_shifts = Some(RandomShiftConfig {
-        mean_interval_s: 1000.0,
-        mean_duration_s: 500.0,
-        magnitude_us: 300.0,
-        up_probability: 0.5,
-    });
-    let mut p = path(&cfg, 13);
-    let mut up = Vec::new();
-    let mut down = Vec::new();
-    for i in 0..2_000_000u64 {
-        let t = SimTime::from_secs(i * 5);
-        let min = p.min_delay_backward(t).as_nanos() as f64 * 1e-3;
-        // Each draw must respect the minimum in force.
-        assert!(p.backward_delay(t).unwrap().as_nanos() as f64 * 1e-3 >= min - 1e-3);
-        up.push(if (min - 500.0).abs() < 1e-3 { 1.0 } else { 0.0 });
-        // Downward shifts clamp at zero.
-        down.push(if min == 0.0 { 1.0 } else { 0.0 });
-        assert!(
-            min == 200.0 || up[up.len() - 1] == 1.0 || min == 0.0,
-            "min {min}"
+    // An even split, and one that favours upward shifts (a swapped
+    // direction would show only there).
+    for up_probability in [0.5, 0.9] {
+        let mut cfg = PathConfig::from_min_delays(200.0, 200.0);
+        cfg.backward.random_shifts = Some(RandomShiftConfig {
+            mean_interval_s: 1000.0,
+            mean_duration_s: 500.0,
+            magnitude_us: 300.0,
+            up_probability,
+        });
+        let mut p = path(&cfg, 13);
+        let mut up = Vec::new();
+        let mut down = Vec::new();
+        for i in 0..2_000_000u64 {
+            let t = SimTime::from_secs(i * 5);
+            let min = p.min_delay_backward(t).as_nanos() as f64 * 1e-3;
+            // Each draw must respect the minimum in force.
+            assert!(p.backward_delay(t).unwrap().as_nanos() as f64 * 1e-3 >= min - 1e-3);
+            up.push(if (min - 500.0).abs() < 1e-3 { 1.0 } else { 0.0 });
+            // Downward shifts clamp at zero.
+            down.push(if min == 0.0 { 1.0 } else { 0.0 });
+            assert!(
+                min == 200.0 || up[up.len() - 1] == 1.0 || min == 0.0,
+                "min {min}"
+            );
+        }
+        // Shifted a third of the time (500 / (1000 + 500)), up with the
+        // configured probability.
+        for (name, xs, fraction) in [
+            ("up", &up, up_probability / 3.0),
+            ("down", &down, (1.0 - up_probability) / 3.0),
+        ] {
+            let (mean, se) = batch_mean_se(xs, 100);
+            assert!(
+                (mean - fraction).abs() < 4.0 * se,
+                "p_up {up_probability}, {name}: fraction {mean} (se {se}), expected {fraction}"
+            );
+        }
+        assert_eq!(
+            p.min_delay_forward(SimTime::from_secs(1234)),
+            SimDuration::from_micros(200)
         );
     }
-    // Shifted a third of the time (500 / (1000 + 500)), half of it up.
-    for (name, xs) in [("up", &up), ("down", &down)] {
-        let (mean, se) = batch_mean_se(xs, 100);
-        assert!(
-            (mean - 1.0 / 6.0).abs() < 4.0 * se,
-            "{name}: fraction {mean} (se {se})"
-        );
-    }
-    assert_eq!(
-        p.min_delay_forward(SimTime::from_secs(1234)),
-        SimDuration::from_micros(200)
-    );
 }
 
 #[test]
