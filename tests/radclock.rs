@@ -100,8 +100,8 @@ fn a_counter_that_starts_behind_true_time_is_handled_like_any_other() {
     // white phase noise drawn below zero) gives counts just below the
     // 64-bit wrap for the first instants. Every consumer must read them as
     // the small negative counts they stand for: RADclock converges as
-    // usual, ntpd steps the 300 ms away (above its 128 ms threshold), and
-    // the free clock reads the crystal's own offset.
+    // usual, and ntpd settles as usual once the 300 ms are gone (read as a
+    // wrap, they would be 2^64 ticks it could never remove).
     let mut base = radclock_lan();
     base.duration_s = 8.0 * 3600.0;
     base.probes.metrics_from_s = 4.0 * 3600.0;
