@@ -309,7 +309,9 @@ pub struct DomainSummary {
     pub host: String,
     /// Domain index (0 = Dom0).
     pub domain: usize,
-    /// CPU its own vCPUs used.
+    /// CPU its own vCPUs used. Dom0's includes the netback work it does
+    /// for the guests, which each guest's `dom0_on_behalf_fraction` counts
+    /// again: the aggregates of all domains add up to more than the CPU used.
     pub own_cpu_fraction: f64,
     /// Dom0 CPU spent on its packets (netback).
     pub dom0_on_behalf_fraction: f64,
