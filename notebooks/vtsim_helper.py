@@ -441,13 +441,22 @@ def set_fields(text: str, **fields: object) -> str:
 
 
 def scenario_text(scenario: str | os.PathLike, **fields: object) -> str:
-    """A bundled scenario's RON text (its name with or without ``.ron``, or a
-    path), with fields replaced as in :func:`set_fields`; e.g. a shorter run:
-    ``scenario_text("lan-basics", duration_s=3600)``."""
-    p = Path(scenario)
-    if not p.is_file():
-        p = SCENARIOS / (p.name if p.suffix == ".ron" else f"{p.name}.ron")
-    return set_fields(p.read_text(), **fields)
+    """A scenario's RON text, with fields replaced as in :func:`set_fields`;
+    e.g. a shorter run: ``scenario_text("lan-basics", duration_s=3600)``.
+
+    ``scenario`` is a path (tried from the current directory, then from the
+    repository root: ``"scenarios/sweeps/poll-period-base.ron"``) or else a
+    bundled scenario's name under ``scenarios/``, with or without ``.ron``
+    (``"lan-basics"``, ``"sweeps/poll-period-base"``)."""
+    given = Path(scenario)
+    bundled = SCENARIOS / (given if given.suffix == ".ron" else f"{given}.ron")
+    candidates = [given] if given.is_absolute() else [given, REPO_ROOT / given, bundled]
+    for p in candidates:
+        if p.is_file():
+            return set_fields(p.read_text(), **fields)
+    raise FileNotFoundError(
+        f"no scenario {scenario}: tried " + ", ".join(str(p) for p in candidates)
+    )
 
 
 def measured_rtt_s(ex: pd.DataFrame) -> pd.Series:
