@@ -307,21 +307,46 @@ class Sweep:
     stdout: str = ""
 
 
-def sweep(sweep_file: str | os.PathLike, jobs: int | None = None, **fields: object) -> Sweep:
+def sweep(
+    sweep_file: str | os.PathLike,
+    jobs: int | None = None,
+    base: str | os.PathLike | None = None,
+    **fields: object,
+) -> Sweep:
     """Runs ``vtsim sweep`` on a sweep file, with fields of its ``Sweep``
-    replaced as in :func:`set_fields` (``seeds=2``, ``duration_s=3600``).
-    The base scenario is read from beside the original file."""
+    replaced as in :func:`set_fields` (``seeds=2``).
+
+    The base scenario is the one the sweep file names, read from beside it,
+    unless ``base`` gives another: a file path (relative paths are tried from
+    the current directory, then from the repository root) or RON text (a
+    string that contains ``(``), e.g. from :func:`scenario_text`.
+
+    ``duration_s`` (a field of ``Sweep``) shortens every run, but the base's
+    ``probes.metrics_from_s`` must stay below it: the bundled poll-period
+    sweep measures from 86400 s of its two-day runs, so to shorten it pass a
+    base with both changed::
+
+        short = vh.scenario_text("scenarios/sweeps/poll-period-base.ron",
+                                 duration_s=7200, probes__metrics_from_s=3600)
+        s = vh.sweep("scenarios/sweeps/poll-period.ron", seeds=2, base=short)
+    """
     path = _find(sweep_file, "sweep")
     text = path.read_text()
-    i = _skip(text, 0)
-    while i < len(text) and (text[i].isalnum() or text[i] == "_"):
-        i += 1
-    found, _ = _fields(text, _skip(text, i))
-    if "base" not in found:
-        raise ValueError(f"{path} names no base scenario")
-    v, end = found["base"]
-    base = (path.parent / json.loads(text[v:end].strip())).resolve()
-    fields["base"] = json.dumps(str(base))
+    if base is None:
+        i = _skip(text, 0)
+        while i < len(text) and (text[i].isalnum() or text[i] == "_"):
+            i += 1
+        found, _ = _fields(text, _skip(text, i))
+        if "base" not in found:
+            raise ValueError(f"{path} names no base scenario")
+        v, end = found["base"]
+        base_path = (path.parent / json.loads(text[v:end].strip())).resolve()
+    elif isinstance(base, str) and "(" in base:
+        base_path = _fresh("base.ron")
+        base_path.write_text(base)
+    else:
+        base_path = _find(base, "base scenario").resolve()
+    fields["base"] = json.dumps(str(base_path))
     src = _fresh("sweep.ron")
     src.write_text(set_fields(text, **fields))
     out = _fresh("sweep")
