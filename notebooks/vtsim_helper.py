@@ -239,16 +239,28 @@ def run(scenario: str | os.PathLike, seed: int | None = None, **fields: object) 
 
 def _read_summary(path: Path) -> dict:
     """summary.json. A statistic without samples (``count`` 0: a clock that
-    never synchronised, every packet lost) holds ``null`` values; they are
-    read as NaN so that arithmetic and pandas treat them as missing."""
+    never synchronised, every packet lost; a ``stability`` row at a τ the
+    run was too short for) holds ``null`` values; they are read as NaN, at
+    any depth of a clock's entry, so that arithmetic and pandas treat them
+    as missing."""
     summary = json.loads(path.read_text())
     for clock in summary.get("clocks", []):
-        for stats in clock.values():
-            if isinstance(stats, dict):
-                for k, v in stats.items():
-                    if v is None:
-                        stats[k] = math.nan
+        for k, v in clock.items():
+            if isinstance(v, (dict, list)):
+                clock[k] = _nulls_to_nan(v)
     return summary
+
+
+def _nulls_to_nan(v: object) -> object:
+    """``v`` with every ``None`` inside it (nested dicts and lists, such as
+    a clock's ``stability`` rows) replaced by NaN."""
+    if v is None:
+        return math.nan
+    if isinstance(v, dict):
+        return {k: _nulls_to_nan(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_nulls_to_nan(x) for x in v]
+    return v
 
 
 def replay(
