@@ -30,7 +30,7 @@
 //! `--quick` shortens every run (the mechanisms stay the same: only
 //! `duration_s` and, proportionally or to a stated warm-up,
 //! `probes.metrics_from_s` change) so the whole table takes a few seconds
-//! on two cores (the full runs about 20 s). Bands that depend on a long run
+//! on two cores (the full runs about 15 s). Bands that depend on a long run
 //! are widened in quick mode, and the band column says so.
 
 use std::path::{Path, PathBuf};
