@@ -363,3 +363,59 @@ impl KernelLoop {
         chunk + self.freq
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NtpVersion, Ntpd, NtpdConfig};
+    use crate::sync::CounterInfo;
+
+    /// One `pll_fll` update in SYNC at poll `poll`, θ = 1 ms, μ = 2^poll
+    /// s: the frequency change.
+    fn freq_step(version: NtpVersion, poll: i32) -> f64 {
+        let cfg = NtpdConfig {
+            version,
+            minpoll: poll,
+            maxpoll: 17,
+            ..NtpdConfig::default()
+        };
+        let n = Ntpd::new(&cfg, CounterInfo { nominal_hz: 1e9 }, 1, 1);
+        let mut d = n.disc.clone();
+        d.hold = 0;
+        d.poll = poll;
+        let mut f = 0.0;
+        let mu = 2f64.powi(poll);
+        d.pll_fll(&n.p, &mut f, 1e-3, mu, mu as u64);
+        f
+    }
+
+    #[test]
+    fn the_fll_joins_the_pll_from_the_allan_intercept_on() {
+        // PLL: θ·min(2^11, μ)/(4·CLOCK_PLL·τ)²; FLL from poll 11
+        // (CLOCK_ALLAN): θ/max(τ, μ) times CLOCK_FLL = 0.25 in 4.2.8,
+        // divided by it in NTPsec (research/ntpd.md §3.1, §3.3).
+        let pll = |poll: i32| {
+            let tau = 2f64.powi(poll);
+            1e-3 * 2048f64.min(tau) / (64.0 * tau).powi(2)
+        };
+        for version in [NtpVersion::Ntp428, NtpVersion::Ntpsec] {
+            let below = freq_step(version, 10);
+            assert!(
+                (below / pll(10) - 1.0).abs() < 1e-12,
+                "{version:?}: {below:e}"
+            );
+        }
+        let tau = 2048.0;
+        let ntp = freq_step(NtpVersion::Ntp428, 11);
+        let want = 1e-3 / tau * 0.25 + pll(11);
+        assert!(
+            (ntp / want - 1.0).abs() < 1e-12,
+            "4.2.8: {ntp:e}, want {want:e}"
+        );
+        let sec = freq_step(NtpVersion::Ntpsec, 11);
+        let want = 1e-3 / (tau * 0.25) + pll(11);
+        assert!(
+            (sec / want - 1.0).abs() < 1e-12,
+            "NTPsec: {sec:e}, want {want:e}"
+        );
+    }
+}
