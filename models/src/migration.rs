@@ -930,6 +930,30 @@ mod tests {
         );
         assert_eq!(p.rounds[2].pages_sent, 0);
         assert_eq!(p.downtime, SimDuration::from_millis(20));
+        // Pages skipped count too: a small working set rewritten faster
+        // than a round lasts is skipped (dirty again before it is sent), so
+        // a round that sends 4 pages but skips 252 does not stop pre-copy;
+        // it goes on until a round at the maximum rate sends more than the
+        // one before.
+        let rewriter = MigrationConfig {
+            wws_mib: 1.0,
+            wws_rewrite_period_ms: 0.1,
+            cold_dirty_rate_mib_per_s: 0.0,
+            ..MigrationConfig::default()
+        };
+        let p = run(&rewriter, 3);
+        let second = &p.rounds[1];
+        assert!(
+            second.pages_sent < 50 && second.pages_sent + second.pages_skipped >= 50,
+            "{second:?}"
+        );
+        assert_eq!(
+            p.stop_reason,
+            Some(StopReason::GrowingAtMaxRate),
+            "{:?}",
+            p.rounds
+        );
+        assert_eq!(p.rounds.len(), 4);
         // Max iterations: a busy VM capped at 3 live rounds has 3 + final.
         let capped = MigrationConfig {
             max_iters: 3,
