@@ -954,6 +954,23 @@ mod tests {
             p.rounds
         );
         assert_eq!(p.rounds.len(), 4);
+        // After a round that dirtied faster than it sent, the rate rises to
+        // the dirtying rate plus 50 Mb/s (Xen's Mb are 2^20 bits).
+        let writer = MigrationConfig {
+            cold_dirty_rate_mib_per_s: 25.0,
+            ..MigrationConfig::default()
+        };
+        let p = run(&writer, 3);
+        let r0 = &p.rounds[0];
+        let dirty_mbit =
+            r0.dirtied as f64 * writer.page_bytes as f64 * 8.0 / r0.duration.as_secs_f64() / 1e6;
+        assert!((100.0..450.0).contains(&dirty_mbit), "{dirty_mbit}");
+        let want = (dirty_mbit + 50.0) * XEN_MBIT_IN_SI_MBIT;
+        assert!(
+            (p.rounds[1].rate_mbit_per_s / want - 1.0).abs() < 1e-9,
+            "{:?}, want {want}",
+            p.rounds[1]
+        );
         // Max iterations: a busy VM capped at 3 live rounds has 3 + final.
         let capped = MigrationConfig {
             max_iters: 3,
