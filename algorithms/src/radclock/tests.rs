@@ -740,3 +740,32 @@ fn published_clock_keeps_sub_ns_precision_far_from_counter_zero() {
         assert!(err.abs() < 1e-12, "{err:e} s at {dt} ticks past the stamp");
     }
 }
+
+/// Once the phat anchor's baseline passes half the history window, the
+/// rate quality threshold tightens tenfold (research §2.2, §2.7:
+/// Ep_qual 1e-7 → 1e-8), once.
+#[test]
+fn the_rate_quality_threshold_tightens_at_half_the_history_window() {
+    let cfg = RadclockConfig {
+        poll_period_s: 1024.0,
+        ..Default::default()
+    };
+    let mut g = Gen::new(4, cfg.poll_period_s, Net::quiet(), 0.0);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let half = rad.windows().h_win / 2;
+    let mut seen = Vec::new();
+    for _ in 0..2 * half + 10 {
+        feed(&mut rad, &g.next());
+        seen.push(rad.thresholds().e_p_qual);
+    }
+    let changes: Vec<usize> = (1..seen.len())
+        .filter(|&k| seen[k] != seen[k - 1])
+        .collect();
+    assert!((seen[0] - 1e-7).abs() < 1e-20, "{}", seen[0]);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(
+        changes[0].abs_diff(half as usize) <= 1,
+        "at {changes:?}, h_win/2 = {half}"
+    );
+    assert!((seen[seen.len() - 1] - 1e-8).abs() < 1e-21);
+}
