@@ -769,3 +769,49 @@ fn the_rate_quality_threshold_tightens_at_half_the_history_window() {
     );
     assert!((seen[seen.len() - 1] - 1e-8).abs() < 1e-21);
 }
+
+/// At the end of warm-up the server is classed near or far by its RTT
+/// floor (3 ms): a far one gets a level-shift threshold of 3·E_shift and an
+/// offset quality gate of 6·E_offset instead of E_shift and 3·E_offset,
+/// and under the current preset twice the local-rate quality threshold
+/// (research §2.2, `parameters_calibration`).
+#[test]
+fn a_far_server_widens_the_shift_and_quality_thresholds() {
+    for preset in [Preset::Vet2010, Preset::Current] {
+        let cfg = RadclockConfig {
+            preset,
+            ..Default::default()
+        };
+        let far_net = Net {
+            fwd_min_s: 1.6e-3,
+            back_min_s: 1.5e-3,
+            ..Net::quiet()
+        };
+        let mut by_class = Vec::new();
+        for (far, net) in [(false, Net::quiet()), (true, far_net)] {
+            let mut g = Gen::new(5, cfg.poll_period_s, net, 0.0);
+            let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+            let before = rad.thresholds().clone();
+            for _ in 0..rad.windows().warmup_win + 5 {
+                feed(&mut rad, &g.next());
+            }
+            assert_eq!(rad.far_server(), far, "{preset:?}");
+            let k = if far { 3.0 } else { 1.0 };
+            let shift_ticks = k * before.e_shift_s / rad.phat_s();
+            assert!(
+                (rad.shift_thres as f64 - shift_ticks).abs() <= 1.0,
+                "{preset:?} far {far}: {} ticks, want {shift_ticks}",
+                rad.shift_thres
+            );
+            let q = if far { 6.0 } else { 3.0 };
+            let th = rad.thresholds();
+            assert!(
+                (th.e_offset_qual_s - q * th.e_offset_s).abs() < 1e-15,
+                "{preset:?} far {far}"
+            );
+            by_class.push(th.e_plocal_qual / before.e_plocal_qual);
+        }
+        let widened = if preset == Preset::Current { 2.0 } else { 1.0 };
+        assert_eq!(by_class, vec![1.0, widened], "{preset:?}");
+    }
+}
