@@ -791,7 +791,7 @@ fn a_far_server_widens_the_shift_and_quality_thresholds() {
         for (far, net) in [(false, Net::quiet()), (true, far_net)] {
             let mut g = Gen::new(5, cfg.poll_period_s, net, 0.0);
             let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
-            let before = rad.thresholds().clone();
+            let before = *rad.thresholds();
             for _ in 0..rad.windows().warmup_win + 5 {
                 feed(&mut rad, &g.next());
             }
