@@ -1354,3 +1354,34 @@ fn unreachable_backoff_follows_the_release() {
         assert!((1024.0..1100.0).contains(&last), "{version:?}: {last}");
     }
 }
+
+/// Huff-n'-puff (research/ntpd.md §3.7) takes half the delay above the
+/// minimum seen off the offset, against the offset's sign: a sample delayed
+/// 4 ms more than the best one, reading +2 ms, is an excess of the forward
+/// path, and reaches the loop as 0.
+#[test]
+fn huff_n_puff_corrects_the_offset_by_half_the_excess_delay() {
+    let cfg = NtpdConfig {
+        huffpuff_s: Some(900.0),
+        drift_ppm: Some(0.0),
+        ..NtpdConfig::default()
+    };
+    let mut n = Ntpd::new(&cfg, CounterInfo { nominal_hz: 1e9 }, 1, 1);
+    n.ensure_started(0);
+    n.local_clock(0, 0.0, 1e-3);
+    n.disc.state = discipline::ClockState::Sync;
+    n.disc.hold = 0;
+    n.local_clock(0, 2e-3, 5e-3);
+    assert!(
+        n.disc.last.abs() < 1e-12,
+        "θ reached the loop as {}",
+        n.disc.last
+    );
+    // Of the other sign, the correction is the other way.
+    n.local_clock(0, -2e-3, 5e-3);
+    assert!(
+        n.disc.last.abs() < 1e-12,
+        "θ reached the loop as {}",
+        n.disc.last
+    );
+}
