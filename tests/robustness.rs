@@ -1733,7 +1733,13 @@ fn interrupted_run_removes_its_staging() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
-    // What Ctrl-C sends.
+    interrupt_and_expect_nothing(child, &d, "run", "interrupted; nothing written to run");
+}
+
+/// Sends `child` what Ctrl-C sends; it must exit with 130 saying `message`,
+/// leaving neither its output `target` in `d` nor a staging directory.
+#[cfg(unix)]
+fn interrupt_and_expect_nothing(child: std::process::Child, d: &Path, target: &str, message: &str) {
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -1742,18 +1748,16 @@ fn interrupted_run_removes_its_staging() {
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("interrupted; nothing written to run"),
-        "{stderr}"
-    );
-    assert!(!d.join("run").exists());
-    assert!(leftovers(&d).is_empty(), "{:?}", leftovers(&d));
-    std::fs::remove_dir_all(&d).unwrap();
+    assert!(stderr.contains(message), "{stderr}");
+    assert!(!d.join(target).exists());
+    assert!(leftovers(d).is_empty(), "{:?}", leftovers(d));
+    std::fs::remove_dir_all(d).unwrap();
 }
 
 /// Ctrl-C during `vtsim reproduce` removes its staging directory too, also
 /// once some of its runs are in place inside it (their commits are not its
 /// output being written).
+#[cfg(unix)]
 #[test]
 fn interrupted_reproduction_removes_its_staging() {
     let d = scratch("interrupted-reproduce");
@@ -1779,21 +1783,12 @@ fn interrupted_reproduction_removes_its_staging() {
         assert!(start.elapsed().as_secs() < 120, "no run finished");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let o = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("reproduce: interrupted; nothing written to r"),
-        "{stderr}"
+    interrupt_and_expect_nothing(
+        child,
+        &d,
+        "r",
+        "reproduce: interrupted; nothing written to r",
     );
-    assert!(!d.join("r").exists());
-    assert!(leftovers(&d).is_empty(), "{:?}", leftovers(&d));
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// Worker counts out of range are refused by the library too, before the
