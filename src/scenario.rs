@@ -32,7 +32,7 @@ use models::migration::{MigrationConfig, TscMode};
 use models::network::PathConfig;
 use models::replication::ReplicationConfig;
 use models::server::ServerConfig;
-use models::xen::SchedulerConfig;
+use models::xen::{DomainConfig, SchedulerConfig, XenHostConfig};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -1267,25 +1267,29 @@ impl Scenario {
 
     /// A dilation that dilates its domain's CPU share needs the credit
     /// scheduler, which enforces it as a cap, and leaves the cap to it.
+    /// Xen host `host`'s configuration and its domain `domain`, if both exist.
+    fn xen_domain(&self, host: &str, domain: usize) -> Option<(&XenHostConfig, &DomainConfig)> {
+        let x = &self
+            .hosts
+            .iter()
+            .find(|h| h.name == host)?
+            .xen
+            .as_ref()?
+            .host;
+        Some((x, x.domains().nth(domain)?))
+    }
+
     fn cpu_share_conflicts(&self) -> Vec<ConfigError> {
         let mut e = Vec::new();
         for (i, dl) in self.dilation.iter().enumerate() {
-            let Some(x) = self
-                .hosts
-                .iter()
-                .find(|h| h.name == dl.host)
-                .and_then(|h| h.xen.as_ref())
-            else {
-                continue;
-            };
-            let Some(d) = x.host.domains().nth(dl.domain) else {
+            let Some((x, d)) = self.xen_domain(&dl.host, dl.domain) else {
                 continue;
             };
             if dl.tdf.cpu_cap_pct(d.vcpus).is_none() {
                 continue;
             }
             let field = format!("dilation[{i}].tdf.dilate_cpu_share");
-            match &x.host.scheduler {
+            match &x.scheduler {
                 SchedulerConfig::Credit(_) => {
                     let share_pct = 100.0 * d.vcpus as f64 / dl.tdf.factor;
                     if share_pct < 1.0 {
@@ -1352,18 +1356,10 @@ impl Scenario {
                 }
                 continue;
             }
-            let Some(x) = self
-                .hosts
-                .iter()
-                .find(|h| h.name == to.host)
-                .and_then(|h| h.xen.as_ref())
-            else {
+            let Some((x, d)) = self.xen_domain(&to.host, to.domain) else {
                 continue;
             };
-            let Some(d) = x.host.domains().nth(to.domain) else {
-                continue;
-            };
-            if !matches!(x.host.scheduler, SchedulerConfig::Credit(_)) {
+            if !matches!(x.scheduler, SchedulerConfig::Credit(_)) {
                 e.push(ConfigError::new(
                     field,
                     format!(
