@@ -815,3 +815,61 @@ fn a_far_server_widens_the_shift_and_quality_thresholds() {
         assert_eq!(by_class, vec![1.0, widened], "{preset:?}");
     }
 }
+
+/// While θ̂ is held, the error bound grows from the seed of the last good
+/// update at RateErrBOUND (5e-7 s/s for a `Good` host): the clock is only
+/// extrapolated from then on, and its rate is trusted to no better than
+/// that (`process_bidir_stamp`'s `error_bound`, research §2.11). A route
+/// change adds 1 ms to the forward delay: until the level-shift detector
+/// accepts the new floor, `shift_win` stamps later, every new stamp looks
+/// congested, and once the offset window holds only those, its best stamp
+/// fails the offset quality gate (270 µs) and θ̂ is held.
+#[test]
+fn the_error_bound_grows_at_rate_err_bound_while_theta_is_held() {
+    let cfg = RadclockConfig::default();
+    let mut g = Gen::new(13, cfg.poll_period_s, Net::quiet(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let route_change_at = rad.windows().warmup_win + 100;
+    let shift_win = rad.windows().shift_win;
+    // (bound, true Tf, θ̂) at the last stamp that updated θ̂.
+    let mut last_update = (0.0, 0.0, 0.0);
+    let mut held = Vec::new();
+    for i in 0..route_change_at + shift_win {
+        if i == route_change_at {
+            g.net.fwd_min_s += 1e-3;
+        }
+        let o = g.next();
+        feed(&mut rad, &o);
+        let bound_s = rad.error_estimate().unwrap();
+        if rad.status() & status::OFFSET_QUALITY == 0 {
+            last_update = (bound_s, o.tf_true, rad.thetahat_s());
+        } else {
+            let (bound0_s, tf0_s, theta0_s) = last_update;
+            assert_eq!(rad.thetahat_s(), theta0_s, "stamp {i}: θ̂ moved");
+            held.push((i, bound_s - bound0_s, 5e-7 * (o.tf_true - tf0_s)));
+        }
+    }
+    let (first, last) = (held[0], held[held.len() - 1]);
+    let worst_s = held.iter().fold(0.0f64, |m, (_, growth_s, expected_s)| {
+        m.max((growth_s - expected_s).abs())
+    });
+    println!(
+        "θ̂ held over stamps {}..={}: bound grew {:.3} µs, expected {:.3} µs, worst deviation {:.1e} s",
+        first.0,
+        last.0,
+        last.1 * 1e6,
+        last.2 * 1e6,
+        worst_s
+    );
+    // Held from when the offset window (64 stamps) holds only raised
+    // stamps until the shift is accepted.
+    assert_eq!(held.len() as u64, shift_win - rad.windows().offset_win);
+    // p̂ is within ~1e-10 of the true period: the bound's time base is
+    // true time to far better than this.
+    assert!(worst_s < 1e-10, "{held:?}");
+    // The accepted shift makes the new stamps good again: θ̂ is updated and
+    // the bound re-seeded from the best point error of the window.
+    assert_eq!(rad.upshifts().0, 1);
+    assert_eq!(rad.status() & status::OFFSET_QUALITY, 0);
+    assert!(rad.error_estimate().unwrap() < 50e-6);
+}
