@@ -873,3 +873,117 @@ fn the_error_bound_grows_at_rate_err_bound_while_theta_is_held() {
     assert_eq!(rad.status() & status::OFFSET_QUALITY, 0);
     assert!(rad.error_estimate().unwrap() < 50e-6);
 }
+
+/// What the clock did across [`outage_with_rate_excursion`].
+struct AfterOutage {
+    /// True time of the last reply before the outage, seconds.
+    last_tf_before_s: f64,
+    /// θ̂ before the outage, seconds.
+    theta_before_s: f64,
+    /// For each stamp after the outage: (true Tf in seconds, status,
+    /// θ̂ in seconds, clock error Ca(Tf) − tf in seconds).
+    stamps: Vec<(f64, u32, f64, f64)>,
+}
+
+/// 680 stamps of a quiet path at P = 16 s, then a 2 h outage during which
+/// the counter runs `excess_ppm` fast, then `stamps` stamps at its normal
+/// rate again.
+fn outage_with_rate_excursion(excess_ppm: f64, stamps: usize) -> AfterOutage {
+    let cfg = RadclockConfig::default();
+    let mut g = Gen::new(14, cfg.poll_period_s, Net::quiet(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let mut last_tf_before_s = 0.0;
+    for _ in 0..rad.windows().warmup_win + 200 {
+        let o = g.next();
+        feed(&mut rad, &o);
+        last_tf_before_s = o.tf_true;
+    }
+    let theta_before_s = rad.thetahat_s();
+    let outage_s = 7200.0;
+    // The counter is ahead by the excess from then on.
+    let jump_ticks = (excess_ppm * 1e-6 * outage_s * 1e9).round() as u64;
+    g.skip(outage_s);
+    let stamps = (0..stamps)
+        .map(|_| {
+            let mut o = g.next();
+            o.ex.ta += jump_ticks;
+            o.ex.tf += jump_ticks;
+            let err_s = feed(&mut rad, &o);
+            (o.tf_true, rad.status(), rad.thetahat_s(), err_s)
+        })
+        .collect();
+    AfterOutage {
+        last_tf_before_s,
+        theta_before_s,
+        stamps,
+    }
+}
+
+/// The offset sanity band widens with the time since θ̂ was last updated,
+/// by 20·RateErrBOUND = 10 µs/s on top of its 1.5 ms floor
+/// (`process_thetahat_full`, research §2.10): after a long gap the clock
+/// may have drifted far, and a true change must not be taken for a server
+/// fault. Here the counter runs 1 ppm fast during a 2 h outage (a host that
+/// warmed while its network was down) and then returns to its rate: C has
+/// gained 7.2 ms. The first stamp after the outage re-estimates p̂ from the
+/// anchor, whose baseline now includes the excursion, and that takes up
+/// part of it; θ̂ must take the rest, 3 ms, twice the band's floor but
+/// well inside the 73.5 ms the band has opened to. The stamps after the
+/// outage are accepted and the clock is back on time at once (A/2 = 10 µs
+/// plus noise).
+#[test]
+fn the_offset_sanity_band_opens_with_the_outage() {
+    let run = outage_with_rate_excursion(1.0, 20);
+    let (_, _, theta_s, _) = run.stamps[0];
+    let jump_s = theta_s - run.theta_before_s;
+    let worst_s = run
+        .stamps
+        .iter()
+        .fold(0.0f64, |m, &(_, _, _, err_s)| m.max(err_s.abs()));
+    println!(
+        "1 ppm over a 2 h outage: θ̂ moved {:.3} ms on the first stamp after it; \
+         worst clock error over the next 20 stamps {:.1} µs",
+        jump_s * 1e3,
+        worst_s * 1e6
+    );
+    assert!(jump_s > 2.5e-3, "θ̂ moved {jump_s} s");
+    for (k, &(_, st, _, err_s)) in run.stamps.iter().enumerate() {
+        assert_eq!(st & status::OFFSET_SANITY, 0, "stamp {k} after the outage");
+        assert!(err_s.abs() < 30e-6, "stamp {k} after the outage: {err_s} s");
+    }
+}
+
+/// While θ̂ is held the band keeps opening at 10 µs/s: a 12 ppm excursion
+/// over the 2 h outage moves the offset by 86.4 ms, beyond the 73.5 ms the
+/// band has reached on the first stamp after it. Every candidate is then
+/// refused (OFFSET_SANITY) until, ~21 min later, 1.5 ms + 10 µs/s × (time
+/// since the last update) covers the jump: the first stamp whose band
+/// does takes it, and the clock is back on time.
+#[test]
+fn the_offset_sanity_band_keeps_opening_while_theta_is_held() {
+    let run = outage_with_rate_excursion(12.0, 120);
+    let band_s = |tf_s: f64| 1.5e-3 + 1e-5 * (tf_s - run.last_tf_before_s);
+    let accepted = run
+        .stamps
+        .iter()
+        .position(|&(_, st, _, _)| st & status::OFFSET_SANITY == 0)
+        .expect("θ̂ never updated after the outage");
+    assert!(accepted > 0, "the jump was accepted at once");
+    let (tf_s, _, theta_s, _) = run.stamps[accepted];
+    let (tf_refused_s, ..) = run.stamps[accepted - 1];
+    let jump_s = (theta_s - run.theta_before_s).abs();
+    println!(
+        "12 ppm over a 2 h outage: θ̂ moved {:.3} ms at stamp {accepted} after it, \
+         band {:.3} ms there, {:.3} ms on the stamp before",
+        jump_s * 1e3,
+        band_s(tf_s) * 1e3,
+        band_s(tf_refused_s) * 1e3
+    );
+    for &(_, _, theta_held_s, _) in &run.stamps[..accepted] {
+        assert_eq!(theta_held_s, run.theta_before_s);
+    }
+    assert!(band_s(tf_refused_s) < jump_s && jump_s <= band_s(tf_s));
+    for (k, &(_, _, _, err_s)) in run.stamps.iter().enumerate().skip(accepted) {
+        assert!(err_s.abs() < 30e-6, "stamp {k} after the outage: {err_s} s");
+    }
+}
