@@ -987,3 +987,74 @@ fn the_offset_sanity_band_keeps_opening_while_theta_is_held() {
         assert!(err_s.abs() < 30e-6, "stamp {k} after the outage: {err_s} s");
     }
 }
+
+/// The local rate is refused when the pair of end-window stamps is too
+/// poor: their point errors over their separation must stay under
+/// Eplocal_qual = PLOCAL_QUALITY = 8e-7 (`process_plocal_full`, research
+/// §2.9). Congestion on the forward path adds 6 ms to every request for 80
+/// stamps, fewer than `shift_win`, so no level shift is declared and the
+/// floor stays put. Once the near window (64 stamps) holds only congested
+/// stamps, its best has a 6 ms point error, ~352 stamps (1.6 h) from the
+/// far window's: a pair error near 1e-6, so every candidate is refused and
+/// p̂_local is held. Forward-only delay biases the candidate by half the pair
+/// error, so without the gate p̂_local would be ~0.5 ppm off.
+#[test]
+fn congestion_in_the_near_window_fails_the_local_rate_quality() {
+    let cfg = RadclockConfig::default();
+    let mut g = Gen::new(15, cfg.poll_period_s, Net::quiet(), 0.05);
+    let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+    let burst_at = rad.windows().warmup_win + 200;
+    let burst_len = 80;
+    let wwidth = rad.windows().wwidth;
+    let qual = rad.thresholds().e_plocal_qual;
+    assert_eq!(qual, 8e-7);
+    // (stamp, pair error, candidate's relative departure from p̂_local) of
+    // each refused candidate.
+    let mut refused = Vec::new();
+    let mut plocal_held_s = 0.0;
+    for i in 0..burst_at + burst_len + 10 {
+        let congested = (burst_at..burst_at + burst_len).contains(&i);
+        g.net.fwd_min_s = Net::quiet().fwd_min_s + if congested { 6e-3 } else { 0.0 };
+        let plocal_s = rad.plocal_s();
+        feed(&mut rad, &g.next());
+        if rad.status() & status::PLOCAL_QUALITY != 0 {
+            if refused.is_empty() {
+                plocal_held_s = plocal_s;
+            }
+            assert_eq!(rad.plocal_s(), plocal_held_s, "stamp {i}: p̂_local moved");
+            let far = rad.hist.get(rad.far_i).stamp;
+            let near = rad.hist.get(rad.near_i).stamp;
+            let cand = Radclock::compute_phat(&far, &near).unwrap();
+            refused.push((
+                i,
+                rad.pair_error(rad.far_i, rad.near_i),
+                cand / plocal_held_s - 1.0,
+            ));
+        }
+    }
+    assert!(!refused.is_empty(), "no local-rate candidate refused");
+    let (first, last) = (refused[0], refused[refused.len() - 1]);
+    println!(
+        "p̂_local held over stamps {}..={}: pair errors {:.2e}..{:.2e} against {qual:.0e}; \
+         candidates {:.2e}..{:.2e} off",
+        first.0, last.0, first.1, last.1, first.2, last.2
+    );
+    // Refused exactly while the near window holds only congested stamps.
+    let stamps: Vec<u64> = refused.iter().map(|r| r.0).collect();
+    let expected: Vec<u64> = (burst_at + wwidth - 1..burst_at + burst_len).collect();
+    assert_eq!(stamps, expected);
+    for (i, err, off) in refused {
+        // Between Eplocal_qual and twice it (the gate of a far server under
+        // the 2025 code): a near server's pairs are held to the tighter one.
+        assert!(
+            err >= qual && err < 2.0 * qual,
+            "stamp {i}: pair error {err}"
+        );
+        // Biased by half the pair error, yet sane: only the gate keeps it out.
+        assert!(
+            off.abs() > 3e-7 && off.abs() < rad.thresholds().e_plocal_sanity,
+            "stamp {i}: candidate {off} off"
+        );
+    }
+    assert_eq!(rad.upshifts().0, 0);
+}
