@@ -1058,3 +1058,71 @@ fn congestion_in_the_near_window_fails_the_local_rate_quality() {
     }
     assert_eq!(rad.upshifts().0, 0);
 }
+
+/// When an upward level shift is accepted, the prepared next p̂ anchor is
+/// re-measured against the new floor if it lies in the shift window, and
+/// only then (`process_RTT_full`: `next_pstamp_i >= lastshift`, the first
+/// stamp of the window, research §2.7): its point error must be taken
+/// against the floor of its own level. At P = 1024 s the next anchor is
+/// opened at the half-window mark h_win/2 on the mark stamp (made the best
+/// of its search span here), and the path's forward delay rises by 3 ms
+/// either on that stamp, the first of the shift window, or on the one
+/// after, leaving the anchor the last stamp before the window. Measured
+/// against the wrong level its point error would be ±3 ms instead of a few
+/// µs. Once it becomes the anchor (at h_win − 1), the first case shows
+/// why it matters: a post-shift anchor carrying 3 ms of error against the
+/// old floor, plus 3 ms of floor change, would give every pair a ~2e-8 error
+/// bound over its ~3.5-day baseline, above Ep_qual (1e-8), and p̂ would not
+/// be updated until the baseline had doubled.
+#[test]
+fn a_level_shift_refloors_the_next_rate_anchor_only_within_its_window() {
+    for onset_after_mark in [0u64, 1] {
+        let cfg = RadclockConfig {
+            poll_period_s: 1024.0,
+            ..Default::default()
+        };
+        let mut g = Gen::new(16, cfg.poll_period_s, Net::quiet(), 0.0);
+        let mut rad = Radclock::new(&cfg, CounterInfo { nominal_hz: 1e9 });
+        let w = *rad.windows();
+        let mark = w.h_win / 2;
+        let onset = mark + onset_after_mark;
+        let quiet = Net::quiet();
+        let mut detected = false;
+        for i in 0..w.h_win + 10 {
+            let lucky = i == mark;
+            g.net = Net {
+                fwd_min_s: quiet.fwd_min_s + if i >= onset { 3e-3 } else { 0.0 },
+                small_mean_s: if lucky { 1e-8 } else { quiet.small_mean_s },
+                server_mean_s: if lucky { 1e-8 } else { quiet.server_mean_s },
+                ..quiet
+            };
+            feed(&mut rad, &g.next());
+            if rad.status() & status::RTT_UPSHIFT != 0 {
+                detected = true;
+                assert_eq!(i, onset + w.shift_win - 1);
+                let next = rad.next_anchor;
+                println!(
+                    "onset at h_win/2 + {onset_after_mark}: shift accepted at stamp {i}; \
+                     next anchor {} has point error {:.2} µs against a floor {:.3} ms below the new one",
+                    next.i,
+                    next.perr_s * 1e6,
+                    (rad.rtthat - next.rtthat) as f64 * rad.phat_s() * 1e3
+                );
+                assert_eq!(next.i, mark);
+                assert!(next.perr_s.abs() < 50e-6, "{next:?}");
+                if onset_after_mark == 0 {
+                    assert_eq!(next.rtthat, rad.rtthat);
+                } else {
+                    let below_s = (rad.rtthat - next.rtthat) as f64 * rad.phat_s();
+                    assert!(below_s > 2.9e-3, "{next:?}");
+                }
+            }
+            if onset_after_mark == 0 && i >= w.h_win - 1 {
+                assert_eq!(rad.anchor.i, mark);
+                assert_ne!(rad.status() & status::PHAT_UPDATED, 0, "stamp {i}");
+                assert!(rad.perr < 1e-9, "stamp {i}: pair error {}", rad.perr);
+            }
+        }
+        assert!(detected, "no shift detected");
+    }
+}
