@@ -367,7 +367,41 @@ impl KernelLoop {
 #[cfg(test)]
 mod tests {
     use super::super::{NtpVersion, Ntpd, NtpdConfig};
+    use super::ClockState;
     use crate::sync::CounterInfo;
+
+    /// A daemon of release `version` (minpoll 6, maxpoll 10, drift file
+    /// 0 ppm) whose discipline is in SYNC past the start-up hold at poll
+    /// `poll`, with clock jitter `jitter_s` and last offset `last_s`.
+    fn synced(version: NtpVersion, poll: i32, jitter_s: f64, last_s: f64) -> Ntpd {
+        let cfg = NtpdConfig {
+            version,
+            drift_ppm: Some(0.0),
+            ..NtpdConfig::default()
+        };
+        let mut n = Ntpd::new(&cfg, CounterInfo { nominal_hz: 1e9 }, 1, 1);
+        n.disc.state = ClockState::Sync;
+        n.disc.hold = 0;
+        n.disc.poll = poll;
+        n.disc.jit = jitter_s;
+        n.disc.last = last_s;
+        n
+    }
+
+    /// Feeds the offsets `thetas_s` to `local_clock`, each one poll
+    /// interval (at the current poll) after the previous update; returns
+    /// the poll exponent and the jiggle counter after each.
+    fn feed(n: &mut Ntpd, thetas_s: &[f64]) -> Vec<(i32, i32)> {
+        thetas_s
+            .iter()
+            .map(|&theta| {
+                let now = n.disc.epoch + (1u64 << n.disc.poll);
+                let out = n.disc.update(&n.p, now, theta, &mut n.kern);
+                assert_eq!(out.rv, 1, "θ = {theta} s at {now} s");
+                (n.disc.poll, n.disc.tc)
+            })
+            .collect()
+    }
 
     /// One `pll_fll` update in SYNC at poll `poll`, θ = 1 ms, μ = 2^poll
     /// s: the frequency change.
@@ -417,5 +451,46 @@ mod tests {
             (sec / want - 1.0).abs() < 1e-12,
             "NTPsec: {sec:e}, want {want:e}"
         );
+    }
+
+    /// research/ntpd.md §3.6 (`local_clock` in `ntp_loopfilter.c`): an
+    /// update with |θ| of at least `CLOCK_PGATE` (4) times the clock
+    /// jitter takes 2·poll off the jiggle counter, and once it falls below
+    /// −`CLOCK_LIMIT` (−30) the poll drops by one and the counter restarts
+    /// at 0; at minpoll it stays at −30. Offsets alternating 5.5 and 4.5 ms
+    /// keep |θ − last| = 1 ms, so the jitter stays at 1 ms and every |θ|
+    /// lies between 4 and 6 times it.
+    #[test]
+    fn offsets_beyond_pgate_times_the_jitter_lower_the_poll() {
+        let mut n = synced(NtpVersion::Ntp428, 8, 1e-3, 4.5e-3);
+        let thetas_s = [
+            5.5e-3, 4.5e-3, 5.5e-3, 4.5e-3, 5.5e-3, 4.5e-3, 5.5e-3, 4.5e-3,
+        ];
+        let got = feed(&mut n, &thetas_s);
+        // Poll 8: −16, −32 < −30 → poll 7; −14, −28, −42 → poll 6 (minpoll):
+        // −12, −24, −36 → held at −30.
+        let want = [
+            (8, -16),
+            (7, 0),
+            (7, -14),
+            (7, -28),
+            (6, 0),
+            (6, -12),
+            (6, -24),
+            (6, -30),
+        ];
+        assert_eq!(got, want);
+        assert!((n.disc.jit / 1e-3 - 1.0).abs() < 1e-12, "{}", n.disc.jit);
+    }
+
+    /// The other side of the gate (research/ntpd.md §3.6): |θ| below 4
+    /// times the jitter (3.5 and 2.5 ms against 1 ms) adds the poll to the
+    /// jiggle counter; at maxpoll (10) it is held at `CLOCK_LIMIT` (30)
+    /// and the poll does not rise further.
+    #[test]
+    fn offsets_within_pgate_times_the_jitter_hold_the_poll_at_maxpoll() {
+        let mut n = synced(NtpVersion::Ntp428, 10, 1e-3, 2.5e-3);
+        let got = feed(&mut n, &[3.5e-3, 2.5e-3, 3.5e-3, 2.5e-3, 3.5e-3]);
+        assert_eq!(got, [(10, 10), (10, 20), (10, 30), (10, 30), (10, 30)]);
     }
 }
