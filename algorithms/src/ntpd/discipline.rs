@@ -493,4 +493,44 @@ mod tests {
         let got = feed(&mut n, &[3.5e-3, 2.5e-3, 3.5e-3, 2.5e-3, 3.5e-3]);
         assert_eq!(got, [(10, 10), (10, 20), (10, 30), (10, 30), (10, 30)]);
     }
+
+    /// The clock jitter and the wander are exponential averages of
+    /// squares with weight 1/`CLOCK_AVG` = 1/8 (research/ntpd.md §3.1,
+    /// §5.8 step 7): from a jitter of 1 ms, |θ − last| = 3 ms gives
+    /// √(1 + (9 − 1)/8) = √2 ms; from a wander of 0, a frequency change Δf
+    /// gives |Δf|/√8. Δf is the PLL's θ·min(2^11, μ)/(4·16·2^6)² at poll 6
+    /// with μ = 64 s.
+    #[test]
+    fn jitter_and_wander_average_with_weight_one_eighth() {
+        let mut n = synced(NtpVersion::Ntp428, 6, 1e-3, 0.0);
+        feed(&mut n, &[3e-3]);
+        let close = |a: f64, b: f64| (a / b - 1.0).abs() < 1e-12;
+        assert!(close(n.disc.jit, 2f64.sqrt() * 1e-3), "{}", n.disc.jit);
+        let df = 3e-3 * 64.0 / (64.0 * 64.0f64).powi(2);
+        assert!(close(n.disc.freq, df), "{}", n.disc.freq);
+        assert!(close(n.disc.wander, df / 8f64.sqrt()), "{}", n.disc.wander);
+    }
+
+    /// ntp.org floors |θ − last| at the precision 2^ρ in the jitter update,
+    /// so repeated equal offsets keep the jitter at 2^−20 s; NTPsec has no
+    /// floor and the jitter decays by √(7/8) per update (research/ntpd.md
+    /// §3.5).
+    #[test]
+    fn equal_offsets_hold_the_jitter_at_the_precision_except_in_ntpsec() {
+        let rho_s = 2f64.powi(-20);
+        for (version, factor) in [
+            (NtpVersion::Ntp428, 1.0),
+            (NtpVersion::Ntp426, 1.0),
+            (NtpVersion::Ntpsec, (7.0f64 / 8.0).sqrt()),
+        ] {
+            let mut n = synced(version, 6, rho_s, 2e-3);
+            feed(&mut n, &[2e-3]);
+            let want = rho_s * factor;
+            assert!(
+                (n.disc.jit / want - 1.0).abs() < 1e-12,
+                "{version:?}: {}",
+                n.disc.jit
+            );
+        }
+    }
 }
