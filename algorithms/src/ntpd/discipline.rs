@@ -533,4 +533,33 @@ mod tests {
             );
         }
     }
+
+    /// The frequency `drift_comp` is clamped to ±`NTP_MAXFREQ` (500 ppm)
+    /// after each update (`local_clock`): from 495 ppm, θ = ±100 ms at poll
+    /// 6 a full hour after the last update adds ±0.1·2048/4096² = ±12.2 ppm
+    /// (the PLL, integrating at most 2^11 s).
+    #[test]
+    fn frequency_is_clamped_at_500_ppm() {
+        for sign in [1.0, -1.0] {
+            let mut n = synced(NtpVersion::Ntp428, 6, 1e-3, 0.0);
+            n.disc.freq = sign * 495e-6;
+            let out = n.disc.update(&n.p, 3600, sign * 0.1, &mut n.kern);
+            assert_eq!(out.rv, 1);
+            assert_eq!(n.disc.freq, sign * 500e-6);
+        }
+    }
+
+    /// The PLL integrates the offset over the time since the last update
+    /// but at most over the Allan intercept 2^11 s (`CLOCK_ALLAN`,
+    /// research/ntpd.md §5.8 step 5): at poll 6 an update of θ = 1 ms
+    /// 3600 s after the last adds 1e-3·2048/(4·16·2^6)² = 0.122 ppm, not
+    /// 1e-3·3600/4096² = 0.215 ppm.
+    #[test]
+    fn pll_integrates_over_at_most_the_allan_intercept() {
+        let mut n = synced(NtpVersion::Ntp428, 6, 1e-3, 0.0);
+        let out = n.disc.update(&n.p, 3600, 1e-3, &mut n.kern);
+        assert_eq!(out.rv, 1);
+        let want = 1e-3 * 2048.0 / 4096f64.powi(2);
+        assert!((n.disc.freq / want - 1.0).abs() < 1e-12, "{}", n.disc.freq);
+    }
 }
