@@ -562,4 +562,48 @@ mod tests {
         let want = 1e-3 * 2048.0 / 4096f64.powi(2);
         assert!((n.disc.freq / want - 1.0).abs() < 1e-12, "{}", n.disc.freq);
     }
+
+    /// 4.2.6 re-enters frequency training (FREQ) when a step comes within
+    /// two stepouts (2·900 s) of the last step that did not (`last_step`,
+    /// 0 at the daemon's start); 4.2.8 never does once past NSET
+    /// (research/ntpd.md §3.5). A step at 2000 s (2000 s after the start)
+    /// goes to SYNC; a 0.5 s offset at 2064 s is a spike, and at 3000 s,
+    /// a stepout after the last update, it is stepped: 1000 s after the
+    /// previous step, so 4.2.6 trains again. Every step restarts the jiggle
+    /// counter (from −12 here) and sets the clock jitter to the precision.
+    #[test]
+    fn ntp426_retrains_after_a_step_within_two_stepouts_of_the_last() {
+        for (version, second_step) in [
+            (NtpVersion::Ntp426, ClockState::Freq),
+            (NtpVersion::Ntp428, ClockState::Sync),
+        ] {
+            let mut n = synced(version, 6, 1e-3, 0.0);
+            n.disc.state = ClockState::Fset;
+            n.disc.tc = -12;
+            let step = |n: &mut Ntpd, now: u64| {
+                let out = n.disc.update(&n.p, now, 0.5, &mut n.kern);
+                (out.rv, out.step_s, n.disc.state)
+            };
+            assert_eq!(
+                step(&mut n, 2000),
+                (2, Some(0.5), ClockState::Sync),
+                "{version:?}"
+            );
+            // The counter restarts at 0 and, the residual being 0 now,
+            // the same update's poll adjustment adds the poll (6).
+            assert_eq!((n.disc.tc, n.disc.jit), (6, n.p.rho_s), "{version:?}");
+            n.disc.jit = 1e-3;
+            assert_eq!(
+                step(&mut n, 2064),
+                (0, None, ClockState::Spik),
+                "{version:?}"
+            );
+            assert_eq!(
+                step(&mut n, 3000),
+                (2, Some(0.5), second_step),
+                "{version:?}"
+            );
+            assert_eq!(n.disc.jit, n.p.rho_s, "{version:?}");
+        }
+    }
 }
