@@ -367,7 +367,7 @@ impl KernelLoop {
 #[cfg(test)]
 mod tests {
     use super::super::{NtpVersion, Ntpd, NtpdConfig};
-    use super::ClockState;
+    use super::{ClockState, KernelLoop};
     use crate::sync::CounterInfo;
 
     /// A daemon of release `version` (minpoll 6, maxpoll 10, drift file
@@ -604,6 +604,53 @@ mod tests {
                 "{version:?}"
             );
             assert_eq!(n.disc.jit, n.p.rho_s, "{version:?}");
+        }
+    }
+
+    /// Linux `ntp_update_offset` (research/ntpd.md §3.9, §5.12), SHIFT_PLL
+    /// 2: the time constant is the poll clamped to `MAXTC` (10), the phase
+    /// to ±`MAXPHASE` (0.5 s); the PLL adds θ·min(secs,
+    /// 2^(SHIFT_PLL+1+tc))/2^(2·(SHIFT_PLL+2+tc)), and for secs above
+    /// `MAXSEC` (2048 s) the FLL adds θ/(secs·2^SHIFT_FLL), SHIFT_FLL 2.
+    #[test]
+    fn kernel_loop_frequency_follows_ntp_update_offset() {
+        let pll = |theta: f64, secs: f64, tc: i32| {
+            theta * secs.min(2f64.powi(3 + tc)) / 2f64.powi(2 * (4 + tc))
+        };
+        // (poll, θ s, secs, expected frequency change, expected phase s)
+        let cases = [
+            (10, 1e-3, 2048, pll(1e-3, 2048.0, 10), 1e-3),
+            (
+                10,
+                1e-3,
+                4096,
+                1e-3 / (4.0 * 4096.0) + pll(1e-3, 4096.0, 10),
+                1e-3,
+            ),
+            (
+                10,
+                -1e-3,
+                10_000,
+                -1e-3 / 40_000.0 + pll(-1e-3, 8192.0, 10),
+                -1e-3,
+            ),
+            (6, 1e-3, 1024, pll(1e-3, 512.0, 6), 1e-3),
+            (12, 1e-3, 1024, pll(1e-3, 1024.0, 10), 1e-3),
+            (6, 0.6, 64, pll(0.5, 64.0, 6), 0.5),
+            (6, -0.6, 64, pll(-0.5, 64.0, 6), -0.5),
+        ];
+        for (poll, theta, secs, df, phase) in cases {
+            let mut k = KernelLoop {
+                reference: 1000,
+                ..KernelLoop::default()
+            };
+            let (offset_s, freq) = k.update(theta, poll, 1000 + secs);
+            assert_eq!(offset_s, phase, "poll {poll}, θ {theta}, {secs} s");
+            assert!(
+                (freq / df - 1.0).abs() < 1e-12,
+                "poll {poll}, θ {theta}, {secs} s: {freq:e}, want {df:e}"
+            );
+            assert_eq!(k.reference, 1000 + secs);
         }
     }
 }
