@@ -197,3 +197,78 @@ impl Peer {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Ntpd, NtpdConfig};
+    use super::Peer;
+    use crate::sync::CounterInfo;
+
+    /// The clock filter at hpoll 6 (64 s) fed one sample a poll from
+    /// t = 64 s: first offset 0 with delay 1 ms, the filter's minimum,
+    /// which stays the output (and is used once) while the next seven
+    /// samples arrive; the ninth pushes it out of the eight stages. Of the
+    /// eight samples after it, number `chosen` (1…8) has the least delay
+    /// (2 ms against 3 ms) and offset `x_s`, the other seven x ± 1 ms,
+    /// alternately. Returns the peer and what the ninth call returned.
+    fn held_sample_leaves(chosen: usize, x_s: f64) -> (Peer, bool) {
+        let n = Ntpd::new(
+            &NtpdConfig::default(),
+            CounterInfo { nominal_hz: 1e9 },
+            1,
+            1,
+        );
+        let mut peer = Peer::new(&n.p, 0.0);
+        assert_eq!(peer.hpoll, 6);
+        let (rho_s, disp_s) = (n.p.rho_s, 2.0 * n.p.rho_s);
+        assert!(peer.filter(64, 0.0, 1e-3, disp_s, true, rho_s));
+        let mut sign = 1.0;
+        let mut last = false;
+        for i in 1..=8 {
+            let (offset, delay) = if i == chosen {
+                (x_s, 2e-3)
+            } else {
+                sign = -sign;
+                (x_s + sign * 1e-3, 3e-3)
+            };
+            last = peer.filter(64 + 64 * i as u64, offset, delay, disp_s, true, rho_s);
+            if i < 8 {
+                // The held sample is still the output, already used.
+                assert!(!last && peer.offset == 0.0, "sample {i}");
+            }
+        }
+        (peer, last)
+    }
+
+    /// `clock_filter` (research/ntpd.md §1.2 steps 6–9): the peer jitter
+    /// is the RMS of the other stages' offsets about the chosen one over
+    /// m − 1 = 7, here exactly 1 ms; the output moved by Δ = x. It is a
+    /// popcorn spike, dropped, when Δ > `CLOCK_SGATE` (3) times the jitter
+    /// and the chosen sample is less than two polls (128 s) younger than
+    /// the last one used: Δ = 3.5 ms is dropped, 2.5 ms passes. The dropped
+    /// value becomes the peer offset all the same (the next output is
+    /// compared with it), but not the last sample used.
+    #[test]
+    fn popcorn_gate_is_three_times_the_peer_jitter() {
+        let (peer, passed) = held_sample_leaves(1, 3.5e-3);
+        assert!((peer.jitter / 1e-3 - 1.0).abs() < 1e-9, "{}", peer.jitter);
+        assert!(!passed, "Δ = 3.5 jitters, 64 s after the last sample used");
+        assert_eq!((peer.offset, peer.epoch), (3.5e-3, 64));
+
+        let (peer, passed) = held_sample_leaves(1, 2.5e-3);
+        assert!(passed, "Δ = 2.5 jitters");
+        assert_eq!((peer.offset, peer.epoch), (2.5e-3, 128));
+    }
+
+    /// The popcorn gate's age rule (research/ntpd.md §1.2 step 8): only a
+    /// sample less than 2·2^hpoll = 128 s younger than the last one used
+    /// can be a spike. The same Δ = 3.5 jitters passes when the chosen
+    /// sample is exactly two polls (128 s) younger.
+    #[test]
+    fn popcorn_gate_spares_samples_two_polls_younger() {
+        let (peer, passed) = held_sample_leaves(2, 3.5e-3);
+        assert!((peer.jitter / 1e-3 - 1.0).abs() < 1e-9, "{}", peer.jitter);
+        assert!(passed);
+        assert_eq!((peer.offset, peer.epoch), (3.5e-3, 192));
+    }
+}
