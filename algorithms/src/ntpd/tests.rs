@@ -1385,3 +1385,41 @@ fn huff_n_puff_corrects_the_offset_by_half_the_excess_delay() {
         n.disc.last
     );
 }
+
+/// A daemon of release `version` started at counter 0, in SYNC with
+/// residual `resid_s`, frequency `freq` (s/s) and start-up hold `hold_s`,
+/// at poll 6; returns the residual after one second of `adj_host_clock`.
+fn residual_after_one_second(version: NtpVersion, resid_s: f64, freq: f64, hold_s: i32) -> f64 {
+    let cfg = NtpdConfig {
+        version,
+        ..warm(6, 10)
+    };
+    let mut n = Ntpd::new(&cfg, INFO, 1, 1);
+    n.ensure_started(0);
+    n.disc.state = ClockState::Sync;
+    (n.disc.resid, n.disc.freq, n.disc.hold) = (resid_s, freq, hold_s);
+    n.advance(HZ as u64);
+    assert_eq!(n.now, 1);
+    n.disc.resid
+}
+
+/// `adj_host_clock` (research/ntpd.md §3.4, §3.5): during 4.2.8's start-up
+/// hold the residual is slewed with time constant 2·`CLOCK_PLL` = 32 s,
+/// not 16·2^poll; otherwise by 1/(16·2^6) per second at poll 6, but the
+/// phase slew plus the frequency is clamped to ±500 ppm, so with
+/// 450 ppm only 50 µs of a 100 ms residual goes in the second. 4.2.6 has
+/// no clamp.
+#[test]
+fn adj_host_clock_slews_the_hold_in_32_s_and_clamps_at_500_ppm() {
+    let got = residual_after_one_second(NtpVersion::Ntp428, 1e-3, 0.0, 300);
+    assert_eq!(got, 1e-3 - 1e-3 / 32.0);
+    let got = residual_after_one_second(NtpVersion::Ntp428, 1e-3, 0.0, 0);
+    assert_eq!(got, 1e-3 - 1e-3 / 1024.0);
+    for sign in [1.0, -1.0] {
+        let (resid_s, freq) = (sign * 0.1, sign * 450e-6);
+        let got = residual_after_one_second(NtpVersion::Ntp428, resid_s, freq, 0);
+        assert_eq!(got, resid_s - sign * (500e-6 - 450e-6), "{sign}");
+        let got = residual_after_one_second(NtpVersion::Ntp426, resid_s, freq, 0);
+        assert_eq!(got, resid_s - resid_s / 1024.0, "{sign}");
+    }
+}
