@@ -653,4 +653,30 @@ mod tests {
             assert_eq!(k.reference, 1000 + secs);
         }
     }
+
+    /// 4.2.8's start-up hold (research/ntpd.md §3.5): an update in SYNC
+    /// with |θ| below `CLOCK_FLOOR` (0.5 ms) ends it; a larger one leaves
+    /// it running, and while it runs the kernel loop is not given the
+    /// offset (`freq_cnt == 0` guards the kernel update).
+    #[test]
+    fn start_up_hold_ends_below_the_half_millisecond_floor() {
+        for (theta_s, hold_after_s) in [(4e-4, 0), (-4e-4, 0), (6e-4, 250), (-6e-4, 250)] {
+            let mut n = synced(NtpVersion::Ntp428, 6, 1e-3, 0.0);
+            n.disc.hold = 250;
+            n.disc.update(&n.p, 64, theta_s, &mut n.kern);
+            assert_eq!(n.disc.hold, hold_after_s, "θ = {theta_s} s");
+        }
+        let cfg = NtpdConfig {
+            kernel_loop: true,
+            drift_ppm: Some(0.0),
+            ..NtpdConfig::default()
+        };
+        let mut n = Ntpd::new(&cfg, CounterInfo { nominal_hz: 1e9 }, 1, 1);
+        n.disc.state = ClockState::Sync;
+        n.disc.update(&n.p, 64, 2e-3, &mut n.kern);
+        assert_eq!((n.disc.hold, n.kern.offset_s), (300, 0.0));
+        n.disc.hold = 0;
+        n.disc.update(&n.p, 128, 2e-3, &mut n.kern);
+        assert_eq!(n.kern.offset_s, 2e-3);
+    }
 }
