@@ -271,4 +271,29 @@ mod tests {
         assert!(passed);
         assert_eq!((peer.offset, peer.epoch), (3.5e-3, 192));
     }
+
+    /// `clock_filter` (research/ntpd.md §1.2 step 6): after the first two,
+    /// stages whose distance reaches `sys_maxdist` (1.5 s) are left out of
+    /// the peer jitter. Two samples of 1 and 2 ms delay read 0 and 1 ms;
+    /// six of 2 s delay read 100 ms: the jitter is that of the first two,
+    /// 1 ms (with all eight it would be √((0.001² + 6·0.1²)/7) = 93 ms).
+    #[test]
+    fn stages_beyond_the_distance_threshold_are_left_out_of_the_jitter() {
+        let n = Ntpd::new(
+            &NtpdConfig::default(),
+            CounterInfo { nominal_hz: 1e9 },
+            1,
+            1,
+        );
+        let mut peer = Peer::new(&n.p, 0.0);
+        let (rho_s, disp_s) = (n.p.rho_s, 2.0 * n.p.rho_s);
+        let samples = [(0.0, 1e-3), (1e-3, 2e-3)]
+            .into_iter()
+            .chain([(0.1, 2.0); 6]);
+        for (i, (offset, delay)) in samples.enumerate() {
+            peer.filter(64 * (i as u64 + 1), offset, delay, disp_s, true, rho_s);
+        }
+        assert_eq!((peer.offset, peer.delay), (0.0, 1e-3));
+        assert!((peer.jitter / 1e-3 - 1.0).abs() < 1e-12, "{}", peer.jitter);
+    }
 }
