@@ -2150,6 +2150,54 @@ mod tests {
         }
     }
 
+    /// A tick that finds a vCPU running in BOOST drops it to UNDER
+    /// (`csched_tick` → `csched_vcpu_acct`: a vCPU found running at a tick
+    /// is consuming real CPU and "should no longer be boosted"), so BOOST
+    /// outlasts at most one 10 ms tick of CPU-bound work. A CPU hog wakes
+    /// boosted at the start on pCPU 1; an idle guest pinned there gets a
+    /// frame at 15 ms, after the first tick and before the first accounting
+    /// (at 30 ms, which sets the hog's priority from its credit anyway).
+    /// The guest wakes boosted, outranks the demoted hog, which has run
+    /// well past the 1 ms rate limit, and takes the pCPU at once: its
+    /// kernel stamps the frame within 0.1 ms of its arrival. A hog
+    /// still in BOOST would be its equal and keep the pCPU to the end of
+    /// its 30 ms slice, making the guest wait ~15 ms.
+    #[test]
+    fn a_tick_ends_boost_so_a_waking_vcpu_preempts_a_hog() {
+        let mut cfg = XenHostConfig::default();
+        cfg.dom0.affinity = vec![0];
+        for guest in [DomainConfig::cpu_hog(), DomainConfig::default()] {
+            cfg.guests.push(DomainConfig {
+                affinity: vec![1],
+                ..guest
+            });
+        }
+        let mut bench = Bench::new(cfg, 1);
+        bench.run(SimTime::from_nanos(5_000_000), |_| {});
+        assert_eq!(bench.host.pcpus[1].current, 1, "the hog runs on pCPU 1");
+        assert_eq!(bench.host.vcpus[1].pri, PRI_BOOST, "the hog woke boosted");
+        let arrival_ns = 15_000_000;
+        bench.run(SimTime::from_nanos(arrival_ns), |_| {});
+        bench
+            .host
+            .packet_from_nic(SimTime::from_nanos(arrival_ns), 2, 0, &mut bench.out);
+        let mut stamped_ns = None;
+        bench.run_noting(
+            SimTime::from_nanos(60_000_000),
+            |n| {
+                if let HostNote::Delivered { domain: 2, at, .. } = n {
+                    stamped_ns.get_or_insert(at.as_nanos());
+                }
+            },
+            |_| {},
+        );
+        let wait_ns = stamped_ns.expect("the frame is delivered") - arrival_ns;
+        assert!(
+            wait_ns < 500_000,
+            "the guest waited {wait_ns} ns for its frame"
+        );
+    }
+
     /// CPU shares (of the run's `secs`) of hog guests with `weights` on one
     /// pCPU (Dom0, idle, on the same pCPU).
     fn hog_shares(weights: &[u32], secs: u64, seed: u64) -> Vec<f64> {
