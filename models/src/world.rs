@@ -2335,6 +2335,157 @@ impl Model for World {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counter::{CounterConfig, CounterKind};
+    use crate::host::XenSetup;
+    use crate::migration::MigrationMethod;
+    use crate::xen::{DomainConfig, XenHostConfig};
+    use sim_core::Engine;
+
+    /// A Xen host whose TSC runs at `tsc_hz`, with one idle guest.
+    fn xen_host(name: &str, tsc_hz: u64) -> HostConfig {
+        HostConfig {
+            name: name.into(),
+            counters: vec![
+                CounterConfig {
+                    nominal_hz: Some(tsc_hz),
+                    ..CounterConfig::default()
+                },
+                CounterConfig {
+                    kind: CounterKind::Hpet,
+                    ..CounterConfig::default()
+                },
+            ],
+            xen: Some(XenSetup {
+                host: XenHostConfig {
+                    guests: vec![DomainConfig::default()],
+                    ..XenHostConfig::default()
+                },
+                ..XenSetup::default()
+            }),
+            ..HostConfig::default()
+        }
+    }
+
+    /// A world of Xen hosts with TSCs at `tsc_hz`, and a naive daemon in
+    /// guest 1 of the first, reading its TSC and polling `server` over
+    /// `path` every 16 s.
+    fn guest_daemon_world(tsc_hz: &[u64], server: &ServerConfig, path: &PathConfig) -> World {
+        let mut world = World::new(
+            7,
+            ProbeSpec {
+                interval: SimDuration::from_secs(1),
+                metrics_from: SimTime::ZERO,
+                record_every: 1,
+                stability_max_m: 0,
+            },
+        );
+        for (i, &hz) in tsc_hz.iter().enumerate() {
+            world.add_host(&xen_host(&format!("h{i}"), hz)).unwrap();
+        }
+        world.add_server(server);
+        world.add_path(path).unwrap();
+        world
+            .add_daemon(&DaemonSpec {
+                name: "guest".into(),
+                host: 0,
+                domain: 1,
+                counter: CounterSource::Tsc,
+                core: 0,
+                servers: vec![(0, 0)],
+                algorithm: naive(),
+            })
+            .unwrap();
+        world
+    }
+
+    /// The naive algorithm with its default 16 s poll period.
+    fn naive() -> AlgorithmConfig {
+        AlgorithmConfig::default_for("naive").expect("registered")
+    }
+
+    /// Stop-and-copy of an 8 MiB guest: paused at once for 67 ms of copy
+    /// at 1 Gb/s plus 20 ms of state transfer and resume.
+    fn small_stop_and_copy() -> MigrationConfig {
+        MigrationConfig {
+            method: MigrationMethod::StopAndCopy,
+            memory_mib: 8.0,
+            ..MigrationConfig::default()
+        }
+    }
+
+    /// Runs `world` to `until`; returns its exchange records.
+    fn run_exchanges(world: World, until: SimTime) -> Vec<ExchangeRecord> {
+        let mut engine = Engine::new(world);
+        let every = engine.model().probe_interval();
+        engine.schedule_every(SimTime::ZERO, every, Event::Probe);
+        let mut initial = Vec::new();
+        engine.model_mut().start(&mut |t, e| initial.push((t, e)));
+        for (t, e) in initial {
+            engine.schedule(t, e);
+        }
+        engine.run_until(until);
+        std::mem::take(&mut engine.model_mut().records_mut().exchanges)
+    }
+
+    /// A daemon's timer is due when its counter reaches the requested
+    /// value, timed from the counter's measured rate. A guest that moves,
+    /// with a native TSC, from a 2 GHz host to a 3 GHz one counts 1.5× as
+    /// fast from its resume: the rate measured on the source no longer
+    /// holds, and the daemon must time its polls there from the new
+    /// counter's own rate. The new count is ahead of the old, so the poll
+    /// due by the old count goes at the resume; the next is due 32e9 ticks
+    /// later (16 s at the 2 GHz the daemon booted with), 10.67 s of true
+    /// time. The guest moves 1 s after a poll, within the 4 s span over
+    /// which a rate is measured, so a rate kept from the source would time
+    /// that poll 16 s out, 16e9 ticks late.
+    #[test]
+    fn a_daemon_times_its_polls_with_the_new_hosts_counter_after_a_move() {
+        const SRC_HZ: f64 = 2e9;
+        const DST_HZ: f64 = 3e9;
+        let poll_period_s = naive().poll_period_s();
+        let mut world = guest_daemon_world(
+            &[SRC_HZ as u64, DST_HZ as u64],
+            &ServerConfig::default(),
+            &PathConfig::from_rtt(250.0, 0.0),
+        );
+        let booted_s = world.hosts[0]
+            .hypervisor()
+            .expect("Xen")
+            .time
+            .booted_at()
+            .as_secs_f64();
+        // Polls at boot and every 16 s (plus a few µs of vCPU wake-up each).
+        let pause = SimTime::from_secs_f64(booted_s + 2.0 * poll_period_s + 1.0);
+        let plan = world
+            .add_migration(
+                GuestRef { host: 0, domain: 1 },
+                GuestRef { host: 1, domain: 1 },
+                pause,
+                &small_stop_and_copy(),
+                TscMode::Native,
+                None,
+            )
+            .unwrap();
+        let resume_ns = (pause + plan.downtime).as_nanos();
+        let exchanges = run_exchanges(world, SimTime::from_secs(70));
+        let after: Vec<&ExchangeRecord> = exchanges
+            .iter()
+            .filter(|x| x.ta_true_ns >= resume_ns)
+            .collect();
+        assert!(after.len() >= 2, "{after:?}");
+        let period_ticks = poll_period_s * SRC_HZ;
+        let ticks = after[1].ta.wrapping_sub(after[0].ta) as f64;
+        let true_s = (after[1].ta_true_ns - after[0].ta_true_ns) as f64 * 1e-9;
+        assert!(
+            (ticks / period_ticks - 1.0).abs() < 1e-4,
+            "{ticks} ticks between polls, want {period_ticks}"
+        );
+        let want_s = period_ticks / DST_HZ;
+        assert!(
+            (true_s / want_s - 1.0).abs() < 1e-4,
+            "{true_s} s between polls, want {want_s} s"
+        );
+    }
 
     #[test]
     fn fold_blocks_are_bounded_in_bytes_beyond_sixteen_clocks() {
