@@ -2427,6 +2427,77 @@ mod tests {
         std::mem::take(&mut engine.model_mut().records_mut().exchanges)
     }
 
+    /// A guest's requests in flight when it pauses for a migration are
+    /// lost: the replies reach a paused guest, or one resumed on another
+    /// host whose kernel never sent the requests. Each is recorded as lost
+    /// once, with only what happened before the pause (a server stamp
+    /// taken after it is not the guest's to know), and none completes as
+    /// an exchange whose Ta was read before the pause and Tf after the
+    /// resume: with an emulated TSC, which does not count the downtime,
+    /// such stamps would put the server ~½ downtime off. The path takes
+    /// 100 ms each way and the server holds each request 100 ms, so a reply
+    /// comes back 300 ms after its request left, after the 87 ms pause; the
+    /// guest pauses once while a request is on its way to the server
+    /// (50 ms after a poll) and once while the server holds it (150 ms).
+    #[test]
+    fn requests_in_flight_at_a_migration_pause_are_lost_once() {
+        let server = ServerConfig {
+            residence_min_us: 100_000.0,
+            ..ServerConfig::default()
+        };
+        let path = PathConfig::from_min_delays(100_000.0, 100_000.0);
+        let mut world = guest_daemon_world(&[2_000_000_000; 2], &server, &path);
+        let booted = world.hosts[0].hypervisor().expect("Xen").time.booted_at();
+        let poll_period_s = naive().poll_period_s();
+        let (a, b) = (
+            GuestRef { host: 0, domain: 1 },
+            GuestRef { host: 1, domain: 1 },
+        );
+        // Polls come at boot and every 16 s of the guest's TSC, which
+        // misses each downtime.
+        let (mut pauses, mut missed) = (Vec::new(), SimDuration::ZERO);
+        for (polls, from, to, after_poll_s) in [(2.0, a, b, 0.05), (5.0, b, a, 0.15)] {
+            let pause =
+                booted + missed + SimDuration::from_secs_f64(polls * poll_period_s + after_poll_s);
+            let plan = world
+                .add_migration(
+                    from,
+                    to,
+                    pause,
+                    &small_stop_and_copy(),
+                    TscMode::Emulated,
+                    None,
+                )
+                .unwrap();
+            missed = missed + plan.downtime;
+            pauses.push(pause.as_nanos());
+        }
+        let exchanges = run_exchanges(world, SimTime::from_secs(120));
+        for (i, x) in exchanges.iter().enumerate() {
+            assert!(
+                exchanges[..i].iter().all(|y| y.ta_true_ns != x.ta_true_ns),
+                "request sent at {} ns recorded twice",
+                x.ta_true_ns
+            );
+        }
+        for &pause_ns in &pauses {
+            // Requests sent in the second before the pause (an exchange
+            // takes 300 ms) that were lost or answered after it.
+            let cut: Vec<&ExchangeRecord> = exchanges
+                .iter()
+                .filter(|x| (pause_ns - 1_000_000_000..pause_ns).contains(&x.ta_true_ns))
+                .filter(|x| x.lost || x.tf_true_ns > pause_ns)
+                .collect();
+            assert_eq!(cut.len(), 1, "{cut:?}");
+            let x = cut[0];
+            assert!(x.lost, "an exchange spanning the pause completed: {x:?}");
+            assert!(
+                x.tb_true_ns <= pause_ns && x.te_true_ns <= pause_ns,
+                "{x:?}"
+            );
+        }
+    }
+
     /// A daemon's timer is due when its counter reaches the requested
     /// value, timed from the counter's measured rate. A guest that moves,
     /// with a native TSC, from a 2 GHz host to a 3 GHz one counts 1.5× as
