@@ -2198,6 +2198,44 @@ mod tests {
         );
     }
 
+    /// Credit1 parks a capped vCPU only once its debt exceeds one period's
+    /// share of the cap (`csched_acct`: `credit < -credit_cap`) and lets it
+    /// go only when an accounting finds its credit non-negative, so a
+    /// capped hog alone on its pCPU runs and waits in stretches of whole
+    /// periods: at a 50 % cap (15 ms of credit per 30 ms period) it runs
+    /// two periods (credit −15 ms, then −30 ms: parked) and is parked for
+    /// two (−15 ms, then 0: unparked). Whatever work comes for it (a
+    /// frame, a timer) may wait out a whole 60 ms stretch; parking at any
+    /// debt, or unparking while still in debt, would halve the stretches
+    /// (and the runs) for the same 50 % share.
+    #[test]
+    fn a_half_capped_hog_is_parked_for_two_periods_at_a_time() {
+        let mut cfg = XenHostConfig::default();
+        cfg.dom0.affinity = vec![0];
+        cfg.guests.push(DomainConfig {
+            affinity: vec![1],
+            cap_pct: 50,
+            ..DomainConfig::cpu_hog()
+        });
+        let mut bench = Bench::new(cfg, 1);
+        let (mut parked_since_ns, mut stretches_ns) = (None, Vec::new());
+        bench.run(SimTime::from_secs(2), |h| {
+            match (h.vcpus[1].parked, parked_since_ns) {
+                (true, None) => parked_since_ns = Some(h.now_ns),
+                (false, Some(since)) => {
+                    stretches_ns.push(h.now_ns - since);
+                    parked_since_ns = None;
+                }
+                _ => {}
+            }
+        });
+        assert!(stretches_ns.len() >= 10, "{stretches_ns:?}");
+        assert!(
+            stretches_ns.iter().all(|&s| s == 60_000_000),
+            "parked stretches {stretches_ns:?} ns"
+        );
+    }
+
     /// CPU shares (of the run's `secs`) of hog guests with `weights` on one
     /// pCPU (Dom0, idle, on the same pCPU).
     fn hog_shares(weights: &[u32], secs: u64, seed: u64) -> Vec<f64> {
