@@ -210,8 +210,11 @@ mod tests {
     /// samples arrive; the ninth pushes it out of the eight stages. Of the
     /// eight samples after it, number `chosen` (1…8) has the least delay
     /// (2 ms against 3 ms) and offset `x_s`, the other seven x ± 1 ms,
-    /// alternately. Returns the peer and what the ninth call returned.
-    fn held_sample_leaves(chosen: usize, x_s: f64) -> (Peer, bool) {
+    /// alternately. Every sample has the dispersion of an on-wire sample
+    /// (2^ρ + 2^ρpeer, the delay term aside) but the chosen one, which has
+    /// `chosen_disp_s` if given. Returns the peer and what the ninth call
+    /// returned.
+    fn held_sample_leaves(chosen: usize, x_s: f64, chosen_disp_s: Option<f64>) -> (Peer, bool) {
         let n = Ntpd::new(
             &NtpdConfig::default(),
             CounterInfo { nominal_hz: 1e9 },
@@ -225,13 +228,13 @@ mod tests {
         let mut sign = 1.0;
         let mut last = false;
         for i in 1..=8 {
-            let (offset, delay) = if i == chosen {
-                (x_s, 2e-3)
+            let (offset, delay, disp) = if i == chosen {
+                (x_s, 2e-3, chosen_disp_s.unwrap_or(disp_s))
             } else {
                 sign = -sign;
-                (x_s + sign * 1e-3, 3e-3)
+                (x_s + sign * 1e-3, 3e-3, disp_s)
             };
-            last = peer.filter(64 + 64 * i as u64, offset, delay, disp_s, true, rho_s);
+            last = peer.filter(64 + 64 * i as u64, offset, delay, disp, true, rho_s);
             if i < 8 {
                 // The held sample is still the output, already used.
                 assert!(!last && peer.offset == 0.0, "sample {i}");
@@ -250,12 +253,12 @@ mod tests {
     /// compared with it), but not the last sample used.
     #[test]
     fn popcorn_gate_is_three_times_the_peer_jitter() {
-        let (peer, passed) = held_sample_leaves(1, 3.5e-3);
+        let (peer, passed) = held_sample_leaves(1, 3.5e-3, None);
         assert!((peer.jitter / 1e-3 - 1.0).abs() < 1e-9, "{}", peer.jitter);
         assert!(!passed, "Δ = 3.5 jitters, 64 s after the last sample used");
         assert_eq!((peer.offset, peer.epoch), (3.5e-3, 64));
 
-        let (peer, passed) = held_sample_leaves(1, 2.5e-3);
+        let (peer, passed) = held_sample_leaves(1, 2.5e-3, None);
         assert!(passed, "Δ = 2.5 jitters");
         assert_eq!((peer.offset, peer.epoch), (2.5e-3, 128));
     }
@@ -266,7 +269,7 @@ mod tests {
     /// sample is exactly two polls (128 s) younger.
     #[test]
     fn popcorn_gate_spares_samples_two_polls_younger() {
-        let (peer, passed) = held_sample_leaves(2, 3.5e-3);
+        let (peer, passed) = held_sample_leaves(2, 3.5e-3, None);
         assert!((peer.jitter / 1e-3 - 1.0).abs() < 1e-9, "{}", peer.jitter);
         assert!(passed);
         assert_eq!((peer.offset, peer.epoch), (3.5e-3, 192));
@@ -295,5 +298,50 @@ mod tests {
         }
         assert_eq!((peer.offset, peer.delay), (0.0, 1e-3));
         assert!((peer.jitter / 1e-3 - 1.0).abs() < 1e-12, "{}", peer.jitter);
+    }
+
+    /// The popcorn gate needs the chosen stage's own dispersion below
+    /// `sys_maxdist` (research/ntpd.md §1.2 step 8: disp[k] < 1.5 s). The
+    /// spike of `popcorn_gate_is_three_times_the_peer_jitter` (Δ = 3.5
+    /// jitters, 64 s after the last sample used) passes when it was sampled
+    /// with 1.6 s of dispersion: its stage holds 1.6 s plus 448 s of aging
+    /// (6.7 ms), while the peer dispersion, half of that plus the seven
+    /// small stages' share, stays near 0.8 s, below the gate's other bound.
+    #[test]
+    fn popcorn_gate_spares_a_sample_with_a_dispersion_above_maxdist() {
+        let (peer, passed) = held_sample_leaves(1, 3.5e-3, Some(1.6));
+        let k = (0..8).find(|&s| peer.fo[s] == 3.5e-3).unwrap();
+        assert!(
+            (peer.fe[k] - (1.6 + 448.0 * 15e-6)).abs() < 1e-12,
+            "{}",
+            peer.fe[k]
+        );
+        assert!((peer.disp - 0.805).abs() < 0.005, "{}", peer.disp);
+        assert!((peer.jitter / 1e-3 - 1.0).abs() < 1e-9, "{}", peer.jitter);
+        assert!(passed);
+        assert_eq!((peer.offset, peer.epoch), (3.5e-3, 128));
+    }
+
+    /// The popcorn gate also needs the peer dispersion below `sys_maxdist`
+    /// (research/ntpd.md §1.2 step 8). After `peer_clear` the seven other
+    /// stages hold `MAXDISPERSE` (16 s), so the first sample leaves a peer
+    /// dispersion of 16·(1/4 + 1/8 + … + 1/256) = 7.9375 s (plus half its
+    /// own microseconds): its offset of 10 ms, ten thousand times the jitter
+    /// (the precision, m = 1) away from the cleared offset 0 and less than
+    /// two polls after epoch 0, is used at once, not held as a spike.
+    #[test]
+    fn first_sample_after_a_clear_is_not_a_popcorn_spike() {
+        let n = Ntpd::new(
+            &NtpdConfig::default(),
+            CounterInfo { nominal_hz: 1e9 },
+            1,
+            1,
+        );
+        let mut peer = Peer::new(&n.p, 0.0);
+        let rho_s = n.p.rho_s;
+        assert!(peer.filter(64, 10e-3, 1e-3, 2.0 * rho_s, true, rho_s));
+        assert!((peer.disp - 7.9375).abs() < 1e-5, "{}", peer.disp);
+        assert_eq!(peer.jitter, rho_s);
+        assert_eq!((peer.offset, peer.epoch), (10e-3, 64));
     }
 }
