@@ -454,8 +454,8 @@ impl Ntpd {
 mod tests {
     use super::*;
     use crate::ntpd::NtpdConfig;
-    use crate::sync::CounterInfo;
-    use PeerSelection::{Falseticker, Survivor, SystemPeer};
+    use crate::sync::{CounterInfo, SyncAlgorithm};
+    use PeerSelection::{Falseticker, Survivor, SystemPeer, Unfit};
 
     /// A daemon at `current_time` 1000 s whose servers have the given
     /// (offset s, root distance λ s, stratum): delay and jitter 0, the
@@ -600,6 +600,153 @@ mod tests {
                 assert!((got - offset).abs() <= two_ulps, "{k}: {got} for {offset}");
             }
             assert_eq!(a.sys_jitter_s.to_bits(), b.sys_jitter_s.to_bits());
+        }
+    }
+
+    /// `peer_unfit` (research/ntpd.md §1.4): a server is a candidate only
+    /// while its root distance λ is below `sys_maxdist` + PHI·2^hpoll, the
+    /// dispersion it may gather until its next poll. λ = 1.51 s passes at
+    /// hpoll 10 (gate 1.5 + 15e-6·1024 = 1.51536 s), fails at hpoll 6 (gate
+    /// 1.50096 s), and λ equal to the gate fails.
+    #[test]
+    fn distance_gate_is_maxdist_plus_phi_times_the_poll() {
+        let gate_s = |hpoll: i32| MAXDIST_S + PHI_S_PER_S * 2f64.powi(hpoll);
+        assert!((gate_s(10) - 1.51536).abs() < 1e-12);
+        for version in [NtpVersion::Ntp428, NtpVersion::Ntp426] {
+            for (lambda_s, hpoll, want) in [
+                (1.51, 10, SystemPeer),
+                (1.51, 6, Unfit),
+                (gate_s(10), 10, Unfit),
+            ] {
+                let mut n = daemon(version, &[(0.0, lambda_s, 1)]);
+                n.peers[0].hpoll = hpoll;
+                assert_eq!(
+                    select(&mut n),
+                    [want],
+                    "{version:?}: λ {lambda_s} s at hpoll {hpoll}"
+                );
+            }
+        }
+    }
+
+    /// NTPsec leaves the peer dispersion out of λ (research/ntpd.md §1.4)
+    /// and refuses instead a server whose dispersion reaches the same gate,
+    /// `sys_maxdist` + PHI·2^hpoll (ntpsec issue 68). With 1.51 s of
+    /// dispersion (λ is then the 1 ms floor) the server is fit at hpoll 10
+    /// (gate 1.51536 s), unfit at hpoll 6 (gate 1.50096 s) and with a
+    /// dispersion equal to the gate.
+    #[test]
+    fn ntpsec_refuses_a_dispersion_at_the_distance_gate() {
+        let gate_10_s = MAXDIST_S + PHI_S_PER_S * 1024.0;
+        for (disp_s, hpoll, want) in [
+            (1.51, 10, SystemPeer),
+            (1.51, 6, Unfit),
+            (gate_10_s, 10, Unfit),
+        ] {
+            let mut n = daemon(NtpVersion::Ntpsec, &[(0.0, disp_s, 1)]);
+            n.peers[0].hpoll = hpoll;
+            assert_eq!(n.root_distance(0), MINDIST_S);
+            assert_eq!(
+                select(&mut n),
+                [want],
+                "dispersion {disp_s} s at hpoll {hpoll}"
+            );
+        }
+    }
+
+    /// `root_distance` is floored at `sys_mindist` = 1 ms (research/ntpd.md
+    /// §1.4), so servers nearer than that weigh alike in the combination
+    /// (§2 step 6, weights 1/λ). Offsets 0 and 0.1 ms with λ of 0.1 and
+    /// 0.4 ms are taken as [−1, 1] and [−0.9, 1.1] ms: both survive in
+    /// both releases (4.2.6's offsets lie strictly inside the intersection
+    /// (−0.9, 1) ms) and the system offset is their plain mean, 0.05 ms.
+    /// Unfloored weights 1/λ would give (0.1·2500)/12500 = 0.02 ms, and in
+    /// 4.2.6 the intersection [−0.1, 0.1] ms would make the second a
+    /// falseticker.
+    #[test]
+    fn root_distance_floor_makes_near_servers_weigh_alike() {
+        for version in [NtpVersion::Ntp428, NtpVersion::Ntp426] {
+            let mut n = daemon(version, &[(0.0, 1e-4, 1), (1e-4, 4e-4, 1)]);
+            assert_eq!(select(&mut n), [SystemPeer, Survivor], "{version:?}");
+            assert!(
+                close(n.sys_offset_s, 5e-5),
+                "{version:?}: {}",
+                n.sys_offset_s
+            );
+        }
+    }
+
+    /// `clock_update` (ntp.org `ntp_proto.c`; research/ntpd.md §2 step 7):
+    /// the root dispersion the clock passes on is the system peer's
+    /// dispersion plus the system jitter, PHI times the age of the peer's
+    /// sample and |θ_sys|, floored at `sys_mindisp` (1 ms); the error
+    /// estimate adds half the root delay (the peer delay).
+    ///
+    /// * One server at −50 ms, dispersion 2 ms, delay 4 ms, sampled 100 s
+    ///   ago: 0.002 + 0 + 0.0015 + 0.05 = 0.0535 s, estimate 0.0555 s.
+    /// * One server at 0 with 0.2 ms of dispersion and no delay: the floor,
+    ///   1 ms.
+    /// * Servers at 0 and 2 ms, λ 10 ms each, no delay: θ_sys = 1 ms, system
+    ///   jitter √(0.5·0.002² + 0.002²) = √6e-6 (§2 step 6), so
+    ///   0.01 + √6e-6 + 0.001.
+    #[test]
+    fn root_dispersion_adds_the_system_jitter_age_and_offset() {
+        let cases = [
+            (vec![(-0.05, 0.002, 1)], 0.004, 900, 0.002 + 0.0535),
+            (vec![(0.0, 2e-4, 1)], 0.0, 1000, MINDIST_S),
+            (
+                vec![(0.0, 0.01, 1), (0.002, 0.01, 1)],
+                0.0,
+                1000,
+                0.011 + 6e-6f64.sqrt(),
+            ),
+        ];
+        for (servers, delay_s, update, want_s) in cases {
+            let mut n = daemon(NtpVersion::Ntp428, &servers);
+            for p in &mut n.peers {
+                p.delay = delay_s;
+                p.update = update;
+                p.epoch = 1000; // newer than sys_epoch: the clock is updated
+            }
+            n.clock_select();
+            assert_eq!(n.sys_peer(), Some(0));
+            let got_s = n.error_estimate().unwrap();
+            assert!((got_s - want_s).abs() < 1e-12, "{servers:?}: {got_s} s");
+        }
+    }
+
+    /// 4.2.6's intersection (module docs) takes `allow` = 0 when no
+    /// midpoint lies outside [low, high], and inserts a value after the
+    /// equal ones. Server 0: 0.5 ± 0.5, server 1: 0 ± 1, server 2:
+    /// 0.5 ± 1, sorted −1, −0.5, 0 (lo 0), 0 (mid 1, after the equal lo
+    /// 0), 0.5, 0.5, 1, 1, 1.5. The upward scan opens three intervals at
+    /// lo 0 before passing mid 1 (low = 0), the downward one at the second
+    /// 1 (high = 1), no midpoint passed: (0, 1). Server 1's offset 0 is not
+    /// strictly inside: a falseticker. (With `allow` = 1 it would be
+    /// (−0.5, 1) and server 1 a survivor.) 4.2.8 keeps all three: every
+    /// interval overlaps [0, 1].
+    #[test]
+    fn offset_on_the_edge_of_the_full_intersection_is_a_426_falseticker() {
+        let servers = [(0.5, 0.5, 1), (0.0, 1.0, 1), (0.5, 1.0, 1)];
+        let mut n = daemon(NtpVersion::Ntp426, &servers);
+        assert_eq!(select(&mut n), [SystemPeer, Falseticker, Survivor]);
+        assert_eq!(n.sys_offset_s, 0.5);
+
+        let mut n = daemon(NtpVersion::Ntp428, &servers);
+        let sel = select(&mut n);
+        assert!(!sel.contains(&Falseticker), "{sel:?}");
+    }
+
+    /// With two servers whose intervals, 0 ± 1 and 3 ± 1, are disjoint, no
+    /// number of falsetickers below half of them (research/ntpd.md §2 step
+    /// 2: `allow` = 0 only, 2·allow < n) gives high > low, so both releases
+    /// keep no truechimer and no system peer.
+    #[test]
+    fn two_disjoint_intervals_leave_no_truechimer() {
+        for version in [NtpVersion::Ntp428, NtpVersion::Ntp426] {
+            let mut n = daemon(version, &[(0.0, 1.0, 1), (3.0, 1.0, 1)]);
+            assert_eq!(select(&mut n), [Falseticker, Falseticker], "{version:?}");
+            assert_eq!(n.sys_peer(), None);
         }
     }
 }
