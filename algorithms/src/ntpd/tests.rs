@@ -1423,3 +1423,75 @@ fn adj_host_clock_slews_the_hold_in_32_s_and_clamps_at_500_ppm() {
         assert_eq!(got, resid_s - resid_s / 1024.0, "{sign}");
     }
 }
+
+/// One request to server 0 sent at counter 1 s (the daemon's start, when
+/// its clock reads the counter's nominal 1 s) and answered with server
+/// stamps `tb_s`, `te_s`, received at counter `tf_ns`. The request, sent
+/// with reach 0, pushes a dummy sample into filter stage 0 (§1.2), so the
+/// reply's sample goes to stage 1.
+fn one_exchange(cfg: &NtpdConfig, tb_s: f64, te_s: f64, tf_ns: u64) -> Ntpd {
+    let mut n = Ntpd::new(cfg, INFO, 1, 1);
+    let ta = 1_000_000_000;
+    n.on_transmit(0, ta);
+    n.on_exchange(&Exchange {
+        server: 0,
+        ta,
+        tb: tb_s,
+        te: te_s,
+        tf: tf_ns,
+        stratum: 1,
+        server_changed: false,
+    });
+    n
+}
+
+/// `process_packet` (research/ntpd.md §1.1, §5.6 step 3): the delay is
+/// floored at the system precision 2^ρ before it enters the filter, and
+/// the sample dispersion ε = 2^ρ + 2^ρpeer + PHI·δ takes the floored
+/// delay. With ρ = −6 (15.625 ms; the servers' −20) a 2 ms round trip
+/// enters as 15.625 ms; with the default ρ = −20 it stays 2 ms.
+#[test]
+fn delay_is_floored_at_the_system_precision() {
+    let coarse = NtpdConfig {
+        precision_log2: -6,
+        ..NtpdConfig::default()
+    };
+    let n = one_exchange(&coarse, 1.001, 1.001, 1_002_000_000);
+    let p = &n.peers[0];
+    let rho_s = 2f64.powi(-6);
+    assert_eq!((p.fd[1], p.delay), (rho_s, rho_s));
+    assert_eq!(p.fe[1], rho_s + 2f64.powi(-20) + PHI_S_PER_S * rho_s);
+
+    let n = one_exchange(&NtpdConfig::default(), 1.001, 1.001, 1_002_000_000);
+    assert!(
+        (n.peers[0].fd[1] - 2e-3).abs() < 1e-12,
+        "{}",
+        n.peers[0].fd[1]
+    );
+}
+
+/// NTPsec drops a reply whose round-trip delay exceeds `sys_maxdist`
+/// (1.5 s) before the clock filter (research/ntpd.md §1.1, BOGON14 in
+/// `handle_procpkt`): 1.6 s leaves stage 1 as `peer_clear` left it (the
+/// next stage, dispersion 16 s), 1.5 s itself enters it, and 4.2.8 takes
+/// 1.6 s.
+#[test]
+fn ntpsec_drops_a_reply_with_a_delay_above_maxdist() {
+    for (version, tf_ns, kept) in [
+        (NtpVersion::Ntpsec, 2_600_000_000, false),
+        (NtpVersion::Ntpsec, 2_500_000_000, true),
+        (NtpVersion::Ntp428, 2_600_000_000, true),
+    ] {
+        let cfg = NtpdConfig {
+            version,
+            ..NtpdConfig::default()
+        };
+        let n = one_exchange(&cfg, 1.0, 1.0, tf_ns);
+        let p = &n.peers[0];
+        assert_eq!(p.nxt, 1 + usize::from(kept), "{version:?} at {tf_ns}");
+        assert_eq!(p.fe[1] < MAXDISP_S, kept, "{version:?} at {tf_ns}");
+        if kept {
+            assert_eq!(p.fd[1], (tf_ns as f64 - 1e9) / 1e9);
+        }
+    }
+}
