@@ -455,7 +455,7 @@ mod tests {
     use super::*;
     use crate::ntpd::NtpdConfig;
     use crate::sync::{CounterInfo, SyncAlgorithm};
-    use PeerSelection::{Falseticker, Survivor, SystemPeer, Unfit};
+    use PeerSelection::{Falseticker, Outlier, Survivor, SystemPeer, Unfit};
 
     /// A daemon at `current_time` 1000 s whose servers have the given
     /// (offset s, root distance λ s, stratum): delay and jitter 0, the
@@ -748,5 +748,97 @@ mod tests {
             assert_eq!(select(&mut n), [Falseticker, Falseticker], "{version:?}");
             assert_eq!(n.sys_peer(), None);
         }
+    }
+
+    /// Anti-clockhop (research/ntpd.md §2 step 5): the metric φ·λ +
+    /// 0.001·stratum prefers server 0 (stratum 1, λ 20 ms: 0.00101 s or
+    /// less) over the old system peer, server 1 (stratum 2, λ 10 ms:
+    /// 0.002 s or more). The old peer is kept while the offsets differ by
+    /// less than a threshold that starts at 1 ms and halves at each
+    /// selection: 0.3 ms apart it is kept twice (thresholds 1 and 0.5 ms)
+    /// and dropped at the third (0.25 ms); 0.5 ms apart, kept once, dropped
+    /// at the second (0.5 ms is not below 0.5 ms); 1 ms apart, dropped at
+    /// once.
+    #[test]
+    fn clockhop_threshold_starts_at_1_ms_and_halves() {
+        for (apart_s, kept) in [(3e-4, 2), (5e-4, 1), (1e-3, 0)] {
+            let mut n = daemon(NtpVersion::Ntp428, &[(0.0, 0.02, 1), (apart_s, 0.01, 2)]);
+            n.sys_peer = Some(1);
+            for round in 0..=kept {
+                let want = if round < kept {
+                    [Survivor, SystemPeer]
+                } else {
+                    [SystemPeer, Survivor]
+                };
+                assert_eq!(select(&mut n), want, "{apart_s} s apart, selection {round}");
+            }
+        }
+    }
+
+    /// The cluster algorithm (research/ntpd.md §2 step 4) discards the
+    /// survivor with the largest select jitter φ times λ (4.2.6: times its
+    /// metric λ_next/1.5 + stratum) until three are left. Offsets 0, 1, 2
+    /// and 2.5 ms give φ = 1.94, 1.19, 1.32 and 1.71 ms; server 3's λ of
+    /// 100 ms (against 10 ms) and stratum 2 make its product the largest
+    /// (4.2.8: 0.17 against at most 0.019 ms·s; 4.2.6: 3.5 against at most
+    /// 1.95 ms), so it is the one discarded, not server 0 with the largest
+    /// φ. (4.2.6's intersection is (−8, 10) ms, every offset strictly
+    /// inside.)
+    #[test]
+    fn cluster_discards_the_largest_select_jitter_times_distance() {
+        let servers = [
+            (0.0, 0.01, 1),
+            (0.001, 0.01, 1),
+            (0.002, 0.01, 1),
+            (0.0025, 0.1, 2),
+        ];
+        for version in [NtpVersion::Ntp428, NtpVersion::Ntp426] {
+            let mut n = daemon(version, &servers);
+            let sel = select(&mut n);
+            assert_eq!(sel[3], Outlier, "{version:?}: {sel:?}");
+            assert!(!sel[..3].contains(&Outlier), "{version:?}: {sel:?}");
+        }
+    }
+
+    /// The cluster stops once the discard candidate's select jitter,
+    /// floored at the precision 2^ρ, is no larger than the smallest peer
+    /// jitter (research/ntpd.md §2 step 4: g = max(φ, 2^ρ) ≤ d). Four
+    /// servers within 30 ns (φ below 40 ns):
+    ///
+    /// * 4.2.8 on a quiet LAN, every peer jitter at its floor 2^ρ: g = d,
+    ///   all four survive.
+    /// * NTPsec, whose peer jitters have no floor, at 2^ρ/2: g = 2^ρ > d,
+    ///   one is discarded.
+    /// * 4.2.6 with the offsets equal and peer jitters 2^ρ: it stops with
+    ///   the last survivor's select jitter, 0 floored to 2^ρ, as the
+    ///   system's select jitter, and the system jitter is that alone.
+    #[test]
+    fn cluster_stops_at_the_precision_floored_select_jitter() {
+        let servers = [
+            (0.0, 0.01, 1),
+            (1e-8, 0.01, 1),
+            (2e-8, 0.01, 1),
+            (3e-8, 0.1, 1),
+        ];
+        for (version, jitter_rho, outliers) in
+            [(NtpVersion::Ntp428, 1.0, 0), (NtpVersion::Ntpsec, 0.5, 1)]
+        {
+            let mut n = daemon(version, &servers);
+            let rho_s = n.p.rho_s;
+            for p in &mut n.peers {
+                p.jitter = jitter_rho * rho_s;
+            }
+            let sel = select(&mut n);
+            let got = sel.iter().filter(|&&c| c == Outlier).count();
+            assert_eq!(got, outliers, "{version:?}: {sel:?}");
+        }
+
+        let mut n = daemon(NtpVersion::Ntp426, &[(0.0, 0.01, 1); 4]);
+        let rho_s = n.p.rho_s;
+        for p in &mut n.peers {
+            p.jitter = rho_s;
+        }
+        assert_eq!(select(&mut n), [SystemPeer, Survivor, Survivor, Survivor]);
+        assert_eq!(n.sys_jitter_s, rho_s);
     }
 }
