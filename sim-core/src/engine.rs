@@ -239,6 +239,28 @@ mod tests {
         assert_eq!(e.events(), 7);
     }
 
+    /// Logs the times of its events and schedules nothing.
+    struct Times(Vec<u64>);
+    impl Model for Times {
+        type Event = ();
+        fn handle(&mut self, now: SimTime, _: (), _: &mut Scheduler<()>) {
+            self.0.push(now.as_nanos());
+        }
+    }
+
+    #[test]
+    fn a_periodic_event_starting_in_the_past_starts_now() {
+        // Handed over at 10 ns with a first instant of 3 ns, a periodic
+        // event is delivered at 10, 15, 20 ns: like a queued event, it is
+        // moved to now, and the clock never runs backwards.
+        let mut e = Engine::new(Times(Vec::new()));
+        e.run_until(SimTime::from_nanos(10));
+        e.schedule_every(SimTime::from_nanos(3), SimDuration::from_nanos(5), ());
+        let s = e.run_until(SimTime::from_nanos(20));
+        assert_eq!(e.model().0, vec![10, 15, 20]);
+        assert_eq!(s.end, SimTime::from_nanos(20));
+    }
+
     /// Events `Some(k)` are scheduled work that re-schedules itself
     /// pseudo-randomly (often onto the periodic instants, to exercise ties);
     /// `None` is the periodic sample, which schedules work and, in the
