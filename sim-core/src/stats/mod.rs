@@ -98,3 +98,33 @@ impl CompensatedSum {
         self.sum + self.comp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CompensatedSum;
+
+    #[test]
+    fn compensation_keeps_what_rounding_drops() {
+        // 1e16 + 1 rounds back to 1e16 (the f64 spacing there is 2); the
+        // compensation term keeps the 1, so after −1e16 the sum is exactly
+        // 1, where plain summation gives 0.
+        let mut s = CompensatedSum::default();
+        for x in [1e16, 1.0, -1e16] {
+            s.add(x);
+        }
+        assert_eq!(s.value(), 1.0);
+    }
+
+    #[test]
+    fn a_merge_carries_the_other_sums_compensation() {
+        // `b` holds 1e16 + 1 as sum 1e16 and compensation 1: merged into
+        // −1e16, the total is exactly 1, not the 0 of its rounded sum.
+        let mut a = CompensatedSum::default();
+        a.add(-1e16);
+        let mut b = CompensatedSum::default();
+        b.add(1e16);
+        b.add(1.0);
+        a.merge(&b);
+        assert_eq!(a.value(), 1.0);
+    }
+}
