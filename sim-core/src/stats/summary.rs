@@ -810,6 +810,41 @@ mod tests {
     }
 
     #[test]
+    fn pushes_after_a_merge_keep_the_exact_variance() {
+        // Halves with means 1 and 101, merged, then three more samples:
+        // Welford's update of each later push needs the merged mean (51),
+        // so the standard deviation must be that of all nine samples.
+        let (first, second, later) = ([0.0, 1.0, 2.0], [100.0, 101.0, 102.0], [50.0, 51.0, -7.0]);
+        let mut a = Summary::new();
+        let mut b = Summary::new();
+        first.iter().for_each(|&x| a.push(x));
+        second.iter().for_each(|&x| b.push(x));
+        a.merge(&b);
+        later.iter().for_each(|&x| a.push(x));
+        let all: Vec<f64> = first.iter().chain(&second).chain(&later).copied().collect();
+        let n = all.len() as f64;
+        let mean = all.iter().sum::<f64>() / n;
+        let two_pass = (all.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let sd = a.std_dev().unwrap();
+        assert!((sd / two_pass - 1.0).abs() < 1e-12, "{sd} vs {two_pass}");
+        assert!((a.mean().unwrap() - mean).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_sample_at_the_zero_floor_is_resolved_not_zeroed() {
+        // Only magnitudes below the floor count as zero: a sample of
+        // exactly 1 ps (the default floor) is resolved to relative α like
+        // any other. It is the median of the three.
+        let mut s = Summary::new();
+        for x in [-1.0, DEFAULT_ZERO_FLOOR_S, 1.0] {
+            s.push(x);
+        }
+        let med = s.median().unwrap();
+        let tol = DEFAULT_ZERO_FLOOR_S * s.relative_accuracy() * (1.0 + 1e-9);
+        assert!((med - DEFAULT_ZERO_FLOOR_S).abs() <= tol, "{med:e}");
+    }
+
+    #[test]
     fn memory_is_bounded_over_a_million_samples() {
         // a log-uniform spread over 6 decades, both signs
         let mut s = Summary::new();
