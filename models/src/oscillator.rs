@@ -1379,6 +1379,147 @@ mod tests {
     }
 
     #[test]
+    fn flicker_family_as_built_is_flat_over_its_documented_range() {
+        // The relaxation processes the generator actually builds, read back
+        // from their state (a = e^{−h/T} over their step h, mean gain
+        // T(1 − a), innovation variance σ²(1 − a²)), must have an exact
+        // ADEV within 1 % of the configured level for Δ ≤ τ ≤ 2·10⁷·Δ, on
+        // a 2 s grid as on any other.
+        let (a, step_s) = (1e-8, 2.0);
+        let cfg = OscillatorConfig {
+            noise: NoiseConfig {
+                flicker_fm_adev: a,
+                ..NoiseConfig::default()
+            },
+            noise_step_s: step_s,
+            ..OscillatorConfig::default()
+        };
+        let osc = Oscillator::new(&cfg, rng(1));
+        let source = &osc.noise.as_ref().expect("a noise grid").past.origin;
+        let family: Vec<(f64, f64)> = source
+            .fine
+            .iter()
+            .chain(source.coarse.iter().map(|c| &c.ou))
+            .map(|ou| {
+                let one_minus_a = 1.0 - ou.decay;
+                let variance = ou.y_sd * ou.y_sd / (one_minus_a * (1.0 + ou.decay));
+                (variance, ou.mean_gain_s / one_minus_a)
+            })
+            .collect();
+        let mut tau_s = step_s;
+        while tau_s <= 2e7 * step_s {
+            let avar: f64 = family.iter().map(|&(s2, t)| ou_avar(tau_s, t, s2)).sum();
+            assert!(
+                (avar.sqrt() / a - 1.0).abs() < 0.01,
+                "τ = {tau_s} s: ADEV {:e}",
+                avar.sqrt()
+            );
+            tau_s *= 1.5;
+        }
+    }
+
+    #[test]
+    fn ou_integral_variance_series_matches_the_closed_form() {
+        // Below u = 0.01 the shape g(u) = u − 2(1 − e^{−u}) + (1 − e^{−2u})/2
+        // is taken from its series; the closed form with `exp_m1` is still
+        // good there to ~1e-15/u² relative (≤ 3e-10 at u = 0.002), so the
+        // two agree to 1e-8, and both sides of u = 0.01 meet.
+        let closed = |u: f64| u + 2.0 * (-u).exp_m1() - 0.5 * (-2.0 * u).exp_m1();
+        for u in [0.002, 0.005, 0.008, 0.0099999] {
+            let (series, exact) = (ou_integral_var_shape(u), closed(u));
+            assert!(
+                (series / exact - 1.0).abs() < 1e-8,
+                "u = {u}: {series:e} vs {exact:e}"
+            );
+        }
+        // Many correlation times: the integral's variance grows as for white
+        // FM, g(u) → u − 3/2.
+        assert!((ou_integral_var_shape(50.0) - 48.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn relaxation_processes_start_in_their_stationary_law() {
+        // A room process of σ = 0.5 °C at 2 ppm/°C (rate σ = 1 ppm) with a
+        // one-hour correlation time: at switch-on its rate must already
+        // spread by 1 ppm across realisations, not grow from zero over an
+        // hour. The first grid step's mean rate differs from y(0) by under
+        // 1 % (32 s coarse steps against 3600 s); 4000 seeds give the SD to
+        // a standard error of 1/√8000 ≈ 1.1 %.
+        let cfg = OscillatorConfig {
+            temperature: TemperatureConfig {
+                coeff_ppm_per_c: 2.0,
+                room_sigma_c: 0.5,
+                room_tau_s: 3600.0,
+                ..TemperatureConfig::default()
+            },
+            ..OscillatorConfig::default()
+        };
+        let n = 4000;
+        let sum2: f64 = (0..n)
+            .map(|seed| {
+                let y = Oscillator::new(&cfg, rng(seed))
+                    .frequency_error(SimTime::from_nanos(500_000_000));
+                y * y
+            })
+            .sum();
+        let sd_ppm = (sum2 / n as f64).sqrt() * 1e6;
+        assert!((sd_ppm - 1.0).abs() < 0.06, "rate sd {sd_ppm} ppm");
+    }
+
+    #[test]
+    fn time_error_bound_is_six_standard_deviations_of_the_phase() {
+        // White PM, white FM and random-walk FM alone have phase standard
+        // deviations a/√3, a·√(t/1 s) and a·(t/1 s)^{3/2} (seconds, a the
+        // ADEV at 1 s); the bound is six of them. 400 seeds check each
+        // standard deviation to a standard error of 1/√800 ≈ 3.5 %.
+        let t_s: f64 = 100.0;
+        let a = 1e-9;
+        let cases: [(NoiseConfig, f64); 3] = [
+            (
+                NoiseConfig {
+                    white_pm_adev_1s: a,
+                    ..NoiseConfig::default()
+                },
+                a / 3f64.sqrt(),
+            ),
+            (
+                NoiseConfig {
+                    white_fm_adev_1s: a,
+                    ..NoiseConfig::default()
+                },
+                a * t_s.sqrt(),
+            ),
+            (
+                NoiseConfig {
+                    random_walk_fm_adev_1s: a,
+                    ..NoiseConfig::default()
+                },
+                a * t_s.powf(1.5),
+            ),
+        ];
+        for (noise, sd_s) in cases {
+            let cfg = OscillatorConfig {
+                noise: noise.clone(),
+                ..OscillatorConfig::default()
+            };
+            let bound_s = cfg.time_error_bound_s(t_s);
+            assert!((bound_s / (6.0 * sd_s) - 1.0).abs() < 1e-12, "{noise:?}");
+            let n = 400;
+            let sum2: f64 = (0..n)
+                .map(|seed| {
+                    let x = Oscillator::new(&cfg, rng(seed)).time_error_s(SimTime::from_secs(100));
+                    x * x
+                })
+                .sum();
+            let sampled_s = (sum2 / n as f64).sqrt();
+            assert!(
+                (sampled_s / sd_s - 1.0).abs() < 0.15,
+                "{noise:?}: {sampled_s:e} vs {sd_s:e}"
+            );
+        }
+    }
+
+    #[test]
     fn flicker_with_coarse_slow_components_matches_the_exact_family() {
         // The sampled ADEV against the exact ADEV of the 18-component family,
         // at τ where the coarse components' in-step ramp could show (τ below
