@@ -1011,6 +1011,40 @@ mod tests {
         assert_eq!(c.count_at(t, 0.0, 7), c.count_at(t, 0.0, 2));
     }
 
+    #[test]
+    fn a_count_depends_on_the_crystal_error_given_at_the_same_instant() {
+        // The count is ⌊f·(t + x)⌋ for the x given with each read, even at
+        // an instant just read: 1 µs more time error is 3000 more ticks of
+        // a 3 GHz TSC, and going back to x = 0 gives the first count.
+        let mut c = counter(CounterKind::Tsc);
+        let t = SimTime::from_secs(10);
+        let first = c.count_at(t, 0.0, 0);
+        assert_eq!(c.count_at(t, 1e-6, 0) - first, 3000);
+        assert_eq!(c.count_at(t, 0.0, 0), first);
+    }
+
+    #[test]
+    fn a_latency_without_jitter_is_its_mean() {
+        // `jitter_ns = 0` gives the constant `mean_ns`, not its minimum.
+        let cfg = CounterConfig {
+            kind: CounterKind::Hpet,
+            read_latency_ns: Some(LatencyConfig {
+                mean_ns: 650.0,
+                min_ns: 400.0,
+                jitter_ns: 0.0,
+            }),
+            ..CounterConfig::default()
+        };
+        let c = Counter::new(&cfg, SimRng::seed_from_u64(1));
+        let mut rng = SimRng::seed_from_u64(2);
+        for _ in 0..10 {
+            assert_eq!(
+                c.sample_read_latency(&mut rng),
+                SimDuration::from_nanos(650)
+            );
+        }
+    }
+
     /// A non-invariant TSC whose P-state halves its rate at 10 s and sets
     /// it to `factor_at_20_s` at 20 s.
     fn non_invariant_tsc(nominal_hz: Option<u64>, factor_at_20_s: f64) -> CounterConfig {
