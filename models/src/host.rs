@@ -707,6 +707,128 @@ mod tests {
         worst
     }
 
+    /// A bare-metal host whose TSC crystal runs 50 ppm fast and whose
+    /// platform crystal (driving the HPET) runs 20 ppm slow.
+    fn bare_metal_host() -> Host {
+        let cfg = HostConfig {
+            tsc_crystal: OscillatorConfig {
+                skew_ppm: 50.0,
+                ..OscillatorConfig::default()
+            },
+            platform_crystal: OscillatorConfig {
+                skew_ppm: -20.0,
+                ..OscillatorConfig::default()
+            },
+            counters: vec![
+                CounterConfig::default(),
+                CounterConfig {
+                    kind: CounterKind::Hpet,
+                    ..CounterConfig::default()
+                },
+            ],
+            ..HostConfig::default()
+        };
+        Host::new(&cfg, &|n: &str| SimRng::seed_from_u64(n.len() as u64)).unwrap()
+    }
+
+    #[test]
+    fn each_counter_follows_its_own_crystal() {
+        // ⌊f·(t + x)⌋ at t = 100 s: the 3 GHz TSC with x = +50 ppm·t, the
+        // 14.31818 MHz HPET with x = −20 ppm·t (within a tick of rounding).
+        let mut host = bare_metal_host();
+        let t = SimTime::from_secs(100);
+        let tsc = host.value_at(CounterSource::Tsc, t, 0) as f64;
+        assert!((tsc - 3e9 * 100.005).abs() <= 1.0, "{tsc}");
+        let hpet = host.value_at(CounterSource::Hpet, t, 0) as f64;
+        assert!((hpet - 14_318_180.0 * 99.998).abs() <= 1.0, "{hpet}");
+        // Present hardware only; no Xen clocksource without Xen.
+        assert!(host.has_source(CounterSource::Tsc) && host.has_source(CounterSource::Hpet));
+        assert!(!host.has_source(CounterSource::AcpiPm));
+        assert!(!host.has_source(CounterSource::XenClocksource));
+    }
+
+    #[test]
+    fn the_oracle_error_is_the_uncounted_fraction_of_a_tick() {
+        // Inverting the count exactly, knowing the crystal: count/f − (t + x),
+        // in (−1/f, 0] since the count truncates.
+        let mut host = bare_metal_host();
+        for ns in [100_000_000_123u64, 7_777_777_777, 3_600_000_000_001] {
+            let t = SimTime::from_nanos(ns);
+            for (source, hz) in [
+                (CounterSource::Tsc, 3_000_000_000u64),
+                (CounterSource::Hpet, 14_318_180),
+            ] {
+                let idx = host.hardware().counter_index(source.hardware()).unwrap();
+                let x = host.hardware().crystal_error_s(idx, t);
+                let count = host.value_at(source, t, 0);
+                let behind_s = (i128::from(count) * 1_000_000_000 - i128::from(hz) * i128::from(ns))
+                    as f64
+                    / (hz as f64 * 1e9);
+                let oracle = host.oracle_error_s(source, t);
+                assert!(
+                    oracle <= 0.0 && oracle > -1.0 / hz as f64,
+                    "{source:?}: {oracle:e}"
+                );
+                assert!(
+                    (oracle - (behind_s - x)).abs() < 1e-15,
+                    "{source:?} at {ns} ns"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_latches_the_counter_after_its_latency() {
+        // A bare-metal HPET read latches and returns after one latency draw
+        // (mean 700 ns, at least 500 ns), and shows the count of that
+        // instant. Standard error of the mean latency: 150 ns/√2000 ≈ 3.4 ns.
+        let mut host = bare_metal_host();
+        let mut ext = WrapExtender::new(64);
+        let mut rng = SimRng::seed_from_u64(3);
+        let n = 2000u64;
+        let mut total_ns = 0;
+        for k in 1..=n {
+            let t = SimTime::from_nanos(k * 1_000_003);
+            let s = host.read(CounterSource::Hpet, 0, t, 0, &mut ext, &mut rng);
+            let latency_ns = s.at.as_nanos() - t.as_nanos();
+            assert!(latency_ns >= 500, "{latency_ns} ns");
+            assert_eq!(s.done, s.at);
+            assert_eq!(s.counter, host.value_at(CounterSource::Hpet, s.at, 0));
+            total_ns += latency_ns;
+        }
+        let mean_ns = total_ns as f64 / n as f64;
+        assert!((mean_ns - 700.0).abs() < 15.0, "{mean_ns} ns");
+    }
+
+    #[test]
+    fn stamp_latency_has_its_configured_mean() {
+        // Exponential with mean 2 µs (the default): 20 000 draws give the
+        // mean to a standard error of 2 µs/√20 000 ≈ 0.7 %.
+        let host = bare_metal_host();
+        let mut rng = SimRng::seed_from_u64(4);
+        let n = 20_000;
+        let total_s: f64 = (0..n)
+            .map(|_| host.sample_stamp_latency(&mut rng).as_secs_f64())
+            .sum();
+        let mean_us = total_s / f64::from(n) * 1e6;
+        assert!((mean_us - 2.0).abs() < 0.06, "{mean_us} µs");
+    }
+
+    #[test]
+    fn a_xen_clocksource_read_lasts_at_least_the_pvclock_read() {
+        // The kernel's whole pvclock read (40 ns by default) outlasts the
+        // TSC access inside it (~7 ns): the reader goes on only after it.
+        let mut host = two_cpu_host(true);
+        let mut ext = WrapExtender::new(64);
+        let mut rng = SimRng::seed_from_u64(5);
+        for k in 1..100u64 {
+            let t = SimTime::from_nanos(k * 10_000_000);
+            let s = host.read(CounterSource::XenClocksource, 0, t, 0, &mut ext, &mut rng);
+            assert!(s.at < s.done, "latched at {}, done at {}", s.at, s.done);
+            assert_eq!(s.done.as_nanos() - t.as_nanos(), 40);
+        }
+    }
+
     /// A domain of a Xen host reads the TSC and the Xen clocksource on the
     /// pCPU its vCPU is placed on (Dom0's, pCPU 0, before any scheduling),
     /// whatever core is configured; a shared device on the configured core.
