@@ -261,6 +261,49 @@ mod tests {
         assert_eq!(s.end, SimTime::from_nanos(20));
     }
 
+    /// Event `k` re-arms itself `periods_ns[k]` later when `rearm` is set.
+    struct Rearm {
+        log: Vec<(u64, usize)>,
+        periods_ns: [u64; 2],
+        rearm: bool,
+    }
+    impl Model for Rearm {
+        type Event = usize;
+        fn handle(&mut self, now: SimTime, k: usize, s: &mut Scheduler<usize>) {
+            self.log.push((now.as_nanos(), k));
+            if self.rearm {
+                s.schedule(now + SimDuration::from_nanos(self.periods_ns[k]), k);
+            }
+        }
+    }
+
+    #[test]
+    fn two_periodic_events_interleave_as_if_queued() {
+        // Periods of 3 and 5 ns from 0: every instant of either grid, in
+        // time order, and at common instants (0, 15, 30, …) in the order
+        // of their last scheduling, as two self-re-arming queued events.
+        let run = |periodic: bool| {
+            let mut e = Engine::new(Rearm {
+                log: Vec::new(),
+                periods_ns: [3, 5],
+                rearm: !periodic,
+            });
+            for k in 0..2 {
+                let period = SimDuration::from_nanos(e.model().periods_ns[k]);
+                if periodic {
+                    e.schedule_every(SimTime::ZERO, period, k);
+                } else {
+                    e.schedule(SimTime::ZERO, k);
+                }
+            }
+            e.run_until(SimTime::from_nanos(60));
+            e.into_model().log
+        };
+        let queued = run(false);
+        assert_eq!(queued.len(), 21 + 13);
+        assert_eq!(run(true), queued);
+    }
+
     /// Events `Some(k)` are scheduled work that re-schedules itself
     /// pseudo-randomly (often onto the periodic instants, to exercise ties);
     /// `None` is the periodic sample, which schedules work and, in the
