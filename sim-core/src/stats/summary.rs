@@ -943,6 +943,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn merging_another_sketch_keeps_its_zeros() {
+        // Three exact zeros from a sketch of other parameters: of the five
+        // samples 0, 0, 0, 1, 2 the median (rank 2) and lower quartile are 0.
+        let mut a = Summary::new();
+        a.push(1.0);
+        a.push(2.0);
+        let mut b = Summary::with_sketch(2e-3, 1e-9, 5000).unwrap();
+        (0..3).for_each(|_| b.push(0.0));
+        a.merge(&b);
+        assert_eq!(a.count(), 5);
+        assert_eq!(a.median(), Some(0.0));
+        assert_eq!(a.quantile(0.25), Some(0.0));
+    }
+
+    #[test]
+    fn merging_a_collapsed_sketch_reports_the_collapse() {
+        // 50 buckets at α = 1e-2 span ~0.4 decades: 1e-10 and 1 cannot both
+        // be kept, so `b` folds its low end. Merged into a sketch that never
+        // collapsed, its buckets fit, but its lost resolution near zero is
+        // still there: the merge must say so.
+        let mut a = Summary::with_sketch(1e-2, 1e-12, 50).unwrap();
+        a.push(0.9);
+        let mut b = Summary::with_sketch(1e-2, 1e-12, 50).unwrap();
+        b.push(1e-10);
+        b.push(1.0);
+        assert!(b.collapsed() && !a.collapsed());
+        a.merge(&b);
+        assert!(a.collapsed());
+    }
+
     fn series() -> impl Strategy<Value = Vec<f64>> {
         // signed values spanning 1e-13..1e3 (inside the default 17 decades),
         // with exact zeros and repeats
