@@ -1419,6 +1419,83 @@ mod tests {
     }
 
     #[test]
+    fn time_error_bound_takes_the_built_processes_rate_spread() {
+        // Flicker FM alone: the bound's rate term is six times the
+        // stationary frequency standard deviation of the processes built,
+        // √(Σσᵢ²), read back from their state (as in the test above).
+        let cfg = OscillatorConfig {
+            noise: NoiseConfig {
+                flicker_fm_adev: 1e-8,
+                ..NoiseConfig::default()
+            },
+            ..OscillatorConfig::default()
+        };
+        let osc = Oscillator::new(&cfg, rng(1));
+        let source = &osc.noise.as_ref().expect("a noise grid").past.origin;
+        let rate_var: f64 = source
+            .fine
+            .iter()
+            .chain(source.coarse.iter().map(|c| &c.ou))
+            .map(|ou| ou.y_sd * ou.y_sd / ((1.0 - ou.decay) * (1.0 + ou.decay)))
+            .sum();
+        let t_s = 1e6;
+        let bound_s = cfg.time_error_bound_s(t_s);
+        assert!(
+            (bound_s / (6.0 * rate_var.sqrt() * t_s) - 1.0).abs() < 1e-9,
+            "{bound_s:e}"
+        );
+    }
+
+    #[test]
+    fn coarse_processes_sum_to_their_drawn_integrals_at_shared_grid_points() {
+        // Two relaxation processes advanced every 32 and 64 grid steps: at
+        // every multiple of 64 steps the phase must be the sum of the
+        // integrals drawn for their coarse steps, so the faster one's
+        // redraw half-way through the slower one's step must not move the
+        // slower one's ramp. The draws are replayed from copies, in the
+        // source's order (at a multiple of 64 both, the faster first).
+        let mut normals = NormalStream::new(rng(12));
+        let fast = CoarseOu::new(1e-6, 2048.0, 1.0, &mut normals).expect("slow enough");
+        let slow = CoarseOu::new(1e-6, 4096.0, 1.0, &mut normals).expect("slow enough");
+        assert_eq!((fast.every, slow.every), (32, 64));
+        let (mut fast_ou, mut slow_ou, mut replay) =
+            (fast.ou.clone(), slow.ou.clone(), normals.clone());
+        let mut source = NoiseSource {
+            step_ns: 1_000_000_000,
+            step_s: 1.0,
+            whole: None,
+            normals,
+            newest: 0,
+            integrated_s: 0.0,
+            white_pm_sd_s: 0.0,
+            independent_sd_s: 0.0,
+            rw_y: 0.0,
+            rw_y_sd: 0.0,
+            fine: Vec::new(),
+            coarse: vec![fast, slow],
+            coarse_dx_s: 0.0,
+            coarse_ramp_s: 0.0,
+        };
+        let (mut drawn_s, mut scale_s) = (0.0, 0.0);
+        for _ in 0..500 {
+            for integral in [
+                fast_ou.step(&mut replay),
+                slow_ou.step(&mut replay),
+                fast_ou.step(&mut replay),
+            ] {
+                drawn_s += integral;
+                scale_s += f64::abs(integral);
+            }
+            let phase_s = (0..64).map(|_| source.next_point()).last().unwrap();
+            // Rounding of 64 increments a block, relative to their sizes.
+            assert!(
+                (phase_s - drawn_s).abs() <= 1e-12 * scale_s,
+                "{phase_s:e} vs {drawn_s:e}"
+            );
+        }
+    }
+
+    #[test]
     fn ou_integral_variance_series_matches_the_closed_form() {
         // Below u = 0.01 the shape g(u) = u − 2(1 − e^{−u}) + (1 − e^{−2u})/2
         // is taken from its series; the closed form with `exp_m1` is still
