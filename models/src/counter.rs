@@ -1228,6 +1228,36 @@ mod tests {
     }
 
     #[test]
+    fn a_core_starts_in_a_random_pstate() {
+        // With factors 0.5 and 1.0 and a 1000 s mean dwell, the rate over
+        // the first 0.1 s is the initial P-state's (a switch by then has
+        // probability 1e-4), drawn uniformly: half the seeds start at half
+        // rate. Binomial standard error over 400 seeds: 0.025.
+        let cfg = CounterConfig {
+            tsc: TscConfig {
+                invariant: false,
+                pstate: PstateConfig {
+                    random_factors: vec![0.5, 1.0],
+                    mean_dwell_s: 1000.0,
+                    ..PstateConfig::default()
+                },
+                ..TscConfig::default()
+            },
+            ..CounterConfig::default()
+        };
+        let t = SimTime::from_nanos(100_000_000);
+        let seeds = 400;
+        let slow = (0..seeds)
+            .filter(|&seed| {
+                let count = Counter::new(&cfg, SimRng::seed_from_u64(seed)).count_at(t, 0.0, 0);
+                count < 3 * 100_000_000 * 3 / 4
+            })
+            .count();
+        let fraction = slow as f64 / seeds as f64;
+        assert!((fraction - 0.5).abs() < 0.1, "{fraction}");
+    }
+
+    #[test]
     fn latency_means_match_configuration() {
         for (kind, emulated) in [
             (CounterKind::Tsc, false),
