@@ -635,7 +635,7 @@ mod tests {
     use rand::SeedableRng;
     use sim_core::{SimRng, SimTime};
 
-    use super::{CounterSource, Host, HostConfig, WrapExtender, XenSetup};
+    use super::{CounterExtension, CounterSource, Host, HostConfig, WrapExtender, XenSetup};
     use crate::counter::{CounterConfig, CounterKind, PstateConfig, TscConfig};
     use crate::oscillator::OscillatorConfig;
     use crate::xen::pvclock::{CalibPolicy, XenTimeConfig};
@@ -684,9 +684,9 @@ mod tests {
         Host::new(&cfg, &|n: &str| SimRng::seed_from_u64(n.len() as u64)).unwrap()
     }
 
-    /// Dom0 reads on CPU 0 then on CPU 1; returns the largest step back it
-    /// saw.
-    fn worst_step_back_ns(enforce: bool) -> i64 {
+    /// Dom0 reads on CPU 0 then on CPU 1 (resuming, as after a migration,
+    /// in between if `resume`); returns the largest step back it saw.
+    fn worst_step_back_ns(enforce: bool, resume: bool) -> i64 {
         let mut host = two_cpu_host(enforce);
         let mut ext = WrapExtender::new(64);
         let mut rng = SimRng::seed_from_u64(1);
@@ -694,6 +694,9 @@ mod tests {
         for k in 1..2000u64 {
             let t = SimTime::from_nanos(k * 7_777_777);
             let a = host.read(CounterSource::XenClocksource, 0, t, 0, &mut ext, &mut rng);
+            if resume {
+                host.pvclock_resume(0);
+            }
             let b = host.read(
                 CounterSource::XenClocksource,
                 0,
@@ -798,6 +801,41 @@ mod tests {
         }
         let mean_ns = total_ns as f64 / n as f64;
         assert!((mean_ns - 700.0).abs() < 15.0, "{mean_ns} ns");
+    }
+
+    #[test]
+    fn reads_only_extension_loses_the_wraps_between_reads() {
+        // The 24-bit ACPI PM timer wraps every 4.69 s. A reader extending
+        // from its own reads only, reading again 3 wraps and 1 s later,
+        // misses exactly those 3 wraps; with the kernel's tick extension
+        // it sees the whole count.
+        let cfg = |extension| HostConfig {
+            counters: vec![CounterConfig {
+                kind: CounterKind::AcpiPm,
+                ..CounterConfig::default()
+            }],
+            counter_extension: extension,
+            ..HostConfig::default()
+        };
+        for (extension, lost) in [
+            (CounterExtension::ReadsOnly, 3u64 << 24),
+            (CounterExtension::KernelTick, 0),
+        ] {
+            let mut host = Host::new(&cfg(extension), &|n: &str| {
+                SimRng::seed_from_u64(n.len() as u64)
+            })
+            .unwrap();
+            let mut ext = WrapExtender::new(24);
+            let mut rng = SimRng::seed_from_u64(6);
+            let t0 = SimTime::from_secs(1);
+            let gap =
+                sim_core::SimDuration::from_secs_f64(3.0 * (1u64 << 24) as f64 / 3_579_545.0 + 1.0);
+            let a = host.read(CounterSource::AcpiPm, 0, t0, 0, &mut ext, &mut rng);
+            let b = host.read(CounterSource::AcpiPm, 0, t0 + gap, 0, &mut ext, &mut rng);
+            let true_delta = host.value_at(CounterSource::AcpiPm, b.at, 0)
+                - host.value_at(CounterSource::AcpiPm, a.at, 0);
+            assert_eq!(true_delta - (b.counter - a.counter), lost, "{extension:?}");
+        }
     }
 
     #[test]
@@ -925,11 +963,14 @@ mod tests {
     /// vCPUs' records in turn sees time go back; with it, never.
     #[test]
     fn the_guest_kernel_keeps_the_xen_clocksource_monotonic() {
-        let unclamped = worst_step_back_ns(false);
+        let unclamped = worst_step_back_ns(false, false);
         assert!(
             unclamped > 1_000_000,
             "per-CPU records disagree: {unclamped} ns"
         );
-        assert_eq!(worst_step_back_ns(true), 0);
+        assert_eq!(worst_step_back_ns(true, false), 0);
+        // A resume forgets the last value, which belonged to the host the
+        // guest left: the next read is not clamped to it.
+        assert!(worst_step_back_ns(true, true) > 1_000_000);
     }
 }
