@@ -551,3 +551,166 @@ fn invalid_configurations_name_field_and_range() {
     let err = Path::new(&cfg, s.stream("a"), s.stream("b")).unwrap_err();
     assert_eq!(err.field, "forward.congestion.mean_on_s");
 }
+
+#[test]
+fn gilbert_elliott_loss_is_stationary_from_the_first_packet() {
+    // π_bad = 0.3/(0.3 + 0.3) = 0.5, and only the bad state loses: a chain
+    // started in its stationary distribution loses the very first packet
+    // of half the paths (a chain started in the good state, none).
+    let loss = LossConfig::GilbertElliott {
+        good_to_bad_probability: 0.3,
+        bad_to_good_probability: 0.3,
+        loss_probability_good: 0.0,
+        loss_probability_bad: 1.0,
+    };
+    let rate = loss.stationary_loss_rate();
+    assert!((rate - 0.5).abs() < 1e-15);
+    let mut cfg = PathConfig::default();
+    cfg.forward.loss = loss;
+    let paths = 4000;
+    let first_lost = (0..paths)
+        .filter(|&seed| path(&cfg, seed).forward_delay(SimTime::ZERO).is_none())
+        .count() as f64
+        / paths as f64;
+    let se = (rate * (1.0 - rate) / paths as f64).sqrt();
+    assert!(
+        (first_lost - rate).abs() < 4.0 * se,
+        "first packet lost on {first_lost} of paths vs {rate} (se {se})"
+    );
+}
+
+#[test]
+fn pareto_draws_are_capped_at_the_largest_delay() {
+    // Tail index 0.5, scale 100 ms: P(Q > 10 s) = (1 + 100)^-0.5 = 0.0995,
+    // so a tenth of the draws reach the cap, and the capped mean
+    // (mean_queueing_us) is what they average to.
+    let q = QueueingConfig::Pareto {
+        shape: 0.5,
+        scale_us: Some(1e5),
+        mean_us: None,
+    };
+    let xs = forward_queueing_us(q.clone(), 40_000, 17);
+    assert!(
+        xs.iter().all(|&x| x <= MAX_DELAY_US + 1e-3),
+        "largest draw {} µs",
+        xs.iter().fold(0.0f64, |a, &b| a.max(b))
+    );
+    let at_cap = xs.iter().filter(|&&x| x >= MAX_DELAY_US - 1e-3).count() as f64 / xs.len() as f64;
+    let expected = 101.0f64.powf(-0.5);
+    let se = (expected * (1.0 - expected) / xs.len() as f64).sqrt();
+    assert!(
+        (at_cap - expected).abs() < 4.0 * se,
+        "fraction at the cap {at_cap} vs {expected}"
+    );
+    let mut cfg = PathConfig::from_min_delays(0.0, 0.0);
+    cfg.forward.queueing = q;
+    let capped_mean_us = path(&cfg, 17).mean_queueing_us().0;
+    assert_mean("capped pareto", &xs, capped_mean_us);
+}
+
+#[test]
+fn the_reported_mean_queueing_weighs_mixture_components_by_share() {
+    // Weights 3 : 1 are shares 0.75 and 0.25: 0.75·60 + 0.25·2000 = 545 µs.
+    let mut cfg = PathConfig::from_min_delays(0.0, 0.0);
+    cfg.forward.queueing = QueueingConfig::Mixture(vec![
+        MixtureComponent {
+            weight: 3.0,
+            queueing: QueueingConfig::Exponential { mean_us: 60.0 },
+        },
+        MixtureComponent {
+            weight: 1.0,
+            queueing: QueueingConfig::Exponential { mean_us: 2000.0 },
+        },
+    ]);
+    cfg.backward.queueing = QueueingConfig::radclock_reference();
+    let p = path(&cfg, 18);
+    let (forward_us, backward_us) = p.mean_queueing_us();
+    assert!((forward_us - 545.0).abs() < 1e-9, "{forward_us}");
+    assert!((backward_us - 254.0).abs() < 1e-9, "{backward_us}");
+    // And it is what the draws average to.
+    let xs = forward_queueing_us(cfg.forward.queueing.clone(), 200_000, 18);
+    assert_mean("3:1 mixture", &xs, forward_us);
+}
+
+#[test]
+fn congestion_and_random_shifts_are_independent_processes() {
+    // Both on a quarter of the time (10 s on, 30 s off): independent, they
+    // overlap 1/16 of the time; drawn from one stream they would coincide.
+    let mut cfg = PathConfig::from_min_delays(1000.0, 1000.0);
+    cfg.forward.congestion = Some(CongestionConfig {
+        mean_on_s: 10.0,
+        mean_off_s: 30.0,
+        extra_mean_us: 100.0,
+    });
+    cfg.forward.random_shifts = Some(RandomShiftConfig {
+        mean_interval_s: 30.0,
+        mean_duration_s: 10.0,
+        magnitude_us: 300.0,
+        up_probability: 1.0,
+    });
+    let mut p = path(&cfg, 19);
+    let mut both = Vec::new();
+    for i in 0..400_000u64 {
+        let t = SimTime::from_secs(i);
+        p.forward_delay(t).unwrap();
+        let congested = p.forward.congestion.as_ref().unwrap().0.active(t).is_some();
+        let shifted = p.min_delay_forward(t) > SimDuration::from_micros(1000);
+        both.push(if congested && shifted { 1.0 } else { 0.0 });
+    }
+    let (mean, se) = batch_mean_se(&both, 100);
+    assert!(
+        (mean - 0.0625).abs() < 4.0 * se,
+        "overlap {mean} (se {se}) vs 0.0625"
+    );
+    assert!(
+        se < 0.01,
+        "the check must be able to tell 1/16 from 1/4: se {se}"
+    );
+}
+
+#[test]
+fn forward_and_backward_queueing_are_independent() {
+    // The same configuration each way: the directions' draws must be
+    // uncorrelated (correlation within 4/√n of 0), not one stream reused.
+    let mut p = path(&PathConfig::from_min_delays(0.0, 0.0), 20);
+    let n = 100_000;
+    let (mut f, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n as u64 {
+        let t = SimTime::from_secs(i);
+        f.push(p.forward_delay(t).unwrap().as_nanos() as f64);
+        b.push(p.backward_delay(t).unwrap().as_nanos() as f64);
+    }
+    let (mf, mb) = (mean_se(&f).0, mean_se(&b).0);
+    let cov: f64 = f.iter().zip(&b).map(|(x, y)| (x - mf) * (y - mb)).sum();
+    let var = |xs: &[f64], m: f64| xs.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+    let r = cov / (var(&f, mf) * var(&b, mb)).sqrt();
+    assert!(r.abs() < 4.0 / (n as f64).sqrt(), "correlation {r}");
+}
+
+#[test]
+fn congestion_extra_queueing_is_exponential() {
+    // No minimum and no base queueing: a packet is delayed only while
+    // congested, by an Exp(1000 µs) draw, whose sd equals its mean.
+    let mut cfg = PathConfig::from_min_delays(0.0, 0.0);
+    cfg.forward.queueing = QueueingConfig::None;
+    cfg.forward.congestion = Some(CongestionConfig {
+        mean_on_s: 10.0,
+        mean_off_s: 30.0,
+        extra_mean_us: 1000.0,
+    });
+    let mut p = path(&cfg, 21);
+    let xs: Vec<f64> = (0..400_000u64)
+        .map(|i| {
+            p.forward_delay(SimTime::from_nanos(i * 500_000_000))
+                .unwrap()
+                .as_nanos() as f64
+                * 1e-3
+        })
+        .filter(|&x| x > 0.0)
+        .collect();
+    assert!(xs.len() > 50_000, "{} congested packets", xs.len());
+    assert_mean("congestion extra", &xs, 1000.0);
+    let (_, se) = mean_se(&xs);
+    let sd_us = se * (xs.len() as f64).sqrt();
+    assert!((sd_us - 1000.0).abs() < 30.0, "sd {sd_us} µs");
+}
