@@ -631,4 +631,44 @@ mod tests {
         );
         assert!(ServerConfig::default().validate("srv").is_empty());
     }
+
+    #[test]
+    fn a_change_applies_to_a_request_arriving_at_its_instant() {
+        // "From at_s on": a request arriving exactly at the change already
+        // sees the new stratum and epoch.
+        let mut cfg = ServerConfig::default();
+        cfg.faults.push(ServerFault::Changed {
+            at_s: 100.0,
+            stratum: 3,
+        });
+        let mut s = server(&cfg, 5);
+        let before = s.reply(SimTime::from_nanos(99_999_999_999)).unwrap();
+        assert_eq!((before.stratum, before.epoch), (1, 0));
+        let at = s.reply(SimTime::from_secs(100)).unwrap();
+        assert_eq!((at.stratum, at.epoch), (3, 1));
+    }
+
+    #[test]
+    fn changes_listed_out_of_order_apply_in_time_order() {
+        // Faults may be listed in any order; the change at 100 s comes
+        // first whatever its place in the list.
+        let mut cfg = ServerConfig::default();
+        cfg.faults.push(ServerFault::Changed {
+            at_s: 200.0,
+            stratum: 4,
+        });
+        cfg.faults.push(ServerFault::Changed {
+            at_s: 100.0,
+            stratum: 2,
+        });
+        let mut s = server(&cfg, 6);
+        let got: Vec<(u8, u32)> = [50, 150, 250]
+            .into_iter()
+            .map(|t_s| {
+                let r = s.reply(SimTime::from_secs(t_s)).unwrap();
+                (r.stratum, r.epoch)
+            })
+            .collect();
+        assert_eq!(got, [(1, 0), (2, 1), (4, 2)]);
+    }
 }
