@@ -596,4 +596,94 @@ mod tests {
         let errs = ReplicationPair::new(cfg).unwrap_err();
         assert_eq!(errs[0].field, "replication.log_bandwidth_mbit_per_s");
     }
+
+    #[test]
+    fn failover_replays_an_entry_arriving_at_its_instant() {
+        // The entry logged at t arrives at t + 256 ns + 50 µs; a failover at
+        // exactly that instant has it in hand: nothing is lost.
+        let mut p = pair();
+        let t = SimTime::from_secs(3);
+        p.leader_read(t, 1_000_000);
+        let arrival = p.next_arrival().unwrap();
+        assert_eq!(arrival - t, p.entry_time() + p.link().latency);
+        let r = p.failover(arrival, 2_000_000, 2_000_000, 0);
+        assert_eq!(r.entries_lost, 0);
+        assert_eq!(r.last_replayed, Some(1_000_000));
+    }
+
+    #[test]
+    fn a_late_follower_read_counts_its_stall_in_the_lag() {
+        // The entry is in after 50.256 µs, but the follower only reaches
+        // its read 1 ms after the leader's: the guest's view lags by 1 ms.
+        let mut p = pair();
+        let t = SimTime::from_secs(1);
+        p.leader_read(t, 77);
+        let late = t + SimDuration::from_millis(1);
+        assert_eq!(p.follower_read(late), Some(77));
+        assert_eq!(p.max_lag(), SimDuration::from_millis(1));
+    }
+
+    #[test]
+    fn monotone_failover_moves_an_equal_counter_past_the_last_read() {
+        // A counter reads a new value each tick: if the follower's host
+        // reads exactly the last replayed value, its first live read must
+        // still be past it.
+        let mut p = pair();
+        let t = SimTime::from_secs(3);
+        p.leader_read(t, 500_000);
+        let r = p.failover(t + SimDuration::from_millis(1), 500_000, 600_000, 0);
+        assert!(r.clamped);
+        assert_eq!(r.step_ticks, 0);
+        assert_eq!(p.read_after_failover(500_000), Some(500_001));
+    }
+
+    #[test]
+    fn nothing_is_logged_after_failover() {
+        // The leader is gone: a late leader read is neither shipped nor
+        // replayed, and the report stays the one made at failover.
+        let mut p = pair();
+        let t = SimTime::from_secs(3);
+        p.leader_read(t, 1_000);
+        let r = p.failover(t + SimDuration::from_millis(1), 9_000, 4_000, 0);
+        let later = t + SimDuration::from_millis(2);
+        assert_eq!(p.leader_read(later, 5_000), 5_000);
+        assert_eq!(p.backlog(), 0);
+        assert_eq!(p.next_arrival(), None);
+        assert_eq!(p.failover(later, 1, 1, 0), r);
+    }
+
+    #[test]
+    fn without_interception_nothing_of_the_leaders_reaches_the_follower() {
+        let mut p = ReplicationPair::new(ReplicationConfig {
+            intercept_rdtsc: false,
+            ..ReplicationConfig::default()
+        })
+        .unwrap();
+        let t = SimTime::from_secs(3);
+        p.leader_read(t, 1_000_000);
+        assert_eq!(p.backlog(), 0);
+        assert_eq!(p.follower_read(t + SimDuration::from_secs(1)), None);
+        // Nothing is held up behind it either.
+        let release = p.leader_output_release(t);
+        assert_eq!(
+            release - t,
+            p.entry_time() + p.link().latency + p.link().latency
+        );
+    }
+
+    #[test]
+    fn the_last_replayed_value_is_the_last_counter_read_not_other_input() {
+        // An interrupt vector and a device word logged after the read are
+        // replayed too, but are not counter values.
+        let mut p = pair();
+        let t = SimTime::from_secs(3);
+        p.leader_read(t, 1_000_000);
+        p.log_input(t + SimDuration::from_micros(1), LogKind::Irq, 32);
+        p.log_input(t + SimDuration::from_micros(2), LogKind::IoIn, 7);
+        let crash = t + SimDuration::from_millis(1);
+        let r = p.failover(crash, 400_000, 1_700_000, 0);
+        assert_eq!(r.entries_lost, 0);
+        assert_eq!(r.last_replayed, Some(1_000_000));
+        assert_eq!(p.read_after_failover(400_000), Some(1_000_001));
+    }
 }
