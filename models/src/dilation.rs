@@ -299,4 +299,36 @@ mod tests {
         }
         assert!(TdfConfig::default().validate("x").is_empty());
     }
+
+    #[test]
+    fn halves_round_away_from_zero() {
+        // 3/2 = 1.5 → 2 and −3/2 → −2, about the base; 6/4 = 1.5 → 2.
+        let half = Tdf::new(2.0, SimTime::ZERO, 0).unwrap();
+        assert_eq!(half.counter(1_003, 1_000, true), 1_002);
+        assert_eq!(half.counter(997, 1_000, true), 998);
+        assert_eq!(half.virt_ns(SimTime::from_nanos(3)), 2);
+        let quarter = Tdf::new(4.0, SimTime::ZERO, 0).unwrap();
+        assert_eq!(quarter.counter(1_006, 1_000, true), 1_002);
+        assert_eq!(quarter.counter(994, 1_000, true), 998);
+    }
+
+    #[test]
+    fn the_cpu_cap_gives_at_least_one_over_tdf_of_the_vcpus() {
+        // ⌈100·vCPUs/TDF⌉: never below the share, less than 1 % above it.
+        for (factor, vcpus, cap) in [(3.0, 1, 34), (3.0, 2, 67), (7.0, 4, 58), (1000.0, 1, 1)] {
+            let cfg = TdfConfig {
+                factor,
+                ..TdfConfig::default()
+            };
+            assert_eq!(
+                cfg.cpu_cap_pct(vcpus),
+                Some(cap),
+                "TDF {factor}, {vcpus} vCPUs"
+            );
+            let share_pct = 100.0 * vcpus as f64 / factor;
+            assert!(f64::from(cap) >= share_pct && f64::from(cap) < share_pct + 1.0);
+        }
+        // Undilated: no cap, the domain runs as configured.
+        assert_eq!(TdfConfig::default().cpu_cap_pct(4), None);
+    }
 }
