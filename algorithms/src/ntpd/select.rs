@@ -841,4 +841,36 @@ mod tests {
         assert_eq!(select(&mut n), [SystemPeer, Survivor, Survivor, Survivor]);
         assert_eq!(n.sys_jitter_s, rho_s);
     }
+
+    /// 4.2.8's truechimers are the intervals that overlap [low, high],
+    /// their ends included (research/ntpd.md §2 step 3: θ+λ ≥ low and
+    /// θ−λ ≤ high), so an interval that only touches an edge of the
+    /// intersection is kept. Every value is exact in binary.
+    ///
+    /// * [−2, 0], [0, 2], [0, 2] (offsets −1, 1, 1, λ 1): the selection
+    ///   sort leaves the upper end 0 of server 0 before the lower ends 0,
+    ///   so the count never reaches three (allow = 0 fails); with allow = 1
+    ///   the upward scan stops at the second lower end 0 (low = 0) and the
+    ///   downward one at the second 2 (high = 2). Server 0's θ+λ = 0 = low.
+    /// * [0, 2], [−2, 0], [−2, 0] (offsets 1, −1, −1): sorted −2, −2, 0
+    ///   (lower end of server 0), 0, 0, 2; with allow = 1, low = −2 and
+    ///   high = 0 (allow = 0 gives the point 0, not accepted). Server 0's
+    ///   θ−λ = 0 = high.
+    ///
+    /// All three survive (three is `sys_minclock`, no clustering); select
+    /// jitters are 2 for server 0 and √2 for the others, so server 1 has
+    /// the least metric φ·λ + 0.001 and the offset is the plain mean ±1/3.
+    #[test]
+    fn interval_touching_the_intersection_edge_is_a_428_truechimer() {
+        for sign in [1.0, -1.0] {
+            let servers = [(-sign, 1.0, 1), (sign, 1.0, 1), (sign, 1.0, 1)];
+            let mut n = daemon(NtpVersion::Ntp428, &servers);
+            assert_eq!(select(&mut n), [Survivor, SystemPeer, Survivor], "{sign}");
+            assert!(
+                close(n.sys_offset_s, sign / 3.0),
+                "{sign}: {}",
+                n.sys_offset_s
+            );
+        }
+    }
 }
