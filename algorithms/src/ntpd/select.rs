@@ -873,4 +873,26 @@ mod tests {
             );
         }
     }
+
+    /// An intersection is accepted only if high > low (research/ntpd.md §2
+    /// step 2); a single point makes the scans try one more falseticker.
+    /// The 4.2.8 endpoints of [0, 2], [−2, 0] and [−2, 0], sorted −2, −2,
+    /// 0 (lower), 0, 0 (upper), 2: with allow = 0 three intervals are open
+    /// from the lower end 0 upwards and from the second upper end 0
+    /// downwards, so low = high = 0; with allow = 1 two are open from the
+    /// second −2 and from the first upper end 0 met downwards: (−2, 0).
+    #[test]
+    fn point_intersection_allows_one_more_falseticker() {
+        let mut s = SelectScratch::default();
+        s.endpoints.extend([
+            (-2.0, -1),
+            (-2.0, -1),
+            (0.0, -1),
+            (0.0, 1),
+            (0.0, 1),
+            (2.0, 1),
+        ]);
+        s.indx.extend(0..6);
+        assert_eq!(intersection(&s, 3), (-2.0, 0.0));
+    }
 }
