@@ -895,4 +895,26 @@ mod tests {
         s.indx.extend(0..6);
         assert_eq!(intersection(&s, 3), (-2.0, 0.0));
     }
+
+    /// When no number of falsetickers below half the candidates leaves
+    /// n − allow intervals overlapping (research/ntpd.md §2 step 2), nobody
+    /// survives. Server 0's 0 ± 1 holds the disjoint intervals −0.5, 0 and
+    /// 0.5 ± 0.125, so at most two overlap anywhere, and four candidates
+    /// need four (allow 0) or three (allow 1). Both scans then run to the
+    /// end: low = 1 and high = −1, the ends of server 0's own interval,
+    /// which an overlap test alone would keep; high ≤ low rejects every
+    /// interval in 4.2.8, and 4.2.6 finds no offset inside (1, −1).
+    #[test]
+    fn failed_intersection_rejects_even_a_covering_interval() {
+        let servers = [
+            (0.0, 1.0, 1),
+            (-0.5, 0.125, 1),
+            (0.0, 0.125, 1),
+            (0.5, 0.125, 1),
+        ];
+        for version in [NtpVersion::Ntp428, NtpVersion::Ntp426] {
+            let mut n = daemon(version, &servers);
+            assert_eq!(select(&mut n), [Falseticker; 4], "{version:?}");
+        }
+    }
 }
