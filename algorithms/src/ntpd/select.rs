@@ -917,4 +917,24 @@ mod tests {
             assert_eq!(select(&mut n), [Falseticker; 4], "{version:?}");
         }
     }
+
+    /// The mirror image of
+    /// `offset_on_the_intersection_edge_is_a_falseticker_only_in_426`:
+    /// 4.2.6 keeps only offsets strictly inside (low, high), so an offset
+    /// equal to high is a falseticker too. Intervals [−1, 1], [−1, 0] and
+    /// [−0.75, −0.25] (offsets 0, −0.5, −0.5), sorted −1 (lo 0), −1 (lo 1),
+    /// −0.75, −0.5 (mid 1), −0.5 (mid 2), −0.25, 0 (mid 0), 0 (hi 1, after
+    /// the equal mid 0), 1. With allow = 0 the downward scan passes mid 0
+    /// before three intervals are open at −0.25: found = 1 exceeds allow;
+    /// with allow = 1 the scans stop at the second −1 (low) and at hi 1
+    /// (high = 0), passing no midpoint. Server 0's offset 0 equals high.
+    /// Two survivors sorted by λ/1.5 + 1: server 2 heads the list; offset
+    /// (−0.5/0.5 − 0.5/0.25)/(2 + 4) = −0.5.
+    #[test]
+    fn offset_on_the_upper_intersection_edge_is_a_426_falseticker() {
+        let servers = [(0.0, 1.0, 1), (-0.5, 0.5, 1), (-0.5, 0.25, 1)];
+        let mut n = daemon(NtpVersion::Ntp426, &servers);
+        assert_eq!(select(&mut n), [Falseticker, Survivor, SystemPeer]);
+        assert_eq!(n.sys_offset_s, -0.5);
+    }
 }
