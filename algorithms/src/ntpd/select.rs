@@ -937,4 +937,20 @@ mod tests {
         assert_eq!(select(&mut n), [Falseticker, Survivor, SystemPeer]);
         assert_eq!(n.sys_offset_s, -0.5);
     }
+
+    /// 4.2.6 orders the truechimers by the root distance at the peer's next
+    /// poll, (λ + PHI·(nextdate − now))/`sys_maxdist` + stratum. Both
+    /// servers at offset 0 and stratum 1, server 0 with λ 10 ms, server 1
+    /// with 20 ms (intersection (−10, 10) ms). Polled next now, server 0
+    /// heads the list and is the system peer; polled next in 1024 s, its
+    /// distance then, 0.01 + 15e-6·1024 = 25.36 ms, exceeds server 1's
+    /// 20 ms, and server 1 is.
+    #[test]
+    fn the_426_order_uses_the_distance_at_the_next_poll() {
+        for (ahead_s, want) in [(0, [SystemPeer, Survivor]), (1024, [Survivor, SystemPeer])] {
+            let mut n = daemon(NtpVersion::Ntp426, &[(0.0, 0.01, 1), (0.0, 0.02, 1)]);
+            n.peers[0].nextdate = n.now + ahead_s;
+            assert_eq!(select(&mut n), want, "next poll in {ahead_s} s");
+        }
+    }
 }
