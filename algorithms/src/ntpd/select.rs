@@ -953,4 +953,30 @@ mod tests {
             assert_eq!(select(&mut n), want, "next poll in {ahead_s} s");
         }
     }
+
+    /// 4.2.6's select jitter is the RMS offset difference over n − 1 (as in
+    /// 4.2.8, research/ntpd.md §2 step 4), and its cluster loop stops once
+    /// that of the last survivor in the list is no larger than the
+    /// smallest peer jitter. Offsets 0, 0, 0 and 2 ms, peer jitters 1.9 ms,
+    /// λ 11.9 ms each (intersection (−9.9, 11.9) ms; equal metrics keep
+    /// server order). The last, server 3, has φ = √(3·(2 ms)²/3) = 2 ms,
+    /// above 1.9 ms, so the largest φ × metric, server 3's (φ 2 ms against
+    /// 1.15 ms), is discarded; three are left, the loop stops without a
+    /// select jitter and the system jitter around three equal offsets is
+    /// 0. (Over n, φ would be 1.73 ms and all four would stay.)
+    #[test]
+    fn the_426_select_jitter_divides_by_n_minus_1() {
+        let servers = [
+            (0.0, 0.01, 1),
+            (0.0, 0.01, 1),
+            (0.0, 0.01, 1),
+            (0.002, 0.01, 1),
+        ];
+        let mut n = daemon(NtpVersion::Ntp426, &servers);
+        for p in &mut n.peers {
+            p.jitter = 0.0019;
+        }
+        assert_eq!(select(&mut n), [SystemPeer, Survivor, Survivor, Outlier]);
+        assert_eq!(n.sys_jitter_s, 0.0);
+    }
 }
