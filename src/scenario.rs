@@ -1909,4 +1909,94 @@ mod tests {
             "{errors:?}"
         );
     }
+
+    /// Whether `s` validates, or the message of its error at `field` (and
+    /// no error elsewhere).
+    fn verdict(s: &Scenario, field: &str) -> Option<String> {
+        let errors = s.validate();
+        if errors.is_empty() {
+            return None;
+        }
+        assert!(
+            errors.iter().all(|e| e.field == field),
+            "only {field} is wrong: {errors:?}"
+        );
+        Some(errors[0].message.clone())
+    }
+
+    #[test]
+    fn ranges_bounded_by_the_run_include_its_end() {
+        // The documented ranges are inclusive: a value at the run's end is
+        // valid, one just past it is refused with the range in the message.
+        let mut s = default_scenario();
+        s.probes.metrics_from_s = s.duration_s;
+        assert_eq!(verdict(&s, "probes.metrics_from_s"), None);
+        s.probes.metrics_from_s = s.duration_s + 0.5;
+        let m = verdict(&s, "probes.metrics_from_s").expect("past the end");
+        assert!(m.contains("valid range 0..=3600 s (within the run)"), "{m}");
+
+        let mut s = bundled("migration-downtime.ron");
+        let ScenarioEvent::Migrate { at_s, .. } = &mut s.events[1] else {
+            panic!("the bundled scenario migrates");
+        };
+        *at_s = 900.0;
+        assert_eq!(verdict(&s, "events[1].at_s"), None, "at the run's end");
+        let ScenarioEvent::Migrate { at_s, .. } = &mut s.events[1] else {
+            unreachable!()
+        };
+        *at_s = 900.5;
+        let m = verdict(&s, "events[1].at_s").expect("after the run");
+        assert!(m.contains("valid range 0..=900 s"), "{m}");
+    }
+
+    #[test]
+    fn store_latency_is_refused_beyond_a_second() {
+        let mut s = bundled("vet-migration.ron");
+        let set = |s: &mut Scenario, ms: f64| {
+            s.clocks[0].follows = Follows::Radclock {
+                store_latency_ms: ms,
+            }
+        };
+        for ok in [0.0, 1000.0] {
+            set(&mut s, ok);
+            assert_eq!(verdict(&s, "clocks[0].follows.store_latency_ms"), None);
+        }
+        for bad in [-0.5, 1000.5] {
+            set(&mut s, bad);
+            let m = verdict(&s, "clocks[0].follows.store_latency_ms").expect("refused");
+            assert!(m.contains("valid range 0..=1000 ms"), "{bad}: {m}");
+        }
+    }
+
+    #[test]
+    fn indexes_one_past_the_end_are_refused() {
+        // An index equal to the length would panic when the world is
+        // built; validation must stop it and name the field.
+        let mut s = default_scenario();
+        s.daemons[0].servers[0].path = s.paths.len();
+        let m = verdict(&s, "daemons[0].servers[0].path").expect("no path 1");
+        assert!(m.contains("1 is not a path index (0..1)"), "{m}");
+
+        let mut s = default_scenario();
+        s.daemons[0].domain = 1;
+        let m = verdict(&s, "daemons[0].domain").expect("bare metal has domain 0 only");
+        assert!(m.contains("(valid: 0..=0)"), "{m}");
+
+        let mut s = bundled("migration-downtime.ron");
+        let n = s.paths.len();
+        let ScenarioEvent::Migrate { path, .. } = &mut s.events[0] else {
+            panic!("the bundled scenario migrates");
+        };
+        *path = Some(n - 1);
+        assert_eq!(verdict(&s, "events[0].path"), None);
+        let ScenarioEvent::Migrate { path, .. } = &mut s.events[0] else {
+            unreachable!()
+        };
+        *path = Some(n);
+        let m = verdict(&s, "events[0].path").expect("no such path");
+        assert!(
+            m.contains(&format!("{n} is not a path index (0..{n})")),
+            "{m}"
+        );
+    }
 }
