@@ -473,4 +473,35 @@ mod tests {
         s.hosts[0].counters[0].tsc.core_offsets_ticks = vec![0, 5, 9, 12];
         assert_eq!(fields(&s), ["daemons[0].servers[1]"]);
     }
+
+    #[test]
+    fn edges_of_the_cross_checks() {
+        // A probe interval as long as the run still samples its start and
+        // end: accepted.
+        let mut s = default_scenario();
+        s.daemons.clear();
+        s.probes.interval_s = s.duration_s;
+        assert!(cross_checks(&s).is_empty(), "{:?}", cross_checks(&s));
+
+        // Polling exactly once per run is "not shorter than duration_s".
+        let mut s = default_scenario();
+        s.duration_s = 16.0;
+        if let AlgorithmConfig::Naive(c) = &mut s.daemons[0].algorithm {
+            c.poll_period_s = 16.0;
+        }
+        assert_eq!(fields(&s), ["daemons[0].algorithm.poll_period_s"]);
+
+        // A poll period equal to the minimum round trip: each reply would
+        // arrive just as the next poll leaves.
+        let mut s = default_scenario();
+        s.paths[0] = PathConfig::from_rtt(2e6, 0.0);
+        if let AlgorithmConfig::Naive(c) = &mut s.daemons[0].algorithm {
+            c.poll_period_s = 2.0;
+        }
+        assert_eq!(fields(&s), ["daemons[0].algorithm.poll_period_s"]);
+        if let AlgorithmConfig::Naive(c) = &mut s.daemons[0].algorithm {
+            c.poll_period_s = 2.5;
+        }
+        assert!(fields(&s).is_empty(), "{:?}", cross_checks(&s));
+    }
 }
