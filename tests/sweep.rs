@@ -962,3 +962,38 @@ fn a_resume_refuses_rows_it_cannot_read() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn each_run_is_the_base_seed_plus_its_index_and_its_row_says_so() {
+    // Run i of a point simulates the base scenario with seed base + i, and
+    // its row names that seed and holds that very run's metrics.
+    let d = scratch("seeds");
+    let sweep = sweep_files_with(
+        &d,
+        r#"(path: "daemons[0].algorithm.poll_period_s", values: List([16]))"#,
+        3,
+        "duration_s: 2400,",
+    );
+    sweep_ok(&sweep, &d.join("out"), &["--jobs", "1"]);
+    let text = String::from_utf8(read(&d.join("out").join("results.csv"))).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = head
+        .iter()
+        .position(|c| *c == "radclock.max_abs_us")
+        .unwrap();
+    let mut base = vtsim::scenario::Scenario::parse(BASE, "base.ron").unwrap();
+    base.duration_s = 2400.0;
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3);
+    for (i, line) in (0u64..).zip(rows) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[2], (11 + i).to_string(), "seed column: {line}");
+        let mut s = base.clone();
+        s.seed = 11 + i;
+        let alone = vtsim::sweep::run_in_memory(&s).unwrap();
+        let radclock = alone.clocks.iter().find(|c| c.name == "radclock").unwrap();
+        assert_eq!(cells[col], radclock.error_us.max_abs.to_string(), "{line}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
