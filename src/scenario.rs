@@ -295,8 +295,10 @@ impl Default for ProbeConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
-    /// Interval of rows in `errors.csv`, seconds; a multiple of the probe
-    /// interval (default: 60 s; the probe interval if that is larger).
+    /// Interval of rows in `errors.csv`, seconds (1 ms..=365 days): every
+    /// n-th probe, n the ratio to the probe interval rounded to the nearest
+    /// whole number and at least 1 (default: 60 s; every probe if the probe
+    /// interval is larger).
     pub errors_csv_interval_s: f64,
     /// Write `exchanges.csv` per daemon (default true).
     pub exchanges: bool,
