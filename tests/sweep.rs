@@ -866,6 +866,24 @@ fn varying_the_seed_is_refused_in_favour_of_seeds() {
     );
 }
 
+/// A sweep runs each point 1 to 10 000 times: the bounds are accepted, one
+/// more is refused with the range.
+#[test]
+fn seeds_are_accepted_up_to_ten_thousand() {
+    let d = scratch("seeds-range");
+    let poll = r#"(path: "daemons[0].algorithm.poll_period_s", values: List([16, 32]))"#;
+    for seeds in [1, 10_000] {
+        let plan = vtsim::sweep::load(&sweep_files(&d, poll, seeds));
+        assert!(plan.is_ok(), "seeds {seeds}: {}", plan.err().unwrap());
+    }
+    let e = vtsim::sweep::load(&sweep_files(&d, poll, 10_001))
+        .err()
+        .expect("10001 seeds accepted")
+        .to_string();
+    assert!(e.contains("seeds: 10001 is outside 1..=10000"), "{e}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn varying_a_name_is_refused() {
     for path in ["daemons[0].name", "hosts[0].name", "name"] {
