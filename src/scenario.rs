@@ -791,6 +791,12 @@ impl Scenario {
                 .split_once('=')
                 .ok_or_else(|| invalid("--set", format!("\"{set}\" is not PATH=VALUE")))?;
             let (path, text) = (path.trim(), text.trim());
+            if path.is_empty() {
+                return Err(invalid(
+                    "--set",
+                    format!("\"{set}\" names no field before '='"),
+                ));
+            }
             // Errors name the override as typed: the file itself is fine.
             let invalid = |m: String| invalid(path, format!("{m} (in --set {set})"));
             let quoted = quote_unit_variants(text).map_err(invalid)?;

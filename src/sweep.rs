@@ -379,6 +379,12 @@ const MAX_PATH_CHARS: usize = 100;
 
 /// Why `path` cannot be varied, if it cannot, whatever the scenario.
 fn path_error(path: &str) -> Option<String> {
+    if path.is_empty() {
+        return Some(
+            "the path is empty: name the field to vary, e.g. daemons[0].algorithm.poll_period_s"
+                .into(),
+        );
+    }
     let chars = path.chars().count();
     if chars > MAX_PATH_CHARS {
         return Some(format!(
@@ -444,6 +450,18 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
             "name at least one field to vary",
         ));
     }
+    // Checked here, not only at each point: a NaN override would reach the
+    // points as JSON `null` and be reported as a value that does not fit.
+    if let Some(d) = sweep.duration_s {
+        algorithms::ConfigError::check_range(
+            &mut errors,
+            "duration_s",
+            d,
+            crate::scenario::DURATION_RANGE_S.0,
+            crate::scenario::DURATION_RANGE_S.1,
+            "s",
+        );
+    }
     if sweep.seeds == 0 || sweep.seeds > 10_000 {
         errors.push(algorithms::ConfigError::new(
             "seeds",
@@ -471,14 +489,27 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         }
         // What is wrong with the values, if anything.
         let bounds = |from: &f64, to: &f64, log: bool| {
+            let (a, b) = (algorithms::Num(*from), algorithms::Num(*to));
             if !(from.is_finite() && to.is_finite()) {
-                Some(format!("from ({from}) and to ({to}) must be finite"))
+                Some(format!("from ({a}) and to ({b}) must be finite"))
             } else if log && !(*from > 0.0 && *to > 0.0) {
                 Some(format!(
-                    "from ({from}) and to ({to}) must be positive for logarithmic spacing"
+                    "from ({a}) and to ({b}) must be positive for logarithmic spacing"
                 ))
             } else {
-                None
+                // Values are spaced as from + (to − from)·x, or from·(to / from)^x
+                // when logarithmic: a span beyond a float gives inf, 0 or NaN.
+                let (span, op) = if log {
+                    (to / from, "/")
+                } else {
+                    (to - from, "−")
+                };
+                (!(span.is_finite() && (!log || span > 0.0))).then(|| {
+                    format!(
+                        "from ({a}) and to ({b}) are too far apart: to {op} from is beyond a \
+                         float's range"
+                    )
+                })
             }
         };
         let bad = match &v.values {

@@ -1217,6 +1217,40 @@ fn cases() -> Vec<Case> {
             "duration_s=0",
             &["duration_s", "valid range"],
         ),
+        sweep_case(
+            "sweep shortening its runs to a NaN duration",
+            &format!("Sweep(name: \"sw\", base: \"base.ron\", vary: [{poll}], duration_s: Some(NaN))"),
+            &["sweep.ron", "duration_s: NaN is outside the valid range 0.001..=631152000 s"],
+        ),
+        sweep_case(
+            "sweep varying an empty field path",
+            &sweep_text("(path: \"\", values: List([8, 16]))"),
+            &["vary[0].path: the path is empty"],
+        ),
+        sweep_case(
+            "linear range whose span overflows a float (-1e308 to 1e308)",
+            &sweep_text(
+                "(path: \"paths[0].asymmetry_us\", values: LinRange(from: -1e308, to: 1e308, steps: 3))",
+            ),
+            &["vary[0].values", "to − from is beyond a float's range"],
+        ),
+        sweep_case(
+            "logarithmic range whose ratio overflows a float (1e-300 to 1e300)",
+            &sweep_text("(path: \"duration_s\", values: LogRange(from: 1e-300, to: 1e300, steps: 3))"),
+            &["vary[0].values", "to / from is beyond a float's range"],
+        ),
+        sweep_case(
+            "random values whose span overflows a float",
+            &sweep_text(
+                "(path: \"paths[0].asymmetry_us\", values: Random(from: -1.7e308, to: 1.7e308, count: 2))",
+            ),
+            &["vary[0].values", "to − from is beyond a float's range"],
+        ),
+        set_case(
+            "`run --set` with nothing before `=`",
+            "=5",
+            &["--set", "\"=5\" names no field before '='"],
+        ),
     ]
 }
 
