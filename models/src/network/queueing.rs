@@ -36,8 +36,9 @@ pub(crate) fn load_empirical_file(file: &str, field: &str) -> Result<Vec<f64>, C
             return Err(ConfigError::new(
                 field,
                 format!(
-                    "{file:?} line {}: {value} is outside the valid range 0..={MAX_DELAY_US} µs",
-                    i + 1
+                    "{file:?} line {}: {} is outside the valid range 0..={MAX_DELAY_US} µs",
+                    i + 1,
+                    algorithms::Num(value)
                 ),
             ));
         }
@@ -304,5 +305,22 @@ mod tests {
         // Near shape 1 the uncapped formula's scale falls far short.
         assert!((capped_lomax_mean_us(1.1, 10.0) - 74.88).abs() < 0.01);
         assert!(lomax_scale_for_mean(1.5, MAX_DELAY_US).is_none());
+    }
+
+    #[test]
+    fn an_empirical_value_out_of_range_is_named_compactly() {
+        let file = std::env::temp_dir().join(format!("vtsim-empirical-{}.txt", std::process::id()));
+        std::fs::write(&file, "12\n1e300\n").unwrap();
+        let name = file.display().to_string();
+        let e = load_empirical_file(&name, "paths[0].forward.queueing.path").unwrap_err();
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(e.field, "paths[0].forward.queueing.path");
+        // `1e300`, not the 301 digits `{}` writes for it.
+        assert!(
+            e.message
+                .ends_with("line 2: 1e300 is outside the valid range 0..=10000000 µs"),
+            "{}",
+            e.message
+        );
     }
 }
