@@ -1253,7 +1253,9 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     let mut done: BTreeMap<usize, String> = BTreeMap::new();
     if opts.resume && results.exists() {
         check_records(plan, &dir)?;
-        let text = std::fs::read_to_string(&results)?;
+        let text = std::fs::read_to_string(&results).map_err(|e| {
+            anyhow::anyhow!("cannot read {}: {e}; cannot resume", results.display())
+        })?;
         let mut lines = text.lines();
         if lines.next() != Some(head.as_str()) {
             anyhow::bail!(
@@ -1418,12 +1420,19 @@ fn check_records(plan: &Plan, dir: &Path) -> anyhow::Result<()> {
         } else {
             "base scenario"
         };
-        let Ok(old) = std::fs::read_to_string(&path) else {
-            anyhow::bail!(
+        let old = match std::fs::read_to_string(&path) {
+            Ok(old) => old,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
                 "{} is missing, so the kept rows cannot be checked against this {what}; \
                  cannot resume: start over with --force, or choose another --out",
                 path.display()
-            );
+            ),
+            // Present but unreadable (not UTF-8, say): "missing" would mislead.
+            Err(e) => anyhow::bail!(
+                "cannot read {}: {e}; cannot resume: start over with --force, or choose \
+                 another --out",
+                path.display()
+            ),
         };
         if old != text {
             let (line, was, now) = first_difference(&old, &text);

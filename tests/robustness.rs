@@ -1849,6 +1849,38 @@ fn sweep_refuses_jobs_out_of_range_before_creating_output() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// `--resume` over kept files that cannot be read as text names the file.
+#[test]
+fn sweep_resume_names_an_unreadable_kept_file() {
+    let d = scratch("resume-unreadable");
+    std::fs::write(d.join("base.ron"), TINY).unwrap();
+    let poll = "(path: \"daemons[0].algorithm.poll_period_s\", values: List([8, 16]))";
+    std::fs::write(d.join("sweep.ron"), sweep_text(poll)).unwrap();
+    let plan = vtsim::sweep::load(&d.join("sweep.ron")).unwrap();
+    let out = d.join("out");
+    for bad in ["results.csv", vtsim::sweep::RECORDED_SWEEP] {
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        for (name, text) in plan.records() {
+            std::fs::write(out.join(name), text).unwrap();
+        }
+        std::fs::write(out.join("results.csv"), "run,point\n").unwrap();
+        std::fs::write(out.join(bad), b"\xff\xfe not UTF-8").unwrap();
+        let opts = vtsim::sweep::SweepOptions {
+            out: Some(out.clone()),
+            resume: true,
+            ..Default::default()
+        };
+        let e = vtsim::sweep::run_sweep(&plan, &opts)
+            .unwrap_err()
+            .to_string();
+        let file = out.join(bad).display().to_string();
+        assert!(e.contains(&format!("cannot read {file}: ")), "{e}");
+        assert!(e.contains("cannot resume"), "{e}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// A run without clocks writes its summary and an `errors.csv` of times,
 /// but no (empty) plot.
 #[test]
