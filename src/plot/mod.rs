@@ -30,19 +30,43 @@ macro_rules! png_and_svg {
         let png = $dir.join(format!("{}.png", $stem));
         let svg = $dir.join(format!("{}.svg", $stem));
         // An error names the file (a full disk, say, is no drawing error).
-        $draw(
-            plotters::prelude::BitMapBackend::new(&png, $size).into_drawing_area(),
-            $chart,
-        )
-        .map_err(|e| format!("{}: {e}", png.display()))
-        .and_then(|()| {
+        $crate::plot::drawn_into(&png, |p| {
             $draw(
-                plotters::prelude::SVGBackend::new(&svg, $size).into_drawing_area(),
+                plotters::prelude::BitMapBackend::new(p, $size).into_drawing_area(),
                 $chart,
             )
+            .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("{}: {e}", png.display()))
+        .and_then(|()| {
+            $crate::plot::drawn_into(&svg, |p| {
+                $draw(
+                    plotters::prelude::SVGBackend::new(p, $size).into_drawing_area(),
+                    $chart,
+                )
+                .map_err(|e| e.to_string())
+            })
             .map_err(|e| format!("{}: {e}", svg.display()))
         })
     }};
+}
+
+/// Runs `draw` on a temporary file beside `path`, then renames it to
+/// `path`. A sweep draws its plots straight into its output directory (a
+/// run into a staging directory), so a draw that fails part-way (a full
+/// disk) must leave no half-written plot there, nor replace a whole one.
+/// The temporary name keeps the extension, from which the PNG backend
+/// takes the format.
+fn drawn_into(path: &Path, draw: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".tmp-{name}"));
+    draw(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 mod errors;
@@ -657,7 +681,8 @@ pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), Strin
     png_and_svg!(dir, stem, draw_bands, chart, SIZE)?;
     let path = dir.join(format!("{stem}_data.csv"));
     let named = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
-    let mut w = csv::Writer::from_path(&path).map_err(|e| named(&e))?;
+    // Built in memory and written whole, as the plots are (see `drawn_into`).
+    let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(std::iter::once("series").chain(chart.columns.iter().copied()))
         .map_err(|e| named(&e))?;
     for s in chart.series {
@@ -672,7 +697,8 @@ pub fn band_chart(dir: &Path, stem: &str, chart: &BandChart) -> Result<(), Strin
             .map_err(|e| named(&e))?;
         }
     }
-    w.flush().map_err(|e| named(&e))
+    let bytes = w.into_inner().map_err(|e| named(&e))?;
+    crate::output::write_atomic(&path, &bytes).map_err(|e| e.to_string())
 }
 
 /// A bounded copy of a long series for plotting that keeps its extremes:
@@ -769,6 +795,38 @@ impl Thinned {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_draw_that_fails_part_way_leaves_no_half_plot() {
+        let d = std::env::temp_dir().join(format!("vtsim-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let plot = d.join("p.png");
+        std::fs::write(&plot, "whole, from an earlier sweep").unwrap();
+        // Half a file written, then the disk fills up.
+        let e = drawn_into(&plot, |tmp| {
+            assert_eq!(tmp.extension(), plot.extension(), "the backend reads it");
+            std::fs::write(tmp, "half").unwrap();
+            Err("No space left on device".into())
+        });
+        assert_eq!(e.unwrap_err(), "No space left on device");
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["p.png"], "no temporary file is left");
+        assert_eq!(
+            std::fs::read_to_string(&plot).unwrap(),
+            "whole, from an earlier sweep"
+        );
+        // A draw that succeeds replaces the plot.
+        drawn_into(&plot, |tmp| {
+            std::fs::write(tmp, "new").map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&plot).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn thinned_stays_bounded_and_keeps_every_extreme() {
