@@ -579,12 +579,26 @@ impl Host {
     /// `pvclock_resume` forgets the kernel's last pvclock value, which
     /// belonged to another host's system time.
     pub fn pvclock_resume(&mut self, domain: usize) {
+        self.set_pvclock_last(domain, 0);
+    }
+
+    /// `domain`'s kernel reads `value_ns` from its Xen clocksource on
+    /// `cpu` (a timer tick's read, clamped as in [`Host::read`]); returns
+    /// its pvclock last value then, `None` without Xen.
+    pub fn pvclock_tick(&mut self, domain: usize, cpu: usize, value_ns: u64) -> Option<u64> {
+        let x = self.xen.as_mut()?;
+        x.pvclock_monotonic(domain, cpu, value_ns);
+        x.pvclock_last.get(domain).copied()
+    }
+
+    /// Sets `domain`'s kernel's pvclock last value to `last_ns`.
+    pub fn set_pvclock_last(&mut self, domain: usize, last_ns: u64) {
         if let Some(last) = self
             .xen
             .as_mut()
             .and_then(|x| x.pvclock_last.get_mut(domain))
         {
-            *last = 0;
+            *last = last_ns;
         }
     }
 

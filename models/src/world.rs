@@ -1454,11 +1454,29 @@ impl World {
                 .saturating_sub(pair.link().latency.as_nanos());
             let leader_replayed =
                 self.hosts[from.host].value_at(tsc, SimTime::from_nanos(replayed_at), leader_core);
-            let mapping = pair
-                .failover(now, dst_now, leader_now, leader_replayed)
-                .mapping;
+            let report = pair.failover(now, dst_now, leader_now, leader_replayed);
             for dep in self.dependents.iter_mut().filter(|dep| dep.in_guest(from)) {
-                dep.mapping = mapping;
+                dep.mapping = report.mapping;
+            }
+            // The follower's kernel is the leader's, pvclock last value
+            // included (no resume clears it): having replayed the leader's
+            // timer-tick reads up to a log latency ago, it never returns
+            // less than the leader's system time then (system time counts
+            // nanoseconds: now's less the latency), however far behind the
+            // new host's system time is. Without interception the
+            // follower's kernel read its own host's records all along.
+            if report.last_replayed.is_some() {
+                let xcs = CounterSource::XenClocksource;
+                let latency_ns = pair.link().latency.as_nanos();
+                let core = self.hosts[from.host].reading_core(xcs, from.domain, 0);
+                let tick_ns = self.hosts[from.host]
+                    .value_at(xcs, now, core)
+                    .saturating_sub(latency_ns);
+                if let Some(last_ns) =
+                    self.hosts[from.host].pvclock_tick(from.domain, core, tick_ns)
+                {
+                    self.hosts[to.host].set_pvclock_last(to.domain, last_ns);
+                }
             }
         }
         self.relocate(id, now, &mappings, sched);
@@ -2343,6 +2361,7 @@ mod tests {
     use crate::host::XenSetup;
     use crate::migration::MigrationMethod;
     use crate::xen::{DomainConfig, XenHostConfig};
+    use rand::SeedableRng;
     use sim_core::Engine;
 
     /// A Xen host whose TSC runs at `tsc_hz`, with one idle guest.
@@ -2603,6 +2622,74 @@ mod tests {
         assert!(
             (true_s / want_s - 1.0).abs() < 1e-4,
             "{true_s} s between polls, want {want_s} s"
+        );
+    }
+
+    /// A follower runs its guest's kernel in lockstep with the leader's, so
+    /// at failover that kernel still holds the pvclock "last value" of the
+    /// leader's timer-tick reads, replayed up to one log latency before the
+    /// failure. On a follower host whose system time is behind (its
+    /// platform crystal 100 ppm slow: ~10 ms after 100 s), the guest's Xen
+    /// clocksource holds at that value rather than stepping back, until the
+    /// new host's system time passes it; from then on it reads that time.
+    #[test]
+    fn a_failover_holds_the_xen_clocksource_at_the_leaders_last_value() {
+        let mut world = World::new(
+            7,
+            ProbeSpec {
+                interval: SimDuration::from_secs(1),
+                metrics_from: SimTime::ZERO,
+                record_every: 1,
+                stability_max_m: 0,
+            },
+        );
+        world.add_host(&xen_host("leader", 2_000_000_000)).unwrap();
+        let mut slow_host = xen_host("follower", 2_000_000_000);
+        slow_host.platform_crystal.skew_ppm = -100.0;
+        world.add_host(&slow_host).unwrap();
+        let (leader, follower) = (
+            GuestRef { host: 0, domain: 1 },
+            GuestRef { host: 1, domain: 1 },
+        );
+        let at = SimTime::from_secs(100);
+        let cfg = ReplicationConfig::default();
+        world
+            .add_failover(leader, follower, at, &cfg, None)
+            .unwrap();
+        let mut engine = Engine::new(world);
+        let mut initial = Vec::new();
+        engine.model_mut().start(&mut |t, e| initial.push((t, e)));
+        for (t, e) in initial {
+            engine.schedule(t, e);
+        }
+        engine.run_until(at + SimDuration::from_nanos(1));
+        let hosts = &mut engine.model_mut().hosts;
+        let xcs = CounterSource::XenClocksource;
+        let leader_ns = hosts[0].value_at(xcs, at, 0);
+        let behind_ns = leader_ns - hosts[1].value_at(xcs, at, 0);
+        assert!(behind_ns > 5_000_000, "follower behind by {behind_ns} ns");
+        let replayed_ns = leader_ns - cfg.link().latency.as_nanos();
+        let mut ext = WrapExtender::new(64);
+        let mut rng = SimRng::seed_from_u64(1);
+        let mut read = |hosts: &mut Vec<Host>, t: SimTime| {
+            hosts[1]
+                .read(xcs, follower.domain, t, 0, &mut ext, &mut rng)
+                .counter
+        };
+        let held = read(hosts, at + SimDuration::from_micros(1));
+        assert_eq!(
+            held as i64 - replayed_ns as i64,
+            0,
+            "read after failover minus the leader's last replayed value, ns"
+        );
+        // Once the follower's system time has passed it, the guest reads
+        // that time, ~10 ms behind the leader's: the hold is no offset.
+        let later = at + SimDuration::from_nanos(2 * behind_ns);
+        let own_ns = hosts[1].value_at(xcs, later, 0);
+        let after = read(hosts, later);
+        assert!(
+            after >= own_ns && after - own_ns < 10_000,
+            "{after} vs {own_ns}"
         );
     }
 
