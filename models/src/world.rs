@@ -2389,11 +2389,9 @@ mod tests {
         }
     }
 
-    /// A world of Xen hosts with TSCs at `tsc_hz`, and a naive daemon in
-    /// guest 1 of the first, reading its TSC and polling `server` over
-    /// `path` every 16 s.
-    fn guest_daemon_world(tsc_hz: &[u64], server: &ServerConfig, path: &PathConfig) -> World {
-        let mut world = World::new(
+    /// An empty world (seed 7) probing its clocks every second.
+    fn probed_world() -> World {
+        World::new(
             7,
             ProbeSpec {
                 interval: SimDuration::from_secs(1),
@@ -2401,7 +2399,27 @@ mod tests {
                 record_every: 1,
                 stability_max_m: 0,
             },
-        );
+        )
+    }
+
+    /// An engine running `world` from its start, probes included.
+    fn started(world: World) -> Engine<World> {
+        let mut engine = Engine::new(world);
+        let every = engine.model().probe_interval();
+        engine.schedule_every(SimTime::ZERO, every, Event::Probe);
+        let mut initial = Vec::new();
+        engine.model_mut().start(&mut |t, e| initial.push((t, e)));
+        for (t, e) in initial {
+            engine.schedule(t, e);
+        }
+        engine
+    }
+
+    /// A world of Xen hosts with TSCs at `tsc_hz`, and a naive daemon in
+    /// guest 1 of the first, reading its TSC and polling `server` over
+    /// `path` every 16 s.
+    fn guest_daemon_world(tsc_hz: &[u64], server: &ServerConfig, path: &PathConfig) -> World {
+        let mut world = probed_world();
         for (i, &hz) in tsc_hz.iter().enumerate() {
             world.add_host(&xen_host(&format!("h{i}"), hz)).unwrap();
         }
@@ -2438,14 +2456,7 @@ mod tests {
 
     /// Runs `world` to `until`; returns its exchange records.
     fn run_exchanges(world: World, until: SimTime) -> Vec<ExchangeRecord> {
-        let mut engine = Engine::new(world);
-        let every = engine.model().probe_interval();
-        engine.schedule_every(SimTime::ZERO, every, Event::Probe);
-        let mut initial = Vec::new();
-        engine.model_mut().start(&mut |t, e| initial.push((t, e)));
-        for (t, e) in initial {
-            engine.schedule(t, e);
-        }
+        let mut engine = started(world);
         engine.run_until(until);
         std::mem::take(&mut engine.model_mut().records_mut().exchanges)
     }
@@ -2634,15 +2645,7 @@ mod tests {
     /// new host's system time passes it; from then on it reads that time.
     #[test]
     fn a_failover_holds_the_xen_clocksource_at_the_leaders_last_value() {
-        let mut world = World::new(
-            7,
-            ProbeSpec {
-                interval: SimDuration::from_secs(1),
-                metrics_from: SimTime::ZERO,
-                record_every: 1,
-                stability_max_m: 0,
-            },
-        );
+        let mut world = probed_world();
         world.add_host(&xen_host("leader", 2_000_000_000)).unwrap();
         let mut slow_host = xen_host("follower", 2_000_000_000);
         slow_host.platform_crystal.skew_ppm = -100.0;
@@ -2656,12 +2659,7 @@ mod tests {
         world
             .add_failover(leader, follower, at, &cfg, None)
             .unwrap();
-        let mut engine = Engine::new(world);
-        let mut initial = Vec::new();
-        engine.model_mut().start(&mut |t, e| initial.push((t, e)));
-        for (t, e) in initial {
-            engine.schedule(t, e);
-        }
+        let mut engine = started(world);
         engine.run_until(at + SimDuration::from_nanos(1));
         let hosts = &mut engine.model_mut().hosts;
         let xcs = CounterSource::XenClocksource;
