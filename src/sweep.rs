@@ -771,6 +771,15 @@ impl Plan {
             .join(", ")
     }
 
+    /// Whether the base scenario with `path` set to `value`, and no other
+    /// change, is a scenario (on the error path only: it rebuilds the base).
+    fn fits_alone(&self, path: &str, value: &ron::Value) -> bool {
+        let mut tree = serde_json::to_value(&self.base).expect("scenarios serialise");
+        ron_to_json(value)
+            .and_then(|json| set_path(&mut tree, path, json))
+            .is_ok_and(|()| serde_json::from_value::<Scenario>(tree).is_ok())
+    }
+
     /// The scenario for a grid point and seed index.
     pub fn scenario_for(
         &self,
@@ -803,11 +812,20 @@ impl Plan {
             set_path(&mut tree, &v.path, json).map_err(|m| invalid(v.path.clone(), m))?;
         }
         let mut s: Scenario = serde_json::from_value(tree).map_err(|e| {
-            // Name the point: serde's message alone does not say which field.
+            // serde's message does not say which field: name the varied field
+            // whose value alone does not fit the base scenario, if one does
+            // not, and the point either way.
+            let field = self
+                .sweep
+                .vary
+                .iter()
+                .zip(point)
+                .find(|(v, value)| !is_parameter(&v.path) && !self.fits_alone(&v.path, value))
+                .map_or_else(|| "vary".to_string(), |(v, _)| v.path.clone());
             invalid(
-                "vary".into(),
+                field,
                 format!(
-                    "value does not fit the field ({}): {e}",
+                    "value does not fit the field: {e} (at {})",
                     self.point_text(point)
                 ),
             )

@@ -745,10 +745,11 @@ fn bad_linked_values_are_refused_clearly() {
     ] {
         assert!(e.contains(part), "lacks {part:?}: {e}");
     }
-    // 12 s is no power of two: log2 is no whole exponent.
+    // 12 s is no power of two: log2 is no whole exponent. The error names
+    // the linked field, which refused it, not only the point.
     let e = load_error("fraction", &format!("{poll}12{linked}"));
     for part in [
-        "value does not fit the field",
+        "daemons[1].algorithm.minpoll: value does not fit the field",
         "daemons[1].algorithm.minpoll = 3.58",
     ] {
         assert!(e.contains(part), "lacks {part:?}: {e}");
