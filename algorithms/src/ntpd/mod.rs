@@ -128,8 +128,9 @@ pub enum NtpVersion {
     /// system peer).
     Ntp426,
     /// NTPsec: 4.2.8's machine, FLL gain as divisor, no precision floor on
-    /// jitters, root distance without dispersion plus a separate dispersion
-    /// gate, samples with δ > 1.5 s dropped.
+    /// jitters or delays, root distance without dispersion plus a separate
+    /// dispersion gate, replies with δ > 1.5 s or from an unsynchronized
+    /// server dropped before they count toward reach.
     Ntpsec,
 }
 
@@ -1062,7 +1063,7 @@ impl Ntpd {
         self.poll_update(i, hpoll);
     }
 
-    /// `receive` + `process_packet` (§5.6).
+    /// `receive` + `process_packet` (§5.6); NTPsec's `handle_procpkt`.
     fn receive(&mut self, ex: &Exchange) {
         let i = ex.server;
         let Some((ta, t1)) = self.peers[i].pending else {
@@ -1079,11 +1080,28 @@ impl Ntpd {
             p.last_rx = now;
             p.ppoll = p.sent_poll.max(self.p.minpoll);
         }
+        let t21 = ClockTime::from_secs_f64(ex.tb) - t1;
+        let t34 = ClockTime::from_secs_f64(ex.te) - t4;
+        let offset = (t21 + t34) / 2.0;
+        let mut delay = (t21 - t34).abs();
         // Test 6: the server must be synchronized with a sane stratum.
-        if ex.stratum == 0 || ex.stratum >= self.p.version.stratum_ceiling() {
-            let h = self.peers[i].hpoll;
-            self.poll_update(i, h);
-            return;
+        let unsynced = ex.stratum == 0 || ex.stratum >= self.p.version.stratum_ceiling();
+        if self.p.version == NtpVersion::Ntpsec {
+            // `handle_procpkt` refuses an unsynchronized server (BOGON6) and
+            // a delay above `sys_maxdist` before it arms a burst, re-times
+            // the poll or marks the server reachable, so such a reply does
+            // not count toward reach; it compares and files the delay
+            // unfloored.
+            if unsynced || delay > MAXDIST_S {
+                return;
+            }
+        } else {
+            if unsynced {
+                let h = self.peers[i].hpoll;
+                self.poll_update(i, h);
+                return;
+            }
+            delay = delay.max(self.p.rho_s);
         }
         self.peers[i].stratum = ex.stratum;
         if self.peers[i].retry > 0 {
@@ -1102,14 +1120,6 @@ impl Ntpd {
         let h = self.peers[i].hpoll;
         self.poll_update(i, h);
         self.peers[i].reach |= 1;
-        let t21 = ClockTime::from_secs_f64(ex.tb) - t1;
-        let t34 = ClockTime::from_secs_f64(ex.te) - t4;
-        let mut delay = (t21 - t34).abs();
-        let offset = (t21 + t34) / 2.0;
-        delay = delay.max(self.p.rho_s);
-        if self.p.version == NtpVersion::Ntpsec && delay > MAXDIST_S {
-            return;
-        }
         let disp = self.p.rho_s + self.p.rho_peer_s + PHI_S_PER_S * delay;
         let bias = self.peers[i].bias_s;
         self.clock_filter(i, offset + bias, delay, disp);

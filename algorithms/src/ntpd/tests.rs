@@ -1468,6 +1468,53 @@ fn delay_is_floored_at_the_system_precision() {
         "{}",
         n.peers[0].fd[1]
     );
+
+    // NTPsec's `handle_procpkt` files δ = |t21 − t34| as it is.
+    let ntpsec = NtpdConfig {
+        version: NtpVersion::Ntpsec,
+        ..coarse
+    };
+    let n = one_exchange(&ntpsec, 1.001, 1.001, 1_002_000_000);
+    let p = &n.peers[0];
+    assert!((p.fd[1] - 2e-3).abs() < 1e-12, "{}", p.fd[1]);
+    assert!((p.fe[1] - (rho_s + 2f64.powi(-20) + PHI_S_PER_S * 2e-3)).abs() < 1e-15);
+}
+
+/// An unsynchronized server's reply (stratum 0 or at the ceiling) is
+/// refused by every release, but 4.2.8 and 4.2.6 still re-time the poll
+/// from it (`poll_update` on the flash path) while NTPsec returns before
+/// touching any state: none files a sample, arms a burst or marks the
+/// server reachable.
+#[test]
+fn an_unsynchronized_server_is_refused_before_reach() {
+    for version in [NtpVersion::Ntp426, NtpVersion::Ntp428, NtpVersion::Ntpsec] {
+        let cfg = NtpdConfig {
+            version,
+            ..NtpdConfig::default()
+        };
+        for stratum in [0, 16] {
+            let mut n = Ntpd::new(&cfg, INFO, 1, 1);
+            let ta = 1_000_000_000;
+            n.on_transmit(0, ta);
+            n.on_exchange(&Exchange {
+                server: 0,
+                ta,
+                tb: 1.0,
+                te: 1.0,
+                tf: 1_000_500_000,
+                stratum,
+                server_changed: false,
+            });
+            let p = &n.peers[0];
+            // Stage 1 holds only the dummy sample `transmit` filed.
+            assert_eq!(
+                (p.reach, p.nxt, p.burst),
+                (0, 1, 0),
+                "{version:?} {stratum}"
+            );
+            assert!(p.pending.is_none(), "{version:?} {stratum}");
+        }
+    }
 }
 
 /// NTPsec drops a reply whose round-trip delay exceeds `sys_maxdist`
@@ -1489,6 +1536,8 @@ fn ntpsec_drops_a_reply_with_a_delay_above_maxdist() {
         let n = one_exchange(&cfg, 1.0, 1.0, tf_ns);
         let p = &n.peers[0];
         assert_eq!(p.nxt, 1 + usize::from(kept), "{version:?} at {tf_ns}");
+        // The drop comes before the reach register and the burst.
+        assert_eq!(p.reach, u8::from(kept), "{version:?} at {tf_ns}");
         assert_eq!(p.fe[1] < MAXDISP_S, kept, "{version:?} at {tf_ns}");
         if kept {
             assert_eq!(p.fd[1], (tf_ns as f64 - 1e9) / 1e9);
