@@ -462,7 +462,9 @@ impl Radclock {
 
     /// History window management (research §2.7): half-window marks renew
     /// the RTT floor and the phat anchor, so all memory is forgotten within
-    /// `h_win` stamps.
+    /// `h_win` stamps. It runs before the stamp's own processing, as in
+    /// `process_bidir_stamp`, so a new anchor's point error is taken
+    /// against the floor before this stamp's RTT can lower it.
     fn manage_history_window(&mut self, i: u64, rtt: u64, s: &Stamp) {
         let half = self.win.h_win / 2;
         if i == half {
