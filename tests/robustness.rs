@@ -240,7 +240,15 @@ fn cases() -> Vec<Case> {
         scenario_case(
             "binary, not UTF-8",
             vec![0xff, 0xfe, 0x00, 0x41],
-            &["bad.ron", "UTF-8"],
+            &["bad.ron:1:1: cannot read: invalid UTF-8 (byte 0xFF)"],
+        ),
+        scenario_case(
+            "Latin-1, not UTF-8 (`é` as the one byte 0xE9)",
+            tiny_with("name: \"tiny\"", "name: \"tény\"")
+                .chars()
+                .map(|c| u8::try_from(c).expect("Latin-1"))
+                .collect::<Vec<u8>>(),
+            &["bad.ron:2:13: cannot read: invalid UTF-8 (byte 0xE9); save the file as UTF-8 text"],
         ),
         case(
             "file does not exist",
