@@ -21,6 +21,14 @@
 //! with file, line and column; [`Scenario::validate`] reports every
 //! impossible value and dangling reference at once, each with its field
 //! path and valid range.
+//!
+//! RON's own syntax and type errors name neither the field nor what it
+//! takes, and some mislead: a float in an integer field reads as a missing
+//! comma after the digits before its point. So a parse error is said in
+//! terms of the field it is in: the text up to the error is read again to
+//! find the field's path (`paths[0].forward.congestion`, as `--set` and
+//! sweeps name fields), and which integers a field takes is learnt by
+//! trying values at the error's place.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -360,7 +368,6 @@ impl fmt::Display for ScenarioError {
                     None => write!(f, "{file}: cannot read: {cause}"),
                 }
             }
-
             ScenarioError::Parse {
                 file,
                 line,
@@ -522,36 +529,73 @@ pub fn top_level_name(text: &str) -> Option<&str> {
     (!name.is_empty() && after.trim_start().starts_with('(')).then_some(name)
 }
 
-/// The kinds of file vtsim reads, by their top-level struct: what each
-/// is called in a message and which command runs it.
-const FILE_KINDS: [(&str, &str, &str); 2] = [
-    ("Scenario", "a scenario", "vtsim run"),
-    ("Sweep", "a sweep file", "vtsim sweep"),
+/// A kind of file vtsim reads, by its top-level struct.
+struct FileKind {
+    /// The top-level struct (`Scenario`, `Sweep`).
+    name: &'static str,
+    /// What the file is called in a message.
+    what: &'static str,
+    /// The command that runs it.
+    command: &'static str,
+    /// Reads text as this kind of file, to try values at an error's place.
+    read: ReadAs,
+}
+
+/// Reads RON text as one kind of file, keeping only the error.
+type ReadAs = fn(&str) -> Result<(), ron::error::SpannedError>;
+
+/// The kinds of file vtsim reads.
+const FILE_KINDS: [FileKind; 2] = [
+    FileKind {
+        name: "Scenario",
+        what: "a scenario",
+        command: "vtsim run",
+        read: |text| ron_options().from_str::<Scenario>(text).map(drop),
+    },
+    FileKind {
+        name: "Sweep",
+        what: "a sweep file",
+        command: "vtsim sweep",
+        read: |text| {
+            ron_options()
+                .from_str::<crate::sweep::Sweep>(text)
+                .map(drop)
+        },
+    },
 ];
 
 /// Turns a RON error in `text`, read as a `expected` struct (`Scenario`,
 /// `Sweep`), into file:line:column form; a file of the other kind is
-/// named as such, with the command that runs it.
+/// named as such, with the command that runs it. Where RON's own words
+/// would mislead or leave out the field, the message names the field and
+/// what it takes.
 pub fn parse_error(
     file: &str,
     text: &str,
     expected: &str,
     e: ron::error::SpannedError,
 ) -> ScenarioError {
-    let kind = |name: &str| FILE_KINDS.iter().find(|(n, _, _)| *n == name);
-    let message = match (kind(expected), top_level_name(text).and_then(kind)) {
-        (Some((want, wanted, _)), Some((found, what, command))) if want != found => {
-            format!("this is {what}, not {wanted}: run it with `{command}`")
-        }
-        _ => match e.code {
-            // RON's own text advises programmers to raise the limit.
-            ron::error::Error::ExceededRecursionLimit => {
-                "nested too deeply (RON's limit of 128 levels)".to_string()
-            }
-            code => code.to_string(),
+    let kind = |name: &str| FILE_KINDS.iter().find(|k| k.name == name);
+    let (line, column) = (e.span.start.line, e.span.start.col);
+    let at = offset_of(text, line, column).map(|at| match skip_blank(text, at) {
+        past if past < text.len() => past,
+        // Nothing follows: where RON stands.
+        _ => at,
+    });
+    let (at, message) = match (kind(expected), top_level_name(text).and_then(kind)) {
+        (Some(want), Some(found)) if want.name != found.name => (
+            at,
+            format!(
+                "this is {}, not {}: run it with `{}`",
+                found.what, want.what, found.command
+            ),
+        ),
+        (want, _) => match at {
+            Some(at) => explain(text, at, want.map(|k| k.read), e.code),
+            None => (at, ron_message(e.code)),
         },
     };
-    let (line, column) = next_token(text, e.span.start.line, e.span.start.col);
+    let (line, column) = at.map_or((line, column), |at| line_column(text, at));
     ScenarioError::Parse {
         file: file.to_string(),
         line,
@@ -560,25 +604,348 @@ pub fn parse_error(
     }
 }
 
-/// The line and column (1-based, in characters, as RON counts them) of the
-/// first token at or after `line`:`column` in `text`, past whitespace and
-/// comments: RON places some errors where the parser stood (after a colon),
-/// not at the value that is wrong. Unchanged if no token follows, or if the
-/// position is not in `text`.
-fn next_token(text: &str, line: usize, column: usize) -> (usize, usize) {
-    let Some(line_start) = (1..line).try_fold(0, |at, _| text[at..].find('\n').map(|i| at + i + 1))
-    else {
-        return (line, column);
+/// RON's message for `code`.
+fn ron_message(code: ron::error::Error) -> String {
+    match code {
+        // RON's own text advises programmers to raise the limit.
+        ron::error::Error::ExceededRecursionLimit => {
+            "nested too deeply (RON's limit of 128 levels)".to_string()
+        }
+        code => code.to_string(),
+    }
+}
+
+/// RON's complaint `code` about the token at byte `at` of `text`, said in
+/// terms of the field there: its path, what it takes and what was found.
+/// `read` reads the file's kind, to learn which integers a field takes.
+/// Returns where the message points and the message; a complaint this
+/// cannot improve keeps RON's words and place.
+fn explain(
+    text: &str,
+    at: usize,
+    read: Option<ReadAs>,
+    code: ron::error::Error,
+) -> (Option<usize>, String) {
+    use ron::error::Error as E;
+    if matches!(code, E::ExceededRecursionLimit) {
+        return (Some(at), ron_message(code));
+    }
+    let spot = Spot::at(text, at);
+    let Some(token) = spot.token else {
+        return (Some(at), ron_message(code));
     };
-    let Some(start) = text[line_start..]
+    let found = token.shown(text);
+    let field = |message: String| match spot.path.as_str() {
+        "" => message,
+        path => format!("{path}: {message}"),
+    };
+    // RON stops reading an integer at its first character that is not a
+    // digit (`7.0`, `1e3`) and complains about what follows, so a place
+    // inside a number means that the field takes integers.
+    let inside_number = token.kind == TokenKind::Number && token.start < at;
+    let integer_code = matches!(
+        code,
+        E::ExpectedInteger | E::IntegerOutOfBounds | E::InvalidIntegerDigit { .. }
+    );
+    if inside_number || integer_code {
+        let range = read.and_then(|read| integer_range(text, token.start, read));
+        match range {
+            Some((lo, hi)) => {
+                return (
+                    Some(token.start),
+                    field(format!(
+                        "expected an integer in {lo}..={hi}, found `{found}`"
+                    )),
+                );
+            }
+            None if integer_code => return (Some(token.start), field(ron_message(code))),
+            None => {}
+        }
+    }
+    let expected = match code {
+        E::ExpectedFloat => "a number",
+        E::ExpectedBoolean => "`true` or `false`",
+        E::ExpectedString => "a string in double quotes",
+        code => return (Some(at), ron_message(code)),
+    };
+    (
+        Some(token.start),
+        field(format!("expected {expected}, found `{found}`")),
+    )
+}
+
+/// The integers the value at byte `start` of `text` may be, as the
+/// smallest and largest (`0..=255` for a byte), or `None` if it is not an
+/// integer field: each candidate value replaces the text from `start` on,
+/// and it fits if `read` gets past it.
+fn integer_range(text: &str, start: usize, read: ReadAs) -> Option<(i128, u128)> {
+    let takes = |value: &str| {
+        let probe = format!("{}{value}", &text[..start]);
+        match read(&probe) {
+            Ok(()) => true,
+            // RON reports the end of a value it could not use, or of the
+            // whole text once the value was read.
+            Err(e) => {
+                e.code != ron::error::Error::IntegerOutOfBounds
+                    && offset_of(&probe, e.span.end.line, e.span.end.col)
+                        .is_some_and(|end| end == probe.len())
+            }
+        }
+    };
+    if !takes("0") || takes("0.5") {
+        return None;
+    }
+    let signed = takes("-1");
+    // A value fits every type at least as wide as the field's: the field
+    // is of the widest type whose largest value fits.
+    [128, 64, 32, 16, 8].into_iter().find_map(|bits: u32| {
+        let (lo, hi) = if signed {
+            let hi = u128::MAX >> (129 - bits);
+            // i128 holds -hi - 1 for every width up to 128 bits.
+            (-(hi as i128) - 1, hi)
+        } else {
+            (0, u128::MAX >> (128 - bits))
+        };
+        takes(&hi.to_string()).then_some((lo, hi))
+    })
+}
+
+/// What kind of RON token a [`Token`] is, as far as messages care.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TokenKind {
+    /// `(`, `[` or `{`.
+    Open,
+    /// `)`, `]` or `}`.
+    Close,
+    /// `,`.
+    Comma,
+    /// `:`.
+    Colon,
+    /// A name (a field, variant or struct, `Some`, `true`, `inf`).
+    Ident,
+    /// A number literal, with its sign.
+    Number,
+    /// A string or character literal, quotes included.
+    Quoted,
+    /// Anything else, one character.
+    Other,
+}
+
+/// One token of RON text, by byte range.
+#[derive(Clone, Copy, Debug)]
+struct Token {
+    kind: TokenKind,
+    start: usize,
+    end: usize,
+}
+
+impl Token {
+    /// The token at byte `at` of `text` (which must not be whitespace or
+    /// a comment), or `None` at the end of the text.
+    fn at(text: &str, at: usize) -> Option<Token> {
+        let rest = &text[at..];
+        let c = rest.chars().next()?;
+        let after = |n: usize| rest[n..].chars().next();
+        let name_len = |from: usize| {
+            rest[from..]
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(rest.len(), |i| from + i)
+        };
+        let (kind, len) = match c {
+            '(' | '[' | '{' => (TokenKind::Open, 1),
+            ')' | ']' | '}' => (TokenKind::Close, 1),
+            ',' => (TokenKind::Comma, 1),
+            ':' => (TokenKind::Colon, 1),
+            '"' | '\'' => (TokenKind::Quoted, quoted_len(rest)),
+            'b' if matches!(after(1), Some('"' | '\'')) => {
+                (TokenKind::Quoted, 1 + quoted_len(&rest[1..]))
+            }
+            'b' if rest.starts_with("br") && matches!(after(2), Some('"' | '#')) => {
+                (TokenKind::Quoted, 2 + raw_len(&rest[2..]))
+            }
+            'r' if matches!(after(1), Some('"'))
+                || rest.starts_with("r##")
+                || rest.starts_with("r#\"") =>
+            {
+                (TokenKind::Quoted, 1 + raw_len(&rest[1..]))
+            }
+            // A raw identifier, `r#None`.
+            'r' if rest.starts_with("r#") => (TokenKind::Ident, name_len(2)),
+            c if c.is_alphabetic() || c == '_' => (TokenKind::Ident, name_len(0)),
+            c if c.is_ascii_digit()
+                || (matches!(c, '-' | '+' | '.')
+                    && after(1).is_some_and(|d| d.is_ascii_digit()))
+                || (matches!(c, '-' | '+')
+                    && after(1) == Some('.')
+                    && after(2).is_some_and(|d| d.is_ascii_digit())) =>
+            {
+                (TokenKind::Number, number_len(rest))
+            }
+            c => (TokenKind::Other, c.len_utf8()),
+        };
+        Some(Token {
+            kind,
+            start: at,
+            end: at + len,
+        })
+    }
+
+    /// The token's text.
+    fn text(self, text: &str) -> &str {
+        &text[self.start..self.end]
+    }
+
+    /// The token's text for a message: at most 40 characters.
+    fn shown(self, text: &str) -> String {
+        let t = self.text(text);
+        match t.char_indices().nth(40) {
+            Some((cut, _)) => format!("{}…", &t[..cut]),
+            None => t.to_string(),
+        }
+    }
+}
+
+/// The length of the quoted literal `text` starts with (`"…"` or `'…'`,
+/// escapes included), or of all of `text` if it is not closed.
+fn quoted_len(text: &str) -> usize {
+    let quote = text.chars().next().unwrap_or('"');
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if c == quote => return i + 1,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// The length of the raw string `text` starts with after its `r`
+/// (`"…"`, `#"…"#`, …), or of all of `text` if it is not closed.
+fn raw_len(text: &str) -> usize {
+    let hashes = text.len() - text.trim_start_matches('#').len();
+    let close = format!("\"{}", "#".repeat(hashes));
+    text.get(hashes + 1..)
+        .and_then(|body| body.find(&close))
+        .map_or(text.len(), |i| hashes + 1 + i + close.len())
+}
+
+/// The length of the number `text` starts with: sign, digits, point,
+/// exponent and suffix alike, since RON stops within it where the field
+/// takes another kind of number.
+fn number_len(text: &str) -> usize {
+    let mut prev = ' ';
+    text.char_indices()
+        .find(|&(i, c)| {
+            let sign = matches!(c, '-' | '+') && (i == 0 || matches!(prev, 'e' | 'E'));
+            prev = c;
+            !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || sign)
+        })
+        .map_or(text.len(), |(i, _)| i)
+}
+
+/// Where in a RON file a byte is: the field whose value holds it and the
+/// token there.
+struct Spot {
+    /// The field path of the value there, as `--set` and sweeps name
+    /// fields (`paths[0].forward.congestion`; variants are skipped); empty
+    /// outside every field.
+    path: String,
+    /// The token holding the byte, or starting at it; `None` at the end.
+    token: Option<Token>,
+}
+
+impl Spot {
+    /// Reads `text` up to byte `at`, which must be past any whitespace or
+    /// comment before the next token.
+    fn at(text: &str, at: usize) -> Spot {
+        /// A `(`, `[` or `{` not yet closed: the field it is at, or for a
+        /// list the index of the item.
+        struct Frame<'t> {
+            field: Option<&'t str>,
+            item: Option<usize>,
+        }
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut last: Option<Token> = None;
+        let mut pos = skip_blank(text, 0);
+        let token = loop {
+            let Some(t) = Token::at(text, pos) else {
+                break None;
+            };
+            if t.end > at {
+                break Some(t);
+            }
+            match (t.kind, t.text(text)) {
+                (TokenKind::Open, open) => frames.push(Frame {
+                    field: None,
+                    item: (open == "[").then_some(0),
+                }),
+                (TokenKind::Close, _) => {
+                    frames.pop();
+                }
+                (TokenKind::Comma, _) => {
+                    if let Some(f) = frames.last_mut() {
+                        f.field = None;
+                        f.item = f.item.map(|i| i + 1);
+                    }
+                }
+                (TokenKind::Colon, _) => {
+                    if let (Some(f), Some(name)) = (frames.last_mut(), last)
+                        && name.kind == TokenKind::Ident
+                    {
+                        f.field = Some(name.text(text));
+                    }
+                }
+                _ => {}
+            }
+            last = Some(t);
+            pos = skip_blank(text, t.end);
+        };
+        let mut path = String::new();
+        for f in &frames {
+            if let Some(i) = f.item {
+                path.push_str(&format!("[{i}]"));
+            } else if let Some(name) = f.field {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(name);
+            }
+        }
+        Spot { path, token }
+    }
+}
+
+/// The byte offset in `text` of RON's position `line`:`column` (1-based,
+/// columns in characters); the end of the text is a position too. `None`
+/// if the position is not in `text`.
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let line_start = (1..line).try_fold(0, |at, _| text[at..].find('\n').map(|i| at + i + 1))?;
+    text[line_start..]
         .char_indices()
         .map(|(i, _)| line_start + i)
         .chain(std::iter::once(text.len()))
         .nth(column.saturating_sub(1))
-    else {
-        return (line, column);
-    };
-    let mut rest = &text[start..];
+}
+
+/// The 1-based line and column (in characters, as RON counts them) of byte
+/// `at` of `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        1 + before.matches('\n').count(),
+        1 + before[line_start..].chars().count(),
+    )
+}
+
+/// The offset of the first token at or after byte `at` of `text`, past
+/// whitespace and comments (`text.len()` if none follows): RON places some
+/// errors where the parser stood (after a colon), not at the value that is
+/// wrong.
+fn skip_blank(text: &str, at: usize) -> usize {
+    let mut rest = &text[at..];
     loop {
         let trimmed = rest.trim_start();
         if trimmed.starts_with("//") {
@@ -604,25 +971,9 @@ fn next_token(text: &str, line: usize, column: usize) -> (usize, usize) {
             }
             rest = inner;
         } else {
-            rest = trimmed;
-            break;
+            return text.len() - trimmed.len();
         }
     }
-    if rest.is_empty() {
-        return (line, column);
-    }
-    line_column(text, text.len() - rest.len())
-}
-
-/// The 1-based line and column (in characters, as RON counts them) of byte
-/// `at` of `text`.
-fn line_column(text: &str, at: usize) -> (usize, usize) {
-    let before = &text[..at];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (
-        1 + before.matches('\n').count(),
-        1 + before[line_start..].chars().count(),
-    )
 }
 
 /// An override's RON value with every unit variant name (`Hpet`) quoted,
@@ -1755,10 +2106,104 @@ mod tests {
             at("Scenario(seed: // a seed\n /* it /* nests */ */ \"é\")"),
             (2, 23)
         );
-        // Nothing after the error: where RON stands.
-        assert_eq!(next_token("a  ", 1, 2), (1, 2));
-        assert_eq!(next_token("é  x", 1, 2), (1, 4));
-        assert_eq!(next_token("x", 9, 9), (9, 9));
+        assert_eq!(skip_blank("a  ", 1), 3, "nothing follows");
+        assert_eq!(skip_blank("é  x", 2), 4);
+        assert_eq!(offset_of("é  x", 1, 2), Some(2));
+        assert_eq!(line_column("é  x", 4), (1, 4));
+        assert_eq!(offset_of("x", 9, 9), None);
+    }
+
+    /// The error `text` gives, as printed.
+    fn parse_message(text: &str) -> String {
+        Scenario::parse(text, "t.ron").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_number_of_the_wrong_kind_names_the_field_and_what_it_takes() {
+        let u64s = "expected an integer in 0..=18446744073709551615";
+        // RON stops at the point and asks for a comma.
+        assert_eq!(
+            parse_message("Scenario(\n    name: \"x\",\n    seed: 7.0,\n)"),
+            format!("t.ron:3:11: seed: {u64s}, found `7.0`")
+        );
+        for (seed, found) in [
+            ("-7", "-7"),
+            ("1e3", "1e3"),
+            ("99999999999999999999", "99999999999999999999"),
+            ("\"7\"", "\"7\""),
+            ("NaN", "NaN"),
+        ] {
+            assert_eq!(
+                parse_message(&format!("Scenario(seed: {seed})")),
+                format!("t.ron:1:16: seed: {u64s}, found `{found}`")
+            );
+        }
+        // In a list, and a byte: the range is the field's type's.
+        assert_eq!(
+            parse_message(
+                "Scenario(hosts: [(name: \"h\", xen: (host: (dom0: (affinity: [0, 1.5]))))])"
+            ),
+            format!("t.ron:1:64: hosts[0].xen.host.dom0.affinity[1]: {u64s}, found `1.5`")
+        );
+        assert_eq!(
+            parse_message("Scenario(servers: [(name: \"s\", stratum: 256)])"),
+            "t.ron:1:41: servers[0].stratum: expected an integer in 0..=255, found `256`"
+        );
+        // Text in a number field; a number in a flag.
+        assert_eq!(
+            parse_message("Scenario(duration_s: \"long\")"),
+            "t.ron:1:22: duration_s: expected a number, found `\"long\"`"
+        );
+        assert_eq!(
+            parse_message("Scenario(output: (plots: 1))"),
+            "t.ron:1:26: output.plots: expected `true` or `false`, found `1`"
+        );
+        // A float field ends a number where RON does: its own words stay.
+        assert_eq!(
+            parse_message("Scenario(duration_s: 1.5x)"),
+            "t.ron:1:25: Expected comma"
+        );
+    }
+
+    #[test]
+    fn a_sweep_field_is_named_with_its_range() {
+        let text = "Sweep(name: \"s\", base: \"b.ron\", seeds: 2.5, vary: [])";
+        let e = ron_options()
+            .from_str::<crate::sweep::Sweep>(text)
+            .map_err(|e| parse_error("s.ron", text, "Sweep", e))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "s.ron:1:40: seeds: expected an integer in 0..=4294967295, found `2.5`"
+        );
+    }
+
+    #[test]
+    fn integer_ranges_are_learnt_from_the_reader() {
+        let read: ReadAs = |text| ron_options().from_str::<Vec<i16>>(text).map(drop);
+        assert_eq!(integer_range("[1, x]", 4, read), Some((-32768, 32767)));
+        let read: ReadAs = |text| ron_options().from_str::<Scenario>(text).map(drop);
+        assert_eq!(integer_range("Scenario(duration_s: x)", 21, read), None);
+        assert_eq!(integer_range("Scenario(name: x)", 15, read), None);
+    }
+
+    #[test]
+    fn every_cut_of_a_scenario_gets_a_placed_message() {
+        // Comments, raw strings, characters and nesting the reader of
+        // field paths must step over, cut anywhere.
+        let text = "#![enable(implicit_some)]\n/* a /* nested */ comment */ Scenario(\n  \
+                    name: r#\"a \"(\" name\"#, // [not a list\n  description: \"\\\"(\",\n  \
+                    seed: 7, duration_s: 1.5e3,\n  hosts: [(name: \"h\", counters: \
+                    [(kind: Tsc, nominal_hz: Some(1000))])],\n)\n";
+        assert!(Scenario::parse(text, "t.ron").is_ok());
+        for (cut, _) in text.trim_end().char_indices().skip(1) {
+            let Err(ScenarioError::Parse { line, column, .. }) =
+                Scenario::parse(&text[..cut], "t.ron")
+            else {
+                panic!("{cut}: {:?} parses", &text[..cut]);
+            };
+            assert!(offset_of(&text[..cut], line, column).is_some(), "{cut}");
+        }
     }
 
     #[test]

@@ -204,17 +204,39 @@ fn cases() -> Vec<Case> {
         scenario_case(
             "text where a number is expected",
             tiny_with("duration_s: 60", "duration_s: \"long\""),
-            &["bad.ron:4:17", "Expected float"],
+            &[
+                "bad.ron:4:17",
+                "duration_s: expected a number, found `\"long\"`",
+            ],
         ),
         scenario_case(
             "negative seed (u64)",
             tiny_with("seed: 7", "seed: -7"),
-            &["bad.ron:3:"],
+            &[
+                "bad.ron:3:11",
+                "seed: expected an integer in 0..=18446744073709551615, found `-7`",
+            ],
         ),
         scenario_case(
             "seed beyond 64 bits",
             tiny_with("seed: 7", "seed: 99999999999999999999999"),
-            &["bad.ron:3:"],
+            &["bad.ron:3:11", "seed: expected an integer in 0..=18446744073709551615"],
+        ),
+        scenario_case(
+            "float where an integer is expected (`seed: 7.0`)",
+            tiny_with("seed: 7", "seed: 7.0"),
+            &[
+                "bad.ron:3:11",
+                "seed: expected an integer in 0..=18446744073709551615, found `7.0`",
+            ],
+        ),
+        scenario_case(
+            "byte-sized field beyond 255 (`stratum: 300`)",
+            tiny_with("(name: \"s\")", "(name: \"s\", stratum: 300)"),
+            &[
+                "bad.ron:6:36",
+                "servers[0].stratum: expected an integer in 0..=255, found `300`",
+            ],
         ),
         scenario_case(
             "required field missing (`duration_s`)",
@@ -454,7 +476,18 @@ fn cases() -> Vec<Case> {
         sweep_case(
             "sweep syntax error",
             "Sweep(name: \"sw\", base: \"base.ron\", vary: [(path: 3)])",
-            &["sweep.ron:1:"],
+            &[
+                "sweep.ron:1:51",
+                "vary[0].path: expected a string in double quotes, found `3`",
+            ],
+        ),
+        sweep_case(
+            "sweep seeds not a whole number (`seeds: 2.5`)",
+            "Sweep(name: \"sw\", base: \"base.ron\", seeds: 2.5, vary: [])",
+            &[
+                "sweep.ron:1:44",
+                "seeds: expected an integer in 0..=4294967295, found `2.5`",
+            ],
         ),
         sweep_case(
             "sweep over variant names written bare",
