@@ -639,6 +639,53 @@ fn explain(
         "" => message,
         path => format!("{path}: {message}"),
     };
+    // `Some(` stands for the parentheses of the struct it holds (RON's
+    // unwrapped newtypes), so a second `(` or the struct's name inside it
+    // reads as a field name.
+    let doubled = match &code {
+        E::ExpectedIdentifier => token.text(text) == "(",
+        E::NoSuchStructField { found: name, .. } => {
+            name == token.text(text) && spot.next.is_some_and(|n| n.text(text) == "(")
+        }
+        _ => false,
+    };
+    if spot.after_some && doubled {
+        let what = if found == "(" {
+            "a second `(`".to_string()
+        } else {
+            format!("the struct name `{found}`")
+        };
+        return (
+            Some(token.start),
+            field(format!(
+                "expected a field name after `Some(`, found {what}: an optional struct is \
+                 written `(field: value, …)`, `Some(field: value, …)` or `None`"
+            )),
+        );
+    }
+    // Inside `Some(`, RON names the struct around the option, not the one
+    // in it: name the option's path instead.
+    if let Some(path) = spot.in_some.filter(|path| !path.is_empty()) {
+        let unnamed = match &code {
+            E::NoSuchStructField {
+                expected, found, ..
+            } => Some(E::NoSuchStructField {
+                expected,
+                found: found.clone(),
+                outer: None,
+            }),
+            E::MissingStructField { field, .. } => {
+                Some(E::MissingStructField { field, outer: None })
+            }
+            E::DuplicateStructField { field, .. } => {
+                Some(E::DuplicateStructField { field, outer: None })
+            }
+            _ => None,
+        };
+        if let Some(code) = unnamed {
+            return (Some(at), format!("{path}: {code}"));
+        }
+    }
     // RON stops reading an integer at its first character that is not a
     // digit (`7.0`, `1e3`) and complains about what follows, so a place
     // inside a number means that the field takes integers.
@@ -846,7 +893,7 @@ fn number_len(text: &str) -> usize {
 }
 
 /// Where in a RON file a byte is: the field whose value holds it and the
-/// token there.
+/// tokens around it.
 struct Spot {
     /// The field path of the value there, as `--set` and sweeps name
     /// fields (`paths[0].forward.congestion`; variants are skipped); empty
@@ -854,6 +901,13 @@ struct Spot {
     path: String,
     /// The token holding the byte, or starting at it; `None` at the end.
     token: Option<Token>,
+    /// The token after it.
+    next: Option<Token>,
+    /// Whether the two tokens before it are `Some` and `(`.
+    after_some: bool,
+    /// The path of the option, if the innermost `(` around it is the one
+    /// of `Some(`.
+    in_some: Option<String>,
 }
 
 impl Spot {
@@ -861,13 +915,14 @@ impl Spot {
     /// comment before the next token.
     fn at(text: &str, at: usize) -> Spot {
         /// A `(`, `[` or `{` not yet closed: the field it is at, or for a
-        /// list the index of the item.
+        /// list the index of the item, and whether it is `Some(`.
         struct Frame<'t> {
             field: Option<&'t str>,
             item: Option<usize>,
+            some: bool,
         }
         let mut frames: Vec<Frame> = Vec::new();
-        let mut last: Option<Token> = None;
+        let mut before: [Option<Token>; 2] = [None, None];
         let mut pos = skip_blank(text, 0);
         let token = loop {
             let Some(t) = Token::at(text, pos) else {
@@ -880,6 +935,7 @@ impl Spot {
                 (TokenKind::Open, open) => frames.push(Frame {
                     field: None,
                     item: (open == "[").then_some(0),
+                    some: before[1].is_some_and(|b| b.text(text) == "Some"),
                 }),
                 (TokenKind::Close, _) => {
                     frames.pop();
@@ -891,7 +947,7 @@ impl Spot {
                     }
                 }
                 (TokenKind::Colon, _) => {
-                    if let (Some(f), Some(name)) = (frames.last_mut(), last)
+                    if let (Some(f), Some(name)) = (frames.last_mut(), before[1])
                         && name.kind == TokenKind::Ident
                     {
                         f.field = Some(name.text(text));
@@ -899,21 +955,34 @@ impl Spot {
                 }
                 _ => {}
             }
-            last = Some(t);
+            before = [before[1], Some(t)];
             pos = skip_blank(text, t.end);
         };
-        let mut path = String::new();
-        for f in &frames {
-            if let Some(i) = f.item {
-                path.push_str(&format!("[{i}]"));
-            } else if let Some(name) = f.field {
-                if !path.is_empty() {
-                    path.push('.');
+        let path_of = |frames: &[Frame]| {
+            let mut path = String::new();
+            for f in frames {
+                if let Some(i) = f.item {
+                    path.push_str(&format!("[{i}]"));
+                } else if let Some(name) = f.field {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(name);
                 }
-                path.push_str(name);
             }
+            path
+        };
+        let is = |t: Option<Token>, s: &str| t.is_some_and(|t| t.text(text) == s);
+        Spot {
+            path: path_of(&frames),
+            in_some: match frames.split_last() {
+                Some((last, outer)) if last.some => Some(path_of(outer)),
+                _ => None,
+            },
+            next: token.and_then(|t| Token::at(text, skip_blank(text, t.end))),
+            token,
+            after_some: is(before[0], "Some") && is(before[1], "("),
         }
-        Spot { path, token }
     }
 }
 
@@ -2116,6 +2185,65 @@ mod tests {
     /// The error `text` gives, as printed.
     fn parse_message(text: &str) -> String {
         Scenario::parse(text, "t.ron").unwrap_err().to_string()
+    }
+
+    /// A scenario whose first path's forward direction is `forward`.
+    fn with_forward(forward: &str) -> String {
+        format!(
+            "Scenario(\n    name: \"x\",\n    duration_s: 10,\n    \
+             paths: [(min_rtt_us: 300, forward: ({forward}))],\n)"
+        )
+    }
+
+    #[test]
+    fn an_optional_struct_in_two_pairs_of_parentheses_names_the_field_and_the_syntax() {
+        let tail = "an optional struct is written `(field: value, …)`, \
+                    `Some(field: value, …)` or `None`";
+        assert_eq!(
+            parse_message(&with_forward("congestion: Some((mean_on_s: 5))")),
+            format!(
+                "t.ron:4:58: paths[0].forward.congestion: expected a field name after \
+                 `Some(`, found a second `(`: {tail}"
+            )
+        );
+        assert_eq!(
+            parse_message(&with_forward(
+                "congestion: Some(\n CongestionConfig(mean_on_s: 5))"
+            )),
+            format!(
+                "t.ron:5:2: paths[0].forward.congestion: expected a field name after \
+                 `Some(`, found the struct name `CongestionConfig`: {tail}"
+            )
+        );
+        // What the message offers is what RON reads.
+        for written in [
+            "(mean_on_s: 5)",
+            "Some(mean_on_s: 5)",
+            "CongestionConfig(mean_on_s: 5)",
+            "None",
+        ] {
+            let s = Scenario::parse(&with_forward(&format!("congestion: {written}")), "t.ron");
+            assert!(s.is_ok(), "{written}: {s:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_field_inside_some_names_the_option_not_the_struct_around_it() {
+        // RON names `DirectionConfig`, whose fields these are not.
+        assert_eq!(
+            parse_message(&with_forward(
+                "congestion: Some(mean_on_s: 5, mean_of_s: 1)"
+            )),
+            "t.ron:4:72: paths[0].forward.congestion: Unexpected field named `mean_of_s`, \
+             expected one of `mean_on_s`, `mean_off_s`, or `extra_mean_us` instead"
+        );
+        assert_eq!(
+            parse_message(&with_forward(
+                "congestion: Some(mean_on_s: 5, mean_on_s: 1)"
+            )),
+            "t.ron:4:72: paths[0].forward.congestion: Unexpected duplicate field named \
+             `mean_on_s`"
+        );
     }
 
     #[test]

@@ -239,6 +239,40 @@ fn cases() -> Vec<Case> {
             ],
         ),
         scenario_case(
+            "optional struct in two pairs of parentheses (`Some((...))`)",
+            tiny_with(
+                "asymmetry_us: 20)",
+                "asymmetry_us: 20, forward: (congestion: Some((mean_on_s: 600))))",
+            ),
+            &[
+                "bad.ron:7:76",
+                "paths[0].forward.congestion: expected a field name after `Some(`, found a second `(`",
+                "`(field: value, …)`, `Some(field: value, …)` or `None`",
+            ],
+        ),
+        scenario_case(
+            "struct name inside `Some(...)`",
+            tiny_with(
+                "asymmetry_us: 20)",
+                "asymmetry_us: 20, forward: (congestion: Some(CongestionConfig(mean_on_s: 600))))",
+            ),
+            &[
+                "bad.ron:7:76",
+                "paths[0].forward.congestion: expected a field name after `Some(`, found the struct name `CongestionConfig`",
+            ],
+        ),
+        scenario_case(
+            "typo inside `Some(...)` (RON would name the struct around it)",
+            tiny_with(
+                "asymmetry_us: 20)",
+                "asymmetry_us: 20, forward: (congestion: Some(mean_onn_s: 600)))",
+            ),
+            &[
+                "bad.ron:7:76",
+                "paths[0].forward.congestion: Unexpected field named `mean_onn_s`, expected one of `mean_on_s`",
+            ],
+        ),
+        scenario_case(
             "required field missing (`duration_s`)",
             tiny_with("duration_s: 60,", ""),
             &["bad.ron:", "duration_s"],
