@@ -361,7 +361,10 @@ impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScenarioError::Io { file, cause } => {
-                match cause.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>()) {
+                match cause
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<models::text_file::NotUtf8>())
+                {
                     Some(bad) => {
                         write!(f, "{file}:{}:{}: cannot read: {bad}", bad.line, bad.column)
                     }
@@ -392,68 +395,7 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// Where a file stops being UTF-8 text: RON reads only UTF-8, and an
-/// editor that saved another encoding needs to be told where to look.
-#[derive(Debug)]
-struct NotUtf8 {
-    /// 1-based line of the first byte that is not UTF-8.
-    line: usize,
-    /// Its 1-based column, in characters, as RON counts them.
-    column: usize,
-    /// The byte.
-    byte: u8,
-}
-
-impl fmt::Display for NotUtf8 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid UTF-8 (byte 0x{:02X}); save the file as UTF-8 text",
-            self.byte
-        )
-    }
-}
-
-impl std::error::Error for NotUtf8 {}
-
-/// Reads a scenario or sweep file as [`models::text_file::read_text`]
-/// does (a regular file of bounded size, without a byte-order mark); text
-/// that is not UTF-8 is refused with the line and column of its first bad
-/// byte, which [`ScenarioError::Io`] shows as `file:line:column`.
-pub fn read_text(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    models::text_file::read_text(path).map_err(|e| {
-        if e.kind() != std::io::ErrorKind::InvalidData {
-            return e;
-        }
-        // The reader keeps no bytes of a file it refuses: read them again,
-        // within the same size limit, to find the first bad one. A file
-        // that changed in between keeps the first error.
-        let mut bytes = Vec::new();
-        let read = std::fs::File::open(path).and_then(|f| {
-            f.take(models::text_file::MAX_FILE_BYTES)
-                .read_to_end(&mut bytes)
-        });
-        let Some((good, &byte)) = read
-            .ok()
-            .and_then(|_| std::str::from_utf8(&bytes).err())
-            .and_then(|bad| {
-                let (good, rest) = bytes.split_at(bad.valid_up_to());
-                Some((String::from_utf8_lossy(good), rest.first()?))
-            })
-        else {
-            return e;
-        };
-        let (line, column) = line_column(&good, good.len());
-        let bad = NotUtf8 {
-            line,
-            // As RON counts columns: the byte-order mark is not text.
-            column: column - usize::from(line == 1 && good.starts_with('\u{feff}')),
-            byte,
-        };
-        std::io::Error::new(std::io::ErrorKind::InvalidData, bad)
-    })
-}
+pub use models::text_file::read_text;
 
 /// RON options used for every file vtsim reads: variant newtypes may be
 /// written without double parentheses, `Some` may be implicit.

@@ -935,6 +935,18 @@ fn cases() -> Vec<Case> {
             &["paths[0].forward.queueing.path", "/dev/zero", "not a regular file"],
         ),
         files_case(
+            "an empirical delay file that is not UTF-8",
+            vec![
+                ("d.txt", b"120\n130 \xb5s\n".to_vec()),
+                (
+                    "tiny.ron",
+                    TINY.replace("asymmetry_us: 20", "asymmetry_us: 20, forward: (queueing: Empirical(File(path: \"d.txt\")))").into(),
+                ),
+            ],
+            &["validate", "{d}/tiny.ron"],
+            &["paths[0].forward.queueing.path", "line 2 column 5: invalid UTF-8 (byte 0xB5)"],
+        ),
+        files_case(
             "--force onto the directory holding the exchange file",
             vec![
                 ("p/x.csv", CSV_OK.into()),

@@ -7,14 +7,19 @@ use rand_distr::{Exp1, Gamma};
 use sim_core::SimRng;
 
 use super::config::{EmpiricalSource, MAX_DELAY_US, QueueingConfig, join};
+use crate::text_file::NotUtf8;
 
 /// Reads an empirical delay file: one value in µs per line, blank lines and
 /// `#` comments skipped. Errors name `field`, the file and the line.
 pub(crate) fn load_empirical_file(file: &str, field: &str) -> Result<Vec<f64>, ConfigError> {
     let text = crate::text_file::read_text(std::path::Path::new(file)).map_err(|e| {
+        let at = match e.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>()) {
+            Some(bad) => format!(" line {} column {}", bad.line, bad.column),
+            None => String::new(),
+        };
         ConfigError::new(
             field,
-            format!("cannot read empirical delay file {file:?}: {e}"),
+            format!("cannot read empirical delay file {file:?}{at}: {e}"),
         )
     })?;
     let mut values = Vec::new();

@@ -188,6 +188,15 @@ fn unreadable_or_malformed_empirical_file_is_a_clear_error() {
         "{}",
         err.message
     );
+    // Latin-1 `µ` (0xB5) where UTF-8 needs two bytes.
+    std::fs::write(&bad, b"1\n25 \xb5s\n").unwrap();
+    let err = Path::new(&cfg, s.stream("a"), s.stream("b")).unwrap_err();
+    assert!(
+        err.message
+            .contains("line 2 column 4: invalid UTF-8 (byte 0xB5)"),
+        "{}",
+        err.message
+    );
     std::fs::remove_file(&bad).unwrap();
 }
 
