@@ -37,6 +37,21 @@
 //! `d` is drawn from the matching binomial laws, so downtime and total time
 //! emerge from the iteration rather than from a closed formula.
 //!
+//! The *network* side is [`MigrationPlan::source_nic_wait`] and
+//! [`MigrationPlan::destination_port_wait`], pure functions of the time
+//! since the migration began, derived from the plan's rounds. The stream
+//! leaves the source host by the NIC its domains' packets leave by, in the
+//! bursts Xen's rate limit makes (`ratewrite`: one 100 KiB budget at link
+//! speed at the start of every `781 250 / rate` µs slot), so a packet
+//! reaching that NIC during a burst waits for the rest of it, first in,
+//! first out; the switch port toward the destination forwards the stream
+//! as it comes, so a packet delivered there waits for one segment at most.
+//! A round at link speed (stop-and-copy) keeps the link busy, its bursts
+//! back to back \[E\]. Post-copy's traffic is not modelled: its push and
+//! demand fetches are not paced by the rate limit, and the planner does
+//! not time them burst by burst. `shared_link: false` gives the stream a
+//! network of its own.
+//!
 //! The *time* side is [`guest_tsc_after_resume`]: after a migration the
 //! guest either reads the destination host's TSC natively (a jump in value
 //! and possibly rate) or an emulated TSC that keeps the frequency it booted
@@ -95,6 +110,23 @@ pub struct MigrationConfig {
     /// Maximum pre-copy rate limit, in Xen's Mb/s of 2²⁰ bit/s (default
     /// 500, `MAX_MBIT_RATE`, §4.1; 1..=1e6): 524.3 × 10⁶ bit/s.
     pub rate_max_mbit_per_s: f64,
+    /// What the rate limit lets out per slot, KiB (default 100,
+    /// `BURST_BUDGET`, §4.1; 1..=1 048 576). A slot lasts the budget in
+    /// Xen's Mb over the limit, in whole µs (`RATE_TO_BTU / rate`: 781 250
+    /// / rate for 100 KiB), so a round's pages leave in bursts of this size
+    /// at link speed, the link idle between them.
+    /// The `xc_linux_save` of Clark et al. writes page by page, so each
+    /// slot's burst is one budget; the later `xc_domain_save` writes runs
+    /// of up to 1024 pages per call, bursts that TCP's window rather than
+    /// the budget then shapes.
+    pub burst_budget_kib: f64,
+    /// The stream leaves the source host by the NIC its domains' packets
+    /// leave by, and reaches the destination through the switch port
+    /// theirs arrive by, delaying them (default true: Xen limits the rate
+    /// "to minimize impact on running domains (including the target if
+    /// we're doing live migrate)", `xc_linux_save`, §4.1); false gives the
+    /// stream a network of its own.
+    pub shared_link: bool,
     /// Live rounds before the final one (default 29, `DEF_MAX_ITERS`, §4.1; 1..=1000).
     pub max_iters: u32,
     /// Stop when more than this many memories have been sent (default 3,
@@ -128,6 +160,8 @@ impl Default for MigrationConfig {
             rate_start_mbit_per_s: 100.0,
             rate_step_mbit_per_s: 50.0,
             rate_max_mbit_per_s: 500.0,
+            burst_budget_kib: 100.0,
+            shared_link: true,
             max_iters: 29,
             max_factor: 3.0,
             last_round_threshold_pages: 50,
@@ -266,6 +300,14 @@ impl MigrationConfig {
         );
         ConfigError::check_range(
             &mut e,
+            &f("burst_budget_kib"),
+            self.burst_budget_kib,
+            1.0,
+            1_048_576.0,
+            "KiB",
+        );
+        ConfigError::check_range(
+            &mut e,
             &f("max_iters"),
             f64::from(self.max_iters),
             1.0,
@@ -328,6 +370,38 @@ impl MigrationConfig {
     fn send_s(&self, pages: u64, mbit_per_s: f64) -> f64 {
         pages as f64 * self.page_bytes as f64 * 8.0 / (mbit_per_s * 1e6)
     }
+
+    /// The bursts of a rate-limited stream on the hosts' link, unless the
+    /// stream has a network of its own.
+    fn stream_bursts(&self) -> Option<StreamBursts> {
+        self.shared_link.then(|| StreamBursts {
+            burst_bytes: self.burst_bytes(),
+            page_bytes: self.page_bytes,
+            link_mbit_per_s: self.link_mbit_per_s,
+        })
+    }
+
+    fn burst_bytes(&self) -> u64 {
+        (self.burst_budget_kib * 1024.0).round() as u64
+    }
+
+    /// [`Round::slot`] at Xen's limit `xen_mbit` (its Mb/s), or at link
+    /// speed (`None`). Xen's limit is a whole number of Mb/s (`print_stats`
+    /// raises it to the integer dirtying rate plus the step), and
+    /// `ratewrite` divides integers: the whole µs matter to a daemon
+    /// polling every 2ⁿ s, whose requests would meet the 7812.5 µs slots
+    /// of the exact rate at one phase for ever, and meet Xen's 7812 µs
+    /// ones 1 ms later at each 16 s poll.
+    fn burst_slot(&self, xen_mbit: Option<f64>) -> SimDuration {
+        let budget = self.burst_bytes() as f64;
+        let on_wire_ns = (budget * 8.0 / (self.link_mbit_per_s * 1e-3)).ceil();
+        let slot_ns = xen_mbit.map_or(0.0, |rate| {
+            // `RATE_TO_BTU`: the budget in Xen's Mb, times 10⁶ µs.
+            let rate_to_btu = (budget * 8.0 * 1e6 / 1_048_576.0).floor();
+            (rate_to_btu / rate.floor()).floor() * 1e3
+        });
+        SimDuration::from_nanos(slot_ns.max(on_wire_ns) as u64)
+    }
 }
 
 /// One pre-copy round (or the single round of stop-and-copy / post-copy push).
@@ -345,7 +419,31 @@ pub struct Round {
     pub rate_mbit_per_s: f64,
     /// Duration of the round.
     pub duration: SimDuration,
+    /// From the start of one of its bursts to the next: Xen's slot
+    /// `burst_time_us` = `RATE_TO_BTU / mbit_rate` in whole µs of a limit
+    /// in whole Mb/s (7812 µs at 100), or, where the link is the limit,
+    /// the time a burst takes on it (the bursts back to back).
+    pub slot: SimDuration,
 }
+
+/// How a stream's rounds cross the link the hosts' own packets share: each
+/// round sends its pages in bursts of `burst_bytes`, one at the start of
+/// each of its slots ([`Round::slot`]), each at link speed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamBursts {
+    /// Bytes per burst: the rate limit's budget per slot.
+    pub burst_bytes: u64,
+    /// Page size, bytes: a round sends its pages × this.
+    pub page_bytes: u64,
+    /// Speed the bursts are serialised at, 10⁶ bit/s.
+    pub link_mbit_per_s: f64,
+}
+
+/// Payload of one full TCP segment of the stream, bytes: the 1500-byte
+/// Ethernet MTU (RFC 894) less the IPv4 header (20 B, RFC 791) and the TCP
+/// header with the timestamps option Linux sends by default (32 B, RFC
+/// 7323). A switch forwards the stream segment by segment.
+const SEGMENT_BYTES: f64 = 1448.0;
 
 /// Why pre-copy stopped iterating (Xen's tests, in Xen's order, §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -437,6 +535,106 @@ pub struct MigrationPlan {
     pub stop_reason: Option<StopReason>,
     /// Post-copy fault statistics.
     pub post_copy: Option<PostCopyStats>,
+    /// How the stream shares the hosts' link; `None` when it has a network
+    /// of its own, or for post-copy, whose push and demand fetches are not
+    /// paced by Xen's rate limit and are not timed burst by burst.
+    pub bursts: Option<StreamBursts>,
+}
+
+impl MigrationPlan {
+    /// How long a packet that reaches the source host's NIC `since_start`
+    /// after the migration began waits behind the stream before it goes
+    /// on the wire.
+    ///
+    /// The NIC's transmit queue is first in, first out, and each burst is
+    /// in it as a whole once it starts: Dom0 copies the budget's pages to
+    /// the socket far faster than the wire drains them, and on a LAN TCP's
+    /// window holds more than a burst \[E\]. So a packet arriving `φ` into
+    /// a burst lasting `D` waits `D − φ`, and one between bursts does not
+    /// wait. With slots of `P` a uniformly timed packet is delayed with
+    /// probability `D/P` by `D²/(2P)` on average: at Xen's starting
+    /// 100 Mb/s over 1 Gb/s, 819.2 µs of burst every 7.812 ms, 10.5 % of
+    /// packets, 43 µs; at its 500 Mb/s cap, every 1.562 ms, 52 %, 215 µs.
+    ///
+    /// A round at link speed (stop-and-copy, or a limit at or above the
+    /// link's) keeps the link busy; its bursts are taken back to back
+    /// (`P = D`): a packet waits for what is left of the burst on the wire,
+    /// `D/2` on average \[E\]: the limit of the paced pattern. A saturating
+    /// TCP sender may hold a longer standing queue (its window, the NIC's
+    /// queue), so this is the least such a round costs.
+    ///
+    /// After the last round (the state transfer and resume) the stream is
+    /// over: zero.
+    ///
+    /// ```
+    /// use models::migration::{plan, MigrationConfig};
+    /// use rand::SeedableRng;
+    /// use sim_core::{SimDuration, SimRng};
+    ///
+    /// // A guest that dirties nothing: its first round sends all memory
+    /// // at Xen's starting rate, 100 × 2²⁰ bit/s.
+    /// let idle = MigrationConfig { wws_mib: 0.0, cold_dirty_rate_mib_per_s: 0.0, ..Default::default() };
+    /// let p = plan(&idle, &mut SimRng::seed_from_u64(1)).unwrap();
+    /// // 100 KiB at 1 Gb/s: a packet at the start of a burst waits 819.2 µs,
+    /// assert_eq!(p.source_nic_wait(SimDuration::ZERO), SimDuration::from_nanos(819_200));
+    /// // one just after it does not, nor one in the next slot's gap.
+    /// assert_eq!(p.source_nic_wait(SimDuration::from_nanos(819_201)), SimDuration::ZERO);
+    /// assert_eq!(p.source_nic_wait(SimDuration::from_micros(7_812 + 820)), SimDuration::ZERO);
+    /// // The next burst starts one whole-µs slot after the first.
+    /// assert_eq!(p.source_nic_wait(SimDuration::from_micros(7_812)), SimDuration::from_nanos(819_200));
+    /// ```
+    pub fn source_nic_wait(&self, since_start: SimDuration) -> SimDuration {
+        self.burst_at(since_start)
+            .map_or(SimDuration::ZERO, |(phase_ns, burst_ns, _)| {
+                SimDuration::from_nanos((burst_ns - phase_ns).ceil() as u64)
+            })
+    }
+
+    /// How long a packet that reaches the switch port toward the
+    /// destination host `since_start` after the migration began waits
+    /// behind the stream.
+    ///
+    /// The port forwards the stream at the speed it arrives, segment by
+    /// segment, so it never holds a burst: a packet arriving during one
+    /// waits only for the segment on the wire (at most a full segment's
+    /// 1448 B of payload, 11.6 µs at 1 Gb/s), and the burst then follows
+    /// it. Between bursts, and after the last round, it does not wait.
+    pub fn destination_port_wait(&self, since_start: SimDuration) -> SimDuration {
+        self.burst_at(since_start)
+            .map_or(SimDuration::ZERO, |(phase_ns, burst_ns, bursts)| {
+                let segment_ns = SEGMENT_BYTES * 8.0 / (bursts.link_mbit_per_s * 1e-3);
+                let left_ns = (segment_ns - phase_ns % segment_ns).min(burst_ns - phase_ns);
+                SimDuration::from_nanos(left_ns.ceil() as u64)
+            })
+    }
+
+    /// The burst on the wire `since_start` after the migration began, if
+    /// any: how far into it (ns), how long it lasts (ns), and the pattern.
+    /// Rounds run back to back from the start; a round's bursts start at
+    /// its start and every slot after, each a budget but the last, which
+    /// carries what is left of the round's pages. Xen's whole-µs slots
+    /// run up to 0.03 % ahead of the rate the round's duration is planned
+    /// at, so its last burst ends a little before the round does.
+    fn burst_at(&self, since_start: SimDuration) -> Option<(f64, f64, &StreamBursts)> {
+        let bursts = self.bursts.as_ref()?;
+        let t = since_start.as_nanos();
+        let mut round_start = 0u64;
+        for r in &self.rounds {
+            let round_end = round_start.saturating_add(r.duration.as_nanos());
+            if t < round_end {
+                let into_ns = (t - round_start) as f64;
+                let (budget, slot_ns) = (bursts.burst_bytes as f64, r.slot.as_nanos() as f64);
+                let k = (into_ns / slot_ns).floor();
+                let left = r.pages_sent as f64 * bursts.page_bytes as f64 - k * budget;
+                // The link's 10⁶ bit/s are 10⁻³ bit/ns.
+                let burst_ns = left.min(budget) * 8.0 / (bursts.link_mbit_per_s * 1e-3);
+                let phase_ns = into_ns - k * slot_ns;
+                return (left > 0.0 && phase_ns < burst_ns).then_some((phase_ns, burst_ns, bursts));
+            }
+            round_start = round_end;
+        }
+        None
+    }
 }
 
 fn binomial(rng: &mut SimRng, n: u64, p: f64) -> u64 {
@@ -549,6 +747,7 @@ fn plan_precopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
             dirtied,
             rate_mbit_per_s: eff,
             duration: SimDuration::from_secs_f64(elapsed_s),
+            slot: cfg.burst_slot(Some(rate)),
         });
         // Xen's stop test uses the rate in force during this round.
         let at_max = rate >= cfg.rate_max_mbit_per_s;
@@ -586,6 +785,7 @@ fn plan_precopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
                 dirtied: 0,
                 rate_mbit_per_s: eff,
                 duration: SimDuration::from_secs_f64(d),
+                slot: cfg.burst_slot(Some(rate)),
             });
             downtime_s = d + cfg.state_resume_ms * 1e-3;
             break;
@@ -600,6 +800,7 @@ fn plan_precopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
         pages_total: total_sent,
         stop_reason,
         post_copy: None,
+        bursts: cfg.stream_bursts(),
     }
 }
 
@@ -615,6 +816,7 @@ fn plan_stop_and_copy(cfg: &MigrationConfig) -> MigrationPlan {
             dirtied: 0,
             rate_mbit_per_s: cfg.link_mbit_per_s,
             duration: SimDuration::from_secs_f64(d),
+            slot: cfg.burst_slot(None),
         }],
         precopy_time: SimDuration::ZERO,
         downtime: SimDuration::from_secs_f64(downtime),
@@ -622,6 +824,7 @@ fn plan_stop_and_copy(cfg: &MigrationConfig) -> MigrationPlan {
         pages_total: n,
         stop_reason: None,
         post_copy: None,
+        bursts: cfg.stream_bursts(),
     }
 }
 
@@ -700,6 +903,7 @@ fn plan_postcopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
             dirtied: 0,
             rate_mbit_per_s: cfg.link_mbit_per_s,
             duration: SimDuration::from_secs_f64(t),
+            slot: cfg.burst_slot(None),
         }],
         precopy_time: SimDuration::ZERO,
         downtime: SimDuration::from_secs_f64(downtime_s),
@@ -715,6 +919,7 @@ fn plan_postcopy(cfg: &MigrationConfig, rng: &mut SimRng) -> MigrationPlan {
             hot_stall: SimDuration::from_secs_f64(hot_s),
             cold_faults_per_s,
         }),
+        bursts: None,
     }
 }
 
@@ -1284,15 +1489,227 @@ mod tests {
         }
     }
 
+    /// A guest that dirties nothing: round 0 sends its 512 MiB at Xen's
+    /// starting 100 × 2²⁰ bit/s, the next finds nothing to send.
+    fn idle() -> MigrationConfig {
+        MigrationConfig {
+            wws_mib: 0.0,
+            cold_dirty_rate_mib_per_s: 0.0,
+            ..MigrationConfig::default()
+        }
+    }
+
+    /// A plan of one round sending `pages` pages of the default VM at
+    /// Xen's limit `xen_mbit` over its 1 Gb/s link.
+    fn one_round(xen_mbit: f64, pages: u64) -> MigrationPlan {
+        let cfg = MigrationConfig::default();
+        let rate = (xen_mbit * XEN_MBIT_IN_SI_MBIT).min(cfg.link_mbit_per_s);
+        let d = SimDuration::from_secs_f64(cfg.send_s(pages, rate));
+        MigrationPlan {
+            method: MigrationMethod::PreCopy,
+            rounds: vec![Round {
+                pages_sent: pages,
+                pages_skipped: 0,
+                dirtied: 0,
+                rate_mbit_per_s: rate,
+                duration: d,
+                slot: cfg.burst_slot(Some(xen_mbit)),
+            }],
+            precopy_time: SimDuration::ZERO,
+            downtime: d,
+            total_time: d,
+            pages_total: pages,
+            stop_reason: None,
+            post_copy: None,
+            bursts: cfg.stream_bursts(),
+        }
+    }
+
+    /// 100 KiB at 1 Gb/s, ns.
+    const BURST_NS: f64 = 819_200.0;
+
+    /// The share of `n` packets, evenly spread over `span`, that `wait`
+    /// delays, and their mean wait, ns.
+    fn delayed(wait: impl Fn(SimDuration) -> SimDuration, span: SimDuration, n: u64) -> (f64, f64) {
+        let waits: Vec<f64> = (0..n)
+            .map(|i| wait(SimDuration::from_nanos(span.as_nanos() * i / n)).as_nanos() as f64)
+            .collect();
+        let share = waits.iter().filter(|&&w| w > 0.0).count() as f64 / n as f64;
+        (share, waits.iter().sum::<f64>() / n as f64)
+    }
+
+    /// At Xen's starting rate a 100 KiB burst leaves every 7812 µs and
+    /// lasts 819.2 µs at 1 Gb/s: a packet reaching the NIC as one starts
+    /// waits all of it, one just after it none. Over many phases 10.5 %
+    /// of packets wait, 43 µs on average (D/P and D²/2P); at the 500 Mb/s
+    /// cap, 52 % and 215 µs.
+    #[test]
+    fn a_packet_waits_for_the_rest_of_the_burst_on_the_wire() {
+        let p = run(&idle(), 1);
+        let slot_ns = 7_812_000.0;
+        let at = |ns: f64| p.source_nic_wait(SimDuration::from_nanos(ns as u64));
+        assert_eq!(at(0.0), SimDuration::from_nanos(819_200));
+        assert_eq!(at(BURST_NS / 2.0), SimDuration::from_nanos(409_600));
+        assert_eq!(at(BURST_NS + 1.0), SimDuration::ZERO);
+        assert_eq!(at(slot_ns - 1.0), SimDuration::ZERO);
+        assert_eq!(at(3.0 * slot_ns + 100.0), SimDuration::from_nanos(819_100));
+        for (plan, slot_ns) in [
+            (p.clone(), slot_ns),
+            (one_round(500.0, 100_000), 1_562_000.0),
+        ] {
+            let span = SimDuration::from_nanos(100 * slot_ns as u64);
+            let (share, mean_ns) = delayed(|t| plan.source_nic_wait(t), span, 99_991);
+            let (duty, want_ns) = (BURST_NS / slot_ns, BURST_NS * BURST_NS / (2.0 * slot_ns));
+            assert!(
+                (share / duty - 1.0).abs() < 0.01,
+                "{share} delayed, D/P = {duty}"
+            );
+            assert!(
+                (mean_ns / want_ns - 1.0).abs() < 0.01,
+                "mean {mean_ns} ns, D²/2P = {want_ns}"
+            );
+        }
+    }
+
+    /// `ratewrite`'s slot is `781 250 / mbit_rate` µs in integers, on a
+    /// whole-Mb/s limit: 7812 µs at 100, 1562 µs at 500, 4515 µs at the
+    /// 173.9 a dirtying rate of 123.9 Mb/s raises it to. A limit above a
+    /// 100 Mb/s link leaves the bursts back to back, 8192 µs each, as does
+    /// stop-and-copy at 1 Gb/s, 819.2 µs.
+    #[test]
+    fn slots_are_xens_whole_microseconds() {
+        let cfg = MigrationConfig::default();
+        let us = |d: SimDuration| d.as_nanos() as f64 / 1e3;
+        assert_eq!(us(cfg.burst_slot(Some(100.0))), 7812.0);
+        assert_eq!(us(cfg.burst_slot(Some(500.0))), 1562.0);
+        assert_eq!(us(cfg.burst_slot(Some(173.9))), 4515.0);
+        assert_eq!(us(cfg.burst_slot(None)), 819.2);
+        let slow = MigrationConfig {
+            link_mbit_per_s: 100.0,
+            ..cfg
+        };
+        assert_eq!(us(slow.burst_slot(Some(100.0))), 8192.0);
+        let p = run(&idle(), 1);
+        assert_eq!(us(p.rounds[0].slot), 7812.0);
+    }
+
+    /// A round's last burst carries what is left of its pages: 512 MiB is
+    /// 5242.88 budgets, so the 5243rd burst is 90 112 B, 720.9 µs on the
+    /// wire. The idle guest's later rounds send nothing, and the state
+    /// transfer and resume that end its downtime none of its pages.
+    #[test]
+    fn the_stream_ends_with_its_rounds() {
+        let p = run(&idle(), 1);
+        let last = SimDuration::from_nanos(5242 * 7_812_000);
+        assert_eq!(p.source_nic_wait(last), SimDuration::from_nanos(720_896));
+        let round0 = p.rounds[0].duration;
+        assert_eq!(
+            p.source_nic_wait(last + SimDuration::from_nanos(720_897)),
+            SimDuration::ZERO
+        );
+        assert!(
+            p.rounds[1..].iter().all(|r| r.pages_sent == 0),
+            "{:?}",
+            p.rounds
+        );
+        for t in [round0, round0 + SimDuration::from_millis(10), p.total_time] {
+            assert_eq!(p.source_nic_wait(t), SimDuration::ZERO, "{t:?}");
+            assert_eq!(p.destination_port_wait(t), SimDuration::ZERO, "{t:?}");
+        }
+    }
+
+    /// Stop-and-copy sends at link speed: the link is always busy and a
+    /// packet waits for the rest of the burst on the wire, D/2 on average.
+    #[test]
+    fn a_round_at_link_speed_delays_every_packet() {
+        let p = run(
+            &MigrationConfig {
+                method: MigrationMethod::StopAndCopy,
+                ..MigrationConfig::default()
+            },
+            0,
+        );
+        assert_eq!(
+            p.source_nic_wait(SimDuration::from_nanos(3 * 819_200)),
+            SimDuration::from_nanos(819_200)
+        );
+        let (share, mean_ns) = delayed(|t| p.source_nic_wait(t), SimDuration::from_secs(1), 99_991);
+        assert_eq!(share, 1.0);
+        assert!(
+            (mean_ns / (BURST_NS / 2.0) - 1.0).abs() < 0.01,
+            "mean {mean_ns} ns"
+        );
+    }
+
+    /// The switch port toward the destination forwards the stream segment
+    /// by segment: a packet arriving during a burst waits for the segment
+    /// on the wire (1448 B, 11.584 µs at 1 Gb/s; 5.8 µs on average), never
+    /// past the burst's end; between bursts, not at all.
+    #[test]
+    fn the_destination_port_holds_a_packet_for_one_segment_at_most() {
+        let p = run(&idle(), 1);
+        let at = |ns: u64| p.destination_port_wait(SimDuration::from_nanos(ns));
+        let segment_ns = 11_584;
+        assert_eq!(at(0), SimDuration::from_nanos(segment_ns));
+        assert_eq!(
+            at(segment_ns + 84),
+            SimDuration::from_nanos(segment_ns - 84)
+        );
+        assert_eq!(at(819_100), SimDuration::from_nanos(100));
+        assert_eq!(at(819_201), SimDuration::ZERO);
+        let in_burst = SimDuration::from_nanos(819_200);
+        let (share, mean_ns) = delayed(|t| p.destination_port_wait(t), in_burst, 9_973);
+        assert_eq!(share, 1.0);
+        assert!(
+            (mean_ns / (segment_ns as f64 / 2.0) - 1.0).abs() < 0.02,
+            "mean {mean_ns} ns"
+        );
+        let slots = SimDuration::from_nanos(100 * 7_812_000);
+        let longest = (0..99_991u64)
+            .map(|i| at(slots.as_nanos() * i / 99_991).as_nanos())
+            .max();
+        assert_eq!(longest, Some(segment_ns));
+    }
+
+    /// A stream on a network of its own delays no packet; nor does a
+    /// post-copy's, which is not timed burst by burst.
+    #[test]
+    fn an_unshared_or_post_copy_stream_delays_nothing() {
+        for cfg in [
+            MigrationConfig {
+                shared_link: false,
+                ..MigrationConfig::default()
+            },
+            MigrationConfig {
+                method: MigrationMethod::PostCopy,
+                ..MigrationConfig::default()
+            },
+        ] {
+            let p = run(&cfg, 2);
+            assert_eq!(p.bursts, None);
+            for ms in [0, 1, 1000, 30_000] {
+                let t = SimDuration::from_millis(ms);
+                assert_eq!(p.source_nic_wait(t), SimDuration::ZERO);
+                assert_eq!(p.destination_port_wait(t), SimDuration::ZERO);
+            }
+        }
+    }
+
     #[test]
     fn invalid_config_is_reported() {
         let cfg = MigrationConfig {
             memory_mib: 0.0,
             link_mbit_per_s: -1.0,
+            burst_budget_kib: 0.5,
             ..MigrationConfig::default()
         };
         let errs = plan(&cfg, &mut SimRng::seed_from_u64(0)).unwrap_err();
         assert!(errs.iter().any(|e| e.field == "migration.memory_mib"));
+        assert!(
+            errs.iter().any(|e| e.field == "migration.burst_budget_kib"
+                && e.message.contains("1..=1048576 KiB")),
+            "{errs:?}"
+        );
         assert!(
             errs.iter()
                 .any(|e| e.field == "migration.link_mbit_per_s" && e.message.contains("Mb/s"))
