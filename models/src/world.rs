@@ -1870,11 +1870,16 @@ impl World {
             out = pair.leader_output_release(out);
             self.daemons[d].inflight[i].nic_out = out;
         }
-        match self.paths[path].forward_delay(out) {
+        // The NIC's queue holds the burst of any migration leaving this
+        // host: the request goes on the wire after it.
+        let host = self.daemons[d].host;
+        let wire =
+            out + self.stream_wait(out, |m| m.from.host == host, MigrationPlan::source_nic_wait);
+        match self.paths[path].forward_delay(wire) {
             Some(delay) => {
-                self.daemons[d].inflight[i].tb_true = out + delay;
+                self.daemons[d].inflight[i].tb_true = wire + delay;
                 sched(
-                    out + delay,
+                    wire + delay,
                     Event::AtServer {
                         daemon: d as u32,
                         xid,
@@ -1886,6 +1891,31 @@ impl World {
                 self.record_lost(d, &f);
             }
         }
+    }
+
+    /// How long a packet at `t` waits behind the streams of the migrations
+    /// under way that it `crosses` (those leaving its host at the NIC,
+    /// those arriving at its switch port), each timed by `wait` from its
+    /// start. A migration between two domains of one host copies within it
+    /// and crosses no link. The waits of concurrent streams add up, as if
+    /// each packet found their bursts queued one behind the other.
+    fn stream_wait(
+        &self,
+        t: SimTime,
+        crosses: impl Fn(&Move) -> bool,
+        wait: fn(&MigrationPlan, SimDuration) -> SimDuration,
+    ) -> SimDuration {
+        let mut total = SimDuration::ZERO;
+        for m in &self.moves {
+            if let MoveKind::Migration { plan, .. } = &m.kind
+                && m.from.host != m.to.host
+                && t >= m.window.0
+                && crosses(m)
+            {
+                total = total + wait(plan, t.saturating_since(m.window.0));
+            }
+        }
+        total
     }
 
     fn flight_mut(&mut self, d: usize, xid: u64) -> Option<&mut InFlight> {
@@ -1920,13 +1950,24 @@ impl World {
         f.stratum = reply.stratum;
         f.epoch = reply.epoch;
         match self.paths[path].backward_delay(reply.departure) {
-            Some(delay) => sched(
-                reply.departure + delay,
-                Event::AtClient {
-                    daemon: d as u32,
-                    xid,
-                },
-            ),
+            Some(delay) => {
+                // The switch port toward a migration's destination carries
+                // its stream too.
+                let port = reply.departure + delay;
+                let host = self.daemons[d].host;
+                let wait = self.stream_wait(
+                    port,
+                    |m| m.to.host == host,
+                    MigrationPlan::destination_port_wait,
+                );
+                sched(
+                    port + wait,
+                    Event::AtClient {
+                        daemon: d as u32,
+                        xid,
+                    },
+                )
+            }
             None => {
                 let f = self.daemons[d].inflight.swap_remove(i);
                 self.record_lost(d, &f);
@@ -2634,6 +2675,140 @@ mod tests {
             (true_s / want_s - 1.0).abs() < 1e-4,
             "{true_s} s between polls, want {want_s} s"
         );
+    }
+
+    /// Two Xen hosts on paths without queueing (100 µs each way), each
+    /// Dom0 polling with the naive algorithm, and a guest on the first
+    /// polling too, every second plus 0.618 or 0.414 of Xen's 7812 µs
+    /// rate-limit slot, so that their requests meet the slots at phases
+    /// spread evenly over them; with `migration`, the guest moves to the
+    /// second host at 10 s.
+    fn stream_world(migration: Option<&MigrationConfig>) -> (World, Option<MigrationPlan>) {
+        let mut world = probed_world();
+        for name in ["source", "destination"] {
+            world.add_host(&xen_host(name, 2_000_000_000)).unwrap();
+        }
+        world.add_server(&ServerConfig::default());
+        let mut path = PathConfig::from_min_delays(100.0, 100.0);
+        path.forward.queueing = crate::network::QueueingConfig::None;
+        path.backward.queueing = crate::network::QueueingConfig::None;
+        world.add_path(&path).unwrap();
+        let slot_s = 7812e-6;
+        for (name, host, domain, step) in [
+            ("source-dom0", 0, 0, 0.618_034),
+            ("guest", 0, 1, 0.414_214),
+            ("destination-dom0", 1, 0, 0.618_034),
+        ] {
+            let mut algorithm = naive();
+            if let AlgorithmConfig::Naive(c) = &mut algorithm {
+                c.poll_period_s = 1.0 + step * slot_s;
+            }
+            world
+                .add_daemon(&DaemonSpec {
+                    name: name.into(),
+                    host,
+                    domain,
+                    counter: CounterSource::Tsc,
+                    core: 0,
+                    servers: vec![(0, 0)],
+                    algorithm,
+                })
+                .unwrap();
+        }
+        let plan = migration.map(|cfg| {
+            world
+                .add_migration(
+                    GuestRef { host: 0, domain: 1 },
+                    GuestRef { host: 1, domain: 1 },
+                    SimTime::from_secs(10),
+                    cfg,
+                    TscMode::Emulated,
+                    None,
+                )
+                .unwrap()
+        });
+        (world, plan)
+    }
+
+    /// The migration stream leaves the source host by the NIC its domains'
+    /// requests leave by, in Xen's rate-limited bursts: while the guest's
+    /// idle 4 GiB goes at 100 × 2²⁰ bit/s (328 s), a request waits for the
+    /// rest of the 819.2 µs burst it finds on the wire, so the forward
+    /// delays of Dom0's and the guest's requests rise by 43 µs on average
+    /// (D²/2P), one request in ten (D/P) delayed. Each rises by exactly
+    /// what the plan gives for its NIC time. Replies reaching the
+    /// destination wait at most for one segment of a burst at its switch
+    /// port; its requests and the moved guest's after the move, and every
+    /// packet of the same world without the migration, take the path's
+    /// 100 µs.
+    #[test]
+    fn a_migration_stream_delays_the_source_hosts_requests() {
+        let cfg = MigrationConfig {
+            memory_mib: 4096.0,
+            wws_mib: 0.0,
+            cold_dirty_rate_mib_per_s: 0.0,
+            ..MigrationConfig::default()
+        };
+        let path_ns = 100_000;
+        let (world, plan) = stream_world(Some(&cfg));
+        let plan = plan.expect("planned");
+        let start = SimTime::from_secs(10);
+        let round0 = plan.rounds[0].duration;
+        assert!((round0.as_secs_f64() - 327.68).abs() < 1e-6, "{round0:?}");
+        let end = start + plan.total_time;
+        let until = end + SimDuration::from_secs(30);
+        let (quiet, _) = stream_world(None);
+        for x in run_exchanges(quiet, until) {
+            assert_eq!((x.forward_ns, x.backward_ns), (path_ns, path_ns), "{x:?}");
+        }
+        let exchanges = run_exchanges(world, until);
+        // The time since the start of a packet at `ns` during the move.
+        let during = |ns: u64| {
+            (start.as_nanos()..end.as_nanos())
+                .contains(&ns)
+                .then(|| SimDuration::from_nanos(ns - start.as_nanos()))
+        };
+        let (mut precopy_waits, mut held_at_port) = (Vec::new(), 0);
+        for x in exchanges.iter().filter(|x| !x.lost) {
+            let (sent, arrived) = (x.tb_true_ns - x.forward_ns, x.te_true_ns + path_ns);
+            let (extra_out, extra_in) = (x.forward_ns - path_ns, x.backward_ns - path_ns);
+            let want_out = match during(sent) {
+                Some(t) if x.daemon < 2 => plan.source_nic_wait(t).as_nanos(),
+                _ => 0,
+            };
+            assert_eq!(extra_out, want_out, "{x:?}");
+            if x.daemon < 2 && during(sent).is_some_and(|t| t < round0) {
+                precopy_waits.push(extra_out as f64);
+            }
+            let want_in = match during(arrived) {
+                Some(t) if x.daemon == 2 => plan.destination_port_wait(t).as_nanos(),
+                _ => 0,
+            };
+            assert_eq!(extra_in, want_in, "{x:?}");
+            assert!(extra_in <= 11_584, "{x:?}");
+            held_at_port += usize::from(extra_in > 0);
+        }
+        assert!(held_at_port > 0, "no reply met a burst at the destination");
+        let (burst_ns, slot_ns) = (819_200.0, 7_812_000.0);
+        let n = precopy_waits.len() as f64;
+        assert!(n > 600.0, "{n} requests during the first round");
+        let share = precopy_waits.iter().filter(|&&w| w > 0.0).count() as f64 / n;
+        let mean_ns = precopy_waits.iter().sum::<f64>() / n;
+        println!("{n} requests in round 0: {share:.3} delayed, {mean_ns:.0} ns mean added delay");
+        assert!(
+            (share - burst_ns / slot_ns).abs() < 0.015,
+            "{share} delayed"
+        );
+        let want_ns = burst_ns * burst_ns / (2.0 * slot_ns);
+        assert!(
+            (mean_ns / want_ns - 1.0).abs() < 0.1,
+            "{mean_ns} ns vs {want_ns}"
+        );
+        let moved: Vec<&ExchangeRecord> = exchanges
+            .iter()
+            .filter(|x| x.daemon == 1 && x.ta_true_ns > end.as_nanos() && !x.lost)
+            .collect();
+        assert!(moved.len() > 20, "{} exchanges after the move", moved.len());
     }
 
     /// A follower runs its guest's kernel in lockstep with the leader's, so
