@@ -679,26 +679,215 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         points,
         sources: vec![path.to_path_buf(), base_path],
     };
-    // Apply every point once now, and build its world as a run would (which
-    // checks what only the models can: a migration's duration, so whether
-    // two moves overlap), so a bad path or value fails before any run.
-    for p in &plan.points {
-        let s = plan.scenario_for(p, 0).map_err(|e| match e {
-            ScenarioError::Invalid { errors, .. } => ScenarioError::Invalid {
-                file: file.clone(),
-                errors,
-            },
-            other => other,
-        })?;
-        build_world(&s).map_err(|e| ScenarioError::Invalid {
-            file: file.clone(),
-            errors: vec![algorithms::ConfigError::new(
-                "vary",
-                format!("{e} (at {})", plan.point_text(p)),
-            )],
-        })?;
-    }
+    check_points(&plan, &file)?;
     Ok(plan)
+}
+
+/// Applies `point` to the base scenario and builds its world as a run
+/// would (which checks what only the models can: a migration's duration,
+/// so whether two moves overlap); the error names the sweep `file`.
+fn check_point(plan: &Plan, point: &[ron::Value], file: &str) -> Result<(), ScenarioError> {
+    let s = plan.scenario_for(point, 0).map_err(|e| match e {
+        ScenarioError::Invalid { errors, .. } => ScenarioError::Invalid {
+            file: file.to_string(),
+            errors,
+        },
+        other => other,
+    })?;
+    build_world(&s).map_err(|e| ScenarioError::Invalid {
+        file: file.to_string(),
+        errors: vec![algorithms::ConfigError::new(
+            "vary",
+            format!("{e} (at {})", plan.point_text(point)),
+        )],
+    })?;
+    Ok(())
+}
+
+/// Grid points one worker checks at a time: enough to
+/// spread a copy of the base scenario's tree over many points, few enough
+/// that the workers share a small grid.
+const CHUNK: usize = 256;
+
+/// Checks every point as [`check_point`] does, in parallel, before any run,
+/// so that a bad path or value fails at once; the error is the first
+/// failing point's, in grid order, whatever the number of threads.
+fn check_points(plan: &Plan, file: &str) -> Result<(), ScenarioError> {
+    let template = Template::new(plan);
+    let mut from = 0;
+    loop {
+        let failed = plan.points[from..]
+            .par_chunks(CHUNK)
+            .enumerate()
+            .find_map_first(|(c, chunk)| {
+                let mut work = template.tree.clone();
+                let bad = chunk.iter().position(|p| {
+                    template
+                        .scenario(plan, &mut work, p)
+                        .is_none_or(|s| build_world(&s).is_err())
+                });
+                bad.map(|b| from + c * CHUNK + b)
+            });
+        let Some(i) = failed else { return Ok(()) };
+        // The point as a run would build it decides, and words the error.
+        check_point(plan, &plan.points[i], file)?;
+        from = i + 1;
+    }
+}
+
+/// The base scenario's JSON form, made once for many points: serialising
+/// the base at each point, as [`Plan::scenario_for`] does, costs a third of
+/// checking a point, and copying the tree whole a tenth to a quarter. So a
+/// worker keeps one copy and, after each point, puts back only what the
+/// point changed.
+///
+/// Where each varied path lands is found once, in the base: as long as
+/// every value written replaces a plain value (a number, string, boolean
+/// or null) by another, no object or list changes its keys or length, and
+/// [`set_path`], which follows only those, would land in the same place at
+/// every point. A point that writes anything else (a list, a variant with
+/// fields) or a path that lands nowhere in the base goes through
+/// `set_path`, and the fields under the top-level fields it reaches are
+/// copied back whole.
+struct Template {
+    tree: serde_json::Value,
+    /// The top-level fields that varied paths reach (a path changes nothing
+    /// outside the first field it names).
+    roots: Vec<String>,
+    /// Per varied field, where its value lands and the base's plain value
+    /// there: `None` for a sweep parameter, a path that lands nowhere and
+    /// a place that holds an object or list.
+    leaves: Vec<Option<(Vec<Step>, serde_json::Value)>>,
+}
+
+/// One step down a JSON tree.
+#[derive(Clone, Debug, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Whether `v` holds no other value: a write of it changes no shape.
+fn is_plain(v: &serde_json::Value) -> bool {
+    !(v.is_object() || v.is_array())
+}
+
+/// The steps from `tree` down to the value equal to `target`, if one is.
+fn find(tree: &serde_json::Value, target: &serde_json::Value) -> Option<Vec<Step>> {
+    if tree == target {
+        return Some(Vec::new());
+    }
+    let (step, mut below) = match tree {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| Some((Step::Key(k.clone()), find(v, target)?)))?,
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| Some((Step::Index(i), find(v, target)?)))?,
+        _ => return None,
+    };
+    below.insert(0, step);
+    Some(below)
+}
+
+/// The value of `tree` at `at`, which [`find`] gave on a tree of its shape.
+fn at_mut<'a>(tree: &'a mut serde_json::Value, at: &[Step]) -> &'a mut serde_json::Value {
+    at.iter().fold(tree, |node, step| {
+        match step {
+            Step::Key(k) => node.get_mut(k.as_str()),
+            Step::Index(i) => node.get_mut(*i),
+        }
+        .expect("a place found in a tree of the same shape")
+    })
+}
+
+impl Template {
+    fn new(plan: &Plan) -> Self {
+        let tree = serde_json::to_value(&plan.base).expect("scenarios serialise");
+        let mut roots: Vec<String> = plan
+            .sweep
+            .vary
+            .iter()
+            .filter(|v| !is_parameter(&v.path))
+            .map(|v| {
+                let first = v.path.split('.').next().unwrap_or_default();
+                first.split('[').next().unwrap_or_default().to_string()
+            })
+            .collect();
+        roots.sort();
+        roots.dedup();
+        // A value no scenario holds marks where each path lands.
+        let mark = serde_json::Value::String("\u{1}vtsim sweep: this value lands here\u{1}".into());
+        let unmarked = find(&tree, &mark).is_none();
+        let leaves = plan
+            .sweep
+            .vary
+            .iter()
+            .map(|v| {
+                if is_parameter(&v.path) || !unmarked {
+                    return None;
+                }
+                let mut marked = tree.clone();
+                set_path(&mut marked, &v.path, mark.clone()).ok()?;
+                let at = find(&marked, &mark)?;
+                let mut base = tree.clone();
+                let there = std::mem::take(at_mut(&mut base, &at));
+                is_plain(&there).then_some((at, there))
+            })
+            .collect();
+        Template {
+            tree,
+            roots,
+            leaves,
+        }
+    }
+
+    /// The scenario at `point` (seed index 0) if [`Plan::scenario_for`]
+    /// gives one and it is valid; `None` otherwise, leaving it to
+    /// `scenario_for` to word the error. `work` is equal to `tree` before
+    /// and after.
+    fn scenario(
+        &self,
+        plan: &Plan,
+        work: &mut serde_json::Value,
+        point: &[ron::Value],
+    ) -> Option<Scenario> {
+        // Whether the tree may have changed shape, so that the places found
+        // in the base no longer hold.
+        let mut reshaped = false;
+        let mut apply = || {
+            for ((v, value), leaf) in plan.sweep.vary.iter().zip(point).zip(&self.leaves) {
+                if is_parameter(&v.path) {
+                    continue;
+                }
+                let json = ron_to_json(value).ok()?;
+                match leaf {
+                    Some((at, _)) if !reshaped && is_plain(&json) => *at_mut(work, at) = json,
+                    _ => {
+                        reshaped = true;
+                        set_path(work, &v.path, json).ok()?;
+                    }
+                }
+            }
+            let mut s = Scenario::deserialize(&*work).ok()?;
+            s.seed = plan.base.seed;
+            s.validate().is_empty().then_some(s)
+        };
+        let s = apply();
+        if reshaped {
+            for root in &self.roots {
+                if let (Some(to), Some(from)) = (work.get_mut(root), self.tree.get(root)) {
+                    to.clone_from(from);
+                }
+            }
+        } else {
+            for (at, there) in self.leaves.iter().flatten() {
+                at_mut(work, at).clone_from(there);
+            }
+        }
+        s
+    }
 }
 
 /// The sweep as run, recorded in its output directory: `vtsim sweep` on
@@ -1874,6 +2063,108 @@ mod tests {
         assert_eq!(number(&step.apply(&num(2.0)).unwrap()), 0.25);
         assert!(step.apply(&ron::Value::String("x".into())).is_err());
         assert!(is_parameter("$busy_guests") && !is_parameter("hosts[0].name"));
+    }
+
+    /// A plan over the default scenario with these fields varied, at
+    /// every combination of their values.
+    fn plan_over(vary: &[(&str, &[&str])]) -> Plan {
+        let mut points: Vec<Vec<ron::Value>> = vec![Vec::new()];
+        for (_, values) in vary {
+            points = points
+                .iter()
+                .flat_map(|p| {
+                    values.iter().map(move |v| {
+                        let mut p = p.clone();
+                        p.push(ron::from_str(v).expect("a RON value"));
+                        p
+                    })
+                })
+                .collect();
+        }
+        Plan {
+            sweep: Sweep {
+                name: "template".into(),
+                base: String::new(),
+                vary: vary
+                    .iter()
+                    .map(|(path, _)| Vary {
+                        path: path.to_string(),
+                        values: Values::List(Vec::new()),
+                    })
+                    .collect(),
+                seeds: 1,
+                duration_s: None,
+            },
+            base: crate::scenario::default_scenario(),
+            points,
+            sources: Vec::new(),
+        }
+    }
+
+    /// The template builds each point's scenario from one tree, reused
+    /// from point to point: it must be `scenario_for`'s, or none where
+    /// that fails, whatever came before, and the tree must be the base's
+    /// again after each point.
+    #[test]
+    fn the_template_builds_the_scenario_that_scenario_for_builds() {
+        let cases = [
+            // Plain values written in place: through the algorithm's
+            // variant (-1 is out of range), into an optional field (a list
+            // there reshapes the tree, and fails), a variant as a string
+            // (the default host has no HPET), and a sweep parameter. The
+            // default path gives delays per direction, so it takes no
+            // asymmetry: only None fits.
+            (
+                plan_over(&[
+                    ("daemons[0].algorithm.poll_period_s", &["16", "32", "-1"]),
+                    ("$n", &["0", "1"]),
+                    ("paths[0].asymmetry_us", &["10", "None", "[1, 2]"]),
+                    ("daemons[0].counter", &[r#""Tsc""#, r#""Hpet""#]),
+                ]),
+                &[false, true, false, false][..],
+                4,
+            ),
+            // A list in the base, written whole and copied back whole.
+            (
+                plan_over(&[
+                    ("probes.interval_s", &["10", "20"]),
+                    (
+                        "hosts[0].counters",
+                        &[
+                            r#"[{"kind": "Tsc"}, {"kind": "Hpet"}]"#,
+                            r#"[{"kind": "Tsc"}]"#,
+                        ],
+                    ),
+                    ("daemons[0].counter", &[r#""Hpet""#, r#""Tsc""#]),
+                    ("duration_s", &["600", "7200"]),
+                ]),
+                &[false, true, false, false][..],
+                12,
+            ),
+            // A path that lands nowhere: no point has a scenario.
+            (
+                plan_over(&[
+                    ("duration_s", &["600", "7200"]),
+                    ("daemons[0].algorithm.nope", &["1"]),
+                ]),
+                &[false, true][..],
+                0,
+            ),
+        ];
+        for (plan, unplaced, expected) in &cases {
+            let template = Template::new(plan);
+            let found: Vec<bool> = template.leaves.iter().map(Option::is_none).collect();
+            assert_eq!(&found, unplaced, "{:?}", plan.sweep.vary);
+            let mut work = template.tree.clone();
+            let mut built = 0;
+            for p in &plan.points {
+                let fast = template.scenario(plan, &mut work, p);
+                assert_eq!(fast, plan.scenario_for(p, 0).ok(), "{}", plan.point_text(p));
+                assert!(work == template.tree, "{}", plan.point_text(p));
+                built += usize::from(fast.is_some());
+            }
+            assert_eq!(built, *expected);
+        }
     }
 
     fn number(v: &ron::Value) -> f64 {

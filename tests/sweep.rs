@@ -1016,3 +1016,142 @@ fn each_run_is_the_base_seed_plus_its_index_and_its_row_says_so() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A lighter base than [`BASE`]: one naive daemon, so that checking a
+/// grid of 10⁵ points takes about a second.
+const LIGHT_BASE: &str = r#"Scenario(
+    name: "light",
+    seed: 11,
+    duration_s: 7200,
+    hosts: [(name: "h", counters: [(kind: Tsc)])],
+    servers: [(name: "s", stratum: 1)],
+    paths: [(min_rtt_us: 300, asymmetry_us: 20)],
+    daemons: [(name: "naive", host: "h", servers: [(server: "s", path: 0)], algorithm: Naive(poll_period_s: 16))],
+    output: (plots: false),
+)
+"#;
+
+/// Runs `vtsim sweep` on a grid of `rtt_steps` minimum RTTs (1000 µs and
+/// up) × `asymmetry_steps` asymmetries (up to 1000.5 µs), over
+/// [`LIGHT_BASE`]. The asymmetry may not exceed the RTT, so only the last
+/// point is bad, and only by the two values together. Returns the sweep's
+/// stderr, then that of a sweep of the bad point alone.
+fn last_point_refused(name: &str, rtt_steps: usize, asymmetry_steps: usize) -> (String, String) {
+    let d = scratch(name);
+    std::fs::write(d.join("base.ron"), LIGHT_BASE).unwrap();
+    let sweep = d.join("sweep.ron");
+    let out = d.join("out");
+    let mut refused = Vec::new();
+    for (rtt, asymmetry) in [
+        (
+            format!(
+                "LinRange(from: {}, to: 1000, steps: {rtt_steps})",
+                999 + rtt_steps
+            ),
+            format!("LinRange(from: 1, to: 1000.5, steps: {asymmetry_steps})"),
+        ),
+        ("List([1000])".to_string(), "List([1000.5])".to_string()),
+    ] {
+        std::fs::write(
+            &sweep,
+            format!(
+                "Sweep(name: \"{name}\", base: \"base.ron\", vary: [\
+                 (path: \"paths[0].min_rtt_us\", values: {rtt}), \
+                 (path: \"paths[0].asymmetry_us\", values: {asymmetry})])\n"
+            ),
+        )
+        .unwrap();
+        let o = vtsim_sweep(&sweep, &out, &[]);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        // Refused before any run: nothing written.
+        assert!(!out.exists(), "{stderr}");
+        refused.push(stderr);
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+    let alone = refused.pop().unwrap();
+    (refused.pop().unwrap(), alone)
+}
+
+/// The last of 10⁵ points is checked like the first: a bad value there
+/// (bad only with the other field's value at that point) is refused
+/// before any run, naming the field, its valid range and the point, in
+/// the words the point alone gets.
+#[test]
+fn a_bad_value_at_the_last_point_of_a_large_grid_is_refused() {
+    let (grid, alone) = last_point_refused("last-point", 1000, 100);
+    assert!(
+        grid.contains(
+            "  paths[0].asymmetry_us: 1000.5 is outside the valid range -1000..=1000 µs \
+             (|asymmetry| ≤ min_rtt_us) (at paths[0].min_rtt_us = 1000, \
+             paths[0].asymmetry_us = 1000.5)\n"
+        ),
+        "{grid}"
+    );
+    assert_eq!(grid, alone);
+}
+
+/// As [`a_bad_value_at_the_last_point_of_a_large_grid_is_refused`], at
+/// point 999 999 of the largest grid a sweep may have (five seconds or
+/// more).
+#[test]
+#[ignore = "slow: checks 10⁶ points"]
+fn a_bad_value_at_the_last_point_of_the_largest_grid_is_refused() {
+    let (grid, alone) = last_point_refused("largest", 1000, 1000);
+    assert!(
+        grid.contains("paths[0].asymmetry_us: 1000.5 is outside"),
+        "{grid}"
+    );
+    assert_eq!(grid, alone);
+}
+
+/// Points are checked in parallel, but the error is the first bad point's
+/// in grid order, the same on any number of threads, even when a later
+/// stretch of the grid, which another thread reaches first, is all bad.
+#[test]
+fn the_first_bad_point_is_reported_whatever_the_number_of_threads() {
+    let d = scratch("first-bad");
+    // |asymmetry| ≤ 300 µs, the base's RTT: points 700 and 1500.. are bad.
+    let values: Vec<String> = (0..3000)
+        .map(|i| {
+            if i == 700 || i >= 1500 {
+                (1000 + i).to_string()
+            } else {
+                format!("{}.{:02}", i / 100, i % 100)
+            }
+        })
+        .collect();
+    let sweep = sweep_files(
+        &d,
+        &format!(
+            "(path: \"paths[0].asymmetry_us\", values: List([{}]))",
+            values.join(", ")
+        ),
+        1,
+    );
+    let errors: Vec<String> = [1, 2, 3, 8]
+        .into_iter()
+        .map(|threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            match pool.install(|| vtsim::sweep::load(&sweep)) {
+                Ok(_) => panic!("accepted on {threads} threads"),
+                Err(e) => e.to_string(),
+            }
+        })
+        .collect();
+    assert!(
+        errors[0].contains(
+            "paths[0].asymmetry_us: 1700 is outside the valid range -300..=300 µs \
+             (|asymmetry| ≤ min_rtt_us) (at paths[0].asymmetry_us = 1700)"
+        ),
+        "{}",
+        errors[0]
+    );
+    for e in &errors[1..] {
+        assert_eq!(e, &errors[0]);
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
