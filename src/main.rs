@@ -462,7 +462,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             quiet,
             max_runs,
         } => {
-            let plan = vtsim::sweep::load(&sweep)?;
+            let plan = vtsim::sweep::load_with(&sweep, !quiet)?;
             let opts = vtsim::sweep::SweepOptions {
                 out,
                 jobs: jobs.map(|j| j as usize),

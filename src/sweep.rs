@@ -429,8 +429,16 @@ fn leader(sweep: &Sweep, i: usize) -> Option<usize> {
     }
 }
 
-/// Reads a sweep file and its base scenario; checks every path and value.
+/// Reads a sweep file and its base scenario; checks every path and value
+/// (with a progress bar on a terminal while checking the grid points takes
+/// more than a second).
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
+    load_with(path, true)
+}
+
+/// [`load`]; with `progress` false, never a progress bar (`vtsim sweep
+/// --quiet`).
+pub fn load_with(path: &Path, progress: bool) -> Result<Plan, ScenarioError> {
     let file = path.display().to_string();
     let text = crate::scenario::read_text(path).map_err(|cause| ScenarioError::Io {
         file: file.clone(),
@@ -679,7 +687,7 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
         points,
         sources: vec![path.to_path_buf(), base_path],
     };
-    check_points(&plan, &file)?;
+    check_points(&plan, &file, progress)?;
     Ok(plan)
 }
 
@@ -706,16 +714,22 @@ fn check_point(plan: &Plan, point: &[ron::Value], file: &str) -> Result<(), Scen
 
 /// Grid points one worker checks at a time: enough to
 /// spread a copy of the base scenario's tree over many points, few enough
-/// that the workers share a small grid.
+/// that the workers share a small grid and the bar moves.
 const CHUNK: usize = 256;
 
 /// Checks every point as [`check_point`] does, in parallel, before any run,
 /// so that a bad path or value fails at once; the error is the first
 /// failing point's, in grid order, whatever the number of threads.
-fn check_points(plan: &Plan, file: &str) -> Result<(), ScenarioError> {
+fn check_points(plan: &Plan, file: &str, progress: bool) -> Result<(), ScenarioError> {
     let template = Template::new(plan);
+    let total = plan.points.len();
+    let bar = Mutex::new(crate::progress::DelayedBar::new(
+        progress,
+        &format!("checking {}", plan.sweep.name),
+    ));
+    let checked = AtomicUsize::new(0);
     let mut from = 0;
-    loop {
+    let result = loop {
         let failed = plan.points[from..]
             .par_chunks(CHUNK)
             .enumerate()
@@ -726,13 +740,21 @@ fn check_points(plan: &Plan, file: &str) -> Result<(), ScenarioError> {
                         .scenario(plan, &mut work, p)
                         .is_none_or(|s| build_world(&s).is_err())
                 });
+                let n = checked.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+                bar.lock()
+                    .expect("no panics while holding the lock")
+                    .set_fraction(n as f64 / total as f64);
                 bad.map(|b| from + c * CHUNK + b)
             });
-        let Some(i) = failed else { return Ok(()) };
+        let Some(i) = failed else { break Ok(()) };
         // The point as a run would build it decides, and words the error.
-        check_point(plan, &plan.points[i], file)?;
+        if let Err(e) = check_point(plan, &plan.points[i], file) {
+            break Err(e);
+        }
         from = i + 1;
-    }
+    };
+    bar.lock().expect("lock not poisoned").finish();
+    result
 }
 
 /// The base scenario's JSON form, made once for many points: serialising
