@@ -712,7 +712,7 @@ fn check_point(plan: &Plan, point: &[ron::Value], file: &str) -> Result<(), Scen
     Ok(())
 }
 
-/// Grid points one worker checks at a time: enough to
+/// Grid points one worker checks (or estimates) at a time: enough to
 /// spread a copy of the base scenario's tree over many points, few enough
 /// that the workers share a small grid and the bar moves.
 const CHUNK: usize = 256;
@@ -1565,13 +1565,6 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     // Longest runs first (stable, so ties keep grid order): the last runs
     // to start are short, and the workers finish close together. Rows are
     // still written in grid order.
-    let mut cost: BTreeMap<usize, f64> = BTreeMap::new();
-    for r in &pending {
-        if let std::collections::btree_map::Entry::Vacant(e) = cost.entry(r.1) {
-            e.insert(cost_estimate(&plan.scenario_for(&plan.points[r.1], 0)?));
-        }
-    }
-    pending.sort_by(|a, b| cost[&b.1].total_cmp(&cost[&a.1]));
     // More workers than runs would only cost memory.
     let threads = opts
         .jobs
@@ -1579,6 +1572,8 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         .min(all_runs.len())
         .max(1);
     let pool = worker_pool(threads)?;
+    let cost = pool.install(|| estimate_costs(plan, &pending, opts.progress))?;
+    pending.sort_by(|a, b| cost[b.1].total_cmp(&cost[a.1]));
     let total = all_runs.len();
     let bars = indicatif::MultiProgress::new();
     if !opts.progress {
@@ -1637,6 +1632,52 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
         pool.install(|| summarize_points(plan, &dir, &columns, &rows))?;
     }
     Ok(dir)
+}
+
+/// [`cost_estimate`] of each point that `pending` runs (indexed by point;
+/// 0 for the others), in parallel: it builds a scenario per point, seconds
+/// for a large grid.
+fn estimate_costs(
+    plan: &Plan,
+    pending: &[(usize, usize, u32)],
+    progress: bool,
+) -> Result<Vec<f64>, ScenarioError> {
+    let mut needed: Vec<usize> = pending.iter().map(|r| r.1).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let template = Template::new(plan);
+    let bar = Mutex::new(crate::progress::DelayedBar::new(
+        progress,
+        &format!("planning {}", plan.sweep.name),
+    ));
+    let estimated = AtomicUsize::new(0);
+    let estimates: Vec<Result<f64, ScenarioError>> = needed
+        .par_chunks(CHUNK)
+        .flat_map_iter(|chunk| {
+            let mut work = template.tree.clone();
+            let costs: Vec<_> = chunk
+                .iter()
+                .map(|&p| {
+                    let point = &plan.points[p];
+                    match template.scenario(plan, &mut work, point) {
+                        Some(s) => Ok(cost_estimate(&s)),
+                        None => plan.scenario_for(point, 0).map(|s| cost_estimate(&s)),
+                    }
+                })
+                .collect();
+            let n = estimated.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len();
+            bar.lock()
+                .expect("no panics while holding the lock")
+                .set_fraction(n as f64 / needed.len() as f64);
+            costs
+        })
+        .collect();
+    bar.lock().expect("lock not poisoned").finish();
+    let mut cost = vec![0.0; plan.points.len()];
+    for (p, c) in needed.into_iter().zip(estimates) {
+        cost[p] = c?;
+    }
+    Ok(cost)
 }
 
 /// Refuses to resume a sweep directory whose recorded sweep or base
