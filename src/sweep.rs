@@ -63,6 +63,22 @@
 //! in every metric cell, naming the line of one that is not. `--force`
 //! starts a sweep directory over.
 //!
+//! Checking every point is most of a large sweep's start. Each point is
+//! checked whole, never one varied field at a time: the checks couple
+//! fields (an asymmetry within the minimum RTT, a poll period shorter than
+//! the run, moves that must not overlap), so a value that passes with the
+//! base scenario's other fields can fail with a point's, and the reverse.
+//! The points are checked in parallel, each worker applying them to one
+//! JSON form of the base scenario instead of serialising the base anew at
+//! every point, and the error is the first failing point's in grid order
+//! on any number of threads. On a terminal, a bar (`checking <name>`, then
+//! `planning <name>` while the runs' lengths are estimated) appears once a
+//! phase has taken a second (never with `--quiet`). A grid of 10⁶ points
+//! over the poll-period base scenario is checked in 8 s on two cores (15 s
+//! of CPU, against 28 s serialising the base at each point, one point after
+//! another). About two thirds of what remains is the scenario's own checks
+//! and the building of its world, which any check of a point must do.
+//!
 //! Outputs, in the output directory:
 //! * `sweep.ron` and `base.ron`: the sweep and its base scenario as run
 //!   (the sweep's file names the vtsim version that ran it).
