@@ -224,10 +224,10 @@ fn runs_done(results: &Path) -> usize {
 }
 
 /// On Ctrl-C during a sweep: says how many runs are kept and the command
-/// that continues the sweep, then exits with [`INTERRUPTED`]. Each
-/// finished run's row is already in `results.csv` (written whole, by
-/// renaming), so there is nothing to save, and a run under way is lost
-/// either way.
+/// that continues the sweep, then exits with [`INTERRUPTED`]. The rows in
+/// `results.csv` (written whole, by renaming) are kept; the few runs that
+/// finished since its last rewrite, like a run under way, are run again
+/// by the resume.
 fn on_interrupt(sweep: &Path, plan: &vtsim::sweep::Plan, dir: &Path) -> anyhow::Result<()> {
     let name = plan.sweep.name.clone();
     let total = plan.runs().len();

@@ -49,9 +49,11 @@
 //! parallel, the longest first (estimated from the scenario) so that two
 //! workers finish together; each run's result depends only on its scenario
 //! and seed, and rows are written in grid order, so `results.csv` is
-//! byte-identical for any `--jobs`. After each finished run `results.csv` is
-//! rewritten atomically with every completed row, so an interrupted sweep
-//! keeps them and `--resume` runs only the rest (stopped with Ctrl-C,
+//! byte-identical for any `--jobs`. As runs finish `results.csv` is
+//! rewritten atomically with every completed row (after each run, or, once
+//! the file is large, as often as keeps its rewriting to a few per cent of
+//! the sweep), so an interrupted sweep keeps them and `--resume` runs only
+//! the rest (stopped with Ctrl-C,
 //! `vtsim sweep` prints the command that continues it before exiting with
 //! status 130). Before any run the sweep
 //! records itself in its directory (`sweep.ron`, pointing at `base.ron`,
@@ -1606,15 +1608,28 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
     overall.set_prefix(plan.sweep.name.clone());
     overall.set_position(done.len() as u64);
     overall.reset_eta();
-    let state = Mutex::new(done);
-    let write = |rows: &BTreeMap<usize, String>| -> anyhow::Result<()> {
+    let state = Mutex::new(Kept {
+        rows: done,
+        written: std::time::Instant::now(),
+        cost: std::time::Duration::ZERO,
+    });
+    // Rewritten whole (so a reader never sees half a row), but not after
+    // every run: each rewrite costs time in proportion to the rows kept, so
+    // a sweep of many short runs spent most of its time rewriting, and
+    // one run at a time, under the lock. Waiting at least `REWRITE_RATIO`
+    // times the last rewrite's cost keeps rewriting to a few per cent of
+    // the sweep; a small file is still rewritten after every run.
+    let write = |kept: &mut Kept| -> anyhow::Result<()> {
+        let start = std::time::Instant::now();
         let mut text = head.clone();
         text.push('\n');
-        for r in rows.values() {
+        for r in kept.rows.values() {
             text.push_str(r);
             text.push('\n');
         }
         write_atomic(&results, text.as_bytes())?;
+        kept.written = std::time::Instant::now();
+        kept.cost = kept.written - start;
         Ok(())
     };
     let one = |run: (usize, usize, u32)| -> anyhow::Result<()> {
@@ -1633,22 +1648,40 @@ pub fn run_sweep(plan: &Plan, opts: &SweepOptions) -> anyhow::Result<PathBuf> {
             ))
         })?;
         let line = row_text(plan, &columns, run, &summary);
-        let mut rows = state.lock().expect("no panics while holding the lock");
-        rows.insert(run.0, line);
-        write(&rows)?;
+        let mut kept = state.lock().expect("no panics while holding the lock");
+        kept.rows.insert(run.0, line);
+        if kept.written.elapsed() >= kept.cost * REWRITE_RATIO {
+            write(&mut kept)?;
+        }
         spinner.finish_and_clear();
         overall.inc(1);
         Ok(())
     };
-    run_in_order(&pool, &pending, |&run| one(run))?;
+    let outcome = run_in_order(&pool, &pending, |&run| one(run));
     overall.finish_and_clear();
-    let rows = state.into_inner().expect("lock not poisoned");
-    write(&rows)?;
+    let mut kept = state.into_inner().expect("lock not poisoned");
+    // Every finished run is kept, also when another failed.
+    let written = write(&mut kept);
+    outcome?;
+    written?;
+    let rows = kept.rows;
     if rows.len() == total {
         pool.install(|| summarize_points(plan, &dir, &columns, &rows))?;
     }
     Ok(dir)
 }
+
+/// The rows of a sweep's finished runs, by run index, and when and how
+/// fast `results.csv` was last rewritten with them.
+struct Kept {
+    rows: BTreeMap<usize, String>,
+    written: std::time::Instant,
+    cost: std::time::Duration,
+}
+
+/// `results.csv` is rewritten once at least this many times its last
+/// rewrite's duration has passed since it.
+const REWRITE_RATIO: u32 = 20;
 
 /// [`cost_estimate`] of each point that `pending` runs (indexed by point;
 /// 0 for the others), in parallel: it builds a scenario per point, seconds
