@@ -1037,9 +1037,12 @@ fn quote_unit_variants(text: &str) -> Result<String, String> {
             if keep {
                 out.push_str(name);
             } else if next == Some('(') {
+                // A RON value keeps no variant names; a map from the name
+                // to the fields is how serde reads a variant with fields.
                 return Err(format!(
-                    "the variant {name}(...) cannot be set whole: set its fields one by one \
-                     (the variant must already be in the file)"
+                    "the variant {name}(...) cannot be written this way here: write it as a \
+                     map from its name to its fields, {{\"{name}\": {{\"field\": value, …}}}}, \
+                     or set its fields one by one"
                 ));
             } else {
                 out.push('"');
@@ -2001,7 +2004,10 @@ mod tests {
         );
         assert_eq!(quote_unit_variants("Hpet").unwrap(), "\"Hpet\"");
         let e = quote_unit_variants("Exponential(mean_us: 50)").unwrap_err();
-        assert!(e.contains("Exponential(...) cannot be set whole"), "{e}");
+        assert!(
+            e.contains(r#"write it as a map from its name to its fields, {"Exponential": {"#),
+            "{e}"
+        );
     }
 
     #[test]

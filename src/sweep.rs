@@ -124,7 +124,11 @@ use crate::scenario::{ron_to_json, set_path, value_error};
 pub enum Values {
     /// Exactly these values (numbers, strings, booleans: any RON value). A
     /// unit variant is written as a string (`List(["Tsc", "Hpet"])`): a
-    /// bare name would reach the field as `()`.
+    /// bare name would reach the field as `()`. A variant with fields is
+    /// written as a map from its name to its fields (`List([{"Gamma":
+    /// {"shape": 2, "mean_us": 20}}, "None"])`): RON keeps no variant name
+    /// in a value, so `Gamma(shape: 2, …)` would reach the field as its
+    /// fields alone.
     List(#[schemars(with = "Vec<serde_json::Value>")] Vec<ron::Value>),
     /// `steps` values evenly spaced from `from` to `to` inclusive (rounded
     /// to 12 significant digits; whole numbers are written as integers).
@@ -1040,25 +1044,36 @@ impl Plan {
             })?;
             set_path(&mut tree, &v.path, json).map_err(|m| invalid(v.path.clone(), m))?;
         }
-        let mut s: Scenario = serde_json::from_value(tree).map_err(|e| {
-            // serde's message does not say which field: name the varied field
-            // whose value alone does not fit the base scenario, if one does
-            // not, and the point either way.
-            let field = self
-                .sweep
-                .vary
-                .iter()
-                .zip(point)
-                .find(|(v, value)| !is_parameter(&v.path) && !self.fits_alone(&v.path, value))
-                .map_or_else(|| "vary".to_string(), |(v, _)| v.path.clone());
-            invalid(
-                field,
-                format!(
-                    "value does not fit the field: {e} (at {})",
-                    self.point_text(point)
-                ),
-            )
-        })?;
+        let mut s: Scenario =
+            serde_json::from_value(tree).map_err(|e| {
+                // serde's message does not say which field: name the varied field
+                // whose value alone does not fit the base scenario, if one does
+                // not, and the point either way.
+                let failing =
+                    self.sweep.vary.iter().zip(point).find(|(v, value)| {
+                        !is_parameter(&v.path) && !self.fits_alone(&v.path, value)
+                    });
+                // `Gamma(shape: 2)` in a list of values arrives as its fields.
+                let hint = match failing {
+                    Some((_, ron::Value::Map(_)))
+                        if ["unknown variant", "expected map with a single key"]
+                            .iter()
+                            .any(|m| e.to_string().contains(m)) =>
+                    {
+                        "; a variant with fields is written as a map from its name to its \
+                     fields, {\"Name\": {\"field\": value, …}}"
+                    }
+                    _ => "",
+                };
+                let field = failing.map_or_else(|| "vary".to_string(), |(v, _)| v.path.clone());
+                invalid(
+                    field,
+                    format!(
+                        "value does not fit the field: {e} (at {}){hint}",
+                        self.point_text(point)
+                    ),
+                )
+            })?;
         s.seed = self.base.seed.wrapping_add(u64::from(seed_index));
         let errors = s.validate();
         if !errors.is_empty() {

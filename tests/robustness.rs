@@ -1274,7 +1274,7 @@ fn cases() -> Vec<Case> {
         set_case(
             "`run --set` of a whole variant with fields",
             "paths[0].forward.queueing=Exponential(mean_us: 50)",
-            &["paths[0].forward.queueing", "set its fields one by one"],
+            &["paths[0].forward.queueing", "write it as a map from its name to its fields"],
         ),
         set_case(
             "`run --set` of NaN on an optional field",

@@ -1155,3 +1155,46 @@ fn the_first_bad_point_is_reported_whatever_the_number_of_threads() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A varied field whose values are not numbers (a queueing law: a variant
+/// with fields written as a map, shown with `;` for its commas) still
+/// resumes: only the metric columns after the varied ones must hold
+/// numbers.
+#[test]
+fn a_sweep_varying_text_values_resumes() {
+    let d = scratch("resume-text");
+    let vary = r#"(path: "paths[0].forward.queueing", values: List([{"Exponential": {"mean_us": 20}}, {"Gamma": {"shape": 2, "mean_us": 20}}, "None"]))"#;
+    let sweep = sweep_files(&d, vary, 1);
+    sweep_ok(&sweep, &d.join("whole"), &[]);
+    let whole = read(&d.join("whole").join("results.csv"));
+    let text = String::from_utf8(whole.clone()).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(r#",{"Gamma":{"mean_us":20;"shape":2}},"#)),
+        "{text}"
+    );
+    let part = d.join("part");
+    sweep_ok(&sweep, &part, &["--max-runs", "1"]);
+    sweep_ok(&sweep, &part, &["--resume"]);
+    assert!(read(&part.join("results.csv")) == whole);
+
+    // Written as in a scenario, the variant reaches the field as its
+    // fields alone: refused, saying how to write it.
+    let named = sweep_files(
+        &d,
+        &vary.replace(
+            r#"{"Gamma": {"shape": 2, "mean_us": 20}}"#,
+            "Gamma(shape: 2, mean_us: 20)",
+        ),
+        1,
+    );
+    let o = vtsim_sweep(&named, &d.join("named"), &[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("paths[0].forward.queueing: value does not fit the field")
+            && stderr.contains(r#"a variant with fields is written as a map from its name to its fields, {"Name": {"field": value, …}}"#),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
