@@ -651,7 +651,11 @@ fn explain(
             None => {}
         }
     }
+    // A float field stops at the first character no number has (`1.5x`):
+    // the number is what is wrong, not a missing comma after it.
+    let bad_number = inside_number && token.text(text).parse::<f64>().is_err();
     let expected = match code {
+        _ if bad_number => "a number",
         E::ExpectedFloat => "a number",
         E::ExpectedBoolean => "`true` or `false`",
         E::ExpectedString => "a string in double quotes",
@@ -2234,10 +2238,10 @@ mod tests {
             parse_message("Scenario(output: (plots: 1))"),
             "t.ron:1:26: output.plots: expected `true` or `false`, found `1`"
         );
-        // A float field ends a number where RON does: its own words stay.
+        // A float field stops within a number that is not one.
         assert_eq!(
             parse_message("Scenario(duration_s: 1.5x)"),
-            "t.ron:1:25: Expected comma"
+            "t.ron:1:22: duration_s: expected a number, found `1.5x`"
         );
     }
 

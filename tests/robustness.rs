@@ -231,6 +231,11 @@ fn cases() -> Vec<Case> {
             ],
         ),
         scenario_case(
+            "a number with a stray letter (`duration_s: 60s`)",
+            tiny_with("duration_s: 60", "duration_s: 60s"),
+            &["bad.ron:4:17", "duration_s: expected a number, found `60s`"],
+        ),
+        scenario_case(
             "byte-sized field beyond 255 (`stratum: 300`)",
             tiny_with("(name: \"s\")", "(name: \"s\", stratum: 300)"),
             &[
