@@ -42,7 +42,7 @@ use crate::host::{CounterSource, Host, HostConfig};
 use crate::migration::{
     GuestTscMapping, MigrationConfig, MigrationPlan, PostCopyStats, TscMode, guest_tsc_after_resume,
 };
-use crate::network::{Path, PathConfig};
+use crate::network::{Flow, Path, PathConfig};
 use crate::replication::{FailoverReport, LogKind, ReplicationConfig, ReplicationPair};
 use crate::server::{Server, ServerConfig};
 use crate::xen::{HostEvent, HostNote};
@@ -270,6 +270,13 @@ struct InFlight {
     epoch: u32,
 }
 
+/// A daemon's own draws for one server slot, so that its exchanges do not
+/// depend on which other daemons share the path.
+struct Link {
+    /// Its packets' flow over the slot's path.
+    flow: Flow,
+}
+
 struct Daemon {
     name: String,
     host: usize,
@@ -278,6 +285,8 @@ struct Daemon {
     core: usize,
     info: CounterInfo,
     servers: Vec<(usize, usize)>,
+    /// Per server slot, its flow.
+    links: Vec<Link>,
     /// `None` for the oracle, which reads true time.
     alg: Option<Box<dyn SyncAlgorithm>>,
     /// The daemon's kernel: its counter reads' and stamps' latencies.
@@ -693,7 +702,10 @@ impl World {
         self.servers.len() - 1
     }
 
-    /// Adds a network path; returns its index.
+    /// Adds a network path; returns its index. Its congestion and random
+    /// shifts are drawn from the streams `path/{i}/forward` and
+    /// `path/{i}/backward`; each daemon's packets over it are a flow of
+    /// their own (see [`Self::add_daemon`]).
     pub fn add_path(&mut self, cfg: &PathConfig) -> Result<usize, BuildError> {
         let i = self.paths.len();
         let path = Path::new(
@@ -729,7 +741,20 @@ impl World {
         self.exchange_stats.push(ExchangeStats::default());
     }
 
-    /// Adds a daemon and its clock; returns the daemon's index.
+    /// A daemon's flow over path `p` for its server slot `slot`, its
+    /// streams named by `owner` (the daemon, and what moved it): another
+    /// daemon's packets never shift its draws, and its draws are the same
+    /// whichever other daemons the world holds.
+    fn flow(&self, p: usize, owner: &str, slot: usize) -> Flow {
+        self.paths[p].flow(
+            self.stream(&format!("path/{p}/forward/{owner}/{slot}")),
+            self.stream(&format!("path/{p}/backward/{owner}/{slot}")),
+        )
+    }
+
+    /// Adds a daemon and its clock; returns the daemon's index. Its
+    /// kernel's draws and its packets' over the paths come from streams
+    /// named after it.
     pub fn add_daemon(&mut self, spec: &DaemonSpec) -> Result<usize, BuildError> {
         let host = self.hosts.get(spec.host).ok_or_else(|| {
             BuildError::Reference(format!("daemon {}: no host #{}", spec.name, spec.host))
@@ -761,6 +786,15 @@ impl World {
         };
         let alg = spec.algorithm.build(info, spec.servers.len(), seed);
         let trace_width = alg.as_ref().map_or(0, |a| a.trace_columns().len());
+        let owner = format!("daemon/{}", spec.name);
+        let links = spec
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(slot, &(_, p))| Link {
+                flow: self.flow(p, &owner, slot),
+            })
+            .collect();
         self.daemons.push(Daemon {
             name: spec.name.clone(),
             host: spec.host,
@@ -769,6 +803,7 @@ impl World {
             core: spec.core,
             info,
             servers: spec.servers.clone(),
+            links,
             alg,
             kernel_rng: self.stream(&format!("daemon/{}/kernel", spec.name)),
             oracle_poll_ticks: info.ticks_for(spec.algorithm.poll_period_s()).max(1),
@@ -1315,6 +1350,18 @@ impl World {
         for (k, &d) in ds.iter().enumerate() {
             if let Some(m) = mappings.get(k) {
                 self.daemons[d].mapping = *m;
+            }
+            if let Some(p) = path {
+                // New flows over the new path, from streams of their own
+                // (a flow started again from its first draw would repeat
+                // itself).
+                let owner = format!("daemon/{}/move/{id}", self.daemons[d].name);
+                let flows: Vec<Flow> = (0..self.daemons[d].links.len())
+                    .map(|slot| self.flow(p, &owner, slot))
+                    .collect();
+                for (link, flow) in self.daemons[d].links.iter_mut().zip(flows) {
+                    link.flow = flow;
+                }
             }
             let (_, bits) = self.hosts[to.host].source_info(self.daemons[d].host_source());
             let daemon = &mut self.daemons[d];
@@ -1875,7 +1922,8 @@ impl World {
         let host = self.daemons[d].host;
         let wire =
             out + self.stream_wait(out, |m| m.from.host == host, MigrationPlan::source_nic_wait);
-        match self.paths[path].forward_delay(wire) {
+        let flow = &mut self.daemons[d].links[slot].flow;
+        match self.paths[path].forward_delay(flow, wire) {
             Some(delay) => {
                 self.daemons[d].inflight[i].tb_true = wire + delay;
                 sched(
@@ -1949,7 +1997,8 @@ impl World {
         f.te_true = reply.departure;
         f.stratum = reply.stratum;
         f.epoch = reply.epoch;
-        match self.paths[path].backward_delay(reply.departure) {
+        let flow = &mut self.daemons[d].links[slot].flow;
+        match self.paths[path].backward_delay(flow, reply.departure) {
             Some(delay) => {
                 // The switch port toward a migration's destination carries
                 // its stream too.

@@ -24,11 +24,22 @@
 //! * **congestion** episodes that add extra queueing while on;
 //! * **loss**, independent or bursty (Gilbert–Elliott).
 //!
-//! Time-driven processes (congestion, random shifts) are advanced lazily
-//! when a packet is sent, from their own random streams, so their
-//! trajectory depends only on the seed, never on how often packets are
-//! sent. Per-packet draws (loss, queueing) come from the direction's stream.
-//! Sending costs O(1) amortised and never allocates.
+//! Congestion and random shifts belong to the path and are shared in time
+//! by every packet that crosses it. They are drawn lazily from their own
+//! random streams, episode after episode, so their trajectory depends only
+//! on the seed, never on how often packets are sent; and they answer a
+//! query at time `t` the same whatever queries came before, in order or
+//! not (packets ask at their wire time, which different clients reach out
+//! of order; see [`LOOKBACK`]).
+//!
+//! Per-packet draws (loss, queueing, congestion's extra queueing) come
+//! from the packet's [`Flow`], one client's request/reply stream with its
+//! own random streams ([`Path::flow`]): one flow's packets never shift
+//! another's draws. The Gilbert–Elliott chain steps once per packet *of a
+//! flow*, so each flow sees loss bursts of its own, at the configured
+//! stationary rate, rather than one chain stepped by every client's
+//! packets in turn. Sending costs O(1) amortised and never allocates in
+//! steady state.
 //!
 //! ```
 //! use models::network::{Path, PathConfig};
@@ -37,14 +48,17 @@
 //! let cfg = PathConfig::from_rtt(280.0, 20.0);
 //! assert!(cfg.validate("path").is_empty());
 //! let mut path = Path::new(&cfg, streams.stream("path/fwd"), streams.stream("path/bwd")).unwrap();
+//! let mut flow = path.flow(streams.stream("path/fwd/client"), streams.stream("path/bwd/client"));
 //! let t = SimTime::from_secs(10);
-//! let d = path.forward_delay(t).expect("no loss configured");
+//! let d = path.forward_delay(&mut flow, t).expect("no loss configured");
 //! assert!(d >= path.min_delay_forward(t));
 //! assert!((path.asymmetry_s(t) - 20e-6).abs() < 1e-12);
 //! ```
 
 mod config;
 mod queueing;
+
+use std::collections::VecDeque;
 
 use algorithms::ConfigError;
 use rand::RngExt;
@@ -60,80 +74,199 @@ pub use config::{
 use queueing::Queueing;
 
 /// Stream numbers (ChaCha `set_stream`) of the time-driven processes, so
-/// they are independent of the per-packet draws of the same direction.
+/// they are independent of each other and of the path's stream itself.
 const CONGESTION_STREAM: u64 = 0x636f_6e67; // "cong"
 const RANDOM_SHIFT_STREAM: u64 = 0x7368_6674; // "shft"
+
+/// How far behind the latest query a direction's congestion and random
+/// shifts remember the episodes they have drawn, to answer earlier queries
+/// at once. Packets ask at their wire time, which runs ahead of the event
+/// being handled by a host's transmit stages or a server's residence
+/// (micro- to milliseconds), so the queries of different flows come out of
+/// order by about that much; ten seconds covers every realistic lead with
+/// room to spare, and bounds the memory to the episodes of ten seconds. A
+/// query further back gets the same answer, only slower: the process is
+/// drawn again from its start.
+pub const LOOKBACK: SimDuration = SimDuration::from_secs(10);
 
 fn exp_duration(rng: &mut SimRng, mean_s: f64) -> SimDuration {
     SimDuration::from_secs_f64(mean_s * rng.sample::<f64, _>(Exp1))
 }
 
-/// An alternating renewal process: off for Exp(mean_off), then on for
-/// Exp(mean_on), each on-episode with a sign (+1 with `up_probability`).
-/// Holds the current or next on-episode; advancing past its end draws the
-/// next one, so a run costs O(number of episodes), independent of queries.
+/// One on-episode: on over `[start, end)`, with its sign.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Episode {
+    start: SimTime,
+    end: SimTime,
+    sign: f64,
+}
+
+/// The draws of an alternating renewal process, in episode order: off for
+/// Exp(mean_off), then on for Exp(mean_on), each on-episode with a sign
+/// (+1 with `up_probability`). Its state is inline, so a copy does not
+/// allocate.
 #[derive(Clone, Debug)]
-struct Episodes {
+struct EpisodeDraws {
     rng: SimRng,
     mean_off_s: f64,
     mean_on_s: f64,
     up_probability: f64,
-    on_start: SimTime,
-    on_end: SimTime,
-    sign: f64,
+    /// Where the off period before `last` starts (the end of the episode
+    /// before it, zero for the first): `last` answers every instant from
+    /// there to its own end.
+    off_start: SimTime,
+    last: Episode,
 }
 
-impl Episodes {
+impl EpisodeDraws {
     fn new(rng: SimRng, mean_off_s: f64, mean_on_s: f64, up_probability: f64) -> Self {
-        let mut e = Episodes {
+        let mut d = EpisodeDraws {
             rng,
             mean_off_s,
             mean_on_s,
             up_probability,
-            on_start: SimTime::ZERO,
-            on_end: SimTime::ZERO,
-            sign: 1.0,
+            off_start: SimTime::ZERO,
+            last: Episode {
+                start: SimTime::ZERO,
+                end: SimTime::ZERO,
+                sign: 1.0,
+            },
         };
-        e.draw_after(SimTime::ZERO);
-        e
+        d.last = d.draw_after(SimTime::ZERO);
+        d
     }
 
-    fn draw_after(&mut self, from: SimTime) {
-        self.on_start = from + exp_duration(&mut self.rng, self.mean_off_s);
-        self.on_end = self.on_start + exp_duration(&mut self.rng, self.mean_on_s);
+    fn draw_after(&mut self, from: SimTime) -> Episode {
+        let start = from + exp_duration(&mut self.rng, self.mean_off_s);
+        let end = start + exp_duration(&mut self.rng, self.mean_on_s);
         // Always draw the sign, so every episode consumes the same numbers.
         let u: f64 = self.rng.random();
-        self.sign = if u < self.up_probability { 1.0 } else { -1.0 };
+        let sign = if u < self.up_probability { 1.0 } else { -1.0 };
+        Episode { start, end, sign }
     }
 
-    /// Moves forward so the held episode is the one in progress at `t` or
-    /// the next one. Earlier instants than a previous query are answered
-    /// from the held episode (the process does not rewind).
-    fn advance(&mut self, t: SimTime) {
-        while t >= self.on_end {
-            let end = self.on_end;
-            self.draw_after(end);
+    /// Draws the episode after `last`.
+    fn step(&mut self) -> Episode {
+        self.off_start = self.last.end;
+        self.last = self.draw_after(self.last.end);
+        self.last
+    }
+
+    /// Moves on until `last` is the episode in progress at `t` or the next
+    /// one; exact for `t` at or after `off_start`.
+    fn run_to(&mut self, t: SimTime) {
+        while t >= self.last.end {
+            self.step();
         }
     }
 
-    /// The sign of the episode in progress at `t`, if one is (after `advance(t)`).
-    fn active(&self, t: SimTime) -> Option<f64> {
-        (t >= self.on_start && t < self.on_end).then_some(self.sign)
-    }
-
-    /// `active(t)` without disturbing the state: advances a copy (the
-    /// generator state is inline, so this does not allocate).
-    fn peek(&self, t: SimTime) -> Option<f64> {
-        if t < self.on_end {
-            return self.active(t);
-        }
-        let mut copy = self.clone();
-        copy.advance(t);
-        copy.active(t)
+    /// The sign of `last` if it is in progress at `t` (after `run_to(t)`).
+    fn sign_at(&self, t: SimTime) -> Option<f64> {
+        (t >= self.last.start && t < self.last.end).then_some(self.last.sign)
     }
 }
 
-/// Per-packet loss state.
+/// An alternating renewal process shared in time by every flow of a
+/// direction, answering "which episode is in progress at `t`" as a pure
+/// function of `t`, whatever the queries before.
+///
+/// The episodes are drawn in order from the process's own stream, as far
+/// as the latest query needs, so the draws never depend on the queries.
+/// Those that ended less than [`LOOKBACK`] before the latest query are
+/// remembered (in a ring that keeps its capacity: no allocation in steady
+/// state), so an earlier query within that window is answered exactly in
+/// O(1) amortised. A query further back is answered exactly too, but
+/// slowly: a cursor replays the process from its start (and serves later
+/// queries that far back in increasing order without starting over).
+#[derive(Clone, Debug)]
+struct Episodes {
+    /// Drawn up to the episode in progress at, or next after, the latest
+    /// query.
+    ahead: EpisodeDraws,
+    /// The process before its first draw, whence `replay` starts over.
+    origin: EpisodeDraws,
+    /// The cursor through the past beyond `remembered`.
+    replay: EpisodeDraws,
+    /// Every episode drawn that ends after `forgotten_until`, oldest first;
+    /// the last one is `ahead.last`.
+    remembered: VecDeque<Episode>,
+    latest: SimTime,
+    forgotten_until: SimTime,
+}
+
+impl Episodes {
+    fn new(rng: SimRng, mean_off_s: f64, mean_on_s: f64, up_probability: f64) -> Self {
+        let origin = EpisodeDraws::new(rng, mean_off_s, mean_on_s, up_probability);
+        let mut remembered = VecDeque::with_capacity(8);
+        remembered.push_back(origin.last);
+        Episodes {
+            ahead: origin.clone(),
+            replay: origin.clone(),
+            origin,
+            remembered,
+            latest: SimTime::ZERO,
+            forgotten_until: SimTime::ZERO,
+        }
+    }
+
+    /// The sign of the episode in progress at `t`, if one is.
+    fn at(&mut self, t: SimTime) -> Option<f64> {
+        if t > self.latest {
+            self.latest = t;
+            while t >= self.ahead.last.end {
+                let e = self.ahead.step();
+                self.remembered.push_back(e);
+            }
+            let horizon_ns = t.as_nanos().saturating_sub(LOOKBACK.as_nanos());
+            while self.remembered.len() > 1 && self.remembered[0].end.as_nanos() <= horizon_ns {
+                if let Some(e) = self.remembered.pop_front() {
+                    self.forgotten_until = e.end;
+                }
+            }
+        }
+        if t >= self.forgotten_until {
+            return self.recall(t);
+        }
+        if t < self.replay.off_start {
+            self.replay = self.origin.clone();
+        }
+        self.replay.run_to(t);
+        self.replay.sign_at(t)
+    }
+
+    /// `at(t)` without moving the process: what lies ahead is drawn on a
+    /// copy (the state is inline, so this does not allocate).
+    fn peek(&self, t: SimTime) -> Option<f64> {
+        let cursor = if t >= self.ahead.last.end {
+            &self.ahead
+        } else if t >= self.forgotten_until {
+            return self.recall(t);
+        } else if t >= self.replay.off_start {
+            &self.replay
+        } else {
+            &self.origin
+        };
+        let mut copy = cursor.clone();
+        copy.run_to(t);
+        copy.sign_at(t)
+    }
+
+    /// From the remembered episodes, for `forgotten_until ≤ t <
+    /// ahead.last.end`: the only one that can hold `t` is the latest to
+    /// start at or before it. Queries come near the latest, so the search
+    /// runs from the newest.
+    fn recall(&self, t: SimTime) -> Option<f64> {
+        self.remembered
+            .iter()
+            .rev()
+            .find(|e| e.start <= t)
+            .filter(|e| t < e.end)
+            .map(|e| e.sign)
+    }
+}
+
+/// A direction's loss model; the state of its Gilbert–Elliott chain is a
+/// flow's ([`FlowDirection::bad`]).
 #[derive(Clone, Debug)]
 enum Loss {
     None,
@@ -145,12 +278,11 @@ enum Loss {
         to_good: f64,
         loss_good: f64,
         loss_bad: f64,
-        bad: bool,
     },
 }
 
 impl Loss {
-    fn new(cfg: &LossConfig, rng: &mut SimRng) -> Self {
+    fn new(cfg: &LossConfig) -> Self {
         match cfg {
             LossConfig::None => Loss::None,
             LossConfig::Independent { probability } => Loss::Independent {
@@ -161,36 +293,40 @@ impl Loss {
                 bad_to_good_probability,
                 loss_probability_good,
                 loss_probability_bad,
-            } => {
-                // Start in the stationary distribution, so the loss rate is
-                // stationary from the first packet.
-                let pi_bad =
-                    config::stationary_bad(*good_to_bad_probability, *bad_to_good_probability);
-                let bad = rng.random::<f64>() < pi_bad;
-                Loss::GilbertElliott {
-                    to_bad: *good_to_bad_probability,
-                    to_good: *bad_to_good_probability,
-                    loss_good: *loss_probability_good,
-                    loss_bad: *loss_probability_bad,
-                    bad,
-                }
-            }
+            } => Loss::GilbertElliott {
+                to_bad: *good_to_bad_probability,
+                to_good: *bad_to_good_probability,
+                loss_good: *loss_probability_good,
+                loss_bad: *loss_probability_bad,
+            },
         }
     }
 
-    fn lost(&mut self, rng: &mut SimRng) -> bool {
-        match self {
+    /// A new flow's chain state, drawn from its stationary distribution so
+    /// that the flow's loss rate is stationary from its first packet.
+    fn initial_bad(&self, rng: &mut SimRng) -> bool {
+        match *self {
+            Loss::GilbertElliott {
+                to_bad, to_good, ..
+            } => rng.random::<f64>() < config::stationary_bad(to_bad, to_good),
+            _ => false,
+        }
+    }
+
+    /// Whether a packet of a flow whose chain is in state `bad` is lost;
+    /// steps the chain.
+    fn lost(&self, bad: &mut bool, rng: &mut SimRng) -> bool {
+        match *self {
             Loss::None => false,
-            Loss::Independent { probability } => rng.random::<f64>() < *probability,
+            Loss::Independent { probability } => rng.random::<f64>() < probability,
             Loss::GilbertElliott {
                 to_bad,
                 to_good,
                 loss_good,
                 loss_bad,
-                bad,
             } => {
-                let lost = rng.random::<f64>() < if *bad { *loss_bad } else { *loss_good };
-                let flip = rng.random::<f64>() < if *bad { *to_good } else { *to_bad };
+                let lost = rng.random::<f64>() < if *bad { loss_bad } else { loss_good };
+                let flip = rng.random::<f64>() < if *bad { to_good } else { to_bad };
                 if flip {
                     *bad = !*bad;
                 }
@@ -198,6 +334,25 @@ impl Loss {
             }
         }
     }
+}
+
+/// A flow's own state in one direction.
+#[derive(Clone, Debug)]
+struct FlowDirection {
+    /// Every per-packet draw of the flow in this direction.
+    rng: SimRng,
+    /// Its Gilbert–Elliott chain is in the bad state.
+    bad: bool,
+}
+
+/// One client's request/reply stream over a [`Path`]: the per-packet draws
+/// (loss, queueing, congestion's extra queueing) of its packets come from
+/// its own streams, and its loss bursts from its own Gilbert–Elliott
+/// chains, so no other flow's packets shift them. Made by [`Path::flow`].
+#[derive(Clone, Debug)]
+pub struct Flow {
+    forward: FlowDirection,
+    backward: FlowDirection,
 }
 
 /// One direction of a built path.
@@ -210,14 +365,13 @@ struct Direction {
     congestion: Option<(Episodes, f64)>,
     random_shifts: Option<(Episodes, f64)>,
     loss: Loss,
-    rng: SimRng,
 }
 
 impl Direction {
     fn new(
         cfg: &DirectionConfig,
         base_min_us: f64,
-        mut rng: SimRng,
+        rng: SimRng,
         field: &str,
     ) -> Result<Self, ConfigError> {
         let queueing = Queueing::new(&cfg.queueing, &join(field, "queueing"))?;
@@ -256,16 +410,19 @@ impl Direction {
                 r.magnitude_us,
             )
         });
-        let loss = Loss::new(&cfg.loss, &mut rng);
         Ok(Direction {
             base_min_us,
             shifts,
             queueing,
             congestion,
             random_shifts,
-            loss,
-            rng,
+            loss: Loss::new(&cfg.loss),
         })
+    }
+
+    fn flow(&self, mut rng: SimRng) -> FlowDirection {
+        let bad = self.loss.initial_bad(&mut rng);
+        FlowDirection { rng, bad }
     }
 
     /// Minimum delay at `t` from the base and the scheduled shifts, µs.
@@ -290,32 +447,27 @@ impl Direction {
         self.with_random_shift(self.scheduled_min_us(t), sign)
     }
 
-    fn delay(&mut self, t: SimTime) -> Option<SimDuration> {
-        let mut shift_sign = None;
-        if let Some((e, _)) = &mut self.random_shifts {
-            e.advance(t);
-            shift_sign = e.active(t);
-        }
-        let mut extra_mean_us = 0.0;
-        if let Some((e, extra)) = &mut self.congestion {
-            e.advance(t);
-            if e.active(t).is_some() {
-                extra_mean_us = *extra;
-            }
-        }
-        if self.loss.lost(&mut self.rng) {
+    fn delay(&mut self, flow: &mut FlowDirection, t: SimTime) -> Option<SimDuration> {
+        let shift_sign = self.random_shifts.as_mut().and_then(|(e, _)| e.at(t));
+        let extra_mean_us = match &mut self.congestion {
+            Some((e, extra)) => e.at(t).map_or(0.0, |_| *extra),
+            None => 0.0,
+        };
+        if self.loss.lost(&mut flow.bad, &mut flow.rng) {
             return None;
         }
         let min_us = self.with_random_shift(self.scheduled_min_us(t), shift_sign);
-        let mut delay_us = min_us + self.queueing.sample(&mut self.rng);
+        let mut delay_us = min_us + self.queueing.sample(&mut flow.rng);
         if extra_mean_us > 0.0 {
-            delay_us += extra_mean_us * self.rng.sample::<f64, _>(Exp1);
+            delay_us += extra_mean_us * flow.rng.sample::<f64, _>(Exp1);
         }
         Some(SimDuration::from_secs_f64(delay_us * 1e-6))
     }
 }
 
-/// A built network path: draws the delay (or loss) of each packet.
+/// A built network path: its minimum delays and the time-driven processes
+/// shared by every flow over it; draws the delay (or loss) of each packet
+/// of a [`Flow`].
 #[derive(Clone, Debug)]
 pub struct Path {
     forward: Direction,
@@ -324,8 +476,8 @@ pub struct Path {
 
 impl Path {
     /// Builds a path; `rng_forward` and `rng_backward` drive the two
-    /// directions. Fails with the first validation problem, including an
-    /// unreadable or malformed empirical delay file.
+    /// directions' time-driven processes. Fails with the first validation
+    /// problem, including an unreadable or malformed empirical delay file.
     pub fn new(
         cfg: &PathConfig,
         rng_forward: SimRng,
@@ -341,14 +493,27 @@ impl Path {
         })
     }
 
-    /// Delay of a client → server packet sent at `t_send`; `None` if lost.
-    pub fn forward_delay(&mut self, t_send: SimTime) -> Option<SimDuration> {
-        self.forward.delay(t_send)
+    /// A new flow over this path whose packets draw from `rng_forward` and
+    /// `rng_backward`; its Gilbert–Elliott chains (if the path has bursty
+    /// loss) start in their stationary distribution, drawn from those
+    /// streams.
+    pub fn flow(&self, rng_forward: SimRng, rng_backward: SimRng) -> Flow {
+        Flow {
+            forward: self.forward.flow(rng_forward),
+            backward: self.backward.flow(rng_backward),
+        }
     }
 
-    /// Delay of a server → client packet sent at `t_send`; `None` if lost.
-    pub fn backward_delay(&mut self, t_send: SimTime) -> Option<SimDuration> {
-        self.backward.delay(t_send)
+    /// Delay of `flow`'s client → server packet sent at `t_send`; `None`
+    /// if lost.
+    pub fn forward_delay(&mut self, flow: &mut Flow, t_send: SimTime) -> Option<SimDuration> {
+        self.forward.delay(&mut flow.forward, t_send)
+    }
+
+    /// Delay of `flow`'s server → client packet sent at `t_send`; `None`
+    /// if lost.
+    pub fn backward_delay(&mut self, flow: &mut Flow, t_send: SimTime) -> Option<SimDuration> {
+        self.backward.delay(&mut flow.backward, t_send)
     }
 
     /// The forward minimum delay in force at `t` (after level shifts).

@@ -2,11 +2,41 @@
 //! every tolerance is a few standard errors of the estimate.
 
 use super::*;
+use rand::RngExt;
 use sim_core::RngStreams;
 
-fn path(cfg: &PathConfig, seed: u64) -> Path {
+/// A path with one flow over it, drawn as the path's only client.
+struct OneFlow {
+    path: Path,
+    flow: Flow,
+}
+
+impl OneFlow {
+    fn forward_delay(&mut self, t: SimTime) -> Option<SimDuration> {
+        self.path.forward_delay(&mut self.flow, t)
+    }
+
+    fn backward_delay(&mut self, t: SimTime) -> Option<SimDuration> {
+        self.path.backward_delay(&mut self.flow, t)
+    }
+}
+
+impl std::ops::Deref for OneFlow {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn path(cfg: &PathConfig, seed: u64) -> OneFlow {
     let s = RngStreams::new(seed);
-    Path::new(cfg, s.stream("test/forward"), s.stream("test/backward")).expect("valid config")
+    let path =
+        Path::new(cfg, s.stream("test/forward"), s.stream("test/backward")).expect("valid config");
+    let flow = path.flow(
+        s.stream("test/forward/flow"),
+        s.stream("test/backward/flow"),
+    );
+    OneFlow { path, flow }
 }
 
 /// Mean and standard error of i.i.d. samples.
@@ -358,16 +388,163 @@ fn episodes_do_not_depend_on_how_often_they_are_queried() {
     let mut coarse = Episodes::new(rng, 30.0, 10.0, 0.5);
     for i in 0..200_000u64 {
         let t = SimTime::from_nanos(i * 100_000_000);
-        fine.advance(t);
+        let answer = fine.at(t);
         if i % 37 == 0 {
-            coarse.advance(t);
-            assert_eq!(fine.active(t), coarse.active(t), "at {t}");
+            assert_eq!(answer, coarse.at(t), "at {t}");
             assert_eq!(
                 coarse.peek(t + SimDuration::from_secs(500)),
                 fine.peek(t + SimDuration::from_secs(500))
             );
         }
     }
+}
+
+/// Query times of `n` steps of 1–4 s, each asked again up to 12 s later
+/// (beyond [`LOOKBACK`] now and then), and once more far back.
+fn shuffled_query_times(n: u64, seed: u64) -> (Vec<SimTime>, Vec<SimTime>) {
+    let mut rng = RngStreams::new(seed).stream("queries");
+    let mut t_ns = 0u64;
+    let mut in_order = Vec::new();
+    let mut shuffled = Vec::new();
+    let mut late: Vec<(u64, SimTime)> = Vec::new();
+    for _ in 0..n {
+        t_ns += rng.random_range(1_000_000_000..4_000_000_000u64);
+        let t = SimTime::from_nanos(t_ns);
+        in_order.push(t);
+        shuffled.push(t);
+        late.push((t_ns + rng.random_range(0..12_000_000_000u64), t));
+        // Asked again once the clock has moved past the lag.
+        late.retain(|&(due_ns, earlier)| {
+            let due = due_ns <= t_ns;
+            if due {
+                shuffled.push(earlier);
+            }
+            !due
+        });
+        if rng.random::<f64>() < 0.01 {
+            // Far back: only the replay can answer.
+            let back_ns = rng.random_range(0..=t_ns);
+            shuffled.push(SimTime::from_nanos(back_ns));
+            in_order.push(SimTime::from_nanos(back_ns));
+        }
+    }
+    (in_order, shuffled)
+}
+
+#[test]
+fn episodes_queried_out_of_order_answer_as_in_order() {
+    // Episodes of 2 s every ~8 s: a 10 s lookback holds one or two, and the
+    // shuffled queries hit the remembered ones, the replay, and the peeks.
+    let rng = RngStreams::new(22).stream("episodes");
+    let (in_order, shuffled) = shuffled_query_times(20_000, 22);
+    let reference = Episodes::new(rng.clone(), 6.0, 2.0, 0.5);
+    let mut ordered = Episodes::new(rng.clone(), 6.0, 2.0, 0.5);
+    let mut sorted = in_order.clone();
+    sorted.sort();
+    let expected: std::collections::HashMap<SimTime, Option<f64>> =
+        sorted.iter().map(|&t| (t, ordered.at(t))).collect();
+    let on = expected.values().filter(|a| a.is_some()).count();
+    assert!(
+        on > sorted.len() / 10 && on < sorted.len() / 2,
+        "{on} of {} queries in an episode",
+        sorted.len()
+    );
+    let mut queried = Episodes::new(rng, 6.0, 2.0, 0.5);
+    let mut replayed = 0;
+    for (i, &t) in shuffled.iter().enumerate() {
+        if t < queried.forgotten_until {
+            replayed += 1;
+        }
+        assert_eq!(queried.peek(t), expected[&t], "peek at {t}");
+        assert_eq!(queried.at(t), expected[&t], "at {t}");
+        // A peek of a process never queried draws everything up to `t`.
+        if i % 97 == 0 {
+            assert_eq!(reference.peek(t), expected[&t], "fresh peek at {t}");
+        }
+    }
+    assert!(
+        replayed > 100,
+        "only {replayed} queries beyond the lookback"
+    );
+    // Memory stays bounded by the lookback: at most a few episodes of 8 s.
+    assert!(
+        queried.remembered.len() <= 8,
+        "{} remembered",
+        queried.remembered.len()
+    );
+}
+
+#[test]
+fn a_flow_does_not_depend_on_other_flows_packets() {
+    // Every shared process configured: congestion, random shifts, and
+    // bursty loss, in both directions.
+    let mut cfg = PathConfig::from_min_delays(150.0, 130.0);
+    for d in [&mut cfg.forward, &mut cfg.backward] {
+        d.queueing = QueueingConfig::radclock_reference();
+        d.congestion = Some(CongestionConfig {
+            mean_on_s: 5.0,
+            mean_off_s: 15.0,
+            extra_mean_us: 500.0,
+        });
+        d.random_shifts = Some(RandomShiftConfig {
+            mean_interval_s: 20.0,
+            mean_duration_s: 10.0,
+            magnitude_us: 100.0,
+            up_probability: 0.5,
+        });
+        d.loss = LossConfig::GilbertElliott {
+            good_to_bad_probability: 0.05,
+            bad_to_good_probability: 0.3,
+            loss_probability_good: 0.01,
+            loss_probability_bad: 0.5,
+        };
+    }
+    let s = RngStreams::new(23);
+    let build = || Path::new(&cfg, s.stream("p/forward"), s.stream("p/backward")).unwrap();
+    let flow = |p: &Path, name: &str| {
+        p.flow(
+            s.stream(&format!("p/forward/{name}")),
+            s.stream(&format!("p/backward/{name}")),
+        )
+    };
+    // One client polling every 2 s; a packet goes out 0–3 ms after its
+    // poll and its reply 0–1 ms after it arrives.
+    let client = |p: &mut Path, f: &mut Flow, t: SimTime| {
+        let fwd = p.forward_delay(f, t);
+        let bwd = fwd.and_then(|d| p.backward_delay(f, t + d + SimDuration::from_micros(30)));
+        (fwd, bwd)
+    };
+    let alone: Vec<_> = {
+        let mut p = build();
+        let mut f = flow(&p, "a");
+        (0..20_000u64)
+            .map(|i| client(&mut p, &mut f, SimTime::from_secs(2 * i)))
+            .collect()
+    };
+    let lost = alone
+        .iter()
+        .filter(|(f, b)| f.is_none() || b.is_none())
+        .count();
+    assert!(lost > 200 && lost < 4000, "{lost} exchanges lost");
+    // Another flow's packets in between, asking up to 9 s ahead of the
+    // first client's next packet and then behind it: out of order, within
+    // the lookback.
+    let (_, others) = shuffled_query_times(60_000, 24);
+    let mut p = build();
+    let mut f = flow(&p, "a");
+    let mut g = flow(&p, "b");
+    let mut others = others.into_iter().peekable();
+    let mut queries = 0;
+    for (i, expected) in alone.iter().enumerate() {
+        let t = SimTime::from_secs(2 * i as u64);
+        while let Some(u) = others.next_if(|&u| u.as_nanos() < t.as_nanos() + 9_000_000_000) {
+            p.forward_delay(&mut g, u);
+            p.backward_delay(&mut g, u);
+            queries += 1;
+        }
+        assert_eq!(&client(&mut p, &mut f, t), expected, "exchange {i}");
+    }
+    assert!(queries > 10_000, "{queries} packets of the other flow");
 }
 
 #[test]
@@ -662,7 +839,7 @@ fn congestion_and_random_shifts_are_independent_processes() {
     for i in 0..400_000u64 {
         let t = SimTime::from_secs(i);
         p.forward_delay(t).unwrap();
-        let congested = p.forward.congestion.as_ref().unwrap().0.active(t).is_some();
+        let congested = p.forward.congestion.as_ref().unwrap().0.peek(t).is_some();
         let shifted = p.min_delay_forward(t) > SimDuration::from_micros(1000);
         both.push(if congested && shifted { 1.0 } else { 0.0 });
     }
