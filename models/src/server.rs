@@ -18,7 +18,12 @@
 //!   shows in the packets).
 //!
 //! When a fault window ends the server's reference re-locks: its clock is
-//! true again. RADclock trusts a stamp with a perfect RTT, so a server
+//! true again.
+//!
+//! Faults and changes are functions of time, shared by every client. The
+//! random parts of a reply (residence time, stamp noise) are drawn from a
+//! stream the client's request brings ([`Server::reply`]), so one client's
+//! replies never depend on which other clients ask, or when. RADclock trusts a stamp with a perfect RTT, so a server
 //! offset fault alone can pull it by milliseconds (research/radclock.md
 //! §5.3, last row): these faults let scenarios reproduce that.
 //!
@@ -28,8 +33,10 @@
 //! let mut cfg = ServerConfig::default();
 //! cfg.faults.push(ServerFault::OffsetStep { start_s: 100.0, end_s: Some(200.0), offset_s: 0.01 });
 //! assert!(cfg.validate("server").is_empty());
-//! let mut server = Server::new(&cfg, RngStreams::new(3).stream("server"));
-//! let r = server.reply(SimTime::from_secs(150)).expect("no outage configured");
+//! let server = Server::new(&cfg);
+//! // Each client draws its replies' noise from a stream of its own.
+//! let mut client = RngStreams::new(3).stream("server/client");
+//! let r = server.reply(SimTime::from_secs(150), &mut client).expect("no outage configured");
 //! assert!((r.tb_s - 150.01).abs() < 1e-5);
 //! assert!(r.te_s > r.tb_s);
 //! ```
@@ -275,19 +282,18 @@ pub struct Server {
     noise_s: f64,
     residence_min_s: f64,
     residence_mean_extra_s: f64,
+    /// Stratum before the first change.
     stratum: u8,
     /// Clock and outage faults (never `Changed`).
     faults: Vec<ServerFault>,
     /// `Changed` markers sorted by time: (at, new stratum).
     markers: Vec<(SimTime, u8)>,
-    next_marker: usize,
-    rng: SimRng,
 }
 
 impl Server {
     /// Builds a server from a configuration that validates (out-of-range
     /// values are not rejected here; `validate` reports them).
-    pub fn new(cfg: &ServerConfig, rng: SimRng) -> Self {
+    pub fn new(cfg: &ServerConfig) -> Self {
         let mut markers: Vec<(SimTime, u8)> = cfg
             .faults
             .iter()
@@ -311,8 +317,6 @@ impl Server {
                 .cloned()
                 .collect(),
             markers,
-            next_marker: 0,
-            rng,
         }
     }
 
@@ -351,25 +355,24 @@ impl Server {
         })
     }
 
-    /// Handles a request arriving at true time `t_arrival`; `None` during
-    /// an outage. Calls must come in non-decreasing time order for the
-    /// changes to be applied at the right reply.
-    pub fn reply(&mut self, t_arrival: SimTime) -> Option<ServerReply> {
+    /// Handles a request arriving at true time `t_arrival`, drawing the
+    /// reply's residence time and stamp noise from `rng`, the requesting
+    /// client's own stream; `None` during an outage. Everything else is a
+    /// function of `t_arrival`, so requests may come in any order.
+    pub fn reply(&self, t_arrival: SimTime, rng: &mut SimRng) -> Option<ServerReply> {
         if self.is_out(t_arrival) {
             return None;
         }
-        while let Some(&(at, stratum)) = self.markers.get(self.next_marker) {
-            if at > t_arrival {
-                break;
-            }
-            self.stratum = stratum;
-            self.next_marker += 1;
-        }
+        let changes = self.markers.partition_point(|m| m.0 <= t_arrival);
+        let stratum = match changes {
+            0 => self.stratum,
+            n => self.markers[n - 1].1,
+        };
         let residence_s =
-            self.residence_min_s + self.residence_mean_extra_s * self.rng.sample::<f64, _>(Exp1);
+            self.residence_min_s + self.residence_mean_extra_s * rng.sample::<f64, _>(Exp1);
         let departure = t_arrival + SimDuration::from_secs_f64(residence_s);
-        let noise_b: f64 = self.rng.sample(StandardNormal);
-        let noise_e: f64 = self.rng.sample(StandardNormal);
+        let noise_b: f64 = rng.sample(StandardNormal);
+        let noise_e: f64 = rng.sample(StandardNormal);
         let tb_s = t_arrival.as_secs_f64() + self.clock_error_s(t_arrival) + self.noise_s * noise_b;
         // Both stamps read one clock, Te after Tb: the noise of each never
         // puts Te first (with a residence shorter than the noise it would).
@@ -380,8 +383,8 @@ impl Server {
             tb_s,
             te_s,
             departure,
-            stratum: self.stratum,
-            epoch: u32::try_from(self.next_marker).unwrap_or(u32::MAX),
+            stratum,
+            epoch: u32::try_from(changes).unwrap_or(u32::MAX),
         })
     }
 }
@@ -391,9 +394,28 @@ mod tests {
     use super::*;
     use sim_core::RngStreams;
 
-    fn server(cfg: &ServerConfig, seed: u64) -> Server {
+    /// A server with one client, whose stream it draws from.
+    struct OneClient {
+        server: Server,
+        rng: SimRng,
+    }
+
+    impl OneClient {
+        fn reply(&mut self, t: SimTime) -> Option<ServerReply> {
+            self.server.reply(t, &mut self.rng)
+        }
+
+        fn is_out(&self, t: SimTime) -> bool {
+            self.server.is_out(t)
+        }
+    }
+
+    fn server(cfg: &ServerConfig, seed: u64) -> OneClient {
         assert!(cfg.validate("s").is_empty(), "{:?}", cfg.validate("s"));
-        Server::new(cfg, RngStreams::new(seed).stream("server"))
+        OneClient {
+            server: Server::new(cfg),
+            rng: RngStreams::new(seed).stream("server/client"),
+        }
     }
 
     fn mean_sd(xs: &[f64]) -> (f64, f64) {
@@ -670,5 +692,40 @@ mod tests {
             })
             .collect();
         assert_eq!(got, [(1, 0), (2, 1), (4, 2)]);
+    }
+
+    #[test]
+    fn a_clients_replies_do_not_depend_on_other_clients_requests() {
+        // Noise, residence and a change: everything a reply carries.
+        let mut cfg = ServerConfig::default();
+        cfg.faults.push(ServerFault::Changed {
+            at_s: 500.0,
+            stratum: 2,
+        });
+        cfg.faults.push(ServerFault::OffsetStep {
+            start_s: 200.0,
+            end_s: Some(700.0),
+            offset_s: 1e-3,
+        });
+        let streams = RngStreams::new(7);
+        let server = Server::new(&cfg);
+        let times: Vec<SimTime> = (0..1000).map(SimTime::from_secs).collect();
+        let mut a = streams.stream("server/a");
+        let alone: Vec<_> = times.iter().map(|&t| server.reply(t, &mut a)).collect();
+        // Another client asks in between, at times before, at and after
+        // the first client's (across the change too).
+        let mut a = streams.stream("server/a");
+        let mut b = streams.stream("server/b");
+        for (i, &t) in times.iter().enumerate() {
+            for back_s in [0, 3, 400] {
+                let u = SimTime::from_secs((i as u64 + 300).saturating_sub(back_s));
+                server.reply(u, &mut b);
+            }
+            assert_eq!(server.reply(t, &mut a), alone[i], "reply {i}");
+        }
+        // The change shows once, at 500 s, for each client.
+        let epochs: Vec<u32> = alone.iter().map(|r| r.unwrap().epoch).collect();
+        assert_eq!(epochs.iter().filter(|&&e| e == 0).count(), 500);
+        assert_eq!(epochs.iter().filter(|&&e| e == 1).count(), 500);
     }
 }

@@ -271,10 +271,12 @@ struct InFlight {
 }
 
 /// A daemon's own draws for one server slot, so that its exchanges do not
-/// depend on which other daemons share the path.
+/// depend on which other daemons share the path or the server.
 struct Link {
     /// Its packets' flow over the slot's path.
     flow: Flow,
+    /// The server's draws (residence, stamp noise) for its requests.
+    server_rng: SimRng,
 }
 
 struct Daemon {
@@ -285,7 +287,7 @@ struct Daemon {
     core: usize,
     info: CounterInfo,
     servers: Vec<(usize, usize)>,
-    /// Per server slot, its flow.
+    /// Per server slot, its flow and its stream at the server.
     links: Vec<Link>,
     /// `None` for the oracle, which reads true time.
     alg: Option<Box<dyn SyncAlgorithm>>,
@@ -695,10 +697,10 @@ impl World {
         Ok(self.hosts.len() - 1)
     }
 
-    /// Adds a server; returns its index.
+    /// Adds a server; returns its index. Each daemon's requests draw
+    /// from a stream of its own at the server (see [`Self::add_daemon`]).
     pub fn add_server(&mut self, cfg: &ServerConfig) -> usize {
-        let rng = self.stream(&format!("server/{}", self.servers.len()));
-        self.servers.push(Server::new(cfg, rng));
+        self.servers.push(Server::new(cfg));
         self.servers.len() - 1
     }
 
@@ -753,8 +755,8 @@ impl World {
     }
 
     /// Adds a daemon and its clock; returns the daemon's index. Its
-    /// kernel's draws and its packets' over the paths come from streams
-    /// named after it.
+    /// kernel's draws, its packets' over the paths and its requests' at the
+    /// servers come from streams named after it.
     pub fn add_daemon(&mut self, spec: &DaemonSpec) -> Result<usize, BuildError> {
         let host = self.hosts.get(spec.host).ok_or_else(|| {
             BuildError::Reference(format!("daemon {}: no host #{}", spec.name, spec.host))
@@ -791,8 +793,9 @@ impl World {
             .servers
             .iter()
             .enumerate()
-            .map(|(slot, &(_, p))| Link {
+            .map(|(slot, &(s, p))| Link {
                 flow: self.flow(p, &owner, slot),
+                server_rng: self.stream(&format!("server/{s}/{owner}/{slot}")),
             })
             .collect();
         self.daemons.push(Daemon {
@@ -1982,7 +1985,8 @@ impl World {
         };
         let slot = self.daemons[d].inflight[i].slot;
         let (server, path) = self.daemons[d].servers[slot];
-        let Some(reply) = self.servers[server].reply(now) else {
+        let link = &mut self.daemons[d].links[slot];
+        let Some(reply) = self.servers[server].reply(now, &mut link.server_rng) else {
             let f = self.daemons[d].inflight.swap_remove(i);
             self.record_lost(d, &f);
             return;
