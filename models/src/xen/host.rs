@@ -368,10 +368,16 @@ struct Pcpu {
 
 #[derive(Clone, Debug)]
 struct Dom {
-    /// The domain's own draws (its workload, churn and background traffic,
-    /// and the parametric model's delays of its packets): another domain's
-    /// presence or activity never shifts them.
+    /// The domain's workload draws (bursts, churn, background traffic and
+    /// its packets' delays): another domain's presence or activity never
+    /// shifts them.
     rng: SimRng,
+    /// The draws of the packets the world sends and receives for the
+    /// domain's daemons (NIC coalescing, the parametric model's delays).
+    /// Apart from `rng`, so that the domain's churn, which other domains
+    /// see through the count of busy guests, does not depend on whether
+    /// its daemons exist.
+    packet_rng: SimRng,
     first_vcpu: u16,
     nvcpus: u16,
     weight: u32,
@@ -442,8 +448,8 @@ struct Dom {
 /// ```
 pub struct XenHost {
     cfg: XenHostConfig,
-    /// The hardware's draws (NIC interrupt coalescing, C-state exits);
-    /// each domain has its own stream for its own.
+    /// The hardware's draws (C-state exits); a packet's draws come from
+    /// its domain's streams.
     rng: SimRng,
     doms: Vec<Dom>,
     vcpus: Vec<Vcpu>,
@@ -466,6 +472,17 @@ pub struct XenHost {
 fn exp_draw(rng: &mut SimRng, mean: f64) -> f64 {
     let u: f64 = rng.random();
     -mean * (1.0 - u).ln()
+}
+
+/// The stream a packet of `dom` draws from: a daemon's packet (one the
+/// world is `notify`-ed of) from the domain's packet stream, background
+/// traffic from its workload stream, as the rest of its workload.
+fn packet_rng(dom: &mut Dom, notify: bool) -> &mut SimRng {
+    if notify {
+        &mut dom.packet_rng
+    } else {
+        &mut dom.rng
+    }
 }
 
 fn at(ns: u64) -> SimTime {
@@ -530,6 +547,7 @@ impl XenHost {
             }
             doms.push(Dom {
                 rng: streams.stream(&format!("dom{i}")),
+                packet_rng: streams.stream(&format!("dom{i}/packets")),
                 first_vcpu: first,
                 nvcpus: nv as u16,
                 weight: d.weight.max(1),
@@ -886,17 +904,10 @@ impl XenHost {
             return;
         }
         let k = &self.cfg.costs;
-        let mut delay = k.nic_rx_ns;
-        if k.nic_coalesce_max_ns > 0 {
-            delay += self.rng.random_range(0..=k.nic_coalesce_max_ns);
-        }
-        if !self.cfg.native {
-            delay += k.evtchn_ns;
-        }
         if let SchedulerConfig::Parametric(p) = &self.cfg.scheduler {
             let tab = p.table(self.busy_guests());
             let s = if d == 0 { &tab.dom0 } else { &tab.domu };
-            let rng = &mut self.doms[d].rng;
+            let rng = packet_rng(&mut self.doms[d], notify);
             let dt = s
                 .rx_backend
                 .sample(rng)
@@ -917,6 +928,14 @@ impl XenHost {
                 ));
             }
             return;
+        }
+        let mut delay = k.nic_rx_ns;
+        if k.nic_coalesce_max_ns > 0 {
+            let rng = packet_rng(&mut self.doms[d], notify);
+            delay += rng.random_range(0..=k.nic_coalesce_max_ns);
+        }
+        if !self.cfg.native {
+            delay += k.evtchn_ns;
         }
         if self.nic_rx_used >= NIC_RX_DESCRIPTORS {
             self.drop_pkt(t, d, token, notify, out);
@@ -954,7 +973,7 @@ impl XenHost {
         if let SchedulerConfig::Parametric(p) = &self.cfg.scheduler {
             let tab = p.table(self.busy_guests());
             let s = if d == 0 { &tab.dom0 } else { &tab.domu };
-            let rng = &mut self.doms[d].rng;
+            let rng = packet_rng(&mut self.doms[d], notify);
             let w = s.send_wake.sample(rng);
             let x = s.tx.sample(rng);
             self.doms[d].cpu.tx_packets += 1;
