@@ -754,9 +754,11 @@ impl World {
         )
     }
 
-    /// Adds a daemon and its clock; returns the daemon's index. Its
-    /// kernel's draws, its packets' over the paths and its requests' at the
-    /// servers come from streams named after it.
+    /// Adds a daemon and its clock; returns the daemon's index. Every
+    /// random draw of its exchanges comes from streams named after it (its
+    /// kernel's, its flows over the paths, its streams at the servers) or
+    /// after its domain (a Xen host's packet delays), so its realisation
+    /// does not depend on the daemons of other domains.
     pub fn add_daemon(&mut self, spec: &DaemonSpec) -> Result<usize, BuildError> {
         let host = self.hosts.get(spec.host).ok_or_else(|| {
             BuildError::Reference(format!("daemon {}: no host #{}", spec.name, spec.host))
@@ -2728,6 +2730,152 @@ mod tests {
             (true_s / want_s - 1.0).abs() < 1e-4,
             "{true_s} s between polls, want {want_s} s"
         );
+    }
+
+    /// A parametric Xen host (two pCPUs, Dom0 pinned to the first) whose
+    /// three guests run the bench's busy workload, the second churning,
+    /// calibrated from the explicit credit scheduler as the bench's host is.
+    fn parametric_xen_host() -> HostConfig {
+        use crate::xen::{Churn, Workload};
+        let busy = Workload {
+            busy_fraction: 0.3,
+            burst_mean_ns: 5_000_000,
+            ..Workload::default()
+        };
+        let churning = Workload {
+            churn: Some(Churn {
+                on_mean_s: 300.0,
+                off_mean_s: 100.0,
+                start_on: true,
+            }),
+            ..busy.clone()
+        };
+        let explicit = XenHostConfig {
+            pcpus: 2,
+            dom0: DomainConfig {
+                affinity: vec![0],
+                ..DomainConfig::dom0()
+            },
+            guests: [busy.clone(), churning, busy]
+                .into_iter()
+                .map(|workload| DomainConfig {
+                    workload,
+                    ..DomainConfig::default()
+                })
+                .collect(),
+            ..XenHostConfig::default()
+        };
+        let run = crate::xen::parametric::CalibrationRun {
+            duration_s: 5.0,
+            ..Default::default()
+        };
+        let mut rng = SimRng::seed_from_u64(1);
+        let host = crate::xen::parametric::calibrated_config(&explicit, &run, &mut rng);
+        let mut cfg = xen_host("xen", 2_000_000_000);
+        cfg.xen.as_mut().unwrap().host = host;
+        cfg
+    }
+
+    /// The exchanges of the RADclock daemon `target` in guest 1 of the
+    /// parametric Xen host, added after `others` (name, host, domain,
+    /// algorithm), with their daemon index cleared. A bare-metal host is
+    /// always there; the path has congestion, random shifts and bursty
+    /// loss each way.
+    fn target_exchanges(
+        xen: &HostConfig,
+        others: &[(&str, usize, usize, &str)],
+        until: SimTime,
+    ) -> Vec<ExchangeRecord> {
+        use crate::network::{CongestionConfig, LossConfig, RandomShiftConfig};
+        let mut world = probed_world();
+        world.add_host(xen).unwrap();
+        world
+            .add_host(&HostConfig {
+                name: "metal".into(),
+                ..HostConfig::default()
+            })
+            .unwrap();
+        world.add_server(&ServerConfig::default());
+        let mut path = PathConfig::from_rtt(250.0, 20.0);
+        for d in [&mut path.forward, &mut path.backward] {
+            d.congestion = Some(CongestionConfig {
+                mean_on_s: 30.0,
+                mean_off_s: 90.0,
+                extra_mean_us: 300.0,
+            });
+            d.random_shifts = Some(RandomShiftConfig {
+                mean_interval_s: 600.0,
+                mean_duration_s: 300.0,
+                magnitude_us: 50.0,
+                up_probability: 0.5,
+            });
+            d.loss = LossConfig::GilbertElliott {
+                good_to_bad_probability: 0.05,
+                bad_to_good_probability: 0.3,
+                loss_probability_good: 0.01,
+                loss_probability_bad: 0.5,
+            };
+        }
+        world.add_path(&path).unwrap();
+        let spec = |name: &str, host, domain, algorithm: &str| DaemonSpec {
+            name: name.into(),
+            host,
+            domain,
+            counter: if host == 0 {
+                CounterSource::XenClocksource
+            } else {
+                CounterSource::Tsc
+            },
+            core: 0,
+            servers: vec![(0, 0)],
+            algorithm: AlgorithmConfig::default_for(algorithm).expect("registered"),
+        };
+        for &(name, host, domain, algorithm) in others {
+            world
+                .add_daemon(&spec(name, host, domain, algorithm))
+                .unwrap();
+        }
+        let target = world.add_daemon(&spec("target", 0, 1, "radclock")).unwrap();
+        run_exchanges(world, until)
+            .into_iter()
+            .filter(|x| x.daemon as usize == target)
+            .map(|x| ExchangeRecord { daemon: 0, ..x })
+            .collect()
+    }
+
+    /// What partitioning a run by guest needs: a daemon's exchanges do
+    /// not depend on the daemons of other domains of its host (whose
+    /// packets share the path, the server and the host's parametric
+    /// delays, and one of which churns) nor on those of other hosts.
+    #[test]
+    fn a_daemons_exchanges_do_not_depend_on_other_domains_daemons() {
+        let xen = parametric_xen_host();
+        let until = SimTime::from_secs(30 * 24 * 3600);
+        let alone = target_exchanges(&xen, &[], until);
+        let crowded = target_exchanges(
+            &xen,
+            &[
+                ("guest2-radclock", 0, 2, "radclock"),
+                ("guest2-ntpd", 0, 2, "ntpd"),
+                ("guest3-ntpd", 0, 3, "ntpd"),
+                ("metal-ntpd", 1, 0, "ntpd"),
+            ],
+            until,
+        );
+        let lost = alone.iter().filter(|x| x.lost).count();
+        // A month of 16 s polls, with the path's and the host's losses.
+        assert!(
+            alone.len() > 150_000 && lost > 10_000,
+            "{} exchanges, {lost} lost",
+            alone.len()
+        );
+        assert_eq!(alone.len(), crowded.len());
+        // Bit for bit, the error of a lost exchange (NaN) included.
+        let bits =
+            |x: &ExchangeRecord| (ExchangeRecord { error_s: 0.0, ..*x }, x.error_s.to_bits());
+        for (i, (a, c)) in alone.iter().zip(&crowded).enumerate() {
+            assert_eq!(bits(a), bits(c), "exchange {i}");
+        }
     }
 
     /// Two Xen hosts on paths without queueing (100 µs each way), each
