@@ -496,6 +496,15 @@ pub struct XenTimekeeper {
     platform_count0: u64,
     cpus: Vec<CpuTime>,
     records: Vec<PvclockRecord>,
+    /// The records as they were before the last calibration, at
+    /// `last_epoch`: a read a little earlier than that instant, made after
+    /// a later read moved the calibration past it, sees what it would
+    /// have seen had it come first. Reads come nearly in time order, but
+    /// not exactly (a read's instant carries its latency), and an answer
+    /// that depends on the order of reads would make a daemon's results
+    /// depend on the other daemons reading the same host.
+    previous: Vec<PvclockRecord>,
+    last_epoch: SimTime,
     next_epoch: SimTime,
     epochs: u64,
     boot_tsc_hz_estimate: u64,
@@ -539,6 +548,8 @@ impl XenTimekeeper {
             platform_count0: 0,
             cpus: Vec::with_capacity(cfg.n_cpus),
             records: vec![PvclockRecord::default(); cfg.n_cpus],
+            previous: vec![PvclockRecord::default(); cfg.n_cpus],
+            last_epoch: end,
             next_epoch: end,
             epochs: 0,
             boot_tsc_hz_estimate: 0,
@@ -625,6 +636,8 @@ impl XenTimekeeper {
             match self.boot_start.take() {
                 Some(start) => self.finish_boot(start, at, counters),
                 None => {
+                    self.previous.clone_from(&self.records);
+                    self.last_epoch = at;
                     self.calibrate(at, counters);
                     self.epochs += 1;
                 }
@@ -739,7 +752,8 @@ impl XenTimekeeper {
     /// The guest's system time on `cpu` at true time `t`, ns: advances the
     /// calibration to `t`, reads the TSC and applies the guest formula.
     /// There are no records before [`XenTimekeeper::booted_at`]: an earlier
-    /// `t` reads at that instant.
+    /// `t` reads at that instant. A `t` before the last calibration (up to
+    /// one epoch earlier) reads the record that was current at `t`.
     pub fn guest_system_time_ns(
         &mut self,
         cpu: usize,
@@ -750,7 +764,12 @@ impl XenTimekeeper {
         self.advance_to(t, counters);
         let cpu = cpu.min(self.records.len() - 1);
         let tsc = counters.tsc(cpu, t);
-        self.records[cpu].system_time_at(tsc)
+        let record = if t < self.last_epoch {
+            &self.previous[cpu]
+        } else {
+            &self.records[cpu]
+        };
+        record.system_time_at(tsc)
     }
 
     /// Guest UTC on `cpu` at `t`, ns since the run's UTC epoch (wall clock
@@ -1274,6 +1293,39 @@ mod tests {
         assert!((est / 3e9 - 0.9).abs() < 0.1, "boot estimate {est} Hz");
         assert_eq!(host.tsc_crystal.rewound_reads(), 0);
         assert_eq!(host.platform_crystal.rewound_reads(), 0);
+    }
+
+    /// A read a little before a calibration, made after a read past it,
+    /// sees the record of its own instant: the answer does not depend on
+    /// the order of reads.
+    #[test]
+    fn a_read_before_the_last_calibration_sees_its_own_record() {
+        let cfg = XenTimeConfig {
+            n_cpus: 2,
+            ..XenTimeConfig::default()
+        };
+        let boot = |host: &mut HostLike| {
+            XenTimekeeper::new(cfg.clone(), SimTime::ZERO, host, SimRng::seed_from_u64(5)).unwrap()
+        };
+        let (mut host_a, mut host_b) = (HostLike::new(), HostLike::new());
+        let (mut a, mut b) = (boot(&mut host_a), boot(&mut host_b));
+        let epoch = SimDuration::from_nanos(cfg.calib_epoch_ns);
+        let mut boundary = a.booted_at() + epoch;
+        for _ in 0..20 {
+            let before = SimTime::from_nanos(boundary.as_nanos() - 40);
+            let after = boundary + SimDuration::from_nanos(40);
+            // In time order, and the later read first.
+            let in_order = (
+                a.guest_system_time_ns(1, before, &mut host_a),
+                a.guest_system_time_ns(1, after, &mut host_a),
+            );
+            let late = b.guest_system_time_ns(1, after, &mut host_b);
+            let early = b.guest_system_time_ns(1, before, &mut host_b);
+            assert_eq!(in_order, (early, late), "around {boundary}");
+            boundary += epoch;
+        }
+        // The records did change at the boundaries (else the check is empty).
+        assert!(a.record(1).unwrap().version > 2);
     }
 
     #[test]
