@@ -17,9 +17,11 @@
 //!
 //! Runs are in memory (records are drained and discarded between slices, as
 //! [`crate::sweep::run_in_memory`] does). The single runs `a`, `b` and `c`
-//! run as `vtsim run` runs a scenario: with helper threads for the
-//! crystals' noise and the probes' statistics on a machine with two cores
-//! or more, which the `cpu [s]` column (CPU time of all threads) shows
+//! run as `vtsim run` runs a scenario on a machine with two cores or more:
+//! `c`, whose guests are independent, in parts, one per core
+//! ([`crate::partition`]; its events count those of every part), `a` and
+//! `b` with helper threads for the crystals' noise and the probes'
+//! statistics; the `cpu [s]` column (CPU time of all threads) shows it
 //! beside the wall time. The sweep runs the same parallel
 //! loop as `vtsim sweep` (rayon, one run per task) without its result
 //! files. Set-up (the scheduler calibration of `c`) is timed

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod checks;
 pub mod compare;
 pub mod output;
+pub mod partition;
 pub mod plot;
 pub mod progress;
 pub mod reference;

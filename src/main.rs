@@ -53,9 +53,10 @@ enum Command {
         /// files, e.g. daemons[0].algorithm.poll_period_s=64); repeatable.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
-        /// Use this thread only. By default, on a machine with two cores or more, helper threads
-        /// generate the crystals' noise and fold the probes' statistics. Results do not depend
-        /// on it.
+        /// Use this thread only. By default, on a machine with two cores or more, a scenario
+        /// whose guests or hosts are independent runs in parts, one per core; any other, with
+        /// helper threads for the crystals' noise and the probes' statistics. Results do not
+        /// depend on it.
         #[arg(long)]
         single_thread: bool,
     },

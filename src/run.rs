@@ -206,7 +206,11 @@ pub struct RunSummary {
     pub duration_s: f64,
     /// vtsim version.
     pub version: String,
-    /// Events handled.
+    /// Events handled, in all the run's worlds. Not written to
+    /// `summary.json`: a partitioned run ([`crate::partition`]) handles the
+    /// processes its parts share once in each part, so the count depends on
+    /// the cores the run had.
+    #[serde(skip)]
     pub events: u64,
     /// Per-clock metrics.
     pub clocks: Vec<ClockSummary>,
@@ -337,9 +341,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Show a progress bar on long runs.
     pub progress: bool,
-    /// Generate the crystals' noise and fold the probes' statistics on
-    /// helper threads ([`World::use_helper_threads`]): worth it with a core
-    /// to spare. Results do not depend on it.
+    /// Use the machine's other cores: run a scenario that splits in parts
+    /// on threads of their own, or else generate the crystals' noise and
+    /// fold the probes' statistics on helper threads (see [`execute`]).
+    /// Results do not depend on it.
     pub helper_threads: bool,
 }
 
@@ -542,15 +547,19 @@ impl CsvSink {
     }
 }
 
-/// Streams records to the run's CSV files.
-struct Sinks {
-    errors_path: PathBuf,
-    errors: BufWriter<File>,
-    exchanges: Vec<Option<CsvSink>>,
-    traces: Vec<Option<CsvSink>>,
+/// Streams the rows of `errors.csv`, keeping each clock's plotted points.
+struct ErrorSink {
+    path: PathBuf,
+    w: BufWriter<File>,
     /// Per clock, the plotted series; empty when the run draws no plots.
     plot: Vec<Thinned>,
     n_clocks: usize,
+}
+
+/// Streams each daemon's `exchanges.csv` and `trace.csv`.
+struct DaemonSinks {
+    exchanges: Vec<Option<CsvSink>>,
+    traces: Vec<Option<CsvSink>>,
 }
 
 /// Column header of `exchanges.csv` (also read by `vtsim replay`).
@@ -591,16 +600,63 @@ impl std::fmt::Display for ExactSecs {
     }
 }
 
-impl Sinks {
-    fn new(dir: &Path, s: &Scenario, world: &World) -> anyhow::Result<Sinks> {
-        let errors_path = dir.join("errors.csv");
-        let file = File::create(&errors_path).map_err(|e| named("create", &errors_path, e))?;
-        let mut errors = BufWriter::new(file);
+impl ErrorSink {
+    /// Creates `errors.csv` in `dir` with a column per clock of `names`.
+    fn new(dir: &Path, names: &[String], plots: bool) -> anyhow::Result<ErrorSink> {
+        let path = dir.join("errors.csv");
+        let file = File::create(&path).map_err(|e| named("create", &path, e))?;
+        let mut w = BufWriter::new(file);
         let mut header = String::from("t_s");
-        for c in world.clocks() {
-            header.push_str(&format!(",{}_error_us", c.name));
+        for name in names {
+            header.push_str(&format!(",{name}_error_us"));
         }
-        writeln!(errors, "{header}").map_err(|e| named("write", &errors_path, e))?;
+        writeln!(w, "{header}").map_err(|e| named("write", &path, e))?;
+        Ok(ErrorSink {
+            path,
+            w,
+            // Nothing to thin when no plot will be drawn.
+            plot: if plots {
+                vec![Thinned::new(1000); names.len()]
+            } else {
+                Vec::new()
+            },
+            n_clocks: names.len(),
+        })
+    }
+
+    /// Writes rows of `errors.csv` (and keeps their plotted points): one
+    /// per time, `errors` holding each row's clocks in column order.
+    fn write(&mut self, times: &[SimTime], errors: &[f64]) -> anyhow::Result<()> {
+        self.write_rows(times, errors)
+            .map_err(|e| named("write", &self.path, e).into())
+    }
+
+    fn write_rows(&mut self, times: &[SimTime], errors: &[f64]) -> std::io::Result<()> {
+        for (row, t) in times.iter().enumerate() {
+            let ts = t.as_secs_f64();
+            write!(self.w, "{}", ExactSecs(*t))?;
+            for c in 0..self.n_clocks {
+                let e = errors[row * self.n_clocks + c];
+                write!(self.w, ",{}", e * 1e6)?;
+                if let Some(p) = self.plot.get_mut(c) {
+                    p.push(ts / 3600.0, e * 1e6);
+                }
+            }
+            writeln!(self.w)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<Vec<Thinned>> {
+        self.w.flush().map_err(|e| named("write", &self.path, e))?;
+        Ok(self.plot)
+    }
+}
+
+impl DaemonSinks {
+    /// Creates the files `s` asks for of each of `world`'s daemons, in a
+    /// folder of `dir` named after it.
+    fn new(dir: &Path, s: &Scenario, world: &World) -> anyhow::Result<DaemonSinks> {
         let mut exchanges = Vec::new();
         let mut traces = Vec::new();
         for (i, name) in world.daemon_names().enumerate() {
@@ -625,25 +681,11 @@ impl Sinks {
                 None
             });
         }
-        let n_clocks = world.clocks().len();
-        Ok(Sinks {
-            errors_path,
-            errors,
-            exchanges,
-            traces,
-            // Nothing to thin when no plot will be drawn.
-            plot: if s.output.plots {
-                vec![Thinned::new(1000); n_clocks]
-            } else {
-                Vec::new()
-            },
-            n_clocks,
-        })
+        Ok(DaemonSinks { exchanges, traces })
     }
 
-    fn drain(&mut self, world: &World, r: &mut Records) -> anyhow::Result<()> {
-        self.drain_errors(r)
-            .map_err(|e| named("write", &self.errors_path, e))?;
+    /// Writes the exchanges and trace rows of `r`.
+    fn write(&mut self, world: &World, r: &Records) -> anyhow::Result<()> {
         let clocks = world.clocks();
         for x in &r.exchanges {
             if let Some(w) = self.exchanges[x.daemon as usize].as_mut() {
@@ -704,31 +746,10 @@ impl Sinks {
                 w.write(&rec)?;
             }
         }
-        r.clear();
         Ok(())
     }
 
-    /// Writes the rows of `errors.csv` in `r` (and keeps their plotted points).
-    fn drain_errors(&mut self, r: &Records) -> std::io::Result<()> {
-        for (row, t) in r.error_times.iter().enumerate() {
-            let ts = t.as_secs_f64();
-            write!(self.errors, "{}", ExactSecs(*t))?;
-            for c in 0..self.n_clocks {
-                let e = r.errors[row * self.n_clocks + c];
-                write!(self.errors, ",{}", e * 1e6)?;
-                if let Some(p) = self.plot.get_mut(c) {
-                    p.push(ts / 3600.0, e * 1e6);
-                }
-            }
-            writeln!(self.errors)?;
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> anyhow::Result<Vec<Thinned>> {
-        self.errors
-            .flush()
-            .map_err(|e| named("write", &self.errors_path, e))?;
+    fn finish(mut self) -> anyhow::Result<()> {
         for w in self
             .exchanges
             .iter_mut()
@@ -737,8 +758,19 @@ impl Sinks {
         {
             w.flush()?;
         }
-        Ok(self.plot)
+        Ok(())
     }
+}
+
+/// The length of [`drive`]'s slices of a run of `duration`, ns.
+///
+/// Slices bound the memory of buffered records and pace the progress bar:
+/// 256 of them, but none longer than an hour of simulated time, so the
+/// records held at once do not grow with the run's length.
+fn slice_ns(duration: SimTime) -> u64 {
+    const SLICES: u64 = 256;
+    const MAX_SLICE_NS: u64 = 3_600_000_000_000;
+    (duration.as_nanos() / SLICES).clamp(1, MAX_SLICE_NS)
 }
 
 /// Runs the world for `duration`, calling `progress(fraction)` between
@@ -759,12 +791,7 @@ pub fn drive(
     for (t, e) in initial {
         engine.schedule(t, e);
     }
-    // Slices bound the memory of buffered records and pace the progress bar:
-    // 256 of them, but none longer than an hour of simulated time, so the
-    // records held at once do not grow with the run's length.
-    const SLICES: u64 = 256;
-    const MAX_SLICE_NS: u64 = 3_600_000_000_000;
-    let step = (duration.as_nanos() / SLICES).clamp(1, MAX_SLICE_NS);
+    let step = slice_ns(duration);
     let mut until = SimTime::ZERO;
     while until < duration {
         until = SimTime::from_nanos((until.as_nanos() + step).min(duration.as_nanos()));
@@ -779,11 +806,13 @@ pub fn drive(
     Ok((engine.into_model(), events))
 }
 
-/// Summarises a finished world.
-pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
-    let secs = s.duration_s.max(1e-9);
-    let domains = world
-        .cpu_accounts(SimTime::from_secs_f64(s.duration_s))
+/// The domains' CPU use over a run of `duration_s` from their accounts.
+fn domain_summaries(
+    accounts: Vec<(String, usize, models::xen::DomainCpu)>,
+    duration_s: f64,
+) -> Vec<DomainSummary> {
+    let secs = duration_s.max(1e-9);
+    accounts
         .into_iter()
         .map(|(host, domain, c)| {
             let own = c.own_cpu_ns as f64 * 1e-9 / secs;
@@ -799,7 +828,15 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
                 dropped_packets: c.dropped_packets,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Summarises a finished world.
+pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
+    let domains = domain_summaries(
+        world.cpu_accounts(SimTime::from_secs_f64(s.duration_s)),
+        s.duration_s,
+    );
     let infos = world.clocks().to_vec();
     let starts: Vec<_> = (0..infos.len())
         .map(|i| world.clock_start_counter(i))
@@ -1176,21 +1213,18 @@ pub fn run_scenario(
         s.seed = seed;
     }
     let staging = Staging::new(&opts.target(&s), opts.force)?;
-    let mut world = build_world(&s)?;
-    let split = start_helpers(&mut world, opts.helper_threads);
-    let mut sinks = Sinks::new(staging.dir(), &s, &world)?;
+    let names = clock_names(&s);
+    let mut errors = ErrorSink::new(staging.dir(), &names, s.output.plots)?;
     let bar = crate::progress::DelayedBar::new(opts.progress, &s.name);
-    let (world, events) = drive(
-        world,
-        SimTime::from_secs_f64(s.duration_s),
-        |w, r| sinks.drain(w, r),
+    let summary = execute(
+        &s,
+        opts.helper_threads,
+        Some(staging.dir()),
+        |times, e| errors.write(times, e),
         |f| bar.set_fraction(f),
     )?;
     bar.finish();
-    let plot = sinks.finish()?;
-    let mut world = world;
-    let summary = summarize(&s, &mut world, events);
-    drop(split);
+    let plot = errors.finish()?;
     write_atomic(
         &staging.dir().join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
@@ -1200,13 +1234,12 @@ pub fn run_scenario(
         write_stability(staging.dir(), &s.name, &summary, s.output.plots)?;
     }
     // A run without clocks has no error to plot: no empty chart either.
-    if s.output.plots && !world.clocks().is_empty() {
-        let series: Vec<Series> = world
-            .clocks()
-            .iter()
+    if s.output.plots && !names.is_empty() {
+        let series: Vec<Series> = names
+            .into_iter()
             .zip(plot)
-            .map(|(c, t)| Series {
-                name: c.name.clone(),
+            .map(|(name, t)| Series {
+                name,
                 points: t.into_points(),
             })
             .collect();
@@ -1216,6 +1249,204 @@ pub fn run_scenario(
     }
     let dir = staging.commit()?;
     Ok((dir, summary))
+}
+
+/// The clocks of a run of `s`, in column order: its daemons', then its
+/// dependent clocks.
+fn clock_names(s: &Scenario) -> Vec<String> {
+    s.daemons
+        .iter()
+        .map(|d| d.name.clone())
+        .chain(s.clocks.iter().map(|c| c.name.clone()))
+        .collect()
+}
+
+/// Runs `s` and summarises it.
+///
+/// With `parallel`, a scenario that splits ([`crate::partition`]) runs in
+/// as many parts as there are cores, each on a thread of its own; one that
+/// does not runs with helper threads ([`World::use_helper_threads`]).
+/// Without, it runs on this thread alone. The results are the same.
+///
+/// `files`, if given, is the folder for each daemon's `exchanges.csv` and
+/// `trace.csv`. `rows` receives the rows of `errors.csv` slice by slice
+/// (their times, and each row's errors in the run's column order, s), and
+/// `progress` the fraction of the run done.
+pub fn execute(
+    s: &Scenario,
+    parallel: bool,
+    files: Option<&Path>,
+    mut rows: impl FnMut(&[SimTime], &[f64]) -> anyhow::Result<()>,
+    progress: impl FnMut(f64),
+) -> anyhow::Result<RunSummary> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = if parallel {
+        crate::partition::split(s, cores)
+    } else {
+        Vec::new()
+    };
+    if parts.len() > 1 {
+        return execute_parts(s, &parts, files, rows, progress);
+    }
+    let mut world = build_world(s)?;
+    let split = start_helpers(&mut world, parallel);
+    let mut sinks = files.map(|d| DaemonSinks::new(d, s, &world)).transpose()?;
+    let (mut world, events) = drive(
+        world,
+        SimTime::from_secs_f64(s.duration_s),
+        |w, r| {
+            rows(&r.error_times, &r.errors)?;
+            if let Some(k) = sinks.as_mut() {
+                k.write(w, r)?;
+            }
+            r.clear();
+            Ok(())
+        },
+        progress,
+    )?;
+    if let Some(k) = sinks {
+        k.finish()?;
+    }
+    let summary = summarize(s, &mut world, events);
+    drop(split);
+    Ok(summary)
+}
+
+/// One slice of a part's `errors.csv` rows, in the part's columns.
+struct PartRows {
+    times: Vec<SimTime>,
+    errors: Vec<f64>,
+}
+
+/// A part that stopped because the run no longer takes its rows (another
+/// part failed, or writing the rows did): not the error to report.
+#[derive(Debug, thiserror::Error)]
+#[error("the run stopped")]
+struct Stopped;
+
+/// What a part hands back.
+struct PartResult {
+    summary: RunSummary,
+    accounts: Vec<(String, usize, models::xen::DomainCpu)>,
+}
+
+/// [`execute`] of `s` in `parts`, each on a thread of its own: the rows of
+/// each slice are joined as every part delivers them (so no part runs more
+/// than two slices ahead of the slowest), and the summaries merged.
+fn execute_parts(
+    s: &Scenario,
+    parts: &[crate::partition::Part],
+    files: Option<&Path>,
+    mut rows: impl FnMut(&[SimTime], &[f64]) -> anyhow::Result<()>,
+    mut progress: impl FnMut(f64),
+) -> anyhow::Result<RunSummary> {
+    let duration = SimTime::from_secs_f64(s.duration_s);
+    let slices = duration.as_nanos().div_ceil(slice_ns(duration)).max(1);
+    let n_clocks = s.daemons.len();
+    let results = std::thread::scope(|scope| {
+        let mut receivers = Vec::new();
+        let mut handles = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<PartRows>(2);
+            receivers.push(rx);
+            handles.push(scope.spawn(move || -> anyhow::Result<PartResult> {
+                // A part per CPU, each kept on its own (see `pin_worker`).
+                sim_core::pin_worker(index, parts.len());
+                let world = build_world(&part.scenario)?;
+                let mut sinks = files
+                    .map(|d| DaemonSinks::new(d, &part.scenario, &world))
+                    .transpose()?;
+                let (mut world, events) = drive(
+                    world,
+                    duration,
+                    |w, r| {
+                        if let Some(k) = sinks.as_mut() {
+                            k.write(w, r)?;
+                        }
+                        let slice = PartRows {
+                            times: std::mem::take(&mut r.error_times),
+                            errors: std::mem::take(&mut r.errors),
+                        };
+                        r.clear();
+                        tx.send(slice).map_err(|_| Stopped)?;
+                        Ok(())
+                    },
+                    |_| {},
+                )?;
+                if let Some(k) = sinks {
+                    k.finish()?;
+                }
+                Ok(PartResult {
+                    summary: summarize(&part.scenario, &mut world, events),
+                    accounts: world.cpu_accounts(duration),
+                })
+            }));
+        }
+        let mut merged: Vec<f64> = Vec::new();
+        let mut written = Ok(());
+        'slices: for k in 1..=slices {
+            let mut got = Vec::with_capacity(parts.len());
+            for rx in &receivers {
+                match rx.recv() {
+                    Ok(slice) => got.push(slice),
+                    // The part failed: its error is reported below.
+                    Err(_) => break 'slices,
+                }
+            }
+            let times = &got[0].times;
+            merged.clear();
+            merged.resize(times.len() * n_clocks, 0.0);
+            for (part, slice) in parts.iter().zip(&got) {
+                let width = part.columns.len();
+                for (row, errors) in slice.errors.chunks_exact(width.max(1)).enumerate() {
+                    for (&col, &e) in part.columns.iter().zip(errors) {
+                        merged[row * n_clocks + col] = e;
+                    }
+                }
+            }
+            written = rows(times, &merged);
+            if written.is_err() {
+                break;
+            }
+            progress(k as f64 / slices as f64);
+        }
+        // Parts still running find their rows refused and stop.
+        drop(receivers);
+        let results: Vec<anyhow::Result<PartResult>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        written.map(|()| results)
+    })?;
+    let mut failures = results.iter().filter_map(|r| r.as_ref().err());
+    if let Some(e) = failures.find(|e| !e.is::<Stopped>()) {
+        return Err(anyhow::anyhow!("{e:#}"));
+    }
+    let results: Vec<PartResult> = results.into_iter().collect::<anyhow::Result<_>>()?;
+    let accounts: Vec<_> = results.iter().map(|r| r.accounts.clone()).collect();
+    let mut clocks: Vec<Option<ClockSummary>> = vec![None; n_clocks];
+    let mut events = 0;
+    let mut first = None;
+    for (part, r) in parts.iter().zip(results) {
+        events += r.summary.events;
+        for (c, clock) in part.columns.iter().zip(r.summary.clocks.iter().cloned()) {
+            clocks[*c] = Some(clock);
+        }
+        first.get_or_insert(r.summary);
+    }
+    let first = first.context("a partitioned run has parts")?;
+    Ok(RunSummary {
+        clocks: clocks
+            .into_iter()
+            .collect::<Option<_>>()
+            .context("every clock runs in one part")?,
+        domains: domain_summaries(
+            crate::partition::merge_accounts(parts, &accounts),
+            s.duration_s,
+        ),
+        events,
+        ..first
+    })
 }
 
 #[cfg(test)]
@@ -1289,10 +1520,12 @@ mod tests {
         // A directory that is a regular file: nothing can be created in it.
         let dir = std::env::temp_dir().join(format!("vtsim-sinks-{}", std::process::id()));
         std::fs::write(&dir, "a file").unwrap();
-        let e = Sinks::new(&dir, &s, &world).err().unwrap();
+        let e = ErrorSink::new(&dir, &clock_names(&s), false).err().unwrap();
         let e = format!("{e:#}");
         let errors_csv = dir.join("errors.csv").display().to_string();
         assert!(e.contains(&format!("cannot create {errors_csv}: ")), "{e}");
+        let e = format!("{:#}", DaemonSinks::new(&dir, &s, &world).err().unwrap());
+        assert!(e.contains("cannot create directory"), "{e}");
         let e = write_atomic(&dir.join("summary.json"), b"{}").unwrap_err();
         assert!(e.to_string().contains("summary.json"), "{e}");
         std::fs::remove_file(&dir).unwrap();
@@ -1302,21 +1535,85 @@ mod tests {
             let full = Path::new("/dev/full");
             let dir = std::env::temp_dir().join(format!("vtsim-sinks-d-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
-            let mut sinks = Sinks::new(&dir, &s, &world).unwrap();
-            sinks.errors = BufWriter::new(File::create(full).unwrap());
-            sinks.errors_path = full.to_path_buf();
-            let mut r = Records::default();
+            let mut sink = ErrorSink::new(&dir, &clock_names(&s), false).unwrap();
+            sink.w = BufWriter::new(File::create(full).unwrap());
+            sink.path = full.to_path_buf();
+            let (mut times, mut errors) = (Vec::new(), Vec::new());
             for i in 0..10_000 {
-                r.error_times.push(SimTime::from_secs(i));
-                r.errors.extend(std::iter::repeat_n(1e-6, sinks.n_clocks));
+                times.push(SimTime::from_secs(i));
+                errors.extend(std::iter::repeat_n(1e-6, sink.n_clocks));
             }
-            let e = format!("{:#}", sinks.drain(&world, &mut r).unwrap_err());
+            let e = format!("{:#}", sink.write(&times, &errors).unwrap_err());
             assert!(e.contains("cannot write /dev/full: "), "{e}");
             assert!(e.contains("No space left"), "{e}");
             let mut csv = CsvSink::create(full.to_path_buf(), ["a", "b"]).unwrap();
             let e = format!("{:#}", csv.flush().unwrap_err());
             assert!(e.contains("cannot write /dev/full: "), "{e}");
             std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    /// What a run wrote: `errors.csv`'s rows as bits, `summary.json`, and
+    /// each daemon file's path and bytes.
+    type Written = (Vec<u64>, String, Vec<(String, Vec<u8>)>);
+
+    /// Runs `s` in `parts` parts (one: a single world on this thread) into
+    /// a fresh folder and reads back what it wrote.
+    fn partitioned(s: &Scenario, parts: usize) -> Written {
+        let dir = std::env::temp_dir().join(format!("vtsim-parts-{}-{parts}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut bits = Vec::new();
+        let rows = |times: &[SimTime], errors: &[f64]| {
+            bits.extend(times.iter().map(|t| t.as_nanos()));
+            bits.extend(errors.iter().map(|e| e.to_bits()));
+            Ok(())
+        };
+        let summary = if parts == 1 {
+            execute(s, false, Some(&dir), rows, |_| {}).unwrap()
+        } else {
+            let split = crate::partition::split(s, parts);
+            assert_eq!(split.len(), parts);
+            execute_parts(s, &split, Some(&dir), rows, |_| {}).unwrap()
+        };
+        let mut files = Vec::new();
+        for d in &s.daemons {
+            for f in ["exchanges.csv", "trace.csv"] {
+                let path = dir.join(&d.name).join(f);
+                if let Ok(bytes) = std::fs::read(&path) {
+                    files.push((path.display().to_string(), bytes));
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        (bits, serde_json::to_string_pretty(&summary).unwrap(), files)
+    }
+
+    #[test]
+    fn a_run_in_parts_writes_the_bytes_of_one_world() {
+        // Eight busy guests of a parametric Xen host, each with RADclock and
+        // ntpd, and an ntpd in Dom0: nine groups.
+        let mut s = crate::bench::scenario_of("c-xen-year-half", true).unwrap();
+        s.duration_s = 3.0 * 3600.0;
+        s.probes.metrics_from_s = 600.0;
+        s.output.errors_csv_interval_s = 10.0;
+        s.output.exchanges = true;
+        s.output.trace = true;
+        let mut dom0 = s.daemons[1].clone();
+        dom0.name = "dom0-ntpd".into();
+        dom0.domain = 0;
+        s.daemons.insert(4, dom0);
+        assert_eq!(crate::partition::groups(&s).len(), 9);
+        let (rows, summary, files) = partitioned(&s, 1);
+        assert!(rows.len() > 1000 && files.len() == 2 * s.daemons.len());
+        assert!(summary.contains("\"dom0-ntpd\""), "{summary}");
+        for parts in [2, 3, 9] {
+            let (r, sm, f) = partitioned(&s, parts);
+            assert!(r == rows, "{parts} parts: errors.csv differs");
+            assert_eq!(sm, summary, "{parts} parts");
+            for ((name, a), (_, b)) in f.iter().zip(&files) {
+                assert!(a == b, "{parts} parts: {name} differs");
+            }
         }
     }
 

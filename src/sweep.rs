@@ -115,7 +115,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::output::write_atomic;
 use crate::plot::{BandChart, BandSeries, band_chart};
-use crate::run::{RunSummary, build_world, drive, summarize};
+use crate::run::{RunSummary, build_world};
 use crate::scenario::{Scenario, ScenarioError, parse_error, ron_options};
 use crate::scenario::{ron_to_json, set_path, value_error};
 
@@ -1162,21 +1162,7 @@ pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
 /// [`run_in_memory`], with helper threads if `helper_threads`
 /// ([`crate::run::RunOptions::helper_threads`]).
 pub fn run_in_memory_with(s: &Scenario, helper_threads: bool) -> anyhow::Result<RunSummary> {
-    let mut world = build_world(s)?;
-    let split = crate::run::start_helpers(&mut world, helper_threads);
-    let (world, events) = drive(
-        world,
-        sim_core::SimTime::from_secs_f64(s.duration_s),
-        |_, r| {
-            r.clear();
-            Ok(())
-        },
-        |_| {},
-    )?;
-    let mut world = world;
-    let summary = summarize(s, &mut world, events);
-    drop(split);
-    Ok(summary)
+    crate::run::execute(s, helper_threads, None, |_, _| Ok(()), |_| {})
 }
 
 /// A result metric: column suffix, axis label, and how to read it from a

@@ -24,6 +24,63 @@ fn clock<'a>(s: &'a RunSummary, name: &str) -> &'a vtsim::run::ClockSummary {
         .unwrap_or_else(|| panic!("no clock {name}"))
 }
 
+/// Every file under `dir`, by its path relative to `dir`, with its bytes.
+fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.push((path.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn hosts_run_in_parts_write_the_bytes_of_one_world() {
+    // Five hosts polling one server over one path: with two cores or more
+    // the run goes in parts, each simulating the path's and server's
+    // processes again and its own hosts' daemons.
+    let mut s = load("vet-noise-overhead.ron");
+    s.duration_s = 300.0;
+    s.output.exchanges = true;
+    s.output.trace = true;
+    assert_eq!(vtsim::partition::groups(&s).len(), 5);
+    let run = |parallel: bool| {
+        let dir = std::env::temp_dir().join(format!(
+            "vtsim-virt-parts-{}-{parallel}",
+            std::process::id()
+        ));
+        let opts = vtsim::run::RunOptions {
+            out: Some(dir.clone()),
+            force: true,
+            helper_threads: parallel,
+            ..Default::default()
+        };
+        vtsim::run::run_scenario(&s, &opts).unwrap();
+        let written = files(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        written
+    };
+    let one = run(false);
+    assert!(one.len() > 20, "{} files", one.len());
+    let parts = run(true);
+    assert_eq!(
+        one.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        parts.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for ((name, a), (_, b)) in one.iter().zip(&parts) {
+        assert!(a == b, "{} differs", name.display());
+    }
+}
+
 #[test]
 fn noise_overhead_rises_with_guest_count() {
     let mut s = load("vet-noise-overhead.ron");
