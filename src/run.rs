@@ -1618,6 +1618,41 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_part_or_row_writer_stops_the_run_with_its_error() {
+        let mut s = crate::bench::scenario_of("c-xen-year-half", true).unwrap();
+        s.duration_s = 3600.0;
+        s.output.exchanges = true;
+        let parts = crate::partition::split(&s, 2);
+        assert_eq!(parts.len(), 2);
+        // The rows are refused at the third slice: the parts, two slices
+        // ahead at most, find their rows refused and stop.
+        let mut slices = 0;
+        let e = execute_parts(
+            &s,
+            &parts,
+            None,
+            |_, _| {
+                slices += 1;
+                if slices == 3 {
+                    anyhow::bail!("disk full")
+                }
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap_err();
+        assert_eq!(format!("{e:#}"), "disk full");
+        // A part that cannot create its daemons' files: its error, not
+        // the other part's refused rows.
+        let file = std::env::temp_dir().join(format!("vtsim-parts-file-{}", std::process::id()));
+        std::fs::write(&file, "a file").unwrap();
+        let e = execute_parts(&s, &parts, Some(&file), |_, _| Ok(()), |_| {}).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("cannot create directory"), "{e}");
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
     fn times_print_as_their_exact_decimal() {
         let show = |ns: u64| ExactSecs(SimTime::from_nanos(ns)).to_string();
         assert_eq!(show(300_000_000), "0.3");
