@@ -2033,7 +2033,7 @@ mod tests {
 
     use super::{
         HostEvent, HostNote, HostOutputs, NET_RX_RING_SIZE, NETBK_QUEUE_LENGTH, NIC_RX_DESCRIPTORS,
-        PRI_BOOST, TX_BACKLOG_MAX, XenHost,
+        PRI_BOOST, TX_BACKLOG_MAX, VState, XenHost,
     };
     use crate::xen::config::{
         Churn, DomainConfig, SchedulerConfig, SedfConfig, SedfParams, Workload, XenHostConfig,
@@ -2252,6 +2252,59 @@ mod tests {
         assert!(
             stretches_ns.iter().all(|&s| s == 60_000_000),
             "parked stretches {stretches_ns:?} ns"
+        );
+    }
+
+    /// A capped vCPU that an accounting parks while it waits in a run queue
+    /// leaves the queue (`vcpu_pause_nosync` takes it off), so no pCPU
+    /// picks it up until it is unparked; the caps then hold for vCPUs that
+    /// spend most of their time queued behind others.
+    #[test]
+    fn a_vcpu_parked_in_a_run_queue_leaves_it_until_unparked() {
+        let mut cfg = XenHostConfig::default();
+        cfg.dom0.affinity = vec![0];
+        for cap_pct in [20, 20, 0] {
+            cfg.guests.push(DomainConfig {
+                affinity: vec![1],
+                cap_pct,
+                ..DomainConfig::cpu_hog()
+            });
+        }
+        let mut bench = Bench::new(cfg, 3);
+        let mut was_queued = vec![false; bench.host.vcpus.len()];
+        let mut parked_while_queued = 0;
+        bench.run(SimTime::from_secs(10), |h| {
+            for (v, vc) in h.vcpus.iter().enumerate() {
+                if vc.parked {
+                    assert!(vc.state != VState::Running, "vCPU {v} runs parked");
+                    parked_while_queued += usize::from(was_queued[v]);
+                }
+                was_queued[v] = vc.state == VState::Queued && !vc.parked;
+            }
+            for p in &h.pcpus {
+                for &v in &p.runq {
+                    let vc = &h.vcpus[usize::from(v)];
+                    assert!(!vc.parked, "parked vCPU {v} left in a run queue");
+                    assert_eq!(vc.state, VState::Queued, "vCPU {v} in a run queue");
+                }
+            }
+        });
+        assert!(
+            parked_while_queued >= 10,
+            "{parked_while_queued} parkings of a queued vCPU"
+        );
+        let share = |d: usize| bench.host.cpu_account(d).own_cpu_ns as f64 / 10e9;
+        for d in [1, 2] {
+            assert!(
+                (share(d) - 0.2).abs() < 0.02,
+                "capped guest {d}: {}",
+                share(d)
+            );
+        }
+        assert!(
+            (share(3) - 0.6).abs() < 0.03,
+            "uncapped guest: {}",
+            share(3)
         );
     }
 
