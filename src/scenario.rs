@@ -481,10 +481,17 @@ struct FileKind {
     command: &'static str,
     /// Reads text as this kind of file, to try values at an error's place.
     read: ReadAs,
+    /// Reads and checks text as this kind of file, to learn a field's own
+    /// range from the check of a value that fits its type.
+    check: Option<CheckAs>,
 }
 
 /// Reads RON text as one kind of file, keeping only the error.
 type ReadAs = fn(&str) -> Result<(), ron::error::SpannedError>;
+
+/// Reads RON text as one kind of file and checks its values: the problems
+/// found (none when it cannot be read).
+type CheckAs = fn(&str) -> Vec<ConfigError>;
 
 /// The kinds of file vtsim reads.
 const FILE_KINDS: [FileKind; 2] = [
@@ -493,6 +500,11 @@ const FILE_KINDS: [FileKind; 2] = [
         what: "a scenario",
         command: "vtsim run",
         read: |text| ron_options().from_str::<Scenario>(text).map(drop),
+        check: Some(|text| {
+            ron_options()
+                .from_str::<Scenario>(text)
+                .map_or_else(|_| Vec::new(), |s| s.validate())
+        }),
     },
     FileKind {
         name: "Sweep",
@@ -503,6 +515,7 @@ const FILE_KINDS: [FileKind; 2] = [
                 .from_str::<crate::sweep::Sweep>(text)
                 .map(drop)
         },
+        check: None,
     },
 ];
 
@@ -533,7 +546,7 @@ pub fn parse_error(
             ),
         ),
         (want, _) => match at {
-            Some(at) => explain(text, at, want.map(|k| k.read), e.code),
+            Some(at) => explain(text, at, want, e.code),
             None => (at, ron_message(e.code)),
         },
     };
@@ -559,13 +572,13 @@ fn ron_message(code: ron::error::Error) -> String {
 
 /// RON's complaint `code` about the token at byte `at` of `text`, said in
 /// terms of the field there: its path, what it takes and what was found.
-/// `read` reads the file's kind, to learn which integers a field takes.
+/// `kind` is the file's kind, to learn which integers a field takes.
 /// Returns where the message points and the message; a complaint this
 /// cannot improve keeps RON's words and place.
 fn explain(
     text: &str,
     at: usize,
-    read: Option<ReadAs>,
+    kind: Option<&FileKind>,
     code: ron::error::Error,
 ) -> (Option<usize>, String) {
     use ron::error::Error as E;
@@ -637,14 +650,28 @@ fn explain(
         E::ExpectedInteger | E::IntegerOutOfBounds | E::InvalidIntegerDigit { .. }
     );
     if inside_number || integer_code {
-        let range = read.and_then(|read| integer_range(text, token.start, read));
+        let range = kind.and_then(|k| integer_range(text, token.start, k.read));
         match range {
             Some((lo, hi)) => {
+                // A number beyond the type is beyond the field's own range,
+                // if it has one: the check of the type's bound names it.
+                let own = match (&code, kind.and_then(|k| k.check)) {
+                    (E::IntegerOutOfBounds, Some(check)) => {
+                        let bound = if found.starts_with('-') {
+                            lo.to_string()
+                        } else {
+                            hi.to_string()
+                        };
+                        let probe =
+                            format!("{}{bound}{}", &text[..token.start], &text[token.end..]);
+                        field_range(&check(&probe), &spot.path)
+                    }
+                    _ => None,
+                };
+                let range = own.unwrap_or_else(|| format!("{lo}..={hi}"));
                 return (
                     Some(token.start),
-                    field(format!(
-                        "expected an integer in {lo}..={hi}, found `{found}`"
-                    )),
+                    field(format!("expected an integer in {range}, found `{found}`")),
                 );
             }
             None if integer_code => return (Some(token.start), field(ron_message(code))),
@@ -665,6 +692,16 @@ fn explain(
         Some(token.start),
         field(format!("expected {expected}, found `{found}`")),
     )
+}
+
+/// The range `errors` give for the field at `path`, from a range check's
+/// words ("… is outside the valid range 1..=15"), unit included.
+fn field_range(errors: &[ConfigError], path: &str) -> Option<String> {
+    errors.iter().filter(|e| e.field == path).find_map(|e| {
+        e.message
+            .split_once("valid range ")
+            .map(|(_, r)| r.trim().to_string())
+    })
 }
 
 /// The integers the value at byte `start` of `text` may be, as the
@@ -2225,9 +2262,18 @@ mod tests {
             ),
             format!("t.ron:1:64: hosts[0].xen.host.dom0.affinity[1]: {u64s}, found `1.5`")
         );
+        // Beyond its type, a field's own range, learnt by checking the file
+        // with the type's bound in its place; the type's when the rest of
+        // the file cannot be read (here `name` and `duration_s` are missing).
         assert_eq!(
             parse_message("Scenario(servers: [(name: \"s\", stratum: 256)])"),
             "t.ron:1:41: servers[0].stratum: expected an integer in 0..=255, found `256`"
+        );
+        assert_eq!(
+            parse_message(
+                "Scenario(name: \"x\", duration_s: 1, servers: [(name: \"s\", stratum: 256)])"
+            ),
+            "t.ron:1:67: servers[0].stratum: expected an integer in 1..=15 (stratum), found `256`"
         );
         // Text in a number field; a number in a flag.
         assert_eq!(

@@ -240,7 +240,7 @@ fn cases() -> Vec<Case> {
             tiny_with("(name: \"s\")", "(name: \"s\", stratum: 300)"),
             &[
                 "bad.ron:6:36",
-                "servers[0].stratum: expected an integer in 0..=255, found `300`",
+                "servers[0].stratum: expected an integer in 1..=15 (stratum), found `300`",
             ],
         ),
         scenario_case(
