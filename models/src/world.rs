@@ -2786,7 +2786,6 @@ mod tests {
         others: &[(&str, usize, usize, &str)],
         until: SimTime,
     ) -> Vec<ExchangeRecord> {
-        use crate::network::{CongestionConfig, LossConfig, RandomShiftConfig};
         let mut world = probed_world();
         world.add_host(xen).unwrap();
         world
@@ -2796,26 +2795,7 @@ mod tests {
             })
             .unwrap();
         world.add_server(&ServerConfig::default());
-        let mut path = PathConfig::from_rtt(250.0, 20.0);
-        for d in [&mut path.forward, &mut path.backward] {
-            d.congestion = Some(CongestionConfig {
-                mean_on_s: 30.0,
-                mean_off_s: 90.0,
-                extra_mean_us: 300.0,
-            });
-            d.random_shifts = Some(RandomShiftConfig {
-                mean_interval_s: 600.0,
-                mean_duration_s: 300.0,
-                magnitude_us: 50.0,
-                up_probability: 0.5,
-            });
-            d.loss = LossConfig::GilbertElliott {
-                good_to_bad_probability: 0.05,
-                bad_to_good_probability: 0.3,
-                loss_probability_good: 0.01,
-                loss_probability_bad: 0.5,
-            };
-        }
+        let path = PathConfig::from_rtt(250.0, 20.0).with_shared_processes(30.0);
         world.add_path(&path).unwrap();
         let spec = |name: &str, host, domain, algorithm: &str| DaemonSpec {
             name: name.into(),

@@ -79,6 +79,36 @@ pub struct PathConfig {
     pub backward: DirectionConfig,
 }
 
+#[cfg(test)]
+impl PathConfig {
+    /// `self` with every process a path can share between its clients, in
+    /// both directions: congestion episodes (on for `episode_s` in four),
+    /// random level shifts (as long, twice as rare) and bursty loss (a
+    /// Gilbert–Elliott chain losing about 8 % of packets).
+    pub(crate) fn with_shared_processes(mut self, episode_s: f64) -> Self {
+        for d in [&mut self.forward, &mut self.backward] {
+            d.congestion = Some(CongestionConfig {
+                mean_on_s: episode_s,
+                mean_off_s: 3.0 * episode_s,
+                extra_mean_us: 300.0,
+            });
+            d.random_shifts = Some(RandomShiftConfig {
+                mean_interval_s: 4.0 * episode_s,
+                mean_duration_s: 2.0 * episode_s,
+                magnitude_us: 50.0,
+                up_probability: 0.5,
+            });
+            d.loss = LossConfig::GilbertElliott {
+                good_to_bad_probability: 0.05,
+                bad_to_good_probability: 0.3,
+                loss_probability_good: 0.01,
+                loss_probability_bad: 0.5,
+            };
+        }
+        self
+    }
+}
+
 impl PathConfig {
     /// A path with minimum RTT and asymmetry (µs), other settings default.
     pub fn from_rtt(min_rtt_us: f64, asymmetry_us: f64) -> Self {

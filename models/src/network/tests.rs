@@ -478,26 +478,9 @@ fn episodes_queried_out_of_order_answer_as_in_order() {
 fn a_flow_does_not_depend_on_other_flows_packets() {
     // Every shared process configured: congestion, random shifts, and
     // bursty loss, in both directions.
-    let mut cfg = PathConfig::from_min_delays(150.0, 130.0);
+    let mut cfg = PathConfig::from_min_delays(150.0, 130.0).with_shared_processes(5.0);
     for d in [&mut cfg.forward, &mut cfg.backward] {
         d.queueing = QueueingConfig::radclock_reference();
-        d.congestion = Some(CongestionConfig {
-            mean_on_s: 5.0,
-            mean_off_s: 15.0,
-            extra_mean_us: 500.0,
-        });
-        d.random_shifts = Some(RandomShiftConfig {
-            mean_interval_s: 20.0,
-            mean_duration_s: 10.0,
-            magnitude_us: 100.0,
-            up_probability: 0.5,
-        });
-        d.loss = LossConfig::GilbertElliott {
-            good_to_bad_probability: 0.05,
-            bad_to_good_probability: 0.3,
-            loss_probability_good: 0.01,
-            loss_probability_bad: 0.5,
-        };
     }
     let s = RngStreams::new(23);
     let build = || Path::new(&cfg, s.stream("p/forward"), s.stream("p/backward")).unwrap();
