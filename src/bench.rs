@@ -191,7 +191,7 @@ fn xen_host(name: &str, duration_s: f64, calibration_s: f64) -> anyhow::Result<S
         ));
     }
     let daemons = daemons.join(",\n        ");
-    let mut s = parse(
+    let s = parse(
         &format!(
             r#"Scenario(
     name: "{name}",
@@ -223,14 +223,8 @@ fn xen_host(name: &str, duration_s: f64, calibration_s: f64) -> anyhow::Result<S
         ),
         name,
     )?;
-    let xen = s.hosts[0].xen.as_mut().context("the bench host runs Xen")?;
-    let run = models::xen::parametric::CalibrationRun {
-        duration_s: calibration_s,
-        ..Default::default()
-    };
-    let mut rng: sim_core::SimRng = rand::SeedableRng::seed_from_u64(s.seed);
-    xen.host = models::xen::parametric::calibrated_config(&xen.host, &run, &mut rng);
-    Ok(s)
+    let (calibrated, _) = crate::calibrate::calibrate(&s, calibration_s)?;
+    Ok(calibrated)
 }
 
 /// The poll-period sweep of workload `d`: `scenarios/radclock-lan.ron`'s

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod bench;
+pub mod calibrate;
 pub mod checks;
 pub mod compare;
 pub mod output;

@@ -697,6 +697,31 @@ fn cases() -> Vec<Case> {
             &["unknown algorithm \"chrony\""],
         ),
         case(
+            "calibrate a scenario without a Xen host",
+            ("s.ron", TINY),
+            &["calibrate", "{d}/s.ron", "--out", "{d}/fast.ron"],
+            &["no Xen host with an explicit scheduler (credit or SEDF) to calibrate"],
+        ),
+        case(
+            "calibrate for no time",
+            ("s.ron", TINY),
+            &[
+                "calibrate",
+                "{d}/s.ron",
+                "--out",
+                "{d}/fast.ron",
+                "--seconds",
+                "0",
+            ],
+            &["calibration time 0 s is outside the valid range (0, 86400] s"],
+        ),
+        case(
+            "calibrated scenario written over its own input",
+            ("s.ron", TINY),
+            &["calibrate", "{d}/s.ron", "--out", "{d}/s.ron", "--force"],
+            &["is the scenario itself"],
+        ),
+        case(
             "replay parameter that does not exist",
             ("x.csv", CSV_OK),
             &[

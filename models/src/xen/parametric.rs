@@ -194,7 +194,8 @@ pub struct DelayTable {
 
 /// Parameters of the parametric model: one [`DelayTable`] per number of
 /// busy guests (index `k`; beyond the last, the last applies). Produced by
-/// [`calibrate`]; an empty table is invalid.
+/// [`calibrate`] (in a scenario file, by `vtsim calibrate`); an empty table
+/// is invalid.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParametricConfig {
