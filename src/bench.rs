@@ -340,12 +340,12 @@ pub fn measure(workload: &str, quick: bool) -> anyhow::Result<Measurement> {
     let setup_start = Instant::now();
     let single = |s: Scenario, setup_wall_s: f64| -> anyhow::Result<Measurement> {
         // As `vtsim run` runs it, which asks whether there is a spare core
-        // for helper threads while it reads its command line (the question
-        // reads three files of the process's control group).
-        let helper_threads = crate::run::spare_core();
+        // for parts or helper threads while it reads its command line (the
+        // question reads three files of the process's control group).
+        let parallel = crate::run::spare_core();
         let start = Instant::now();
         let cpu = ProcessTime::try_now()?;
-        let summary = crate::sweep::run_in_memory_with(&s, helper_threads)?;
+        let summary = crate::sweep::run_in_memory_with(&s, parallel)?;
         let wall_s = start.elapsed().as_secs_f64();
         Ok(Measurement {
             workload: workload.to_string(),

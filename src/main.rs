@@ -367,7 +367,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 seed,
                 force,
                 progress: !quiet,
-                helper_threads: !single_thread && vtsim::run::spare_core(),
+                parallel: !single_thread && vtsim::run::spare_core(),
             };
             // Before simulating: a refused --out should not cost the run.
             let files = s.input_files();

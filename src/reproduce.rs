@@ -915,7 +915,7 @@ fn reproduce_scenarios(jobs: Vec<Scenario>, opts: &ReproduceOptions) -> anyhow::
                     force: false,
                     progress: false,
                     // The runs themselves share the cores.
-                    helper_threads: false,
+                    parallel: false,
                 },
             )
             .map_err(|e| anyhow::anyhow!("{}: {e:#}", s.name))?;

@@ -345,7 +345,7 @@ pub struct RunOptions {
     /// on threads of their own, or else generate the crystals' noise and
     /// fold the probes' statistics on helper threads (see [`execute`]).
     /// Results do not depend on it.
-    pub helper_threads: bool,
+    pub parallel: bool,
 }
 
 impl RunOptions {
@@ -357,8 +357,8 @@ impl RunOptions {
     }
 }
 
-/// Whether the machine has a core to spare for one run's helper threads
-/// ([`RunOptions::helper_threads`]).
+/// Whether the machine has a core to spare for one run, for its parts or
+/// its helper threads ([`RunOptions::parallel`]).
 pub fn spare_core() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
@@ -1218,7 +1218,7 @@ pub fn run_scenario(
     let bar = crate::progress::DelayedBar::new(opts.progress, &s.name);
     let summary = execute(
         &s,
-        opts.helper_threads,
+        opts.parallel,
         Some(staging.dir()),
         |times, e| errors.write(times, e),
         |f| bar.set_fraction(f),

@@ -1159,10 +1159,10 @@ pub fn run_in_memory(s: &Scenario) -> anyhow::Result<RunSummary> {
     run_in_memory_with(s, false)
 }
 
-/// [`run_in_memory`], with helper threads if `helper_threads`
-/// ([`crate::run::RunOptions::helper_threads`]).
-pub fn run_in_memory_with(s: &Scenario, helper_threads: bool) -> anyhow::Result<RunSummary> {
-    crate::run::execute(s, helper_threads, None, |_, _| Ok(()), |_| {})
+/// [`run_in_memory`], on the machine's other cores too if `parallel`
+/// ([`crate::run::RunOptions::parallel`]).
+pub fn run_in_memory_with(s: &Scenario, parallel: bool) -> anyhow::Result<RunSummary> {
+    crate::run::execute(s, parallel, None, |_, _| Ok(()), |_| {})
 }
 
 /// A result metric: column suffix, axis label, and how to read it from a

@@ -346,7 +346,7 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
         .iter()
         .map(|n| scratch(&format!("det-{n}")))
         .collect();
-    let run = |dir: &Path, seed: Option<u64>, helper_threads: bool| {
+    let run = |dir: &Path, seed: Option<u64>, parallel: bool| {
         run_scenario(
             &s,
             &RunOptions {
@@ -354,7 +354,7 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
                 seed,
                 force: true,
                 progress: false,
-                helper_threads,
+                parallel,
             },
         )
         .unwrap()

@@ -61,7 +61,7 @@ fn hosts_run_in_parts_write_the_bytes_of_one_world() {
         let opts = vtsim::run::RunOptions {
             out: Some(dir.clone()),
             force: true,
-            helper_threads: parallel,
+            parallel,
             ..Default::default()
         };
         vtsim::run::run_scenario(&s, &opts).unwrap();
