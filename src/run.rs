@@ -1422,17 +1422,21 @@ fn execute_parts(
     if let Some(e) = failures.find(|e| !e.is::<Stopped>()) {
         return Err(anyhow::anyhow!("{e:#}"));
     }
-    let results: Vec<PartResult> = results.into_iter().collect::<anyhow::Result<_>>()?;
-    let accounts: Vec<_> = results.iter().map(|r| r.accounts.clone()).collect();
+    let (summaries, accounts): (Vec<RunSummary>, Vec<_>) = results
+        .into_iter()
+        .map(|r| r.map(|r| (r.summary, r.accounts)))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let mut clocks: Vec<Option<ClockSummary>> = vec![None; n_clocks];
     let mut events = 0;
     let mut first = None;
-    for (part, r) in parts.iter().zip(results) {
-        events += r.summary.events;
-        for (c, clock) in part.columns.iter().zip(r.summary.clocks.iter().cloned()) {
-            clocks[*c] = Some(clock);
+    for (part, mut summary) in parts.iter().zip(summaries) {
+        events += summary.events;
+        for (&c, clock) in part.columns.iter().zip(summary.clocks.drain(..)) {
+            clocks[c] = Some(clock);
         }
-        first.get_or_insert(r.summary);
+        first.get_or_insert(summary);
     }
     let first = first.context("a partitioned run has parts")?;
     Ok(RunSummary {
