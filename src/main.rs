@@ -383,9 +383,13 @@ fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             on_run_interrupt(&s.name, &opts.target(&s))?;
             let (dir, summary) = run_scenario(&s, &opts)?;
             let mut out = stdout();
+            let parts = match summary.parts {
+                1 => String::new(),
+                n => format!(" in {n} parts"),
+            };
             writeln!(
                 out,
-                "{}: {} events, output in {}",
+                "{}: {} events{parts}, output in {}",
                 s.name,
                 summary.events,
                 dir.display()

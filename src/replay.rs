@@ -542,6 +542,7 @@ pub fn write_outputs(
         duration_s: r.span_s,
         version: env!("CARGO_PKG_VERSION").to_string(),
         events: r.errors.len() as u64,
+        parts: 1,
         clocks: vec![ClockSummary {
             name: cfg.name().to_string(),
             domain: "replay".into(),

@@ -1081,6 +1081,7 @@ mod tests {
                 duration_s: scenario.duration_s,
                 version: String::new(),
                 events: 0,
+                parts: 1,
                 clocks: clocks
                     .iter()
                     .map(|&(name, median, iqr)| ClockSummary {

@@ -212,6 +212,10 @@ pub struct RunSummary {
     /// the cores the run had.
     #[serde(skip)]
     pub events: u64,
+    /// Worlds the run was split into ([`crate::partition`]; 1 for one
+    /// world). Not written to `summary.json`, as it depends on the cores.
+    #[serde(skip)]
+    pub parts: usize,
     /// Per-clock metrics.
     pub clocks: Vec<ClockSummary>,
     /// CPU accounting of the domains of Xen hosts.
@@ -895,6 +899,7 @@ pub fn summarize(s: &Scenario, world: &mut World, events: u64) -> RunSummary {
         duration_s: s.duration_s,
         version: env!("CARGO_PKG_VERSION").to_string(),
         events,
+        parts: 1,
         clocks: infos
             .into_iter()
             .zip(starts)
@@ -1449,6 +1454,7 @@ fn execute_parts(
             s.duration_s,
         ),
         events,
+        parts: parts.len(),
         ..first
     })
 }
@@ -1580,6 +1586,7 @@ mod tests {
             assert_eq!(split.len(), parts);
             execute_parts(s, &split, Some(&dir), rows, |_| {}).unwrap()
         };
+        assert_eq!(summary.parts, parts);
         let mut files = Vec::new();
         for d in &s.daemons {
             for f in ["exchanges.csv", "trace.csv"] {
