@@ -18,14 +18,14 @@
 //!   shows in the packets).
 //!
 //! When a fault window ends the server's reference re-locks: its clock is
-//! true again.
+//! true again. RADclock trusts a stamp with a perfect RTT, so a server
+//! offset fault alone can pull it by milliseconds (research/radclock.md
+//! §5.3, last row): these faults let scenarios reproduce that.
 //!
 //! Faults and changes are functions of time, shared by every client. The
 //! random parts of a reply (residence time, stamp noise) are drawn from a
 //! stream the client's request brings ([`Server::reply`]), so one client's
-//! replies never depend on which other clients ask, or when. RADclock trusts a stamp with a perfect RTT, so a server
-//! offset fault alone can pull it by milliseconds (research/radclock.md
-//! §5.3, last row): these faults let scenarios reproduce that.
+//! replies never depend on which other clients ask, or when.
 //!
 //! ```
 //! use models::server::{Server, ServerConfig, ServerFault};
